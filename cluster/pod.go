@@ -1,0 +1,362 @@
+package cluster
+
+import (
+	"slices"
+	"time"
+)
+
+// DefaultNamespace is where objects without a namespace go.
+const DefaultNamespace = "default"
+
+// RestartPolicy is a pod's (or a sidecar init container's) restart policy.
+type RestartPolicy string
+
+// Restart policies, as Kubernetes spells them.
+const (
+	RestartAlways    RestartPolicy = "Always"
+	RestartOnFailure RestartPolicy = "OnFailure"
+	RestartNever     RestartPolicy = "Never"
+)
+
+// PodSpec is what a pod runs: the template of a workload, or a bare pod.
+type PodSpec struct {
+	// InitContainers run to completion, in order, before Containers start;
+	// one whose RestartPolicy is Always is a native sidecar: started in
+	// order and kept running beside the main containers.
+	InitContainers []Container       `json:"initContainers,omitempty"`
+	Containers     []Container       `json:"containers"`
+	Volumes        []Volume          `json:"volumes,omitempty"`
+	RestartPolicy  RestartPolicy     `json:"restartPolicy,omitempty"`
+	NodeSelector   map[string]string `json:"nodeSelector,omitempty"`
+	// TerminationGracePeriodSeconds is how long a stopping container gets
+	// between SIGTERM and SIGKILL (Kubernetes' default: 30).
+	TerminationGracePeriodSeconds int64  `json:"terminationGracePeriodSeconds,omitempty"`
+	Hostname                      string `json:"hostname,omitempty"`
+	Subdomain                     string `json:"subdomain,omitempty"`
+}
+
+// Requests is what the pod asks the scheduler for: the sum of its
+// containers' requests, or the largest of any init container's (Kubernetes'
+// effective request rule), sidecar init containers counting as containers.
+func (s *PodSpec) Requests() Resources {
+	var sum, sidecars, initMax Resources
+	for _, c := range s.Containers {
+		sum = sum.Add(c.Requests)
+	}
+	for _, c := range s.InitContainers {
+		if c.RestartPolicy == RestartAlways {
+			sidecars = sidecars.Add(c.Requests)
+			continue
+		}
+		r := sidecars.Add(c.Requests)
+		initMax = Resources{
+			MilliCPU: max(initMax.MilliCPU, r.MilliCPU),
+			Memory:   max(initMax.Memory, r.Memory),
+			GPU:      max(initMax.GPU, r.GPU),
+		}
+	}
+	sum = sum.Add(sidecars)
+	return Resources{
+		MilliCPU: max(sum.MilliCPU, initMax.MilliCPU),
+		Memory:   max(sum.Memory, initMax.Memory),
+		GPU:      max(sum.GPU, initMax.GPU),
+	}
+}
+
+// Clone returns a deep copy of s.
+func (s PodSpec) Clone() PodSpec {
+	c := s
+	c.InitContainers = cloneContainers(s.InitContainers)
+	c.Containers = cloneContainers(s.Containers)
+	c.Volumes = slices.Clone(s.Volumes)
+	c.NodeSelector = cloneMap(s.NodeSelector)
+	return c
+}
+
+func cloneContainers(cs []Container) []Container {
+	if cs == nil {
+		return nil
+	}
+	out := make([]Container, len(cs))
+	for i, c := range cs {
+		out[i] = c.Clone()
+	}
+	return out
+}
+
+// Container is one container of a pod.
+type Container struct {
+	Name       string          `json:"name"`
+	Image      string          `json:"image"`
+	Command    []string        `json:"command,omitempty"`
+	Args       []string        `json:"args,omitempty"`
+	WorkingDir string          `json:"workingDir,omitempty"`
+	Env        []EnvVar        `json:"env,omitempty"`
+	Ports      []ContainerPort `json:"ports,omitempty"`
+	// Requests decide placement; Limits are enforced by cgroups. A GPU
+	// request always equals its limit.
+	Requests       Resources     `json:"requests,omitempty"`
+	Limits         Resources     `json:"limits,omitempty"`
+	VolumeMounts   []VolumeMount `json:"volumeMounts,omitempty"`
+	LivenessProbe  *Probe        `json:"livenessProbe,omitempty"`
+	ReadinessProbe *Probe        `json:"readinessProbe,omitempty"`
+	StartupProbe   *Probe        `json:"startupProbe,omitempty"`
+	// ImagePullPolicy is Always, IfNotPresent or Never.
+	ImagePullPolicy string `json:"imagePullPolicy,omitempty"`
+	// RestartPolicy is set only on init containers: Always makes a sidecar.
+	RestartPolicy RestartPolicy `json:"restartPolicy,omitempty"`
+}
+
+// Clone returns a deep copy of c.
+func (c Container) Clone() Container {
+	out := c
+	out.Command = slices.Clone(c.Command)
+	out.Args = slices.Clone(c.Args)
+	out.Env = slices.Clone(c.Env)
+	out.Ports = slices.Clone(c.Ports)
+	out.VolumeMounts = slices.Clone(c.VolumeMounts)
+	out.LivenessProbe = c.LivenessProbe.clone()
+	out.ReadinessProbe = c.ReadinessProbe.clone()
+	out.StartupProbe = c.StartupProbe.clone()
+	return out
+}
+
+// EnvVar is one environment variable with a literal value.
+type EnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// ContainerPort is a port a container listens on. A HostPort publishes it
+// on the node.
+type ContainerPort struct {
+	Name          string `json:"name,omitempty"`
+	ContainerPort int32  `json:"containerPort"`
+	HostPort      int32  `json:"hostPort,omitempty"`
+	HostIP        string `json:"hostIP,omitempty"`
+	// Protocol is TCP, UDP or SCTP (default TCP).
+	Protocol string `json:"protocol,omitempty"`
+}
+
+// VolumeMount mounts a pod volume into a container.
+type VolumeMount struct {
+	Name      string `json:"name"`
+	MountPath string `json:"mountPath"`
+	SubPath   string `json:"subPath,omitempty"`
+	ReadOnly  bool   `json:"readOnly,omitempty"`
+}
+
+// Volume is one volume of a pod. Exactly one source is set.
+type Volume struct {
+	Name     string          `json:"name"`
+	EmptyDir *EmptyDirSource `json:"emptyDir,omitempty"`
+	HostPath *HostPathSource `json:"hostPath,omitempty"`
+	// Claim names a StatefulSet volume claim; the node keeps its data under
+	// the data dir, per claim and pod, across pod restarts and deletions.
+	Claim *ClaimSource `json:"claim,omitempty"`
+}
+
+// EmptyDirSource is a scratch directory that lives as long as the pod.
+type EmptyDirSource struct {
+	// Medium is "" (disk) or "Memory" (tmpfs).
+	Medium    string `json:"medium,omitempty"`
+	SizeLimit int64  `json:"sizeLimit,omitempty"`
+}
+
+// HostPathSource is a path on the node.
+type HostPathSource struct {
+	Path string `json:"path"`
+	// Type is "", DirectoryOrCreate, Directory, FileOrCreate, File, ...
+	Type string `json:"type,omitempty"`
+}
+
+// ClaimSource is a StatefulSet's per-pod persistent volume.
+type ClaimSource struct {
+	ClaimName string `json:"claimName"`
+	// Storage is the requested size in bytes (informational: volumes are
+	// directories on the node).
+	Storage int64 `json:"storage,omitempty"`
+}
+
+// Probe checks a container. Exactly one handler is set.
+type Probe struct {
+	Exec      []string         `json:"exec,omitempty"`
+	HTTPGet   *HTTPGetAction   `json:"httpGet,omitempty"`
+	TCPSocket *TCPSocketAction `json:"tcpSocket,omitempty"`
+
+	InitialDelaySeconds int32 `json:"initialDelaySeconds,omitempty"`
+	PeriodSeconds       int32 `json:"periodSeconds,omitempty"`
+	TimeoutSeconds      int32 `json:"timeoutSeconds,omitempty"`
+	SuccessThreshold    int32 `json:"successThreshold,omitempty"`
+	FailureThreshold    int32 `json:"failureThreshold,omitempty"`
+}
+
+func (p *Probe) clone() *Probe {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	c.Exec = slices.Clone(p.Exec)
+	if p.HTTPGet != nil {
+		h := *p.HTTPGet
+		h.Headers = slices.Clone(p.HTTPGet.Headers)
+		c.HTTPGet = &h
+	}
+	if p.TCPSocket != nil {
+		t := *p.TCPSocket
+		c.TCPSocket = &t
+	}
+	return &c
+}
+
+// HTTPGetAction probes with an HTTP GET; 200–399 is success.
+type HTTPGetAction struct {
+	Path string `json:"path,omitempty"`
+	// Port is a number, or PortName names a container port.
+	Port     int32    `json:"port,omitempty"`
+	PortName string   `json:"portName,omitempty"`
+	Host     string   `json:"host,omitempty"`
+	Scheme   string   `json:"scheme,omitempty"`
+	Headers  []EnvVar `json:"headers,omitempty"`
+}
+
+// TCPSocketAction probes by opening a TCP connection.
+type TCPSocketAction struct {
+	Port     int32  `json:"port,omitempty"`
+	PortName string `json:"portName,omitempty"`
+	Host     string `json:"host,omitempty"`
+}
+
+// PodPhase is Kubernetes' pod phase.
+type PodPhase string
+
+// Pod phases.
+const (
+	PodPending   PodPhase = "Pending"
+	PodRunning   PodPhase = "Running"
+	PodSucceeded PodPhase = "Succeeded"
+	PodFailed    PodPhase = "Failed"
+	PodUnknown   PodPhase = "Unknown"
+)
+
+// OwnerRef names the workload that created a pod.
+type OwnerRef struct {
+	Kind WorkloadKind `json:"kind"`
+	Name string       `json:"name"`
+	UID  string       `json:"uid"`
+}
+
+// Pod is one pod: desired fields written by the leader (Spec, NodeName,
+// Terminating, GPUs) and observed fields written by its node (Status).
+type Pod struct {
+	Namespace   string            `json:"namespace"`
+	Name        string            `json:"name"`
+	UID         string            `json:"uid"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// Owner is nil for a bare pod.
+	Owner *OwnerRef `json:"owner,omitempty"`
+	// Ordinal is a StatefulSet pod's number (db-0 is 0); -1 otherwise.
+	Ordinal int `json:"ordinal"`
+	// TemplateHash identifies the workload template the pod was made from;
+	// a rollout replaces pods whose hash differs.
+	TemplateHash string  `json:"templateHash,omitempty"`
+	Spec         PodSpec `json:"spec"`
+
+	// NodeName is where the leader placed the pod; "" while Pending.
+	NodeName string `json:"nodeName,omitempty"`
+	// GPUs are the node's GPU IDs assigned to this pod by the leader, so two
+	// pods never hold one GPU.
+	GPUs []string `json:"gpus,omitempty"`
+	// SchedulingMessage says why an unplaced pod is Pending
+	// ("0/3 nodes: 3 insufficient cpu").
+	SchedulingMessage string `json:"schedulingMessage,omitempty"`
+	// Terminating asks the node to stop the pod (grace period, then kill);
+	// the pod leaves the state once its node reports it stopped.
+	Terminating bool `json:"terminating,omitempty"`
+
+	Status PodStatus `json:"status"`
+
+	CreateIndex uint64 `json:"createIndex,omitempty"`
+	ModifyIndex uint64 `json:"modifyIndex,omitempty"`
+	// CreatedAt is the leader's wall clock when the pod was created; shown
+	// to users only, never compared across machines.
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Key is the pod's "namespace/name".
+func (p *Pod) Key() string { return Key(p.Namespace, p.Name) }
+
+// Clone returns a deep copy of p.
+func (p *Pod) Clone() *Pod {
+	c := *p
+	c.Labels = cloneMap(p.Labels)
+	c.Annotations = cloneMap(p.Annotations)
+	if p.Owner != nil {
+		o := *p.Owner
+		c.Owner = &o
+	}
+	c.Spec = p.Spec.Clone()
+	c.GPUs = slices.Clone(p.GPUs)
+	c.Status = p.Status.Clone()
+	return &c
+}
+
+// Ready reports whether the pod should receive traffic.
+func (p *Pod) Ready() bool {
+	return !p.Terminating && p.Status.Phase == PodRunning && p.Status.Ready
+}
+
+// PodStatus is what the pod's node observed.
+type PodStatus struct {
+	Phase   PodPhase `json:"phase,omitempty"`
+	Reason  string   `json:"reason,omitempty"`
+	Message string   `json:"message,omitempty"`
+	PodIP   string   `json:"podIP,omitempty"`
+	HostIP  string   `json:"hostIP,omitempty"`
+	// Ready: every container is running and passes its readiness probe.
+	Ready      bool              `json:"ready,omitempty"`
+	StartedAt  time.Time         `json:"startedAt"`
+	Containers []ContainerStatus `json:"containers,omitempty"`
+	// Stopped is set by the node once a Terminating pod is fully gone from
+	// it (containers removed, network torn down).
+	Stopped bool `json:"stopped,omitempty"`
+}
+
+// Clone returns a deep copy of s.
+func (s PodStatus) Clone() PodStatus {
+	c := s
+	c.Containers = slices.Clone(s.Containers)
+	return c
+}
+
+// ContainerState is Waiting, Running or Terminated.
+type ContainerState string
+
+// Container states.
+const (
+	ContainerWaiting    ContainerState = "Waiting"
+	ContainerRunning    ContainerState = "Running"
+	ContainerTerminated ContainerState = "Terminated"
+)
+
+// ContainerStatus is one container's observed state.
+type ContainerStatus struct {
+	Name  string         `json:"name"`
+	State ContainerState `json:"state"`
+	// Reason explains Waiting or Terminated: ContainerCreating,
+	// ImagePullBackOff, CrashLoopBackOff, OOMKilled, Completed, Error.
+	Reason       string    `json:"reason,omitempty"`
+	Message      string    `json:"message,omitempty"`
+	ExitCode     int32     `json:"exitCode,omitempty"`
+	RestartCount int32     `json:"restartCount,omitempty"`
+	Ready        bool      `json:"ready,omitempty"`
+	StartedAt    time.Time `json:"startedAt"`
+	FinishedAt   time.Time `json:"finishedAt"`
+	// LastTermination is why the container last ended (e.g. OOMKilled),
+	// kept after it restarts so describe can say so.
+	LastTermination string `json:"lastTermination,omitempty"`
+	LastExitCode    int32  `json:"lastExitCode,omitempty"`
+	Image           string `json:"image,omitempty"`
+	ContainerID     string `json:"containerID,omitempty"`
+}

@@ -1,0 +1,306 @@
+package cluster
+
+import (
+	"iter"
+
+	iradix "github.com/hashicorp/go-immutable-radix"
+)
+
+// Config is cluster-wide settings, set when the cluster is created.
+type Config struct {
+	ClusterID string `json:"clusterID,omitempty"`
+	// ClusterCIDR is split into one /24 per node (default 10.88.0.0/16).
+	ClusterCIDR string `json:"clusterCIDR,omitempty"`
+	// Domain is the DNS cluster domain (default cluster.local).
+	Domain string `json:"domain,omitempty"`
+}
+
+// State is an immutable snapshot of the whole cluster at one Raft index.
+// Reading it needs no lock; Txn derives a new State and leaves this one as
+// it was. Objects returned by its getters are shared: never mutate them,
+// Clone first.
+type State struct {
+	index     uint64
+	config    Config
+	nodes     *iradix.Tree // name → *Node
+	workloads *iradix.Tree // Workload.Key() → *Workload
+	pods      *iradix.Tree // Pod.Key() → *Pod
+	services  *iradix.Tree // Service.Key() → *Service
+	// Secondary indexes, values are the *Pod:
+	podsByNode  *iradix.Tree // nodeName + "\x00" + pod key
+	podsByOwner *iradix.Tree // owner UID + "\x00" + pod key
+}
+
+// Empty is the state of a new cluster.
+func Empty() *State {
+	t := iradix.New()
+	return &State{nodes: t, workloads: t, pods: t, services: t, podsByNode: t, podsByOwner: t}
+}
+
+// Index is the Raft index of the last change in s.
+func (s *State) Index() uint64 { return s.index }
+
+// Config returns the cluster's settings.
+func (s *State) Config() Config { return s.config }
+
+// Node returns the node called name.
+func (s *State) Node(name string) (*Node, bool) { return get[*Node](s.nodes, name) }
+
+// Nodes returns every node, by name.
+func (s *State) Nodes() []*Node { return all[*Node](s.nodes, "") }
+
+// NodeCount returns how many nodes there are.
+func (s *State) NodeCount() int { return s.nodes.Len() }
+
+// Workload returns a Deployment or StatefulSet.
+func (s *State) Workload(kind WorkloadKind, namespace, name string) (*Workload, bool) {
+	return get[*Workload](s.workloads, WorkloadKey(kind, namespace, name))
+}
+
+// Workloads returns every workload, by kind, namespace and name.
+func (s *State) Workloads() []*Workload { return all[*Workload](s.workloads, "") }
+
+// WorkloadsOfKind returns the workloads of one kind.
+func (s *State) WorkloadsOfKind(kind WorkloadKind) []*Workload {
+	return all[*Workload](s.workloads, string(kind)+"/")
+}
+
+// Pod returns one pod.
+func (s *State) Pod(namespace, name string) (*Pod, bool) {
+	return get[*Pod](s.pods, Key(namespace, name))
+}
+
+// Pods iterates over every pod, by namespace and name.
+func (s *State) Pods() iter.Seq[*Pod] { return each[*Pod](s.pods, "") }
+
+// PodCount returns how many pods there are.
+func (s *State) PodCount() int { return s.pods.Len() }
+
+// PodsOnNode returns the pods placed on a node, by namespace and name.
+func (s *State) PodsOnNode(node string) []*Pod {
+	return all[*Pod](s.podsByNode, node+"\x00")
+}
+
+// PodsOwnedBy returns the pods a workload (by UID) created.
+func (s *State) PodsOwnedBy(uid string) []*Pod {
+	return all[*Pod](s.podsByOwner, uid+"\x00")
+}
+
+// Service returns one service.
+func (s *State) Service(namespace, name string) (*Service, bool) {
+	return get[*Service](s.services, Key(namespace, name))
+}
+
+// Services returns every service, by namespace and name.
+func (s *State) Services() []*Service { return all[*Service](s.services, "") }
+
+// Txn starts a change that will carry Raft index index.
+func (s *State) Txn(index uint64) *Txn {
+	return &Txn{
+		index:       index,
+		config:      s.config,
+		nodes:       s.nodes.Txn(),
+		workloads:   s.workloads.Txn(),
+		pods:        s.pods.Txn(),
+		services:    s.services.Txn(),
+		podsByNode:  s.podsByNode.Txn(),
+		podsByOwner: s.podsByOwner.Txn(),
+	}
+}
+
+// Txn is a change to a State. It is not safe for concurrent use. Objects
+// put into it are owned by it from then on: don't mutate them afterwards.
+type Txn struct {
+	index       uint64
+	config      Config
+	nodes       *iradix.Txn
+	workloads   *iradix.Txn
+	pods        *iradix.Txn
+	services    *iradix.Txn
+	podsByNode  *iradix.Txn
+	podsByOwner *iradix.Txn
+}
+
+// Index is the Raft index the change will carry.
+func (t *Txn) Index() uint64 { return t.index }
+
+// SetConfig replaces the cluster settings.
+func (t *Txn) SetConfig(c Config) { t.config = c }
+
+// Config returns the settings as of this change.
+func (t *Txn) Config() Config { return t.config }
+
+// Node returns a node as of this change.
+func (t *Txn) Node(name string) (*Node, bool) { return getTxn[*Node](t.nodes, name) }
+
+// PutNode stores n, stamping its indexes.
+func (t *Txn) PutNode(n *Node) {
+	if old, ok := t.Node(n.Name); ok {
+		n.CreateIndex = old.CreateIndex
+	} else {
+		n.CreateIndex = t.index
+	}
+	n.ModifyIndex = t.index
+	t.nodes.Insert([]byte(n.Name), n)
+}
+
+// DeleteNode removes a node (its pods stay, to be rescheduled).
+func (t *Txn) DeleteNode(name string) { t.nodes.Delete([]byte(name)) }
+
+// Workload returns a workload as of this change.
+func (t *Txn) Workload(kind WorkloadKind, namespace, name string) (*Workload, bool) {
+	return getTxn[*Workload](t.workloads, WorkloadKey(kind, namespace, name))
+}
+
+// PutWorkload stores w, stamping its indexes.
+func (t *Txn) PutWorkload(w *Workload) {
+	if old, ok := t.Workload(w.Kind, w.Namespace, w.Name); ok {
+		w.CreateIndex = old.CreateIndex
+	} else {
+		w.CreateIndex = t.index
+	}
+	w.ModifyIndex = t.index
+	t.workloads.Insert([]byte(w.Key()), w)
+}
+
+// DeleteWorkload removes a workload; its pods are left for the caller.
+func (t *Txn) DeleteWorkload(kind WorkloadKind, namespace, name string) {
+	t.workloads.Delete([]byte(WorkloadKey(kind, namespace, name)))
+}
+
+// Pod returns a pod as of this change.
+func (t *Txn) Pod(namespace, name string) (*Pod, bool) {
+	return getTxn[*Pod](t.pods, Key(namespace, name))
+}
+
+// PodsOnNode returns the pods on a node as of this change.
+func (t *Txn) PodsOnNode(node string) []*Pod {
+	return allTxn[*Pod](t.podsByNode, node+"\x00")
+}
+
+// PodsOwnedBy returns a workload's pods as of this change.
+func (t *Txn) PodsOwnedBy(uid string) []*Pod {
+	return allTxn[*Pod](t.podsByOwner, uid+"\x00")
+}
+
+// PutPod stores p, stamping its indexes and keeping the node and owner
+// indexes in step.
+func (t *Txn) PutPod(p *Pod) {
+	key := p.Key()
+	if old, ok := t.Pod(p.Namespace, p.Name); ok {
+		p.CreateIndex = old.CreateIndex
+		t.unindexPod(old)
+	} else {
+		p.CreateIndex = t.index
+	}
+	p.ModifyIndex = t.index
+	t.pods.Insert([]byte(key), p)
+	if p.NodeName != "" {
+		t.podsByNode.Insert([]byte(p.NodeName+"\x00"+key), p)
+	}
+	if p.Owner != nil {
+		t.podsByOwner.Insert([]byte(p.Owner.UID+"\x00"+key), p)
+	}
+}
+
+// DeletePod removes a pod.
+func (t *Txn) DeletePod(namespace, name string) {
+	old, ok := t.Pod(namespace, name)
+	if !ok {
+		return
+	}
+	t.unindexPod(old)
+	t.pods.Delete([]byte(old.Key()))
+}
+
+func (t *Txn) unindexPod(p *Pod) {
+	if p.NodeName != "" {
+		t.podsByNode.Delete([]byte(p.NodeName + "\x00" + p.Key()))
+	}
+	if p.Owner != nil {
+		t.podsByOwner.Delete([]byte(p.Owner.UID + "\x00" + p.Key()))
+	}
+}
+
+// Service returns a service as of this change.
+func (t *Txn) Service(namespace, name string) (*Service, bool) {
+	return getTxn[*Service](t.services, Key(namespace, name))
+}
+
+// PutService stores s, stamping its indexes.
+func (t *Txn) PutService(s *Service) {
+	if old, ok := t.Service(s.Namespace, s.Name); ok {
+		s.CreateIndex = old.CreateIndex
+	} else {
+		s.CreateIndex = t.index
+	}
+	s.ModifyIndex = t.index
+	t.services.Insert([]byte(s.Key()), s)
+}
+
+// DeleteService removes a service.
+func (t *Txn) DeleteService(namespace, name string) {
+	t.services.Delete([]byte(Key(namespace, name)))
+}
+
+// Commit returns the new State.
+func (t *Txn) Commit() *State {
+	return &State{
+		index:       t.index,
+		config:      t.config,
+		nodes:       t.nodes.Commit(),
+		workloads:   t.workloads.Commit(),
+		pods:        t.pods.Commit(),
+		services:    t.services.Commit(),
+		podsByNode:  t.podsByNode.Commit(),
+		podsByOwner: t.podsByOwner.Commit(),
+	}
+}
+
+func get[T any](tree *iradix.Tree, key string) (T, bool) {
+	v, ok := tree.Get([]byte(key))
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	return v.(T), true
+}
+
+func getTxn[T any](txn *iradix.Txn, key string) (T, bool) {
+	v, ok := txn.Get([]byte(key))
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	return v.(T), true
+}
+
+func each[T any](tree *iradix.Tree, prefix string) iter.Seq[T] {
+	return func(yield func(T) bool) {
+		it := tree.Root().Iterator()
+		it.SeekPrefix([]byte(prefix))
+		for _, v, ok := it.Next(); ok; _, v, ok = it.Next() {
+			if !yield(v.(T)) {
+				return
+			}
+		}
+	}
+}
+
+func all[T any](tree *iradix.Tree, prefix string) []T {
+	var out []T
+	for v := range each[T](tree, prefix) {
+		out = append(out, v)
+	}
+	return out
+}
+
+func allTxn[T any](txn *iradix.Txn, prefix string) []T {
+	var out []T
+	it := txn.Root().Iterator()
+	it.SeekPrefix([]byte(prefix))
+	for _, v, ok := it.Next(); ok; _, v, ok = it.Next() {
+		out = append(out, v.(T))
+	}
+	return out
+}

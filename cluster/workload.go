@@ -1,0 +1,97 @@
+package cluster
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// WorkloadKind is Deployment or StatefulSet.
+type WorkloadKind string
+
+// Workload kinds (and the owner kind of bare pods).
+const (
+	KindDeployment  WorkloadKind = "Deployment"
+	KindStatefulSet WorkloadKind = "StatefulSet"
+)
+
+// Workload is a Deployment or a StatefulSet: a number of pods made from one
+// template.
+type Workload struct {
+	Kind        WorkloadKind      `json:"kind"`
+	Namespace   string            `json:"namespace"`
+	Name        string            `json:"name"`
+	UID         string            `json:"uid"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Replicas    int32             `json:"replicas"`
+	// Selector picks the workload's pods by label (matchLabels).
+	Selector       map[string]string `json:"selector"`
+	TemplateLabels map[string]string `json:"templateLabels,omitempty"`
+	Template       PodSpec           `json:"template"`
+
+	// Strategy: RollingUpdate (with MaxSurge/MaxUnavailable, each an int or
+	// a percentage as Kubernetes writes it; defaults 25%/25%) or Recreate.
+	Strategy       string `json:"strategy,omitempty"`
+	MaxSurge       string `json:"maxSurge,omitempty"`
+	MaxUnavailable string `json:"maxUnavailable,omitempty"`
+
+	// StatefulSet only.
+	ServiceName          string        `json:"serviceName,omitempty"`
+	VolumeClaimTemplates []ClaimSource `json:"volumeClaimTemplates,omitempty"`
+	// PodManagementPolicy is OrderedReady (default) or Parallel.
+	PodManagementPolicy string `json:"podManagementPolicy,omitempty"`
+
+	// Generation counts changes to the spec; TemplateHash identifies the
+	// current pod template (see HashTemplate).
+	Generation   int64  `json:"generation"`
+	TemplateHash string `json:"templateHash"`
+	// PreviousTemplate is the template before the last rollout, for
+	// `rollout undo`.
+	PreviousTemplate *PodSpec `json:"previousTemplate,omitempty"`
+
+	CreateIndex uint64    `json:"createIndex,omitempty"`
+	ModifyIndex uint64    `json:"modifyIndex,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
+}
+
+// Key is the workload's identity: "Kind/namespace/name".
+func (w *Workload) Key() string { return WorkloadKey(w.Kind, w.Namespace, w.Name) }
+
+// WorkloadKey builds a workload's key.
+func WorkloadKey(kind WorkloadKind, namespace, name string) string {
+	return string(kind) + "/" + namespace + "/" + name
+}
+
+// Clone returns a deep copy of w.
+func (w *Workload) Clone() *Workload {
+	c := *w
+	c.Labels = cloneMap(w.Labels)
+	c.Annotations = cloneMap(w.Annotations)
+	c.Selector = cloneMap(w.Selector)
+	c.TemplateLabels = cloneMap(w.TemplateLabels)
+	c.Template = w.Template.Clone()
+	c.VolumeClaimTemplates = slices.Clone(w.VolumeClaimTemplates)
+	if w.PreviousTemplate != nil {
+		p := w.PreviousTemplate.Clone()
+		c.PreviousTemplate = &p
+	}
+	return &c
+}
+
+// HashTemplate identifies a pod template and its labels: two workloads with
+// the same hash make identical pods.
+func HashTemplate(spec PodSpec, labels map[string]string) string {
+	// encoding/json sorts map keys, so the encoding is canonical.
+	b, err := json.Marshal(struct {
+		S PodSpec
+		L map[string]string
+	}{spec, labels})
+	if err != nil {
+		panic("cluster: hash template: " + err.Error()) // plain data always encodes
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:10]
+}
