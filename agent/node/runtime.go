@@ -1,0 +1,39 @@
+package node
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"shoal/cluster"
+	"shoal/runtime"
+)
+
+// Runtime is what the node reconciler needs from the container runtime;
+// *runtime.Runtime (containerd) implements it, tests use a fake.
+type Runtime interface {
+	// EnsureSandbox creates the pod's network namespace (CNI: one IP for
+	// all its containers), its directories and volumes, or returns the
+	// existing ones. It is idempotent.
+	EnsureSandbox(ctx context.Context, pod *cluster.Pod) (*runtime.PodSandbox, error)
+	// PullImage makes image available locally, honouring policy
+	// (Always, IfNotPresent, Never).
+	PullImage(ctx context.Context, image, policy string) error
+	// StartContainer creates (or recreates, when its generation changed or
+	// it exited) container c of pod and starts it; attempt is recorded.
+	StartContainer(ctx context.Context, pod *cluster.Pod, sb *runtime.PodSandbox, c cluster.Container, attempt int) error
+	// StopContainer sends SIGTERM, waits up to grace, then SIGKILL; it
+	// returns once the task is gone. Stopping a stopped container is a no-op.
+	StopContainer(ctx context.Context, podUID, container string, grace time.Duration) error
+	// RemovePod stops every container (grace, then kill), deletes them,
+	// tears the network down and removes the pod's directory (never its
+	// StatefulSet claim volumes).
+	RemovePod(ctx context.Context, podUID string, grace time.Duration) error
+	// ListPods returns every pod this runtime holds, found by labels.
+	ListPods(ctx context.Context) ([]runtime.PodState, error)
+	// Exec runs cmd in a container, streaming its output; the exit code is
+	// in the result.
+	Exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (runtime.ExecResult, error)
+	// Events delivers container exits and OOM kills until ctx ends.
+	Events(ctx context.Context) <-chan runtime.Event
+}
