@@ -1,0 +1,247 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"shoal/cluster"
+)
+
+// Client talks to an agent's API.
+type Client struct {
+	// Addr is HOST:PORT of the agent.
+	Addr string
+	// Token authenticates to an agent that is not on loopback.
+	Token string
+	HTTP  *http.Client
+}
+
+// NewClient returns a client for the agent at addr.
+func NewClient(addr, token string) *Client {
+	return &Client{Addr: addr, Token: token, HTTP: &http.Client{}}
+}
+
+// StatusError is a non-2xx answer.
+type StatusError struct {
+	Code    int
+	Message string
+}
+
+func (e *StatusError) Error() string { return e.Message }
+
+// IsNotFound reports whether err is a 404 from the agent.
+func IsNotFound(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Code == http.StatusNotFound
+}
+
+func (c *Client) url(path string, q url.Values) string {
+	u := "http://" + c.Addr + PathPrefix + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+// do sends a request and decodes a JSON answer into out (unless nil).
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
+	resp, err := c.send(ctx, method, path, q, in)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func (c *Client) send(ctx context.Context, method, path string, q url.Values, in any) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: encode request: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path, q), body)
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reach agent at %s: %w (is `shoal agent` running? set --addr or SHOAL_ADDR)", c.Addr, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		var e Error
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(b))
+		}
+		return nil, &StatusError{Code: resp.StatusCode, Message: e.Error}
+	}
+	return resp, nil
+}
+
+// Apply stores the objects of manifest files.
+func (c *Client) Apply(ctx context.Context, files []File) (*ApplyResponse, error) {
+	var out ApplyResponse
+	err := c.do(ctx, http.MethodPost, "/apply", nil, ApplyRequest{Files: files}, &out)
+	return &out, err
+}
+
+// DeleteFiles deletes the objects named in manifest files.
+func (c *Client) DeleteFiles(ctx context.Context, files []File) (*ApplyResponse, error) {
+	var out ApplyResponse
+	err := c.do(ctx, http.MethodPost, "/delete", nil, ApplyRequest{Files: files}, &out)
+	return &out, err
+}
+
+// Delete deletes one object; kind is a plural resource ("pods").
+func (c *Client) Delete(ctx context.Context, kind, namespace, name string) (*ApplyResponse, error) {
+	var out ApplyResponse
+	err := c.do(ctx, http.MethodDelete, "/"+kind+"/"+namespace+"/"+name, nil, nil, &out)
+	return &out, err
+}
+
+// Nodes lists the nodes.
+func (c *Client) Nodes(ctx context.Context) (*List[NodeView], error) {
+	var out List[NodeView]
+	return &out, c.do(ctx, http.MethodGet, "/nodes", nil, nil, &out)
+}
+
+// Pods lists the pods of a namespace ("" for all).
+func (c *Client) Pods(ctx context.Context, namespace string) (*List[*cluster.Pod], error) {
+	var out List[*cluster.Pod]
+	return &out, c.do(ctx, http.MethodGet, "/pods", nsQuery(namespace), nil, &out)
+}
+
+// Workloads lists the Deployments or StatefulSets of a namespace ("" for
+// all); kind is "deployments" or "statefulsets".
+func (c *Client) Workloads(ctx context.Context, kind, namespace string) (*List[WorkloadView], error) {
+	var out List[WorkloadView]
+	return &out, c.do(ctx, http.MethodGet, "/"+kind, nsQuery(namespace), nil, &out)
+}
+
+// Services lists the services of a namespace ("" for all).
+func (c *Client) Services(ctx context.Context, namespace string) (*List[*cluster.Service], error) {
+	var out List[*cluster.Service]
+	return &out, c.do(ctx, http.MethodGet, "/services", nsQuery(namespace), nil, &out)
+}
+
+func nsQuery(namespace string) url.Values {
+	if namespace == "" {
+		return nil
+	}
+	return url.Values{"namespace": {namespace}}
+}
+
+// Scale sets a workload's replicas; kind is "deployments" or "statefulsets".
+func (c *Client) Scale(ctx context.Context, kind, namespace, name string, replicas int32) error {
+	return c.do(ctx, http.MethodPost, "/"+kind+"/"+namespace+"/"+name+"/scale", nil, ScaleRequest{Replicas: replicas}, nil)
+}
+
+// SetResources changes container resources of a workload or bare pod.
+func (c *Client) SetResources(ctx context.Context, kind, namespace, name string, req ResourcesRequest) error {
+	return c.do(ctx, http.MethodPost, "/"+kind+"/"+namespace+"/"+name+"/resources", nil, req, nil)
+}
+
+// Rollout reports a workload's rollout progress.
+func (c *Client) Rollout(ctx context.Context, kind, namespace, name string) (*RolloutStatus, error) {
+	var out RolloutStatus
+	return &out, c.do(ctx, http.MethodGet, "/"+kind+"/"+namespace+"/"+name+"/rollout", nil, nil, &out)
+}
+
+// Undo rolls a workload back to its previous template.
+func (c *Client) Undo(ctx context.Context, kind, namespace, name string) error {
+	return c.do(ctx, http.MethodPost, "/"+kind+"/"+namespace+"/"+name+"/undo", nil, nil, nil)
+}
+
+// NodeAction cordons, uncordons or drains a node.
+func (c *Client) NodeAction(ctx context.Context, node, action string) error {
+	return c.do(ctx, http.MethodPost, "/nodes/"+node+"/"+action, nil, nil, nil)
+}
+
+// Logs copies a container's log to w; with follow it keeps copying until
+// ctx ends.
+func (c *Client) Logs(ctx context.Context, namespace, pod, container string, follow bool, w io.Writer) error {
+	q := url.Values{}
+	if container != "" {
+		q.Set("container", container)
+	}
+	if follow {
+		q.Set("follow", "1")
+	}
+	resp, err := c.send(ctx, http.MethodGet, "/pods/"+namespace+"/"+pod+"/logs", q, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	if err != nil && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Exec runs a command in a pod's container.
+func (c *Client) Exec(ctx context.Context, namespace, pod string, req ExecRequest) (*ExecResponse, error) {
+	var out ExecResponse
+	return &out, c.do(ctx, http.MethodPost, "/pods/"+namespace+"/"+pod+"/exec", nil, req, &out)
+}
+
+// JoinToken returns the cluster's join token.
+func (c *Client) JoinToken(ctx context.Context) (string, error) {
+	var out struct {
+		Token string `json:"token"`
+	}
+	return out.Token, c.do(ctx, http.MethodGet, "/token", nil, nil, &out)
+}
+
+// ReportStatus sends a node's observed pod statuses to be committed.
+func (c *Client) ReportStatus(ctx context.Context, r StatusReport) error {
+	return c.do(ctx, http.MethodPost, "/internal/status", nil, r, nil)
+}
+
+// RegisterNode puts a node's record (capacity, addresses, labels, GPUs).
+func (c *Client) RegisterNode(ctx context.Context, n *cluster.Node) error {
+	return c.do(ctx, http.MethodPut, "/internal/nodes/"+n.Name, nil, n, nil)
+}
+
+// WaitReady polls the agent's health endpoint until it answers or ctx ends.
+func (c *Client) WaitReady(ctx context.Context) error {
+	for {
+		if err := c.do(ctx, http.MethodGet, "/health", nil, nil, nil); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for agent at %s: %w", c.Addr, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

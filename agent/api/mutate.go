@@ -1,0 +1,205 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"shoal/cluster"
+	"shoal/consensus"
+)
+
+// updateWorkload reads a workload, lets change edit a copy and commits it.
+func (s *Server) updateWorkload(w http.ResponseWriter, r *http.Request, body []byte, change func(*cluster.Workload) error) {
+	kind, err := workloadKind(r.PathValue("kind"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	ns, name := r.PathValue("ns"), r.PathValue("name")
+	old, ok := s.cfg.Store.State().Workload(kind, ns, name)
+	if !ok {
+		fail(w, fmt.Errorf("%s %s/%s: %w", kind, ns, name, errNotFound))
+		return
+	}
+	wl := old.Clone()
+	if err := change(wl); err != nil {
+		fail(w, badRequest{err})
+		return
+	}
+	_, forwarded, err := s.commit(w, r, body, &consensus.PutWorkload{Workload: wl})
+	if forwarded {
+		return
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleScale(w http.ResponseWriter, r *http.Request) {
+	var req ScaleRequest
+	body, err := readBody(r, &req)
+	if err != nil {
+		fail(w, badRequest{err})
+		return
+	}
+	s.updateWorkload(w, r, body, func(wl *cluster.Workload) error {
+		if req.Replicas < 0 {
+			return fmt.Errorf("replicas: must be 0 or more, got %d", req.Replicas)
+		}
+		wl.Replicas = req.Replicas
+		return nil
+	})
+}
+
+// handleResources changes container resources in the pod template: the
+// pods are replaced by a rollout with the new requests and limits.
+func (s *Server) handleResources(w http.ResponseWriter, r *http.Request) {
+	var req ResourcesRequest
+	body, err := readBody(r, &req)
+	if err != nil {
+		fail(w, badRequest{err})
+		return
+	}
+	s.updateWorkload(w, r, body, func(wl *cluster.Workload) error {
+		found := false
+		for i := range wl.Template.Containers {
+			c := &wl.Template.Containers[i]
+			if req.Container != "" && c.Name != req.Container {
+				continue
+			}
+			found = true
+			c.Requests = setResources(c.Requests, req.Requests, req.SetRequests)
+			c.Limits = setResources(c.Limits, req.Limits, req.SetLimits)
+			if c.Limits.GPU != c.Requests.GPU && c.Limits.GPU != 0 {
+				c.Requests.GPU = c.Limits.GPU
+			}
+			if c.Limits.MilliCPU != 0 && c.Requests.MilliCPU > c.Limits.MilliCPU {
+				return fmt.Errorf("container %s: cpu request %s exceeds its limit %s", c.Name, cluster.FormatMilliCPU(c.Requests.MilliCPU), cluster.FormatMilliCPU(c.Limits.MilliCPU))
+			}
+			if c.Limits.Memory != 0 && c.Requests.Memory > c.Limits.Memory {
+				return fmt.Errorf("container %s: memory request %s exceeds its limit %s", c.Name, cluster.FormatBytes(c.Requests.Memory), cluster.FormatBytes(c.Limits.Memory))
+			}
+		}
+		if !found {
+			return fmt.Errorf("container %q: not in %s %s", req.Container, wl.Kind, wl.Name)
+		}
+		prev := wl.Template.Clone()
+		wl.PreviousTemplate = &prev
+		wl.TemplateHash = cluster.HashTemplate(wl.Template, wl.TemplateLabels)
+		return nil
+	})
+}
+
+func setResources(cur, given cluster.Resources, names []string) cluster.Resources {
+	for _, n := range names {
+		switch n {
+		case cluster.ResourceCPU:
+			cur.MilliCPU = given.MilliCPU
+		case cluster.ResourceMemory:
+			cur.Memory = given.Memory
+		case cluster.ResourceGPU:
+			cur.GPU = given.GPU
+		}
+	}
+	return cur
+}
+
+func (s *Server) handleUndo(w http.ResponseWriter, r *http.Request) {
+	body, _ := readBody(r, nil)
+	s.updateWorkload(w, r, body, func(wl *cluster.Workload) error {
+		if wl.PreviousTemplate == nil {
+			return errors.New("no previous template to roll back to")
+		}
+		wl.Template = wl.PreviousTemplate.Clone()
+		wl.TemplateHash = cluster.HashTemplate(wl.Template, wl.TemplateLabels)
+		return nil
+	})
+}
+
+func (s *Server) handleNodeAction(w http.ResponseWriter, r *http.Request) {
+	name, action := r.PathValue("name"), r.PathValue("action")
+	st := s.cfg.Store.State()
+	if _, ok := st.Node(name); !ok {
+		fail(w, fmt.Errorf("node %q: %w", name, errNotFound))
+		return
+	}
+	var cmds []consensus.Command
+	switch action {
+	case "cordon":
+		cmds = append(cmds, &consensus.SetNodeSchedulable{Name: name, Schedulable: false})
+	case "uncordon":
+		cmds = append(cmds, &consensus.SetNodeSchedulable{Name: name, Schedulable: true})
+	case "drain":
+		// Cordon first, in the same entry, so that no replacement lands
+		// back on the node being emptied.
+		cmds = append(cmds, &consensus.SetNodeSchedulable{Name: name, Schedulable: false})
+		var refs []cluster.PodRef
+		for _, p := range st.PodsOnNode(name) {
+			if !p.Terminating {
+				refs = append(refs, p.Ref())
+			}
+		}
+		if len(refs) > 0 {
+			cmds = append(cmds, &consensus.TerminatePods{Pods: refs})
+		}
+	default:
+		fail(w, badRequest{fmt.Errorf("unknown node action %q (cordon, uncordon, drain)", action)})
+		return
+	}
+	_, forwarded, err := s.commit(w, r, nil, cmds...)
+	if forwarded {
+		return
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	var rep StatusReport
+	body, err := readBody(r, &rep)
+	if err != nil {
+		fail(w, badRequest{err})
+		return
+	}
+	cmd := &consensus.PodStatus{Node: rep.Node}
+	for _, u := range rep.Updates {
+		cmd.Updates = append(cmd.Updates, consensus.PodStatusUpdate{Ref: u.Pod, Status: u.Status})
+	}
+	_, forwarded, err := s.commit(w, r, body, cmd)
+	if forwarded {
+		return
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handlePutNode(w http.ResponseWriter, r *http.Request) {
+	var n cluster.Node
+	body, err := readBody(r, &n)
+	if err != nil {
+		fail(w, badRequest{err})
+		return
+	}
+	if n.Name != r.PathValue("name") {
+		fail(w, badRequest{fmt.Errorf("node name %q does not match the path", n.Name)})
+		return
+	}
+	_, forwarded, err := s.commit(w, r, body, &consensus.PutNode{Node: &n})
+	if forwarded {
+		return
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, map[string]string{"status": "ok"})
+}

@@ -1,0 +1,172 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+
+	"shoal/cluster"
+	"shoal/consensus"
+)
+
+func (s *Server) handleNodes(w http.ResponseWriter, _ *http.Request) {
+	st := s.cfg.Store.State()
+	roles := s.raftRoles()
+	out := List[NodeView]{Index: st.Index(), Items: []NodeView{}}
+	for _, n := range st.Nodes() {
+		v := nodeView(st, n)
+		if r, ok := roles[n.Name]; ok || roles != nil {
+			// The role is live Raft configuration, not replicated state:
+			// fill it in on a copy.
+			c := n.Clone()
+			c.Raft = r
+			v.Node = c
+		}
+		out.Items = append(out.Items, v)
+	}
+	writeJSON(w, out)
+}
+
+// raftInfo is what a consensus.Store tells of the Raft configuration.
+type raftInfo interface {
+	Servers() ([]consensus.Server, error)
+	Leader() (addr, id string)
+}
+
+// raftRoles maps node names to leader, voter or nonvoter; nil when the
+// store cannot tell.
+func (s *Server) raftRoles() map[string]string {
+	ri, ok := s.cfg.Store.(raftInfo)
+	if !ok {
+		return nil
+	}
+	servers, err := ri.Servers()
+	if err != nil {
+		return nil
+	}
+	_, leader := ri.Leader()
+	roles := map[string]string{}
+	for _, sv := range servers {
+		switch {
+		case sv.ID == leader:
+			roles[sv.ID] = cluster.RaftLeader
+		case sv.Voter:
+			roles[sv.ID] = cluster.RaftVoter
+		default:
+			roles[sv.ID] = cluster.RaftNonvoter
+		}
+	}
+	return roles
+}
+
+func nodeView(st *cluster.State, n *cluster.Node) NodeView {
+	u := cluster.UsageOf(st.PodsOnNode(n.Name))
+	return NodeView{Node: n, Requested: u.Requested, Pods: u.Pods, GPUHolders: u.GPUs}
+}
+
+func (s *Server) handlePods(w http.ResponseWriter, r *http.Request) {
+	st := s.cfg.Store.State()
+	ns := r.URL.Query().Get("namespace")
+	out := List[*cluster.Pod]{Index: st.Index(), Items: []*cluster.Pod{}}
+	for p := range st.Pods() {
+		if ns == "" || p.Namespace == ns {
+			out.Items = append(out.Items, p)
+		}
+	}
+	writeJSON(w, out)
+}
+
+func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
+	st := s.cfg.Store.State()
+	ns := r.URL.Query().Get("namespace")
+	out := List[*cluster.Service]{Index: st.Index(), Items: []*cluster.Service{}}
+	for _, svc := range st.Services() {
+		if ns == "" || svc.Namespace == ns {
+			out.Items = append(out.Items, svc)
+		}
+	}
+	writeJSON(w, out)
+}
+
+func (s *Server) handleWorkloads(kind cluster.WorkloadKind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		st := s.cfg.Store.State()
+		ns := r.URL.Query().Get("namespace")
+		out := List[WorkloadView]{Index: st.Index(), Items: []WorkloadView{}}
+		for _, wl := range st.WorkloadsOfKind(kind) {
+			if ns == "" || wl.Namespace == ns {
+				out.Items = append(out.Items, WorkloadView{Workload: wl, Status: workloadStatus(st, wl)})
+			}
+		}
+		writeJSON(w, out)
+	}
+}
+
+// workloadStatus counts a workload's live pods as Kubernetes does: all of
+// them, the ready ones, and those of the current template.
+func workloadStatus(st *cluster.State, wl *cluster.Workload) WorkloadStatus {
+	var ws WorkloadStatus
+	for _, p := range st.PodsOwnedBy(wl.UID) {
+		if p.Terminating {
+			continue
+		}
+		ws.Replicas++
+		current := p.TemplateHash == wl.TemplateHash
+		if current {
+			ws.Updated++
+		}
+		if p.Ready() {
+			ws.Ready++
+			if current {
+				ws.Available++
+			}
+		}
+	}
+	return ws
+}
+
+func (s *Server) handleRollout(w http.ResponseWriter, r *http.Request) {
+	kind, err := workloadKind(r.PathValue("kind"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	st := s.cfg.Store.State()
+	ns, name := r.PathValue("ns"), r.PathValue("name")
+	wl, ok := st.Workload(kind, ns, name)
+	if !ok {
+		fail(w, fmt.Errorf("%s %s/%s: %w", kind, ns, name, errNotFound))
+		return
+	}
+	writeJSON(w, rolloutStatus(st, wl))
+}
+
+// rolloutStatus speaks as `kubectl rollout status` does.
+func rolloutStatus(st *cluster.State, wl *cluster.Workload) RolloutStatus {
+	ws := workloadStatus(st, wl)
+	lower := map[cluster.WorkloadKind]string{cluster.KindDeployment: "deployment", cluster.KindStatefulSet: "statefulset"}[wl.Kind]
+	var old int32
+	for _, p := range st.PodsOwnedBy(wl.UID) {
+		if p.TemplateHash != wl.TemplateHash || p.Terminating {
+			old++
+		}
+	}
+	switch {
+	case ws.Updated < wl.Replicas:
+		return RolloutStatus{Message: fmt.Sprintf("Waiting for %s %q rollout to finish: %d out of %d new replicas have been updated...", lower, wl.Name, ws.Updated, wl.Replicas)}
+	case old > 0:
+		return RolloutStatus{Message: fmt.Sprintf("Waiting for %s %q rollout to finish: %d old replicas are pending termination...", lower, wl.Name, old)}
+	case ws.Available < wl.Replicas:
+		return RolloutStatus{Message: fmt.Sprintf("Waiting for %s %q rollout to finish: %d of %d updated replicas are available...", lower, wl.Name, ws.Available, wl.Replicas)}
+	}
+	return RolloutStatus{Done: true, Message: fmt.Sprintf("%s %q successfully rolled out", lower, wl.Name)}
+}
+
+func workloadKind(plural string) (cluster.WorkloadKind, error) {
+	switch plural {
+	case "deployments":
+		return cluster.KindDeployment, nil
+	case "statefulsets":
+		return cluster.KindStatefulSet, nil
+	}
+	return "", badRequest{fmt.Errorf("%q is not a workload kind (deployments, statefulsets)", plural)}
+}

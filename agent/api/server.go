@@ -1,0 +1,228 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"shoal/cluster"
+	"shoal/consensus"
+	"shoal/runtime"
+)
+
+// Store is the replicated state as the API needs it: local reads, writes
+// committed through Raft (consensus.Store implements it).
+type Store interface {
+	State() *cluster.State
+	Apply(ctx context.Context, cmds ...consensus.Command) ([]consensus.Result, error)
+}
+
+// Pods runs commands in, and reads logs of, the pods of this node.
+type Pods interface {
+	Exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (runtime.ExecResult, error)
+	Logs(ctx context.Context, podUID, container string, follow bool, w io.Writer) error
+}
+
+// Config is what the API server is built from.
+type Config struct {
+	NodeName string
+	Store    Store
+	// Pods is nil on an agent that runs no pods.
+	Pods Pods
+	// Token is the cluster token: required as a bearer from clients that
+	// are not on loopback.
+	Token    string
+	Gatherer prometheus.Gatherer
+	Logger   *slog.Logger
+	// Now is the clock for object creation times (tests pin it).
+	Now func() time.Time
+	// NewUID makes object UIDs.
+	NewUID func() string
+}
+
+// Server is the agent's HTTP API.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	mux  *http.ServeMux
+	pods atomic.Pointer[podsBox]
+}
+
+type podsBox struct{ Pods }
+
+// SetPods hands the server the local runtime once it is connected; until
+// then exec and logs for this node's pods answer that it is starting.
+func (s *Server) SetPods(p Pods) { s.pods.Store(&podsBox{p}) }
+
+func (s *Server) localPods() Pods {
+	if b := s.pods.Load(); b != nil {
+		return b.Pods
+	}
+	return s.cfg.Pods
+}
+
+// NewServer builds the API's routes.
+func NewServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux()}
+	p := PathPrefix
+	m := s.mux
+	m.HandleFunc("GET "+p+"/health", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, map[string]string{"status": "ok"}) })
+	m.HandleFunc("POST "+p+"/apply", s.handleApply)
+	m.HandleFunc("POST "+p+"/delete", s.handleDeleteFiles)
+	m.HandleFunc("DELETE "+p+"/{kind}/{ns}/{name}", s.handleDelete)
+	m.HandleFunc("GET "+p+"/nodes", s.handleNodes)
+	m.HandleFunc("GET "+p+"/pods", s.handlePods)
+	m.HandleFunc("GET "+p+"/services", s.handleServices)
+	m.HandleFunc("GET "+p+"/deployments", s.handleWorkloads(cluster.KindDeployment))
+	m.HandleFunc("GET "+p+"/statefulsets", s.handleWorkloads(cluster.KindStatefulSet))
+	m.HandleFunc("POST "+p+"/{kind}/{ns}/{name}/scale", s.handleScale)
+	m.HandleFunc("POST "+p+"/{kind}/{ns}/{name}/resources", s.handleResources)
+	m.HandleFunc("GET "+p+"/{kind}/{ns}/{name}/rollout", s.handleRollout)
+	m.HandleFunc("POST "+p+"/{kind}/{ns}/{name}/undo", s.handleUndo)
+	m.HandleFunc("GET "+p+"/pods/{ns}/{name}/logs", s.handleLogs)
+	m.HandleFunc("POST "+p+"/pods/{ns}/{name}/exec", s.handleExec)
+	m.HandleFunc("POST "+p+"/nodes/{name}/{action}", s.handleNodeAction)
+	m.HandleFunc("GET "+p+"/token", s.handleToken)
+	m.HandleFunc("POST "+p+"/internal/status", s.handleStatus)
+	m.HandleFunc("PUT "+p+"/internal/nodes/{name}", s.handlePutNode)
+	if cfg.Gatherer != nil {
+		m.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	}
+	return s
+}
+
+// ServeHTTP checks the token for non-loopback clients, then routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(r) {
+		writeError(w, http.StatusUnauthorized, errors.New("this agent requires the cluster token (--token or SHOAL_TOKEN) from non-loopback clients"))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	if s.cfg.Token == "" || r.URL.Path == PathPrefix+"/health" {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return true
+		}
+	}
+	got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+}
+
+// commit applies commands through the local store; on a follower it
+// forwards the whole HTTP request to the leader's API instead and reports
+// forwarded=true (the answer has been written then).
+func (s *Server) commit(w http.ResponseWriter, r *http.Request, body []byte, cmds ...consensus.Command) ([]consensus.Result, bool, error) {
+	res, err := s.cfg.Store.Apply(r.Context(), cmds...)
+	var nl *consensus.NotLeaderError
+	if errors.As(err, &nl) && r.Header.Get("X-Shoal-Forwarded") == "" {
+		if n, ok := s.cfg.Store.State().Node(nl.LeaderID); ok && n.APIAddr != "" {
+			s.proxy(w, r, n.APIAddr, body)
+			return nil, true, nil
+		}
+		return nil, false, fmt.Errorf("%w; the leader's API address is not known yet, retry", err)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			return res, false, r.Err
+		}
+	}
+	return res, false, nil
+}
+
+// proxy sends the request (with its already-read body) to another agent.
+func (s *Server) proxy(w http.ResponseWriter, r *http.Request, addr string, body []byte) {
+	target := &url.URL{Scheme: "http", Host: addr}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.FlushInterval = -1 // logs -f streams
+	r2 := r.Clone(r.Context())
+	r2.Header.Set("X-Shoal-Forwarded", s.cfg.NodeName)
+	if s.cfg.Token != "" {
+		r2.Header.Set("Authorization", "Bearer "+s.cfg.Token)
+	}
+	if body != nil {
+		r2.Body = io.NopCloser(strings.NewReader(string(body)))
+		r2.ContentLength = int64(len(body))
+	}
+	rp.ServeHTTP(w, r2)
+}
+
+func readBody(r *http.Request, v any) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read request: %w", err)
+	}
+	if v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			return nil, fmt.Errorf("decode request: %w", err)
+		}
+	}
+	return b, nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// badRequest marks errors that are the caller's fault.
+type badRequest struct{ error }
+
+func (b badRequest) Unwrap() error { return b.error }
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(Error{Error: err.Error()})
+}
+
+// fail picks the status code for err.
+func fail(w http.ResponseWriter, err error) {
+	var br badRequest
+	switch {
+	case errors.As(err, &br), errors.Is(err, consensus.ErrInvalid):
+		writeError(w, http.StatusBadRequest, err)
+	case errors.Is(err, consensus.ErrNotFound), errors.Is(err, errNotFound):
+		writeError(w, http.StatusNotFound, err)
+	case errors.Is(err, consensus.ErrConflict):
+		writeError(w, http.StatusConflict, err)
+	case errors.Is(err, consensus.ErrNotLeader):
+		writeError(w, http.StatusServiceUnavailable, err)
+	default:
+		writeError(w, http.StatusInternalServerError, err)
+	}
+}
+
+var errNotFound = errors.New("not found")
+
+func (s *Server) handleToken(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, map[string]string{"token": s.cfg.Token})
+}

@@ -1,0 +1,122 @@
+// Package api is the agent's HTTP API and the client the CLI uses.
+//
+// Reads are answered from the local state (every agent holds all of it);
+// writes are turned into consensus commands and committed through the Raft
+// leader, forwarded there when this agent is not the leader.
+package api
+
+import (
+	"shoal/cluster"
+)
+
+// PathPrefix is where every route of version 1 lives.
+const PathPrefix = "/v1"
+
+// File is one manifest file sent by `shoal apply -f` or `delete -f`; the
+// agent decodes it so that the error it reports names file and line.
+type File struct {
+	Name string `json:"name"`
+	Data string `json:"data"`
+}
+
+// ApplyRequest carries manifest files.
+type ApplyRequest struct {
+	Files []File `json:"files"`
+}
+
+// ApplyResponse says what happened to each object, kubectl style:
+// "deployment.apps/web created".
+type ApplyResponse struct {
+	Results []string    `json:"results"`
+	Objects []ObjectRef `json:"objects"`
+	Index   uint64      `json:"index"`
+}
+
+// ObjectRef names one object; Resource is the plural API name ("pods").
+type ObjectRef struct {
+	Resource  string `json:"resource"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+}
+
+// NodeView is a node with what its pods hold.
+type NodeView struct {
+	Node      *cluster.Node     `json:"node"`
+	Requested cluster.Resources `json:"requested"`
+	Pods      int               `json:"pods"`
+	// GPUHolders maps GPU ID → pod key.
+	GPUHolders map[string]string `json:"gpuHolders,omitempty"`
+}
+
+// WorkloadView is a workload and the counts of its pods.
+type WorkloadView struct {
+	Workload *cluster.Workload `json:"workload"`
+	Status   WorkloadStatus    `json:"status"`
+}
+
+// WorkloadStatus counts a workload's pods as Kubernetes does.
+type WorkloadStatus struct {
+	Replicas  int32 `json:"replicas"`
+	Ready     int32 `json:"readyReplicas"`
+	Updated   int32 `json:"updatedReplicas"`
+	Available int32 `json:"availableReplicas"`
+}
+
+// List wraps the items of a GET with the state index they were read at.
+type List[T any] struct {
+	Index uint64 `json:"index"`
+	Items []T    `json:"items"`
+}
+
+// ScaleRequest sets a workload's replicas.
+type ScaleRequest struct {
+	Replicas int32 `json:"replicas"`
+}
+
+// ResourcesRequest changes a workload's (or bare pod's) container
+// resources: `shoal set resources`.
+type ResourcesRequest struct {
+	Container string            `json:"container,omitempty"`
+	Requests  cluster.Resources `json:"requests"`
+	Limits    cluster.Resources `json:"limits"`
+	// Set marks which of requests/limits were given, per resource name.
+	SetRequests []string `json:"setRequests,omitempty"`
+	SetLimits   []string `json:"setLimits,omitempty"`
+}
+
+// ExecRequest runs a command in a pod's container.
+type ExecRequest struct {
+	Container string   `json:"container,omitempty"`
+	Command   []string `json:"command"`
+	Stdin     string   `json:"stdin,omitempty"`
+}
+
+// ExecResponse is what the command printed and how it ended.
+type ExecResponse struct {
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+	ExitCode int    `json:"exitCode"`
+}
+
+// StatusReport is a node's batch of observed pod statuses.
+type StatusReport struct {
+	Node    string         `json:"node"`
+	Updates []StatusUpdate `json:"updates"`
+}
+
+// StatusUpdate is one pod's observed status.
+type StatusUpdate struct {
+	Pod    cluster.PodRef    `json:"pod"`
+	Status cluster.PodStatus `json:"status"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// RolloutStatus says how far a workload's rollout is.
+type RolloutStatus struct {
+	Done    bool   `json:"done"`
+	Message string `json:"message"`
+}

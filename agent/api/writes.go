@@ -1,0 +1,278 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"shoal/cluster"
+	"shoal/consensus"
+	"shoal/manifest"
+)
+
+// decodeFiles decodes every file of a request; nothing is returned unless
+// all of it decodes, so that a bad apply changes nothing.
+func decodeFiles(files []File) ([]manifest.Object, error) {
+	if len(files) == 0 {
+		return nil, badRequest{errors.New("no manifest files given")}
+	}
+	var objs []manifest.Object
+	var errs []error
+	seen := map[string]string{}
+	for _, f := range files {
+		got, err := manifest.Decode([]byte(f.Data), f.Name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, o := range got {
+			key := o.Kind + "/" + o.Namespace + "/" + o.Name
+			if first, dup := seen[key]; dup {
+				errs = append(errs, fmt.Errorf("%s: duplicate %s %q in namespace %q (first at %s)", o.Where(), o.Kind, o.Name, o.Namespace, first))
+				continue
+			}
+			seen[key] = o.Where()
+			objs = append(objs, o)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, badRequest{errors.Join(errs...)}
+	}
+	if len(objs) == 0 {
+		return nil, badRequest{errors.New("no objects in the given files")}
+	}
+	return objs, nil
+}
+
+var kindNames = map[string]struct{ group, plural string }{
+	manifest.KindDeployment:  {"deployment.apps", "deployments"},
+	manifest.KindStatefulSet: {"statefulset.apps", "statefulsets"},
+	manifest.KindPod:         {"pod", "pods"},
+	manifest.KindService:     {"service", "services"},
+}
+
+func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
+	var req ApplyRequest
+	body, err := readBody(r, &req)
+	if err != nil {
+		fail(w, badRequest{err})
+		return
+	}
+	objs, err := decodeFiles(req.Files)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	st := s.cfg.Store.State()
+	now := s.cfg.Now().UTC()
+	var cmds []consensus.Command
+	resp := ApplyResponse{}
+	var errs []error
+	for _, o := range objs {
+		verb, cmd, err := s.applyOne(st, o, now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", o.Where(), err))
+			continue
+		}
+		kn := kindNames[o.Kind]
+		resp.Results = append(resp.Results, fmt.Sprintf("%s/%s %s", kn.group, o.Name, verb))
+		resp.Objects = append(resp.Objects, ObjectRef{Resource: kn.plural, Namespace: o.Namespace, Name: o.Name})
+		if cmd != nil {
+			cmds = append(cmds, cmd)
+		}
+	}
+	if len(errs) > 0 {
+		fail(w, badRequest{errors.Join(errs...)})
+		return
+	}
+	if len(cmds) > 0 {
+		res, forwarded, err := s.commit(w, r, body, cmds...)
+		if forwarded {
+			return
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		resp.Index = res[len(res)-1].Index
+	}
+	writeJSON(w, resp)
+}
+
+// applyOne turns one object into the command that stores it, keeping the
+// identity (UID, creation time) of what is already there.
+func (s *Server) applyOne(st *cluster.State, o manifest.Object, t time.Time) (string, consensus.Command, error) {
+	switch {
+	case o.Workload != nil:
+		wl := o.Workload.Clone()
+		old, ok := st.Workload(wl.Kind, wl.Namespace, wl.Name)
+		if !ok {
+			wl.UID, wl.CreatedAt = s.cfg.NewUID(), t
+			return "created", &consensus.PutWorkload{Workload: wl}, nil
+		}
+		wl.UID, wl.CreatedAt = old.UID, old.CreatedAt
+		if sameWorkload(old, wl) {
+			return "unchanged", nil, nil
+		}
+		if !maps2Equal(old.Selector, wl.Selector) {
+			return "", nil, badRequest{fmt.Errorf("spec.selector: field is immutable (was %v); delete and re-create the %s", old.Selector, wl.Kind)}
+		}
+		return "configured", &consensus.PutWorkload{Workload: wl}, nil
+	case o.Service != nil:
+		svc := o.Service.Clone()
+		old, ok := st.Service(svc.Namespace, svc.Name)
+		if !ok {
+			svc.UID = s.cfg.NewUID()
+			return "created", &consensus.PutService{Service: svc}, nil
+		}
+		svc.UID = old.UID
+		if sameJSON(stripService(old), stripService(svc)) {
+			return "unchanged", nil, nil
+		}
+		return "configured", &consensus.PutService{Service: svc}, nil
+	case o.Pod != nil:
+		p := o.Pod.Clone()
+		old, ok := st.Pod(p.Namespace, p.Name)
+		if !ok {
+			p.UID, p.CreatedAt, p.Ordinal = s.cfg.NewUID(), t, -1
+			if p.TemplateHash == "" {
+				p.TemplateHash = cluster.HashTemplate(p.Spec, p.Labels)
+			}
+			return "created", &consensus.PutPods{Pods: []*cluster.Pod{p}}, nil
+		}
+		if old.Owner != nil {
+			return "", nil, badRequest{fmt.Errorf("pod %s is managed by %s %s; change the %s instead", p.Name, old.Owner.Kind, old.Owner.Name, old.Owner.Kind)}
+		}
+		if sameJSON(old.Spec, p.Spec) && maps2Equal(old.Labels, p.Labels) {
+			return "unchanged", nil, nil
+		}
+		return "", nil, badRequest{fmt.Errorf("pod %s exists and a running pod's spec cannot change; delete it first (shoal delete pod %s)", p.Name, p.Name)}
+	}
+	return "", nil, badRequest{fmt.Errorf("nothing to apply")}
+}
+
+// sameWorkload compares what a user can change, not what the cluster
+// stamps (indexes, generation, history).
+func sameWorkload(a, b *cluster.Workload) bool {
+	strip := func(w *cluster.Workload) *cluster.Workload {
+		c := w.Clone()
+		c.CreateIndex, c.ModifyIndex, c.Generation, c.PreviousTemplate = 0, 0, 0, nil
+		return c
+	}
+	return sameJSON(strip(a), strip(b))
+}
+
+func stripService(s *cluster.Service) *cluster.Service {
+	c := s.Clone()
+	c.CreateIndex, c.ModifyIndex = 0, 0
+	return c
+}
+
+func sameJSON(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}
+
+func maps2Equal(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) handleDeleteFiles(w http.ResponseWriter, r *http.Request) {
+	var req ApplyRequest
+	body, err := readBody(r, &req)
+	if err != nil {
+		fail(w, badRequest{err})
+		return
+	}
+	objs, err := decodeFiles(req.Files)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	st := s.cfg.Store.State()
+	var cmds []consensus.Command
+	resp := ApplyResponse{}
+	for _, o := range objs {
+		kn := kindNames[o.Kind]
+		cmd, found := deleteCommand(st, kn.plural, o.Namespace, o.Name)
+		verb := "deleted"
+		if !found {
+			verb = "not found"
+		} else {
+			cmds = append(cmds, cmd)
+		}
+		resp.Results = append(resp.Results, fmt.Sprintf("%s/%s %s", kn.group, o.Name, verb))
+		resp.Objects = append(resp.Objects, ObjectRef{Resource: kn.plural, Namespace: o.Namespace, Name: o.Name})
+	}
+	if len(cmds) > 0 {
+		res, forwarded, err := s.commit(w, r, body, cmds...)
+		if forwarded {
+			return
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		resp.Index = res[len(res)-1].Index
+	}
+	writeJSON(w, resp)
+}
+
+// deleteCommand builds the command deleting one object, if it exists.
+func deleteCommand(st *cluster.State, plural, ns, name string) (consensus.Command, bool) {
+	switch plural {
+	case "deployments", "statefulsets":
+		kind, _ := workloadKind(plural)
+		if _, ok := st.Workload(kind, ns, name); !ok {
+			return nil, false
+		}
+		return &consensus.DeleteWorkload{Kind: kind, Namespace: ns, Name: name}, true
+	case "services":
+		if _, ok := st.Service(ns, name); !ok {
+			return nil, false
+		}
+		return &consensus.DeleteService{Namespace: ns, Name: name}, true
+	case "pods":
+		p, ok := st.Pod(ns, name)
+		if !ok {
+			return nil, false
+		}
+		return &consensus.TerminatePods{Pods: []cluster.PodRef{p.Ref()}}, true
+	}
+	return nil, false
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
+	plural, ns, name := r.PathValue("kind"), r.PathValue("ns"), r.PathValue("name")
+	if !slices.Contains([]string{"deployments", "statefulsets", "services", "pods"}, plural) {
+		fail(w, badRequest{fmt.Errorf("cannot delete %q (pods, deployments, statefulsets, services)", plural)})
+		return
+	}
+	cmd, ok := deleteCommand(s.cfg.Store.State(), plural, ns, name)
+	if !ok {
+		fail(w, fmt.Errorf("%s %q in namespace %q: %w", plural[:len(plural)-1], name, ns, errNotFound))
+		return
+	}
+	res, forwarded, err := s.commit(w, r, nil, cmd)
+	if forwarded {
+		return
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	group := map[string]string{"deployments": "deployment.apps", "statefulsets": "statefulset.apps", "services": "service", "pods": "pod"}[plural]
+	writeJSON(w, ApplyResponse{Results: []string{fmt.Sprintf("%s/%s deleted", group, name)}, Index: res[0].Index})
+}

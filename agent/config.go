@@ -1,0 +1,124 @@
+// Package agent wires Shoal's parts into one running agent: Raft state,
+// the leader's scheduling loop, the node reconciler over containerd, the
+// DNS server and the HTTP API.
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+
+	"shoal/cluster"
+)
+
+// Default ports (DESIGN.md "Ports").
+const (
+	DefaultGossipPort = 7946
+	DefaultRaftPort   = 7947
+	DefaultAPIPort    = 7948
+)
+
+// Config is the agent's one user-facing configuration, filled from flags.
+type Config struct {
+	Name    string
+	DataDir string
+	// Bind is the IP the agent listens on (Raft, gossip, API); Advertise
+	// the IP other nodes use to reach it (default: Bind, or the host's
+	// first non-loopback address when Bind is unspecified).
+	Bind      string
+	Advertise string
+	Join      []string
+	Token     string
+	Labels    map[string]string
+	// Containerd is the socket of a running containerd; empty starts a
+	// supervised one under the data dir.
+	Containerd          string
+	ContainerdNamespace string
+	// Capacity overrides what the agent detects (cpu, memory,
+	// nvidia.com/gpu); ZeroCapacity fields mean "detect".
+	Capacity cluster.Resources
+	// APIAddr, DNSAddr: HOST:PORT to listen on.
+	APIAddr            string
+	DNSAddr            string
+	DNSUpstreams       []string
+	InsecureRegistries []string
+	// RaftAddr is HOST:PORT for Raft (default Bind:7947).
+	RaftAddr string
+	// BridgeName is the pod bridge (default shoal0); agents sharing a host
+	// in tests use one each.
+	BridgeName  string
+	ClusterCIDR string
+	Logger      *slog.Logger
+}
+
+// Validate checks the configuration and fills defaults.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("--name: required"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir: required"))
+	}
+	if c.Bind == "" {
+		c.Bind = "127.0.0.1"
+	}
+	if net.ParseIP(c.Bind) == nil {
+		errs = append(errs, fmt.Errorf("--bind %q: not an IP address", c.Bind))
+	}
+	if c.Advertise == "" {
+		c.Advertise = c.Bind
+	}
+	if c.APIAddr == "" {
+		c.APIAddr = net.JoinHostPort(c.Bind, strconv.Itoa(DefaultAPIPort))
+	}
+	if c.RaftAddr == "" {
+		c.RaftAddr = net.JoinHostPort(c.Bind, strconv.Itoa(DefaultRaftPort))
+	}
+	for flag, v := range map[string]string{"--api-addr": c.APIAddr, "--raft-addr": c.RaftAddr, "--dns-addr": c.DNSAddr} {
+		if v == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: expected HOST:PORT", flag, v))
+		}
+	}
+	if c.ContainerdNamespace == "" {
+		c.ContainerdNamespace = "shoal"
+	}
+	if c.BridgeName == "" {
+		c.BridgeName = "shoal0"
+	}
+	if c.ClusterCIDR == "" {
+		c.ClusterCIDR = "10.88.0.0/16"
+	}
+	if _, _, err := net.ParseCIDR(c.ClusterCIDR); err != nil {
+		errs = append(errs, fmt.Errorf("--cluster-cidr %q: %v", c.ClusterCIDR, err))
+	}
+	if len(c.Join) > 0 {
+		errs = append(errs, errors.New("--join: joining a cluster is not implemented yet; start a lone agent"))
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return errors.Join(errs...)
+}
+
+// ParseLabels reads "k=v,k2=v2".
+func ParseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("label %q: expected key=value", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}

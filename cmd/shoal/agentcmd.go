@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"shoal/agent"
+	"shoal/manifest"
+)
+
+func newAgentCmd(g *globals) *cobra.Command {
+	var cfg agent.Config
+	var join, upstreams, registries []string
+	var labels, capacity, logLevel string
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the Shoal agent on this server",
+		Long: `Run the Shoal agent: it holds the cluster state (Raft), runs this node's
+pods through containerd, answers service names over DNS and serves the API.
+The first agent (no --join) creates the cluster and prints its token.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: expected debug, info, warn or error", logLevel)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			cfg.Join = join
+			cfg.DNSUpstreams = upstreams
+			cfg.InsecureRegistries = registries
+			cfg.Token = g.token
+			var err error
+			if cfg.Labels, err = agent.ParseLabels(labels); err != nil {
+				return fmt.Errorf("--labels: %w", err)
+			}
+			if capacity != "" {
+				if cfg.Capacity, err = manifest.ParseResourceList(capacity); err != nil {
+					return fmt.Errorf("--capacity: %w", err)
+				}
+			}
+			if cfg.Name == "" {
+				h, _ := os.Hostname()
+				cfg.Name = strings.ToLower(h)
+			}
+			agent.Version = version
+			return agent.Run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Name, "name", "", "node name (default: the host name)")
+	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/shoal", "where the agent keeps its state, pod data and volumes")
+	f.StringVar(&cfg.Bind, "bind", "127.0.0.1", "IP to listen on for Raft, gossip and the API")
+	f.StringVar(&cfg.Advertise, "advertise", "", "IP other nodes reach this one on (default: --bind)")
+	f.StringSliceVar(&join, "join", nil, "addresses of cluster members to join")
+	f.StringVar(&labels, "labels", "", "node labels, k=v,...")
+	f.StringVar(&cfg.Containerd, "containerd", "", "socket of a running containerd (default: start one under the data dir)")
+	f.StringVar(&cfg.ContainerdNamespace, "containerd-namespace", "shoal", "containerd namespace for this agent's containers")
+	f.StringVar(&capacity, "capacity", "", "override detected capacity, e.g. cpu=4,memory=8Gi,nvidia.com/gpu=2 (GPUs NVML cannot see are identified by index)")
+	f.StringVar(&cfg.APIAddr, "api-addr", "", "HOST:PORT of the API (default: --bind:7948)")
+	f.StringVar(&cfg.DNSAddr, "dns-addr", "", "HOST:PORT where the DNS server answers the host (pods always get it on their bridge)")
+	f.StringSliceVar(&upstreams, "dns-upstream", nil, "resolvers for non-cluster names, HOST:PORT,... (default: /etc/resolv.conf)")
+	f.StringSliceVar(&registries, "insecure-registry", nil, "registries reached over plain HTTP, HOST:PORT,... (loopback ones always are)")
+	f.StringVar(&cfg.RaftAddr, "raft-addr", "", "HOST:PORT for Raft (default: --bind:7947)")
+	f.StringVar(&cfg.BridgeName, "bridge", "shoal0", "name of the pod bridge")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.88.0.0/16", "pod network of the cluster, one /24 per node")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"shoal/agent/api"
+	"shoal/cluster"
+)
+
+func newDescribeCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "describe KIND NAME",
+		Short: "Show one object in detail, with why it is in the state it is",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, name, err := parseKindName(args)
+			if err != nil {
+				return err
+			}
+			return describe(cmd.Context(), g.client(), r, g.namespace, name, cmd.OutOrStdout())
+		},
+	}
+}
+
+func describe(ctx context.Context, c *api.Client, r resource, ns, name string, out io.Writer) error {
+	w := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+	defer w.Flush()
+	notFound := fmt.Errorf("%s %q not found in namespace %q", strings.TrimSuffix(r.plural, "s"), name, ns)
+	switch r.plural {
+	case "pods":
+		l, err := c.Pods(ctx, ns)
+		if err != nil {
+			return err
+		}
+		for _, p := range l.Items {
+			if p.Name == name {
+				describePod(w, p)
+				return nil
+			}
+		}
+		return notFound
+	case "nodes":
+		l, err := c.Nodes(ctx)
+		if err != nil {
+			return err
+		}
+		pods, err := c.Pods(ctx, "")
+		if err != nil {
+			return err
+		}
+		for _, v := range l.Items {
+			if v.Node.Name == name {
+				describeNode(w, v, pods.Items)
+				return nil
+			}
+		}
+		return fmt.Errorf("node %q not found", name)
+	case "deployments", "statefulsets":
+		l, err := c.Workloads(ctx, r.plural, ns)
+		if err != nil {
+			return err
+		}
+		pods, err := c.Pods(ctx, ns)
+		if err != nil {
+			return err
+		}
+		for _, v := range l.Items {
+			if v.Workload.Name == name {
+				describeWorkload(w, v, pods.Items)
+				return nil
+			}
+		}
+		return notFound
+	case "services":
+		l, err := c.Services(ctx, ns)
+		if err != nil {
+			return err
+		}
+		pods, err := c.Pods(ctx, ns)
+		if err != nil {
+			return err
+		}
+		for _, s := range l.Items {
+			if s.Name == name {
+				describeService(w, s, pods.Items)
+				return nil
+			}
+		}
+		return notFound
+	}
+	return fmt.Errorf("describe %s: not supported", r.plural)
+}
+
+func describePod(w io.Writer, p *cluster.Pod) {
+	fmt.Fprintf(w, "Name:\t%s\n", p.Name)
+	fmt.Fprintf(w, "Namespace:\t%s\n", p.Namespace)
+	fmt.Fprintf(w, "UID:\t%s\n", p.UID)
+	fmt.Fprintf(w, "Node:\t%s\n", dash(p.NodeName))
+	fmt.Fprintf(w, "Start Time:\t%s\n", timeOrNone(p.Status.StartedAt))
+	fmt.Fprintf(w, "Labels:\t%s\n", dash(labelString(p.Labels)))
+	fmt.Fprintf(w, "Status:\t%s\n", podStatusWord(p))
+	if p.Status.Reason != "" || p.Status.Message != "" {
+		fmt.Fprintf(w, "Reason:\t%s\n", strings.TrimSpace(p.Status.Reason+" "+p.Status.Message))
+	}
+	fmt.Fprintf(w, "IP:\t%s\n", dash(p.Status.PodIP))
+	if p.Owner != nil {
+		fmt.Fprintf(w, "Controlled By:\t%s/%s\n", p.Owner.Kind, p.Owner.Name)
+	}
+	if len(p.GPUs) > 0 {
+		fmt.Fprintf(w, "GPUs:\t%s\n", strings.Join(p.GPUs, ","))
+	}
+	req := p.Spec.Requests()
+	fmt.Fprintf(w, "Requests:\t%s\n", dash(req.String()))
+	statuses := map[string]cluster.ContainerStatus{}
+	for _, cs := range p.Status.Containers {
+		statuses[cs.Name] = cs
+	}
+	section := func(title string, cs []cluster.Container) {
+		if len(cs) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "%s:\n", title)
+		for _, c := range cs {
+			st := statuses[c.Name]
+			fmt.Fprintf(w, "  %s:\n", c.Name)
+			fmt.Fprintf(w, "    Image:\t%s\n", c.Image)
+			if len(c.Command)+len(c.Args) > 0 {
+				fmt.Fprintf(w, "    Command:\t%s\n", strings.Join(append(slices.Clone(c.Command), c.Args...), " "))
+			}
+			state := string(st.State)
+			if state == "" {
+				state = string(cluster.ContainerWaiting)
+			}
+			fmt.Fprintf(w, "    State:\t%s\n", state)
+			if st.Reason != "" {
+				fmt.Fprintf(w, "      Reason:\t%s\n", st.Reason)
+			}
+			if st.Message != "" {
+				fmt.Fprintf(w, "      Message:\t%s\n", st.Message)
+			}
+			if st.State == cluster.ContainerTerminated {
+				fmt.Fprintf(w, "      Exit Code:\t%d\n", st.ExitCode)
+			}
+			if !st.StartedAt.IsZero() {
+				fmt.Fprintf(w, "      Started:\t%s\n", st.StartedAt.Format(time.RFC1123))
+			}
+			if st.LastTermination != "" {
+				fmt.Fprintf(w, "    Last State:\tTerminated\n")
+				fmt.Fprintf(w, "      Reason:\t%s\n", st.LastTermination)
+				fmt.Fprintf(w, "      Exit Code:\t%d\n", st.LastExitCode)
+			}
+			fmt.Fprintf(w, "    Ready:\t%t\n", st.Ready)
+			fmt.Fprintf(w, "    Restart Count:\t%d\n", st.RestartCount)
+			if !c.Limits.IsZero() {
+				fmt.Fprintf(w, "    Limits:\t%s\n", c.Limits.String())
+			}
+			if !c.Requests.IsZero() {
+				fmt.Fprintf(w, "    Requests:\t%s\n", c.Requests.String())
+			}
+			for _, m := range c.VolumeMounts {
+				fmt.Fprintf(w, "    Mount:\t%s from %s\n", m.MountPath, m.Name)
+			}
+		}
+	}
+	section("Init Containers", p.Spec.InitContainers)
+	section("Containers", p.Spec.Containers)
+	fmt.Fprintf(w, "Conditions:\n")
+	fmt.Fprintf(w, "  PodScheduled:\t%t\n", p.NodeName != "")
+	fmt.Fprintf(w, "  Ready:\t%t\n", p.Ready())
+	if len(p.Spec.Volumes) > 0 {
+		fmt.Fprintf(w, "Volumes:\n")
+		for _, v := range p.Spec.Volumes {
+			switch {
+			case v.EmptyDir != nil:
+				fmt.Fprintf(w, "  %s:\tEmptyDir %s\n", v.Name, v.EmptyDir.Medium)
+			case v.HostPath != nil:
+				fmt.Fprintf(w, "  %s:\tHostPath %s\n", v.Name, v.HostPath.Path)
+			case v.Claim != nil:
+				fmt.Fprintf(w, "  %s:\tClaim %s\n", v.Name, v.Claim.ClaimName)
+			}
+		}
+	}
+	fmt.Fprintf(w, "Events:\n")
+	switch {
+	case p.NodeName == "" && p.SchedulingMessage != "":
+		fmt.Fprintf(w, "  Warning\tFailedScheduling\t%s\n", p.SchedulingMessage)
+	case p.NodeName != "":
+		fmt.Fprintf(w, "  Normal\tScheduled\tassigned %s/%s to %s\n", p.Namespace, p.Name, p.NodeName)
+	}
+	for _, cs := range p.Status.Containers {
+		if cs.LastTermination == "OOMKilled" || cs.Reason == "OOMKilled" {
+			fmt.Fprintf(w, "  Warning\tOOMKilled\tcontainer %s was killed for exceeding its memory limit\n", cs.Name)
+		}
+		if cs.Reason == "CrashLoopBackOff" || cs.Reason == "ImagePullBackOff" || cs.Reason == "ErrImagePull" {
+			fmt.Fprintf(w, "  Warning\tBackOff\t%s: %s %s\n", cs.Name, cs.Reason, cs.Message)
+		}
+	}
+}
+
+func describeNode(w io.Writer, v api.NodeView, pods []*cluster.Pod) {
+	n := v.Node
+	fmt.Fprintf(w, "Name:\t%s\n", n.Name)
+	fmt.Fprintf(w, "Status:\t%s\n", n.Status)
+	fmt.Fprintf(w, "Raft:\t%s\n", dash(n.Raft))
+	fmt.Fprintf(w, "Unschedulable:\t%t\n", n.Unschedulable)
+	fmt.Fprintf(w, "Address:\t%s\n", dash(n.Address))
+	fmt.Fprintf(w, "API:\t%s\n", dash(n.APIAddr))
+	fmt.Fprintf(w, "PodCIDR:\t%s\n", dash(n.PodCIDR))
+	fmt.Fprintf(w, "Labels:\t%s\n", dash(labelString(n.Labels)))
+	fmt.Fprintf(w, "Capacity:\t%s\n", dash(n.Capacity.String()))
+	fmt.Fprintf(w, "Allocatable:\t%s\n", dash(n.Allocatable.String()))
+	fmt.Fprintf(w, "Allocated:\t%s (%d pods)\n", dash(v.Requested.String()), v.Pods)
+	if len(n.GPUs) > 0 {
+		fmt.Fprintf(w, "GPUs:\n")
+		for _, g := range n.GPUs {
+			holder := v.GPUHolders[g.ID()]
+			mem := ""
+			if g.MemoryBytes > 0 {
+				mem = cluster.FormatBytes(g.MemoryBytes)
+			}
+			fmt.Fprintf(w, "  %d\t%s\t%s\t%s\t%s\n", g.Index, dash(g.UUID), dash(g.Model), dash(mem), orDefault(holder, "free"))
+		}
+	}
+	fmt.Fprintf(w, "Pods:\n")
+	for _, p := range pods {
+		if p.NodeName == n.Name {
+			fmt.Fprintf(w, "  %s/%s\t%s\t%s\n", p.Namespace, p.Name, podStatusWord(p), dash(p.Spec.Requests().String()))
+		}
+	}
+}
+
+func describeWorkload(w io.Writer, v api.WorkloadView, pods []*cluster.Pod) {
+	wl := v.Workload
+	fmt.Fprintf(w, "Name:\t%s\n", wl.Name)
+	fmt.Fprintf(w, "Namespace:\t%s\n", wl.Namespace)
+	fmt.Fprintf(w, "Kind:\t%s\n", wl.Kind)
+	fmt.Fprintf(w, "Selector:\t%s\n", labelString(wl.Selector))
+	fmt.Fprintf(w, "Replicas:\t%d desired | %d updated | %d total | %d ready | %d available\n",
+		wl.Replicas, v.Status.Updated, v.Status.Replicas, v.Status.Ready, v.Status.Available)
+	if wl.Kind == cluster.KindDeployment {
+		fmt.Fprintf(w, "Strategy:\t%s (maxSurge %s, maxUnavailable %s)\n", orDefault(wl.Strategy, "RollingUpdate"), orDefault(wl.MaxSurge, "25%"), orDefault(wl.MaxUnavailable, "25%"))
+	} else {
+		fmt.Fprintf(w, "Service:\t%s\n", dash(wl.ServiceName))
+		for _, c := range wl.VolumeClaimTemplates {
+			fmt.Fprintf(w, "Volume Claim:\t%s (%s)\n", c.ClaimName, cluster.FormatBytes(c.Storage))
+		}
+	}
+	fmt.Fprintf(w, "Generation:\t%d (template %s)\n", wl.Generation, wl.TemplateHash)
+	fmt.Fprintf(w, "Pods:\n")
+	for _, p := range pods {
+		if p.Owner != nil && p.Owner.UID == wl.UID {
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", p.Name, podStatusWord(p), dash(p.NodeName), dash(p.Status.PodIP))
+		}
+	}
+}
+
+func describeService(w io.Writer, s *cluster.Service, pods []*cluster.Pod) {
+	fmt.Fprintf(w, "Name:\t%s\n", s.Name)
+	fmt.Fprintf(w, "Namespace:\t%s\n", s.Namespace)
+	fmt.Fprintf(w, "Selector:\t%s\n", dash(labelString(s.Selector)))
+	fmt.Fprintf(w, "Type:\t%s\n", orDefault(s.Type, "ClusterIP"))
+	fmt.Fprintf(w, "ClusterIP:\t%s\n", orDefault(s.ClusterIP, "<none> (names answer with pod IPs)"))
+	for _, p := range s.Ports {
+		fmt.Fprintf(w, "Port:\t%s %d/%s\n", orDefault(p.Name, "<unset>"), p.Port, orDefault(p.Protocol, "TCP"))
+	}
+	var eps []string
+	for _, p := range pods {
+		if p.Namespace == s.Namespace && cluster.MatchesSelector(s.Selector, p.Labels) && p.Ready() {
+			eps = append(eps, p.Status.PodIP)
+		}
+	}
+	fmt.Fprintf(w, "Endpoints:\t%s\n", dash(strings.Join(eps, ",")))
+}
+
+func timeOrNone(t time.Time) string {
+	if t.IsZero() {
+		return "<none>"
+	}
+	return t.Format(time.RFC1123)
+}

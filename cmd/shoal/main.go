@@ -1,0 +1,86 @@
+// Command shoal is Shoal's one binary: `shoal agent` runs on every server,
+// the other verbs are the client.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// exitError carries a process exit code (e.g. from `shoal exec`) without
+// printing anything more.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	// Signals first: every command, the agent above all, stops cleanly on
+	// SIGINT/SIGTERM through the context.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+// globals are the client flags every verb shares.
+type globals struct {
+	addr      string
+	token     string
+	namespace string
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "shoal",
+		Short:         "Shoal runs your Kubernetes-style YAML on a cluster of identical agents",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.addr, "addr", envOr("SHOAL_ADDR", "127.0.0.1:7948"), "agent API address (env SHOAL_ADDR)")
+	pf.StringVar(&g.token, "token", os.Getenv("SHOAL_TOKEN"), "cluster token for a remote agent (env SHOAL_TOKEN)")
+	pf.StringVarP(&g.namespace, "namespace", "n", "default", "namespace")
+
+	root.AddCommand(
+		newAgentCmd(g),
+		newApplyCmd(g),
+		newDeleteCmd(g),
+		newGetCmd(g),
+		newDescribeCmd(g),
+		newScaleCmd(g),
+		newLogsCmd(g),
+		newExecCmd(g),
+		newNodeActionCmd(g, "cordon", "Mark a node unschedulable"),
+		newNodeActionCmd(g, "uncordon", "Mark a node schedulable again"),
+		newNodeActionCmd(g, "drain", "Cordon a node and move its pods elsewhere"),
+		newRolloutCmd(g),
+		newSetCmd(g),
+		newTokenCmd(g),
+	)
+	return root
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"shoal/agent/api"
+	"shoal/manifest"
+)
+
+func newDeleteCmd(g *globals) *cobra.Command {
+	var files []string
+	cmd := &cobra.Command{
+		Use:   "delete -f FILE | KIND NAME | KIND/NAME",
+		Short: "Delete objects",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := g.client()
+			var resp *api.ApplyResponse
+			var err error
+			if len(files) > 0 {
+				if len(args) > 0 {
+					return fmt.Errorf("give either -f or KIND NAME, not both")
+				}
+				in, rerr := readFiles(files, cmd.InOrStdin())
+				if rerr != nil {
+					return rerr
+				}
+				resp, err = c.DeleteFiles(cmd.Context(), in)
+			} else {
+				r, name, perr := parseKindName(args)
+				if perr != nil {
+					return perr
+				}
+				if r.plural == "nodes" {
+					return fmt.Errorf("nodes leave the cluster when their agent stops; use drain to empty one")
+				}
+				resp, err = c.Delete(cmd.Context(), r.plural, g.namespace, name)
+			}
+			if err != nil {
+				return err
+			}
+			for _, r := range resp.Results {
+				fmt.Fprintln(cmd.OutOrStdout(), r)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "file, directory or - for stdin")
+	return cmd
+}
+
+func newScaleCmd(g *globals) *cobra.Command {
+	var replicas int32
+	cmd := &cobra.Command{
+		Use:   "scale KIND/NAME --replicas N",
+		Short: "Set the number of replicas of a Deployment or StatefulSet",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, name, err := parseKindName(args)
+			if err != nil {
+				return err
+			}
+			if r.plural != "deployments" && r.plural != "statefulsets" {
+				return fmt.Errorf("scale: %s cannot be scaled (deployments and statefulsets can)", r.plural)
+			}
+			if replicas < 0 {
+				return fmt.Errorf("--replicas: must be 0 or more, got %d", replicas)
+			}
+			if err := g.client().Scale(cmd.Context(), r.plural, g.namespace, name, replicas); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s/%s scaled\n", r.group, name)
+			return nil
+		},
+	}
+	cmd.Flags().Int32Var(&replicas, "replicas", -1, "the new number of replicas")
+	_ = cmd.MarkFlagRequired("replicas")
+	return cmd
+}
+
+func newLogsCmd(g *globals) *cobra.Command {
+	var container string
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "logs POD [-c CONTAINER] [-f]",
+		Short: "Print a container's log",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.client().Logs(cmd.Context(), g.namespace, args[0], container, follow, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVarP(&container, "container", "c", "", "container (default: the pod's first)")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing as the log grows")
+	return cmd
+}
+
+func newExecCmd(g *globals) *cobra.Command {
+	var container string
+	var stdin bool
+	cmd := &cobra.Command{
+		Use:   "exec POD [-c CONTAINER] -- CMD [ARG...]",
+		Short: "Run a command in a container; exits with the command's exit code",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.ArgsLenAtDash() != 1 {
+				return fmt.Errorf("usage: shoal exec POD [-c CONTAINER] -- CMD [ARG...]")
+			}
+			req := api.ExecRequest{Container: container, Command: args[1:]}
+			if stdin {
+				b, err := readAllStdin(cmd)
+				if err != nil {
+					return err
+				}
+				req.Stdin = b
+			}
+			res, err := g.client().Exec(cmd.Context(), g.namespace, args[0], req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), res.Stdout)
+			fmt.Fprint(cmd.ErrOrStderr(), res.Stderr)
+			if res.ExitCode != 0 {
+				return exitError{res.ExitCode}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&container, "container", "c", "", "container (default: the pod's first)")
+	cmd.Flags().BoolVarP(&stdin, "stdin", "i", false, "pass stdin to the command")
+	return cmd
+}
+
+func readAllStdin(cmd *cobra.Command) (string, error) {
+	b, err := io.ReadAll(cmd.InOrStdin())
+	if err != nil {
+		return "", fmt.Errorf("read stdin: %w", err)
+	}
+	return string(b), nil
+}
+
+func newNodeActionCmd(g *globals, action, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   action + " NODE",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.client().NodeAction(cmd.Context(), args[0], action); err != nil {
+				return err
+			}
+			past := map[string]string{"cordon": "cordoned", "uncordon": "uncordoned", "drain": "drained"}[action]
+			fmt.Fprintf(cmd.OutOrStdout(), "node/%s %s\n", args[0], past)
+			return nil
+		},
+	}
+}
+
+func newRolloutCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{Use: "rollout", Short: "Follow or undo a rollout"}
+	var timeout time.Duration
+	status := &cobra.Command{
+		Use:   "status KIND/NAME",
+		Short: "Wait until a Deployment or StatefulSet has rolled out",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, name, err := parseKindName(args)
+			if err != nil {
+				return err
+			}
+			deadline := time.Now().Add(timeout)
+			last := ""
+			for {
+				st, err := g.client().Rollout(cmd.Context(), r.plural, g.namespace, name)
+				if err != nil {
+					return err
+				}
+				if st.Message != last {
+					fmt.Fprintln(cmd.OutOrStdout(), st.Message)
+					last = st.Message
+				}
+				if st.Done {
+					return nil
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("timed out after %s: %s", timeout, st.Message)
+				}
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+		},
+	}
+	status.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "give up after this long")
+	undo := &cobra.Command{
+		Use:   "undo KIND/NAME",
+		Short: "Roll back to the previous pod template",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, name, err := parseKindName(args)
+			if err != nil {
+				return err
+			}
+			if err := g.client().Undo(cmd.Context(), r.plural, g.namespace, name); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s/%s rolled back\n", r.group, name)
+			return nil
+		},
+	}
+	root.AddCommand(status, undo)
+	return root
+}
+
+func newSetCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{Use: "set", Short: "Change part of an object"}
+	var requests, limits, container string
+	res := &cobra.Command{
+		Use:   "resources KIND/NAME [--requests k=v,...] [--limits k=v,...] [-c CONTAINER]",
+		Short: "Change CPU/memory of a workload's containers (vertical scaling)",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, name, err := parseKindName(args)
+			if err != nil {
+				return err
+			}
+			if requests == "" && limits == "" {
+				return fmt.Errorf("give --requests and/or --limits, e.g. --limits cpu=1,memory=512Mi")
+			}
+			req := api.ResourcesRequest{Container: container}
+			if requests != "" {
+				if req.Requests, err = manifest.ParseResourceList(requests); err != nil {
+					return fmt.Errorf("--requests: %w", err)
+				}
+				req.SetRequests = resourceNames(requests)
+			}
+			if limits != "" {
+				if req.Limits, err = manifest.ParseResourceList(limits); err != nil {
+					return fmt.Errorf("--limits: %w", err)
+				}
+				req.SetLimits = resourceNames(limits)
+			}
+			if err := g.client().SetResources(cmd.Context(), r.plural, g.namespace, name, req); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s/%s resource requirements updated\n", r.group, name)
+			return nil
+		},
+	}
+	res.Flags().StringVar(&requests, "requests", "", "requests, e.g. cpu=500m,memory=256Mi")
+	res.Flags().StringVar(&limits, "limits", "", "limits, e.g. cpu=1,memory=512Mi")
+	res.Flags().StringVarP(&container, "container", "c", "", "only this container (default: all)")
+	root.AddCommand(res)
+	return root
+}
+
+func resourceNames(list string) []string {
+	var out []string
+	for _, kv := range strings.Split(list, ",") {
+		k, _, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func newTokenCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "token",
+		Short: "Print the cluster's join token",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			t, err := g.client().JoinToken(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), t)
+			return nil
+		},
+	}
+}
+
