@@ -125,7 +125,7 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("api listening", "addr", ln.Addr().String())
 
 	// Register this node and wait for its pod subnet.
-	gpus := gpu.Merge(gpu.Discover(ctx, log), int(cfg.Capacity.GPU))
+	gpus := gpu.Merge(gpu.Discover(ctx, log), cfg.AdvertisedGPUs)
 	self := nodeRecord(cfg, ln.Addr().String(), gpus)
 	if err := register(ctx, store, self, log); err != nil {
 		return err

@@ -37,9 +37,13 @@ type Config struct {
 	// supervised one under the data dir.
 	Containerd          string
 	ContainerdNamespace string
-	// Capacity overrides what the agent detects (cpu, memory,
-	// nvidia.com/gpu); ZeroCapacity fields mean "detect".
+	// Capacity overrides what the agent detects (cpu, memory); zero
+	// fields mean "detect".
 	Capacity cluster.Resources
+	// AdvertisedGPUs is --capacity nvidia.com/gpu=N: -1 when not given
+	// (use what NVML finds); otherwise at most N of the discovered GPUs, or
+	// N GPUs known by index when NVML finds none (see gpu.Merge).
+	AdvertisedGPUs int
 	// APIAddr, DNSAddr: HOST:PORT to listen on.
 	APIAddr            string
 	DNSAddr            string

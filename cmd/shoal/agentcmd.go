@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"shoal/agent"
+	"shoal/cluster"
 	"shoal/manifest"
 )
 
@@ -37,9 +39,13 @@ The first agent (no --join) creates the cluster and prints its token.`,
 			if cfg.Labels, err = agent.ParseLabels(labels); err != nil {
 				return fmt.Errorf("--labels: %w", err)
 			}
+			cfg.AdvertisedGPUs = -1
 			if capacity != "" {
 				if cfg.Capacity, err = manifest.ParseResourceList(capacity); err != nil {
 					return fmt.Errorf("--capacity: %w", err)
+				}
+				if slices.Contains(resourceNames(capacity), cluster.ResourceGPU) {
+					cfg.AdvertisedGPUs = int(cfg.Capacity.GPU)
 				}
 			}
 			if cfg.Name == "" {

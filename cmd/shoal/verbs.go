@@ -284,4 +284,3 @@ func newTokenCmd(g *globals) *cobra.Command {
 		},
 	}
 }
-

@@ -1,0 +1,220 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"shoal/cluster"
+	"shoal/consensus"
+)
+
+// newTestAPI runs the API over a real single-member Raft store on raft's
+// in-memory transport, with one registered node.
+func newTestAPI(t *testing.T) (*Client, *consensus.Store) {
+	t.Helper()
+	_, trans := raft.NewInmemTransport("n1")
+	store, err := consensus.Open(consensus.Config{
+		NodeID:             "n1",
+		Bootstrap:          true,
+		Logger:             slog.New(slog.DiscardHandler),
+		HeartbeatTimeout:   50 * time.Millisecond,
+		ElectionTimeout:    50 * time.Millisecond,
+		LeaderLeaseTimeout: 50 * time.Millisecond,
+		CommitTimeout:      5 * time.Millisecond,
+		Transport:          trans,
+		LogStore:           raft.NewInmemStore(),
+		StableStore:        raft.NewInmemStore(),
+		SnapshotStore:      raft.NewInmemSnapshotStore(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	deadline := time.Now().Add(5 * time.Second)
+	for !store.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx := context.Background()
+	if _, err := store.Apply(ctx, &consensus.PutNode{Node: &cluster.Node{
+		Name: "n1", Status: cluster.NodeReady,
+		Capacity:    cluster.Resources{MilliCPU: 2000, Memory: 4 << 30},
+		Allocatable: cluster.Resources{MilliCPU: 2000, Memory: 4 << 30},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int64
+	srv := NewServer(Config{
+		NodeName: "n1",
+		Store:    store,
+		Logger:   slog.New(slog.DiscardHandler),
+		NewUID:   func() string { return fmt.Sprintf("uid-%d", n.Add(1)) },
+	})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return NewClient(strings.TrimPrefix(hs.URL, "http://"), ""), store
+}
+
+const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: busybox:1
+        resources:
+          requests: {cpu: 100m, memory: 32Mi}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80}]
+`
+
+func TestApplyIdempotentAndAtomic(t *testing.T) {
+	c, store := newTestAPI(t)
+	ctx := context.Background()
+	resp, err := c.Apply(ctx, []File{{Name: "web.yaml", Data: deployment}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"deployment.apps/web created", "service/web created"}
+	if fmt.Sprint(resp.Results) != fmt.Sprint(want) {
+		t.Fatalf("results %v, want %v", resp.Results, want)
+	}
+	resp, err = c.Apply(ctx, []File{{Name: "web.yaml", Data: deployment}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "[deployment.apps/web unchanged service/web unchanged]"; fmt.Sprint(resp.Results) != want {
+		t.Fatalf("re-apply: %v, want %v", resp.Results, want)
+	}
+	changed := strings.Replace(deployment, "replicas: 2", "replicas: 3", 1)
+	resp, err = c.Apply(ctx, []File{{Name: "web.yaml", Data: changed}})
+	if err != nil || resp.Results[0] != "deployment.apps/web configured" {
+		t.Fatalf("change replicas: %v %v", resp.Results, err)
+	}
+
+	before := store.State().Index()
+	bad := []struct{ name, data, want string }{
+		{"unknown field", strings.Replace(deployment, "replicas: 2", "replicas: 2\n  bogus: 1", 1), "bogus"},
+		{"bad quantity", strings.Replace(deployment, "cpu: 100m", "cpu: 12XB", 1), "cpu"},
+		{"broken yaml", "kind: [", "bad.yaml"},
+		{"unknown kind", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "ConfigMap"},
+		{"duplicate", deployment + "---\n" + strings.SplitN(deployment, "---\n", 2)[0], "defined twice"},
+		{"selector change", strings.ReplaceAll(deployment, "app: web", "app: web2"), "immutable"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Apply(ctx, []File{{Name: "bad.yaml", Data: tc.data}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, tc.want)
+			}
+			if got := store.State().Index(); got != before {
+				t.Fatalf("a refused apply changed the state: index %d → %d", before, got)
+			}
+		})
+	}
+}
+
+func TestScaleDeleteAndRollout(t *testing.T) {
+	c, store := newTestAPI(t)
+	ctx := context.Background()
+	if _, err := c.Apply(ctx, []File{{Name: "web.yaml", Data: deployment}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Scale(ctx, "deployments", "default", "web", 7); err != nil {
+		t.Fatal(err)
+	}
+	wl, ok := store.State().Workload(cluster.KindDeployment, "default", "web")
+	if !ok || wl.Replicas != 7 {
+		t.Fatalf("after scale: %+v", wl)
+	}
+	if err := c.Scale(ctx, "deployments", "default", "nope", 1); !IsNotFound(err) {
+		t.Fatalf("scale of a missing deployment: %v, want not found", err)
+	}
+	st, err := c.Rollout(ctx, "deployments", "default", "web")
+	if err != nil || st.Done || !strings.Contains(st.Message, "0 out of 7 new replicas") {
+		t.Fatalf("rollout: %+v %v", st, err)
+	}
+	if err := c.SetResources(ctx, "deployments", "default", "web", ResourcesRequest{
+		Limits: cluster.Resources{Memory: 64 << 20}, SetLimits: []string{"memory"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	wl2, _ := store.State().Workload(cluster.KindDeployment, "default", "web")
+	if wl2.TemplateHash == wl.TemplateHash || wl2.Template.Containers[0].Limits.Memory != 64<<20 {
+		t.Fatalf("set resources did not change the template: %+v", wl2.Template.Containers[0])
+	}
+	if err := c.Undo(ctx, "deployments", "default", "web"); err != nil {
+		t.Fatal(err)
+	}
+	wl3, _ := store.State().Workload(cluster.KindDeployment, "default", "web")
+	if wl3.TemplateHash != wl.TemplateHash {
+		t.Fatalf("undo: template %s, want %s", wl3.TemplateHash, wl.TemplateHash)
+	}
+	if _, err := c.Delete(ctx, "deployments", "default", "web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := store.State().Workload(cluster.KindDeployment, "default", "web"); ok {
+		t.Fatal("deployment still there after delete")
+	}
+	if _, err := c.Delete(ctx, "services", "default", "nope"); !IsNotFound(err) {
+		t.Fatalf("delete of a missing service: %v", err)
+	}
+}
+
+func TestNodesShowRaftRole(t *testing.T) {
+	c, _ := newTestAPI(t)
+	l, err := c.Nodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) != 1 || l.Items[0].Node.Raft != cluster.RaftLeader {
+		t.Fatalf("nodes: %+v", l.Items)
+	}
+}
+
+func TestTokenRequiredOffLoopback(t *testing.T) {
+	s := NewServer(Config{NodeName: "n1", Token: "secret"})
+	for _, tc := range []struct {
+		remote, auth string
+		ok           bool
+	}{
+		{"127.0.0.1:5000", "", true},
+		{"[::1]:5000", "", true},
+		{"10.0.0.5:5000", "", false},
+		{"10.0.0.5:5000", "Bearer wrong", false},
+		{"10.0.0.5:5000", "Bearer secret", true},
+	} {
+		r := httptest.NewRequest("GET", "/v1/token", nil)
+		r.RemoteAddr = tc.remote
+		if tc.auth != "" {
+			r.Header.Set("Authorization", tc.auth)
+		}
+		if got := s.authorized(r); got != tc.ok {
+			t.Errorf("%s %q: authorized=%v, want %v", tc.remote, tc.auth, got, tc.ok)
+		}
+	}
+}

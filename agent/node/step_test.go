@@ -1,0 +1,88 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"shoal/cluster"
+	"shoal/runtime"
+)
+
+// The step function alone: one runtime call per step, in order, with the
+// status it implies.
+func TestStepSequence(t *testing.T) {
+	m := newPodMemory("192.0.2.1", backoff{base: time.Second, max: time.Minute, reset: time.Hour}, 30*time.Second)
+	p := newPod("s", "app")
+	now := time.Now()
+	in := stepInput{now: now, pod: p}
+
+	d := m.step(in)
+	if d.act.kind != actEnsureSandbox || d.status.Phase != cluster.PodPending || d.status.Reason != "ContainerCreating" {
+		t.Fatalf("first step = %v %+v", d.act.kind, d.status)
+	}
+	m.record(d.act, &runtime.PodSandbox{UID: p.UID, IP: "10.88.0.2"}, nil, now)
+
+	d = m.step(in)
+	if d.act.kind != actPullImage || d.act.image != "registry.local/app:1" || d.status.PodIP != "10.88.0.2" {
+		t.Fatalf("second step = %+v %+v", d.act, d.status)
+	}
+	m.record(d.act, nil, nil, now)
+
+	d = m.step(in)
+	if d.act.kind != actStartContainer || d.act.attempt != 1 || d.status.Containers[0].Reason != "ContainerCreating" {
+		t.Fatalf("third step = %+v %+v", d.act, d.status)
+	}
+	m.record(d.act, nil, nil, now)
+
+	in.obs = &runtime.PodState{UID: p.UID, Containers: []runtime.ContainerState{{Name: "app", ID: "c1", Attempt: 1, Running: true, Generation: "h1"}}}
+	d = m.step(in)
+	if d.act.kind != actNone || d.status.Phase != cluster.PodRunning || !d.status.Ready {
+		t.Fatalf("running step = %+v %+v", d.act, d.status)
+	}
+
+	// Two crashes: the first restarts at once, the second backs off and
+	// says so with a message that does not change while it waits.
+	crash := func(attempt int) {
+		in.obs.Containers[0] = runtime.ContainerState{Name: "app", ID: "c1", Attempt: attempt, Exited: true, ExitCode: 1, Generation: "h1"}
+	}
+	crash(1)
+	if d = m.step(in); d.act.kind != actStartContainer || d.act.attempt != 2 {
+		t.Fatalf("first crash: %+v", d.act)
+	}
+	crash(2)
+	d = m.step(in)
+	cs := d.status.Containers[0]
+	if d.act.kind != actNone || cs.Reason != "CrashLoopBackOff" || cs.RestartCount != 1 || !d.wakeAt.Equal(now.Add(time.Second)) {
+		t.Fatalf("second crash: %+v %+v wake %v", d.act, cs, d.wakeAt)
+	}
+	in.now = now.Add(500 * time.Millisecond)
+	if d2 := m.step(in); !statusEqual(*d.status, *d2.status) {
+		t.Fatalf("status changed while waiting: %+v → %+v", d.status, d2.status)
+	}
+	in.now = now.Add(time.Second)
+	if d = m.step(in); d.act.kind != actStartContainer || d.act.attempt != 3 {
+		t.Fatalf("after the back-off: %+v", d.act)
+	}
+}
+
+func TestStepFinishedPodStaysFinished(t *testing.T) {
+	m := newPodMemory("192.0.2.1", backoff{base: time.Second, max: time.Minute, reset: time.Hour}, 30*time.Second)
+	p := newPod("done", "app")
+	p.Status.Phase = cluster.PodSucceeded
+	// The runtime lost everything (a reboot): the pod is not run again.
+	d := m.step(stepInput{now: time.Now(), pod: p})
+	if d.act.kind != actNone || d.status.Phase != cluster.PodSucceeded {
+		t.Fatalf("finished pod: %+v %+v", d.act, d.status)
+	}
+}
+
+func TestStepOrphan(t *testing.T) {
+	m := newPodMemory("", backoff{base: time.Second, max: time.Minute}, 30*time.Second)
+	d := m.step(stepInput{now: time.Now(), obs: &runtime.PodState{UID: "x"}})
+	if d.act.kind != actRemovePod || d.act.grace != 30*time.Second || d.status != nil {
+		t.Fatalf("orphan: %+v", d)
+	}
+	if d = m.step(stepInput{now: time.Now()}); d.act.kind != actNone {
+		t.Fatalf("nothing left: %+v", d)
+	}
+}

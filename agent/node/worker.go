@@ -1,0 +1,220 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"shoal/cluster"
+	"shoal/runtime"
+)
+
+// worker drives one pod (by UID) toward its desired state. The main loop
+// replaces its inputs (desired pod, observed state) under mu and pokes
+// wake; only the worker's goroutine touches mem and its probers.
+type worker struct {
+	r    *Reconciler
+	uid  string
+	wake chan struct{}
+
+	mu     sync.Mutex
+	pod    *cluster.Pod
+	obs    *runtime.PodState
+	seq    uint64 // listing obs came from
+	closed bool   // the goroutine has returned; the main loop starts anew
+
+	// Owned by run.
+	mem       *podMemory
+	ticket    uint64 // ignore listings older than this (see lister)
+	published *cluster.PodStatus
+	probes    *probeSet
+	probers   map[string]*proberHandle // container name → running prober
+}
+
+type proberHandle struct {
+	inst   instance
+	cancel context.CancelFunc
+}
+
+func newWorker(r *Reconciler, uid string, pod *cluster.Pod, obs *runtime.PodState, seq uint64) *worker {
+	w := &worker{
+		r: r, uid: uid, wake: make(chan struct{}, 1),
+		pod: pod, obs: obs, seq: seq,
+		mem: newPodMemory(r.cfg.NodeAddress,
+			backoff{base: r.cfg.BackoffBase, max: r.cfg.BackoffMax, reset: r.cfg.BackoffReset},
+			r.cfg.OrphanGrace),
+		probes:  &probeSet{res: map[string]probeResult{}},
+		probers: map[string]*proberHandle{},
+	}
+	if pod != nil {
+		// What the state already shows need not be sent again (an agent
+		// that restarts and adopts its pods reports nothing new).
+		st := pod.Status.Clone()
+		w.published = &st
+	}
+	return w
+}
+
+// setPod hands the worker its desired pod; false means the worker has
+// exited and a new one must be started.
+func (w *worker) setPod(p *cluster.Pod) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return false
+	}
+	// Snapshots share unchanged objects, so the same pointer means the
+	// same pod: no need to wake the worker on every unrelated change.
+	if w.pod != p {
+		w.pod = p
+		poke(w.wake)
+	}
+	return true
+}
+
+// setObserved hands the worker what listing seq saw of its pod.
+func (w *worker) setObserved(obs *runtime.PodState, seq uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return false
+	}
+	w.obs, w.seq = obs, seq
+	poke(w.wake)
+	return true
+}
+
+func (w *worker) run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the probers
+	log := w.r.log.With("pod_uid", w.uid)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		w.mu.Lock()
+		pod, obs, fresh := w.pod, w.obs, w.seq >= w.ticket
+		if fresh && pod == nil && obs == nil {
+			// Not desired and nothing left in the runtime: done. Closing
+			// under mu means the main loop never hands work to a worker
+			// that is gone.
+			w.closed = true
+			w.mu.Unlock()
+			w.r.reporter.forget(w.uid)
+			return
+		}
+		w.mu.Unlock()
+
+		var wakeAt time.Time
+		if fresh {
+			d := w.mem.step(stepInput{now: w.r.cfg.Clock.Now(), pod: pod, obs: obs, probes: w.probes.snapshot()})
+			w.syncProbers(ctx, pod, obs)
+			if d.status != nil && (w.published == nil || !statusEqual(*w.published, *d.status)) {
+				w.published = d.status
+				w.r.reporter.set(pod.Ref(), *d.status)
+			}
+			if d.act.kind != actNone {
+				w.do(ctx, log, pod, d.act)
+				if ctx.Err() != nil {
+					return
+				}
+				continue
+			}
+			wakeAt = d.wakeAt
+		}
+		if !wakeAt.IsZero() {
+			// The clock may be a test's fake: resync wakes us too.
+			timer.Reset(max(wakeAt.Sub(w.r.cfg.Clock.Now()), 0))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// do makes one runtime call and records its outcome. Calls that change
+// what the runtime holds take a lister ticket: the next step waits for a
+// listing that started after the change.
+func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a action) {
+	rt := w.r.cfg.Runtime
+	var (
+		sb  *runtime.PodSandbox
+		err error
+	)
+	switch a.kind {
+	case actEnsureSandbox:
+		sb, err = rt.EnsureSandbox(ctx, pod)
+	case actPullImage:
+		err = rt.PullImage(ctx, a.image, a.policy)
+	case actStartContainer:
+		log.Info("starting container", "pod", pod.Key(), "container", a.container.Name, "attempt", a.attempt)
+		err = rt.StartContainer(ctx, pod, w.mem.sandbox, a.container, a.attempt)
+		w.ticket = w.r.lister.request()
+	case actStopContainer:
+		log.Info("stopping container", "pod", pod.Key(), "container", a.container.Name, "why", a.why)
+		err = rt.StopContainer(ctx, w.uid, a.container.Name, a.grace)
+		w.ticket = w.r.lister.request()
+	case actRemovePod:
+		log.Info("removing pod", "grace", a.grace)
+		err = rt.RemovePod(ctx, w.uid, a.grace)
+		w.ticket = w.r.lister.request()
+	}
+	if err != nil && ctx.Err() == nil {
+		log.Warn("runtime call failed", "call", a.kind.String(), "err", err)
+	}
+	w.mem.record(a, sb, err, w.r.cfg.Clock.Now())
+}
+
+func (k actionKind) String() string {
+	return [...]string{"none", "EnsureSandbox", "PullImage", "StartContainer", "StopContainer", "RemovePod"}[k]
+}
+
+// syncProbers runs one prober per running container instance that has
+// probes, and stops those whose instance is gone.
+func (w *worker) syncProbers(ctx context.Context, pod *cluster.Pod, obs *runtime.PodState) {
+	want := map[string]instance{}
+	specs := map[string]cluster.Container{}
+	if pod != nil && !pod.Terminating && obs != nil && w.mem.sandbox != nil {
+		all := append(append([]cluster.Container(nil), pod.Spec.InitContainers...), pod.Spec.Containers...)
+		for _, c := range all {
+			if c.LivenessProbe == nil && c.ReadinessProbe == nil && c.StartupProbe == nil {
+				continue
+			}
+			for _, oc := range obs.Containers {
+				if oc.Name == c.Name && oc.Running {
+					want[c.Name] = instance{oc.ID, oc.Attempt}
+					specs[c.Name] = c
+				}
+			}
+		}
+	}
+	for name, h := range w.probers {
+		if inst, ok := want[name]; !ok || inst != h.inst {
+			h.cancel()
+			delete(w.probers, name)
+		}
+	}
+	for name, inst := range want {
+		if w.probers[name] != nil {
+			continue
+		}
+		pctx, cancel := context.WithCancel(ctx)
+		w.probers[name] = &proberHandle{inst: inst, cancel: cancel}
+		p := &prober{
+			rt: w.r.cfg.Runtime, podUID: w.uid, podIP: w.mem.sandbox.IP,
+			c: specs[name], inst: inst, unit: w.r.cfg.ProbeSecond,
+			set: w.probes, wake: w.wake,
+		}
+		w.r.goroutine(func() { p.run(pctx) })
+	}
+}
