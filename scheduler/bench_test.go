@@ -1,0 +1,85 @@
+package scheduler
+
+import (
+	"fmt"
+	"testing"
+
+	"shoal/cluster"
+)
+
+// benchCluster is 5,000 nodes (16 cores, 64Gi) and 100 Deployments of
+// 1,000 replicas asking for 100m and 128Mi: 100,000 pods to place.
+func benchCluster() *cluster.State {
+	nodes := make([]*cluster.Node, 5000)
+	for i := range nodes {
+		nodes[i] = mkNode(fmt.Sprintf("node-%04d", i), 16000, 64*gi)
+	}
+	ws := make([]*cluster.Workload, 100)
+	for i := range ws {
+		ws[i] = mkWorkload(cluster.KindDeployment, fmt.Sprintf("app-%03d", i), 1000, small)
+	}
+	return mkState(nodes, ws)
+}
+
+// BenchmarkPlace100k measures one pass that creates and places 100,000
+// pods on 5,000 nodes.
+func BenchmarkPlace100k(b *testing.B) {
+	st := benchCluster()
+	b.ReportAllocs()
+	b.ResetTimer()
+	placed := 0
+	for i := range b.N {
+		plan := Compute(st, t0, NewRandIDs(uint64(i), 1))
+		for _, p := range plan.Create {
+			if p.NodeName != "" {
+				placed++
+			}
+		}
+	}
+	if placed != 100000*b.N {
+		b.Fatalf("placed %d of %d", placed, 100000*b.N)
+	}
+	b.ReportMetric(float64(placed)/b.Elapsed().Seconds(), "placements/s")
+}
+
+// BenchmarkIdle100k measures a no-op pass over a converged cluster of
+// 100,000 running pods: the price of the leader's loop when nothing
+// changes.
+func BenchmarkIdle100k(b *testing.B) {
+	st := benchCluster()
+	st = kubelet(apply(b, st, Compute(st, t0, NewRandIDs(1, 1))), allReady)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if plan := Compute(st, t0, NewRandIDs(2, 2)); !plan.Empty() {
+			b.Fatalf("idle pass not empty: %d create, %d terminate", len(plan.Create), len(plan.Terminate))
+		}
+	}
+}
+
+// BenchmarkPlacePending100k measures placing 100,000 pods that already
+// wait in the state (Place entries rather than created pods).
+func BenchmarkPlacePending100k(b *testing.B) {
+	full := benchCluster()
+	// Create the pods while no node exists, so they are all Pending.
+	tx := cluster.Empty().Txn(1)
+	for _, w := range full.Workloads() {
+		tx.PutWorkload(w)
+	}
+	st := apply(b, tx.Commit(), Compute(tx.Commit(), t0, NewRandIDs(1, 1)))
+	tx = st.Txn(st.Index() + 1)
+	for _, n := range full.Nodes() {
+		tx.PutNode(n)
+	}
+	st = tx.Commit()
+	b.ReportAllocs()
+	b.ResetTimer()
+	placed := 0
+	for range b.N {
+		placed += len(Compute(st, t0, NewRandIDs(2, 2)).Place)
+	}
+	if placed != 100000*b.N {
+		b.Fatalf("placed %d of %d", placed, 100000*b.N)
+	}
+	b.ReportMetric(float64(placed)/b.Elapsed().Seconds(), "placements/s")
+}

@@ -1,0 +1,118 @@
+package scheduler
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"shoal/cluster"
+)
+
+// filter is one feasibility check, after swarmkit's pipeline: it says
+// whether a node can take a pod of a given shape, and how to explain a
+// number of nodes that could not, in Kubernetes' words.
+type filter interface {
+	fits(n *nodeInfo, s *shape) bool
+	explain(count int) string
+}
+
+// Static filters depend on the node and the pod's selector only, so they
+// are evaluated once per selector and pass. Dynamic filters depend on what
+// is already placed on the node and are evaluated per placement.
+var (
+	staticFilters  = []filter{readyFilter{}, cordonFilter{}, selectorFilter{}}
+	dynamicFilters = []filter{cpuFilter{}, memoryFilter{}, gpuFilter{}, portFilter{}}
+	// allFilters fixes each filter's index in shape.counts.
+	allFilters = append(slices.Clone(staticFilters), dynamicFilters...)
+)
+
+const (
+	firstDynamic = 3 // index of cpuFilter in allFilters
+	numFilters   = 7
+)
+
+type readyFilter struct{}
+
+func (readyFilter) fits(n *nodeInfo, _ *shape) bool { return n.node.Status == cluster.NodeReady }
+func (readyFilter) explain(c int) string            { return strconv.Itoa(c) + " node(s) were not ready" }
+
+type cordonFilter struct{}
+
+func (cordonFilter) fits(n *nodeInfo, _ *shape) bool { return !n.node.Unschedulable }
+func (cordonFilter) explain(c int) string            { return strconv.Itoa(c) + " node(s) were unschedulable" }
+
+type selectorFilter struct{}
+
+// fits: every key=value of the pod's nodeSelector is among the node's
+// labels (an empty selector matches every node, unlike a Service's).
+func (selectorFilter) fits(n *nodeInfo, s *shape) bool {
+	for k, v := range s.selector {
+		if lv, ok := n.node.Labels[k]; !ok || lv != v {
+			return false
+		}
+	}
+	return true
+}
+func (selectorFilter) explain(c int) string {
+	return strconv.Itoa(c) + " node(s) didn't match node selector"
+}
+
+type cpuFilter struct{}
+
+func (cpuFilter) fits(n *nodeInfo, s *shape) bool { return s.req.MilliCPU <= n.free.MilliCPU }
+func (cpuFilter) explain(c int) string            { return strconv.Itoa(c) + " insufficient cpu" }
+
+type memoryFilter struct{}
+
+func (memoryFilter) fits(n *nodeInfo, s *shape) bool { return s.req.Memory <= n.free.Memory }
+func (memoryFilter) explain(c int) string            { return strconv.Itoa(c) + " insufficient memory" }
+
+// gpuFilter needs both the allocatable count and enough unclaimed GPU IDs:
+// a GPU held by a pod is claimed by ID, not just counted.
+type gpuFilter struct{}
+
+func (gpuFilter) fits(n *nodeInfo, s *shape) bool {
+	return s.req.GPU <= n.free.GPU && int(s.req.GPU) <= len(n.gpus)
+}
+func (gpuFilter) explain(c int) string {
+	return strconv.Itoa(c) + " insufficient " + cluster.ResourceGPU
+}
+
+// portFilter refuses a node where another pod already publishes one of the
+// pod's host ports (same protocol; any host IP is taken to conflict, the
+// conservative reading).
+type portFilter struct{}
+
+func (portFilter) fits(n *nodeInfo, s *shape) bool {
+	for _, hp := range s.ports {
+		if n.ports[hp] {
+			return false
+		}
+	}
+	return true
+}
+func (portFilter) explain(c int) string {
+	return strconv.Itoa(c) + " node(s) didn't have free ports for the requested pod ports"
+}
+
+// explain turns per-filter failure counts into the pod's pending message:
+// "0/3 nodes are available: 2 insufficient cpu, 1 node(s) didn't match
+// node selector" (most frequent reason first).
+func explain(total int, counts *[numFilters]int) string {
+	if total == 0 {
+		return "0/0 nodes are available: no nodes registered"
+	}
+	idx := make([]int, 0, numFilters)
+	for i, c := range counts {
+		if c > 0 {
+			idx = append(idx, i)
+		}
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(counts[b], counts[a]) })
+	parts := make([]string, len(idx))
+	for i, f := range idx {
+		parts[i] = allFilters[f].explain(counts[f])
+	}
+	return "0/" + strconv.Itoa(total) + " nodes are available: " + strings.Join(parts, ", ")
+}

@@ -1,0 +1,408 @@
+package scheduler
+
+import (
+	"slices"
+	"strconv"
+
+	"shoal/cluster"
+)
+
+// nodeInfo is one node and what is left of it in this pass.
+type nodeInfo struct {
+	node  *cluster.Node
+	alloc cluster.Resources
+	// free is Allocatable minus the requests of the pods that hold
+	// resources there (cluster.Pod.Holds, as cluster.UsageOf counts them),
+	// minus what this pass placed.
+	free cluster.Resources
+	// gpus are the node's unclaimed GPU IDs, in the node's order.
+	gpus  []string
+	ports map[hostPort]bool
+}
+
+// hostPort is a published node port.
+type hostPort struct {
+	protocol string
+	port     int32
+}
+
+// shape is what placement needs to know of a pod; pods of one workload
+// share it, and with it the pass's knowledge of which nodes cannot take
+// them.
+type shape struct {
+	req      cluster.Resources
+	selector map[string]string
+	ports    []hostPort
+	dynamic  []int // indexes in allFilters of the dynamic filters that can fail for this shape
+
+	// cands are node indexes that passed the static filters and have not
+	// yet failed a dynamic one (-1: dropped, compacted away from time to
+	// time); offset is where the next placement starts looking, so that
+	// successive pods look at different nodes.
+	cands  []int32
+	live   int
+	offset int
+	// counts are the nodes each filter ruled out, for the message.
+	counts [numFilters]int
+	// msg is set once no node is left: the shape fits nowhere for the rest
+	// of the pass, since usage only grows within a pass.
+	msg string
+}
+
+// staticSet is the outcome of the static filters for one nodeSelector.
+type staticSet struct {
+	nodes  []int32
+	counts [numFilters]int
+}
+
+// nodeTable is the per-pass placement index.
+type nodeTable struct {
+	infos  []nodeInfo
+	index  map[string]int32
+	static map[string]*staticSet
+	shapes map[string]*shape
+	// spread counts an owner's pods per node index, for the spread score.
+	spread map[string][]int32
+	// find is how many feasible nodes a placement looks at before scoring.
+	find int
+	buf  []byte
+}
+
+// buildTable indexes the nodes and what their pods hold. It walks every
+// pod once, so it is only built when something needs placing.
+func (p *pass) buildTable() *nodeTable {
+	nodes := p.st.Nodes()
+	t := &nodeTable{
+		infos:  make([]nodeInfo, len(nodes)),
+		index:  make(map[string]int32, len(nodes)),
+		static: map[string]*staticSet{},
+		shapes: map[string]*shape{},
+		spread: map[string][]int32{},
+		find:   p.opts.feasibleToFind(len(nodes)),
+	}
+	for i, n := range nodes {
+		ni := &t.infos[i]
+		ni.node, ni.alloc, ni.free = n, n.Allocatable, n.Allocatable
+		if len(n.GPUs) > 0 {
+			ni.gpus = make([]string, len(n.GPUs))
+			for j, g := range n.GPUs {
+				ni.gpus[j] = g.ID()
+			}
+		}
+		t.index[n.Name] = int32(i)
+	}
+	for _, pod := range p.all {
+		i, ok := t.index[pod.NodeName]
+		if !ok || !pod.Holds() {
+			continue
+		}
+		t.hold(&t.infos[i], pod.Spec.Requests(), pod.GPUs, podPorts(pod))
+	}
+	return t
+}
+
+// hold charges a pod's requests, GPUs and host ports to a node.
+func (t *nodeTable) hold(ni *nodeInfo, req cluster.Resources, gpus []string, ports []hostPort) {
+	ni.free = ni.free.Sub(req)
+	for _, g := range gpus {
+		if j := slices.Index(ni.gpus, g); j >= 0 {
+			ni.gpus = slices.Delete(ni.gpus, j, j+1)
+		}
+	}
+	if len(ports) > 0 && ni.ports == nil {
+		ni.ports = map[hostPort]bool{}
+	}
+	for _, hp := range ports {
+		ni.ports[hp] = true
+	}
+}
+
+// feasibleToFind is Kubernetes' percentageOfNodesToScore rule: small
+// clusters are searched fully, big ones until a share of their nodes was
+// found feasible (adaptive 50% - nodes/125, at least 5%, at least 100).
+func (o Options) feasibleToFind(nodes int) int {
+	minF := o.MinFeasible
+	if minF <= 0 {
+		minF = 100
+	}
+	pct := o.PercentageOfNodes
+	if pct <= 0 {
+		pct = max(5, 50-nodes/125)
+	}
+	return min(nodes, max(minF, nodes*pct/100))
+}
+
+// placeAll places the pending pods in the state (in key order) and then
+// those created in this pass, in creation order.
+func (p *pass) placeAll() {
+	var todo []*cluster.Pod
+	for _, pod := range p.pending {
+		if !p.stopped[pod] {
+			todo = append(todo, pod)
+		}
+	}
+	if len(todo) == 0 && len(p.created) == 0 {
+		return
+	}
+	p.table = p.buildTable()
+	for _, pod := range todo {
+		node, gpus, msg := p.place(pod)
+		if node != "" {
+			p.plan.Place = append(p.plan.Place, cluster.Placement{Pod: pod.Ref(), Node: node, GPUs: gpus})
+		} else if msg != pod.SchedulingMessage {
+			p.plan.Pending = append(p.plan.Pending, cluster.PendingReason{Pod: pod.Ref(), Message: msg})
+		}
+	}
+	for _, pod := range p.created {
+		// Created pods are ours until the plan is committed: set directly.
+		pod.NodeName, pod.GPUs, pod.SchedulingMessage = p.place(pod)
+	}
+}
+
+// place picks a node for pod and claims its resources there; it returns
+// the node and GPU IDs, or the reason nothing fits.
+func (p *pass) place(pod *cluster.Pod) (node string, gpus []string, msg string) {
+	t := p.table
+	s := t.shapeOf(pod)
+	if s.msg != "" {
+		return "", nil, s.msg
+	}
+	var spread []int32
+	if pod.Owner != nil {
+		spread = p.spreadOf(pod.Owner.UID)
+	}
+	best, bestSpread, bestScore := int32(-1), int32(0), int64(0)
+	found, pos, n := 0, s.offset, len(s.cands)
+	for range n {
+		if found >= t.find {
+			break
+		}
+		if pos >= n {
+			pos = 0
+		}
+		i := s.cands[pos]
+		pos++
+		if i < 0 {
+			continue
+		}
+		ni := &t.infos[i]
+		if !t.feasible(ni, s) {
+			s.cands[pos-1] = -1
+			s.live--
+			continue
+		}
+		found++
+		// Spread an owner's pods first (fewest of its pods on the node),
+		// then prefer the least requested node.
+		var sp int32
+		if spread != nil {
+			sp = spread[i]
+		}
+		if best >= 0 && sp > bestSpread {
+			continue // cannot win: skip the (dividing) score
+		}
+		sc := leastRequested(ni, s.req)
+		if best < 0 || sp < bestSpread || sc > bestScore {
+			best, bestSpread, bestScore = i, sp, sc
+		}
+	}
+	s.offset = pos
+	if s.live*2 < len(s.cands) {
+		s.compact()
+	}
+	if best < 0 {
+		s.msg = explain(len(t.infos), &s.counts)
+		return "", nil, s.msg
+	}
+	ni := &t.infos[best]
+	if s.req.GPU > 0 {
+		gpus = slices.Clone(ni.gpus[:s.req.GPU])
+	}
+	t.hold(ni, s.req, gpus, s.ports)
+	if spread != nil {
+		spread[best]++
+	}
+	return ni.node.Name, gpus, ""
+}
+
+// feasible runs the shape's dynamic filters; a node that fails is counted
+// against every filter it fails (a node can be short of cpu and memory).
+func (t *nodeTable) feasible(ni *nodeInfo, s *shape) bool {
+	ok := true
+	for _, f := range s.dynamic {
+		if !allFilters[f].fits(ni, s) {
+			ok = false
+		}
+	}
+	if ok {
+		return true
+	}
+	for _, f := range s.dynamic {
+		if !allFilters[f].fits(ni, s) {
+			s.counts[f]++
+		}
+	}
+	return false
+}
+
+// leastRequested scores the share of cpu and memory left on a node after
+// placing req (0..2000); nodes without a resource score 0 for it.
+func leastRequested(ni *nodeInfo, req cluster.Resources) int64 {
+	var sc int64
+	if a := ni.alloc.MilliCPU; a > 0 {
+		sc += (ni.free.MilliCPU - req.MilliCPU) * 1000 / a
+	}
+	if a := ni.alloc.Memory; a > 0 {
+		// Divide first: bytes times 1000 could overflow on huge nodes.
+		sc += (ni.free.Memory - req.Memory) / max(a/1000, 1)
+	}
+	return sc
+}
+
+// compact drops the -1 entries, keeping order and the rotating offset.
+func (s *shape) compact() {
+	out, off := s.cands[:0], 0
+	for j, i := range s.cands {
+		if i < 0 {
+			continue
+		}
+		if j < s.offset {
+			off++
+		}
+		out = append(out, i)
+	}
+	s.cands, s.offset = out, off
+}
+
+// spreadOf returns how many pods of owner each node runs: the owner's
+// placed pods that stay, counted once per pass, then this pass's
+// placements as they happen.
+func (p *pass) spreadOf(owner string) []int32 {
+	t := p.table
+	if sp, ok := t.spread[owner]; ok {
+		return sp
+	}
+	sp := make([]int32, len(t.infos))
+	for _, pod := range p.owned[owner] {
+		if i, ok := t.index[pod.NodeName]; ok && !pod.Terminating && !p.stopped[pod] {
+			sp[i]++
+		}
+	}
+	t.spread[owner] = sp
+	return sp
+}
+
+// shapeOf finds or makes pod's shape. The key is built in a reused buffer
+// so that the common case (a known shape) allocates nothing.
+func (t *nodeTable) shapeOf(pod *cluster.Pod) *shape {
+	req := pod.Spec.Requests()
+	ports := podPorts(pod)
+	b := t.buf[:0]
+	b = strconv.AppendInt(b, req.MilliCPU, 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, req.Memory, 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, req.GPU, 10)
+	for _, hp := range ports {
+		b = append(b, ',')
+		b = append(b, hp.protocol...)
+		b = strconv.AppendInt(b, int64(hp.port), 10)
+	}
+	b = append(b, '|')
+	selStart := len(b)
+	b = selectorKey(b, pod.Spec.NodeSelector)
+	t.buf = b
+	if s, ok := t.shapes[string(b)]; ok {
+		return s
+	}
+	s := &shape{req: req, selector: pod.Spec.NodeSelector, ports: ports}
+	for j, f := range dynamicFilters {
+		switch f.(type) {
+		case cpuFilter:
+			if req.MilliCPU <= 0 {
+				continue
+			}
+		case memoryFilter:
+			if req.Memory <= 0 {
+				continue
+			}
+		case gpuFilter:
+			if req.GPU <= 0 {
+				continue
+			}
+		case portFilter:
+			if len(ports) == 0 {
+				continue
+			}
+		}
+		s.dynamic = append(s.dynamic, firstDynamic+j)
+	}
+	st := t.staticFor(string(b[selStart:]), s)
+	s.cands = slices.Clone(st.nodes)
+	s.live = len(s.cands)
+	s.counts = st.counts
+	t.shapes[string(b)] = s
+	return s
+}
+
+// staticFor evaluates the static filters for a selector, once per pass;
+// each node is counted against the first filter it fails.
+func (t *nodeTable) staticFor(key string, s *shape) *staticSet {
+	if st, ok := t.static[key]; ok {
+		return st
+	}
+	st := &staticSet{}
+	for i := range t.infos {
+		ok := true
+		for j, f := range staticFilters {
+			if !f.fits(&t.infos[i], s) {
+				st.counts[j]++
+				ok = false
+				break
+			}
+		}
+		if ok {
+			st.nodes = append(st.nodes, int32(i))
+		}
+	}
+	t.static[key] = st
+	return st
+}
+
+// selectorKey appends a canonical form of sel (sorted k=v pairs) to b.
+func selectorKey(b []byte, sel map[string]string) []byte {
+	if len(sel) == 0 {
+		return b
+	}
+	keys := make([]string, 0, len(sel))
+	for k := range sel {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		b = append(b, k...)
+		b = append(b, '=')
+		b = append(b, sel[k]...)
+		b = append(b, 0)
+	}
+	return b
+}
+
+// podPorts lists the host ports a pod publishes (containers and sidecars).
+func podPorts(pod *cluster.Pod) []hostPort {
+	var out []hostPort
+	for _, cs := range [][]cluster.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			for _, cp := range c.Ports {
+				if cp.HostPort > 0 {
+					proto := cp.Protocol
+					if proto == "" {
+						proto = "TCP"
+					}
+					out = append(out, hostPort{protocol: proto, port: cp.HostPort})
+				}
+			}
+		}
+	}
+	return out
+}

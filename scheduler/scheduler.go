@@ -1,0 +1,190 @@
+package scheduler
+
+import (
+	"maps"
+	"time"
+
+	"shoal/cluster"
+)
+
+// Options tune a pass. The zero value gives the defaults.
+type Options struct {
+	// MinFeasible is the least number of feasible nodes a placement looks
+	// for before it scores them (default 100; every node when there are
+	// fewer).
+	MinFeasible int
+	// PercentageOfNodes raises that number to this share of the nodes
+	// (default: Kubernetes' adaptive 50% - nodes/125, at least 5%).
+	PercentageOfNodes int
+}
+
+// Compute runs one scheduling pass with the default Options.
+func Compute(st *cluster.State, now time.Time, ids IDSource) *cluster.Plan {
+	return Options{}.Compute(st, now, ids)
+}
+
+// Compute runs one scheduling pass over st: it reconciles every workload,
+// cleans up garbage and orphans and places unplaced pods. now stamps created
+// pods (CreatedAt); ids supplies their UIDs and name suffixes. It never
+// modifies st or the objects in it. A converged cluster yields an empty
+// plan.
+func (o Options) Compute(st *cluster.State, now time.Time, ids IDSource) *cluster.Plan {
+	p := &pass{
+		st:      st,
+		now:     now,
+		ids:     ids,
+		opts:    o,
+		plan:    &cluster.Plan{},
+		nodes:   make(map[string]*cluster.Node, st.NodeCount()),
+		owned:   map[string][]*cluster.Pod{},
+		stopped: map[*cluster.Pod]bool{},
+		deleted: map[*cluster.Pod]bool{},
+		names:   map[string]bool{},
+	}
+	for _, n := range st.Nodes() {
+		p.nodes[n.Name] = n
+	}
+	workloads := st.Workloads()
+	p.scan(workloads)
+	for _, w := range workloads {
+		switch w.Kind {
+		case cluster.KindDeployment:
+			p.deployment(w)
+		case cluster.KindStatefulSet:
+			p.statefulSet(w)
+		}
+	}
+	p.placeAll()
+	return p.plan
+}
+
+// pass is the working state of one Compute call.
+type pass struct {
+	st   *cluster.State
+	now  time.Time
+	ids  IDSource
+	opts Options
+	plan *cluster.Plan
+
+	nodes map[string]*cluster.Node // by name, so lookups skip the radix tree
+	// all is every pod in the state, in key order; the node table is built
+	// from it only when something needs placing, so an idle pass stays cheap.
+	all []*cluster.Pod
+	// owned groups pods by owner UID (one scan instead of a radix walk per
+	// workload).
+	owned map[string][]*cluster.Pod
+	// pending are the unplaced, non-terminating pods already in the state.
+	pending []*cluster.Pod
+	// stopped are the pods this pass terminates or deletes; deleted the
+	// subset that leaves the state when the plan applies.
+	stopped map[*cluster.Pod]bool
+	deleted map[*cluster.Pod]bool
+	// names are the keys of pods created in this pass.
+	names   map[string]bool
+	created []*cluster.Pod
+
+	table *nodeTable // built lazily by placeAll
+}
+
+// scan walks every pod once: garbage and orphans are handled here, the rest
+// is grouped for the workload reconcilers and the placer.
+func (p *pass) scan(workloads []*cluster.Workload) {
+	uids := make(map[string]bool, len(workloads))
+	for _, w := range workloads {
+		uids[w.UID] = true
+	}
+	p.all = make([]*cluster.Pod, 0, p.st.PodCount())
+	for pod := range p.st.Pods() {
+		p.all = append(p.all, pod)
+		if pod.Terminating {
+			// Nobody will report on it again: it was never placed, its node
+			// says it is gone, or the node itself is gone.
+			if _, ok := p.nodes[pod.NodeName]; pod.NodeName == "" || pod.Status.Stopped || !ok {
+				p.delete(pod)
+			}
+		}
+		if pod.Owner != nil {
+			if !uids[pod.Owner.UID] {
+				if !pod.Terminating {
+					p.stop(pod) // orphan: its workload was deleted
+				}
+				continue
+			}
+			p.owned[pod.Owner.UID] = append(p.owned[pod.Owner.UID], pod)
+		}
+		if !pod.Terminating && pod.NodeName == "" {
+			p.pending = append(p.pending, pod)
+		}
+	}
+}
+
+// stop ends a pod: an unplaced pod, or one whose node is gone, simply leaves
+// the state (no node would ever confirm it stopped); a placed one is
+// terminated by its node first.
+func (p *pass) stop(pod *cluster.Pod) {
+	if p.stopped[pod] {
+		return
+	}
+	if _, ok := p.nodes[pod.NodeName]; pod.NodeName == "" || !ok {
+		p.delete(pod)
+		return
+	}
+	p.stopped[pod] = true
+	p.plan.Terminate = append(p.plan.Terminate, pod.Ref())
+}
+
+func (p *pass) delete(pod *cluster.Pod) {
+	if p.deleted[pod] {
+		return
+	}
+	p.stopped[pod] = true
+	p.deleted[pod] = true
+	p.plan.Delete = append(p.plan.Delete, pod.Ref())
+}
+
+// lost reports whether a placed pod's node is Down or gone from the state.
+func (p *pass) lost(pod *cluster.Pod) bool {
+	if pod.NodeName == "" {
+		return false
+	}
+	n, ok := p.nodes[pod.NodeName]
+	return !ok || n.Status == cluster.NodeDown
+}
+
+// finished reports whether a pod's containers have all ended.
+func finished(pod *cluster.Pod) bool {
+	return pod.Status.Phase == cluster.PodFailed || pod.Status.Phase == cluster.PodSucceeded
+}
+
+// taken reports whether a pod name is in use, in the state or in this pass.
+func (p *pass) taken(namespace, name string) bool {
+	if p.names[cluster.Key(namespace, name)] {
+		return true
+	}
+	_, ok := p.st.Pod(namespace, name)
+	return ok
+}
+
+// create adds a new pod to the plan; placeAll binds it if it fits.
+func (p *pass) create(pod *cluster.Pod) {
+	p.names[pod.Key()] = true
+	p.created = append(p.created, pod)
+	p.plan.Create = append(p.plan.Create, pod)
+}
+
+// newPod makes a pod from w's current template; the caller names it.
+func (p *pass) newPod(w *cluster.Workload, name string) *cluster.Pod {
+	pod := &cluster.Pod{
+		Namespace:    w.Namespace,
+		Name:         name,
+		UID:          p.ids.NewUID(),
+		Labels:       maps.Clone(w.TemplateLabels),
+		Owner:        &cluster.OwnerRef{Kind: w.Kind, Name: w.Name, UID: w.UID},
+		Ordinal:      -1,
+		TemplateHash: w.TemplateHash,
+		Spec:         w.Template.Clone(),
+		CreatedAt:    p.now,
+	}
+	pod.Spec.Hostname = name
+	return pod
+}

@@ -1,0 +1,148 @@
+package scheduler
+
+import (
+	"slices"
+
+	"shoal/cluster"
+)
+
+const policyParallel = "Parallel"
+
+// statefulSet converges one StatefulSet: pods "<name>-<ordinal>" for
+// ordinals 0..Replicas-1, each with its own claim volumes. Unlike a
+// Deployment it never runs two pods of one name: a replacement is created
+// only once its predecessor has left the state.
+func (p *pass) statefulSet(w *cluster.Workload) {
+	byOrdinal := map[int]*cluster.Pod{}
+	// busy: some pod of the set is on its way out; ordered scale-down and
+	// updates go one pod at a time, so they wait.
+	busy := false
+	for _, pod := range p.owned[w.UID] {
+		if pod.Ordinal < 0 || pod.Name != statefulName(w.Name, pod.Ordinal) {
+			// Not one of ours by name (renamed set?): it can only go.
+			if !pod.Terminating && !p.fenced(pod) {
+				p.stop(pod)
+			}
+			continue
+		}
+		byOrdinal[pod.Ordinal] = pod
+		if pod.Terminating {
+			busy = true
+		}
+	}
+	ordered := w.PodManagementPolicy != policyParallel
+	replicas := max(int(w.Replicas), 0)
+	ordinals := make([]int, 0, len(byOrdinal))
+	for o := range byOrdinal {
+		ordinals = append(ordinals, o)
+	}
+	slices.Sort(ordinals)
+
+	// A pod that ended is stopped; its ordinal is recreated once it is gone.
+	for _, o := range ordinals {
+		if pod := byOrdinal[o]; !pod.Terminating && finished(pod) && !p.fenced(pod) {
+			p.stop(pod)
+			busy = true
+		}
+	}
+
+	// Create missing ordinals: all at once (Parallel), or the lowest one
+	// only when every lower ordinal runs and is ready (OrderedReady).
+	for i := range replicas {
+		pod, ok := byOrdinal[i]
+		if !ok && p.taken(w.Namespace, statefulName(w.Name, i)) {
+			// Another owner's pod has the name (an earlier set of the same
+			// name, being deleted): wait for it to leave the state.
+			if ordered {
+				break
+			}
+			continue
+		}
+		if !ok {
+			p.create(p.newStatefulPod(w, i))
+			if ordered {
+				break
+			}
+			continue
+		}
+		if ordered && !p.readyNow(pod) {
+			break
+		}
+	}
+
+	// Scale down from the highest ordinal; OrderedReady waits for each pod
+	// to be gone before the next.
+	for i := len(ordinals) - 1; i >= 0 && ordinals[i] >= replicas; i-- {
+		pod := byOrdinal[ordinals[i]]
+		if pod.Terminating || p.stopped[pod] || p.fenced(pod) {
+			continue
+		}
+		if ordered && busy {
+			break
+		}
+		p.stop(pod)
+		busy = true
+	}
+	if busy || len(ordinals) != replicas {
+		return
+	}
+	for i := range replicas {
+		if byOrdinal[i] == nil {
+			return // still being created
+		}
+	}
+
+	// Rolling update: the highest ordinal still on an old template is
+	// replaced, one at a time, and only while all the others are ready.
+	for i := replicas - 1; i >= 0; i-- {
+		pod := byOrdinal[i]
+		if pod.TemplateHash == w.TemplateHash {
+			continue
+		}
+		if p.fenced(pod) {
+			return // fencing decides about pods on dead nodes, not us
+		}
+		for j := range replicas {
+			if j != i && !p.readyNow(byOrdinal[j]) {
+				return
+			}
+		}
+		p.stop(pod)
+		return
+	}
+}
+
+// readyNow reports whether a pod is ready and stays so after this pass: a
+// pod on a dead node only looks ready (its last report).
+func (p *pass) readyNow(pod *cluster.Pod) bool {
+	return pod.Ready() && !p.stopped[pod] && !p.fenced(pod)
+}
+
+// fenced reports whether a StatefulSet pod sits on a Down or vanished node:
+// such a pod may still be running there, so nothing about it changes until
+// fencing (a later stage) declares it surely stopped.
+func (p *pass) fenced(pod *cluster.Pod) bool { return p.lost(pod) }
+
+// newStatefulPod makes pod <name>-<ordinal> with one claim volume per
+// volumeClaimTemplate. The volume keeps the template's name, so that the
+// containers' volumeMounts resolve, while the claim is per pod.
+func (p *pass) newStatefulPod(w *cluster.Workload, ordinal int) *cluster.Pod {
+	name := statefulName(w.Name, ordinal)
+	pod := p.newPod(w, name)
+	pod.Ordinal = ordinal
+	pod.Spec.Subdomain = w.ServiceName
+	for _, tmpl := range w.VolumeClaimTemplates {
+		v := cluster.Volume{Name: tmpl.ClaimName, Claim: &cluster.ClaimSource{
+			ClaimName: tmpl.ClaimName + "-" + name,
+			Storage:   tmpl.Storage,
+		}}
+		// A claim template shadows a template volume of the same name.
+		i := slices.IndexFunc(pod.Spec.Volumes, func(x cluster.Volume) bool { return x.Name == v.Name })
+		if i >= 0 {
+			pod.Spec.Volumes[i] = v
+		} else {
+			pod.Spec.Volumes = append(pod.Spec.Volumes, v)
+		}
+	}
+	return pod
+}
