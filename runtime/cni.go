@@ -1,0 +1,147 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	gocni "github.com/containerd/go-cni"
+
+	"shoal/cluster"
+)
+
+// network is the node's pod network: one CNI bridge with host-local IPAM on
+// the node's pod CIDR, port mapping for hostPorts.
+type network struct {
+	cni    gocni.CNI
+	conf   []byte
+	bridge string
+}
+
+// newNetwork generates the conflist rather than reading /etc/cni/net.d:
+// the node's subnet comes from the cluster state, and agents sharing a host
+// in tests must not see each other's configs.
+func newNetwork(cfg Config) (*network, error) {
+	if cfg.CNI.PodCIDR == "" {
+		return nil, fmt.Errorf("CNI.PodCIDR is required")
+	}
+	if _, _, err := net.ParseCIDR(cfg.CNI.PodCIDR); err != nil {
+		return nil, fmt.Errorf("CNI.PodCIDR: %w", err)
+	}
+	plugins := []map[string]any{
+		{
+			"type":        "bridge",
+			"bridge":      cfg.CNI.BridgeName,
+			"isGateway":   true,
+			"ipMasq":      true,
+			"hairpinMode": true,
+			"ipam": map[string]any{
+				"type":    "host-local",
+				"ranges":  [][]map[string]string{{{"subnet": cfg.CNI.PodCIDR}}},
+				"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
+				"dataDir": filepath.Join(cfg.DataDir, "cni", "ipam"),
+			},
+		},
+		{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}},
+	}
+	// firewall opens the FORWARD chain for pod traffic on hosts whose
+	// policy drops it; it is optional because not every install ships it.
+	if pluginExists(cfg.CNI.BinDirs, "firewall") {
+		plugins = append(plugins, map[string]any{"type": "firewall", "backend": "iptables"})
+	}
+	conf, err := json.Marshal(map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       "shoal-" + cfg.CNI.BridgeName,
+		"plugins":    plugins,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c, err := gocni.New(
+		gocni.WithPluginDir(cfg.CNI.BinDirs),
+		gocni.WithInterfacePrefix("eth"),
+		gocni.WithConfListBytes(conf), // eth0
+		gocni.WithLoNetwork,
+	)
+	if err != nil {
+		return nil, fmt.Errorf("CNI config: %w", err)
+	}
+	return &network{cni: c, conf: conf, bridge: cfg.CNI.BridgeName}, nil
+}
+
+func pluginExists(dirs []string, name string) bool {
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, name)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// cniID is the CNI container ID of a pod: host-local and portmap key
+// their state by it.
+func cniID(uid string) string { return "shoal-" + uid }
+
+// setup attaches the pod's namespace to the bridge and returns its IP.
+func (n *network) setup(ctx context.Context, uid, nsPath string, ports []gocni.PortMapping) (string, error) {
+	res, err := n.cni.Setup(ctx, cniID(uid), nsPath, n.opts(ports)...)
+	if err != nil {
+		return "", fmt.Errorf("CNI setup: %w", err)
+	}
+	if iface, ok := res.Interfaces["eth0"]; ok {
+		for _, ipc := range iface.IPConfigs {
+			if ip4 := ipc.IP.To4(); ip4 != nil {
+				return ip4.String(), nil
+			}
+		}
+		if len(iface.IPConfigs) > 0 {
+			return iface.IPConfigs[0].IP.String(), nil
+		}
+	}
+	return "", fmt.Errorf("CNI setup: no IP for eth0 in result")
+}
+
+// teardown releases the pod's IP and port mappings. A missing namespace
+// is fine: CNI DEL must still release IPAM and iptables state.
+func (n *network) teardown(ctx context.Context, uid, nsPath string, ports []gocni.PortMapping) error {
+	if err := n.cni.Remove(ctx, cniID(uid), nsPath, n.opts(ports)...); err != nil {
+		return fmt.Errorf("CNI teardown: %w", err)
+	}
+	return nil
+}
+
+func (n *network) opts(ports []gocni.PortMapping) []gocni.NamespaceOpts {
+	opts := []gocni.NamespaceOpts{}
+	if len(ports) > 0 {
+		opts = append(opts, gocni.WithCapabilityPortMap(ports))
+	}
+	return opts
+}
+
+// hostPorts lists the pod's published ports, for portmap.
+func hostPorts(pod *cluster.Pod) []gocni.PortMapping {
+	var out []gocni.PortMapping
+	all := append(append([]cluster.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...)
+	for _, c := range all {
+		for _, p := range c.Ports {
+			if p.HostPort == 0 {
+				continue
+			}
+			proto := strings.ToLower(p.Protocol)
+			if proto == "" {
+				proto = "tcp"
+			}
+			out = append(out, gocni.PortMapping{
+				HostPort:      p.HostPort,
+				ContainerPort: p.ContainerPort,
+				Protocol:      proto,
+				HostIP:        p.HostIP,
+			})
+		}
+	}
+	return out
+}

@@ -1,0 +1,157 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"shoal/cluster"
+)
+
+func TestContainerIDDeterministicAndValid(t *testing.T) {
+	uid := "0f8a4c2e-1b3d-4e5f-8a9b-0c1d2e3f4a5b"
+	if got := ContainerID(uid, "web"); got != "0f8a4c2e1b3d-web" {
+		t.Errorf("ContainerID = %q", got)
+	}
+	long := ContainerID(uid, strings.Repeat("x", 63))
+	if len(long) > maxIDLen || long != ContainerID(uid, strings.Repeat("x", 63)) {
+		t.Errorf("long ID %q (%d chars)", long, len(long))
+	}
+	if ContainerID(uid, strings.Repeat("x", 63)) == ContainerID(uid, strings.Repeat("x", 62)+"y") {
+		t.Error("truncated IDs collide")
+	}
+}
+
+func TestGeneration(t *testing.T) {
+	c := cluster.Container{Name: "a", Image: "busybox"}
+	pod := &cluster.Pod{}
+	g := Generation(pod, c)
+	c2 := c
+	c2.Args = []string{"x"}
+	if g == Generation(pod, c2) || g != Generation(pod, c) {
+		t.Error("generation must follow the container spec")
+	}
+	pod.TemplateHash = "abc"
+	if Generation(pod, c) != "abc" {
+		t.Error("template hash wins")
+	}
+}
+
+func TestResolvConf(t *testing.T) {
+	r := &Runtime{cfg: Config{DNS: DNSConfig{Nameserver: "10.88.1.1", SearchDomains: []string{"corp"}}}}
+	got := r.resolvConf("prod")
+	want := "search prod.svc.cluster.local svc.cluster.local cluster.local corp\nnameserver 10.88.1.1\noptions ndots:5\n"
+	if got != want {
+		t.Errorf("resolv.conf:\n%s\nwant:\n%s", got, want)
+	}
+	host := filepath.Join(t.TempDir(), "resolv.conf")
+	os.WriteFile(host, []byte("nameserver 127.0.0.53\nnameserver 192.0.2.1\n# x\n"), 0o644)
+	if ns := hostNameservers(host); len(ns) != 1 || ns[0] != "192.0.2.1" {
+		t.Errorf("host nameservers %v: loopback ones must be dropped", ns)
+	}
+}
+
+func TestCheckHostPath(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	os.WriteFile(file, nil, 0o644)
+	for _, tc := range []struct {
+		path, typ string
+		ok        bool
+	}{
+		{dir, "Directory", true},
+		{file, "Directory", false},
+		{file, "File", true},
+		{filepath.Join(dir, "missing"), "File", false},
+		{filepath.Join(dir, "missing"), "", true},
+		{filepath.Join(dir, "new", "d"), "DirectoryOrCreate", true},
+		{filepath.Join(dir, "new2", "f"), "FileOrCreate", true},
+		{dir, "Socket", false},
+		{"relative", "", false},
+		{dir, "Bogus", false},
+	} {
+		err := checkHostPath(&cluster.HostPathSource{Path: tc.path, Type: tc.typ})
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrInvalid)) {
+			t.Errorf("%s %q: %v", tc.path, tc.typ, err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "new2", "f")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("FileOrCreate: %v", err)
+	}
+}
+
+func TestNetworkConfig(t *testing.T) {
+	bin := t.TempDir()
+	os.WriteFile(filepath.Join(bin, "firewall"), nil, 0o755)
+	n, err := newNetwork(Config{DataDir: "/data", CNI: CNIConfig{BinDirs: []string{bin}, BridgeName: "br9", PodCIDR: "10.88.7.0/24"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf struct {
+		Name    string           `json:"name"`
+		Plugins []map[string]any `json:"plugins"`
+	}
+	if err := json.Unmarshal(n.conf, &conf); err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, p := range conf.Plugins {
+		types = append(types, p["type"].(string))
+	}
+	if conf.Name != "shoal-br9" || strings.Join(types, ",") != "bridge,portmap,firewall" {
+		t.Errorf("conflist %s", n.conf)
+	}
+	if !strings.Contains(string(n.conf), `"subnet":"10.88.7.0/24"`) || !strings.Contains(string(n.conf), `"dataDir":"/data/cni/ipam"`) {
+		t.Errorf("ipam: %s", n.conf)
+	}
+	if _, err := newNetwork(Config{CNI: CNIConfig{PodCIDR: "nope"}}); err == nil {
+		t.Error("bad CIDR accepted")
+	}
+}
+
+func TestHostPorts(t *testing.T) {
+	pod := &cluster.Pod{Spec: cluster.PodSpec{Containers: []cluster.Container{{
+		Ports: []cluster.ContainerPort{{ContainerPort: 80, HostPort: 8080}, {ContainerPort: 53, HostPort: 5353, Protocol: "UDP"}, {ContainerPort: 9090}},
+	}}}}
+	got := hostPorts(pod)
+	if len(got) != 2 || got[0].Protocol != "tcp" || got[1].Protocol != "udp" || got[1].HostPort != 5353 {
+		t.Errorf("hostPorts %+v", got)
+	}
+}
+
+func TestPlainHTTPRegistries(t *testing.T) {
+	for ref, want := range map[string]string{
+		"busybox":                  "docker.io/library/busybox:latest",
+		"127.0.0.1:5000/x/y:t":     "127.0.0.1:5000/x/y:t",
+		"shoal.local/busybox:test": "shoal.local/busybox:test",
+	} {
+		if got, err := NormalizeImage(ref); err != nil || got != want {
+			t.Errorf("NormalizeImage(%q) = %q, %v", ref, got, err)
+		}
+	}
+	if _, err := NormalizeImage("bad ref!"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("bad ref: %v", err)
+	}
+	r := &Runtime{cfg: Config{InsecureRegistries: []string{"reg.lan:5000", "other.lan"}}}
+	for host, want := range map[string]bool{
+		"127.0.0.1:5000": true, "127.1.2.3:80": true, "localhost:5000": true, "[::1]:5000": true,
+		"reg.lan:5000": true, "other.lan:443": true, "reg.lan:6000": false, "docker.io": false, "10.0.0.1:5000": false,
+	} {
+		if got := r.plainHTTP(host); got != want {
+			t.Errorf("plainHTTP(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+func TestLimits(t *testing.T) {
+	r := &Runtime{cfg: Config{PidsLimit: 100}}
+	if n := len(r.limits(cluster.Container{})); n != 1 {
+		t.Errorf("no limits: %d opts, want only pids", n)
+	}
+	if n := len(r.limits(cluster.Container{Limits: cluster.Resources{MilliCPU: 500, Memory: 1 << 20}})); n != 4 {
+		t.Errorf("cpu+memory: %d opts, want memory, quota, shares, pids", n)
+	}
+}
