@@ -194,8 +194,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case _, ok := <-changed:
 			next := r.cfg.Source.Changed()
 			if !ok && next == changed {
-				// A closed channel that stays the same would spin; the
-				// resync ticker still catches changes.
+				// A closed channel that stays the same would spin: leave
+				// it until the next tick, which fetches it again.
 				next = nil
 			}
 			changed = next
@@ -203,6 +203,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case res := <-lists:
 			r.applyList(ctx, res)
 		case <-ticker.C:
+			if changed == nil {
+				changed = r.cfg.Source.Changed()
+			}
 			r.lister.request()
 			r.syncDesired(ctx)
 		}

@@ -146,24 +146,23 @@ func TestRestartPolicies(t *testing.T) {
 }
 
 func TestLivenessFailureRestarts(t *testing.T) {
-	var healthy atomic.Bool
+	var failing atomic.Bool
 	h := start(t, func(h *harness) {
 		h.rt.exec = func(uid, container string, cmd []string) (int, error) {
-			if healthy.Load() {
-				return 0, nil
+			// Only the first run of the container turns unhealthy.
+			if c, _ := h.rt.container(uid, container); failing.Load() && c.Attempt == 1 {
+				return 1, nil
 			}
-			return 1, nil
+			return 0, nil
 		}
 	}, nil)
-	healthy.Store(true)
 	p := newPod("live", "app")
 	p.Spec.TerminationGracePeriodSeconds = 3
 	p.Spec.Containers[0].LivenessProbe = &cluster.Probe{Exec: []string{"check"}, PeriodSeconds: 1, FailureThreshold: 2}
 	h.src.putPod(p)
 	h.waitFor("running", func() bool { return h.status("live").Ready })
-	healthy.Store(false)
+	failing.Store(true)
 	h.waitFor("stopped for liveness", func() bool { return len(h.rt.callsOf("StopContainer")) > 0 })
-	healthy.Store(true)
 	if g := h.rt.callsOf("StopContainer")[0].grace; g != 3*time.Second {
 		t.Errorf("stopped with grace %v, want 3s", g)
 	}
@@ -221,8 +220,9 @@ func TestHTTPAndTCPProbesWithStartupGate(t *testing.T) {
 	p := newPod("probes", "app")
 	c := &p.Spec.Containers[0]
 	c.Ports = []cluster.ContainerPort{{Name: "http", ContainerPort: int32(port)}}
-	c.StartupProbe = &cluster.Probe{HTTPGet: &cluster.HTTPGetAction{Path: "/healthz", PortName: "http"}, PeriodSeconds: 1, FailureThreshold: 1000}
-	c.ReadinessProbe = &cluster.Probe{TCPSocket: &cluster.TCPSocketAction{Port: int32(port)}, PeriodSeconds: 1}
+	c.StartupProbe = &cluster.Probe{HTTPGet: &cluster.HTTPGetAction{Path: "/healthz", PortName: "http"}, PeriodSeconds: 1, FailureThreshold: 1000, TimeoutSeconds: 100}
+	// Timeouts of 100 probe "seconds" (1s): a loaded test machine is slow.
+	c.ReadinessProbe = &cluster.Probe{TCPSocket: &cluster.TCPSocketAction{Port: int32(port)}, PeriodSeconds: 1, TimeoutSeconds: 100}
 	h.src.putPod(p)
 	h.waitFor("running", func() bool { return h.status("probes").Phase == cluster.PodRunning })
 	h.settle(3)
@@ -354,7 +354,7 @@ func TestTemplateChangeRecreatesContainer(t *testing.T) {
 
 func TestReportsAreBatched(t *testing.T) {
 	const n = 40
-	h := start(t, nil, func(c *Config) { c.ReportInterval = 100 * time.Millisecond })
+	h := start(t, nil, func(c *Config) { c.ReportInterval = 250 * time.Millisecond })
 	h.src.update(func(t *cluster.Txn) {
 		for i := range n {
 			t.PutPod(newPod(fmt.Sprintf("p%02d", i), "app"))

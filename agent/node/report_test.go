@@ -146,7 +146,7 @@ func TestSourceWithClosingChangeFeed(t *testing.T) {
 		c.Source = src
 		c.ResyncInterval = time.Hour // only the feed can wake it
 	})
-	h.settle(1) // the first listing: workers may start
+	h.waitFor("the first listing", func() bool { return h.rt.lists.Load() >= 1 })
 	src.putPod(newPod("feed", "app"))
 	h.waitFor("started from the feed", func() bool { return len(h.rt.callsOf("StartContainer")) == 1 })
 }
