@@ -1,0 +1,220 @@
+package manifest
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"shoal/cluster"
+)
+
+func decodeOne(t *testing.T, in string) Object {
+	t.Helper()
+	objs, err := Decode([]byte(in), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 1 {
+		t.Fatalf("got %d objects", len(objs))
+	}
+	return objs[0]
+}
+
+func TestConvertPod(t *testing.T) {
+	o := decodeOne(t, `apiVersion: v1
+kind: Pod
+metadata:
+  name: gpu-job
+  namespace: ml
+  labels: {app: train}
+  annotations: {owner: me}
+  uid: "1234"                    # written by get -o yaml: ignored
+  resourceVersion: "7"
+  creationTimestamp: "2026-01-01T00:00:00Z"
+spec:
+  restartPolicy: Never
+  nodeSelector: {gpu: a100}
+  terminationGracePeriodSeconds: 5
+  hostname: trainer
+  subdomain: jobs
+  hostNetwork: false             # Kubernetes' default, what Shoal does
+  securityContext: {}            # empty: asks for nothing
+  volumes:
+  - name: scratch
+    emptyDir: {medium: Memory, sizeLimit: 1Gi}
+  - name: models
+    hostPath: {path: /srv/models, type: Directory}
+  initContainers:
+  - name: fetch
+    image: busybox@sha256:0000000000000000000000000000000000000000000000000000000000000000
+    command: [sh, -c, "true"]
+  containers:
+  - name: train
+    image: registry.local:5000/train
+    workingDir: /work
+    args: [--epochs, "3"]
+    env: [{name: A, value: "1"}, {name: B}]
+    ports: [{name: metrics, containerPort: 9090, hostPort: 9090, hostIP: 127.0.0.1, protocol: UDP}]
+    resources:
+      limits: {cpu: "2", memory: 1G, nvidia.com/gpu: 2}
+      requests: {cpu: 0.5}
+    volumeMounts:
+    - {name: scratch, mountPath: /tmp}
+    - {name: models, mountPath: /models, subPath: v1, readOnly: true}
+    livenessProbe:
+      httpGet: {port: metrics, httpHeaders: [{name: X-Probe, value: "1"}]}
+    readinessProbe:
+      tcpSocket: {port: 9090}
+      periodSeconds: 3
+      successThreshold: 2
+    startupProbe:
+      exec: {command: [cat, /ready]}
+      failureThreshold: 30
+    imagePullPolicy: Never
+status:
+  phase: Running
+`)
+	want := &cluster.Pod{
+		Namespace: "ml", Name: "gpu-job", Ordinal: -1,
+		Labels: map[string]string{"app": "train"}, Annotations: map[string]string{"owner": "me"},
+		Spec: cluster.PodSpec{
+			InitContainers: []cluster.Container{{
+				Name: "fetch", Image: "busybox@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+				Command: []string{"sh", "-c", "true"}, ImagePullPolicy: "IfNotPresent",
+			}},
+			Containers: []cluster.Container{{
+				Name: "train", Image: "registry.local:5000/train", WorkingDir: "/work", Args: []string{"--epochs", "3"},
+				Env:      []cluster.EnvVar{{Name: "A", Value: "1"}, {Name: "B"}},
+				Ports:    []cluster.ContainerPort{{Name: "metrics", ContainerPort: 9090, HostPort: 9090, HostIP: "127.0.0.1", Protocol: "UDP"}},
+				Requests: cluster.Resources{MilliCPU: 500, Memory: 1e9, GPU: 2},
+				Limits:   cluster.Resources{MilliCPU: 2000, Memory: 1e9, GPU: 2},
+				VolumeMounts: []cluster.VolumeMount{{Name: "scratch", MountPath: "/tmp"},
+					{Name: "models", MountPath: "/models", SubPath: "v1", ReadOnly: true}},
+				LivenessProbe: &cluster.Probe{
+					HTTPGet:       &cluster.HTTPGetAction{Path: "/", PortName: "metrics", Scheme: "HTTP", Headers: []cluster.EnvVar{{Name: "X-Probe", Value: "1"}}},
+					PeriodSeconds: 10, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 3,
+				},
+				ReadinessProbe: &cluster.Probe{TCPSocket: &cluster.TCPSocketAction{Port: 9090},
+					PeriodSeconds: 3, TimeoutSeconds: 1, SuccessThreshold: 2, FailureThreshold: 3},
+				StartupProbe: &cluster.Probe{Exec: []string{"cat", "/ready"},
+					PeriodSeconds: 10, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 30},
+				ImagePullPolicy: "Never",
+			}},
+			Volumes: []cluster.Volume{
+				{Name: "scratch", EmptyDir: &cluster.EmptyDirSource{Medium: "Memory", SizeLimit: 1 << 30}},
+				{Name: "models", HostPath: &cluster.HostPathSource{Path: "/srv/models", Type: "Directory"}},
+			},
+			RestartPolicy: cluster.RestartNever, NodeSelector: map[string]string{"gpu": "a100"},
+			TerminationGracePeriodSeconds: 5, Hostname: "trainer", Subdomain: "jobs",
+		},
+	}
+	if !reflect.DeepEqual(o.Pod, want) {
+		t.Errorf("pod:\n got %+v\nwant %+v", o.Pod, want)
+	}
+	if got := o.Pod.Spec.Requests(); got != (cluster.Resources{MilliCPU: 500, Memory: 1e9, GPU: 2}) {
+		t.Errorf("requests: %v", got)
+	}
+}
+
+func TestConvertStrategy(t *testing.T) {
+	tests := []struct{ strategy, kind, surge, unavailable string }{
+		{"", "RollingUpdate", "25%", "25%"},
+		{"strategy: {type: Recreate}", "Recreate", "", ""},
+		{"strategy: {rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}", "RollingUpdate", "1", "0"},
+		{"strategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 50%}}", "RollingUpdate", "25%", "50%"},
+	}
+	for _, tt := range tests {
+		in := deploy
+		if tt.strategy != "" {
+			in = replaceOnce(t, deploy, "  replicas: 2\n", "  replicas: 2\n  "+tt.strategy+"\n  revisionHistoryLimit: 3\n  progressDeadlineSeconds: 60\n")
+		}
+		w := decodeOne(t, in).Workload
+		if w.Strategy != tt.kind || w.MaxSurge != tt.surge || w.MaxUnavailable != tt.unavailable {
+			t.Errorf("%q: got %s %s/%s", tt.strategy, w.Strategy, w.MaxSurge, w.MaxUnavailable)
+		}
+		if w.Generation != 1 || w.TemplateHash != cluster.HashTemplate(w.Template, w.TemplateLabels) {
+			t.Errorf("generation %d, hash %s", w.Generation, w.TemplateHash)
+		}
+	}
+}
+
+func TestConvertServicePorts(t *testing.T) {
+	s := decodeOne(t, `apiVersion: v1
+kind: Service
+metadata: {name: api}
+spec:
+  type: NodePort
+  selector: {app: api}
+  ports:
+  - {name: http, port: 80, targetPort: web, nodePort: 30080}
+  - {name: dns, port: 53, targetPort: 5353, protocol: UDP}
+`).Service
+	want := []cluster.ServicePort{
+		{Name: "http", Protocol: "TCP", Port: 80, TargetPortName: "web", NodePort: 30080},
+		{Name: "dns", Protocol: "UDP", Port: 53, TargetPort: 5353},
+	}
+	if s.Type != "NodePort" || !reflect.DeepEqual(s.Ports, want) {
+		t.Errorf("service: %+v", s)
+	}
+}
+
+func TestDefaultPullPolicy(t *testing.T) {
+	for image, want := range map[string]string{
+		"nginx": "Always", "nginx:latest": "Always", "nginx:1.25": "IfNotPresent",
+		"localhost:5000/app": "Always", "localhost:5000/app:v2": "IfNotPresent",
+		"app@sha256:abc": "IfNotPresent",
+	} {
+		if got := defaultPullPolicy(image); got != want {
+			t.Errorf("defaultPullPolicy(%q) = %s, want %s", image, got, want)
+		}
+	}
+}
+
+func TestParseResourceList(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    cluster.Resources
+		wantErr string
+	}{
+		{in: "", want: cluster.Resources{}},
+		{in: "cpu=500m,memory=1Gi,nvidia.com/gpu=1", want: cluster.Resources{MilliCPU: 500, Memory: 1 << 30, GPU: 1}},
+		{in: " cpu = 2 , memory=64Mi ", want: cluster.Resources{MilliCPU: 2000, Memory: 64 << 20}},
+		{in: "cpu=0.5,memory=1G", want: cluster.Resources{MilliCPU: 500, Memory: 1e9}},
+		{in: "cpu", wantErr: `resource list "cpu": "cpu" is not name=quantity`},
+		{in: "cpu=1,cpu=2", wantErr: `resource list "cpu=1,cpu=2": cpu is given twice`},
+		{in: "memory=12XB", wantErr: `resource list "memory=12XB": memory: "12XB" is not a valid quantity`},
+		{in: "disk=1Gi", wantErr: `resource list "disk=1Gi": disk: resource "disk" is not supported by Shoal (cpu, memory, nvidia.com/gpu)`},
+		{in: "nvidia.com/gpu=0.5", wantErr: `resource list "nvidia.com/gpu=0.5": nvidia.com/gpu: "500m" must be a whole number of GPUs`},
+		{in: "memory=1e30", wantErr: `resource list "memory=1e30": memory: "1e30" is too large`},
+		{in: "cpu=-1", wantErr: `resource list "cpu=-1": cpu: "-1" must be 0 or more`},
+	}
+	for _, tt := range tests {
+		got, err := ParseResourceList(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("ParseResourceList(%q) error = %v, want %s", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseResourceList(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func replaceOnce(t *testing.T, s, old, new string) string {
+	t.Helper()
+	if !strings.Contains(s, old) {
+		t.Fatalf("%q not found", old)
+	}
+	return strings.Replace(s, old, new, 1)
+}
+
+func TestEmptyIsUnset(t *testing.T) {
+	in := replaceOnce(t, deploy, "    spec:\n", "    spec:\n      nodeSelector: {}\n      tolerations: []\n      securityContext: {}\n")
+	in = replaceOnce(t, in, "  name: web\n", "  name: web\n  labels: {}\n  annotations: {}\n")
+	in = replaceOnce(t, in, "        image: nginx:1.25\n", "        image: nginx:1.25\n        command: []\n        args: []\n")
+	if a, b := decodeOne(t, in).Workload, decodeOne(t, deploy).Workload; !reflect.DeepEqual(a, b) {
+		t.Errorf("empty fields changed the workload:\n%+v\n%+v", a, b)
+	}
+}

@@ -1,0 +1,247 @@
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// kindInfo is how one supported kind is decoded.
+type kindInfo struct {
+	apiVersion string
+	typ        reflect.Type
+	shape      *shape
+	convert    func(c *conv, v any) *Object
+}
+
+var kinds = map[string]kindInfo{
+	KindDeployment: {"apps/v1", reflect.TypeFor[appsv1.Deployment](), deploymentShape,
+		func(c *conv, v any) *Object { return c.deployment(v.(*appsv1.Deployment)) }},
+	KindStatefulSet: {"apps/v1", reflect.TypeFor[appsv1.StatefulSet](), statefulSetShape,
+		func(c *conv, v any) *Object { return c.statefulSet(v.(*appsv1.StatefulSet)) }},
+	KindPod: {"v1", reflect.TypeFor[corev1.Pod](), podShape,
+		func(c *conv, v any) *Object { return c.pod(v.(*corev1.Pod)) }},
+	KindService: {"v1", reflect.TypeFor[corev1.Service](), serviceShape,
+		func(c *conv, v any) *Object { return c.service(v.(*corev1.Service)) }},
+}
+
+const supportedKinds = "Deployment, StatefulSet, Pod, Service"
+
+// decode turns one document's JSON into objects: one, or the items of a
+// v1 List (what `get -o yaml` prints for several objects, so that it
+// applies again).
+func (d *document) decode(j []byte) ([]Object, error) {
+	var generic any
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.UseNumber()
+	if err := dec.Decode(&generic); err != nil {
+		return nil, d.errorAt("", "invalid document: "+err.Error())
+	}
+	m, _ := generic.(map[string]any)
+	if m == nil || m["kind"] != "List" || m["apiVersion"] != "v1" {
+		o, err := d.decodeObject(generic)
+		if err != nil {
+			return nil, err
+		}
+		return []Object{*o}, nil
+	}
+	items, ok := m["items"].([]any)
+	if !ok {
+		return nil, d.errorAt("items", typeErr("", "a list", m["items"]).msg)
+	}
+	var objs []Object
+	var errs []error
+	for i, it := range items {
+		line := d.lineOf(index("items", i)) // builds d.lines once, for all items
+		sub := *d
+		sub.prefix, sub.line = index("items", i), line
+		o, err := sub.decodeObject(it)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		objs = append(objs, *o)
+	}
+	return objs, errors.Join(errs...)
+}
+
+// decodeObject decodes one object (see the package comment for the stages).
+func (d *document) decodeObject(generic any) (*Object, error) {
+	m, ok := generic.(map[string]any)
+	if !ok {
+		return nil, d.errorAt("", typeErr("", "an object (a Kubernetes manifest)", generic).msg)
+	}
+	if md, ok := m["metadata"].(map[string]any); ok {
+		d.name, _ = md["name"].(string)
+	}
+	kind, _ := m["kind"].(string)
+	apiVersion, _ := m["apiVersion"].(string)
+	if kind == "" {
+		return nil, d.errorAt("kind", "required (Shoal supports "+supportedKinds+")")
+	}
+	info, ok := kinds[kind]
+	d.kind = kind
+	if !ok {
+		return nil, d.errorAt("", fmt.Sprintf("unknown kind %q (Shoal supports %s)", kind, supportedKinds))
+	}
+	if apiVersion != info.apiVersion {
+		if apiVersion == "" {
+			return nil, d.errorAt("apiVersion", fmt.Sprintf("required (%s for %s)", info.apiVersion, kind))
+		}
+		return nil, d.errorAt("apiVersion", fmt.Sprintf("%q is not supported for %s (Shoal supports %s)", apiVersion, kind, info.apiVersion))
+	}
+	if fe := checkShape(generic, info.typ, ""); fe != nil {
+		return nil, d.errorAt(fe.path, fe.msg)
+	}
+	// Numbers were kept as json.Number, so this re-encoding is exact.
+	j, err := json.Marshal(generic)
+	if err != nil {
+		return nil, d.errorAt("", "invalid "+kind+": "+err.Error())
+	}
+	v := reflect.New(info.typ)
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v.Interface()); err != nil {
+		// checkShape should have caught it; report it anyway, unlocated.
+		return nil, d.errorAt("", "invalid "+kind+": "+err.Error())
+	}
+	var fes []fieldError
+	unsupported(v, info.shape, "", &fes)
+	for i := range fes {
+		if h := hintFor(fes[i].path); h != "" {
+			fes[i].msg += " (" + h + ")"
+		}
+	}
+	if len(fes) > 0 {
+		return nil, d.fieldErrors(fes)
+	}
+	c := &conv{}
+	o := info.convert(c, v.Interface())
+	if len(c.errs) > 0 {
+		return nil, d.fieldErrors(c.errs)
+	}
+	o.Source, o.Doc, o.Line, o.Kind = d.source, d.num, d.line, kind
+	return o, nil
+}
+
+func hintFor(p string) string {
+	if strings.HasSuffix(p, "template.metadata.annotations") {
+		return "pod template annotations are not stored"
+	}
+	s := segments(p)
+	if len(s) == 0 {
+		return ""
+	}
+	return hints[s[len(s)-1]]
+}
+
+// hints follow "not supported by Shoal" for fields users reach for often.
+var hints = map[string]string{
+	"affinity":              "use nodeSelector",
+	"nodeName":              "use nodeSelector",
+	"matchExpressions":      "use matchLabels",
+	"valueFrom":             "only literal values: Shoal has no ConfigMaps or Secrets",
+	"envFrom":               "only literal env values: Shoal has no ConfigMaps or Secrets",
+	"persistentVolumeClaim": "standalone PersistentVolumeClaims are not supported: use a StatefulSet's volumeClaimTemplates",
+	"configMap":             "Shoal has no ConfigMaps",
+	"secret":                "Shoal has no Secrets",
+}
+
+// The fields Shoal supports, per kind. Anything else that is set is
+// refused. The ignored ones are written by Kubernetes (and by Shoal's own
+// `get -o yaml`), or are harmless to drop:
+//   - revisionHistoryLimit: Shoal keeps no old ReplicaSets, only the one
+//     previous template for `rollout undo`, whatever the limit;
+//   - progressDeadlineSeconds: in Kubernetes it only sets a Progressing
+//     condition and never stops a rollout; Shoal reports no such condition,
+//     and what runs is the same.
+var (
+	typeMeta = map[string]*shape{"apiVersion": leaf, "kind": leaf}
+
+	objectMeta = obj(map[string]*shape{
+		"name": leaf, "namespace": leaf, "labels": leaf, "annotations": leaf,
+		"uid": ignored, "resourceVersion": ignored, "creationTimestamp": ignored,
+		"generation": ignored, "managedFields": ignored,
+	})
+
+	templateMeta = obj(map[string]*shape{"labels": leaf, "creationTimestamp": ignored})
+
+	probeShape = obj(map[string]*shape{
+		"exec":                obj(map[string]*shape{"command": leaf}),
+		"httpGet":             obj(map[string]*shape{"path": leaf, "port": leaf, "host": leaf, "scheme": leaf, "httpHeaders": leaf}),
+		"tcpSocket":           obj(map[string]*shape{"port": leaf, "host": leaf}),
+		"initialDelaySeconds": leaf, "periodSeconds": leaf, "timeoutSeconds": leaf,
+		"successThreshold": leaf, "failureThreshold": leaf,
+	})
+
+	containerShape = obj(map[string]*shape{
+		"name": leaf, "image": leaf, "command": leaf, "args": leaf, "workingDir": leaf,
+		"env":           obj(map[string]*shape{"name": leaf, "value": leaf}),
+		"ports":         obj(map[string]*shape{"name": leaf, "containerPort": leaf, "hostPort": leaf, "hostIP": leaf, "protocol": leaf}),
+		"resources":     obj(map[string]*shape{"requests": leaf, "limits": leaf}),
+		"volumeMounts":  obj(map[string]*shape{"name": leaf, "mountPath": leaf, "subPath": leaf, "readOnly": leaf}),
+		"livenessProbe": probeShape, "readinessProbe": probeShape, "startupProbe": probeShape,
+		"imagePullPolicy": leaf, "restartPolicy": leaf,
+	})
+
+	podSpecShape = obj(map[string]*shape{
+		"containers": containerShape, "initContainers": containerShape,
+		"volumes": obj(map[string]*shape{
+			"name":     leaf,
+			"emptyDir": obj(map[string]*shape{"medium": leaf, "sizeLimit": leaf}),
+			"hostPath": obj(map[string]*shape{"path": leaf, "type": leaf}),
+		}),
+		"restartPolicy": leaf, "nodeSelector": leaf, "terminationGracePeriodSeconds": leaf,
+		"hostname": leaf, "subdomain": leaf,
+	})
+
+	templateShape = obj(map[string]*shape{"metadata": templateMeta, "spec": podSpecShape})
+	selectorShape = obj(map[string]*shape{"matchLabels": leaf})
+
+	deploymentShape = top(map[string]*shape{
+		"replicas": leaf, "selector": selectorShape, "template": templateShape,
+		"strategy": obj(map[string]*shape{
+			"type":          leaf,
+			"rollingUpdate": obj(map[string]*shape{"maxSurge": leaf, "maxUnavailable": leaf}),
+		}),
+		"revisionHistoryLimit": ignored, "progressDeadlineSeconds": ignored,
+	})
+
+	statefulSetShape = top(map[string]*shape{
+		"replicas": leaf, "selector": selectorShape, "template": templateShape, "serviceName": leaf,
+		"volumeClaimTemplates": obj(map[string]*shape{
+			"metadata": obj(map[string]*shape{"name": leaf, "creationTimestamp": ignored}),
+			"spec": obj(map[string]*shape{
+				"accessModes": leaf, "storageClassName": leaf, "volumeMode": leaf,
+				"resources": obj(map[string]*shape{"requests": leaf}),
+			}),
+			"status": ignored,
+		}),
+		"podManagementPolicy":  leaf,
+		"updateStrategy":       obj(map[string]*shape{"type": leaf}),
+		"revisionHistoryLimit": ignored,
+	})
+
+	podShape = top(podSpecShape.fields)
+
+	serviceShape = top(map[string]*shape{
+		"selector": leaf, "clusterIP": leaf, "type": leaf,
+		"ports": obj(map[string]*shape{"name": leaf, "protocol": leaf, "port": leaf, "targetPort": leaf, "nodePort": leaf}),
+	})
+)
+
+// top is a whole object: type meta, metadata, a spec and an ignored status
+// (Kubernetes ignores status on create too).
+func top(spec map[string]*shape) *shape {
+	f := map[string]*shape{"metadata": objectMeta, "spec": obj(spec), "status": ignored}
+	for k, v := range typeMeta {
+		f[k] = v
+	}
+	return obj(f)
+}

@@ -1,0 +1,369 @@
+package manifest
+
+import (
+	"strconv"
+
+	"shoal/cluster"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// The encoders write Kubernetes-shaped objects for `shoal get -o json|yaml`,
+// so that scripts written against kubectl output keep working. Their spec
+// parts use only fields the decoder supports, with defaults written out,
+// so that the output of `get -o yaml` applies again unchanged.
+
+// PodToK8s writes a pod as a v1 Pod, with its status.
+func PodToK8s(p *cluster.Pod) *corev1.Pod {
+	out := &corev1.Pod{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: KindPod},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: p.Name, Namespace: p.Namespace, UID: types.UID(p.UID),
+			Labels: p.Labels, Annotations: p.Annotations,
+			CreationTimestamp: metav1.NewTime(p.CreatedAt),
+		},
+		Spec: podSpecToK8s(p.Spec, p.Name),
+	}
+	if p.Owner != nil {
+		out.OwnerReferences = []metav1.OwnerReference{{
+			APIVersion: "apps/v1", Kind: string(p.Owner.Kind), Name: p.Owner.Name, UID: types.UID(p.Owner.UID),
+			Controller: ptr(true), BlockOwnerDeletion: ptr(true),
+		}}
+	}
+	out.Spec.NodeName = p.NodeName
+	st := &out.Status
+	st.Phase = corev1.PodPhase(p.Status.Phase)
+	if st.Phase == "" {
+		st.Phase = corev1.PodPending
+	}
+	st.Reason, st.Message = p.Status.Reason, p.Status.Message
+	if p.Terminating && st.Reason == "" {
+		st.Reason = "Terminating"
+	}
+	st.PodIP, st.HostIP = p.Status.PodIP, p.Status.HostIP
+	if p.Status.PodIP != "" {
+		st.PodIPs = []corev1.PodIP{{IP: p.Status.PodIP}}
+	}
+	if p.Status.HostIP != "" {
+		st.HostIPs = []corev1.HostIP{{IP: p.Status.HostIP}}
+	}
+	if !p.Status.StartedAt.IsZero() {
+		st.StartTime = ptr(metav1.NewTime(p.Status.StartedAt))
+	}
+	sched := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}
+	if p.NodeName == "" {
+		sched.Status, sched.Reason, sched.Message = corev1.ConditionFalse, corev1.PodReasonUnschedulable, p.SchedulingMessage
+	}
+	ready := corev1.ConditionFalse
+	if p.Ready() {
+		ready = corev1.ConditionTrue
+	}
+	st.Conditions = []corev1.PodCondition{
+		sched,
+		{Type: corev1.ContainersReady, Status: ready},
+		{Type: corev1.PodReady, Status: ready},
+	}
+	isInit := map[string]bool{}
+	for _, c := range p.Spec.InitContainers {
+		isInit[c.Name] = true
+	}
+	for _, cs := range p.Status.Containers {
+		k := containerStatusToK8s(cs)
+		if isInit[cs.Name] {
+			st.InitContainerStatuses = append(st.InitContainerStatuses, k)
+		} else {
+			st.ContainerStatuses = append(st.ContainerStatuses, k)
+		}
+	}
+	return out
+}
+
+func containerStatusToK8s(cs cluster.ContainerStatus) corev1.ContainerStatus {
+	out := corev1.ContainerStatus{
+		Name: cs.Name, Image: cs.Image, ContainerID: cs.ContainerID,
+		Ready: cs.Ready, RestartCount: cs.RestartCount,
+	}
+	switch cs.State {
+	case cluster.ContainerRunning:
+		out.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(cs.StartedAt)}
+		out.Started = ptr(true)
+	case cluster.ContainerTerminated:
+		out.State.Terminated = &corev1.ContainerStateTerminated{
+			ExitCode: cs.ExitCode, Reason: cs.Reason, Message: cs.Message,
+			StartedAt: metav1.NewTime(cs.StartedAt), FinishedAt: metav1.NewTime(cs.FinishedAt),
+		}
+		out.Started = ptr(false)
+	default:
+		out.State.Waiting = &corev1.ContainerStateWaiting{Reason: cs.Reason, Message: cs.Message}
+		out.Started = ptr(false)
+	}
+	if cs.LastTermination != "" {
+		out.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{
+			Reason: cs.LastTermination, ExitCode: cs.LastExitCode,
+		}
+	}
+	return out
+}
+
+// WorkloadToK8s writes a workload as an apps/v1 Deployment or StatefulSet
+// (returned as *appsv1.Deployment or *appsv1.StatefulSet). Its status counts
+// the given pods: pass the workload's pods (others, by owner UID, are
+// skipped).
+func WorkloadToK8s(w *cluster.Workload, pods []*cluster.Pod) any {
+	meta := metav1.ObjectMeta{
+		Name: w.Name, Namespace: w.Namespace, UID: types.UID(w.UID),
+		Labels: w.Labels, Annotations: w.Annotations, Generation: w.Generation,
+		CreationTimestamp: metav1.NewTime(w.CreatedAt),
+	}
+	var spec corev1.PodSpec
+	var claims []corev1.PersistentVolumeClaim
+	// Claim volumes are the claim templates' doing: write them back as
+	// volumeClaimTemplates, not as pod volumes, so the output re-applies.
+	tmpl := w.Template.Clone()
+	tmpl.Volumes = nil
+	for _, v := range w.Template.Volumes {
+		if v.Claim == nil {
+			tmpl.Volumes = append(tmpl.Volumes, v)
+		}
+	}
+	spec = podSpecToK8s(tmpl, "")
+	template := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: w.TemplateLabels}, Spec: spec}
+	selector := &metav1.LabelSelector{MatchLabels: w.Selector}
+	replicas := w.Replicas
+
+	var total, ready, updated int32
+	for _, p := range pods {
+		if p.Terminating || (w.UID != "" && (p.Owner == nil || p.Owner.UID != w.UID)) {
+			continue
+		}
+		total++
+		if p.Ready() {
+			ready++
+		}
+		if p.TemplateHash == w.TemplateHash {
+			updated++
+		}
+	}
+
+	if w.Kind == cluster.KindStatefulSet {
+		for _, cl := range w.VolumeClaimTemplates {
+			claims = append(claims, corev1.PersistentVolumeClaim{
+				ObjectMeta: metav1.ObjectMeta{Name: cl.ClaimName},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{
+						corev1.ResourceStorage: *resource.NewQuantity(cl.Storage, resource.BinarySI),
+					}},
+				},
+			})
+		}
+		return &appsv1.StatefulSet{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: KindStatefulSet},
+			ObjectMeta: meta,
+			Spec: appsv1.StatefulSetSpec{
+				Replicas: &replicas, Selector: selector, Template: template,
+				ServiceName: w.ServiceName, VolumeClaimTemplates: claims,
+				PodManagementPolicy: appsv1.PodManagementPolicyType(w.PodManagementPolicy),
+				UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.StatefulSetUpdateStrategyType(w.Strategy)},
+			},
+			Status: appsv1.StatefulSetStatus{
+				ObservedGeneration: w.Generation, Replicas: total, ReadyReplicas: ready,
+				CurrentReplicas: updated, UpdatedReplicas: updated, AvailableReplicas: ready,
+				CurrentRevision: w.Name + "-" + w.TemplateHash, UpdateRevision: w.Name + "-" + w.TemplateHash,
+			},
+		}
+	}
+	strategy := appsv1.DeploymentStrategy{Type: appsv1.DeploymentStrategyType(w.Strategy)}
+	if w.Strategy == string(appsv1.RollingUpdateDeploymentStrategyType) {
+		strategy.RollingUpdate = &appsv1.RollingUpdateDeployment{
+			MaxSurge: intOrPercentToK8s(w.MaxSurge), MaxUnavailable: intOrPercentToK8s(w.MaxUnavailable),
+		}
+	}
+	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: KindDeployment},
+		ObjectMeta: meta,
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas, Selector: selector, Template: template, Strategy: strategy,
+		},
+		Status: appsv1.DeploymentStatus{
+			ObservedGeneration: w.Generation, Replicas: total, ReadyReplicas: ready,
+			UpdatedReplicas: updated, AvailableReplicas: ready, UnavailableReplicas: max(0, replicas-ready),
+		},
+	}
+}
+
+func intOrPercentToK8s(s string) *intstr.IntOrString {
+	if s == "" {
+		return nil
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		v := intstr.FromInt32(int32(n))
+		return &v
+	}
+	v := intstr.FromString(s)
+	return &v
+}
+
+// ServiceToK8s writes a service as a v1 Service.
+func ServiceToK8s(s *cluster.Service) *corev1.Service {
+	out := &corev1.Service{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: KindService},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: s.Name, Namespace: s.Namespace, UID: types.UID(s.UID), Labels: s.Labels,
+		},
+		Spec: corev1.ServiceSpec{
+			Selector: s.Selector, ClusterIP: s.ClusterIP, Type: corev1.ServiceType(s.Type),
+		},
+	}
+	for _, p := range s.Ports {
+		sp := corev1.ServicePort{Name: p.Name, Protocol: corev1.Protocol(p.Protocol), Port: p.Port, NodePort: p.NodePort}
+		switch {
+		case p.TargetPortName != "":
+			sp.TargetPort = intstr.FromString(p.TargetPortName)
+		case p.TargetPort != 0:
+			sp.TargetPort = intstr.FromInt32(p.TargetPort)
+		default:
+			sp.TargetPort = intstr.FromInt32(p.Port) // Kubernetes' default
+		}
+		out.Spec.Ports = append(out.Spec.Ports, sp)
+	}
+	return out
+}
+
+// podSpecToK8s writes a pod spec; podName names the pod whose claims the
+// claim volumes are (Kubernetes calls them <claim>-<pod>), "" in templates.
+func podSpecToK8s(s cluster.PodSpec, podName string) corev1.PodSpec {
+	out := corev1.PodSpec{
+		RestartPolicy: corev1.RestartPolicy(s.RestartPolicy), NodeSelector: s.NodeSelector,
+		TerminationGracePeriodSeconds: ptr(s.TerminationGracePeriodSeconds),
+		Hostname:                      s.Hostname, Subdomain: s.Subdomain,
+	}
+	for _, v := range s.Volumes {
+		kv := corev1.Volume{Name: v.Name}
+		switch {
+		case v.EmptyDir != nil:
+			kv.EmptyDir = &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMedium(v.EmptyDir.Medium)}
+			if v.EmptyDir.SizeLimit != 0 {
+				kv.EmptyDir.SizeLimit = resource.NewQuantity(v.EmptyDir.SizeLimit, resource.BinarySI)
+			}
+		case v.HostPath != nil:
+			kv.HostPath = &corev1.HostPathVolumeSource{Path: v.HostPath.Path}
+			if v.HostPath.Type != "" {
+				kv.HostPath.Type = ptr(corev1.HostPathType(v.HostPath.Type))
+			}
+		case v.Claim != nil:
+			kv.PersistentVolumeClaim = &corev1.PersistentVolumeClaimVolumeSource{ClaimName: v.Claim.ClaimName + "-" + podName}
+		}
+		out.Volumes = append(out.Volumes, kv)
+	}
+	for _, c := range s.InitContainers {
+		out.InitContainers = append(out.InitContainers, containerToK8s(c))
+	}
+	for _, c := range s.Containers {
+		out.Containers = append(out.Containers, containerToK8s(c))
+	}
+	return out
+}
+
+func containerToK8s(c cluster.Container) corev1.Container {
+	out := corev1.Container{
+		Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args, WorkingDir: c.WorkingDir,
+		ImagePullPolicy: corev1.PullPolicy(c.ImagePullPolicy),
+		Resources: corev1.ResourceRequirements{
+			Requests: resourceListToK8s(c.Requests), Limits: resourceListToK8s(c.Limits),
+		},
+		LivenessProbe:  probeToK8s(c.LivenessProbe),
+		ReadinessProbe: probeToK8s(c.ReadinessProbe),
+		StartupProbe:   probeToK8s(c.StartupProbe),
+	}
+	if c.RestartPolicy != "" {
+		out.RestartPolicy = ptr(corev1.ContainerRestartPolicy(c.RestartPolicy))
+	}
+	for _, e := range c.Env {
+		out.Env = append(out.Env, corev1.EnvVar{Name: e.Name, Value: e.Value})
+	}
+	for _, p := range c.Ports {
+		out.Ports = append(out.Ports, corev1.ContainerPort{
+			Name: p.Name, ContainerPort: p.ContainerPort, HostPort: p.HostPort, HostIP: p.HostIP,
+			Protocol: corev1.Protocol(p.Protocol),
+		})
+	}
+	for _, m := range c.VolumeMounts {
+		out.VolumeMounts = append(out.VolumeMounts, corev1.VolumeMount{
+			Name: m.Name, MountPath: m.MountPath, SubPath: m.SubPath, ReadOnly: m.ReadOnly,
+		})
+	}
+	return out
+}
+
+func probeToK8s(p *cluster.Probe) *corev1.Probe {
+	if p == nil {
+		return nil
+	}
+	out := &corev1.Probe{
+		InitialDelaySeconds: p.InitialDelaySeconds, PeriodSeconds: p.PeriodSeconds,
+		TimeoutSeconds: p.TimeoutSeconds, SuccessThreshold: p.SuccessThreshold, FailureThreshold: p.FailureThreshold,
+	}
+	port := func(n int32, name string) intstr.IntOrString {
+		if name != "" {
+			return intstr.FromString(name)
+		}
+		return intstr.FromInt32(n)
+	}
+	switch {
+	case p.Exec != nil:
+		out.Exec = &corev1.ExecAction{Command: p.Exec}
+	case p.HTTPGet != nil:
+		h := p.HTTPGet
+		out.HTTPGet = &corev1.HTTPGetAction{Path: h.Path, Port: port(h.Port, h.PortName), Host: h.Host, Scheme: corev1.URIScheme(h.Scheme)}
+		for _, hd := range h.Headers {
+			out.HTTPGet.HTTPHeaders = append(out.HTTPGet.HTTPHeaders, corev1.HTTPHeader{Name: hd.Name, Value: hd.Value})
+		}
+	case p.TCPSocket != nil:
+		out.TCPSocket = &corev1.TCPSocketAction{Port: port(p.TCPSocket.Port, p.TCPSocket.PortName), Host: p.TCPSocket.Host}
+	}
+	return out
+}
+
+// resourceListToK8s writes resources as Kubernetes quantities: cpu "500m"
+// or "2", memory "64Mi" (or plain bytes), GPUs a count. Only what is set
+// appears, so a container without limits has no limits.
+func resourceListToK8s(r cluster.Resources) corev1.ResourceList {
+	if r.IsZero() {
+		return nil
+	}
+	l := corev1.ResourceList{}
+	if r.MilliCPU != 0 {
+		l[corev1.ResourceCPU] = resource.MustParse(cluster.FormatMilliCPU(r.MilliCPU))
+	}
+	if r.Memory != 0 {
+		l[corev1.ResourceMemory] = resource.MustParse(cluster.FormatBytes(r.Memory))
+	}
+	if r.GPU != 0 {
+		l[cluster.ResourceGPU] = *resource.NewQuantity(r.GPU, resource.DecimalSI)
+	}
+	return l
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// ListObject is a v1 List, what kubectl prints for several objects.
+type ListObject struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Items      []any  `json:"items"`
+}
+
+// List wraps objects in a v1 List. Items is never null, so `.items | length`
+// works on an empty list.
+func List(items ...any) *ListObject {
+	if items == nil {
+		items = []any{}
+	}
+	return &ListObject{APIVersion: "v1", Kind: "List", Items: items}
+}

@@ -1,0 +1,171 @@
+package manifest
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// deploy is a valid Deployment; tests splice changes into it. Line numbers
+// in the expected errors below count from its first line.
+const deploy = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.25
+        resources:
+          limits:
+            memory: 64Mi
+`
+
+func TestDecodeErrors(t *testing.T) {
+	// Each case replaces old with new in deploy (or uses whole when set)
+	// and expects exactly these errors, one per line.
+	tests := []struct {
+		name     string
+		old, new string
+		whole    string
+		want     string
+	}{
+		{name: "unknown field", old: "        image: nginx:1.25\n", new: "        image: nginx:1.25\n        imagePullSecret: x\n",
+			want: `web.yaml: document 1 (Deployment "web", line 18): spec.template.spec.containers[0].imagePullSecret: unknown field`},
+		{name: "field names are case-sensitive", old: "        image:", new: "        Image:",
+			want: `web.yaml: document 1 (Deployment "web", line 17): spec.template.spec.containers[0].Image: unknown field`},
+		{name: "bad quantity", old: "64Mi", new: "12XB",
+			want: `web.yaml: document 1 (Deployment "web", line 20): spec.template.spec.containers[0].resources.limits.memory: "12XB" is not a valid quantity`},
+		{name: "wrong type", old: "replicas: 2", new: "replicas: two",
+			want: `web.yaml: document 1 (Deployment "web", line 6): spec.replicas: expected an integer, got a string ("two")`},
+		{name: "missing image", old: "        image: nginx:1.25\n", new: "        image: nginx:1.25\n      - name: sidecar\n",
+			want: `web.yaml: document 1 (Deployment "web", line 18): spec.template.spec.containers[1].image: required`},
+		{name: "unsupported field", old: "    spec:\n", new: "    spec:\n      affinity:\n        nodeAffinity: {}\n        podAntiAffinity:\n          preferredDuringSchedulingIgnoredDuringExecution: [{weight: 1, podAffinityTerm: {topologyKey: x}}]\n",
+			want: `web.yaml: document 1 (Deployment "web", line 15): spec.template.spec.affinity: not supported by Shoal (use nodeSelector)`},
+		{name: "every unsupported field, in file order", old: "    spec:\n", new: "    spec:\n      serviceAccountName: x\n      hostNetwork: false\n      securityContext: {}\n      dnsPolicy: ClusterFirst\n",
+			want: `web.yaml: document 1 (Deployment "web", line 15): spec.template.spec.serviceAccountName: not supported by Shoal` + "\n" +
+				`web.yaml: document 1 (Deployment "web", line 18): spec.template.spec.dnsPolicy: not supported by Shoal`},
+		{name: "pointer to false is set", old: "    spec:\n", new: "    spec:\n      automountServiceAccountToken: false\n",
+			want: `web.yaml: document 1 (Deployment "web", line 15): spec.template.spec.automountServiceAccountToken: not supported by Shoal`},
+		{name: "matchExpressions", old: "      app: web\n  template", new: "      app: web\n    matchExpressions: [{key: a, operator: Exists}]\n  template",
+			want: `web.yaml: document 1 (Deployment "web", line 10): spec.selector.matchExpressions: not supported by Shoal (use matchLabels)`},
+		{name: "valueFrom", old: "        resources:", new: "        env:\n        - name: PW\n          valueFrom: {secretKeyRef: {name: s, key: k}}\n        resources:",
+			want: `web.yaml: document 1 (Deployment "web", line 20): spec.template.spec.containers[0].env[0].valueFrom: not supported by Shoal (only literal values: Shoal has no ConfigMaps or Secrets)`},
+		{name: "template annotations", old: "        app: web\n    spec", new: "        app: web\n      annotations: {a: b}\n    spec",
+			want: `web.yaml: document 1 (Deployment "web", line 14): spec.template.metadata.annotations: not supported by Shoal (pod template annotations are not stored)`},
+		{name: "minReadySeconds", old: "  replicas: 2\n", new: "  replicas: 2\n  minReadySeconds: 5\n",
+			want: `web.yaml: document 1 (Deployment "web", line 7): spec.minReadySeconds: not supported by Shoal`},
+		{name: "unknown kind", old: "kind: Deployment", new: "kind: ConfigMap",
+			want: `web.yaml: document 1 (ConfigMap "web", line 1): unknown kind "ConfigMap" (Shoal supports Deployment, StatefulSet, Pod, Service)`},
+		{name: "missing kind", old: "kind: Deployment\n", new: "",
+			want: `web.yaml: document 1 (line 1): kind: required (Shoal supports Deployment, StatefulSet, Pod, Service)`},
+		{name: "wrong apiVersion", old: "apps/v1", new: "extensions/v1beta1",
+			want: `web.yaml: document 1 (Deployment "web", line 1): apiVersion: "extensions/v1beta1" is not supported for Deployment (Shoal supports apps/v1)`},
+		{name: "broken YAML", old: "  replicas: 2\n", new: "  replicas: 2\n selector: x\n",
+			want: `web.yaml: document 1 (line 6): invalid YAML: did not find expected key`},
+		{name: "broken YAML in a later document", whole: "---\n# first\n" + deploy + "---\nkind: Service\n  bad: [\n",
+			want: `web.yaml: document 2 (line 25): invalid YAML: mapping values are not allowed in this context`},
+		{name: "duplicate key", old: "  replicas: 2\n", new: "  replicas: 2\n  replicas: 3\n",
+			want: `web.yaml: document 1 (line 7): invalid YAML: key "replicas" already set in map`},
+		{name: "separator with content", whole: deploy + "--- kind: Pod\n",
+			want: `web.yaml: line 21: invalid YAML: content after the document separator: "--- kind: Pod"`},
+		{name: "not an object", whole: "- a\n- b\n",
+			want: `web.yaml: document 1 (line 1): expected an object (a Kubernetes manifest), got a list`},
+		{name: "duplicate objects", whole: deploy + "---\n" + deploy,
+			want: `web.yaml: document 2 (Deployment "web", line 22): Deployment "web" in namespace "default" is defined twice: also in web.yaml: document 1 (line 1)`},
+		{name: "selector does not match", old: "        app: web\n    spec", new: "        app: other\n    spec",
+			want: `web.yaml: document 1 (Deployment "web", line 12): spec.template.metadata.labels: do not match spec.selector.matchLabels map[app:web]: the workload would never find its pods`},
+		{name: "invalid name", old: "name: web", new: "name: Web_1",
+			want: `web.yaml: document 1 (Deployment "Web_1", line 4): metadata.name: "Web_1" is invalid: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`},
+		{name: "restartPolicy in a workload", old: "    spec:\n", new: "    spec:\n      restartPolicy: OnFailure\n",
+			want: `web.yaml: document 1 (Deployment "web", line 15): spec.template.spec.restartPolicy: "OnFailure" is not allowed in a workload template (only Always)`},
+		{name: "mount of an unknown volume", old: "        resources:", new: "        volumeMounts: [{name: data, mountPath: /data}]\n        resources:",
+			want: `web.yaml: document 1 (Deployment "web", line 18): spec.template.spec.containers[0].volumeMounts[0].name: "data" is not a volume of the pod (spec.volumes or volumeClaimTemplates)`},
+		{name: "port out of range", old: "        resources:", new: "        ports: [{containerPort: 70000}]\n        resources:",
+			want: `web.yaml: document 1 (Deployment "web", line 18): spec.template.spec.containers[0].ports[0].containerPort: 70000 is not a valid port (1-65535)`},
+		{name: "duplicate container names", old: "        image: nginx:1.25\n", new: "        image: nginx:1.25\n      - name: app\n        image: busybox\n",
+			want: `web.yaml: document 1 (Deployment "web", line 18): spec.template.spec.containers[1].name: "app" is used by two containers of the pod`},
+		{name: "unsupported resource", old: "memory: 64Mi", new: "ephemeral-storage: 1Gi",
+			want: `web.yaml: document 1 (Deployment "web", line 20): spec.template.spec.containers[0].resources.limits.ephemeral-storage: resource "ephemeral-storage" is not supported by Shoal (cpu, memory, nvidia.com/gpu)`},
+		{name: "GPU request without limit", old: "          limits:\n            memory: 64Mi", new: "          requests:\n            nvidia.com/gpu: 1",
+			want: `web.yaml: document 1 (Deployment "web", line 18): spec.template.spec.containers[0].resources.limits[nvidia.com/gpu]: required when requests set it: GPUs are set in limits (the request equals the limit)`},
+		{name: "fractional GPU", old: "memory: 64Mi", new: "nvidia.com/gpu: 500m",
+			want: `web.yaml: document 1 (Deployment "web", line 20): spec.template.spec.containers[0].resources.limits[nvidia.com/gpu]: "500m" must be a whole number of GPUs`},
+		{name: "request over limit", old: "          limits:", new: "          requests: {memory: 1Gi}\n          limits:",
+			want: `web.yaml: document 1 (Deployment "web", line 19): spec.template.spec.containers[0].resources.requests.memory: 1Gi must be less than or equal to the memory limit (64Mi)`},
+		{name: "negative quantity", old: "memory: 64Mi", new: "memory: -1Mi",
+			want: `web.yaml: document 1 (Deployment "web", line 20): spec.template.spec.containers[0].resources.limits.memory: "-1Mi" must be 0 or more`},
+		{name: "probe with a port name the container lacks", old: "        resources:", new: "        readinessProbe: {httpGet: {port: http}}\n        resources:",
+			want: `web.yaml: document 1 (Deployment "web", line 18): spec.template.spec.containers[0].readinessProbe.httpGet.port: "http" is not the name of a port of this container`},
+		{name: "several problems at once", old: "  replicas: 2", new: "  replicas: -1\n  strategy: {type: Sideways}",
+			want: `web.yaml: document 1 (Deployment "web", line 6): spec.replicas: -1 must be 0 or more` + "\n" +
+				`web.yaml: document 1 (Deployment "web", line 7): spec.strategy.type: "Sideways" is not supported (RollingUpdate or Recreate)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := tt.whole
+			if in == "" {
+				if !strings.Contains(deploy, tt.old) {
+					t.Fatalf("bad test: %q not in deploy", tt.old)
+				}
+				in = strings.Replace(deploy, tt.old, tt.new, 1)
+			}
+			objs, err := Decode([]byte(in), "web.yaml")
+			if err == nil {
+				t.Fatalf("Decode succeeded (%d objects), want error\n%s", len(objs), tt.want)
+			}
+			if objs != nil {
+				t.Errorf("Decode returned objects with an error")
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error:\n got %s\nwant %s", err, tt.want)
+			}
+			var me *Error
+			if !errors.As(err, &me) {
+				t.Errorf("error is not a *manifest.Error")
+			}
+		})
+	}
+}
+
+func TestDecodeServiceAndPodErrors(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"cluster IP", "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  clusterIP: 10.0.0.1\n  selector: {app: db}\n  ports: [{port: 5432}]\n",
+			`s.yaml: document 1 (Service "db", line 5): spec.clusterIP: "10.0.0.1" is not supported by Shoal ("" or "None": Shoal has no virtual IPs; names resolve to pod IPs)`},
+		{"LoadBalancer", "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  type: LoadBalancer\n  selector: {app: db}\n  ports: [{port: 5432}]\n",
+			`s.yaml: document 1 (Service "db", line 5): spec.type: "LoadBalancer" is not supported by Shoal (ClusterIP or NodePort)`},
+		{"no selector", "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  ports: [{port: 5432}]\n",
+			`s.yaml: document 1 (Service "db", line 4): spec.selector: required (Shoal has no Endpoints objects: a Service finds its pods by selector)`},
+		{"unnamed ports", "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  selector: {app: db}\n  ports:\n  - port: 1\n  - port: 2\n",
+			`s.yaml: document 1 (Service "db", line 7): spec.ports[0].name: required when a Service has more than one port` + "\n" +
+				`s.yaml: document 1 (Service "db", line 8): spec.ports[1].name: required when a Service has more than one port`},
+		{"pod nodeName", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  nodeName: n1\n  containers: [{name: c, image: busybox}]\n",
+			`s.yaml: document 1 (Pod "p", line 5): spec.nodeName: not supported by Shoal (use nodeSelector)`},
+		{"pod PVC", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: busybox}]\n  volumes: [{name: d, persistentVolumeClaim: {claimName: x}}]\n",
+			`s.yaml: document 1 (Pod "p", line 6): spec.volumes[0].persistentVolumeClaim: not supported by Shoal (standalone PersistentVolumeClaims are not supported: use a StatefulSet's volumeClaimTemplates)`},
+		{"probe on an init container", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  initContainers: [{name: i, image: busybox, readinessProbe: {exec: {command: ['true']}}}]\n  containers: [{name: c, image: busybox}]\n",
+			`s.yaml: document 1 (Pod "p", line 5): spec.initContainers[0].readinessProbe: may only be set on sidecar init containers (restartPolicy: Always)`},
+		{"claim template named like a volume", "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: c, image: busybox}]\n      volumes: [{name: data, emptyDir: {}}]\n  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec: {accessModes: [ReadWriteMany], resources: {requests: {storage: 1Gi}}}\n",
+			`s.yaml: document 1 (StatefulSet "db", line 10): spec.template.spec.volumes[0]: volume "data" has the name of spec.volumeClaimTemplates[0]: rename one of them` + "\n" +
+				`s.yaml: document 1 (StatefulSet "db", line 13): spec.volumeClaimTemplates[0].spec.accessModes[0]: "ReadWriteMany" is not supported by Shoal (ReadWriteOnce or ReadWriteOncePod: a claim is a directory on one node)`},
+		{"OnDelete", "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  selector: {matchLabels: {a: b}}\n  updateStrategy: {type: OnDelete}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: c, image: busybox}]\n",
+			`s.yaml: document 1 (StatefulSet "db", line 6): spec.updateStrategy.type: "OnDelete" is not supported by Shoal (RollingUpdate only)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode([]byte(tt.in), "s.yaml")
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("error:\n got %v\nwant %s", err, tt.want)
+			}
+		})
+	}
+}

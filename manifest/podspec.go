@@ -1,0 +1,356 @@
+package manifest
+
+import (
+	"maps"
+	"net"
+	"path"
+	"slices"
+	"strings"
+
+	"shoal/cluster"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Kubernetes' defaults that Shoal applies the same way.
+const (
+	defaultGracePeriod      = 30
+	defaultProbePeriod      = 10
+	defaultProbeTimeout     = 1
+	defaultProbeSuccess     = 1
+	defaultProbeFailure     = 3
+	defaultHTTPGetPath      = "/"
+	defaultHTTPGetScheme    = "HTTP"
+	maxGracePeriodSeconds   = 365 * 24 * 3600
+	maxProbeIntervalSeconds = 24 * 3600
+)
+
+// podSpec converts a pod spec (or a workload's template, at p). claims are
+// the StatefulSet's claim templates: each becomes a volume of the same name,
+// appended after the declared ones, as Kubernetes' StatefulSet controller
+// does.
+func (c *conv) podSpec(s *corev1.PodSpec, p string, claims []cluster.ClaimSource, workload bool) cluster.PodSpec {
+	out := cluster.PodSpec{
+		RestartPolicy:                 cluster.RestartAlways,
+		NodeSelector:                  mapOrNil(s.NodeSelector),
+		TerminationGracePeriodSeconds: defaultGracePeriod,
+		Hostname:                      s.Hostname,
+		Subdomain:                     s.Subdomain,
+	}
+	switch rp := s.RestartPolicy; rp {
+	case "":
+	case corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever:
+		out.RestartPolicy = cluster.RestartPolicy(rp)
+		// A workload keeps its replicas running: a pod that may finish
+		// would leave a hole (Kubernetes refuses this too).
+		if workload && rp != corev1.RestartPolicyAlways {
+			c.errf(p+".restartPolicy", "%q is not allowed in a workload template (only Always)", rp)
+		}
+	default:
+		c.errf(p+".restartPolicy", "%q is not supported (Always, OnFailure or Never)", rp)
+	}
+	c.labels(p+".nodeSelector", s.NodeSelector)
+	if g := s.TerminationGracePeriodSeconds; g != nil {
+		out.TerminationGracePeriodSeconds = *g
+		if *g < 0 || *g > maxGracePeriodSeconds {
+			c.errf(p+".terminationGracePeriodSeconds", "%d must be between 0 and %d", *g, maxGracePeriodSeconds)
+		}
+	}
+	if s.Hostname != "" {
+		c.check(p+".hostname", s.Hostname, validation.IsDNS1123Label(s.Hostname))
+	}
+	if s.Subdomain != "" {
+		c.check(p+".subdomain", s.Subdomain, validation.IsDNS1123Label(s.Subdomain))
+	}
+
+	volumes := map[string]bool{}
+	for i, v := range s.Volumes {
+		out.Volumes = append(out.Volumes, c.volume(v, index(p+".volumes", i), volumes))
+	}
+	for i, cl := range claims {
+		if volumes[cl.ClaimName] {
+			c.errf(index(p+".volumes", slices.IndexFunc(s.Volumes, func(v corev1.Volume) bool { return v.Name == cl.ClaimName })),
+				"volume %q has the name of spec.volumeClaimTemplates[%d]: rename one of them", cl.ClaimName, i)
+		}
+		volumes[cl.ClaimName] = true
+		out.Volumes = append(out.Volumes, cluster.Volume{Name: cl.ClaimName, Claim: &cluster.ClaimSource{ClaimName: cl.ClaimName, Storage: cl.Storage}})
+	}
+
+	if len(s.Containers) == 0 {
+		c.errf(p+".containers", "required")
+	}
+	names := map[string]bool{}
+	for i := range s.InitContainers {
+		out.InitContainers = append(out.InitContainers, c.container(&s.InitContainers[i], index(p+".initContainers", i), true, volumes, names))
+	}
+	for i := range s.Containers {
+		out.Containers = append(out.Containers, c.container(&s.Containers[i], index(p+".containers", i), false, volumes, names))
+	}
+	return out
+}
+
+func (c *conv) volume(v corev1.Volume, p string, seen map[string]bool) cluster.Volume {
+	out := cluster.Volume{Name: v.Name}
+	if v.Name == "" {
+		c.errf(p+".name", "required")
+	} else {
+		c.check(p+".name", v.Name, validation.IsDNS1123Label(v.Name))
+	}
+	if seen[v.Name] {
+		c.errf(p+".name", "%q is defined twice", v.Name)
+	}
+	seen[v.Name] = true
+	switch {
+	case v.EmptyDir != nil && v.HostPath != nil:
+		c.errf(p, "may have only one of emptyDir and hostPath")
+	case v.EmptyDir != nil:
+		out.EmptyDir = &cluster.EmptyDirSource{Medium: string(v.EmptyDir.Medium)}
+		if m := v.EmptyDir.Medium; m != corev1.StorageMediumDefault && m != corev1.StorageMediumMemory {
+			c.errf(p+".emptyDir.medium", "%q is not supported (\"\" or Memory)", m)
+		}
+		if q := v.EmptyDir.SizeLimit; q != nil {
+			n, err := bytesOf(*q)
+			if err != nil {
+				c.errf(p+".emptyDir.sizeLimit", "%v", err)
+			}
+			out.EmptyDir.SizeLimit = n
+		}
+	case v.HostPath != nil:
+		out.HostPath = &cluster.HostPathSource{Path: v.HostPath.Path}
+		if !path.IsAbs(v.HostPath.Path) {
+			c.errf(p+".hostPath.path", "%q must be an absolute path", v.HostPath.Path)
+		}
+		if t := v.HostPath.Type; t != nil {
+			out.HostPath.Type = string(*t)
+			switch *t {
+			case corev1.HostPathUnset, corev1.HostPathDirectoryOrCreate, corev1.HostPathDirectory,
+				corev1.HostPathFileOrCreate, corev1.HostPathFile, corev1.HostPathSocket,
+				corev1.HostPathCharDev, corev1.HostPathBlockDev:
+			default:
+				c.errf(p+".hostPath.type", "%q is not a valid hostPath type", *t)
+			}
+		}
+	default:
+		c.errf(p, "needs a source: emptyDir or hostPath (the only volume types Shoal supports besides StatefulSet claims)")
+	}
+	return out
+}
+
+func (c *conv) container(k *corev1.Container, p string, init bool, volumes, names map[string]bool) cluster.Container {
+	out := cluster.Container{
+		Name: k.Name, Image: k.Image, Command: sliceOrNil(k.Command), Args: sliceOrNil(k.Args), WorkingDir: k.WorkingDir,
+	}
+	if k.Name == "" {
+		c.errf(p+".name", "required")
+	} else {
+		c.check(p+".name", k.Name, validation.IsDNS1123Label(k.Name))
+		if names[k.Name] {
+			c.errf(p+".name", "%q is used by two containers of the pod", k.Name)
+		}
+		names[k.Name] = true
+	}
+	if strings.TrimSpace(k.Image) == "" {
+		c.errf(p+".image", "required")
+	} else if k.Image != strings.TrimSpace(k.Image) {
+		c.errf(p+".image", "%q has leading or trailing spaces", k.Image)
+	}
+
+	// Native sidecars: an init container with restartPolicy Always keeps
+	// running beside the main containers. Nothing else is allowed here.
+	sidecar := false
+	if rp := k.RestartPolicy; rp != nil {
+		switch {
+		case !init:
+			c.errf(p+".restartPolicy", "may only be set on init containers (restartPolicy: Always makes a sidecar)")
+		case *rp != corev1.ContainerRestartPolicyAlways:
+			c.errf(p+".restartPolicy", "%q is not supported (only Always, which makes a sidecar)", *rp)
+		default:
+			sidecar = true
+			out.RestartPolicy = cluster.RestartAlways
+		}
+	}
+
+	for i, e := range k.Env {
+		ep := index(p+".env", i)
+		if e.Name == "" {
+			c.errf(ep+".name", "required")
+		} else {
+			c.check(ep+".name", e.Name, validation.IsEnvVarName(e.Name))
+		}
+		out.Env = append(out.Env, cluster.EnvVar{Name: e.Name, Value: e.Value})
+	}
+
+	portNames := map[string]bool{}
+	for i, cp := range k.Ports {
+		pp := index(p+".ports", i)
+		port := cluster.ContainerPort{Name: cp.Name, ContainerPort: cp.ContainerPort, HostPort: cp.HostPort,
+			HostIP: cp.HostIP, Protocol: c.protocol(pp+".protocol", cp.Protocol)}
+		c.port(pp+".containerPort", cp.ContainerPort, true)
+		c.port(pp+".hostPort", cp.HostPort, false)
+		if cp.HostIP != "" && net.ParseIP(cp.HostIP) == nil {
+			c.errf(pp+".hostIP", "%q is not an IP address", cp.HostIP)
+		}
+		if cp.Name != "" {
+			c.check(pp+".name", cp.Name, validation.IsValidPortName(cp.Name))
+			if portNames[cp.Name] {
+				c.errf(pp+".name", "%q is used by two ports of the container", cp.Name)
+			}
+			portNames[cp.Name] = true
+		}
+		out.Ports = append(out.Ports, port)
+	}
+
+	out.Requests, out.Limits = c.resources(p+".resources", k.Resources)
+
+	mountPaths := map[string]bool{}
+	for i, m := range k.VolumeMounts {
+		mp := index(p+".volumeMounts", i)
+		if !volumes[m.Name] {
+			c.errf(mp+".name", "%q is not a volume of the pod (spec.volumes or volumeClaimTemplates)", m.Name)
+		}
+		if !path.IsAbs(m.MountPath) {
+			c.errf(mp+".mountPath", "%q must be an absolute path", m.MountPath)
+		}
+		if mountPaths[m.MountPath] {
+			c.errf(mp+".mountPath", "%q is mounted twice", m.MountPath)
+		}
+		mountPaths[m.MountPath] = true
+		if m.SubPath != "" && (path.IsAbs(m.SubPath) || slices.Contains(strings.Split(m.SubPath, "/"), "..")) {
+			c.errf(mp+".subPath", "%q must be a relative path without '..'", m.SubPath)
+		}
+		out.VolumeMounts = append(out.VolumeMounts, cluster.VolumeMount{Name: m.Name, MountPath: m.MountPath, SubPath: m.SubPath, ReadOnly: m.ReadOnly})
+	}
+
+	// Kubernetes allows probes on init containers only when they are
+	// sidecars: an ordinary one runs to completion and is never "ready".
+	if init && !sidecar {
+		for _, pr := range []struct {
+			name  string
+			probe *corev1.Probe
+		}{{"livenessProbe", k.LivenessProbe}, {"readinessProbe", k.ReadinessProbe}, {"startupProbe", k.StartupProbe}} {
+			if pr.probe != nil {
+				c.errf(field(p, pr.name), "may only be set on sidecar init containers (restartPolicy: Always)")
+			}
+		}
+	} else {
+		out.LivenessProbe = c.probe(k.LivenessProbe, p+".livenessProbe", portNames, true)
+		out.ReadinessProbe = c.probe(k.ReadinessProbe, p+".readinessProbe", portNames, false)
+		out.StartupProbe = c.probe(k.StartupProbe, p+".startupProbe", portNames, true)
+	}
+
+	switch pp := k.ImagePullPolicy; pp {
+	case "":
+		out.ImagePullPolicy = defaultPullPolicy(k.Image)
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+		out.ImagePullPolicy = string(pp)
+	default:
+		c.errf(p+".imagePullPolicy", "%q is not valid (Always, IfNotPresent or Never)", pp)
+	}
+	return out
+}
+
+// defaultPullPolicy is Kubernetes' rule: Always for ":latest" or no tag
+// (and no digest), IfNotPresent otherwise.
+func defaultPullPolicy(image string) string {
+	if strings.Contains(image, "@") {
+		return string(corev1.PullIfNotPresent)
+	}
+	name := image[strings.LastIndex(image, "/")+1:]
+	if i := strings.LastIndex(name, ":"); i < 0 || name[i+1:] == "latest" {
+		return string(corev1.PullAlways)
+	}
+	return string(corev1.PullIfNotPresent)
+}
+
+// probe converts a probe with Kubernetes' defaults. onlyOneSuccess: liveness
+// and startup probes must have successThreshold 1, as in Kubernetes.
+func (c *conv) probe(pr *corev1.Probe, p string, portNames map[string]bool, onlyOneSuccess bool) *cluster.Probe {
+	if pr == nil {
+		return nil
+	}
+	out := &cluster.Probe{
+		InitialDelaySeconds: pr.InitialDelaySeconds,
+		PeriodSeconds:       orDefault(pr.PeriodSeconds, defaultProbePeriod),
+		TimeoutSeconds:      orDefault(pr.TimeoutSeconds, defaultProbeTimeout),
+		SuccessThreshold:    orDefault(pr.SuccessThreshold, defaultProbeSuccess),
+		FailureThreshold:    orDefault(pr.FailureThreshold, defaultProbeFailure),
+	}
+	for _, f := range []struct {
+		name string
+		v    int32
+		min  int32
+	}{
+		{"initialDelaySeconds", out.InitialDelaySeconds, 0}, {"periodSeconds", out.PeriodSeconds, 1},
+		{"timeoutSeconds", out.TimeoutSeconds, 1}, {"successThreshold", out.SuccessThreshold, 1},
+		{"failureThreshold", out.FailureThreshold, 1},
+	} {
+		if f.v < f.min || f.v > maxProbeIntervalSeconds {
+			c.errf(field(p, f.name), "%d must be between %d and %d", f.v, f.min, maxProbeIntervalSeconds)
+		}
+	}
+	if onlyOneSuccess && out.SuccessThreshold != 1 {
+		c.errf(p+".successThreshold", "must be 1 for liveness and startup probes")
+	}
+	handlers := 0
+	if e := pr.Exec; e != nil {
+		handlers++
+		out.Exec = sliceOrNil(e.Command)
+		if len(e.Command) == 0 {
+			c.errf(p+".exec.command", "required")
+		}
+	}
+	if h := pr.HTTPGet; h != nil {
+		handlers++
+		out.HTTPGet = &cluster.HTTPGetAction{Path: h.Path, Host: h.Host, Scheme: string(h.Scheme)}
+		if out.HTTPGet.Path == "" {
+			out.HTTPGet.Path = defaultHTTPGetPath
+		}
+		switch h.Scheme {
+		case "":
+			out.HTTPGet.Scheme = defaultHTTPGetScheme
+		case corev1.URISchemeHTTP, corev1.URISchemeHTTPS:
+		default:
+			c.errf(p+".httpGet.scheme", "%q is not valid (HTTP or HTTPS)", h.Scheme)
+		}
+		out.HTTPGet.Port, out.HTTPGet.PortName = c.probePort(p+".httpGet.port", h.Port, portNames)
+		for i, hd := range h.HTTPHeaders {
+			c.check(index(p+".httpGet.httpHeaders", i)+".name", hd.Name, validation.IsHTTPHeaderName(hd.Name))
+			out.HTTPGet.Headers = append(out.HTTPGet.Headers, cluster.EnvVar{Name: hd.Name, Value: hd.Value})
+		}
+	}
+	if t := pr.TCPSocket; t != nil {
+		handlers++
+		out.TCPSocket = &cluster.TCPSocketAction{Host: t.Host}
+		out.TCPSocket.Port, out.TCPSocket.PortName = c.probePort(p+".tcpSocket.port", t.Port, portNames)
+	}
+	if handlers != 1 {
+		c.errf(p, "needs exactly one of exec, httpGet and tcpSocket")
+	}
+	return out
+}
+
+// probePort resolves a probe's port: a number, or the name of one of the
+// container's ports (checked here rather than failing at run time).
+func (c *conv) probePort(p string, port intstr.IntOrString, portNames map[string]bool) (int32, string) {
+	if port.Type == intstr.String {
+		if !portNames[port.StrVal] {
+			c.errf(p, "%q is not the name of a port of this container", port.StrVal)
+		}
+		return 0, port.StrVal
+	}
+	c.port(p, port.IntVal, true)
+	return port.IntVal, ""
+}
+
+func orDefault(v, def int32) int32 {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func sortedStrings(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
+}
