@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 
@@ -144,6 +145,9 @@ func (p *pass) placeAll() {
 	if len(todo) == 0 && len(p.created) == 0 {
 		return
 	}
+	// Oldest first, as Kubernetes' queue does: a pod that has waited for a
+	// GPU gets the one freed before a replacement created after it.
+	slices.SortStableFunc(todo, func(a, b *cluster.Pod) int { return cmp.Compare(a.CreateIndex, b.CreateIndex) })
 	p.table = p.buildTable()
 	for _, pod := range todo {
 		node, gpus, msg := p.place(pod)

@@ -1,0 +1,69 @@
+# Shoal's everyday commands. Each target is a thin wrapper: the logic lives
+# in scripts/ so it can be read, run and debugged on its own.
+#
+#   make build       bin/shoal
+#   make test        deps, gofmt, vet, staticcheck, unit (-race), containerd tests
+#   make demo        one agent running examples/ (make demo-down stops it)
+#   make bench       Go benchmarks; make bench-pods for the pods-vs-ctr figures
+#   make fmt lint deps
+
+GO       ?= go
+BIN      := bin/shoal
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# cmd/shoal declares `var version, commit string` in package main; -X on a
+# variable that is not there is ignored, so this never breaks the build.
+# cgo stays on: the GPU code loads NVML through it.
+LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# go-nvml's cgo prologue declares every deprecated NVML call; without this
+# the first build prints hundreds of warnings that are not ours.
+CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
+export CGO_CFLAGS
+# Benchmarks: BENCH picks them, BENCHTIME how long each runs.
+BENCH     ?= .
+BENCHTIME ?= 1s
+
+.PHONY: all build test deps fmt lint vet demo demo-down bench bench-pods clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/shoal
+
+deps:
+	scripts/install-deps.sh
+
+# The README's test command; scripts/test.sh prints a closing summary.
+test:
+	GO=$(GO) scripts/test.sh
+
+fmt:
+	gofmt -w $$(find . -name '*.go' -not -path './.git/*')
+
+vet:
+	$(GO) vet ./...
+
+# staticcheck is optional on a developer's machine; .ci/run installs it.
+lint: vet
+	@if command -v staticcheck >/dev/null; then staticcheck ./...; \
+	elif [ -x "$$($(GO) env GOPATH)/bin/staticcheck" ]; then "$$($(GO) env GOPATH)/bin/staticcheck" ./...; \
+	else echo "staticcheck not installed: go install honnef.co/go/tools/cmd/staticcheck@latest"; fi
+	@bash -n scripts/*.sh .ci/run && echo "scripts: bash -n ok"
+
+demo: build
+	scripts/demo-up.sh
+
+demo-down:
+	scripts/demo-down.sh
+
+# Go benchmarks of every package that has them (scheduler, consensus, dns,
+# bench/...). No -race: it would distort the figures.
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -count=1 ./...
+
+# Apply of 20 pods vs ctr run -d of the same 20, and agent RSS (root).
+bench-pods: build
+	scripts/bench-pods.sh
+
+clean:
+	rm -rf bin
