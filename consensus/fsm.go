@@ -1,0 +1,245 @@
+package consensus
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-msgpack/v2/codec"
+	"github.com/hashicorp/raft"
+
+	"shoal/cluster"
+)
+
+// fsm applies the Raft log to a cluster.State. It is deliberately thin:
+// decode, then let the command change a Txn stamped with the entry's
+// index. It publishes each new State through an atomic pointer, so readers
+// never wait for Apply and Apply never waits for readers.
+type fsm struct {
+	log   *slog.Logger
+	state atomic.Pointer[cluster.State]
+
+	mu      sync.Mutex
+	changed chan struct{} // closed when state changes, then replaced
+}
+
+func newFSM(log *slog.Logger) *fsm {
+	f := &fsm{log: log, changed: make(chan struct{})}
+	f.state.Store(cluster.Empty())
+	return f
+}
+
+func (f *fsm) publish(s *cluster.State) {
+	f.state.Store(s)
+	f.mu.Lock()
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+}
+
+func (f *fsm) changedCh() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
+}
+
+// Apply applies one log entry: a single command or a batch. Its response is
+// a Result, or a []Result for a batch, one per command in order.
+//
+// A corrupt entry or an unknown command without IgnoreUnknownTypeFlag
+// panics: skipping it would let this member's state silently diverge from
+// the others', and a crash is the loud, recoverable alternative (upgrade
+// the agent, or restore).
+func (f *fsm) Apply(l *raft.Log) any {
+	if len(l.Data) == 0 {
+		panic(fmt.Sprintf("consensus: log entry %d is empty", l.Index))
+	}
+	a := &applier{txn: f.state.Load().Txn(l.Index)}
+	var resp any
+	if CommandType(l.Data[0]) == batchType {
+		cmds, err := decodeBatch(l.Data[1:])
+		if err != nil {
+			panic(fmt.Sprintf("consensus: log entry %d: decode batch: %v", l.Index, err))
+		}
+		results := make([]Result, len(cmds))
+		for i, b := range cmds {
+			results[i] = f.applyOne(a, l.Index, b)
+		}
+		resp = results
+	} else {
+		resp = f.applyOne(a, l.Index, l.Data)
+	}
+	f.publish(a.txn.Commit())
+	return resp
+}
+
+func (f *fsm) applyOne(a *applier, index uint64, b []byte) Result {
+	t, c, known, err := decodeCommand(b)
+	if err != nil {
+		panic(fmt.Sprintf("consensus: log entry %d: %v", index, err))
+	}
+	if !known {
+		if t&IgnoreUnknownTypeFlag != 0 {
+			f.log.Warn("skipping unknown optional command", "type", uint8(t), "index", index)
+			return Result{Index: index, Ignored: true}
+		}
+		panic(fmt.Sprintf("consensus: log entry %d: unknown command type %d: this agent is too old for the cluster's log", index, uint8(t)))
+	}
+	if c.Type() != ApplyPlanType {
+		a.pl = nil
+	}
+	r := c.apply(a)
+	r.Index = index
+	return r
+}
+
+// Snapshot hands raft the current State: it is immutable, so Persist can
+// stream it while Apply goes on.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{state: f.state.Load()}, nil
+}
+
+// Snapshot record types. A snapshot is a msgpack stream of (type, value)
+// pairs: a header, one record per object, and an end marker that proves
+// the stream is complete.
+const (
+	recHeader uint8 = iota + 1
+	recNode
+	recWorkload
+	recPod
+	recService
+	recEnd
+)
+
+const snapshotVersion = 1
+
+type snapshotHeader struct {
+	Version int            `json:"version"`
+	Index   uint64         `json:"index"`
+	Config  cluster.Config `json:"config"`
+}
+
+type fsmSnapshot struct{ state *cluster.State }
+
+// Persist streams the state object by object rather than as one blob, so a
+// 100,000-pod state never needs a second copy in memory.
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.write(sink); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("persist snapshot at index %d: %w", s.state.Index(), err)
+	}
+	if err := sink.Close(); err != nil {
+		return fmt.Errorf("close snapshot at index %d: %w", s.state.Index(), err)
+	}
+	return nil
+}
+
+func (s *fsmSnapshot) write(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	enc := codec.NewEncoder(bw, mh)
+	var err error
+	put := func(t uint8, v any) {
+		if err == nil {
+			err = enc.Encode(t)
+		}
+		if err == nil {
+			err = enc.Encode(v)
+		}
+	}
+	st := s.state
+	put(recHeader, snapshotHeader{Version: snapshotVersion, Index: st.Index(), Config: st.Config()})
+	for _, n := range st.Nodes() {
+		put(recNode, n)
+	}
+	for _, w := range st.Workloads() {
+		put(recWorkload, w)
+	}
+	for p := range st.Pods() {
+		put(recPod, p)
+		if err != nil {
+			break
+		}
+	}
+	for _, sv := range st.Services() {
+		put(recService, sv)
+	}
+	put(recEnd, nil)
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func (s *fsmSnapshot) Release() {}
+
+// Restore replaces the state with a snapshot's.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	s, err := readSnapshot(rc)
+	if err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	f.publish(s)
+	return nil
+}
+
+func readSnapshot(r io.Reader) (*cluster.State, error) {
+	dec := codec.NewDecoder(bufio.NewReaderSize(r, 256<<10), mh)
+	var t uint8
+	if err := dec.Decode(&t); err != nil || t != recHeader {
+		return nil, fmt.Errorf("read header (record %d): %v", t, err)
+	}
+	var hdr snapshotHeader
+	if err := dec.Decode(&hdr); err != nil {
+		return nil, fmt.Errorf("decode header: %w", err)
+	}
+	if hdr.Version != snapshotVersion {
+		return nil, fmt.Errorf("snapshot version %d, this agent reads %d", hdr.Version, snapshotVersion)
+	}
+	txn := cluster.Empty().Txn(hdr.Index)
+	txn.SetConfig(hdr.Config)
+	for n := 0; ; n++ {
+		if err := dec.Decode(&t); err != nil {
+			return nil, fmt.Errorf("read record %d: %w", n, err)
+		}
+		var err error
+		switch t {
+		case recNode:
+			v := &cluster.Node{}
+			if err = dec.Decode(v); err == nil {
+				txn.RestoreNode(v)
+			}
+		case recWorkload:
+			v := &cluster.Workload{}
+			if err = dec.Decode(v); err == nil {
+				txn.RestoreWorkload(v)
+			}
+		case recPod:
+			v := &cluster.Pod{}
+			if err = dec.Decode(v); err == nil {
+				txn.RestorePod(v)
+			}
+		case recService:
+			v := &cluster.Service{}
+			if err = dec.Decode(v); err == nil {
+				txn.RestoreService(v)
+			}
+		case recEnd:
+			var nothing any
+			if err := dec.Decode(&nothing); err != nil {
+				return nil, fmt.Errorf("read end record: %w", err)
+			}
+			return txn.Commit(), nil
+		default:
+			return nil, fmt.Errorf("record %d: unknown type %d", n, t)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decode record %d (type %d): %w", n, t, err)
+		}
+	}
+}
+
+var _ raft.FSM = (*fsm)(nil)

@@ -1,0 +1,464 @@
+package consensus
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"shoal/cluster"
+)
+
+func TestCommands(t *testing.T) {
+	const gi = 1 << 30
+	tests := []struct {
+		name  string
+		setup []Command
+		cmd   Command
+		check func(t *testing.T, s *cluster.State, r Result)
+	}{
+		{
+			name: "SetConfig fills defaults",
+			cmd:  &SetConfig{Config: cluster.Config{ClusterID: "c1"}},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if c := s.Config(); c.ClusterID != "c1" || c.ClusterCIDR != DefaultClusterCIDR || c.Domain != DefaultDomain {
+					t.Errorf("config %+v", c)
+				}
+			},
+		},
+		{
+			name: "SetConfig rejects a bad CIDR",
+			cmd:  &SetConfig{Config: cluster.Config{ClusterCIDR: "10.0.0.0/25"}},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if !errors.Is(r.Err, ErrInvalid) {
+					t.Errorf("err %v", r.Err)
+				}
+			},
+		},
+		{
+			name: "PutWorkload creates at generation 1",
+			cmd:  &PutWorkload{Workload: testWorkload("web", 3, "nginx:1")},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				w, ok := s.Workload(cluster.KindDeployment, "default", "web")
+				if !ok || w.Generation != 1 || w.TemplateHash == "" || w.PreviousTemplate != nil || w.CreateIndex == 0 {
+					t.Errorf("workload %+v", w)
+				}
+			},
+		},
+		{
+			name:  "PutWorkload with a new template bumps generation and keeps the old one",
+			setup: []Command{&PutWorkload{Workload: testWorkload("web", 3, "nginx:1")}},
+			cmd: &PutWorkload{Workload: func() *cluster.Workload {
+				w := testWorkload("web", 3, "nginx:2")
+				w.UID = "another-uid" // a re-apply from YAML keeps the stored UID
+				return w
+			}()},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				w, _ := s.Workload(cluster.KindDeployment, "default", "web")
+				if w.Generation != 2 || w.UID != "wl-web" || w.PreviousTemplate == nil ||
+					w.PreviousTemplate.Containers[0].Image != "nginx:1" || w.CreateIndex == w.ModifyIndex {
+					t.Errorf("workload %+v", w)
+				}
+			},
+		},
+		{
+			name:  "PutWorkload with the same template keeps the generation",
+			setup: []Command{&PutWorkload{Workload: testWorkload("web", 3, "nginx:1")}},
+			cmd:   &PutWorkload{Workload: testWorkload("web", 5, "nginx:1")},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				w, _ := s.Workload(cluster.KindDeployment, "default", "web")
+				if w.Generation != 1 || w.Replicas != 5 {
+					t.Errorf("workload %+v", w)
+				}
+			},
+		},
+		{
+			name: "DeleteWorkload of a missing one is a domain error",
+			cmd:  &DeleteWorkload{Kind: cluster.KindDeployment, Namespace: "default", Name: "web"},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if !errors.Is(r.Err, ErrNotFound) || r.Err.Error() != "deployment default/web: not found" {
+					t.Errorf("err %v", r.Err)
+				}
+			},
+		},
+		{
+			name: "DeleteWorkload terminates placed pods and drops unplaced ones",
+			setup: []Command{
+				&PutNode{Node: testNode("n1", 4000, 8*gi)},
+				&PutWorkload{Workload: testWorkload("web", 2, "nginx:1")},
+				&ApplyPlan{Plan: &cluster.Plan{Create: []*cluster.Pod{
+					owned(testPod("web-a", 100, 0, 0), "n1"),
+					owned(testPod("web-b", 100, 0, 0), ""),
+				}}},
+			},
+			cmd: &DeleteWorkload{Kind: cluster.KindDeployment, Name: "web"},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if _, ok := s.Workload(cluster.KindDeployment, "default", "web"); ok {
+					t.Error("workload still there")
+				}
+				if p, ok := s.Pod("default", "web-a"); !ok || !p.Terminating {
+					t.Errorf("web-a %+v", p)
+				}
+				if _, ok := s.Pod("default", "web-b"); ok {
+					t.Error("unplaced web-b still there")
+				}
+			},
+		},
+		{
+			name:  "PutService and DeleteService",
+			setup: []Command{&PutService{Service: &cluster.Service{Name: "db", UID: "s1", Selector: map[string]string{"app": "db"}}}},
+			cmd:   &DeleteService{Name: "db"},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if r.Err != nil || len(s.Services()) != 0 {
+					t.Errorf("err %v, services %v", r.Err, s.Services())
+				}
+			},
+		},
+		{
+			name: "PutService stores under the default namespace",
+			cmd:  &PutService{Service: &cluster.Service{Name: "db", UID: "s1"}},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if sv, ok := s.Service("default", "db"); !ok || sv.CreateIndex == 0 {
+					t.Errorf("service %+v", sv)
+				}
+			},
+		},
+		{
+			name:  "PutPods refuses a new UID while the old pod lives",
+			setup: []Command{&PutPods{Pods: []*cluster.Pod{testPod("p", 100, 0, 0)}}},
+			cmd: &PutPods{Pods: []*cluster.Pod{func() *cluster.Pod {
+				p := testPod("p", 100, 0, 0)
+				p.UID = "newer"
+				return p
+			}()}},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if p, _ := s.Pod("default", "p"); !errors.Is(r.Err, ErrConflict) || p.UID != "uid-p" {
+					t.Errorf("err %v, pod %+v", r.Err, p)
+				}
+			},
+		},
+		{
+			name: "PutPods replaces a gone pod",
+			setup: []Command{
+				&PutNode{Node: testNode("n1", 4000, 8*gi)},
+				&PutPods{Pods: []*cluster.Pod{placed(testPod("p", 100, 0, 0), "n1")}},
+				&TerminatePods{Pods: []cluster.PodRef{{Namespace: "default", Name: "p", UID: "uid-p"}}},
+				&PodStatus{Node: "n1", Updates: []PodStatusUpdate{{
+					Ref: cluster.PodRef{Namespace: "default", Name: "p", UID: "uid-p"}, Status: cluster.PodStatus{Phase: cluster.PodSucceeded, Stopped: true}}}},
+			},
+			cmd: &PutPods{Pods: []*cluster.Pod{func() *cluster.Pod {
+				p := testPod("p", 100, 0, 0)
+				p.UID = "newer"
+				return p
+			}()}},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if p, _ := s.Pod("default", "p"); r.Err != nil || p.UID != "newer" || p.NodeName != "" || p.Terminating {
+					t.Errorf("err %v, pod %+v", r.Err, p)
+				}
+			},
+		},
+		{
+			name:  "TerminatePods removes unplaced pods and ignores stale UIDs",
+			setup: []Command{&PutPods{Pods: []*cluster.Pod{testPod("a", 1, 0, 0), testPod("b", 1, 0, 0)}}},
+			cmd: &TerminatePods{Pods: []cluster.PodRef{
+				{Namespace: "default", Name: "a", UID: "uid-a"},
+				{Namespace: "default", Name: "b", UID: "stale"},
+			}},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				_, a := s.Pod("default", "a")
+				_, b := s.Pod("default", "b")
+				if a || !b || r.Changed != 1 || r.Skipped != 1 {
+					t.Errorf("a %v b %v result %+v", a, b, r)
+				}
+			},
+		},
+		{
+			name: "PutNode allocates a PodCIDR and defaults to Ready",
+			cmd:  &PutNode{Node: &cluster.Node{Name: "n1"}},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if n, _ := s.Node("n1"); n.PodCIDR != "10.88.0.0/24" || n.Status != cluster.NodeReady {
+					t.Errorf("node %+v", n)
+				}
+			},
+		},
+		{
+			name: "PutNode keeps cordon and subnet on re-registration",
+			setup: []Command{
+				&PutNode{Node: &cluster.Node{Name: "n1"}},
+				&PutNode{Node: &cluster.Node{Name: "n2"}},
+				&SetNodeSchedulable{Name: "n2", Schedulable: false},
+			},
+			cmd: &PutNode{Node: testNode("n2", 1000, gi)},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				n, _ := s.Node("n2")
+				if n.PodCIDR != "10.88.1.0/24" || !n.Unschedulable || n.Capacity.MilliCPU != 1000 {
+					t.Errorf("node %+v", n)
+				}
+			},
+		},
+		{
+			name:  "SetNodeSchedulable uncordons",
+			setup: []Command{&PutNode{Node: &cluster.Node{Name: "n1", Unschedulable: true}}},
+			cmd:   &SetNodeSchedulable{Name: "n1", Schedulable: true},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if n, _ := s.Node("n1"); n.Unschedulable || !n.Schedulable() {
+					t.Errorf("node %+v", n)
+				}
+			},
+		},
+		{
+			name:  "SetNodeStatus",
+			setup: []Command{&PutNode{Node: &cluster.Node{Name: "n1"}}},
+			cmd:   &SetNodeStatus{Name: "n1", Status: cluster.NodeDown},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if n, _ := s.Node("n1"); n.Status != cluster.NodeDown {
+					t.Errorf("node %+v", n)
+				}
+			},
+		},
+		{
+			name: "SetNodeStatus of a missing node",
+			cmd:  &SetNodeStatus{Name: "n9", Status: cluster.NodeDown},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if !errors.Is(r.Err, ErrNotFound) {
+					t.Errorf("err %v", r.Err)
+				}
+			},
+		},
+		{
+			name: "DeleteNode keeps its pods",
+			setup: []Command{
+				&PutNode{Node: testNode("n1", 1000, gi)},
+				&PutPods{Pods: []*cluster.Pod{placed(testPod("p", 100, 0, 0), "n1")}},
+			},
+			cmd: &DeleteNode{Name: "n1"},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if _, ok := s.Node("n1"); ok {
+					t.Error("node still there")
+				}
+				if p, ok := s.Pod("default", "p"); !ok || p.NodeName != "n1" {
+					t.Errorf("pod %+v", p)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			for _, c := range tt.setup {
+				h.must(c)
+			}
+			r := h.apply(tt.cmd)[0]
+			if r.Index != h.index {
+				t.Errorf("result index %d, entry %d", r.Index, h.index)
+			}
+			tt.check(t, h.state(), r)
+		})
+	}
+}
+
+func owned(p *cluster.Pod, node string) *cluster.Pod {
+	p.Owner = &cluster.OwnerRef{Kind: cluster.KindDeployment, Name: "web", UID: "wl-web"}
+	p.NodeName = node
+	return p
+}
+
+func placed(p *cluster.Pod, node string) *cluster.Pod {
+	p.NodeName = node
+	return p
+}
+
+func ref(name string) cluster.PodRef {
+	return cluster.PodRef{Namespace: "default", Name: name, UID: "uid-" + name}
+}
+
+func TestPlacementRecheck(t *testing.T) {
+	const gi = 1 << 30
+	h := newHarness(t)
+	h.must(&PutNode{Node: testNode("small", 1000, 2*gi)})
+	h.must(&PutNode{Node: testNode("gpu", 8000, 16*gi, "GPU-a", "GPU-b", "GPU-c")})
+	h.must(&PutNode{Node: testNode("cordoned", 8000, 16*gi)})
+	h.must(&SetNodeSchedulable{Name: "cordoned", Schedulable: false})
+	pods := []*cluster.Pod{
+		testPod("fit1", 600, gi, 0), testPod("fit2", 600, gi, 0), // together over-commit small
+		testPod("g1", 100, 0, 1), testPod("g2", 100, 0, 1), testPod("g3", 100, 0, 1),
+		testPod("c1", 100, 0, 0), testPod("ghost", 100, 0, 0), testPod("twice", 100, 0, 2),
+	}
+	h.must(&PutPods{Pods: pods})
+
+	r := h.must(&ApplyPlan{Plan: &cluster.Plan{Place: []cluster.Placement{
+		{Pod: ref("fit1"), Node: "small"},
+		{Pod: ref("fit2"), Node: "small"},                      // over-commit
+		{Pod: ref("g1"), Node: "gpu", GPUs: []string{"GPU-a"}}, //
+		{Pod: ref("g2"), Node: "gpu", GPUs: []string{"GPU-a"}}, // double GPU
+		{Pod: ref("g3"), Node: "gpu", GPUs: []string{"GPU-z"}}, // not the node's
+		{Pod: ref("c1"), Node: "cordoned"},
+		{Pod: ref("ghost"), Node: "nowhere"},
+		{Pod: cluster.PodRef{Namespace: "default", Name: "fit2", UID: "stale"}, Node: "gpu"},
+		{Pod: ref("twice"), Node: "gpu", GPUs: []string{"GPU-b", "GPU-b"}},
+		{Pod: ref("fit1"), Node: "gpu"}, // already placed by this very plan
+	}}})
+	if r.Plan.Placed != 2 || len(r.Plan.Rejected) != 8 {
+		t.Fatalf("placed %d, rejected %+v", r.Plan.Placed, r.Plan.Rejected)
+	}
+	wantMsg := map[string]string{
+		"fit2":  "insufficient cpu",
+		"g2":    "GPU GPU-a of node gpu is held by pod default/g1",
+		"g3":    "has no GPU GPU-z",
+		"c1":    "cordoned",
+		"ghost": "not found",
+		"twice": "named twice",
+	}
+	for name, want := range wantMsg {
+		p := h.pod(name)
+		if p.NodeName != "" || !strings.HasPrefix(p.SchedulingMessage, "placement rejected: ") || !strings.Contains(p.SchedulingMessage, want) {
+			t.Errorf("%s: node %q message %q, want %q", name, p.NodeName, p.SchedulingMessage, want)
+		}
+	}
+	if p := h.pod("fit1"); p.NodeName != "small" {
+		t.Errorf("fit1 on %q", p.NodeName)
+	}
+	if p := h.pod("g1"); p.NodeName != "gpu" || len(p.GPUs) != 1 || p.GPUs[0] != "GPU-a" {
+		t.Errorf("g1 %+v", p)
+	}
+
+	// A later plan sees the earlier one's usage; finishing g1 frees GPU-a.
+	r = h.must(&ApplyPlan{Plan: &cluster.Plan{Place: []cluster.Placement{{Pod: ref("g2"), Node: "gpu", GPUs: []string{"GPU-a"}}}}})
+	if r.Plan.Placed != 0 {
+		t.Fatal("double GPU accepted in a later plan")
+	}
+	h.must(&PodStatus{Node: "gpu", Updates: []PodStatusUpdate{{Ref: ref("g1"), Status: cluster.PodStatus{Phase: cluster.PodSucceeded}}}})
+	r = h.must(&ApplyPlan{Plan: &cluster.Plan{Place: []cluster.Placement{{Pod: ref("g2"), Node: "gpu", GPUs: []string{"GPU-a"}}}}})
+	if r.Plan.Placed != 1 || h.pod("g2").SchedulingMessage != "" {
+		t.Fatalf("GPU of a finished pod not reusable: %+v", r.Plan)
+	}
+
+	// Create with a node: placed when it fits, Pending when it does not.
+	r = h.must(&ApplyPlan{Plan: &cluster.Plan{Create: []*cluster.Pod{
+		placed(testPod("new1", 300, 0, 0), "small"),
+		placed(testPod("new2", 300, 0, 0), "small"),
+	}}})
+	if r.Plan.Created != 2 || r.Plan.Placed != 1 || len(r.Plan.Rejected) != 1 || h.pod("new2").NodeName != "" {
+		t.Fatalf("create: %+v", r.Plan)
+	}
+}
+
+func TestApplyPlanPendingTerminateDelete(t *testing.T) {
+	h := newHarness(t)
+	h.must(&PutNode{Node: testNode("n1", 1000, 1<<30)})
+	h.must(&PutPods{Pods: []*cluster.Pod{
+		testPod("wait", 100, 0, 0), placed(testPod("run", 100, 0, 0), "n1"),
+		placed(testPod("stop", 100, 0, 0), "n1"), testPod("drop", 100, 0, 0),
+	}})
+	r := h.must(&ApplyPlan{Plan: &cluster.Plan{
+		Pending:   []cluster.PendingReason{{Pod: ref("wait"), Message: "0/1 nodes: 1 insufficient cpu"}},
+		Terminate: []cluster.PodRef{ref("stop")},
+		Delete:    []cluster.PodRef{ref("drop"), ref("run")},
+	}})
+	if h.pod("wait").SchedulingMessage != "0/1 nodes: 1 insufficient cpu" || !h.pod("stop").Terminating {
+		t.Errorf("pending/terminate not applied: %+v", r.Plan)
+	}
+	if _, ok := h.state().Pod("default", "drop"); ok {
+		t.Error("unplaced pod not deleted")
+	}
+	// A running pod on a live node is stopped first, not dropped.
+	if p := h.pod("run"); !p.Terminating {
+		t.Errorf("running pod deleted or left alone: %+v", p)
+	}
+	if r.Plan.Deleted != 1 || r.Plan.Terminated != 2 || r.Plan.Pending != 1 {
+		t.Errorf("counts %+v", r.Plan)
+	}
+}
+
+func TestPodStatus(t *testing.T) {
+	h := newHarness(t)
+	h.must(&PutNode{Node: testNode("n1", 1000, 1<<30)})
+	h.must(&PutNode{Node: testNode("n2", 1000, 1<<30)})
+	h.must(&PutPods{Pods: []*cluster.Pod{placed(testPod("p", 100, 0, 0), "n1")}})
+	report := func(node string, r cluster.PodRef, st cluster.PodStatus) Result {
+		return h.must(&PodStatus{Node: node, Updates: []PodStatusUpdate{{Ref: r, Status: st}}})
+	}
+	running := cluster.PodStatus{Phase: cluster.PodRunning, PodIP: "10.88.0.5", Ready: true}
+
+	steps := []struct {
+		name      string
+		node      string
+		ref       cluster.PodRef
+		status    cluster.PodStatus
+		wantPhase cluster.PodPhase
+		wantReady bool
+		changed   int
+	}{
+		{"wrong node is ignored", "n2", ref("p"), running, cluster.PodPending, false, 0},
+		{"stale UID is ignored", "n1", cluster.PodRef{Namespace: "default", Name: "p", UID: "old"}, running, cluster.PodPending, false, 0},
+		{"running", "n1", ref("p"), running, cluster.PodRunning, true, 1},
+		{"same status changes nothing", "n1", ref("p"), running, cluster.PodRunning, true, 0},
+		{"never back to pending", "n1", ref("p"), cluster.PodStatus{Phase: cluster.PodPending}, cluster.PodRunning, false, 1},
+		{"failed", "n1", ref("p"), cluster.PodStatus{Phase: cluster.PodFailed}, cluster.PodFailed, false, 1},
+		{"failed never runs again", "n1", ref("p"), running, cluster.PodFailed, true, 1},
+		{"failed never becomes succeeded", "n1", ref("p"), cluster.PodStatus{Phase: cluster.PodSucceeded}, cluster.PodFailed, false, 1},
+	}
+	for _, s := range steps {
+		r := report(s.node, s.ref, s.status)
+		p := h.pod("p")
+		if p.Status.Phase != s.wantPhase || p.Status.Ready != s.wantReady || r.Changed != s.changed {
+			t.Errorf("%s: phase %s ready %v changed %d", s.name, p.Status.Phase, p.Status.Ready, r.Changed)
+		}
+	}
+}
+
+func TestPodCIDRAllocation(t *testing.T) {
+	h := newHarness(t)
+	h.must(&SetConfig{Config: cluster.Config{ClusterCIDR: "10.1.0.0/23"}})
+	// Several nodes in one entry, then one in another.
+	rs := h.apply(&PutNode{Node: &cluster.Node{Name: "a"}}, &PutNode{Node: &cluster.Node{Name: "b"}})
+	for _, r := range rs {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if r := h.apply(&PutNode{Node: &cluster.Node{Name: "c"}})[0]; !errors.Is(r.Err, ErrCIDRExhausted) {
+		t.Fatalf("third node in a /23: %v", r.Err)
+	}
+	h.must(&DeleteNode{Name: "a"})
+	h.must(&PutNode{Node: &cluster.Node{Name: "c"}})
+	for name, want := range map[string]string{"b": "10.1.1.0/24", "c": "10.1.0.0/24"} {
+		if n, _ := h.state().Node(name); n.PodCIDR != want {
+			t.Errorf("%s: %s, want %s", name, n.PodCIDR, want)
+		}
+	}
+	if r := h.apply(&PutNode{Node: &cluster.Node{Name: "d", PodCIDR: "10.1.1.0/24"}})[0]; !errors.Is(r.Err, ErrConflict) {
+		t.Errorf("claimed another node's subnet: %v", r.Err)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	h := newHarness(t)
+	optional := []byte{byte(IgnoreUnknownTypeFlag | 100), 0x80}
+	node, _ := encodeCommand(&PutNode{Node: &cluster.Node{Name: "n1"}})
+	rs := h.applyRaw(encodeBatch([][]byte{optional, node}))
+	if !rs[0].Ignored || rs[1].Err != nil {
+		t.Fatalf("results %+v", rs)
+	}
+	if _, ok := h.state().Node("n1"); !ok {
+		t.Fatal("command after the skipped one not applied")
+	}
+
+	panics := map[string][]byte{
+		"unknown type":      encodeBatch([][]byte{{100, 0x80}}),
+		"corrupt payload":   encodeBatch([][]byte{{byte(PutNodeType), 0xc1}}),
+		"truncated batch":   encodeBatch([][]byte{node})[:5],
+		"empty entry":       {},
+		"nested batch":      encodeBatch([][]byte{encodeBatch([][]byte{node})}),
+		"unknown top level": {100, 0x80},
+	}
+	for name, data := range panics {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Error("applied without panicking")
+				}
+			}()
+			h.applyRaw(data)
+		})
+	}
+}
