@@ -380,6 +380,26 @@ func (s *Store) Barrier(ctx context.Context) error {
 	return s.raftErr("raft barrier", s.raft.Barrier(timeout(ctx)).Error())
 }
 
+// VerifyLeader confirms with a quorum, without writing to the log, that
+// this member still leads: a leader cut off in a minority must not vouch
+// for anything (fencing leases) after it has been replaced.
+func (s *Store) VerifyLeader(ctx context.Context) error {
+	f := s.raft.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return s.raftErr("verify leader", err)
+	case <-ctx.Done():
+		return fmt.Errorf("verify leader: %w", ctx.Err())
+	}
+}
+
+// DemoteVoter turns a voter into a non-voter that keeps receiving the log.
+func (s *Store) DemoteVoter(ctx context.Context, id string) error {
+	return s.raftErr("demote voter "+id, s.raft.DemoteVoter(raft.ServerID(id), 0, timeout(ctx)).Error())
+}
+
 // AddNonvoter adds a member that receives the log but does not vote.
 func (s *Store) AddNonvoter(ctx context.Context, id, addr string) error {
 	f := s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout(ctx))

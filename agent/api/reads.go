@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
@@ -8,8 +9,11 @@ import (
 	"shoal/consensus"
 )
 
-func (s *Server) handleNodes(w http.ResponseWriter, _ *http.Request) {
-	st := s.cfg.Store.State()
+func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
+	st, answered := s.readState(w, r)
+	if answered {
+		return
+	}
 	roles := s.raftRoles()
 	out := List[NodeView]{Index: st.Index(), Items: []NodeView{}}
 	for _, n := range st.Nodes() {
@@ -64,7 +68,10 @@ func nodeView(st *cluster.State, n *cluster.Node) NodeView {
 }
 
 func (s *Server) handlePods(w http.ResponseWriter, r *http.Request) {
-	st := s.cfg.Store.State()
+	st, answered := s.readState(w, r)
+	if answered {
+		return
+	}
 	ns := r.URL.Query().Get("namespace")
 	out := List[*cluster.Pod]{Index: st.Index(), Items: []*cluster.Pod{}}
 	for p := range st.Pods() {
@@ -76,7 +83,10 @@ func (s *Server) handlePods(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
-	st := s.cfg.Store.State()
+	st, answered := s.readState(w, r)
+	if answered {
+		return
+	}
 	ns := r.URL.Query().Get("namespace")
 	out := List[*cluster.Service]{Index: st.Index(), Items: []*cluster.Service{}}
 	for _, svc := range st.Services() {
@@ -89,7 +99,10 @@ func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleWorkloads(kind cluster.WorkloadKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		st := s.cfg.Store.State()
+		st, answered := s.readState(w, r)
+		if answered {
+			return
+		}
 		ns := r.URL.Query().Get("namespace")
 		out := List[WorkloadView]{Index: st.Index(), Items: []WorkloadView{}}
 		for _, wl := range st.WorkloadsOfKind(kind) {
@@ -130,7 +143,10 @@ func (s *Server) handleRollout(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	st := s.cfg.Store.State()
+	st, answered := s.readState(w, r)
+	if answered {
+		return
+	}
 	ns, name := r.PathValue("ns"), r.PathValue("name")
 	wl, ok := st.Workload(kind, ns, name)
 	if !ok {
@@ -169,4 +185,42 @@ func workloadKind(plural string) (cluster.WorkloadKind, error) {
 		return cluster.KindStatefulSet, nil
 	}
 	return "", badRequest{fmt.Errorf("%q is not a workload kind (deployments, statefulsets)", plural)}
+}
+
+// linearizer is what a consensus.Store offers for linearizable reads.
+type linearizer interface {
+	IsLeader() bool
+	Barrier(ctx context.Context) error
+}
+
+// readState is the state a read answers from: the local copy (which may
+// trail the leader by a few milliseconds), or with ?consistent=1 the
+// leader's after a barrier, forwarding the request there when this agent
+// does not lead (answered=true then).
+func (s *Server) readState(w http.ResponseWriter, r *http.Request) (*cluster.State, bool) {
+	if r.URL.Query().Get("consistent") == "" {
+		return s.cfg.Store.State(), false
+	}
+	lin, ok := s.cfg.Store.(linearizer)
+	if !ok {
+		return s.cfg.Store.State(), false
+	}
+	if !lin.IsLeader() {
+		if r.Header.Get("X-Shoal-Forwarded") == "" {
+			if ri, ok := s.cfg.Store.(raftInfo); ok {
+				_, id := ri.Leader()
+				if n, ok := s.cfg.Store.State().Node(id); ok && n.APIAddr != "" {
+					s.proxy(w, r, n.APIAddr, nil)
+					return nil, true
+				}
+			}
+		}
+		fail(w, fmt.Errorf("consistent read: %w", consensus.ErrNotLeader))
+		return nil, true
+	}
+	if err := lin.Barrier(r.Context()); err != nil {
+		fail(w, fmt.Errorf("consistent read: %w", err))
+		return nil, true
+	}
+	return s.cfg.Store.State(), false
 }

@@ -48,6 +48,8 @@ type Config struct {
 	Token    string
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
+	// Leases renews fencing leases on the leader.
+	Leases LeaseKeeper
 	// Now is the clock for object creation times (tests pin it).
 	Now func() time.Time
 	// NewUID makes object UIDs.
@@ -105,6 +107,7 @@ func NewServer(cfg Config) *Server {
 	m.HandleFunc("GET "+p+"/token", s.handleToken)
 	m.HandleFunc("POST "+p+"/internal/status", s.handleStatus)
 	m.HandleFunc("PUT "+p+"/internal/nodes/{name}", s.handlePutNode)
+	m.HandleFunc("POST "+p+"/internal/lease", s.handleLease)
 	if cfg.Gatherer != nil {
 		m.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	}

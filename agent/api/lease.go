@@ -1,0 +1,56 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"shoal/consensus"
+)
+
+// LeaseKeeper is the leader's record of fencing leases; the agent
+// implements it (it confirms its leadership before it vouches for one).
+type LeaseKeeper interface {
+	Renew(ctx context.Context, node string) error
+}
+
+// LeaseRequest renews a node's fencing lease.
+type LeaseRequest struct {
+	Node string `json:"node"`
+}
+
+func (s *Server) handleLease(w http.ResponseWriter, r *http.Request) {
+	var req LeaseRequest
+	body, err := readBody(r, &req)
+	if err != nil {
+		fail(w, badRequest{err})
+		return
+	}
+	if req.Node == "" {
+		fail(w, badRequest{errors.New("lease: node name required")})
+		return
+	}
+	if s.cfg.Leases == nil {
+		fail(w, errors.New("this agent keeps no leases"))
+		return
+	}
+	err = s.cfg.Leases.Renew(r.Context(), req.Node)
+	var nl *consensus.NotLeaderError
+	if errors.As(err, &nl) && r.Header.Get("X-Shoal-Forwarded") == "" {
+		if n, ok := s.cfg.Store.State().Node(nl.LeaderID); ok && n.APIAddr != "" {
+			s.proxy(w, r, n.APIAddr, body)
+			return
+		}
+	}
+	if err != nil {
+		fail(w, fmt.Errorf("renew lease of %s: %w", req.Node, err))
+		return
+	}
+	writeJSON(w, map[string]string{"status": "ok"})
+}
+
+// RenewLease asks the leader (through this agent) to renew node's lease.
+func (c *Client) RenewLease(ctx context.Context, node string) error {
+	return c.do(ctx, http.MethodPost, "/internal/lease", nil, LeaseRequest{Node: node}, nil)
+}
