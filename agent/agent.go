@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -37,12 +38,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	token, created, err := loadOrCreateToken(cfg.DataDir, cfg.Token)
+	token, created, err := loadOrCreateToken(cfg.DataDir, cfg.Token, len(cfg.Join) > 0)
 	if err != nil {
 		return err
 	}
-	if created && len(cfg.Join) == 0 {
-		fmt.Fprintf(os.Stderr, "Created a new Shoal cluster. Join other agents with:\n  shoal agent --join %s --token %s\n(`shoal token` prints the token again)\n", advertiseAddr(cfg.RaftAddr, cfg.Advertise), token)
+	if created {
+		fmt.Fprintf(os.Stderr, "Created a new Shoal cluster. Join other agents with:\n  shoal agent --join %s --token %s\n(`shoal token` prints the token again)\n", cfg.GossipAdvertise(), token)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -65,7 +66,12 @@ func Run(ctx context.Context, cfg Config) error {
 		stops = append(stops, func() { cancel(); <-done })
 	}
 
-	// Raft first: everything else reads the state it holds.
+	// What this machine offers: needed for the gossip metadata already.
+	gpus := gpu.Merge(gpu.Discover(ctx, log), cfg.AdvertisedGPUs)
+	self := nodeRecord(cfg, gpus)
+
+	// Raft first: everything else reads the state it holds. A joining agent
+	// starts without a configuration and waits for the leader to add it.
 	store, err := consensus.Open(consensus.Config{
 		NodeID:    cfg.Name,
 		DataDir:   cfg.DataDir,
@@ -83,16 +89,29 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	})
 	log.Info("raft open", "addr", cfg.RaftAddr, "index", store.State().Index())
-	if err := waitForLeader(ctx, store); err != nil {
+
+	// Gossip: who is alive, and where. Encrypted with the token, so an
+	// agent with another token can neither join nor be joined.
+	members, err := startGossip(ctx, cfg, token, self, store.State(), log)
+	if err != nil {
+		return err
+	}
+	stops = append(stops, members.stop)
+
+	if err := waitForLeader(ctx, store, log); err != nil {
 		return err
 	}
 	if err := initCluster(ctx, store, cfg); err != nil {
 		return err
 	}
 
-	// Leader loops run only while this agent leads.
-	leader := &leaderLoop{store: store, log: log.With("component", "leader")}
+	// Leader loops run only while this agent leads: scheduling, and Raft
+	// membership, node health and fencing from gossip.
+	leases := newLeaseKeeper(store, cfg.Lease, cfg.LeaseMargin)
+	leader := &leaderLoop{store: store, log: log.With("component", "leader"), fenced: leases.expired, elected: leases.elected}
 	loop(leader.run)
+	cl := &clusterLoop{store: store, gossip: members.g, deadGrace: cfg.DeadGrace, log: log.With("component", "membership")}
+	loop(cl.run)
 
 	// The API comes up before this node registers so that clients get
 	// answers (and Pending pods their reason) as early as possible.
@@ -103,37 +122,26 @@ func Run(ctx context.Context, cfg Config) error {
 		Gatherer: reg,
 		Logger:   log,
 		NewUID:   newUID,
+		Leases:   leases,
+		// Claim volumes are served to the node a StatefulSet pod moves to.
+		VolumesDir: filepath.Join(cfg.DataDir, "volumes"),
 	})
-	ln, err := net.Listen("tcp", cfg.APIAddr)
+	apiAddr, err := serveAPI(cfg, srv, &stops, log)
 	if err != nil {
-		return fmt.Errorf("listen for the API on %s: %w", cfg.APIAddr, err)
+		return err
 	}
-	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("api server", "err", err)
-		}
-	}()
-	stops = append(stops, func() {
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		_ = httpSrv.Shutdown(sctx)
-		<-served
-	})
-	log.Info("api listening", "addr", ln.Addr().String())
+	self.APIAddr = apiAddr
 
 	// Register this node and wait for its pod subnet.
-	gpus := gpu.Merge(gpu.Discover(ctx, log), cfg.AdvertisedGPUs)
-	self := nodeRecord(cfg, ln.Addr().String(), gpus)
-	if err := register(ctx, store, self, log); err != nil {
+	writer := &leaderWriter{store: store, token: token}
+	if err := register(ctx, writer, self, log); err != nil {
 		return err
 	}
 	me, err := waitForPodCIDR(ctx, store, cfg.Name)
 	if err != nil {
 		return err
 	}
+	members.setPodCIDR(me.PodCIDR)
 	gateway, err := ensureBridge(ctx, cfg.BridgeName, me.PodCIDR)
 	if err != nil {
 		return err
@@ -171,10 +179,14 @@ func Run(ctx context.Context, cfg Config) error {
 		address = cd.Address()
 	}
 	rt, err := runtime.New(ctx, runtime.Config{
-		Address:            address,
-		Namespace:          cfg.ContainerdNamespace,
-		DataDir:            cfg.DataDir,
-		CNI:                runtime.CNIConfig{BridgeName: cfg.BridgeName, PodCIDR: me.PodCIDR},
+		Address:   address,
+		Namespace: cfg.ContainerdNamespace,
+		DataDir:   cfg.DataDir,
+		CNI: runtime.CNIConfig{
+			BridgeName:  cfg.BridgeName,
+			PodCIDR:     me.PodCIDR,
+			ClusterCIDR: store.State().Config().ClusterCIDR,
+		},
 		DNS:                runtime.DNSConfig{Nameserver: gateway},
 		InsecureRegistries: cfg.InsecureRegistries,
 		GPUSpec: func(ids []string) oci.SpecOpts {
@@ -187,25 +199,76 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	stops = append(stops, func() { _ = rt.Close() })
 	srv.SetPods(rt)
+	loop(func(ctx context.Context) { runRouteSync(ctx, store, cfg.Name, rt, log) })
+
+	// Fencing: this node may run StatefulSet pods only while the leader
+	// confirms its lease.
+	holder := startLeaseRenewal(loop, writer, cfg, log)
 
 	rec := node.New(node.Config{
 		NodeName:    cfg.Name,
 		NodeAddress: cfg.Advertise,
 		Runtime:     rt,
 		Source:      store,
-		Reporter:    &statusReporter{store: store},
+		Reporter:    writer,
 		Logger:      log,
 		BackoffBase: time.Second,
+		LeaseValid:  holder.valid,
+		FetchVolume: api.VolumeFetcher(store.State, token),
+		ClaimDir:    rt.ClaimDir,
 	})
 	loop(func(ctx context.Context) {
 		if err := rec.Run(ctx); err != nil && ctx.Err() == nil {
 			log.Error("node reconciler stopped", "err", err)
 		}
 	})
-	log.Info("agent ready", "api", ln.Addr().String(), "dns", strings.Join(dnsSrv.Addrs(), ","), "pod_cidr", me.PodCIDR)
+	log.Info("agent ready", "api", apiAddr, "dns", strings.Join(dnsSrv.Addrs(), ","), "pod_cidr", me.PodCIDR)
 	<-ctx.Done()
 	log.Info("agent stopping")
 	return nil
+}
+
+// serveAPI listens on the API address and, when that is not on loopback,
+// on loopback too, so that the local CLI needs no token. It returns the
+// address other agents reach it on.
+func serveAPI(cfg Config, h http.Handler, stops *[]func(), log *slog.Logger) (string, error) {
+	addrs := []string{cfg.APIAddr}
+	host, port, _ := net.SplitHostPort(cfg.APIAddr)
+	if ip := net.ParseIP(host); ip != nil && !ip.IsLoopback() {
+		addrs = append(addrs, net.JoinHostPort("127.0.0.1", port))
+	}
+	first := ""
+	for i, addr := range addrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			if i > 0 {
+				// Another agent on this host has loopback's port: the
+				// bind address still serves.
+				log.Warn("API not on loopback", "addr", addr, "err", err)
+				continue
+			}
+			return "", fmt.Errorf("listen for the API on %s: %w", addr, err)
+		}
+		if first == "" {
+			first = ln.Addr().String()
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("api server", "addr", addr, "err", err)
+			}
+		}()
+		*stops = append(*stops, func() {
+			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+			defer c()
+			_ = srv.Shutdown(sctx)
+			<-served
+		})
+		log.Info("api listening", "addr", ln.Addr().String())
+	}
+	return first, nil
 }
 
 // initCluster writes the cluster settings once, when this agent created
@@ -249,7 +312,7 @@ func newUID() string {
 
 // loadOrCreateToken keeps the cluster token in the data dir so that a
 // restarted agent uses the same one.
-func loadOrCreateToken(dataDir, given string) (token string, created bool, err error) {
+func loadOrCreateToken(dataDir, given string, joining bool) (token string, created bool, err error) {
 	path := filepath.Join(dataDir, "token")
 	if b, err := os.ReadFile(path); err == nil {
 		have := strings.TrimSpace(string(b))
@@ -259,6 +322,10 @@ func loadOrCreateToken(dataDir, given string) (token string, created bool, err e
 		return have, false, nil
 	}
 	token = given
+	if token == "" && joining {
+		return "", false, errors.New("--join needs the cluster token: pass --token (or SHOAL_TOKEN); `shoal token` on a member prints it")
+	}
+	created = token == ""
 	if token == "" {
 		var b [24]byte
 		if _, err := rand.Read(b[:]); err != nil {
@@ -269,13 +336,21 @@ func loadOrCreateToken(dataDir, given string) (token string, created bool, err e
 	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
 		return "", false, fmt.Errorf("store the cluster token: %w", err)
 	}
-	return token, true, nil
+	return token, created, nil
 }
 
-func waitForLeader(ctx context.Context, store *consensus.Store) error {
+// waitForLeader waits until this agent knows a Raft leader: at once for a
+// lone agent, after the leader has added it for a joining one.
+func waitForLeader(ctx context.Context, store *consensus.Store, log *slog.Logger) error {
+	start := time.Now()
+	next := 5 * time.Second
 	for !store.IsLeader() {
 		if addr, _ := store.Leader(); addr != "" {
 			return nil
+		}
+		if time.Since(start) > next {
+			log.Info("waiting for a raft leader (a joining agent waits for the leader to add it)", "waited", time.Since(start).Round(time.Second))
+			next *= 2
 		}
 		select {
 		case <-ctx.Done():

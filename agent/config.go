@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"shoal/cluster"
 )
@@ -49,8 +50,19 @@ type Config struct {
 	DNSAddr            string
 	DNSUpstreams       []string
 	InsecureRegistries []string
-	// RaftAddr is HOST:PORT for Raft (default Bind:7947).
-	RaftAddr string
+	// RaftAddr is HOST:PORT for Raft (default Bind:7947); GossipAddr for
+	// memberlist, TCP and UDP (default Bind:7946).
+	RaftAddr   string
+	GossipAddr string
+	// GossipProfile is "lan" (memberlist's LAN timings) or "test" (fast
+	// failure detection for tests and demos).
+	GossipProfile string
+	// DeadGrace is how long a node gossip declares dead stays NotReady
+	// before it is Down (its pods rescheduled, its Raft vote replaced).
+	DeadGrace time.Duration
+	// Lease is the StatefulSet fencing lease; LeaseMargin what the leader
+	// waits beyond it before placing a fenced node's pods elsewhere.
+	Lease, LeaseMargin time.Duration
 	// BridgeName is the pod bridge (default shoal0); agents sharing a host
 	// in tests use one each.
 	BridgeName  string
@@ -82,7 +94,25 @@ func (c *Config) Validate() error {
 	if c.RaftAddr == "" {
 		c.RaftAddr = net.JoinHostPort(c.Bind, strconv.Itoa(DefaultRaftPort))
 	}
-	for flag, v := range map[string]string{"--api-addr": c.APIAddr, "--raft-addr": c.RaftAddr, "--dns-addr": c.DNSAddr} {
+	if c.GossipAddr == "" {
+		c.GossipAddr = net.JoinHostPort(c.Bind, strconv.Itoa(DefaultGossipPort))
+	}
+	if c.GossipProfile == "" {
+		c.GossipProfile = "lan"
+	}
+	if c.GossipProfile != "lan" && c.GossipProfile != "test" {
+		errs = append(errs, fmt.Errorf("--gossip-profile %q: expected lan or test", c.GossipProfile))
+	}
+	if c.DeadGrace <= 0 {
+		c.DeadGrace = 30 * time.Second
+	}
+	if c.Lease <= 0 {
+		c.Lease = 10 * time.Second
+	}
+	if c.LeaseMargin <= 0 {
+		c.LeaseMargin = c.Lease / 2
+	}
+	for flag, v := range map[string]string{"--api-addr": c.APIAddr, "--raft-addr": c.RaftAddr, "--gossip-addr": c.GossipAddr, "--dns-addr": c.DNSAddr} {
 		if v == "" {
 			continue
 		}
@@ -102,13 +132,15 @@ func (c *Config) Validate() error {
 	if _, _, err := net.ParseCIDR(c.ClusterCIDR); err != nil {
 		errs = append(errs, fmt.Errorf("--cluster-cidr %q: %v", c.ClusterCIDR, err))
 	}
-	if len(c.Join) > 0 {
-		errs = append(errs, errors.New("--join: joining a cluster is not implemented yet; start a lone agent"))
-	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return errors.Join(errs...)
+}
+
+// GossipAdvertise is the gossip address other agents join through.
+func (c *Config) GossipAdvertise() string {
+	return advertiseAddr(c.GossipAddr, c.Advertise)
 }
 
 // ParseLabels reads "k=v,k2=v2".

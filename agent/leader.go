@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"shoal/cluster"
 	"shoal/consensus"
 	"shoal/scheduler"
 )
@@ -17,6 +18,10 @@ import (
 type leaderLoop struct {
 	store *consensus.Store
 	log   *slog.Logger
+	// fenced returns, of the given nodes, those whose fencing lease has
+	// surely expired; elected is called at the start of each term.
+	fenced  func(nodes []string) map[string]bool
+	elected func(now time.Time)
 	// minInterval spaces passes so that a burst of changes (status
 	// reports from many pods) is scheduled in one pass.
 	minInterval time.Duration
@@ -36,6 +41,9 @@ func (l *leaderLoop) run(ctx context.Context) {
 			}
 			continue
 		}
+		if l.elected != nil {
+			l.elected(time.Now())
+		}
 		l.log.Info("leading: scheduling loop started")
 		l.lead(ctx)
 		l.log.Info("scheduling loop stopped")
@@ -49,7 +57,20 @@ func (l *leaderLoop) lead(ctx context.Context) {
 	ids := scheduler.NewRandIDs(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:]))
 	for ctx.Err() == nil && l.store.IsLeader() {
 		changed := l.store.Changed()
-		plan := scheduler.Compute(l.store.State(), time.Now().UTC(), ids)
+		st := l.store.State()
+		opts := scheduler.Options{}
+		if l.fenced != nil {
+			var down []string
+			for _, n := range st.Nodes() {
+				if n.Status == cluster.NodeDown {
+					down = append(down, n.Name)
+				}
+			}
+			if len(down) > 0 {
+				opts.Fenced = l.fenced(down)
+			}
+		}
+		plan := opts.Compute(st, time.Now().UTC(), ids)
 		if !plan.Empty() {
 			res, err := l.store.Apply(ctx, &consensus.ApplyPlan{Plan: plan})
 			switch {

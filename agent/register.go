@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"shoal/agent/node"
+	"shoal/agent/api"
 	"shoal/cluster"
 	"shoal/consensus"
 	"shoal/gpu"
@@ -24,7 +24,7 @@ var Version = "dev"
 
 // nodeRecord describes this machine: detected capacity, overridden by
 // --capacity, and labels from discovery and --labels.
-func nodeRecord(cfg Config, apiAddr string, gpus []cluster.GPU) *cluster.Node {
+func nodeRecord(cfg Config, gpus []cluster.GPU) *cluster.Node {
 	capacity := cluster.Resources{MilliCPU: int64(goruntime.NumCPU()) * 1000, Memory: memTotal(), GPU: int64(len(gpus))}
 	if cfg.Capacity.MilliCPU > 0 {
 		capacity.MilliCPU = cfg.Capacity.MilliCPU
@@ -38,8 +38,8 @@ func nodeRecord(cfg Config, apiAddr string, gpus []cluster.GPU) *cluster.Node {
 	return &cluster.Node{
 		Name:         cfg.Name,
 		Address:      cfg.Advertise,
-		APIAddr:      apiAddr,
 		RaftAddr:     advertiseAddr(cfg.RaftAddr, cfg.Advertise),
+		GossipAddr:   cfg.GossipAdvertise(),
 		DNSAddr:      cfg.DNSAddr,
 		Labels:       labels,
 		Capacity:     capacity,
@@ -69,17 +69,16 @@ func memTotal() int64 {
 }
 
 // register puts this node's record, retrying until it is committed.
-func register(ctx context.Context, store *consensus.Store, n *cluster.Node, log *slog.Logger) error {
+func register(ctx context.Context, w *leaderWriter, n *cluster.Node, log *slog.Logger) error {
 	for {
-		res, err := store.Apply(ctx, &consensus.PutNode{Node: n})
-		if err == nil && res[0].Err == nil {
+		err := w.putNode(ctx, n)
+		if err == nil {
 			log.Info("node registered", "capacity", n.Capacity.String(), "gpus", len(n.GPUs))
 			return nil
 		}
-		if err == nil {
-			err = res[0].Err
-		}
-		if errors.Is(err, consensus.ErrInvalid) || errors.Is(err, consensus.ErrCIDRExhausted) {
+		var se *api.StatusError
+		if errors.Is(err, consensus.ErrInvalid) || errors.Is(err, consensus.ErrCIDRExhausted) || errors.Is(err, consensus.ErrConflict) ||
+			(errors.As(err, &se) && se.Code/100 == 4) {
 			return fmt.Errorf("register node %s: %w", n.Name, err)
 		}
 		log.Warn("register node: retrying", "err", err)
@@ -105,19 +104,4 @@ func waitForPodCIDR(ctx context.Context, store *consensus.Store, name string) (*
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-// statusReporter commits the node reconciler's status batches.
-type statusReporter struct{ store *consensus.Store }
-
-func (r *statusReporter) ReportStatus(ctx context.Context, nodeName string, updates []node.StatusUpdate) error {
-	cmd := &consensus.PodStatus{Node: nodeName, Updates: make([]consensus.PodStatusUpdate, len(updates))}
-	for i, u := range updates {
-		cmd.Updates[i] = consensus.PodStatusUpdate{Ref: u.Ref, Status: u.Status}
-	}
-	res, err := r.store.Apply(ctx, cmd)
-	if err != nil {
-		return fmt.Errorf("report pod status: %w", err)
-	}
-	return res[0].Err
 }

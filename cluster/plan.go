@@ -41,6 +41,10 @@ type Placement struct {
 	Pod  PodRef   `json:"pod"`
 	Node string   `json:"node"`
 	GPUs []string `json:"gpus,omitempty"`
+	// VolumeFrom is set when a StatefulSet pod goes to another node than
+	// the one holding its claim data: that (cordoned, Ready) node, from
+	// which the data is copied.
+	VolumeFrom string `json:"volumeFrom,omitempty"`
 }
 
 // PendingReason says why a pod is not placed.

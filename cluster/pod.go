@@ -268,6 +268,12 @@ type Pod struct {
 	// GPUs are the node's GPU IDs assigned to this pod by the leader, so two
 	// pods never hold one GPU.
 	GPUs []string `json:"gpus,omitempty"`
+	// VolumeFrom names the node holding this StatefulSet pod's claim data
+	// when the pod was placed elsewhere (its volume node was cordoned): the
+	// new node copies the data from there before starting containers, and
+	// the FSM clears the field once the node reports the copy done (see
+	// ClaimLocation).
+	VolumeFrom string `json:"volumeFrom,omitempty"`
 	// SchedulingMessage says why an unplaced pod is Pending
 	// ("0/3 nodes: 3 insufficient cpu").
 	SchedulingMessage string `json:"schedulingMessage,omitempty"`
@@ -321,6 +327,10 @@ type PodStatus struct {
 	// Stopped is set by the node once a Terminating pod is fully gone from
 	// it (containers removed, network torn down).
 	Stopped bool `json:"stopped,omitempty"`
+	// VolumesFetched is reported by the node of a pod with VolumeFrom once
+	// every claim's data is copied to it; no container starts before the
+	// FSM has moved the claims here in answer.
+	VolumesFetched bool `json:"volumesFetched,omitempty"`
 }
 
 // Clone returns a deep copy of s.

@@ -29,12 +29,14 @@ type State struct {
 	// Secondary indexes, values are the *Pod:
 	podsByNode  *iradix.Tree // nodeName + "\x00" + pod key
 	podsByOwner *iradix.Tree // owner UID + "\x00" + pod key
+	// claims: namespace + "/" + claim → *ClaimLocation (see claim.go).
+	claims *iradix.Tree
 }
 
 // Empty is the state of a new cluster.
 func Empty() *State {
 	t := iradix.New()
-	return &State{nodes: t, workloads: t, pods: t, services: t, podsByNode: t, podsByOwner: t}
+	return &State{nodes: t, workloads: t, pods: t, services: t, podsByNode: t, podsByOwner: t, claims: t}
 }
 
 // Index is the Raft index of the last change in s.
@@ -105,6 +107,7 @@ func (s *State) Txn(index uint64) *Txn {
 		services:    s.services.Txn(),
 		podsByNode:  s.podsByNode.Txn(),
 		podsByOwner: s.podsByOwner.Txn(),
+		claims:      s.claims.Txn(),
 	}
 }
 
@@ -119,6 +122,7 @@ type Txn struct {
 	services    *iradix.Txn
 	podsByNode  *iradix.Txn
 	podsByOwner *iradix.Txn
+	claims      *iradix.Txn
 }
 
 // Index is the Raft index the change will carry.
@@ -254,6 +258,7 @@ func (t *Txn) Commit() *State {
 		services:    t.services.Commit(),
 		podsByNode:  t.podsByNode.Commit(),
 		podsByOwner: t.podsByOwner.Commit(),
+		claims:      t.claims.Commit(),
 	}
 }
 

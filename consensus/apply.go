@@ -204,7 +204,7 @@ func (c *PutPods) apply(a *applier) Result {
 			p.Status = old.Status
 			p.CreatedAt = old.CreatedAt
 			p.Terminating = p.Terminating || old.Terminating
-			p.NodeName, p.GPUs = old.NodeName, old.GPUs
+			p.NodeName, p.GPUs, p.VolumeFrom = old.NodeName, old.GPUs, old.VolumeFrom
 			a.txn.PutPod(p)
 			r.Changed++
 			continue
@@ -260,12 +260,16 @@ func (c *PodStatus) apply(a *applier) Result {
 			st.Phase = old.Phase
 		}
 		st.Stopped = st.Stopped || old.Stopped // stopped is final
-		if statusEqual(old, st) {
+		fetched := a.volumesFetched(p, st)
+		if !fetched && statusEqual(old, st) {
 			r.Skipped++
 			continue
 		}
 		p = p.Clone()
 		p.Status = st
+		if fetched {
+			p.VolumeFrom = ""
+		}
 		a.txn.PutPod(p)
 		r.Changed++
 	}
@@ -276,6 +280,7 @@ func statusEqual(a, b cluster.PodStatus) bool {
 	if a.Phase != b.Phase || a.Reason != b.Reason || a.Message != b.Message ||
 		a.PodIP != b.PodIP || a.HostIP != b.HostIP || a.Ready != b.Ready ||
 		!a.StartedAt.Equal(b.StartedAt) || a.Stopped != b.Stopped ||
+		a.VolumesFetched != b.VolumesFetched ||
 		len(a.Containers) != len(b.Containers) {
 		return false
 	}

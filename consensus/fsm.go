@@ -112,6 +112,9 @@ const (
 	recPod
 	recService
 	recEnd
+	// recClaimLocation came after recEnd was numbered; it keeps the
+	// numbers above (and the snapshot version) as they were.
+	recClaimLocation
 )
 
 const snapshotVersion = 1
@@ -165,6 +168,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	}
 	for _, sv := range st.Services() {
 		put(recService, sv)
+	}
+	for _, c := range st.ClaimLocations() {
+		put(recClaimLocation, c)
 	}
 	put(recEnd, nil)
 	if err != nil {
@@ -226,6 +232,11 @@ func readSnapshot(r io.Reader) (*cluster.State, error) {
 			v := &cluster.Service{}
 			if err = dec.Decode(v); err == nil {
 				txn.RestoreService(v)
+			}
+		case recClaimLocation:
+			v := &cluster.ClaimLocation{}
+			if err = dec.Decode(v); err == nil {
+				txn.RestoreClaimLocation(v)
 			}
 		case recEnd:
 			var nothing any

@@ -50,8 +50,9 @@ func (pl *placer) room(name string) (*nodeRoom, bool) {
 	return r, true
 }
 
-// check says why pod p cannot go to node with gpus, or "" if it can.
-func (pl *placer) check(p *cluster.Pod, node string, gpus []string) string {
+// check says why pod p cannot go to node with gpus (copying its claim data
+// from node from, if set), or "" if it can.
+func (pl *placer) check(p *cluster.Pod, node string, gpus []string, from string) string {
 	switch {
 	case p.NodeName != "":
 		return "pod is already on node " + p.NodeName
@@ -67,6 +68,9 @@ func (pl *placer) check(p *cluster.Pod, node string, gpus []string) string {
 			return "node " + node + " is cordoned"
 		}
 		return fmt.Sprintf("node %s is %s", node, r.node.Status)
+	}
+	if why := pl.checkVolume(p, node, from); why != "" {
+		return why
 	}
 	req := p.Spec.Requests()
 	if !r.free.Fits(req) {
@@ -102,8 +106,8 @@ func (pl *placer) take(p *cluster.Pod, node string, gpus []string) {
 
 // place binds the stored pod p to node, or leaves it Pending with the
 // reason. It reports the reason, "" on success.
-func (pl *placer) place(p *cluster.Pod, node string, gpus []string) string {
-	why := pl.check(p, node, gpus)
+func (pl *placer) place(p *cluster.Pod, node string, gpus []string, from string) string {
+	why := pl.check(p, node, gpus, from)
 	if why != "" {
 		if p.NodeName == "" && !p.Terminating {
 			msg := "placement rejected: " + why
@@ -120,6 +124,8 @@ func (pl *placer) place(p *cluster.Pod, node string, gpus []string) string {
 	p.NodeName = node
 	p.GPUs = append([]string(nil), gpus...)
 	p.SchedulingMessage = ""
+	p.VolumeFrom = from
+	pl.recordClaims(p)
 	pl.txn.PutPod(p)
 	return ""
 }
@@ -128,8 +134,8 @@ func (pl *placer) place(p *cluster.Pod, node string, gpus []string) string {
 // pod that names its node is placed there if it fits, else left Pending.
 // It reports whether the pod got the node it asked for (or asked none).
 func (pl *placer) createPod(p *cluster.Pod) bool {
-	node, gpus := p.NodeName, p.GPUs
-	p.NodeName, p.GPUs = "", nil
+	node, gpus, from := p.NodeName, p.GPUs, p.VolumeFrom
+	p.NodeName, p.GPUs, p.VolumeFrom = "", nil, ""
 	p.Terminating = false
 	p.Status = cluster.PodStatus{Phase: cluster.PodPending}
 	if old, ok := pl.txn.Pod(p.Namespace, p.Name); ok && old.NodeName != "" {
@@ -141,13 +147,14 @@ func (pl *placer) createPod(p *cluster.Pod) bool {
 		pl.txn.PutPod(p)
 		return true
 	}
-	if why := pl.check(p, node, gpus); why != "" {
+	if why := pl.check(p, node, gpus, from); why != "" {
 		p.SchedulingMessage = "placement rejected: " + why
 		pl.txn.PutPod(p)
 		return false
 	}
 	pl.take(p, node, gpus)
-	p.NodeName, p.GPUs, p.SchedulingMessage = node, gpus, ""
+	p.NodeName, p.GPUs, p.SchedulingMessage, p.VolumeFrom = node, gpus, "", from
+	pl.recordClaims(p)
 	pl.txn.PutPod(p)
 	return true
 }
@@ -242,7 +249,7 @@ func (c *ApplyPlan) apply(a *applier) Result {
 			reject(pm.Pod, "pod was replaced (UID "+p.UID+")")
 			continue
 		}
-		if why := pl.place(p, pm.Node, pm.GPUs); why != "" {
+		if why := pl.place(p, pm.Node, pm.GPUs, pm.VolumeFrom); why != "" {
 			reject(pm.Pod, why)
 			continue
 		}

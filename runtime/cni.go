@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	gocni "github.com/containerd/go-cni"
 
@@ -15,11 +16,20 @@ import (
 )
 
 // network is the node's pod network: one CNI bridge with host-local IPAM on
-// the node's pod CIDR, port mapping for hostPorts.
+// the node's pod CIDR, port mapping for hostPorts; with a cluster CIDR, our
+// own NAT rules instead of the bridge plugin's (see natRules).
 type network struct {
 	cni    gocni.CNI
 	conf   []byte
 	bridge string
+	host   *hostNet
+	// nat is nil without a cluster CIDR: then the bridge plugin
+	// masquerades everything leaving the pod subnet, as it always did.
+	nat *natRules
+	// natMu guards natDone: the rules are installed before the first pod
+	// is set up, and again after a failure.
+	natMu   sync.Mutex
+	natDone bool
 }
 
 // newNetwork generates the conflist rather than reading /etc/cni/net.d:
@@ -32,12 +42,24 @@ func newNetwork(cfg Config) (*network, error) {
 	if _, _, err := net.ParseCIDR(cfg.CNI.PodCIDR); err != nil {
 		return nil, fmt.Errorf("CNI.PodCIDR: %w", err)
 	}
+	var nat *natRules
+	if cfg.CNI.ClusterCIDR != "" {
+		n, err := newNATRules(cfg.CNI.BridgeName, cfg.CNI.PodCIDR, cfg.CNI.ClusterCIDR)
+		if err != nil {
+			return nil, fmt.Errorf("CNI.ClusterCIDR: %w", err)
+		}
+		nat = &n
+	}
 	plugins := []map[string]any{
 		{
-			"type":        "bridge",
-			"bridge":      cfg.CNI.BridgeName,
-			"isGateway":   true,
-			"ipMasq":      true,
+			"type":      "bridge",
+			"bridge":    cfg.CNI.BridgeName,
+			"isGateway": true,
+			// The bridge plugin's ipMasq masquerades all traffic leaving
+			// the pod subnet, pod-to-pod across nodes included, so the
+			// other pod would see our node's IP; with a cluster CIDR our
+			// own rule masquerades only traffic leaving the cluster.
+			"ipMasq":      nat == nil,
 			"hairpinMode": true,
 			"ipam": map[string]any{
 				"type":    "host-local",
@@ -70,7 +92,36 @@ func newNetwork(cfg Config) (*network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("CNI config: %w", err)
 	}
-	return &network{cni: c, conf: conf, bridge: cfg.CNI.BridgeName}, nil
+	return &network{cni: c, conf: conf, bridge: cfg.CNI.BridgeName, host: newHostNet(), nat: nat}, nil
+}
+
+// ensureNAT installs the NAT and forwarding rules once (again after a
+// failure); without a cluster CIDR there are none.
+func (n *network) ensureNAT(ctx context.Context) error {
+	if n.nat == nil {
+		return nil
+	}
+	n.natMu.Lock()
+	defer n.natMu.Unlock()
+	if n.natDone {
+		return nil
+	}
+	if err := n.host.ensureNAT(ctx, *n.nat); err != nil {
+		return err
+	}
+	n.natDone = true
+	return nil
+}
+
+// clearNAT removes the rules; the next ensureNAT installs them again.
+func (n *network) clearNAT(ctx context.Context) error {
+	if n.nat == nil {
+		return nil
+	}
+	n.natMu.Lock()
+	defer n.natMu.Unlock()
+	n.natDone = false
+	return n.host.clearNAT(ctx, *n.nat)
 }
 
 func pluginExists(dirs []string, name string) bool {
@@ -88,6 +139,11 @@ func cniID(uid string) string { return "shoal-" + uid }
 
 // setup attaches the pod's namespace to the bridge and returns its IP.
 func (n *network) setup(ctx context.Context, uid, nsPath string, ports []gocni.PortMapping) (string, error) {
+	// Without the masquerade rule a pod could not leave the node, so
+	// no pod starts before it is in place.
+	if err := n.ensureNAT(ctx); err != nil {
+		return "", fmt.Errorf("CNI setup: %w", err)
+	}
 	res, err := n.cni.Setup(ctx, cniID(uid), nsPath, n.opts(ports)...)
 	if err != nil {
 		return "", fmt.Errorf("CNI setup: %w", err)

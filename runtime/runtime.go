@@ -57,6 +57,11 @@ type CNIConfig struct {
 	BridgeName string
 	// PodCIDR is the node's pod subnet, e.g. 10.88.1.0/24 (required).
 	PodCIDR string
+	// ClusterCIDR holds every node's pod subnet, e.g. 10.88.0.0/16. When
+	// set, pod traffic to it keeps the pod IP and only traffic leaving it
+	// is masqueraded (see natRules); empty: the bridge plugin masquerades
+	// everything leaving PodCIDR.
+	ClusterCIDR string
 }
 
 // Config configures a Runtime.

@@ -150,16 +150,16 @@ func (p *pass) placeAll() {
 	slices.SortStableFunc(todo, func(a, b *cluster.Pod) int { return cmp.Compare(a.CreateIndex, b.CreateIndex) })
 	p.table = p.buildTable()
 	for _, pod := range todo {
-		node, gpus, msg := p.place(pod)
+		node, gpus, from, msg := p.placeVolumes(pod)
 		if node != "" {
-			p.plan.Place = append(p.plan.Place, cluster.Placement{Pod: pod.Ref(), Node: node, GPUs: gpus})
+			p.plan.Place = append(p.plan.Place, cluster.Placement{Pod: pod.Ref(), Node: node, GPUs: gpus, VolumeFrom: from})
 		} else if msg != pod.SchedulingMessage {
 			p.plan.Pending = append(p.plan.Pending, cluster.PendingReason{Pod: pod.Ref(), Message: msg})
 		}
 	}
 	for _, pod := range p.created {
 		// Created pods are ours until the plan is committed: set directly.
-		pod.NodeName, pod.GPUs, pod.SchedulingMessage = p.place(pod)
+		pod.NodeName, pod.GPUs, pod.VolumeFrom, pod.SchedulingMessage = p.placeVolumes(pod)
 	}
 }
 

@@ -16,6 +16,11 @@ type Options struct {
 	// PercentageOfNodes raises that number to this share of the nodes
 	// (default: Kubernetes' adaptive 50% - nodes/125, at least 5%).
 	PercentageOfNodes int
+	// Fenced are the Down nodes whose fencing lease has surely expired (the
+	// leader's judgement: lease time plus a margin since the last renewal),
+	// so their StatefulSet pods are surely stopped. Only then is such a pod
+	// replaced; see statefulSetReleased.
+	Fenced map[string]bool
 }
 
 // Compute runs one scheduling pass with the default Options.
@@ -98,8 +103,14 @@ func (p *pass) scan(workloads []*cluster.Workload) {
 		p.all = append(p.all, pod)
 		if pod.Terminating {
 			// Nobody will report on it again: it was never placed, its node
-			// says it is gone, or the node itself is gone.
-			if _, ok := p.nodes[pod.NodeName]; pod.NodeName == "" || pod.Status.Stopped || !ok {
+			// says it is gone, or the node itself is gone. On a Down node it
+			// goes too, unless it is a StatefulSet pod whose node may still
+			// run it (not fenced): a Deployment's pod may briefly run twice,
+			// a StatefulSet's never.
+			_, ok := p.nodes[pod.NodeName]
+			stateful := pod.Owner != nil && pod.Owner.Kind == cluster.KindStatefulSet
+			if pod.NodeName == "" || pod.Status.Stopped || !ok ||
+				(p.lost(pod) && (!stateful || p.opts.Fenced[pod.NodeName])) {
 				p.delete(pod)
 			}
 		}

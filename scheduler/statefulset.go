@@ -18,6 +18,12 @@ func (p *pass) statefulSet(w *cluster.Workload) {
 	// updates go one pod at a time, so they wait.
 	busy := false
 	for _, pod := range p.owned[w.UID] {
+		if p.released(pod) {
+			// Surely stopped on its dead node: it leaves the state, and its
+			// ordinal is created anew next pass (going where its data is).
+			p.delete(pod)
+			continue
+		}
 		if pod.Ordinal < 0 || pod.Name != statefulName(w.Name, pod.Ordinal) {
 			// Not one of ours by name (renamed set?): it can only go.
 			if !pod.Terminating && !p.fenced(pod) {
@@ -118,10 +124,18 @@ func (p *pass) readyNow(pod *cluster.Pod) bool {
 	return pod.Ready() && !p.stopped[pod] && !p.fenced(pod)
 }
 
-// fenced reports whether a StatefulSet pod sits on a Down or vanished node:
-// such a pod may still be running there, so nothing about it changes until
-// fencing (a later stage) declares it surely stopped.
-func (p *pass) fenced(pod *cluster.Pod) bool { return p.lost(pod) }
+// fenced reports whether a StatefulSet pod sits on a Down or vanished node
+// whose lease is not known to have expired: such a pod may still be running
+// there, so nothing about it changes until fencing releases it.
+func (p *pass) fenced(pod *cluster.Pod) bool { return p.lost(pod) && !p.opts.Fenced[pod.NodeName] }
+
+// released reports whether a StatefulSet pod is on a lost node whose
+// fencing lease has surely expired: its agent stopped it, so it may be
+// replaced. A replacement with claim data still waits for that node (the
+// volume rule), with a message that says so.
+func (p *pass) released(pod *cluster.Pod) bool {
+	return p.lost(pod) && p.opts.Fenced[pod.NodeName]
+}
 
 // newStatefulPod makes pod <name>-<ordinal> with one claim volume per
 // volumeClaimTemplate. The volume keeps the template's name, so that the

@@ -54,6 +54,10 @@ type Config struct {
 	Now func() time.Time
 	// NewUID makes object UIDs.
 	NewUID func() string
+	// VolumesDir is the data dir's volumes/ (StatefulSet claims, by
+	// namespace), served to agents copying a claim that moves; "" serves
+	// none.
+	VolumesDir string
 }
 
 // Server is the agent's HTTP API.
@@ -118,6 +122,9 @@ func NewServer(cfg Config) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.authorized(r) {
 		writeError(w, http.StatusUnauthorized, errors.New("this agent requires the cluster token (--token or SHOAL_TOKEN) from non-loopback clients"))
+		return
+	}
+	if s.routeVolume(w, r) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)

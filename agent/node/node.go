@@ -91,6 +91,20 @@ type Config struct {
 	// OrphanGrace is the grace period for pods the runtime holds but the
 	// state no longer mentions, whose spec is unknown (30s).
 	OrphanGrace time.Duration
+
+	// FetchVolume copies StatefulSet claim data from node fromNode's agent
+	// into destDir, replacing what is there; claim is the claim
+	// directory's name under the source's volumes/<namespace>/ (the base of
+	// ClaimDir). It runs before the containers of a pod placed with
+	// VolumeFrom start. Nil: such pods wait, saying so.
+	FetchVolume func(ctx context.Context, fromNode, namespace, claim, destDir string) error
+	// ClaimDir is where this node keeps a pod's claim (the runtime's
+	// layout: (*runtime.Runtime).ClaimDir).
+	ClaimDir func(namespace, claim, podName string) string
+	// LeaseValid reports whether this node's fencing lease holds; nil means
+	// always. While it does not, the node's StatefulSet pods are stopped
+	// and none starts (see fence.go).
+	LeaseValid func() bool
 }
 
 // ErrConfig is returned by Run for a config missing a required field.
@@ -141,6 +155,7 @@ type Reconciler struct {
 	listed  bool                         // a ListPods has succeeded
 	lastObs map[string]*runtime.PodState // from the latest listing
 	lastSeq uint64
+	leaseOK bool // LeaseValid at the last check
 }
 
 // New returns a reconciler for cfg.NodeName.
@@ -154,6 +169,7 @@ func New(cfg Config) *Reconciler {
 		reporter: newReporter(cfg.NodeName, cfg.Reporter, cfg.ReportInterval, cfg.ResyncInterval, cfg.Clock, log),
 		workers:  map[string]*worker{},
 		desired:  map[string]*cluster.Pod{},
+		leaseOK:  true,
 	}
 }
 
@@ -203,6 +219,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case res := <-lists:
 			r.applyList(ctx, res)
 		case <-ticker.C:
+			r.checkLease()
 			if changed == nil {
 				changed = r.cfg.Source.Changed()
 			}

@@ -165,6 +165,7 @@ func statusEqual(a, b cluster.PodStatus) bool {
 	if a.Phase != b.Phase || a.Reason != b.Reason || a.Message != b.Message ||
 		a.PodIP != b.PodIP || a.HostIP != b.HostIP || a.Ready != b.Ready ||
 		a.Stopped != b.Stopped || !a.StartedAt.Equal(b.StartedAt) ||
+		a.VolumesFetched != b.VolumesFetched ||
 		len(a.Containers) != len(b.Containers) {
 		return false
 	}

@@ -18,6 +18,7 @@ const (
 	actStartContainer
 	actStopContainer
 	actRemovePod
+	actFetchVolume
 )
 
 // action is a runtime call decided by step and carried out by the worker.
@@ -31,6 +32,8 @@ type action struct {
 	// why is recorded against the stopped attempt, so its exit is
 	// explained (Unhealthy) or not counted as a crash (a recreate).
 	why string
+	// from is the node an actFetchVolume copies from.
+	from string
 }
 
 // Reasons a container is stopped by the reconciler rather than by itself.
@@ -38,6 +41,7 @@ const (
 	stopUnhealthy = "Unhealthy"        // liveness or startup probe failed
 	stopRecreate  = "TemplateChanged"  // generation differs: recreate now
 	stopCompleted = "SidecarCompleted" // main containers are done
+	stopFenced    = "Fenced"           // the node lost its fencing lease
 )
 
 // decision is what one step returns.
@@ -57,6 +61,9 @@ type stepInput struct {
 	pod    *cluster.Pod      // desired; nil: not placed here any more
 	obs    *runtime.PodState // observed; nil: the runtime holds nothing
 	probes map[string]probeResult
+	// node is this node's name; fenced: its fencing lease has lapsed.
+	node   string
+	fenced bool
 }
 
 // failure remembers a failed runtime call, for back-off and for the
@@ -102,6 +109,7 @@ type podMemory struct {
 	startedAt   time.Time
 	last        *cluster.PodStatus
 	grace       time.Duration // of the last desired pod, for removal
+	vol         volumeMemory
 }
 
 type backoff struct {
@@ -179,6 +187,9 @@ func (m *podMemory) step(in stepInput) decision {
 			st = m.last.Clone()
 		}
 		return decision{status: &st}
+	}
+	if d, ok := m.gate(in); ok {
+		return d
 	}
 
 	st := cluster.PodStatus{Phase: cluster.PodPending, HostIP: m.hostIP, StartedAt: m.startedAt}
@@ -453,7 +464,7 @@ func (m *podMemory) view(in stepInput, c cluster.Container, policy cluster.Resta
 		if cm.seenExit != oc.Attempt {
 			// First sight of this exit: account for it once.
 			cm.seenExit = oc.Attempt
-			if why != stopRecreate && why != stopCompleted {
+			if why != stopRecreate && why != stopCompleted && why != stopFenced {
 				if oc.FinishedAt.Sub(oc.StartedAt) >= m.backoff.reset {
 					cm.crashes = 0 // it ran long enough to count as healthy
 				}
@@ -477,8 +488,8 @@ func (m *podMemory) view(in stepInput, c cluster.Container, policy cluster.Resta
 		cs.LastTermination, cs.LastExitCode, cs.Message = cm.lastTerm, cm.lastExit, cm.lastMsg
 		failed := oc.ExitCode != 0 || oc.OOMKilled
 		restart := policy == cluster.RestartAlways || (policy == cluster.RestartOnFailure && failed)
-		if why == stopRecreate {
-			restart = true
+		if why == stopRecreate || why == stopFenced {
+			restart = true // not the container's doing
 		}
 		if noRestart || why == stopCompleted {
 			restart = false
@@ -490,7 +501,7 @@ func (m *podMemory) view(in stepInput, c cluster.Container, policy cluster.Resta
 			v.status = cs
 			return v
 		}
-		if why != stopRecreate && in.now.Before(cm.restartAt) {
+		if why != stopRecreate && why != stopFenced && in.now.Before(cm.restartAt) {
 			// The message names the whole delay, not what is left of it:
 			// a status that changed on every step would be reported on
 			// every step.
@@ -588,6 +599,11 @@ func (m *podMemory) record(a action, sb *runtime.PodSandbox, err error, now time
 		fail(&m.removeFail)
 		if err == nil {
 			m.removed = true
+		}
+	case actFetchVolume:
+		fail(&m.vol.fail)
+		if err == nil {
+			m.vol.fetchedFrom = a.from
 		}
 	}
 }

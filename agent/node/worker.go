@@ -108,7 +108,8 @@ func (w *worker) run(ctx context.Context) {
 
 		var wakeAt time.Time
 		if fresh {
-			d := w.mem.step(stepInput{now: w.r.cfg.Clock.Now(), pod: pod, obs: obs, probes: w.probes.snapshot()})
+			d := w.mem.step(stepInput{now: w.r.cfg.Clock.Now(), pod: pod, obs: obs, probes: w.probes.snapshot(),
+				node: w.r.cfg.NodeName, fenced: !w.r.leaseValid()})
 			w.syncProbers(ctx, pod, obs)
 			if d.status != nil && (w.published == nil || !statusEqual(*w.published, *d.status)) {
 				w.published = d.status
@@ -168,6 +169,9 @@ func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a a
 		log.Info("removing pod", "grace", a.grace)
 		err = rt.RemovePod(ctx, w.uid, a.grace)
 		w.ticket = w.r.lister.request()
+	case actFetchVolume:
+		log.Info("copying volume data", "pod", pod.Key(), "from", a.from)
+		err = w.r.fetchVolumes(ctx, pod, a.from)
 	}
 	if err != nil && ctx.Err() == nil {
 		log.Warn("runtime call failed", "call", a.kind.String(), "err", err)
@@ -176,7 +180,7 @@ func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a a
 }
 
 func (k actionKind) String() string {
-	return [...]string{"none", "EnsureSandbox", "PullImage", "StartContainer", "StopContainer", "RemovePod"}[k]
+	return [...]string{"none", "EnsureSandbox", "PullImage", "StartContainer", "StopContainer", "RemovePod", "FetchVolume"}[k]
 }
 
 // syncProbers runs one prober per running container instance that has

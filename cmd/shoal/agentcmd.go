@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -71,6 +72,10 @@ The first agent (no --join) creates the cluster and prints its token.`,
 	f.StringSliceVar(&upstreams, "dns-upstream", nil, "resolvers for non-cluster names, HOST:PORT,... (default: /etc/resolv.conf)")
 	f.StringSliceVar(&registries, "insecure-registry", nil, "registries reached over plain HTTP, HOST:PORT,... (loopback ones always are)")
 	f.StringVar(&cfg.RaftAddr, "raft-addr", "", "HOST:PORT for Raft (default: --bind:7947)")
+	f.StringVar(&cfg.GossipAddr, "gossip-addr", "", "HOST:PORT for gossip, TCP and UDP (default: --bind:7946)")
+	f.StringVar(&cfg.GossipProfile, "gossip-profile", "lan", "failure detection timings: lan, or test (fast, for tests and demos)")
+	f.DurationVar(&cfg.DeadGrace, "dead-grace", 30*time.Second, "how long a dead node stays NotReady before it is Down and its pods and Raft vote move")
+	f.DurationVar(&cfg.Lease, "lease", 10*time.Second, "StatefulSet fencing lease: a node that cannot renew it for this long stops its StatefulSet pods")
 	f.StringVar(&cfg.BridgeName, "bridge", "shoal0", "name of the pod bridge")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.88.0.0/16", "pod network of the cluster, one /24 per node")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

@@ -1,0 +1,78 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"shoal/agent/api"
+	"shoal/agent/node"
+	"shoal/cluster"
+	"shoal/consensus"
+)
+
+// leaderWriter commits this agent's own writes (its node record, its pods'
+// statuses): through the local store when it leads, else through the
+// leader's API, found in the replicated state.
+type leaderWriter struct {
+	store *consensus.Store
+	token string
+}
+
+// leaderClient returns a client for the leader's API.
+func (w *leaderWriter) leaderClient() (*api.Client, error) {
+	_, id := w.store.Leader()
+	if id == "" {
+		return nil, fmt.Errorf("%w: no leader known yet", consensus.ErrNotLeader)
+	}
+	n, ok := w.store.State().Node(id)
+	if !ok || n.APIAddr == "" {
+		return nil, fmt.Errorf("%w: the API address of leader %s is not known yet", consensus.ErrNotLeader, id)
+	}
+	return api.NewClient(n.APIAddr, w.token), nil
+}
+
+// apply commits cmd locally when this agent leads; otherwise remote does
+// the same through the leader's API.
+func (w *leaderWriter) apply(ctx context.Context, cmd consensus.Command, remote func(*api.Client) error) error {
+	res, err := w.store.Apply(ctx, cmd)
+	if err == nil {
+		return res[0].Err
+	}
+	if !errors.Is(err, consensus.ErrNotLeader) {
+		return err
+	}
+	c, cerr := w.leaderClient()
+	if cerr != nil {
+		return cerr
+	}
+	return remote(c)
+}
+
+func (w *leaderWriter) putNode(ctx context.Context, n *cluster.Node) error {
+	return w.apply(ctx, &consensus.PutNode{Node: n}, func(c *api.Client) error { return c.RegisterNode(ctx, n) })
+}
+
+// ReportStatus implements node.Reporter.
+func (w *leaderWriter) ReportStatus(ctx context.Context, nodeName string, updates []node.StatusUpdate) error {
+	cmd := &consensus.PodStatus{Node: nodeName, Updates: make([]consensus.PodStatusUpdate, len(updates))}
+	rep := api.StatusReport{Node: nodeName, Updates: make([]api.StatusUpdate, len(updates))}
+	for i, u := range updates {
+		cmd.Updates[i] = consensus.PodStatusUpdate{Ref: u.Ref, Status: u.Status}
+		rep.Updates[i] = api.StatusUpdate{Pod: u.Ref, Status: u.Status}
+	}
+	err := w.apply(ctx, cmd, func(c *api.Client) error { return c.ReportStatus(ctx, rep) })
+	if err != nil {
+		return fmt.Errorf("report pod status: %w", err)
+	}
+	return nil
+}
+
+// renewLease asks the leader to renew this node's fencing lease.
+func (w *leaderWriter) renewLease(ctx context.Context, node string) error {
+	c, err := w.leaderClient()
+	if err != nil {
+		return err
+	}
+	return c.RenewLease(ctx, node)
+}

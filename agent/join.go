@@ -1,0 +1,101 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"shoal/cluster"
+	"shoal/gossip"
+)
+
+// gossipMembers is this agent's gossip membership.
+type gossipMembers struct {
+	g    *gossip.Gossip
+	meta gossip.NodeMeta
+	log  *slog.Logger
+}
+
+// startGossip joins the gossip pool: through --join when given (failing
+// with a clear error when no member accepts, e.g. for a wrong token), else
+// through the nodes this agent already knew (a restart), else alone (a new
+// cluster).
+func startGossip(ctx context.Context, cfg Config, token string, self *cluster.Node, st *cluster.State, log *slog.Logger) (*gossipMembers, error) {
+	host, portStr, _ := net.SplitHostPort(cfg.GossipAddr)
+	port, _ := strconv.Atoi(portStr)
+	meta := gossip.MetaFromNode(self)
+	g, err := gossip.New(gossip.Config{
+		NodeName:      cfg.Name,
+		BindAddr:      host,
+		BindPort:      port,
+		AdvertiseAddr: cfg.Advertise,
+		AdvertisePort: port,
+		Token:         token,
+		Meta:          meta,
+		Profile:       cfg.GossipProfile,
+		Logger:        log.With("component", "gossip"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
+	}
+	m := &gossipMembers{g: g, meta: meta, log: log}
+	if len(cfg.Join) > 0 {
+		if err := m.join(ctx, cfg.Join, 30*time.Second); err != nil {
+			_ = g.Shutdown()
+			return nil, err
+		}
+		return m, nil
+	}
+	var known []string
+	for _, n := range st.Nodes() {
+		if n.Name != cfg.Name && n.GossipAddr != "" {
+			known = append(known, n.GossipAddr)
+		}
+	}
+	if len(known) > 0 {
+		// Best effort: the others will also find us when they probe.
+		if err := m.join(ctx, known, 10*time.Second); err != nil {
+			log.Warn("rejoin gossip through the nodes known before the restart", "err", err)
+		}
+	}
+	return m, nil
+}
+
+// join retries until a member accepts or the timeout passes: the seed may
+// still be starting.
+func (m *gossipMembers) join(ctx context.Context, seeds []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		jctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		n, err := m.g.Join(jctx, seeds)
+		cancel()
+		if err == nil {
+			m.log.Info("joined the cluster's gossip", "through", seeds, "members", n)
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("join the cluster through %v: %w", seeds, err)
+		}
+		m.log.Warn("join: retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// setPodCIDR tells the other agents this node's pod subnet.
+func (m *gossipMembers) setPodCIDR(cidr string) {
+	m.meta.PodCIDR = cidr
+	if err := m.g.UpdateMeta(m.meta); err != nil {
+		m.log.Warn("gossip: update metadata", "err", err)
+	}
+}
+
+// stop leaves gossip without announcing a departure: a restarting agent
+// should look like a short failure, not like a node removed for good.
+func (m *gossipMembers) stop() { _ = m.g.Shutdown() }

@@ -1,0 +1,135 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"shoal/cluster"
+)
+
+// statefulPod is db-0 of StatefulSet db, with claim data-db-0.
+func statefulPod(names ...string) *cluster.Pod {
+	p := newPod("db-0", names...)
+	p.Ordinal = 0
+	p.Owner = &cluster.OwnerRef{Kind: cluster.KindStatefulSet, Name: "db", UID: "db-uid"}
+	p.Spec.Volumes = []cluster.Volume{{Name: "data", Claim: &cluster.ClaimSource{ClaimName: "data-db-0"}}}
+	return p
+}
+
+type fetchCall struct{ from, ns, claim, dest string }
+
+// fakeFetcher fails its first fail calls, recording each call and the
+// runtime calls made before it.
+type fakeFetcher struct {
+	h    *harness
+	fail int
+
+	mu     sync.Mutex
+	calls  []fetchCall
+	before []int // runtime calls made before each fetch
+}
+
+func (f *fakeFetcher) fetch(_ context.Context, from, ns, claim, dest string) error {
+	n := len(f.h.rt.callsOf(""))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fetchCall{from, ns, claim, dest})
+	f.before = append(f.before, n)
+	if len(f.calls) <= f.fail {
+		return errors.New("connection refused")
+	}
+	return nil
+}
+
+func (f *fakeFetcher) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+func TestVolumeCopiedBeforeAnyContainerStarts(t *testing.T) {
+	ff := &fakeFetcher{fail: 2}
+	h := start(t, func(h *harness) { ff.h = h }, func(c *Config) {
+		c.FetchVolume = ff.fetch
+		c.ClaimDir = func(ns, claim, pod string) string { return filepath.Join("/data/volumes", ns, claim+"-"+pod) }
+	})
+	p := statefulPod("app")
+	p.VolumeFrom = "n0"
+	h.src.putPod(p)
+
+	h.waitFor("a failed fetch reported", func() bool {
+		return h.rep.sawStatus(p.UID, func(s cluster.PodStatus) bool {
+			return s.Phase == cluster.PodPending && s.Reason == reasonFetchBackOff &&
+				s.Message == "copying volume data-db-0 from node n0: connection refused"
+		})
+	})
+	h.waitFor("the copy reported done", func() bool { return h.status("db-0").VolumesFetched })
+	if n := ff.count(); n != 3 {
+		t.Errorf("%d fetches, want 3 (two failures, retried)", n)
+	}
+	want := fetchCall{"n0", "default", "data-db-0-db-0", "/data/volumes/default/data-db-0-db-0"}
+	if ff.calls[0] != want {
+		t.Errorf("fetch %+v, want %+v", ff.calls[0], want)
+	}
+	for i, n := range ff.before {
+		if n != 0 {
+			t.Errorf("fetch %d came after %d runtime calls", i, n)
+		}
+	}
+	// Nothing starts until the cluster has moved the claim here.
+	h.settle(3)
+	if calls := h.rt.callsOf(""); len(calls) != 0 {
+		t.Fatalf("runtime calls before the copy was recorded: %v", calls)
+	}
+	h.src.modify("default", "db-0", func(p *cluster.Pod) { p.VolumeFrom = "" })
+	h.waitFor("db-0 running", func() bool { return h.status("db-0").Phase == cluster.PodRunning })
+	if n := ff.count(); n != 3 {
+		t.Errorf("%d fetches after start, want 3", n)
+	}
+}
+
+func TestLeaseLapseStopsStatefulPodsOnly(t *testing.T) {
+	var valid atomic.Bool
+	valid.Store(true)
+	h := start(t, nil, func(c *Config) { c.LeaseValid = valid.Load })
+	db := statefulPod("app")
+	web := newPod("web", "app")
+	web.Owner = &cluster.OwnerRef{Kind: cluster.KindDeployment, Name: "web", UID: "web-uid"}
+	h.src.putPod(db)
+	h.src.putPod(web)
+	h.waitFor("both ready", func() bool { return h.status("db-0").Ready && h.status("web").Ready })
+
+	valid.Store(false)
+	h.waitFor("db-0 stopped and reported fenced", func() bool {
+		c, _ := h.rt.container(db.UID, "app")
+		s := h.status("db-0")
+		return !c.Running && s.Reason == reasonFenced && !s.Ready &&
+			len(s.Containers) == 1 && s.Containers[0].State == cluster.ContainerTerminated && s.Containers[0].Reason == reasonFenced
+	})
+	if s := h.status("db-0"); s.Phase != cluster.PodRunning {
+		t.Errorf("fenced db-0 phase %s, want Running (still placed here)", s.Phase)
+	}
+	h.settle(3)
+	if c, _ := h.rt.container(db.UID, "app"); c.Running {
+		t.Fatal("db-0 restarted while fenced")
+	}
+	if c, _ := h.rt.container(web.UID, "app"); !c.Running || !h.status("web").Ready {
+		t.Fatal("web stopped by fencing")
+	}
+
+	valid.Store(true)
+	h.waitFor("db-0 running again", func() bool {
+		c, _ := h.rt.container(db.UID, "app")
+		return c.Running && c.Attempt == 2 && h.status("db-0").Ready
+	})
+	if cs := h.ctrStatus("db-0", "app"); cs.LastTermination != "" {
+		t.Errorf("fencing counted as a crash: %+v", cs)
+	}
+	if n := len(startsOf(h.rt.callsOf(""), web.UID)); n != 1 {
+		t.Errorf("web started %d times", n)
+	}
+}

@@ -1,0 +1,64 @@
+package autopilot
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"shoal/cluster"
+)
+
+// NodeStatus maps a member's gossip state to the node status the cluster
+// shows: alive is Ready; suspect (or unknown) is NotReady; dead or left is
+// NotReady until downAfter has passed since it entered that state, then
+// Down. Down is what lets the scheduler move Deployment pods away, so it
+// waits out a short failure rather than reschedule on the first missed
+// probe.
+func NodeStatus(m Member, now time.Time, downAfter time.Duration) cluster.NodeStatus {
+	switch m.State {
+	case Alive:
+		return cluster.NodeReady
+	case Dead, Left:
+		if now.Sub(m.Since) >= downAfter {
+			return cluster.NodeDown
+		}
+	}
+	return cluster.NodeNotReady
+}
+
+// StatusChange is a node whose recorded status should change.
+type StatusChange struct {
+	Node   string
+	Status cluster.NodeStatus
+}
+
+// StatusChanges returns, sorted by node name, the nodes whose recorded
+// status differs from what gossip now implies.
+//
+// A node that gossip does not know at all (a leader that just restarted has
+// not heard from everyone yet; memberlist forgets long-dead members) counts
+// as dead since leaderSince, when this agent became leader: NotReady at
+// first, Down only after downAfter. So a new leader never declares every
+// node Down at once, and a node nobody hears from still goes Down in the
+// end. A zero leaderSince is taken as now.
+func StatusChanges(nodes []*cluster.Node, members []Member, now time.Time, downAfter time.Duration, leaderSince time.Time) []StatusChange {
+	if leaderSince.IsZero() {
+		leaderSince = now
+	}
+	byName := make(map[string]Member, len(members))
+	for _, m := range members {
+		byName[m.Name] = m
+	}
+	var out []StatusChange
+	for _, n := range nodes {
+		m, ok := byName[n.Name]
+		if !ok {
+			m = Member{Name: n.Name, State: Dead, Since: leaderSince}
+		}
+		if s := NodeStatus(m, now, downAfter); s != n.Status {
+			out = append(out, StatusChange{Node: n.Name, Status: s})
+		}
+	}
+	slices.SortFunc(out, func(a, b StatusChange) int { return strings.Compare(a.Node, b.Node) })
+	return out
+}

@@ -1,0 +1,93 @@
+package autopilot
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"shoal/cluster"
+)
+
+func TestNodeStatus(t *testing.T) {
+	const downAfter = time.Minute
+	for _, tc := range []struct {
+		m    Member
+		want cluster.NodeStatus
+	}{
+		{mem("a", Alive, 0), cluster.NodeReady},
+		{mem("a", Alive, time.Hour), cluster.NodeReady},
+		{mem("a", Suspect, time.Hour), cluster.NodeNotReady},
+		{mem("a", 0, time.Hour), cluster.NodeNotReady}, // unknown state
+		{mem("a", Dead, 0), cluster.NodeNotReady},
+		{mem("a", Dead, downAfter-time.Nanosecond), cluster.NodeNotReady},
+		{mem("a", Dead, downAfter), cluster.NodeDown},
+		{mem("a", Left, 10*time.Second), cluster.NodeNotReady},
+		{mem("a", Left, time.Hour), cluster.NodeDown},
+	} {
+		if got := NodeStatus(tc.m, now, downAfter); got != tc.want {
+			t.Errorf("%v for %v: %s, want %s", tc.m.State, now.Sub(tc.m.Since), got, tc.want)
+		}
+	}
+}
+
+func TestStatusChanges(t *testing.T) {
+	const downAfter = time.Minute
+	node := func(name string, s cluster.NodeStatus) *cluster.Node {
+		return &cluster.Node{Name: name, Status: s}
+	}
+	// Nodes given out of order; changes come back sorted.
+	nodes := []*cluster.Node{
+		node("f", cluster.NodeDown), node("a", cluster.NodeReady), node("b", cluster.NodeReady),
+		node("c", cluster.NodeNotReady), node("d", cluster.NodeReady), node("e", cluster.NodeNotReady),
+		node("g", ""), node("h", cluster.NodeDown),
+	}
+	members := []Member{
+		mem("a", Alive, time.Hour),     // unchanged
+		mem("b", Suspect, time.Second), // Ready → NotReady
+		mem("c", Dead, 2*time.Minute),  // NotReady → Down
+		mem("f", Alive, time.Second),   // back: Down → Ready
+		mem("g", Alive, time.Second),   // new node, no status yet
+		mem("h", Dead, 2*time.Minute),  // already Down
+		mem("zz", Alive, time.Second),  // in gossip, not a node: ignored
+	}
+	// d and e are missing from gossip; the leader took over 10s ago.
+	got := StatusChanges(nodes, members, now, downAfter, now.Add(-10*time.Second))
+	want := []StatusChange{
+		{"b", cluster.NodeNotReady}, {"c", cluster.NodeDown}, {"d", cluster.NodeNotReady},
+		{"f", cluster.NodeReady}, {"g", cluster.NodeReady},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("changes = %v, want %v", got, want)
+	}
+
+	// Long after the leader took over, nodes still unheard of are Down.
+	got = StatusChanges(nodes, members, now, downAfter, now.Add(-2*time.Minute))
+	want = []StatusChange{
+		{"b", cluster.NodeNotReady}, {"c", cluster.NodeDown}, {"d", cluster.NodeDown},
+		{"e", cluster.NodeDown}, {"f", cluster.NodeReady}, {"g", cluster.NodeReady},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("after downAfter: changes = %v, want %v", got, want)
+	}
+}
+
+func TestStatusChangesNewLeader(t *testing.T) {
+	// A leader that has just started knows no members yet: every node
+	// becomes NotReady, none Down, until downAfter has passed since it
+	// took over.
+	nodes := []*cluster.Node{
+		{Name: "a", Status: cluster.NodeReady}, {Name: "b", Status: cluster.NodeReady},
+		{Name: "c", Status: cluster.NodeNotReady},
+	}
+	for _, leaderSince := range []time.Time{now, now.Add(-59 * time.Second), {}} {
+		got := StatusChanges(nodes, nil, now, time.Minute, leaderSince)
+		want := []StatusChange{{"a", cluster.NodeNotReady}, {"b", cluster.NodeNotReady}}
+		if !slices.Equal(got, want) {
+			t.Errorf("leader since %v: changes = %v, want %v", now.Sub(leaderSince), got, want)
+		}
+	}
+	got := StatusChanges(nodes, nil, now, time.Minute, now.Add(-time.Minute))
+	if len(got) != 3 || got[0].Status != cluster.NodeDown {
+		t.Errorf("a minute on: changes = %v, want all Down", got)
+	}
+}

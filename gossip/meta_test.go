@@ -1,0 +1,218 @@
+package gossip
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/memberlist"
+
+	"shoal/cluster"
+)
+
+func fullMeta() NodeMeta {
+	return NodeMeta{
+		Address:    "10.0.0.12",
+		APIPort:    7948,
+		RaftPort:   7947,
+		DNSPort:    53,
+		MilliCPU:   64000,
+		Memory:     512 << 30,
+		GPUs:       8,
+		GPUModel:   "NVIDIA H200",
+		Zone:       "eu-west-1a",
+		LabelsHash: 0xdeadbeefcafef00d,
+		Version:    "v0.3.0-12-gabcdef",
+		Role:       cluster.RaftVoter,
+		PodCIDR:    "10.88.12.0/24",
+	}
+}
+
+func TestMetaRoundTrip(t *testing.T) {
+	for name, m := range map[string]NodeMeta{"full": fullMeta(), "empty": {}} {
+		b, err := m.Encode()
+		if err != nil {
+			t.Fatalf("%s: encode: %v", name, err)
+		}
+		if b[0] != metaVersion {
+			t.Fatalf("%s: first byte %d, want version %d", name, b[0], metaVersion)
+		}
+		got, err := DecodeMeta(b)
+		if err != nil {
+			t.Fatalf("%s: decode: %v", name, err)
+		}
+		if got != m {
+			t.Fatalf("%s: round trip\n got %+v\nwant %+v", name, got, m)
+		}
+	}
+	b, _ := fullMeta().Encode()
+	t.Logf("full meta encodes to %d bytes (limit %d)", len(b), memberlist.MetaMaxSize)
+}
+
+func TestMetaTruncatesLongGPUModel(t *testing.T) {
+	m := fullMeta()
+	m.GPUModel = strings.Repeat("é", 300) // 600 bytes of two-byte runes
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatalf("encode with a long GPU model: %v", err)
+	}
+	got, err := DecodeMeta(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.GPUModel) > MaxGPUModel || len(got.GPUModel) < MaxGPUModel-1 {
+		t.Fatalf("GPU model is %d bytes, want about %d", len(got.GPUModel), MaxGPUModel)
+	}
+	if !strings.HasPrefix(m.GPUModel, got.GPUModel) || strings.ContainsRune(got.GPUModel, '\uFFFD') {
+		t.Fatalf("GPU model cut mid-rune: %q", got.GPUModel)
+	}
+}
+
+func TestMetaRefusesOversize(t *testing.T) {
+	m := fullMeta()
+	m.Zone = strings.Repeat("z", 600)
+	_, err := m.Encode()
+	if !errors.Is(err, ErrMetaTooLarge) {
+		t.Fatalf("encode of a 600-byte zone: err %v, want ErrMetaTooLarge", err)
+	}
+	if !strings.Contains(err.Error(), "limit 512") {
+		t.Fatalf("error does not name the limit: %v", err)
+	}
+	// New refuses such meta instead of letting memberlist panic later.
+	_, err = New(Config{NodeName: "n", Token: "t", Meta: m})
+	if !errors.Is(err, ErrMetaTooLarge) {
+		t.Fatalf("New with oversize meta: err %v, want ErrMetaTooLarge", err)
+	}
+	if err := (NodeMeta{APIPort: 70000}).Validate(); !errors.Is(err, ErrMetaInvalid) {
+		t.Fatalf("port 70000: err %v, want ErrMetaInvalid", err)
+	}
+}
+
+func TestHugeLabelsAreHashed(t *testing.T) {
+	labels := map[string]string{ZoneLabel: "z1"}
+	for i := range 1000 {
+		labels["example.com/label-"+strings.Repeat("x", i%50)+string(rune('a'+i%26))] = strings.Repeat("v", 60)
+	}
+	n := &cluster.Node{
+		Name: "big", Address: "10.0.0.5", APIAddr: "10.0.0.5:7948", RaftAddr: "10.0.0.5:7947",
+		DNSAddr: "10.0.0.5:53", Labels: labels, PodCIDR: "10.88.5.0/24",
+		Allocatable: cluster.Resources{MilliCPU: 8000, Memory: 1 << 34},
+		GPUs:        []cluster.GPU{{Index: 0, Model: strings.Repeat("NVIDIA GeForce RTX ", 10)}, {Index: 1}},
+	}
+	m := MetaFromNode(n)
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatalf("meta of a node with 1000 labels: %v", err)
+	}
+	if len(b) > memberlist.MetaMaxSize {
+		t.Fatalf("encoded %d bytes", len(b))
+	}
+	if m.Zone != "z1" || m.GPUs != 2 || m.APIPort != 7948 || m.RaftPort != 7947 || m.DNSPort != 53 || m.MilliCPU != 8000 {
+		t.Fatalf("MetaFromNode: %+v", m)
+	}
+	if m.LabelsHash == 0 || m.LabelsHash != HashLabels(maps(labels)) {
+		t.Fatal("labels hash missing or unstable")
+	}
+	labels["new"] = "label"
+	if HashLabels(labels) == m.LabelsHash {
+		t.Fatal("labels hash did not change with the labels")
+	}
+	if ZoneOf(map[string]string{TopologyLabel: "k8s-zone"}) != "k8s-zone" {
+		t.Fatal("topology zone label ignored")
+	}
+}
+
+// maps copies m, so the hash is computed from a map with another iteration order.
+func maps(m map[string]string) map[string]string {
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func TestDecodeMetaSkipsUnknownFields(t *testing.T) {
+	m := fullMeta()
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A newer agent's fields: tags this version does not know, one of them
+	// with a multi-byte length.
+	b = putField(b, 200, []byte("future"))
+	b = putField(b, 201, bytes.Repeat([]byte{1}, 200))
+	got, err := DecodeMeta(b)
+	if err != nil {
+		t.Fatalf("decode with unknown fields: %v", err)
+	}
+	if got != m {
+		t.Fatalf("got %+v, want %+v", got, m)
+	}
+}
+
+func TestDecodeMetaRejectsGarbage(t *testing.T) {
+	good, _ := fullMeta().Encode()
+	for name, b := range map[string][]byte{
+		"empty":       nil,
+		"version 2":   {2, tagAPIPort, 1, 1},
+		"truncated":   good[:len(good)-3],
+		"bad length":  {metaVersion, tagZone, 0xff},
+		"port range":  putField([]byte{metaVersion}, tagAPIPort, []byte{0xff, 0xff, 0x7f}),
+		"short hash":  putField([]byte{metaVersion}, tagLabelsHash, []byte{1, 2}),
+		"bad varint":  putField([]byte{metaVersion}, tagMemory, []byte{0x80}),
+		"int64 range": putField([]byte{metaVersion}, tagMemory, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}),
+	} {
+		if _, err := DecodeMeta(b); !errors.Is(err, ErrMetaInvalid) {
+			t.Errorf("%s: err %v, want ErrMetaInvalid", name, err)
+		}
+	}
+}
+
+func TestDeriveKey(t *testing.T) {
+	k1, err := DeriveKey("token-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, _ := DeriveKey("token-a")
+	k3, _ := DeriveKey("token-b")
+	if len(k1) != 32 || !bytes.Equal(k1, k2) || bytes.Equal(k1, k3) {
+		t.Fatalf("keys: %x %x %x", k1, k2, k3)
+	}
+	if bytes.Contains(k1, []byte("token-a")) {
+		t.Fatal("key contains the token")
+	}
+}
+
+func TestWithDefaultPort(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.0.0.1":       "10.0.0.1:7946",
+		"10.0.0.1:9000":  "10.0.0.1:9000",
+		"node-a":         "node-a:7946",
+		"::1":            "[::1]:7946",
+		"[::1]":          "[::1]:7946",
+		"[fe80::1]:8000": "[fe80::1]:8000",
+	} {
+		if got := withDefaultPort(in); got != want {
+			t.Errorf("withDefaultPort(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{NodeName: "a", Token: "t"}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]Config{
+		"no name":     {Token: "t"},
+		"no token":    {NodeName: "a"},
+		"bad port":    {NodeName: "a", Token: "t", BindPort: 70000},
+		"bad profile": {NodeName: "a", Token: "t", Profile: "wan"},
+		"negative":    {NodeName: "a", Token: "t", ProbeInterval: -1},
+	} {
+		if err := c.Validate(); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: err %v, want ErrConfig", name, err)
+		}
+	}
+}

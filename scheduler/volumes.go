@@ -1,0 +1,84 @@
+package scheduler
+
+import (
+	"fmt"
+
+	"shoal/cluster"
+)
+
+// The volume node rule. A StatefulSet pod's claim data lives on one node
+// (cluster.ClaimLocation), recorded when the claim is first placed. The
+// pod goes:
+//
+//   - only to that node while it is schedulable;
+//   - anywhere else when it is cordoned or draining but Ready, copying the
+//     data from it before starting (Placement.VolumeFrom): the pod being
+//     placed is Pending, so the one that used it is gone from the state
+//     and the node has stopped it;
+//   - nowhere while it is NotReady or Down: the data is there and nowhere
+//     else, so the pod waits and says why.
+//
+// A claim whose node left the cluster has no data any more: the pod starts
+// afresh wherever it fits. The FSM re-checks all of this at the write.
+
+// placeVolumes places pod under the volume rule; it returns the node, the
+// GPU IDs, the node to copy claim data from ("" for none) and, when the
+// pod stays Pending, why.
+func (p *pass) placeVolumes(pod *cluster.Pod) (node string, gpus []string, from, msg string) {
+	loc, claim := p.st.VolumeNode(pod)
+	if loc == "" {
+		node, gpus, msg = p.place(pod)
+		return node, gpus, "", msg
+	}
+	n, ok := p.nodes[loc]
+	switch {
+	case !ok:
+		node, gpus, msg = p.place(pod)
+		return node, gpus, "", msg
+	case n.Status != cluster.NodeReady:
+		return "", nil, "", fmt.Sprintf("waiting for node %s, which holds volume %s", loc, claim)
+	case n.Unschedulable:
+		node, gpus, msg = p.place(pod)
+		if node == "" {
+			return "", nil, "", msg
+		}
+		return node, gpus, loc, ""
+	}
+	node, gpus, msg = p.placeOn(pod, loc, claim)
+	return node, gpus, "", msg
+}
+
+// placeOn places pod on node name (which holds its volume claim) if it
+// passes every filter there, claiming its resources.
+func (p *pass) placeOn(pod *cluster.Pod, name, claim string) (string, []string, string) {
+	t := p.table
+	i := t.index[name]
+	ni := &t.infos[i]
+	s := t.shapeOf(pod)
+	var counts [numFilters]int
+	ok := true
+	for j, f := range staticFilters {
+		if !f.fits(ni, s) {
+			counts[j]++
+			ok = false
+		}
+	}
+	for _, j := range s.dynamic {
+		if !allFilters[j].fits(ni, s) {
+			counts[j]++
+			ok = false
+		}
+	}
+	if !ok {
+		return "", nil, fmt.Sprintf("waiting for room on node %s, which holds volume %s: %s", name, claim, explain(1, &counts))
+	}
+	var gpus []string
+	if s.req.GPU > 0 {
+		gpus = append([]string(nil), ni.gpus[:s.req.GPU]...)
+	}
+	t.hold(ni, s.req, gpus, s.ports)
+	if pod.Owner != nil {
+		p.spreadOf(pod.Owner.UID)[i]++
+	}
+	return name, gpus, ""
+}
