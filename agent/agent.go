@@ -97,6 +97,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	stops = append(stops, members.stop)
+	loop(func(ctx context.Context) { rememberPeers(ctx, store, cfg.DataDir, cfg.Name, log) })
 
 	if err := waitForLeader(ctx, store, log); err != nil {
 		return err

@@ -2,9 +2,13 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -49,10 +53,13 @@ func startGossip(ctx context.Context, cfg Config, token string, self *cluster.No
 		}
 		return m, nil
 	}
-	var known []string
-	for _, n := range st.Nodes() {
-		if n.Name != cfg.Name && n.GossipAddr != "" {
-			known = append(known, n.GossipAddr)
+	// The replicated state may still be empty here (a restarted member
+	// applies its log only once it hears from a leader), so the peers are
+	// also remembered in a file.
+	known := loadPeers(cfg.DataDir)
+	for _, addr := range gossipPeers(st, cfg.Name) {
+		if !slices.Contains(known, addr) {
+			known = append(known, addr)
 		}
 	}
 	if len(known) > 0 {
@@ -99,3 +106,57 @@ func (m *gossipMembers) setPodCIDR(cidr string) {
 // stop leaves gossip without announcing a departure: a restarting agent
 // should look like a short failure, not like a node removed for good.
 func (m *gossipMembers) stop() { _ = m.g.Shutdown() }
+
+const peersFile = "peers.json"
+
+// gossipPeers lists the gossip addresses of the other nodes in st.
+func gossipPeers(st *cluster.State, self string) []string {
+	var out []string
+	for _, n := range st.Nodes() {
+		if n.Name != self && n.GossipAddr != "" {
+			out = append(out, n.GossipAddr)
+		}
+	}
+	return out
+}
+
+func loadPeers(dataDir string) []string {
+	b, err := os.ReadFile(filepath.Join(dataDir, peersFile))
+	if err != nil {
+		return nil
+	}
+	var peers []string
+	if json.Unmarshal(b, &peers) != nil {
+		return nil
+	}
+	return peers
+}
+
+// rememberPeers keeps the other nodes' gossip addresses in the data dir
+// whenever they change, for the next start.
+func rememberPeers(ctx context.Context, store interface {
+	State() *cluster.State
+	Changed() <-chan struct{}
+}, dataDir, self string, log *slog.Logger) {
+	var last []string
+	for {
+		ch := store.Changed()
+		peers := gossipPeers(store.State(), self)
+		if len(peers) > 0 && !slices.Equal(peers, last) {
+			b, _ := json.Marshal(peers)
+			tmp := filepath.Join(dataDir, peersFile+".tmp")
+			if err := os.WriteFile(tmp, b, 0o600); err == nil {
+				err = os.Rename(tmp, filepath.Join(dataDir, peersFile))
+				if err != nil {
+					log.Warn("remember gossip peers", "err", err)
+				}
+			}
+			last = peers
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+		}
+	}
+}
