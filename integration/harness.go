@@ -87,7 +87,10 @@ type Options struct {
 	// 127.0.0.1, or Addr inside a network namespace).
 	Bind string
 	// APIPort, DNSPort and RaftPort default to free ports, so tests never
-	// meet an agent someone runs by hand on the default ports.
+	// meet an agent someone runs by hand on the default ports. Inside a
+	// network namespace (NetNS) the address is the agent's own, so they
+	// default to the agent's defaults (API 7948, Raft 7947; DNS 1053) and
+	// the flags are left out, as a user would.
 	APIPort, DNSPort, RaftPort int
 	// Bridge is the pod bridge's name and ClusterCIDR the pod network;
 	// by default a bridge and a free /24 of this test's own
@@ -133,6 +136,12 @@ type Agent struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	tmpDir bool
+	// tok caches the token read from the data dir (see Token).
+	tok string
+	// retired: the test (or a Cluster's cleanup) is done with this agent;
+	// its cleanup only removes what is left by PID and path, without
+	// starting it again to remove its pods through the API.
+	retired bool
 }
 
 // StartAgent starts an agent with opts, waits until its API answers and its
@@ -141,6 +150,17 @@ type Agent struct {
 // IPs are released the normal way), then the process by PID, then any
 // containerd shims left under its data dir, then the data dir.
 func StartAgent(t testing.TB, opts Options) *Agent {
+	t.Helper()
+	a := LaunchAgent(t, opts)
+	a.WaitReady()
+	return a
+}
+
+// LaunchAgent is StartAgent without the wait: the process is started and
+// cleaned up the same way, but the caller decides what to wait for (an
+// agent expected to fail, e.g. one joining with a wrong token, or several
+// agents started together).
+func LaunchAgent(t testing.TB, opts Options) *Agent {
 	t.Helper()
 	RequireRoot(t)
 	// Build first: a compile error is the clearest failure there is.
@@ -167,6 +187,18 @@ func StartAgent(t testing.TB, opts Options) *Agent {
 	if a.Opts.Bind == "" {
 		a.Opts.Bind = host
 	}
+	if a.Opts.NetNS != "" {
+		// The namespace has ports of its own: the defaults users get.
+		if a.Opts.APIPort == 0 {
+			a.Opts.APIPort = DefaultAPIPort
+		}
+		if a.Opts.DNSPort == 0 {
+			a.Opts.DNSPort = nsDNSPort
+		}
+		if a.Opts.RaftPort == 0 {
+			a.Opts.RaftPort = DefaultRaftPort
+		}
+	}
 	if a.Opts.APIPort == 0 {
 		a.Opts.APIPort = testenv.FreePort(t)
 	}
@@ -189,9 +221,18 @@ func StartAgent(t testing.TB, opts Options) *Agent {
 
 	t.Cleanup(a.cleanup)
 	a.start()
-	a.WaitReady()
 	return a
 }
+
+// The agent's default ports (DESIGN.md "Ports"), used as they are inside a
+// network namespace; its DNS server answers the namespace on nsDNSPort
+// (pods always get it on their bridge).
+const (
+	DefaultGossipPort = 7946
+	DefaultRaftPort   = 7947
+	DefaultAPIPort    = 7948
+	nsDNSPort         = 1053
+)
 
 // args is the agent's command line, following DESIGN.md's CLI contract.
 func (a *Agent) args() []string {
@@ -200,12 +241,20 @@ func (a *Agent) args() []string {
 		"--name", o.Name,
 		"--data-dir", o.DataDir,
 		"--bind", o.Bind,
-		"--api-addr", a.API,
+	}
+	// In a namespace the default API and Raft ports are the agent's own;
+	// leave the flags out there, as a user would.
+	if o.NetNS == "" || o.APIPort != DefaultAPIPort {
+		args = append(args, "--api-addr", a.API)
+	}
+	if o.NetNS == "" || o.RaftPort != DefaultRaftPort {
+		args = append(args, "--raft-addr", net.JoinHostPort(o.Bind, strconv.Itoa(o.RaftPort)))
+	}
+	args = append(args,
 		"--dns-addr", a.DNS,
-		"--raft-addr", net.JoinHostPort(o.Bind, strconv.Itoa(o.RaftPort)),
 		"--bridge", o.Bridge,
 		"--cluster-cidr", o.ClusterCIDR,
-	}
+	)
 	if o.Containerd != "" {
 		args = append(args, "--containerd", o.Containerd)
 	}
@@ -236,8 +285,13 @@ func (a *Agent) start() {
 	fmt.Fprintf(logf, "=== %s: shoal %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(a.args(), " "))
 	name, args := Binary(a.t), a.args()
 	if a.Opts.NetNS != "" {
-		// ip netns exec execs the command, so the PID is the agent's.
-		name, args = "ip", append([]string{"netns", "exec", a.Opts.NetNS, name}, args...)
+		// nsenter enters only the network namespace and execs the agent,
+		// so the PID is the agent's. Not `ip netns exec`: it also gives
+		// the process a private mount namespace, so the pod network
+		// namespaces the agent bind-mounts under /run/netns and the
+		// containers' root filesystems would be invisible to the host
+		// (the cleanup) and to the same agent after a restart (adoption).
+		name, args = "nsenter", append([]string{"--net=" + netnsPath(a.Opts.NetNS), "--", name}, args...)
 	}
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -388,6 +442,12 @@ func (a *Agent) cleanup() {
 	if t.Failed() {
 		t.Logf("agent %s log (%s), last lines:\n%s", a.Opts.Name, a.Log, tail(a.Log, 150))
 	}
+	if a.retired || a.Opts.NetNS != "" {
+		// A cluster's agent (its Cluster removed the workloads first) or
+		// one the test is done with: stop what is left by PID and path.
+		a.teardown()
+		return
+	}
 	// An agent a test killed (or that crashed) still owns pods; start it
 	// again so it removes them the normal way.
 	if !a.Running() {
@@ -411,9 +471,46 @@ func (a *Agent) cleanup() {
 	}
 }
 
+// Retire stops the agent (SIGTERM, then SIGKILL) if it runs and marks it
+// done: its cleanup will not start it again to remove its pods.
+func (a *Agent) Retire() {
+	a.mu.Lock()
+	a.retired = true
+	a.mu.Unlock()
+	if a.Running() {
+		a.Stop()
+	}
+}
+
+// teardown removes an agent without its help: the process by PID, then
+// everything running from its data dir (its containerd, the shims and
+// their containers) by PID, the pod network namespaces it created (named
+// after the pod UIDs under its data dir), the mounts below the data dir,
+// and the data dir.
+func (a *Agent) teardown() {
+	t := a.t
+	if a.Running() {
+		a.Stop()
+	}
+	killTree(t, a.Opts.DataDir)
+	if a.Opts.Containerd == "" {
+		killShimsUnder(t, a.Opts.DataDir)
+	}
+	removePodNetNS(t, a.Opts.DataDir)
+	testenv.UnmountUnder(t, a.Opts.DataDir)
+	if a.tmpDir {
+		if err := os.RemoveAll(a.Opts.DataDir); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+	}
+}
+
 // removeEverything deletes every workload, service and pod through the CLI
 // and waits until the agent lists no pods.
-func (a *Agent) removeEverything() {
+func (a *Agent) removeEverything() { a.removeEverythingWithin(cleanupTimeout) }
+
+// removeEverythingWithin is removeEverything waiting at most timeout.
+func (a *Agent) removeEverythingWithin(timeout time.Duration) {
 	for _, kind := range []string{"deployments", "statefulsets", "services", "pods"} {
 		r := a.Run("get", kind, "-A", "-o", "json")
 		if r.Code != 0 {
@@ -436,13 +533,13 @@ func (a *Agent) removeEverything() {
 			a.Run(args...)
 		}
 	}
-	ok := waitQuiet(cleanupTimeout, func() bool {
+	ok := waitQuiet(timeout, func() bool {
 		r := a.Run("get", "pods", "-A", "-o", "json")
 		var l corev1.PodList
 		return r.Code == 0 && json.Unmarshal([]byte(r.Stdout), &l) == nil && len(l.Items) == 0
 	})
 	if !ok {
-		a.t.Logf("cleanup: agent %s still lists pods after %v:\n%s", a.Opts.Name, cleanupTimeout, a.Run("get", "pods", "-A", "-o", "wide").Stdout)
+		a.t.Logf("cleanup: agent %s still lists pods after %v:\n%s", a.Opts.Name, timeout, a.Run("get", "pods", "-A", "-o", "wide").Stdout)
 	}
 }
 
@@ -467,10 +564,49 @@ func (a *Agent) Run(args ...string) Result {
 
 // RunInput is Run with stdin (for `apply -f -`).
 func (a *Agent) RunInput(stdin []byte, args ...string) Result {
-	full := append([]string{"--addr", a.API}, args...)
+	full := []string{"--addr", a.API}
+	if tok := a.Token(); tok != "" && a.Opts.NetNS != "" {
+		// Off loopback the API requires the cluster token.
+		full = append(full, "--token", tok)
+	}
+	return a.runCLI(nil, stdin, append(full, args...), args)
+}
+
+// RunInside runs the CLI inside the agent's network namespace against its
+// API on loopback, where no token is needed: the way to ask an agent whose
+// link is cut what it believes.
+func (a *Agent) RunInside(args ...string) Result {
+	if a.Opts.NetNS == "" {
+		return a.Run(args...)
+	}
+	full := append([]string{"--addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Opts.APIPort))}, args...)
+	return a.runCLI([]string{"nsenter", "--net=" + netnsPath(a.Opts.NetNS), "--"}, nil, full, args)
+}
+
+// Token is the cluster token this agent was given (Options.Token) or, for
+// the agent that created the cluster, the one it stored in its data dir
+// ("" until it has).
+func (a *Agent) Token() string {
+	if a.Opts.Token != "" {
+		return a.Opts.Token
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.tok == "" {
+		if b, err := os.ReadFile(filepath.Join(a.Opts.DataDir, "token")); err == nil {
+			a.tok = strings.TrimSpace(string(b))
+		}
+	}
+	return a.tok
+}
+
+// runCLI runs the shoal binary with full (behind prefix, a command that
+// execs it, when given) and reports it as args.
+func (a *Agent) runCLI(prefix []string, stdin []byte, full, args []string) Result {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, Binary(a.t), full...)
+	argv := append(append(append([]string{}, prefix...), Binary(a.t)), full...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
@@ -578,43 +714,6 @@ func (a *Agent) WaitPods(t testing.TB, n int, sel func(corev1.Pod) bool) []corev
 		return true, ""
 	})
 	return got
-}
-
-// Cluster is a set of agents with verbs by index; the cluster issue grows
-// it to N agents in their own network namespaces.
-type Cluster struct {
-	Agents []*Agent
-}
-
-// StartCluster starts n agents, configure adjusting each one's options.
-// Today only n == 1 runs on the host network; more agents need NetNS and
-// Addr set by configure (CreateBridge, CreateNetNS) and --join.
-func StartCluster(t testing.TB, n int, configure func(i int, o *Options)) *Cluster {
-	t.Helper()
-	c := &Cluster{}
-	for i := range n {
-		o := Options{Name: fmt.Sprintf("agent%d", i+1)}
-		if configure != nil {
-			configure(i, &o)
-		}
-		if n > 1 && o.NetNS == "" {
-			t.Fatalf("agent %d of %d: several agents need their own network namespace (Options.NetNS)", i+1, n)
-		}
-		c.Agents = append(c.Agents, StartAgent(t, o))
-	}
-	return c
-}
-
-// Kill9 kills agent i with SIGKILL.
-func (c *Cluster) Kill9(i int) { c.Agents[i].Kill9() }
-
-// Restart starts agent i again and waits until it is ready.
-func (c *Cluster) Restart(i int) { c.Agents[i].Restart() }
-
-// Shoal runs the CLI against agent 0.
-func (c *Cluster) Shoal(t testing.TB, args ...string) string {
-	t.Helper()
-	return c.Agents[0].Shoal(t, args...)
 }
 
 // WaitFor polls cond every 200 ms until it returns true or timeout passes,

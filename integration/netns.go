@@ -2,8 +2,10 @@ package integration
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -36,7 +38,48 @@ func CreateBridge(t testing.TB, name, cidr string) {
 	t.Cleanup(func() { ipQuiet("link", "del", name) })
 	ip(t, "addr", "add", cidr, "dev", name)
 	ip(t, "link", "set", name, "up")
+	// With br_netfilter loaded, frames between the bridge's ports go
+	// through the host's FORWARD chain, whose policy may be DROP (Docker
+	// sets it): accept this bridge's traffic, by a rule removed by its
+	// exact spec at the end.
+	rule := []string{"FORWARD", "-i", name, "-o", name, "-j", "ACCEPT", "-m", "comment", "--comment", "shoal test bridge " + name}
+	if out, err := exec.Command("iptables", append([]string{"-I"}, rule...)...).CombinedOutput(); err != nil {
+		t.Logf("iptables -I %s: %v: %s (traffic between namespaces relies on the FORWARD policy)", strings.Join(rule, " "), err, out)
+	} else {
+		t.Cleanup(func() { _ = exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() })
+	}
 }
+
+// netnsPath is where `ip netns add` mounts a named namespace.
+func netnsPath(name string) string { return "/run/netns/" + name }
+
+// FreeSubnet returns the first three octets of a /24 under prefix (e.g.
+// "172.31") that no address or route on the host uses, starting at a
+// point spread by PID so that parallel test binaries rarely collide.
+func FreeSubnet(t testing.TB, prefix string) string {
+	t.Helper()
+	routes, err := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
+	if err != nil {
+		t.Fatalf("ip route: %v", err)
+	}
+	addrs, err := exec.Command("ip", "-4", "-o", "addr").Output()
+	if err != nil {
+		t.Fatalf("ip addr: %v", err)
+	}
+	used := string(routes) + string(addrs)
+	start := (os.Getpid()*7 + int(netSeq.Add(1))*31) % 254
+	for i := range 254 {
+		third := 1 + (start+i)%254
+		p := fmt.Sprintf("%s.%d", prefix, third)
+		if !strings.Contains(used, p+".") {
+			return p
+		}
+	}
+	t.Fatalf("no free /24 under %s.0.0/16", prefix)
+	return ""
+}
+
+var netSeq atomic.Int64
 
 // NetNS is one network namespace attached to a bridge.
 type NetNS struct {

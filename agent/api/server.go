@@ -112,6 +112,7 @@ func NewServer(cfg Config) *Server {
 	m.HandleFunc("POST "+p+"/internal/status", s.handleStatus)
 	m.HandleFunc("PUT "+p+"/internal/nodes/{name}", s.handlePutNode)
 	m.HandleFunc("POST "+p+"/internal/lease", s.handleLease)
+	m.HandleFunc("POST "+p+"/images/import", s.handleImport)
 	if cfg.Gatherer != nil {
 		m.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	}
@@ -196,6 +197,13 @@ func readBody(r *http.Request, v any) ([]byte, error) {
 		}
 	}
 	return b, nil
+}
+
+func decodeJSON(r io.Reader, v any) error {
+	if err := json.NewDecoder(r).Decode(v); err != nil {
+		return fmt.Errorf("decode answer: %w", err)
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

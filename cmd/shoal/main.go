@@ -74,6 +74,7 @@ func newRoot() *cobra.Command {
 		newRolloutCmd(g),
 		newSetCmd(g),
 		newTokenCmd(g),
+		newImageCmd(g),
 	)
 	return root
 }

@@ -284,3 +284,26 @@ func newTokenCmd(g *globals) *cobra.Command {
 		},
 	}
 }
+
+func newImageCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{Use: "image", Short: "Manage images on a node"}
+	imp := &cobra.Command{
+		Use:   "import FILE...",
+		Short: "Load OCI or Docker image archives into the addressed agent's containerd (for nodes without a registry)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, f := range args {
+				names, err := g.client().ImportImage(cmd.Context(), f)
+				if err != nil {
+					return fmt.Errorf("import %s: %w", f, err)
+				}
+				for _, n := range names {
+					fmt.Fprintf(cmd.OutOrStdout(), "imported %s\n", n)
+				}
+			}
+			return nil
+		},
+	}
+	root.AddCommand(imp)
+	return root
+}

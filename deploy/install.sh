@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# install.sh: install the Shoal agent on a Debian 12 server as a systemd
+# service. Run as root from the repository (or with SHOAL_BIN pointing at
+# the binary):
+#
+#   deploy/install.sh BIND_ADDR                         first server: creates the cluster
+#   deploy/install.sh BIND_ADDR SEED_ADDR TOKEN         the others: join it
+#
+# It installs containerd, runc, the CNI plugins, iproute2 and iptables
+# (without starting Debian's containerd: the agent supervises its own),
+# copies the binary to /usr/local/bin/shoal, writes /etc/default/shoal and
+# the unit, and starts the agent. The first server's token is in
+# /var/lib/shoal/token (and `shoal token` prints it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bind=${1:?usage: $0 BIND_ADDR [SEED_ADDR TOKEN]}
+seed=${2:-}
+token=${3:-}
+bin=${SHOAL_BIN:-bin/shoal}
+[[ $(id -u) -eq 0 ]] || { echo "install.sh: run as root" >&2; exit 1; }
+[[ -x $bin ]] || { echo "install.sh: $bin not found: run 'make build' first (or set SHOAL_BIN)" >&2; exit 1; }
+if [[ -n $seed && -z $token ]]; then
+	echo "install.sh: joining $seed needs the cluster token" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(containerd runc containernetworking-plugins iproute2 iptables)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# The agent starts its own containerd under /var/lib/shoal; Debian's would
+# only compete with it.
+systemctl disable --now containerd.service 2>/dev/null || true
+
+install -m 0755 "$bin" /usr/local/bin/shoal
+args=()
+[[ -n $seed ]] && args+=(--join "$seed:7946" --token "$token")
+cat >/etc/default/shoal <<CONF
+# Read by shoal-agent.service.
+SHOAL_BIND=$bind
+SHOAL_ARGS="--advertise $bind ${args[*]}"
+CONF
+chmod 0600 /etc/default/shoal
+install -m 0644 deploy/shoal-agent.service /etc/systemd/system/shoal-agent.service
+systemctl daemon-reload
+systemctl enable --now shoal-agent.service
+echo "install.sh: shoal-agent started on $bind${seed:+, joining $seed}"
