@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -30,6 +31,7 @@ type network struct {
 	// is set up, and again after a failure.
 	natMu   sync.Mutex
 	natDone bool
+	log     *slog.Logger
 }
 
 // newNetwork generates the conflist rather than reading /etc/cni/net.d:
@@ -92,7 +94,11 @@ func newNetwork(cfg Config) (*network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("CNI config: %w", err)
 	}
-	return &network{cni: c, conf: conf, bridge: cfg.CNI.BridgeName, host: newHostNet(), nat: nat}, nil
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &network{cni: c, conf: conf, bridge: cfg.CNI.BridgeName, host: newHostNet(), nat: nat, log: log}, nil
 }
 
 // ensureNAT installs the NAT and forwarding rules once (again after a
@@ -139,10 +145,12 @@ func cniID(uid string) string { return "shoal-" + uid }
 
 // setup attaches the pod's namespace to the bridge and returns its IP.
 func (n *network) setup(ctx context.Context, uid, nsPath string, ports []gocni.PortMapping) (string, error) {
-	// Without the masquerade rule a pod could not leave the node, so
-	// no pod starts before it is in place.
+	// Without the masquerade rule a pod cannot reach addresses outside the
+	// cluster; it still reaches every pod, so it starts, and the rules are
+	// tried again at the next pod start (a kernel without the MASQUERADE
+	// target, as some micro-VMs have, never gets them).
 	if err := n.ensureNAT(ctx); err != nil {
-		return "", fmt.Errorf("CNI setup: %w", err)
+		n.log.Error("pod NAT rules not installed: pods on this node reach only the cluster network", "err", err)
 	}
 	res, err := n.cni.Setup(ctx, cniID(uid), nsPath, n.opts(ports)...)
 	if err != nil {

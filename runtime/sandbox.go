@@ -101,6 +101,12 @@ func (r *Runtime) ensureSandbox(ctx context.Context, pod *cluster.Pod) (*PodSand
 		if terr := r.cni.teardown(ctx, pod.UID, nsPath, rec.Ports); terr != nil {
 			r.logger.Warn("undo failed pod network setup", "pod", pod.Key(), "err", terr)
 		}
+		// A plugin that failed half-way can leave eth0 behind, and the next
+		// attempt's bridge plugin would refuse it: start again from a new
+		// namespace.
+		if rerr := removeNetNS(nsPath); rerr != nil {
+			r.logger.Warn("remove network namespace of failed setup", "pod", pod.Key(), "err", rerr)
+		}
 		return nil, err
 	}
 	rec.IP = ip

@@ -76,7 +76,9 @@ func (r *Runtime) listPods(ctx context.Context) ([]PodState, error) {
 	for uid, p := range byUID {
 		if rec, err := r.readRecord(uid); err == nil {
 			p.Namespace, p.Name = rec.Namespace, rec.Name
-			if isNetNS(rec.NetNSPath) {
+			// A record without an IP is a sandbox whose network setup
+			// failed half-way: not a sandbox containers may join.
+			if rec.IP != "" && isNetNS(rec.NetNSPath) {
 				p.Sandbox = r.sandbox(rec)
 			}
 		}

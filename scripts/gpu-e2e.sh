@@ -24,16 +24,17 @@ ls -l /dev/nvidia* 2>&1 | head
 
 # Tools the agent drives. Unpack Debian's where the machine lacks them.
 missing=()
-for t in containerd runc ip iptables; do command -v "$t" >/dev/null || missing+=("$t"); done
+for t in containerd runc ip iptables ip6tables; do command -v "$t" >/dev/null || missing+=("$t"); done
 if ((${#missing[@]})); then
 	say "unpacking Debian packages for: ${missing[*]}"
 	root=/opt/shoal-deps
 	mkdir -p "$root"
 	for d in "$CARRY"/debs/*.deb; do dpkg-deb -x "$d" "$root" 2>/dev/null || (cd "$root" && ar p "$OLDPWD/$d" data.tar.xz | tar xJ); done
 	# The alternatives dpkg would have made: iptables through nft.
-	for n in iptables iptables-restore iptables-save; do ln -sf xtables-nft-multi "$root/usr/sbin/$n"; done
+	for n in iptables iptables-restore iptables-save ip6tables ip6tables-restore ip6tables-save; do ln -sf xtables-nft-multi "$root/usr/sbin/$n"; done
 	export PATH="$root/usr/bin:$root/usr/sbin:$root/bin:$root/sbin:$PATH"
 	export LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu:$root/lib/x86_64-linux-gnu"
+	export XTABLES_LIBDIR="$root/usr/lib/x86_64-linux-gnu/xtables"
 	mkdir -p /opt/cni/bin && cp -a "$root"/usr/lib/cni/* /opt/cni/bin/
 fi
 for t in containerd runc ip iptables; do printf '%-10s %s\n' "$t" "$(command -v "$t" || echo MISSING)"; done
@@ -46,7 +47,8 @@ say "starting the agent (log: $WORK/agent.log)"
 agent=$!
 cleanup() {
 	$S delete pod gpu-probe >/dev/null 2>&1
-	for _ in $(seq 30); do $S get pods 2>/dev/null | grep -q gpu-probe || break; sleep 1; done
+	$S delete pod plain-probe >/dev/null 2>&1
+	for _ in $(seq 30); do $S get pods 2>/dev/null | grep -q probe || break; sleep 1; done
 	kill "$agent" 2>/dev/null
 	wait "$agent" 2>/dev/null
 }
@@ -65,6 +67,18 @@ cat >"$WORK/pod.yaml" <<'YAML'
 apiVersion: v1
 kind: Pod
 metadata:
+  name: plain-probe
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: probe
+      image: shoal.local/busybox:test
+      imagePullPolicy: Never
+      command: ["sh", "-c", "echo plain NVIDIA_VISIBLE_DEVICES=$NVIDIA_VISIBLE_DEVICES; ls /dev; trap 'exit 0' TERM; while true; do sleep 1; done"]
+---
+apiVersion: v1
+kind: Pod
+metadata:
   name: gpu-probe
 spec:
   terminationGracePeriodSeconds: 1
@@ -79,9 +93,19 @@ YAML
 say "shoal apply -f pod.yaml (nvidia.com/gpu: 1)"
 $S apply -f "$WORK/pod.yaml" --wait --timeout 90s
 $S get pods -o wide
+say "shoal logs plain-probe"
+$S logs plain-probe
 say "shoal logs gpu-probe"
 $S logs gpu-probe
+$S describe pod gpu-probe | sed -n '/Containers:/,$p' 
 say "shoal describe node gpu1"
 $S describe node gpu1
-say "agent log (last lines)"
-tail -n 15 "$WORK/agent.log" | cut -c1-300
+say "agent warnings and errors (each once)"
+grep -E 'level=(WARN|ERROR)' "$WORK/agent.log" | sed -E 's/^time=[^ ]+ //; s/pod_uid=[^ ]+ //' | sort -u | head -20
+say "containerd log (errors)"
+grep -iE 'level=(error|warn)' "$WORK/data/containerd/containerd.log" | tail -n 8
+say "runtime environment"
+runc --version | head -2
+ldd "$(command -v runc)" | grep -i 'not found' || echo "runc: all libraries found"
+stat -fc 'cgroup fs: %T' /sys/fs/cgroup
+uname -r
