@@ -22,6 +22,9 @@ type Client struct {
 	// Token authenticates to an agent that is not on loopback.
 	Token string
 	HTTP  *http.Client
+	// Consistent makes reads linearizable: answered by the leader after a
+	// Raft barrier rather than from the addressed agent's own copy.
+	Consistent bool
 }
 
 // NewClient returns a client for the agent at addr.
@@ -44,6 +47,13 @@ func IsNotFound(err error) bool {
 }
 
 func (c *Client) url(path string, q url.Values) string {
+	if c.Consistent {
+		q2 := url.Values{"consistent": {"1"}}
+		for k, v := range q {
+			q2[k] = v
+		}
+		q = q2
+	}
 	u := "http://" + c.Addr + PathPrefix + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()

@@ -20,7 +20,7 @@ import (
 
 func newGetCmd(g *globals) *cobra.Command {
 	var output string
-	var all bool
+	var all, consistent bool
 	cmd := &cobra.Command{
 		Use:   "get nodes|pods|deployments|statefulsets|services [NAME] [-o wide|json|yaml]",
 		Short: "List objects",
@@ -41,11 +41,14 @@ func newGetCmd(g *globals) *cobra.Command {
 			if all {
 				ns = ""
 			}
-			return get(cmd.Context(), g.client(), r, ns, name, output, cmd.OutOrStdout())
+			c := g.client()
+			c.Consistent = consistent
+			return get(cmd.Context(), c, r, ns, name, output, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: wide, json, yaml or name")
 	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list objects of every namespace")
+	cmd.Flags().BoolVar(&consistent, "consistent", false, "read through the Raft leader (linearizable) instead of this agent's copy")
 	return cmd
 }
 
