@@ -98,6 +98,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	stops = append(stops, members.stop)
 	loop(func(ctx context.Context) { rememberPeers(ctx, store, cfg.DataDir, cfg.Name, log) })
+	reconnectEvery := 5 * time.Second
+	if cfg.GossipProfile == "test" {
+		reconnectEvery = time.Second
+	}
+	loop(func(ctx context.Context) { members.reconnect(ctx, reconnectEvery) })
 
 	if err := waitForLeader(ctx, store, log); err != nil {
 		return err

@@ -160,3 +160,31 @@ func rememberPeers(ctx context.Context, store interface {
 		}
 	}
 }
+
+// reconnect keeps trying to reach members gossip has declared dead (not
+// left): after a partition heals, each side holds the other for dead and
+// memberlist itself never probes a dead member again, so without this the
+// two halves would stay apart (Serf's reconnect does the same).
+func (m *gossipMembers) reconnect(ctx context.Context, every time.Duration) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+		var dead []string
+		for _, mem := range m.g.Members() {
+			if mem.State == gossip.StateDead && mem.Addr != "" {
+				dead = append(dead, mem.Addr)
+			}
+		}
+		if len(dead) == 0 {
+			continue
+		}
+		jctx, cancel := context.WithTimeout(ctx, every)
+		if n, err := m.g.Join(jctx, dead); err == nil {
+			m.log.Info("gossip: reconnected to members held for dead", "members", n)
+		}
+		cancel()
+	}
+}

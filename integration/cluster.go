@@ -403,9 +403,32 @@ func (c *Cluster) WaitFormed() {
 			if why := c.allListed(nodes); why != "" {
 				return false, fmt.Sprintf("agent%d: %s", i+1, why)
 			}
+			// Formed means quorum can survive a failure too: the leader
+			// has promoted as many voters as the cluster's size calls for.
+			voters := 0
+			for _, n := range nodes {
+				if n.Status.Raft == "leader" || n.Status.Raft == "voter" {
+					voters++
+				}
+			}
+			if want := wantVoters(len(c.Agents)); voters != want {
+				return false, fmt.Sprintf("agent%d: %d voters, want %d: %s", i+1, voters, want, NodeSummary(nodes))
+			}
 		}
 		return true, ""
 	})
+}
+
+// wantVoters is how many Raft voters n agents settle on (autopilot's
+// default target: 1 for 1–2 agents, 3 for 3–6, 5 from 7).
+func wantVoters(n int) int {
+	switch {
+	case n >= 7:
+		return 5
+	case n >= 3:
+		return 3
+	}
+	return 1
 }
 
 // allListed says what is wrong with nodes as a list of exactly this
