@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +97,20 @@ func TestClusterHarnessOneAgent(t *testing.T) {
 	if !waitQuiet(20*time.Second, func() bool { ok, _ := page(); return ok }) {
 		_, why := page()
 		t.Logf("KNOWN: after PowerOff and Restart, pod hello (%s) does not answer: %s", pod.Status.PodIP, why)
+		dbg := func(args ...string) {
+			out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+			t.Logf("DEBUG %v (err %v):\n%s", args, err, out)
+		}
+		ns := c.NS[0].Name
+		for _, p := range a.Pods(t) {
+			t.Logf("DEBUG now: pod %s phase %s ip %s ready %v", p.Name, p.Status.Phase, p.Status.PodIP, IsReady(p))
+		}
+		dbg("ip", "netns", "exec", ns, "ip", "addr")
+		dbg("ip", "netns", "exec", ns, "ip", "route")
+		dbg("ip", "netns", "exec", ns, "bridge", "link")
+		dbg("ip", "netns", "exec", ns, "ip", "neigh")
+		dbg("sh", "-c", "ls -la /run/netns; for f in /run/netns/shoal-*; do echo $f; nsenter --net=$f ip addr; nsenter --net=$f ip route; done")
+		dbg("sh", "-c", "cat "+a.Opts.DataDir+"/pods/*/sandbox.json; find "+a.Opts.DataDir+"/cni /var/lib/cni -type f | head -50; grep -i -e sandbox -e cni -e netns -e warn -e error "+a.Log+" | tail -60")
+		dbg("sh", "-c", "for p in $(pgrep -f 'httpd -p 8080'); do echo pid $p; readlink /proc/$p/ns/net; done; for f in /run/netns/shoal-*; do stat -L -c '%i' $f; done")
 	}
 }

@@ -27,15 +27,7 @@ func (s *Server) updateWorkload(w http.ResponseWriter, r *http.Request, body []b
 		fail(w, badRequest{err})
 		return
 	}
-	_, forwarded, err := s.commit(w, r, body, &consensus.PutWorkload{Workload: wl})
-	if forwarded {
-		return
-	}
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, map[string]string{"status": "ok"})
+	s.commitOK(w, r, body, &consensus.PutWorkload{Workload: wl})
 }
 
 func (s *Server) handleScale(w http.ResponseWriter, r *http.Request) {
@@ -149,15 +141,7 @@ func (s *Server) handleNodeAction(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{fmt.Errorf("unknown node action %q (cordon, uncordon, drain)", action)})
 		return
 	}
-	_, forwarded, err := s.commit(w, r, nil, cmds...)
-	if forwarded {
-		return
-	}
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, map[string]string{"status": "ok"})
+	s.commitOK(w, r, nil, cmds...)
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -171,15 +155,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	for _, u := range rep.Updates {
 		cmd.Updates = append(cmd.Updates, consensus.PodStatusUpdate{Ref: u.Pod, Status: u.Status})
 	}
-	_, forwarded, err := s.commit(w, r, body, cmd)
-	if forwarded {
-		return
-	}
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, map[string]string{"status": "ok"})
+	s.commitOK(w, r, body, cmd)
 }
 
 func (s *Server) handlePutNode(w http.ResponseWriter, r *http.Request) {
@@ -193,13 +169,5 @@ func (s *Server) handlePutNode(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{fmt.Errorf("node name %q does not match the path", n.Name)})
 		return
 	}
-	_, forwarded, err := s.commit(w, r, body, &consensus.PutNode{Node: &n})
-	if forwarded {
-		return
-	}
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, map[string]string{"status": "ok"})
+	s.commitOK(w, r, body, &consensus.PutNode{Node: &n})
 }

@@ -169,6 +169,19 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request, body []byte, cmd
 	return res, false, nil
 }
 
+// commitOK commits cmds (or forwards the request to the leader) and
+// answers {"status": "ok"} or the error.
+func (s *Server) commitOK(w http.ResponseWriter, r *http.Request, body []byte, cmds ...consensus.Command) {
+	_, forwarded, err := s.commit(w, r, body, cmds...)
+	switch {
+	case forwarded:
+	case err != nil:
+		fail(w, err)
+	default:
+		writeJSON(w, map[string]string{"status": "ok"})
+	}
+}
+
 // proxy sends the request (with its already-read body) to another agent.
 func (s *Server) proxy(w http.ResponseWriter, r *http.Request, addr string, body []byte) {
 	target := &url.URL{Scheme: "http", Host: addr}
