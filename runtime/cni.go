@@ -23,6 +23,9 @@ type network struct {
 	cni    gocni.CNI
 	conf   []byte
 	bridge string
+	// podNet is the node's pod subnet; a requested IP outside it is not
+	// asked for.
+	podNet *net.IPNet
 	host   *hostNet
 	// nat is nil without a cluster CIDR: then the bridge plugin
 	// masquerades everything leaving the pod subnet, as it always did.
@@ -41,7 +44,8 @@ func newNetwork(cfg Config) (*network, error) {
 	if cfg.CNI.PodCIDR == "" {
 		return nil, fmt.Errorf("CNI.PodCIDR is required")
 	}
-	if _, _, err := net.ParseCIDR(cfg.CNI.PodCIDR); err != nil {
+	_, podNet, err := net.ParseCIDR(cfg.CNI.PodCIDR)
+	if err != nil {
 		return nil, fmt.Errorf("CNI.PodCIDR: %w", err)
 	}
 	var nat *natRules
@@ -63,6 +67,9 @@ func newNetwork(cfg Config) (*network, error) {
 			// own rule masquerades only traffic leaving the cluster.
 			"ipMasq":      nat == nil,
 			"hairpinMode": true,
+			// ips lets a sandbox set up again after a reboot ask
+			// host-local for the IP the pod had (see setup).
+			"capabilities": map[string]bool{"ips": true},
 			"ipam": map[string]any{
 				"type":    "host-local",
 				"ranges":  [][]map[string]string{{{"subnet": cfg.CNI.PodCIDR}}},
@@ -98,7 +105,7 @@ func newNetwork(cfg Config) (*network, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &network{cni: c, conf: conf, bridge: cfg.CNI.BridgeName, host: newHostNet(), nat: nat, log: log}, nil
+	return &network{cni: c, conf: conf, bridge: cfg.CNI.BridgeName, podNet: podNet, host: newHostNet(), nat: nat, log: log}, nil
 }
 
 // ensureNAT installs the NAT and forwarding rules once (again after a
@@ -144,7 +151,11 @@ func pluginExists(dirs []string, name string) bool {
 func cniID(uid string) string { return "shoal-" + uid }
 
 // setup attaches the pod's namespace to the bridge and returns its IP.
-func (n *network) setup(ctx context.Context, uid, nsPath string, ports []gocni.PortMapping) (string, error) {
+// With want, host-local is asked for that IP (the one the pod had before
+// its namespace was lost): the cluster state, DNS and endpoints still name
+// it, so the pod must answer there again. host-local refuses an IP that
+// another pod holds meanwhile; the caller then asks for any.
+func (n *network) setup(ctx context.Context, uid, nsPath string, ports []gocni.PortMapping, want string) (string, error) {
 	// Without the masquerade rule a pod cannot reach addresses outside the
 	// cluster; it still reaches every pod, so it starts, and the rules are
 	// tried again at the next pod start (a kernel without the MASQUERADE
@@ -152,7 +163,12 @@ func (n *network) setup(ctx context.Context, uid, nsPath string, ports []gocni.P
 	if err := n.ensureNAT(ctx); err != nil {
 		n.log.Error("pod NAT rules not installed: pods on this node reach only the cluster network", "err", err)
 	}
-	res, err := n.cni.Setup(ctx, cniID(uid), nsPath, n.opts(ports)...)
+	opts := n.opts(ports)
+	if ip := net.ParseIP(want); ip != nil && n.podNet.Contains(ip) {
+		ones, _ := n.podNet.Mask.Size()
+		opts = append(opts, gocni.WithCapability("ips", []string{fmt.Sprintf("%s/%d", ip, ones)}))
+	}
+	res, err := n.cni.Setup(ctx, cniID(uid), nsPath, opts...)
 	if err != nil {
 		return "", fmt.Errorf("CNI setup: %w", err)
 	}

@@ -71,7 +71,10 @@ func (r *Runtime) ensureSandbox(ctx context.Context, pod *cluster.Pod) (*PodSand
 	if rec != nil && rec.IP != "" && isNetNS(rec.NetNSPath) {
 		return r.sandbox(rec), nil
 	}
+	// The IP the pod had: set up again, it asks for it back.
+	var oldIP string
 	if rec != nil && rec.IP != "" {
+		oldIP = rec.IP
 		// The namespace vanished (host reboot) but CNI may still hold
 		// the IP and port mappings: release them before starting over.
 		if err := r.cni.teardown(ctx, pod.UID, rec.NetNSPath, rec.Ports); err != nil {
@@ -86,27 +89,18 @@ func (r *Runtime) ensureSandbox(ctx context.Context, pod *cluster.Pod) (*PodSand
 		UID: pod.UID, Namespace: pod.Namespace, Name: pod.Name,
 		NetNSPath: nsPath, Ports: hostPorts(pod), Hostname: hostname,
 	}
-	if !isNetNS(nsPath) {
-		if err := createNetNS(nsPath); err != nil {
-			return nil, fmt.Errorf("create network namespace: %w", err)
-		}
-	}
 	// Record before CNI so a failure half-way is still torn down by
 	// RemovePod.
 	if err := r.writeRecord(rec); err != nil {
 		return nil, err
 	}
-	ip, err := r.cni.setup(ctx, pod.UID, nsPath, rec.Ports)
+	ip, err := r.attach(ctx, pod, rec, oldIP)
+	if err != nil && oldIP != "" {
+		// Another pod took the old IP meanwhile: any IP will do.
+		r.logger.Warn("pod network set up again without its old IP", "pod", pod.Key(), "ip", oldIP, "err", err)
+		ip, err = r.attach(ctx, pod, rec, "")
+	}
 	if err != nil {
-		if terr := r.cni.teardown(ctx, pod.UID, nsPath, rec.Ports); terr != nil {
-			r.logger.Warn("undo failed pod network setup", "pod", pod.Key(), "err", terr)
-		}
-		// A plugin that failed half-way can leave eth0 behind, and the next
-		// attempt's bridge plugin would refuse it: start again from a new
-		// namespace.
-		if rerr := removeNetNS(nsPath); rerr != nil {
-			r.logger.Warn("remove network namespace of failed setup", "pod", pod.Key(), "err", rerr)
-		}
 		return nil, err
 	}
 	rec.IP = ip
@@ -118,6 +112,31 @@ func (r *Runtime) ensureSandbox(ctx context.Context, pod *cluster.Pod) (*PodSand
 	}
 	r.logger.Debug("sandbox ready", "pod", pod.Key(), "uid", pod.UID, "ip", ip)
 	return r.sandbox(rec), nil
+}
+
+// attach creates the pod's namespace if need be and sets its network up,
+// asking for IP want if not empty. On failure it undoes what CNI did and
+// removes the namespace.
+func (r *Runtime) attach(ctx context.Context, pod *cluster.Pod, rec *sandboxRecord, want string) (string, error) {
+	if !isNetNS(rec.NetNSPath) {
+		if err := createNetNS(rec.NetNSPath); err != nil {
+			return "", fmt.Errorf("create network namespace: %w", err)
+		}
+	}
+	ip, err := r.cni.setup(ctx, pod.UID, rec.NetNSPath, rec.Ports, want)
+	if err != nil {
+		if terr := r.cni.teardown(ctx, pod.UID, rec.NetNSPath, rec.Ports); terr != nil {
+			r.logger.Warn("undo failed pod network setup", "pod", pod.Key(), "err", terr)
+		}
+		// A plugin that failed half-way can leave eth0 behind, and the next
+		// attempt's bridge plugin would refuse it: start again from a new
+		// namespace.
+		if rerr := removeNetNS(rec.NetNSPath); rerr != nil {
+			r.logger.Warn("remove network namespace of failed setup", "pod", pod.Key(), "err", rerr)
+		}
+		return "", err
+	}
+	return ip, nil
 }
 
 func (r *Runtime) sandbox(rec *sandboxRecord) *PodSandbox {
