@@ -55,6 +55,17 @@ func (r *Runtime) EnsureNAT(ctx context.Context) error { return r.cni.ensureNAT(
 // lose their way out until EnsureNAT runs again.
 func (r *Runtime) ClearNAT(ctx context.Context) error { return r.cni.clearNAT(ctx) }
 
+// ClearBridgeNAT removes the NAT and forwarding rules that a Runtime
+// installed for the pod bridge named bridge, without a Runtime: for a node
+// that is gone for good (an uninstall, a test's cleanup). A running agent's
+// rules stay while it may still run pods.
+func ClearBridgeNAT(ctx context.Context, bridge string) error {
+	return newHostNet().clearNAT(ctx, natRules{
+		postrouting: chainName("POSTROUTING", bridge),
+		forward:     chainName("FORWARD", bridge),
+	})
+}
+
 // hostNet changes the node's routes and iptables rules. Every change goes
 // through run and sysctl so that tests can aim them at a network namespace
 // (run prefixed with `ip netns exec NS`).

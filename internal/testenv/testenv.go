@@ -265,7 +265,14 @@ func PushImage(tb testing.TB, archive, ref string) {
 func Bridge(tb testing.TB) string {
 	tb.Helper()
 	name := "sht" + bridgeSeq()
-	tb.Cleanup(func() { DeleteLink(tb, name) })
+	tb.Cleanup(func() {
+		DeleteLink(tb, name)
+		// The agent leaves its NAT chains in place for the pods it may still
+		// run; the test's bridge is gone for good, so they go too.
+		if err := runtime.ClearBridgeNAT(context.Background(), name); err != nil {
+			tb.Logf("cleanup: NAT rules of bridge %s: %v", name, err)
+		}
+	})
 	return name
 }
 
