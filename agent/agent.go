@@ -53,7 +53,20 @@ func Run(ctx context.Context, cfg Config) error {
 	var stops []func()
 	defer func() {
 		for i := len(stops) - 1; i >= 0; i-- {
-			stops[i]()
+			// Bounded: a step stuck on a peer that is unreachable (a cut
+			// link) must not keep the agent from exiting; its pods and
+			// state are safe either way.
+			done := make(chan struct{})
+			start := time.Now()
+			go func() { defer close(done); stops[i]() }()
+			select {
+			case <-done:
+				if d := time.Since(start); d > 2*time.Second {
+					log.Warn("slow shutdown step", "step", i, "took", d.Round(time.Millisecond))
+				}
+			case <-time.After(10 * time.Second):
+				log.Error("shutdown step did not finish in 10s; going on without it", "step", i)
+			}
 		}
 	}()
 	loop := func(fn func(context.Context)) {

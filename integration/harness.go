@@ -405,7 +405,7 @@ func (a *Agent) Kill9() {
 func (a *Agent) Stop() {
 	a.t.Helper()
 	if !a.signalAndWait(syscall.SIGTERM, stopGrace) {
-		a.t.Logf("agent %s did not stop in %v; killing it", a.Opts.Name, stopGrace)
+		a.t.Logf("agent %s did not stop in %v; killing it; its log ends:\n%s", a.Opts.Name, stopGrace, tail(a.Log, 25))
 		a.signalAndWait(syscall.SIGKILL, 10*time.Second)
 	}
 }
