@@ -154,8 +154,14 @@ nodes_ready() {
 		return 1
 	}
 	ready=$(awk 'NR > 1 && $2 == "Ready"' <<<"$out" | wc -l)
-	echo "$ready/$1 nodes Ready"
-	((ready == $1))
+	# Formed also means the leader has promoted its voters (3 from 3
+	# agents), which it does once they have been alive a few seconds.
+	voters=$(awk 'NR > 1 && ($3 == "leader" || $3 == "voter")' <<<"$out" | wc -l)
+	want_voters=1
+	(($1 >= 3)) && want_voters=3
+	(($1 >= 7)) && want_voters=5
+	echo "$ready/$1 nodes Ready, $voters/$want_voters Raft voters"
+	((ready == $1 && voters == want_voters))
 }
 
 start_agent 1

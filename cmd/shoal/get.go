@@ -135,7 +135,7 @@ func fetch(ctx context.Context, c *api.Client, r resource, ns, name string) (*ta
 		if err != nil {
 			return nil, err
 		}
-		t.header = []string{"NAME", "STATUS", "RAFT", "CPU", "MEMORY", "GPU", "PODS", "AGE"}
+		t.header = []string{"NAME", "STATUS", "RAFT", "CPU", "MEMORY", "GPU", "PODS"}
 		t.wide = []string{"ADDRESS", "POD-CIDR", "GPU-MODEL", "LABELS"}
 		for _, v := range l.Items {
 			n := v.Node
@@ -150,7 +150,7 @@ func fetch(ctx context.Context, c *api.Client, r resource, ns, name string) (*ta
 				fmt.Sprintf("%s/%s", cluster.FormatMilliCPU(v.Requested.MilliCPU), cluster.FormatMilliCPU(n.Allocatable.MilliCPU)),
 				fmt.Sprintf("%s/%s", cluster.FormatBytes(v.Requested.Memory), cluster.FormatBytes(n.Allocatable.Memory)),
 				fmt.Sprintf("%d/%d", v.Requested.GPU, n.Allocatable.GPU),
-				fmt.Sprint(v.Pods), "-"})
+				fmt.Sprint(v.Pods)})
 			t.wrows = append(t.wrows, []string{dash(n.Address), dash(n.PodCIDR), dash(gpuModel(n)), dash(labelString(n.Labels))})
 			t.names = append(t.names, n.Name)
 			t.k8s = append(t.k8s, nodeToK8s(v))
@@ -225,7 +225,7 @@ func fetch(ctx context.Context, c *api.Client, r resource, ns, name string) (*ta
 		if err != nil {
 			return nil, err
 		}
-		t.header = []string{"NAME", "TYPE", "CLUSTER-IP", "PORT(S)", "AGE"}
+		t.header = []string{"NAME", "TYPE", "CLUSTER-IP", "PORT(S)"}
 		t.wide = []string{"SELECTOR"}
 		for _, s := range l.Items {
 			if !match(s.Name) {
@@ -236,7 +236,7 @@ func fetch(ctx context.Context, c *api.Client, r resource, ns, name string) (*ta
 				ports = append(ports, fmt.Sprintf("%d/%s", p.Port, orDefault(p.Protocol, "TCP")))
 			}
 			typ := orDefault(s.Type, "ClusterIP")
-			t.rows = append(t.rows, []string{s.Name, typ, orDefault(s.ClusterIP, "<none>"), dash(strings.Join(ports, ",")), "-"})
+			t.rows = append(t.rows, []string{s.Name, typ, orDefault(s.ClusterIP, "<none>"), dash(strings.Join(ports, ","))})
 			t.wrows = append(t.wrows, []string{dash(labelString(s.Selector))})
 			t.names = append(t.names, s.Name)
 			t.k8s = append(t.k8s, serviceToK8s(s))
