@@ -16,8 +16,8 @@ import (
 func mknod(t *testing.T, path string, major, minor uint32) {
 	t.Helper()
 	if err := unix.Mknod(path, unix.S_IFCHR|0o666, int(unix.Mkdev(major, minor))); err != nil {
-		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			t.Skipf("cannot mknod here: %v", err)
+		if (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)) && os.Getenv("CI") != "true" {
+			t.Skipf("cannot mknod here (not root?): %v", err)
 		}
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestStatDevice(t *testing.T) {
 	}
 	dn, err := statDevice("/dev/null")
 	if err != nil {
-		t.Skipf("no /dev/null: %v", err)
+		t.Fatalf("stat /dev/null: %v", err)
 	}
 	if dn != (devNode{typ: "c", major: 1, minor: 3, mode: dn.mode}) {
 		t.Errorf("statDevice(/dev/null) = %+v, want c 1:3", dn)
