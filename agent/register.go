@@ -19,7 +19,7 @@ import (
 	"shoal/gpu"
 )
 
-// version is the agent version recorded on the node.
+// Version is the agent version recorded on the node (set by cmd/shoal).
 var Version = "dev"
 
 // nodeRecord describes this machine: detected capacity, overridden by

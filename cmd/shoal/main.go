@@ -8,13 +8,18 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set at build time with
+// -ldflags "-X main.version=... -X main.commit=..." (see the Makefile).
+var (
+	version = "dev"
+	commit  = ""
+)
 
 // exitError carries a process exit code (e.g. from `shoal exec`) without
 // printing anything more.
@@ -52,7 +57,7 @@ func newRoot() *cobra.Command {
 		Short:         "Shoal runs your Kubernetes-style YAML on a cluster of identical agents",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       strings.TrimSpace(version + " " + commit),
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.addr, "addr", envOr("SHOAL_ADDR", "127.0.0.1:7948"), "agent API address (env SHOAL_ADDR)")
