@@ -124,6 +124,8 @@ type Options struct {
 type Agent struct {
 	t    testing.TB
 	Opts Options
+	// gossipPort is a free port for an agent on the host's network.
+	gossipPort int
 	// API is the host:port the CLI talks to.
 	API string
 	// DNS is the host:port of its DNS server.
@@ -208,6 +210,9 @@ func LaunchAgent(t testing.TB, opts Options) *Agent {
 	if a.Opts.RaftPort == 0 {
 		a.Opts.RaftPort = testenv.FreePort(t)
 	}
+	if a.Opts.NetNS == "" {
+		a.gossipPort = testenv.FreePort(t)
+	}
 	if a.Opts.Bridge == "" {
 		a.Opts.Bridge = testenv.Bridge(t)
 	}
@@ -249,6 +254,11 @@ func (a *Agent) args() []string {
 	}
 	if o.NetNS == "" || o.RaftPort != DefaultRaftPort {
 		args = append(args, "--raft-addr", net.JoinHostPort(o.Bind, strconv.Itoa(o.RaftPort)))
+	}
+	if o.NetNS == "" {
+		// On the host's network, never meet an agent a user runs on the
+		// default gossip port.
+		args = append(args, "--gossip-addr", net.JoinHostPort(o.Bind, strconv.Itoa(a.gossipPort)))
 	}
 	args = append(args,
 		"--dns-addr", a.DNS,
