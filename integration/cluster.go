@@ -652,3 +652,30 @@ func bridgeRegistry(t testing.TB, addr string) string {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// LogRSS logs each running agent's resident memory (VmRSS and its
+// anonymous part), for the figures the cluster issue reports.
+func (c *Cluster) LogRSS(t testing.TB) {
+	t.Helper()
+	for _, a := range c.Agents {
+		pid := a.PID()
+		if pid == 0 || !a.Running() {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			continue
+		}
+		var rss, anon string
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[0] == "VmRSS:" {
+				rss = f[1] + " kB"
+			}
+			if len(f) >= 2 && f[0] == "RssAnon:" {
+				anon = f[1] + " kB"
+			}
+		}
+		t.Logf("%s RSS %s (anonymous %s)", a.Opts.Name, rss, anon)
+	}
+}

@@ -147,6 +147,7 @@ func TestClusterLeaderKill(t *testing.T) {
 	t.Logf("leader kill → next acknowledged write: %v", time.Since(killed).Round(100*time.Millisecond))
 	c.Any().Shoal(t, "scale", "deployment/sleeper", "--replicas", "3")
 	c.Any().WaitPods(t, 3, Labeled("app", "sleeper"))
+	c.LogRSS(t)
 
 	// The dead voter is replaced once the grace has passed: among the 4
 	// alive, 3 voters; the dead one Down and not voting.
