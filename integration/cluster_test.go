@@ -313,28 +313,9 @@ func TestClusterPowerOff(t *testing.T) {
 	})
 }
 
-const fencedStatefulSet = `
-apiVersion: apps/v1
-kind: StatefulSet
-metadata:
-  name: db
-spec:
-  serviceName: db
-  replicas: 1
-  selector:
-    matchLabels: {app: db}
-  template:
-    metadata:
-      labels: {app: db}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: db
-          image: IMAGE
-          command: ["sh", "-c", "` + idle + `"]
-          resources:
+var fencedStatefulSet = dbStatefulSetYAML(1, `          resources:
             requests: {cpu: 10m, memory: 8Mi}
-`
+`, "")
 
 // TestClusterStatefulSetPartition (Show 4): the node running db-0 (a
 // StatefulSet pod without claims) is cut off. Both sides are watched

@@ -10,28 +10,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-const dnsApp = `
-apiVersion: apps/v1
-kind: StatefulSet
-metadata:
-  name: db
-spec:
-  serviceName: db
-  replicas: 2
-  selector:
-    matchLabels: {app: db}
-  template:
-    metadata:
-      labels: {app: db}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: db
-          image: IMAGE
-          command: ["sh", "-c", "` + idle + `"]
-          ports:
+var dnsApp = dbStatefulSetYAML(2, `          ports:
             - {name: sql, containerPort: 5432}
----
+`, "") + `---
 apiVersion: v1
 kind: Service
 metadata:

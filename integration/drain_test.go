@@ -8,34 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-const claimStatefulSet = `
-apiVersion: apps/v1
-kind: StatefulSet
-metadata:
-  name: db
-spec:
-  serviceName: db
-  replicas: 1
-  selector:
-    matchLabels: {app: db}
-  template:
-    metadata:
-      labels: {app: db}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: db
-          image: IMAGE
-          command: ["sh", "-c", "` + idle + `"]
-          volumeMounts:
-            - {name: data, mountPath: /data}
-  volumeClaimTemplates:
-    - metadata: {name: data}
-      spec:
-        accessModes: [ReadWriteOnce]
-        resources:
-          requests: {storage: 16Mi}
-`
+var claimStatefulSet = dbWithData(1, "16Mi")
 
 // TestClusterDrainMovesVolume (issue 3, Build: "Draining moves a
 // StatefulSet pod together with its volume data"): db-0 writes to its

@@ -250,7 +250,9 @@ func cpuQuota(t *testing.T, a *Agent, pod, container string) string {
 	return ""
 }
 
-const dbStatefulSet = `
+// dbStatefulSet is a headless Service and a StatefulSet of 2 whose pods
+// each get their own claim volume at /data.
+var dbStatefulSet = `
 apiVersion: v1
 kind: Service
 metadata:
@@ -260,35 +262,7 @@ spec:
   selector: {app: db}
   ports:
     - {name: db, port: 5432}
----
-apiVersion: apps/v1
-kind: StatefulSet
-metadata:
-  name: db
-spec:
-  serviceName: db
-  replicas: 2
-  selector:
-    matchLabels: {app: db}
-  template:
-    metadata:
-      labels: {app: db}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: db
-          image: IMAGE
-          command: ["sh", "-c", "` + idle + `"]
-          volumeMounts:
-            - {name: data, mountPath: /data}
-  volumeClaimTemplates:
-    - metadata:
-        name: data
-      spec:
-        accessModes: ["ReadWriteOnce"]
-        resources:
-          requests: {storage: 10Mi}
-`
+---` + dbWithData(2, "10Mi")
 
 // TestStatefulSetVolumes: db-0 and db-1 each get their own volume, and what
 // db-0 wrote is there again after db-0 is deleted and comes back.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -54,16 +55,43 @@ var kindNames = map[string]struct{ group, plural string }{
 	manifest.KindService:     {"service", "services"},
 }
 
-func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
+// readManifests reads and decodes the manifest files of an apply or
+// delete request; on failure it has answered already.
+func (s *Server) readManifests(w http.ResponseWriter, r *http.Request) ([]manifest.Object, []byte, bool) {
 	var req ApplyRequest
 	body, err := readBody(r, &req)
 	if err != nil {
 		fail(w, badRequest{err})
-		return
+		return nil, nil, false
 	}
 	objs, err := decodeFiles(req.Files)
 	if err != nil {
 		fail(w, err)
+		return nil, nil, false
+	}
+	return objs, body, true
+}
+
+// commitObjects commits what an apply or delete decided (forwarding to the
+// leader when this agent does not lead) and answers with resp.
+func (s *Server) commitObjects(w http.ResponseWriter, r *http.Request, body []byte, cmds []consensus.Command, resp ApplyResponse) {
+	if len(cmds) > 0 {
+		res, forwarded, err := s.commit(w, r, body, cmds...)
+		if forwarded {
+			return
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		resp.Index = res[len(res)-1].Index
+	}
+	writeJSON(w, resp)
+}
+
+func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
+	objs, body, ok := s.readManifests(w, r)
+	if !ok {
 		return
 	}
 	st := s.cfg.Store.State()
@@ -88,18 +116,7 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{errors.Join(errs...)})
 		return
 	}
-	if len(cmds) > 0 {
-		res, forwarded, err := s.commit(w, r, body, cmds...)
-		if forwarded {
-			return
-		}
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		resp.Index = res[len(res)-1].Index
-	}
-	writeJSON(w, resp)
+	s.commitObjects(w, r, body, cmds, resp)
 }
 
 // applyOne turns one object into the command that stores it, keeping the
@@ -117,7 +134,7 @@ func (s *Server) applyOne(st *cluster.State, o manifest.Object, t time.Time) (st
 		if sameWorkload(old, wl) {
 			return "unchanged", nil, nil
 		}
-		if !maps2Equal(old.Selector, wl.Selector) {
+		if !maps.Equal(old.Selector, wl.Selector) {
 			return "", nil, badRequest{fmt.Errorf("spec.selector: field is immutable (was %v); delete and re-create the %s", old.Selector, wl.Kind)}
 		}
 		return "configured", &consensus.PutWorkload{Workload: wl}, nil
@@ -146,7 +163,7 @@ func (s *Server) applyOne(st *cluster.State, o manifest.Object, t time.Time) (st
 		if old.Owner != nil {
 			return "", nil, badRequest{fmt.Errorf("pod %s is managed by %s %s; change the %s instead", p.Name, old.Owner.Kind, old.Owner.Name, old.Owner.Kind)}
 		}
-		if sameJSON(old.Spec, p.Spec) && maps2Equal(old.Labels, p.Labels) {
+		if sameJSON(old.Spec, p.Spec) && maps.Equal(old.Labels, p.Labels) {
 			return "unchanged", nil, nil
 		}
 		return "", nil, badRequest{fmt.Errorf("pod %s exists and a running pod's spec cannot change; delete it first (shoal delete pod %s)", p.Name, p.Name)}
@@ -177,28 +194,9 @@ func sameJSON(a, b any) bool {
 	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
-func maps2Equal(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
-			return false
-		}
-	}
-	return true
-}
-
 func (s *Server) handleDeleteFiles(w http.ResponseWriter, r *http.Request) {
-	var req ApplyRequest
-	body, err := readBody(r, &req)
-	if err != nil {
-		fail(w, badRequest{err})
-		return
-	}
-	objs, err := decodeFiles(req.Files)
-	if err != nil {
-		fail(w, err)
+	objs, body, ok := s.readManifests(w, r)
+	if !ok {
 		return
 	}
 	st := s.cfg.Store.State()
@@ -216,18 +214,7 @@ func (s *Server) handleDeleteFiles(w http.ResponseWriter, r *http.Request) {
 		resp.Results = append(resp.Results, fmt.Sprintf("%s/%s %s", kn.group, o.Name, verb))
 		resp.Objects = append(resp.Objects, ObjectRef{Resource: kn.plural, Namespace: o.Namespace, Name: o.Name})
 	}
-	if len(cmds) > 0 {
-		res, forwarded, err := s.commit(w, r, body, cmds...)
-		if forwarded {
-			return
-		}
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		resp.Index = res[len(res)-1].Index
-	}
-	writeJSON(w, resp)
+	s.commitObjects(w, r, body, cmds, resp)
 }
 
 // deleteCommand builds the command deleting one object, if it exists.
@@ -273,6 +260,11 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	group := map[string]string{"deployments": "deployment.apps", "statefulsets": "statefulset.apps", "services": "service", "pods": "pod"}[plural]
+	group := ""
+	for _, kn := range kindNames {
+		if kn.plural == plural {
+			group = kn.group
+		}
+	}
 	writeJSON(w, ApplyResponse{Results: []string{fmt.Sprintf("%s/%s deleted", group, name)}, Index: res[0].Index})
 }
