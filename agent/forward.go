@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"shoal/agent/api"
 	"shoal/agent/node"
@@ -17,6 +18,9 @@ import (
 type leaderWriter struct {
 	store *consensus.Store
 	token string
+	// http is shared so that status reports every few hundred
+	// milliseconds reuse their connection to the leader.
+	http http.Client
 }
 
 // leaderClient returns a client for the leader's API.
@@ -29,7 +33,9 @@ func (w *leaderWriter) leaderClient() (*api.Client, error) {
 	if !ok || n.APIAddr == "" {
 		return nil, fmt.Errorf("%w: the API address of leader %s is not known yet", consensus.ErrNotLeader, id)
 	}
-	return api.NewClient(n.APIAddr, w.token), nil
+	c := api.NewClient(n.APIAddr, w.token)
+	c.HTTP = &w.http
+	return c, nil
 }
 
 // apply commits cmd locally when this agent leads; otherwise remote does
