@@ -206,7 +206,7 @@ func Run(ctx context.Context, cfg Config) error {
 			PodCIDR:     me.PodCIDR,
 			ClusterCIDR: store.State().Config().ClusterCIDR,
 		},
-		DNS:                runtime.DNSConfig{Nameserver: gateway},
+		DNS:                runtime.DNSConfig{Nameserver: gateway, Domain: store.State().Config().Domain},
 		InsecureRegistries: cfg.InsecureRegistries,
 		GPUSpec: func(ids []string) oci.SpecOpts {
 			return gpu.SpecOpts(ids, gpu.InjectConfig{GPUs: gpus})
@@ -299,7 +299,7 @@ func initCluster(ctx context.Context, store *consensus.Store, cfg Config) error 
 	res, err := store.Apply(ctx, &consensus.SetConfig{Config: cluster.Config{
 		ClusterID:   newUID(),
 		ClusterCIDR: cfg.ClusterCIDR,
-		Domain:      "cluster.local",
+		Domain:      cluster.DefaultDomain,
 	}})
 	if err == nil {
 		err = res[0].Err

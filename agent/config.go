@@ -15,13 +15,6 @@ import (
 	"shoal/cluster"
 )
 
-// Default ports (DESIGN.md "Ports").
-const (
-	DefaultGossipPort = 7946
-	DefaultRaftPort   = 7947
-	DefaultAPIPort    = 7948
-)
-
 // Config is the agent's one user-facing configuration, filled from flags.
 type Config struct {
 	Name    string
@@ -89,13 +82,13 @@ func (c *Config) Validate() error {
 		c.Advertise = c.Bind
 	}
 	if c.APIAddr == "" {
-		c.APIAddr = net.JoinHostPort(c.Bind, strconv.Itoa(DefaultAPIPort))
+		c.APIAddr = net.JoinHostPort(c.Bind, strconv.Itoa(cluster.DefaultAPIPort))
 	}
 	if c.RaftAddr == "" {
-		c.RaftAddr = net.JoinHostPort(c.Bind, strconv.Itoa(DefaultRaftPort))
+		c.RaftAddr = net.JoinHostPort(c.Bind, strconv.Itoa(cluster.DefaultRaftPort))
 	}
 	if c.GossipAddr == "" {
-		c.GossipAddr = net.JoinHostPort(c.Bind, strconv.Itoa(DefaultGossipPort))
+		c.GossipAddr = net.JoinHostPort(c.Bind, strconv.Itoa(cluster.DefaultGossipPort))
 	}
 	if c.GossipProfile == "" {
 		c.GossipProfile = "lan"
@@ -121,13 +114,13 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.ContainerdNamespace == "" {
-		c.ContainerdNamespace = "shoal"
+		c.ContainerdNamespace = cluster.DefaultContainerdNamespace
 	}
 	if c.BridgeName == "" {
-		c.BridgeName = "shoal0"
+		c.BridgeName = cluster.DefaultBridgeName
 	}
 	if c.ClusterCIDR == "" {
-		c.ClusterCIDR = "10.88.0.0/16"
+		c.ClusterCIDR = cluster.DefaultClusterCIDR
 	}
 	if _, _, err := net.ParseCIDR(c.ClusterCIDR); err != nil {
 		errs = append(errs, fmt.Errorf("--cluster-cidr %q: %v", c.ClusterCIDR, err))

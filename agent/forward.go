@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"shoal/agent/api"
-	"shoal/agent/node"
 	"shoal/cluster"
 	"shoal/consensus"
 )
@@ -60,14 +59,9 @@ func (w *leaderWriter) putNode(ctx context.Context, n *cluster.Node) error {
 }
 
 // ReportStatus implements node.Reporter.
-func (w *leaderWriter) ReportStatus(ctx context.Context, nodeName string, updates []node.StatusUpdate) error {
-	cmd := &consensus.PodStatus{Node: nodeName, Updates: make([]consensus.PodStatusUpdate, len(updates))}
-	rep := api.StatusReport{Node: nodeName, Updates: make([]api.StatusUpdate, len(updates))}
-	for i, u := range updates {
-		cmd.Updates[i] = consensus.PodStatusUpdate{Ref: u.Ref, Status: u.Status}
-		rep.Updates[i] = api.StatusUpdate{Pod: u.Ref, Status: u.Status}
-	}
-	err := w.apply(ctx, cmd, func(c *api.Client) error { return c.ReportStatus(ctx, rep) })
+func (w *leaderWriter) ReportStatus(ctx context.Context, nodeName string, updates []cluster.PodStatusUpdate) error {
+	cmd := &consensus.PodStatus{Node: nodeName, Updates: updates}
+	err := w.apply(ctx, cmd, func(c *api.Client) error { return c.ReportStatus(ctx, cmd) })
 	if err != nil {
 		return fmt.Errorf("report pod status: %w", err)
 	}

@@ -35,6 +35,14 @@ type PodRef struct {
 // Ref returns p's PodRef.
 func (p *Pod) Ref() PodRef { return PodRef{Namespace: p.Namespace, Name: p.Name, UID: p.UID} }
 
+// PodStatusUpdate is what a node saw of one pod. The UID in Ref keeps a
+// late update from landing on a newer pod of the same name. The node
+// reconciler reports it, the API carries it and the FSM applies it.
+type PodStatusUpdate struct {
+	Ref    PodRef    `json:"ref"`
+	Status PodStatus `json:"status"`
+}
+
 // Placement binds a pod to a node and, when it asks for GPUs, to specific
 // GPUs of that node.
 type Placement struct {

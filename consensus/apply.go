@@ -9,10 +9,7 @@ import (
 )
 
 // Defaults for cluster settings left empty.
-const (
-	DefaultClusterCIDR = "10.88.0.0/16"
-	DefaultDomain      = "cluster.local"
-)
+const ()
 
 // applier carries one log entry's change: every command of a batch writes
 // into the same Txn, which becomes the next State when the entry is done.
@@ -59,10 +56,10 @@ func orDefault(ns string) string {
 
 func configWithDefaults(c cluster.Config) cluster.Config {
 	if c.ClusterCIDR == "" {
-		c.ClusterCIDR = DefaultClusterCIDR
+		c.ClusterCIDR = cluster.DefaultClusterCIDR
 	}
 	if c.Domain == "" {
-		c.Domain = DefaultDomain
+		c.Domain = cluster.DefaultDomain
 	}
 	return c
 }

@@ -35,7 +35,7 @@ func replaceDB0(h *fsmHarness, uid string) cluster.PodRef {
 	h.t.Helper()
 	old := h.pod("db-0")
 	h.must(&TerminatePods{Pods: []cluster.PodRef{old.Ref()}})
-	h.must(&PodStatus{Node: old.NodeName, Updates: []PodStatusUpdate{{Ref: old.Ref(), Status: cluster.PodStatus{Phase: cluster.PodRunning, Stopped: true}}}})
+	h.must(&PodStatus{Node: old.NodeName, Updates: []cluster.PodStatusUpdate{{Ref: old.Ref(), Status: cluster.PodStatus{Phase: cluster.PodRunning, Stopped: true}}}})
 	h.must(&ApplyPlan{Plan: &cluster.Plan{Delete: []cluster.PodRef{old.Ref()}, Create: []*cluster.Pod{stsPod(uid, "")}}})
 	if p := h.pod("db-0"); p.UID != uid || p.NodeName != "" {
 		h.t.Fatalf("db-0 not replaced: %+v", p)
@@ -86,11 +86,11 @@ func TestClaimLocationFollowsThePodsData(t *testing.T) {
 		t.Fatalf("after move: pod on %s from %q, claim on %s", p.NodeName, p.VolumeFrom, claimNode(t, h.state()))
 	}
 	// Node a cannot speak for the pod; b reporting the copy moves the claim.
-	h.must(&PodStatus{Node: "a", Updates: []PodStatusUpdate{{Ref: r2, Status: cluster.PodStatus{Phase: cluster.PodPending, VolumesFetched: true}}}})
+	h.must(&PodStatus{Node: "a", Updates: []cluster.PodStatusUpdate{{Ref: r2, Status: cluster.PodStatus{Phase: cluster.PodPending, VolumesFetched: true}}}})
 	if claimNode(t, h.state()) != "a" {
 		t.Fatal("claim moved on the old node's word")
 	}
-	h.must(&PodStatus{Node: "b", Updates: []PodStatusUpdate{{Ref: r2, Status: cluster.PodStatus{Phase: cluster.PodPending, VolumesFetched: true}}}})
+	h.must(&PodStatus{Node: "b", Updates: []cluster.PodStatusUpdate{{Ref: r2, Status: cluster.PodStatus{Phase: cluster.PodPending, VolumesFetched: true}}}})
 	if p := h.pod("db-0"); p.VolumeFrom != "" || claimNode(t, h.state()) != "b" {
 		t.Fatalf("after copy: from %q, claim on %s", p.VolumeFrom, claimNode(t, h.state()))
 	}

@@ -123,14 +123,8 @@ type ApplyPlan struct {
 
 // PodStatus is one node's batch of observed pod states.
 type PodStatus struct {
-	Node    string            `json:"node"`
-	Updates []PodStatusUpdate `json:"updates"`
-}
-
-// PodStatusUpdate is what a node saw of one pod.
-type PodStatusUpdate struct {
-	Ref    cluster.PodRef    `json:"ref"`
-	Status cluster.PodStatus `json:"status"`
+	Node    string                    `json:"node"`
+	Updates []cluster.PodStatusUpdate `json:"updates"`
 }
 
 // PutNode registers or updates a node.

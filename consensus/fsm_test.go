@@ -20,7 +20,7 @@ func TestCommands(t *testing.T) {
 			name: "SetConfig fills defaults",
 			cmd:  &SetConfig{Config: cluster.Config{ClusterID: "c1"}},
 			check: func(t *testing.T, s *cluster.State, r Result) {
-				if c := s.Config(); c.ClusterID != "c1" || c.ClusterCIDR != DefaultClusterCIDR || c.Domain != DefaultDomain {
+				if c := s.Config(); c.ClusterID != "c1" || c.ClusterCIDR != cluster.DefaultClusterCIDR || c.Domain != cluster.DefaultDomain {
 					t.Errorf("config %+v", c)
 				}
 			},
@@ -142,7 +142,7 @@ func TestCommands(t *testing.T) {
 				&PutNode{Node: testNode("n1", 4000, 8*gi)},
 				&PutPods{Pods: []*cluster.Pod{placed(testPod("p", 100, 0, 0), "n1")}},
 				&TerminatePods{Pods: []cluster.PodRef{{Namespace: "default", Name: "p", UID: "uid-p"}}},
-				&PodStatus{Node: "n1", Updates: []PodStatusUpdate{{
+				&PodStatus{Node: "n1", Updates: []cluster.PodStatusUpdate{{
 					Ref: cluster.PodRef{Namespace: "default", Name: "p", UID: "uid-p"}, Status: cluster.PodStatus{Phase: cluster.PodSucceeded, Stopped: true}}}},
 			},
 			cmd: &PutPods{Pods: []*cluster.Pod{func() *cluster.Pod {
@@ -326,7 +326,7 @@ func TestPlacementRecheck(t *testing.T) {
 	if r.Plan.Placed != 0 {
 		t.Fatal("double GPU accepted in a later plan")
 	}
-	h.must(&PodStatus{Node: "gpu", Updates: []PodStatusUpdate{{Ref: ref("g1"), Status: cluster.PodStatus{Phase: cluster.PodSucceeded}}}})
+	h.must(&PodStatus{Node: "gpu", Updates: []cluster.PodStatusUpdate{{Ref: ref("g1"), Status: cluster.PodStatus{Phase: cluster.PodSucceeded}}}})
 	r = h.must(&ApplyPlan{Plan: &cluster.Plan{Place: []cluster.Placement{{Pod: ref("g2"), Node: "gpu", GPUs: []string{"GPU-a"}}}}})
 	if r.Plan.Placed != 1 || h.pod("g2").SchedulingMessage != "" {
 		t.Fatalf("GPU of a finished pod not reusable: %+v", r.Plan)
@@ -375,7 +375,7 @@ func TestPodStatus(t *testing.T) {
 	h.must(&PutNode{Node: testNode("n2", 1000, 1<<30)})
 	h.must(&PutPods{Pods: []*cluster.Pod{placed(testPod("p", 100, 0, 0), "n1")}})
 	report := func(node string, r cluster.PodRef, st cluster.PodStatus) Result {
-		return h.must(&PodStatus{Node: node, Updates: []PodStatusUpdate{{Ref: r, Status: st}}})
+		return h.must(&PodStatus{Node: node, Updates: []cluster.PodStatusUpdate{{Ref: r, Status: st}}})
 	}
 	running := cluster.PodStatus{Phase: cluster.PodRunning, PodIP: "10.88.0.5", Ready: true}
 

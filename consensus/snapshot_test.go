@@ -60,7 +60,7 @@ func richState(t *testing.T) *cluster.State {
 	gp.GPUs = []string{"GPU-x"}
 	create = append(create, gp)
 	h.must(&ApplyPlan{Plan: &cluster.Plan{Create: create}})
-	h.must(&PodStatus{Node: "node-ba", Updates: []PodStatusUpdate{{Ref: ref("web-aa"), Status: cluster.PodStatus{
+	h.must(&PodStatus{Node: "node-ba", Updates: []cluster.PodStatusUpdate{{Ref: ref("web-aa"), Status: cluster.PodStatus{
 		Phase: cluster.PodRunning, PodIP: "10.0.1.2", Ready: true, StartedAt: time.Date(2026, 5, 6, 7, 8, 9, 10, time.UTC),
 		Containers: []cluster.ContainerStatus{{Name: "c", State: cluster.ContainerRunning, RestartCount: 2}},
 	}}}})

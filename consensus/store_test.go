@@ -120,7 +120,7 @@ func TestNonvoterReceivesLog(t *testing.T) {
 
 // statusCmd is a one-pod status report, the kind nodes send all day.
 func statusCmd(i int) Command {
-	return &PodStatus{Node: "n1", Updates: []PodStatusUpdate{{
+	return &PodStatus{Node: "n1", Updates: []cluster.PodStatusUpdate{{
 		Ref: cluster.PodRef{Namespace: "default", Name: fmt.Sprintf("p%d", i), UID: "u"}}}}
 }
 

@@ -13,9 +13,6 @@ import (
 
 // Defaults for the names the table answers.
 const (
-	// DefaultDomain is the cluster domain when neither the Config nor the
-	// cluster's settings name one.
-	DefaultDomain = "cluster.local"
 	// DefaultTTL is short: answers track pods that come and go, and every
 	// agent answers from its own copy of the state, so a stale answer is
 	// only ever a few seconds old.
@@ -52,14 +49,14 @@ func (t *Table) Domain() string { return t.domain }
 func (t *Table) Len() int { return len(t.names) }
 
 // BuildTable computes every answer for st under domain ("" means the
-// cluster's configured domain, or DefaultDomain) with records that live ttl
+// cluster's configured domain, or cluster.DefaultDomain) with records that live ttl
 // (0 means DefaultTTL). It is pure: the same state gives the same table.
 func BuildTable(st *cluster.State, domain string, ttl time.Duration) *Table {
 	if domain == "" {
 		domain = st.Config().Domain
 	}
 	if domain == "" {
-		domain = DefaultDomain
+		domain = cluster.DefaultDomain
 	}
 	if ttl <= 0 {
 		ttl = DefaultTTL

@@ -8,18 +8,15 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"shoal/cluster"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/memberlist"
 )
 
-// DefaultPort is the gossip port (TCP and UDP) when none is given, both for
-// binding and for seed addresses without a port.
-const DefaultPort = 7946
-
 // EphemeralPort as Config.BindPort asks the OS for a free port (tests; the
-// port actually bound is in LocalNode().Addr). Zero means DefaultPort.
+// port actually bound is in LocalNode().Addr). Zero means cluster.DefaultGossipPort.
 const EphemeralPort = -1
 
 // Profiles select a family of memberlist timings.
@@ -48,7 +45,7 @@ type Config struct {
 	NodeName string
 	// BindAddr is the IP gossip listens on (default 0.0.0.0).
 	BindAddr string
-	// BindPort is the TCP and UDP port (0: DefaultPort; EphemeralPort: any).
+	// BindPort is the TCP and UDP port (0: cluster.DefaultGossipPort; EphemeralPort: any).
 	BindPort int
 	// AdvertiseAddr and AdvertisePort are what other nodes dial; empty/zero
 	// lets memberlist pick the bind address (or a private IP when bound to
@@ -167,7 +164,7 @@ func (c *Config) memberlistConfig(logger *slog.Logger) (*memberlist.Config, erro
 	}
 	switch c.BindPort {
 	case 0:
-		mc.BindPort = DefaultPort
+		mc.BindPort = cluster.DefaultGossipPort
 	case EphemeralPort:
 		mc.BindPort = 0 // memberlist finds a port free for both TCP and UDP
 	default:

@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"shoal/cluster"
 	"slices"
 	"strconv"
 	"sync"
@@ -216,7 +217,7 @@ func (c *Config) profile() string {
 	return c.Profile
 }
 
-// Join contacts the seeds (host:port, port DefaultPort when absent) and
+// Join contacts the seeds (host:port, port cluster.DefaultGossipPort when absent) and
 // merges their state; it returns how many seeds answered. It fails with
 // ErrJoin when none did, or with ctx's error if ctx ends first (the attempt
 // then finishes in the background within the TCP timeout).
@@ -249,7 +250,7 @@ func (g *Gossip) Join(ctx context.Context, addrs []string) (int, error) {
 	}
 }
 
-// withDefaultPort adds DefaultPort to an address without one, IPv6 included.
+// withDefaultPort adds cluster.DefaultGossipPort to an address without one, IPv6 included.
 func withDefaultPort(addr string) string {
 	if _, _, err := net.SplitHostPort(addr); err == nil {
 		return addr
@@ -257,7 +258,7 @@ func withDefaultPort(addr string) string {
 	if len(addr) > 1 && addr[0] == '[' && addr[len(addr)-1] == ']' {
 		addr = addr[1 : len(addr)-1]
 	}
-	return net.JoinHostPort(addr, strconv.Itoa(DefaultPort))
+	return net.JoinHostPort(addr, strconv.Itoa(cluster.DefaultGossipPort))
 }
 
 // Members returns every known member, this node included, dead and left

@@ -19,6 +19,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"shoal/cluster"
 	"shoal/internal/testenv"
 )
 
@@ -233,9 +234,9 @@ func LaunchAgent(t testing.TB, opts Options) *Agent {
 // network namespace; its DNS server answers the namespace on nsDNSPort
 // (pods always get it on their bridge).
 const (
-	DefaultGossipPort = 7946
-	DefaultRaftPort   = 7947
-	DefaultAPIPort    = 7948
+	DefaultGossipPort = cluster.DefaultGossipPort
+	DefaultRaftPort   = cluster.DefaultRaftPort
+	DefaultAPIPort    = cluster.DefaultAPIPort
 	nsDNSPort         = 1053
 )
 

@@ -22,6 +22,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"shoal/cluster"
+	"shoal/runtime/rtapi"
 )
 
 // labelStartedAt records when the container's current task started:
@@ -49,14 +50,14 @@ func Generation(pod *cluster.Pod, c cluster.Container) string {
 // starts it. An existing container of the same generation gets a new task
 // (its old, exited one is deleted); one of another generation is replaced.
 // Starting a running container of the same generation is a no-op.
-func (r *Runtime) StartContainer(ctx context.Context, pod *cluster.Pod, sb *PodSandbox, c cluster.Container, attempt int) error {
+func (r *Runtime) StartContainer(ctx context.Context, pod *cluster.Pod, sb *rtapi.PodSandbox, c cluster.Container, attempt int) error {
 	if err := r.startContainer(r.ctx(ctx), pod, sb, c, attempt); err != nil {
 		return fmt.Errorf("start container %s of pod %s: %w", c.Name, pod.Key(), err)
 	}
 	return nil
 }
 
-func (r *Runtime) startContainer(ctx context.Context, pod *cluster.Pod, sb *PodSandbox, c cluster.Container, attempt int) error {
+func (r *Runtime) startContainer(ctx context.Context, pod *cluster.Pod, sb *rtapi.PodSandbox, c cluster.Container, attempt int) error {
 	if err := validName(c.Name); err != nil {
 		return err
 	}
@@ -130,7 +131,7 @@ func (r *Runtime) startContainer(ctx context.Context, pod *cluster.Pod, sb *PodS
 	return nil
 }
 
-func (r *Runtime) createContainer(ctx context.Context, pod *cluster.Pod, sb *PodSandbox, c cluster.Container, id, gen string, attempt int) (client.Container, error) {
+func (r *Runtime) createContainer(ctx context.Context, pod *cluster.Pod, sb *rtapi.PodSandbox, c cluster.Container, id, gen string, attempt int) (client.Container, error) {
 	policy := c.ImagePullPolicy
 	if policy == PullAlways || policy == "" {
 		// The reconciler pulls Always images before starting; here we

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"shoal/runtime/rtapi"
 	"sync"
 	"syscall"
 	"time"
@@ -20,7 +21,7 @@ import (
 // Exec runs cmd in a running container with the container's environment,
 // user and working directory, streaming stdio; it returns the exit code.
 // When ctx ends first the process is killed.
-func (r *Runtime) Exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (ExecResult, error) {
+func (r *Runtime) Exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (rtapi.ExecResult, error) {
 	res, err := r.exec(r.ctx(ctx), podUID, container, cmd, stdin, stdout, stderr)
 	if err != nil {
 		return res, fmt.Errorf("exec in container %s of pod %s: %w", container, podUID, err)
@@ -28,21 +29,21 @@ func (r *Runtime) Exec(ctx context.Context, podUID, container string, cmd []stri
 	return res, nil
 }
 
-func (r *Runtime) exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (ExecResult, error) {
+func (r *Runtime) exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (rtapi.ExecResult, error) {
 	if len(cmd) == 0 {
-		return ExecResult{}, fmt.Errorf("%w: empty command", ErrInvalid)
+		return rtapi.ExecResult{}, fmt.Errorf("%w: empty command", ErrInvalid)
 	}
 	ctr, err := r.client.LoadContainer(ctx, ContainerID(podUID, container))
 	if err != nil {
-		return ExecResult{}, notFound(err)
+		return rtapi.ExecResult{}, notFound(err)
 	}
 	task, err := ctr.Task(ctx, nil)
 	if err != nil {
-		return ExecResult{}, fmt.Errorf("container is not running: %w", notFound(err))
+		return rtapi.ExecResult{}, fmt.Errorf("container is not running: %w", notFound(err))
 	}
 	spec, err := ctr.Spec(ctx)
 	if err != nil {
-		return ExecResult{}, err
+		return rtapi.ExecResult{}, err
 	}
 	pspec := *spec.Process
 	pspec.Args = cmd
@@ -65,7 +66,7 @@ func (r *Runtime) exec(ctx context.Context, podUID, container string, cmd []stri
 	execID := "exec-" + randomID()
 	proc, err := task.Exec(ctx, execID, &pspec, cio.NewCreator(cio.WithStreams(inR, stdout, stderr)))
 	if err != nil {
-		return ExecResult{}, err
+		return rtapi.ExecResult{}, err
 	}
 	// Delete with a fresh context: the process must be cleaned up even
 	// when ctx was cancelled.
@@ -78,10 +79,10 @@ func (r *Runtime) exec(ctx context.Context, podUID, container string, cmd []stri
 	}()
 	exited, err := proc.Wait(ctx)
 	if err != nil {
-		return ExecResult{}, err
+		return rtapi.ExecResult{}, err
 	}
 	if err := proc.Start(ctx); err != nil {
-		return ExecResult{}, err
+		return rtapi.ExecResult{}, err
 	}
 	if in != nil {
 		go func() {
@@ -98,12 +99,12 @@ func (r *Runtime) exec(ctx context.Context, podUID, container string, cmd []stri
 		proc.IO().Wait()
 		code, _, err := st.Result()
 		if err != nil {
-			return ExecResult{}, err
+			return rtapi.ExecResult{}, err
 		}
-		return ExecResult{ExitCode: int(code)}, nil
+		return rtapi.ExecResult{ExitCode: int(code)}, nil
 	case <-ctx.Done():
 		_ = proc.Kill(context.WithoutCancel(ctx), syscall.SIGKILL)
-		return ExecResult{}, ctx.Err()
+		return rtapi.ExecResult{}, ctx.Err()
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"shoal/internal/testenv"
 	"shoal/internal/testimage"
 	"shoal/runtime"
+	"shoal/runtime/rtapi"
 )
 
 // env is one node's runtime on a private containerd, with the busybox test
@@ -129,7 +130,7 @@ func sh(name, script string) cluster.Container {
 }
 
 // start creates the pod's sandbox and starts all its containers (attempt 1).
-func (e *env) start(t *testing.T, pod *cluster.Pod) *runtime.PodSandbox {
+func (e *env) start(t *testing.T, pod *cluster.Pod) *rtapi.PodSandbox {
 	t.Helper()
 	ctx := context.Background()
 	begin := time.Now()
@@ -148,7 +149,7 @@ func (e *env) start(t *testing.T, pod *cluster.Pod) *runtime.PodSandbox {
 }
 
 // container returns the state of one container of a pod from ListPods.
-func (e *env) container(t *testing.T, uid, name string) (runtime.PodState, runtime.ContainerState, bool) {
+func (e *env) container(t *testing.T, uid, name string) (rtapi.PodState, rtapi.ContainerState, bool) {
 	t.Helper()
 	pods, err := e.rt.ListPods(context.Background())
 	if err != nil {
@@ -163,15 +164,15 @@ func (e *env) container(t *testing.T, uid, name string) (runtime.PodState, runti
 				return p, c, true
 			}
 		}
-		return p, runtime.ContainerState{}, false
+		return p, rtapi.ContainerState{}, false
 	}
-	return runtime.PodState{}, runtime.ContainerState{}, false
+	return rtapi.PodState{}, rtapi.ContainerState{}, false
 }
 
 // waitContainer polls ListPods until cond holds for the container.
-func (e *env) waitContainer(t *testing.T, uid, name string, timeout time.Duration, cond func(runtime.ContainerState) bool) runtime.ContainerState {
+func (e *env) waitContainer(t *testing.T, uid, name string, timeout time.Duration, cond func(rtapi.ContainerState) bool) rtapi.ContainerState {
 	t.Helper()
-	var last runtime.ContainerState
+	var last rtapi.ContainerState
 	waitFor(t, timeout, func() (bool, string) {
 		_, c, ok := e.container(t, uid, name)
 		last = c

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"shoal/cluster"
 	"strings"
 	"sync"
 
@@ -32,11 +33,8 @@ var (
 
 // Defaults for Config's zero values.
 const (
-	DefaultNamespace  = "shoal"
-	DefaultBridgeName = "shoal0"
-	DefaultNetNSDir   = "/run/netns"
-	DefaultPidsLimit  = 4096
-	ClusterDomain     = "cluster.local"
+	DefaultNetNSDir  = "/run/netns"
+	DefaultPidsLimit = 4096
 )
 
 // DNSConfig is what the generated /etc/resolv.conf says.
@@ -44,8 +42,11 @@ type DNSConfig struct {
 	// Nameserver is the agent's DNS server as seen from pods (usually the
 	// bridge gateway). Empty: the host's non-loopback nameservers.
 	Nameserver string
-	// SearchDomains come after the cluster ones (<ns>.svc.cluster.local
-	// svc.cluster.local cluster.local).
+	// Domain is the cluster's DNS domain as stored in Raft (default
+	// cluster.DefaultDomain): pods search <ns>.svc.<domain>, svc.<domain>
+	// and <domain>, and a StatefulSet pod's hosts file names it.
+	Domain string
+	// SearchDomains come after the cluster ones.
 	SearchDomains []string
 }
 
@@ -112,7 +113,7 @@ type Runtime struct {
 // New connects to containerd and prepares the pod network configuration.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if cfg.Namespace == "" {
-		cfg.Namespace = DefaultNamespace
+		cfg.Namespace = cluster.DefaultContainerdNamespace
 	}
 	if cfg.NetNSDir == "" {
 		cfg.NetNSDir = DefaultNetNSDir
@@ -121,7 +122,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cfg.CNI.BinDirs = []string{"/usr/lib/cni", "/opt/cni/bin"}
 	}
 	if cfg.CNI.BridgeName == "" {
-		cfg.CNI.BridgeName = DefaultBridgeName
+		cfg.CNI.BridgeName = cluster.DefaultBridgeName
+	}
+	if cfg.DNS.Domain == "" {
+		cfg.DNS.Domain = cluster.DefaultDomain
 	}
 	if cfg.PidsLimit == 0 {
 		cfg.PidsLimit = DefaultPidsLimit

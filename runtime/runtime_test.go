@@ -20,6 +20,7 @@ import (
 	"shoal/internal/testenv"
 	"shoal/internal/testimage"
 	"shoal/runtime"
+	"shoal/runtime/rtapi"
 )
 
 // Two containers of one pod share localhost and an emptyDir: one writes a
@@ -43,7 +44,7 @@ func TestPodSharesLocalhostAndEmptyDir(t *testing.T) {
 		t.Fatalf("sandbox IP %q", sb.IP)
 	}
 	for _, c := range []string{"web", "writer"} {
-		e.waitContainer(t, pod.UID, c, 10*time.Second, func(c runtime.ContainerState) bool { return c.Running })
+		e.waitContainer(t, pod.UID, c, 10*time.Second, func(c rtapi.ContainerState) bool { return c.Running })
 	}
 
 	var body string
@@ -107,7 +108,7 @@ func TestPullFromLoopbackRegistry(t *testing.T) {
 	c.Image = ref
 	pod := newPod("pulled", c)
 	e.start(t, pod)
-	st := e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c runtime.ContainerState) bool { return c.Running })
+	st := e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c rtapi.ContainerState) bool { return c.Running })
 	if st.Image != "127.0.0.1"+strings.TrimPrefix(ref, "127.0.0.1") {
 		t.Errorf("image %q, want %q", st.Image, ref)
 	}
@@ -124,7 +125,7 @@ func TestMemoryLimitOOMKilled(t *testing.T) {
 	c.Limits = cluster.Resources{Memory: 32 << 20}
 	pod := newPod("hog", c)
 	e.start(t, pod)
-	st := e.waitContainer(t, pod.UID, "hog", 30*time.Second, func(c runtime.ContainerState) bool { return c.Exited })
+	st := e.waitContainer(t, pod.UID, "hog", 30*time.Second, func(c rtapi.ContainerState) bool { return c.Exited })
 	if !st.OOMKilled {
 		t.Fatalf("container exited without OOMKilled: %+v", st)
 	}
@@ -159,7 +160,7 @@ func TestCPULimitInCgroup(t *testing.T) {
 	c.Requests = cluster.Resources{MilliCPU: 100}
 	pod := newPod("cpu", c)
 	e.start(t, pod)
-	e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c runtime.ContainerState) bool { return c.Running })
+	e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c rtapi.ContainerState) bool { return c.Running })
 	// cgroup v2 has cpu.max; v1 has the quota in its own file.
 	_, out, _ := e.exec(t, pod.UID, "main", "sh", "-c",
 		"cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us")
@@ -204,13 +205,13 @@ func TestRestartAfterExit(t *testing.T) {
 	pod := newPod("restart", sh("once", "echo ran; exit 3"))
 	c := pod.Spec.Containers[0]
 	sb := e.start(t, pod)
-	st := e.waitContainer(t, pod.UID, "once", 10*time.Second, func(c runtime.ContainerState) bool { return c.Exited })
+	st := e.waitContainer(t, pod.UID, "once", 10*time.Second, func(c rtapi.ContainerState) bool { return c.Exited })
 	if st.ExitCode != 3 || st.Attempt != 1 || st.OOMKilled {
 		t.Fatalf("first run: %+v", st)
 	}
 	select {
 	case ev := <-events:
-		if ev != (runtime.Event{PodUID: pod.UID, Container: "once"}) {
+		if ev != (rtapi.Event{PodUID: pod.UID, Container: "once"}) {
 			t.Errorf("event %+v", ev)
 		}
 	case <-time.After(10 * time.Second):
@@ -219,7 +220,7 @@ func TestRestartAfterExit(t *testing.T) {
 	if err := e.rt.StartContainer(ctx, pod, sb, c, 2); err != nil {
 		t.Fatal(err)
 	}
-	st = e.waitContainer(t, pod.UID, "once", 10*time.Second, func(c runtime.ContainerState) bool { return c.Exited && c.Attempt == 2 })
+	st = e.waitContainer(t, pod.UID, "once", 10*time.Second, func(c rtapi.ContainerState) bool { return c.Exited && c.Attempt == 2 })
 	if st.ExitCode != 3 || st.ID != runtime.ContainerID(pod.UID, "once") {
 		t.Fatalf("second run: %+v", st)
 	}
@@ -236,7 +237,7 @@ func TestExecExitCodeAndStdio(t *testing.T) {
 	e := newEnv(t)
 	pod := newPod("exec", sh("main", "exec sleep 3600"))
 	e.start(t, pod)
-	e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c runtime.ContainerState) bool { return c.Running })
+	e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c rtapi.ContainerState) bool { return c.Running })
 	code, out, errOut := e.exec(t, pod.UID, "main", "sh", "-c", "echo out; echo err >&2; exit 7")
 	if code != 7 || out != "out\n" || errOut != "err\n" {
 		t.Errorf("exec: code %d stdout %q stderr %q", code, out, errOut)
@@ -338,7 +339,7 @@ func TestRemovePodKeepsClaim(t *testing.T) {
 	pod := newPod("db-0", c)
 	pod.Spec.Volumes = []cluster.Volume{{Name: "data", Claim: &cluster.ClaimSource{ClaimName: "data"}}}
 	sb := e.start(t, pod)
-	e.waitContainer(t, pod.UID, "db", 10*time.Second, func(c runtime.ContainerState) bool { return c.Running })
+	e.waitContainer(t, pod.UID, "db", 10*time.Second, func(c rtapi.ContainerState) bool { return c.Running })
 	claimFile := filepath.Join(e.cfg.DataDir, "volumes", "default", "data-db-0", "file")
 	waitFor(t, 5*time.Second, func() (bool, string) {
 		_, err := os.Stat(claimFile)
@@ -390,7 +391,7 @@ func TestAgentRestartAdoptsPods(t *testing.T) {
 	ctx := context.Background()
 	pod := newPod("adopt", sh("main", "exec sleep 3600"))
 	sb := e.start(t, pod)
-	e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c runtime.ContainerState) bool { return c.Running })
+	e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c rtapi.ContainerState) bool { return c.Running })
 
 	rt2 := e2eNew(t, e.cfg)
 	pods, err := rt2.ListPods(ctx)
@@ -490,7 +491,7 @@ func TestImportDockerArchive(t *testing.T) {
 	c.ImagePullPolicy = runtime.PullNever
 	pod := newPod("docker", c)
 	e.start(t, pod)
-	e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c runtime.ContainerState) bool { return c.Running })
+	e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c rtapi.ContainerState) bool { return c.Running })
 }
 
 // StopContainer gives SIGTERM and the grace period: a process that traps
@@ -525,7 +526,7 @@ func TestStopContainerGraceful(t *testing.T) {
 	if err := e.rt.StartContainer(ctx, pod, sb, pod.Spec.Containers[0], 2); err != nil {
 		t.Fatal(err)
 	}
-	e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c runtime.ContainerState) bool { return c.Running && c.Attempt == 2 })
+	e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c rtapi.ContainerState) bool { return c.Running && c.Attempt == 2 })
 	if err := e.rt.Logs(ctx, "no-such-pod", "main", false, io.Discard); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("logs of a missing pod: %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"shoal/cluster"
+	"shoal/runtime/rtapi"
 )
 
 // sandboxRecord is what the runtime keeps in pods/<uid>/sandbox.json so an
@@ -42,7 +43,7 @@ func (r *Runtime) netnsPath(uid string) string {
 // EnsureSandbox creates the pod's network namespace, attaches it to the
 // node's bridge, writes hosts/resolv.conf and prepares its volumes; for a
 // pod that has them already it returns what it recorded. Idempotent.
-func (r *Runtime) EnsureSandbox(ctx context.Context, pod *cluster.Pod) (*PodSandbox, error) {
+func (r *Runtime) EnsureSandbox(ctx context.Context, pod *cluster.Pod) (*rtapi.PodSandbox, error) {
 	sb, err := r.ensureSandbox(ctx, pod)
 	if err != nil {
 		return nil, fmt.Errorf("ensure sandbox of pod %s (%s): %w", pod.Key(), pod.UID, err)
@@ -50,7 +51,7 @@ func (r *Runtime) EnsureSandbox(ctx context.Context, pod *cluster.Pod) (*PodSand
 	return sb, nil
 }
 
-func (r *Runtime) ensureSandbox(ctx context.Context, pod *cluster.Pod) (*PodSandbox, error) {
+func (r *Runtime) ensureSandbox(ctx context.Context, pod *cluster.Pod) (*rtapi.PodSandbox, error) {
 	if err := validName(pod.UID); err != nil {
 		return nil, err
 	}
@@ -139,8 +140,8 @@ func (r *Runtime) attach(ctx context.Context, pod *cluster.Pod, rec *sandboxReco
 	return ip, nil
 }
 
-func (r *Runtime) sandbox(rec *sandboxRecord) *PodSandbox {
-	return &PodSandbox{UID: rec.UID, NetNSPath: rec.NetNSPath, IP: rec.IP, Dir: r.podDir(rec.UID)}
+func (r *Runtime) sandbox(rec *sandboxRecord) *rtapi.PodSandbox {
+	return &rtapi.PodSandbox{UID: rec.UID, NetNSPath: rec.NetNSPath, IP: rec.IP, Dir: r.podDir(rec.UID)}
 }
 
 func (r *Runtime) readRecord(uid string) (*sandboxRecord, error) {
@@ -179,7 +180,7 @@ func (r *Runtime) writeEtcFiles(pod *cluster.Pod, rec *sandboxRecord) error {
 	dir := r.podDir(pod.UID)
 	names := rec.Hostname
 	if pod.Spec.Subdomain != "" {
-		names = fmt.Sprintf("%s.%s.%s.svc.%s %s", rec.Hostname, pod.Spec.Subdomain, pod.Namespace, ClusterDomain, rec.Hostname)
+		names = fmt.Sprintf("%s.%s.%s.svc.%s %s", rec.Hostname, pod.Spec.Subdomain, pod.Namespace, r.cfg.DNS.Domain, rec.Hostname)
 	}
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
 		rec.IP + "\t" + names + "\n"
@@ -197,7 +198,8 @@ func (r *Runtime) resolvConf(namespace string) string {
 	if ns == "" {
 		ns = cluster.DefaultNamespace
 	}
-	search := []string{ns + ".svc." + ClusterDomain, "svc." + ClusterDomain, ClusterDomain}
+	domain := r.cfg.DNS.Domain
+	search := []string{ns + ".svc." + domain, "svc." + domain, domain}
 	search = append(search, r.cfg.DNS.SearchDomains...)
 	var servers []string
 	if r.cfg.DNS.Nameserver != "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"shoal/runtime/rtapi"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +23,7 @@ import (
 
 // ListPods returns every pod this runtime holds: those with containers
 // (found by label) and those with only a sandbox left on disk.
-func (r *Runtime) ListPods(ctx context.Context) ([]PodState, error) {
+func (r *Runtime) ListPods(ctx context.Context) ([]rtapi.PodState, error) {
 	pods, err := r.listPods(r.ctx(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("list pods: %w", err)
@@ -30,16 +31,16 @@ func (r *Runtime) ListPods(ctx context.Context) ([]PodState, error) {
 	return pods, nil
 }
 
-func (r *Runtime) listPods(ctx context.Context) ([]PodState, error) {
+func (r *Runtime) listPods(ctx context.Context) ([]rtapi.PodState, error) {
 	ctrs, err := r.client.Containers(ctx, fmt.Sprintf("labels.%q", LabelPodUID))
 	if err != nil {
 		return nil, err
 	}
-	byUID := map[string]*PodState{}
-	pod := func(uid string) *PodState {
+	byUID := map[string]*rtapi.PodState{}
+	pod := func(uid string) *rtapi.PodState {
 		p, ok := byUID[uid]
 		if !ok {
-			p = &PodState{UID: uid}
+			p = &rtapi.PodState{UID: uid}
 			byUID[uid] = p
 		}
 		return p
@@ -72,7 +73,7 @@ func (r *Runtime) listPods(ctx context.Context) ([]PodState, error) {
 			pod(e.Name())
 		}
 	}
-	out := make([]PodState, 0, len(byUID))
+	out := make([]rtapi.PodState, 0, len(byUID))
 	for uid, p := range byUID {
 		if rec, err := r.readRecord(uid); err == nil {
 			p.Namespace, p.Name = rec.Namespace, rec.Name
@@ -82,17 +83,17 @@ func (r *Runtime) listPods(ctx context.Context) ([]PodState, error) {
 				p.Sandbox = r.sandbox(rec)
 			}
 		}
-		slices.SortFunc(p.Containers, func(a, b ContainerState) int { return strings.Compare(a.Name, b.Name) })
+		slices.SortFunc(p.Containers, func(a, b rtapi.ContainerState) int { return strings.Compare(a.Name, b.Name) })
 		out = append(out, *p)
 	}
-	slices.SortFunc(out, func(a, b PodState) int {
+	slices.SortFunc(out, func(a, b rtapi.PodState) int {
 		return strings.Compare(a.Namespace+"/"+a.Name+"/"+a.UID, b.Namespace+"/"+b.Name+"/"+b.UID)
 	})
 	return out, nil
 }
 
-func (r *Runtime) containerState(ctx context.Context, ctr client.Container, l map[string]string, image string) (ContainerState, error) {
-	cs := ContainerState{
+func (r *Runtime) containerState(ctx context.Context, ctr client.Container, l map[string]string, image string) (rtapi.ContainerState, error) {
+	cs := rtapi.ContainerState{
 		Name:       l[LabelContainer],
 		ID:         ctr.ID(),
 		Generation: l[LabelGeneration],
@@ -246,9 +247,9 @@ func (r *Runtime) consume(ctx context.Context, envs <-chan *events.Envelope, err
 
 // Events delivers container exits and OOM kills of this runtime's pods
 // until ctx ends, then closes the channel.
-func (r *Runtime) Events(ctx context.Context) <-chan Event {
-	out := make(chan Event, 64)
-	var cache sync.Map // container ID → Event
+func (r *Runtime) Events(ctx context.Context) <-chan rtapi.Event {
+	out := make(chan rtapi.Event, 64)
+	var cache sync.Map // container ID → rtapi.Event
 	go func() {
 		defer close(out)
 		r.subscribe(ctx, []string{topicTaskExit, topicTaskOOM}, func(id string, _ bool) {
@@ -262,11 +263,11 @@ func (r *Runtime) Events(ctx context.Context) <-chan Event {
 				if err != nil || l[LabelPodUID] == "" {
 					return
 				}
-				ev = Event{PodUID: l[LabelPodUID], Container: l[LabelContainer]}
+				ev = rtapi.Event{PodUID: l[LabelPodUID], Container: l[LabelContainer]}
 				cache.Store(id, ev)
 			}
 			select {
-			case out <- ev.(Event):
+			case out <- ev.(rtapi.Event):
 			case <-ctx.Done():
 			}
 		})

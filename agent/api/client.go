@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"shoal/cluster"
+	"shoal/consensus"
 )
 
 // Client talks to an agent's API.
@@ -232,8 +233,9 @@ func (c *Client) JoinToken(ctx context.Context) (string, error) {
 	return out.Token, c.do(ctx, http.MethodGet, "/token", nil, nil, &out)
 }
 
-// ReportStatus sends a node's observed pod statuses to be committed.
-func (c *Client) ReportStatus(ctx context.Context, r StatusReport) error {
+// ReportStatus sends a node's batch of observed pod statuses to be
+// committed as it is.
+func (c *Client) ReportStatus(ctx context.Context, r *consensus.PodStatus) error {
 	return c.do(ctx, http.MethodPost, "/internal/status", nil, r, nil)
 }
 

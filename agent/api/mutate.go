@@ -145,17 +145,13 @@ func (s *Server) handleNodeAction(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	var rep StatusReport
-	body, err := readBody(r, &rep)
+	var cmd consensus.PodStatus
+	body, err := readBody(r, &cmd)
 	if err != nil {
 		fail(w, badRequest{err})
 		return
 	}
-	cmd := &consensus.PodStatus{Node: rep.Node}
-	for _, u := range rep.Updates {
-		cmd.Updates = append(cmd.Updates, consensus.PodStatusUpdate{Ref: u.Pod, Status: u.Status})
-	}
-	s.commitOK(w, r, body, cmd)
+	s.commitOK(w, r, body, &cmd)
 }
 
 func (s *Server) handlePutNode(w http.ResponseWriter, r *http.Request) {

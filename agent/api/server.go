@@ -21,7 +21,7 @@ import (
 
 	"shoal/cluster"
 	"shoal/consensus"
-	"shoal/runtime"
+	"shoal/runtime/rtapi"
 )
 
 // Store is the replicated state as the API needs it: local reads, writes
@@ -33,7 +33,7 @@ type Store interface {
 
 // Pods runs commands in, and reads logs of, the pods of this node.
 type Pods interface {
-	Exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (runtime.ExecResult, error)
+	Exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (rtapi.ExecResult, error)
 	Logs(ctx context.Context, podUID, container string, follow bool, w io.Writer) error
 }
 

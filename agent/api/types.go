@@ -98,18 +98,6 @@ type ExecResponse struct {
 	ExitCode int    `json:"exitCode"`
 }
 
-// StatusReport is a node's batch of observed pod statuses.
-type StatusReport struct {
-	Node    string         `json:"node"`
-	Updates []StatusUpdate `json:"updates"`
-}
-
-// StatusUpdate is one pod's observed status.
-type StatusUpdate struct {
-	Pod    cluster.PodRef    `json:"pod"`
-	Status cluster.PodStatus `json:"status"`
-}
-
 // Error is the body of every non-2xx answer.
 type Error struct {
 	Error string `json:"error"`

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"shoal/cluster"
-	"shoal/runtime"
+	"shoal/runtime/rtapi"
 )
 
 // fakeClock is real time plus an offset a test can jump forward.
@@ -40,11 +40,11 @@ type exitSpec struct {
 // fakeRuntime holds pods in memory and records every call.
 type fakeRuntime struct {
 	clock  *fakeClock
-	events chan runtime.Event
+	events chan rtapi.Event
 	lists  atomic.Int64
 
 	mu      sync.Mutex
-	pods    map[string]*runtime.PodState
+	pods    map[string]*rtapi.PodState
 	calls   []call
 	pullErr map[string]error
 	// onStart, when set, says whether a started container exits at once.
@@ -55,8 +55,8 @@ type fakeRuntime struct {
 
 func newFakeRuntime(clock *fakeClock) *fakeRuntime {
 	return &fakeRuntime{
-		clock: clock, events: make(chan runtime.Event, 1000),
-		pods: map[string]*runtime.PodState{}, pullErr: map[string]error{},
+		clock: clock, events: make(chan rtapi.Event, 1000),
+		pods: map[string]*rtapi.PodState{}, pullErr: map[string]error{},
 	}
 }
 
@@ -65,17 +65,17 @@ func (f *fakeRuntime) record(c call) {
 	f.calls = append(f.calls, c)
 }
 
-func (f *fakeRuntime) EnsureSandbox(ctx context.Context, pod *cluster.Pod) (*runtime.PodSandbox, error) {
+func (f *fakeRuntime) EnsureSandbox(ctx context.Context, pod *cluster.Pod) (*rtapi.PodSandbox, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record(call{op: "EnsureSandbox", uid: pod.UID})
 	p := f.pods[pod.UID]
 	if p == nil {
-		p = &runtime.PodState{UID: pod.UID, Namespace: pod.Namespace, Name: pod.Name}
+		p = &rtapi.PodState{UID: pod.UID, Namespace: pod.Namespace, Name: pod.Name}
 		f.pods[pod.UID] = p
 	}
 	if p.Sandbox == nil {
-		p.Sandbox = &runtime.PodSandbox{UID: pod.UID, IP: "127.0.0.1", NetNSPath: "/run/netns/" + pod.UID}
+		p.Sandbox = &rtapi.PodSandbox{UID: pod.UID, IP: "127.0.0.1", NetNSPath: "/run/netns/" + pod.UID}
 	}
 	sb := *p.Sandbox
 	return &sb, nil
@@ -88,7 +88,7 @@ func (f *fakeRuntime) PullImage(ctx context.Context, image, policy string) error
 	return f.pullErr[image]
 }
 
-func (f *fakeRuntime) StartContainer(ctx context.Context, pod *cluster.Pod, sb *runtime.PodSandbox, c cluster.Container, attempt int) error {
+func (f *fakeRuntime) StartContainer(ctx context.Context, pod *cluster.Pod, sb *rtapi.PodSandbox, c cluster.Container, attempt int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record(call{op: "StartContainer", uid: pod.UID, container: c.Name, attempt: attempt})
@@ -96,7 +96,7 @@ func (f *fakeRuntime) StartContainer(ctx context.Context, pod *cluster.Pod, sb *
 	if p == nil || sb == nil {
 		return errors.New("no sandbox")
 	}
-	cs := runtime.ContainerState{
+	cs := rtapi.ContainerState{
 		Name: c.Name, ID: pod.UID + "-" + c.Name, Generation: pod.TemplateHash, Attempt: attempt,
 		Running: true, StartedAt: f.clock.Now(), Image: c.Image,
 	}
@@ -105,7 +105,7 @@ func (f *fakeRuntime) StartContainer(ctx context.Context, pod *cluster.Pod, sb *
 			cs.Running, cs.Exited, cs.ExitCode, cs.OOMKilled, cs.FinishedAt = false, true, e.code, e.oom, f.clock.Now()
 		}
 	}
-	i := slices.IndexFunc(p.Containers, func(x runtime.ContainerState) bool { return x.Name == c.Name })
+	i := slices.IndexFunc(p.Containers, func(x rtapi.ContainerState) bool { return x.Name == c.Name })
 	if i < 0 {
 		p.Containers = append(p.Containers, cs)
 	} else {
@@ -130,11 +130,11 @@ func (f *fakeRuntime) RemovePod(ctx context.Context, podUID string, grace time.D
 	return nil
 }
 
-func (f *fakeRuntime) ListPods(ctx context.Context) ([]runtime.PodState, error) {
+func (f *fakeRuntime) ListPods(ctx context.Context) ([]rtapi.PodState, error) {
 	f.lists.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []runtime.PodState
+	var out []rtapi.PodState
 	for _, p := range f.pods {
 		c := *p
 		c.Containers = slices.Clone(p.Containers)
@@ -147,18 +147,18 @@ func (f *fakeRuntime) ListPods(ctx context.Context) ([]runtime.PodState, error) 
 	return out, nil
 }
 
-func (f *fakeRuntime) Exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (runtime.ExecResult, error) {
+func (f *fakeRuntime) Exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (rtapi.ExecResult, error) {
 	f.mu.Lock()
 	exec := f.exec
 	f.mu.Unlock()
 	if exec == nil {
-		return runtime.ExecResult{}, nil
+		return rtapi.ExecResult{}, nil
 	}
 	code, err := exec(podUID, container, cmd)
-	return runtime.ExecResult{ExitCode: code}, err
+	return rtapi.ExecResult{ExitCode: code}, err
 }
 
-func (f *fakeRuntime) Events(ctx context.Context) <-chan runtime.Event { return f.events }
+func (f *fakeRuntime) Events(ctx context.Context) <-chan rtapi.Event { return f.events }
 
 // exit ends a running container as if it died, and says so in an event.
 func (f *fakeRuntime) exit(uid, container string, code int32, oom bool) {
@@ -177,7 +177,7 @@ func (f *fakeRuntime) exitLocked(uid, container string, code int32, oom bool) {
 		if c.Name == container && c.Running {
 			c.Running, c.Exited, c.ExitCode, c.OOMKilled, c.FinishedAt = false, true, code, oom, f.clock.Now()
 			select {
-			case f.events <- runtime.Event{PodUID: uid, Container: container}:
+			case f.events <- rtapi.Event{PodUID: uid, Container: container}:
 			default:
 			}
 		}
@@ -186,13 +186,13 @@ func (f *fakeRuntime) exitLocked(uid, container string, code int32, oom bool) {
 
 // put pre-populates the runtime, as containerd would be after an agent
 // restart.
-func (f *fakeRuntime) put(p runtime.PodState) {
+func (f *fakeRuntime) put(p rtapi.PodState) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pods[p.UID] = &p
 }
 
-func (f *fakeRuntime) container(uid, name string) (runtime.ContainerState, bool) {
+func (f *fakeRuntime) container(uid, name string) (rtapi.ContainerState, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if p := f.pods[uid]; p != nil {
@@ -202,7 +202,7 @@ func (f *fakeRuntime) container(uid, name string) (runtime.ContainerState, bool)
 			}
 		}
 	}
-	return runtime.ContainerState{}, false
+	return rtapi.ContainerState{}, false
 }
 
 func (f *fakeRuntime) has(uid string) bool {
@@ -282,12 +282,12 @@ type fakeReporter struct {
 	failures atomic.Int64
 
 	mu      sync.Mutex
-	batches [][]StatusUpdate
-	seen    []StatusUpdate // every update, in order
-	lose    func(StatusUpdate) bool
+	batches [][]cluster.PodStatusUpdate
+	seen    []cluster.PodStatusUpdate // every update, in order
+	lose    func(cluster.PodStatusUpdate) bool
 }
 
-func (r *fakeReporter) ReportStatus(ctx context.Context, node string, updates []StatusUpdate) error {
+func (r *fakeReporter) ReportStatus(ctx context.Context, node string, updates []cluster.PodStatusUpdate) error {
 	if r.failing.Load() {
 		r.failures.Add(1)
 		return errors.New("no leader")

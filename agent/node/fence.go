@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"shoal/cluster"
-	"shoal/runtime"
+	"shoal/runtime/rtapi"
 )
 
 // Two gates stand before a pod's normal step, both for StatefulSet pods,
@@ -95,7 +95,7 @@ func (m *podMemory) fence(in stepInput) decision {
 	if m.sandbox != nil {
 		st.PodIP = m.sandbox.IP
 	}
-	observed := map[string]*runtime.ContainerState{}
+	observed := map[string]*rtapi.ContainerState{}
 	if in.obs != nil {
 		for i := range in.obs.Containers {
 			observed[in.obs.Containers[i].Name] = &in.obs.Containers[i]

@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"shoal/cluster"
-	"shoal/runtime"
+	"shoal/runtime/rtapi"
 )
 
 // Source is the local view of the cluster state: the FSM's latest snapshot
@@ -44,14 +44,7 @@ type Source interface {
 // Reporter sends a node's observed pod statuses to the leader, which
 // commits them as one Raft command.
 type Reporter interface {
-	ReportStatus(ctx context.Context, node string, updates []StatusUpdate) error
-}
-
-// StatusUpdate is one pod's observed status; the UID in Ref keeps a late
-// update from landing on a newer pod of the same name.
-type StatusUpdate struct {
-	Ref    cluster.PodRef
-	Status cluster.PodStatus
+	ReportStatus(ctx context.Context, node string, updates []cluster.PodStatusUpdate) error
 }
 
 // Clock tells the time; tests pass a fake one to jump past back-offs.
@@ -152,8 +145,8 @@ type Reconciler struct {
 	// Owned by the main loop (Run's goroutine).
 	workers map[string]*worker // pod UID → worker
 	desired map[string]*cluster.Pod
-	listed  bool                         // a ListPods has succeeded
-	lastObs map[string]*runtime.PodState // from the latest listing
+	listed  bool                       // a ListPods has succeeded
+	lastObs map[string]*rtapi.PodState // from the latest listing
 	lastSeq uint64
 	leaseOK bool // LeaseValid at the last check
 }
@@ -177,7 +170,7 @@ func New(cfg Config) *Reconciler {
 // tickets (see lister).
 type listResult struct {
 	seq  uint64
-	pods []runtime.PodState
+	pods []rtapi.PodState
 	err  error
 }
 
@@ -290,7 +283,7 @@ func (r *Reconciler) applyList(ctx context.Context, res listResult) {
 		}
 		return
 	}
-	obs := make(map[string]*runtime.PodState, len(res.pods))
+	obs := make(map[string]*rtapi.PodState, len(res.pods))
 	for i := range res.pods {
 		obs[res.pods[i].UID] = &res.pods[i]
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"shoal/cluster"
-	"shoal/runtime"
+	"shoal/runtime/rtapi"
 )
 
 func TestNewPodRunsAndIsReady(t *testing.T) {
@@ -261,7 +261,7 @@ func TestTerminatingPodRemovedThenStoppedReported(t *testing.T) {
 	// The leader loses the first Stopped report: the node sends it again.
 	var lost atomic.Bool
 	h.rep.mu.Lock()
-	h.rep.lose = func(u StatusUpdate) bool { return u.Status.Stopped && !lost.Swap(true) }
+	h.rep.lose = func(u cluster.PodStatusUpdate) bool { return u.Status.Stopped && !lost.Swap(true) }
 	h.rep.mu.Unlock()
 	h.src.modify(cluster.DefaultNamespace, "term", func(p *cluster.Pod) { p.Terminating = true })
 	h.waitFor("Stopped in the state", func() bool { return h.status("term").Stopped })
@@ -285,12 +285,12 @@ func TestTerminatingPodRemovedThenStoppedReported(t *testing.T) {
 
 func TestOrphansAndReplacedPodsRemoved(t *testing.T) {
 	h := start(t, func(h *harness) {
-		h.rt.put(runtime.PodState{UID: "gone-uid", Namespace: "default", Name: "gone",
-			Sandbox:    &runtime.PodSandbox{UID: "gone-uid", IP: "10.88.0.9"},
-			Containers: []runtime.ContainerState{{Name: "app", ID: "x", Running: true, Attempt: 1}}})
-		h.rt.put(runtime.PodState{UID: "web-old", Namespace: "default", Name: "web",
-			Sandbox:    &runtime.PodSandbox{UID: "web-old", IP: "10.88.0.8"},
-			Containers: []runtime.ContainerState{{Name: "app", ID: "y", Running: true, Attempt: 1, Generation: "h1"}}})
+		h.rt.put(rtapi.PodState{UID: "gone-uid", Namespace: "default", Name: "gone",
+			Sandbox:    &rtapi.PodSandbox{UID: "gone-uid", IP: "10.88.0.9"},
+			Containers: []rtapi.ContainerState{{Name: "app", ID: "x", Running: true, Attempt: 1}}})
+		h.rt.put(rtapi.PodState{UID: "web-old", Namespace: "default", Name: "web",
+			Sandbox:    &rtapi.PodSandbox{UID: "web-old", IP: "10.88.0.8"},
+			Containers: []rtapi.ContainerState{{Name: "app", ID: "y", Running: true, Attempt: 1, Generation: "h1"}}})
 		h.src.putPod(newPod("web", "app")) // same name, new UID
 	}, nil)
 	h.waitFor("orphans removed", func() bool { return !h.rt.has("gone-uid") && !h.rt.has("web-old") })
@@ -311,9 +311,9 @@ func TestAdoptsRunningPodsAfterRestart(t *testing.T) {
 		p := newPod("db", "app", "side")
 		p.Status = cluster.PodStatus{Phase: cluster.PodRunning, StartedAt: started}
 		h.src.putPod(p)
-		h.rt.put(runtime.PodState{UID: p.UID, Namespace: "default", Name: "db",
-			Sandbox: &runtime.PodSandbox{UID: p.UID, IP: "10.88.0.7"},
-			Containers: []runtime.ContainerState{
+		h.rt.put(rtapi.PodState{UID: p.UID, Namespace: "default", Name: "db",
+			Sandbox: &rtapi.PodSandbox{UID: p.UID, IP: "10.88.0.7"},
+			Containers: []rtapi.ContainerState{
 				{Name: "app", ID: "a", Running: true, Attempt: 3, Generation: "h1", StartedAt: started},
 				{Name: "side", ID: "s", Running: true, Attempt: 1, Generation: "h1", StartedAt: started},
 			}})

@@ -28,8 +28,8 @@ type reporter struct {
 	wake     chan struct{}
 
 	mu      sync.Mutex
-	pending map[string]StatusUpdate // UID → latest status not yet sent
-	sent    map[string]sentStatus   // UID → latest status the leader took
+	pending map[string]cluster.PodStatusUpdate // UID → latest status not yet sent
+	sent    map[string]sentStatus              // UID → latest status the leader took
 }
 
 type sentStatus struct {
@@ -41,7 +41,7 @@ func newReporter(node string, dst Reporter, interval, resync time.Duration, cloc
 	return &reporter{
 		node: node, dst: dst, interval: interval, resync: resync, clock: clock, log: log,
 		wake:    make(chan struct{}, 1),
-		pending: map[string]StatusUpdate{},
+		pending: map[string]cluster.PodStatusUpdate{},
 		sent:    map[string]sentStatus{},
 	}
 }
@@ -55,7 +55,7 @@ func (r *reporter) set(ref cluster.PodRef, st cluster.PodStatus) {
 		delete(r.pending, ref.UID)
 		return
 	}
-	r.pending[ref.UID] = StatusUpdate{Ref: ref, Status: st.Clone()}
+	r.pending[ref.UID] = cluster.PodStatusUpdate{Ref: ref, Status: st.Clone()}
 	poke(r.wake)
 }
 
@@ -83,7 +83,7 @@ func (r *reporter) recheck(desired map[string]*cluster.Pod) {
 		if _, queued := r.pending[uid]; queued || now.Sub(s.at) < r.resync || statusEqual(s.status, p.Status) {
 			continue
 		}
-		r.pending[uid] = StatusUpdate{Ref: p.Ref(), Status: s.status}
+		r.pending[uid] = cluster.PodStatusUpdate{Ref: p.Ref(), Status: s.status}
 		poke(r.wake)
 	}
 }
@@ -126,11 +126,11 @@ func (r *reporter) flush(ctx context.Context) bool {
 		r.mu.Unlock()
 		return true
 	}
-	batch := make([]StatusUpdate, 0, len(r.pending))
+	batch := make([]cluster.PodStatusUpdate, 0, len(r.pending))
 	for _, u := range r.pending {
 		batch = append(batch, u)
 	}
-	r.pending = map[string]StatusUpdate{}
+	r.pending = map[string]cluster.PodStatusUpdate{}
 	r.mu.Unlock()
 
 	cctx, cancel := context.WithTimeout(ctx, reportTimeout)

@@ -16,10 +16,10 @@ import (
 type flakyReporter struct {
 	mu       sync.Mutex
 	failing  bool
-	accepted []StatusUpdate
+	accepted []cluster.PodStatusUpdate
 }
 
-func (f *flakyReporter) ReportStatus(ctx context.Context, node string, updates []StatusUpdate) error {
+func (f *flakyReporter) ReportStatus(ctx context.Context, node string, updates []cluster.PodStatusUpdate) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failing {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"shoal/cluster"
-	"shoal/runtime"
+	"shoal/runtime/rtapi"
 )
 
 // Runtime is what the node reconciler needs from the container runtime;
@@ -15,13 +15,13 @@ type Runtime interface {
 	// EnsureSandbox creates the pod's network namespace (CNI: one IP for
 	// all its containers), its directories and volumes, or returns the
 	// existing ones. It is idempotent.
-	EnsureSandbox(ctx context.Context, pod *cluster.Pod) (*runtime.PodSandbox, error)
+	EnsureSandbox(ctx context.Context, pod *cluster.Pod) (*rtapi.PodSandbox, error)
 	// PullImage makes image available locally, honouring policy
 	// (Always, IfNotPresent, Never).
 	PullImage(ctx context.Context, image, policy string) error
 	// StartContainer creates (or recreates, when its generation changed or
 	// it exited) container c of pod and starts it; attempt is recorded.
-	StartContainer(ctx context.Context, pod *cluster.Pod, sb *runtime.PodSandbox, c cluster.Container, attempt int) error
+	StartContainer(ctx context.Context, pod *cluster.Pod, sb *rtapi.PodSandbox, c cluster.Container, attempt int) error
 	// StopContainer sends SIGTERM, waits up to grace, then SIGKILL; it
 	// returns once the task is gone. Stopping a stopped container is a no-op.
 	StopContainer(ctx context.Context, podUID, container string, grace time.Duration) error
@@ -30,10 +30,10 @@ type Runtime interface {
 	// StatefulSet claim volumes).
 	RemovePod(ctx context.Context, podUID string, grace time.Duration) error
 	// ListPods returns every pod this runtime holds, found by labels.
-	ListPods(ctx context.Context) ([]runtime.PodState, error)
+	ListPods(ctx context.Context) ([]rtapi.PodState, error)
 	// Exec runs cmd in a container, streaming its output; the exit code is
 	// in the result.
-	Exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (runtime.ExecResult, error)
+	Exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (rtapi.ExecResult, error)
 	// Events delivers container exits and OOM kills until ctx ends.
-	Events(ctx context.Context) <-chan runtime.Event
+	Events(ctx context.Context) <-chan rtapi.Event
 }

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"shoal/cluster"
-	"shoal/runtime"
+	"shoal/runtime/rtapi"
 )
 
 // actionKind is the one runtime call a step asks for.
@@ -58,8 +58,8 @@ type decision struct {
 // stepInput is everything one step looks at.
 type stepInput struct {
 	now    time.Time
-	pod    *cluster.Pod      // desired; nil: not placed here any more
-	obs    *runtime.PodState // observed; nil: the runtime holds nothing
+	pod    *cluster.Pod    // desired; nil: not placed here any more
+	obs    *rtapi.PodState // observed; nil: the runtime holds nothing
 	probes map[string]probeResult
 	// node is this node's name; fenced: its fencing lease has lapsed.
 	node   string
@@ -97,7 +97,7 @@ type podMemory struct {
 	hostIP  string
 	backoff backoff
 
-	sandbox     *runtime.PodSandbox
+	sandbox     *rtapi.PodSandbox
 	sandboxFail failure
 	pulled      map[string]bool
 	pullFail    map[string]*failure
@@ -205,7 +205,7 @@ func (m *podMemory) step(in stepInput) decision {
 	}
 	st.PodIP = m.sandbox.IP
 
-	observed := map[string]*runtime.ContainerState{}
+	observed := map[string]*rtapi.ContainerState{}
 	if in.obs != nil {
 		for i := range in.obs.Containers {
 			observed[in.obs.Containers[i].Name] = &in.obs.Containers[i]
@@ -332,7 +332,7 @@ func (m *podMemory) step(in stepInput) decision {
 
 // mainViews steps every main container; done reports that all of them
 // finished for good.
-func (m *podMemory) mainViews(in stepInput, observed map[string]*runtime.ContainerState) ([]ctrView, bool) {
+func (m *podMemory) mainViews(in stepInput, observed map[string]*rtapi.ContainerState) ([]ctrView, bool) {
 	var views []ctrView
 	done := len(in.pod.Spec.Containers) > 0
 	for _, c := range in.pod.Spec.Containers {
@@ -403,7 +403,7 @@ func waiting(c cluster.Container, reason, msg string) cluster.ContainerStatus {
 }
 
 // exitReason names how a container ended, as Kubernetes does.
-func exitReason(oc *runtime.ContainerState) string {
+func exitReason(oc *rtapi.ContainerState) string {
 	switch {
 	case oc.OOMKilled:
 		return "OOMKilled"
@@ -416,7 +416,7 @@ func exitReason(oc *runtime.ContainerState) string {
 
 // view steps one container under policy; noRestart stops a sidecar whose
 // pod's main containers are done.
-func (m *podMemory) view(in stepInput, c cluster.Container, policy cluster.RestartPolicy, oc *runtime.ContainerState, noRestart bool) ctrView {
+func (m *podMemory) view(in stepInput, c cluster.Container, policy cluster.RestartPolicy, oc *rtapi.ContainerState, noRestart bool) ctrView {
 	pod := in.pod
 	cm := m.ctr(c.Name)
 	v := ctrView{}
@@ -559,7 +559,7 @@ func (m *podMemory) startOrPull(in stepInput, c cluster.Container, attempt int, 
 }
 
 // record updates the memory with the outcome of a runtime call.
-func (m *podMemory) record(a action, sb *runtime.PodSandbox, err error, now time.Time) {
+func (m *podMemory) record(a action, sb *rtapi.PodSandbox, err error, now time.Time) {
 	fail := func(f *failure) {
 		if err == nil {
 			*f = failure{}

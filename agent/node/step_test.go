@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"shoal/cluster"
-	"shoal/runtime"
+	"shoal/runtime/rtapi"
 )
 
 // The step function alone: one runtime call per step, in order, with the
@@ -20,7 +20,7 @@ func TestStepSequence(t *testing.T) {
 	if d.act.kind != actEnsureSandbox || d.status.Phase != cluster.PodPending || d.status.Reason != "ContainerCreating" {
 		t.Fatalf("first step = %v %+v", d.act.kind, d.status)
 	}
-	m.record(d.act, &runtime.PodSandbox{UID: p.UID, IP: "10.88.0.2"}, nil, now)
+	m.record(d.act, &rtapi.PodSandbox{UID: p.UID, IP: "10.88.0.2"}, nil, now)
 
 	d = m.step(in)
 	if d.act.kind != actPullImage || d.act.image != "registry.local/app:1" || d.status.PodIP != "10.88.0.2" {
@@ -34,7 +34,7 @@ func TestStepSequence(t *testing.T) {
 	}
 	m.record(d.act, nil, nil, now)
 
-	in.obs = &runtime.PodState{UID: p.UID, Containers: []runtime.ContainerState{{Name: "app", ID: "c1", Attempt: 1, Running: true, Generation: "h1"}}}
+	in.obs = &rtapi.PodState{UID: p.UID, Containers: []rtapi.ContainerState{{Name: "app", ID: "c1", Attempt: 1, Running: true, Generation: "h1"}}}
 	d = m.step(in)
 	if d.act.kind != actNone || d.status.Phase != cluster.PodRunning || !d.status.Ready {
 		t.Fatalf("running step = %+v %+v", d.act, d.status)
@@ -43,7 +43,7 @@ func TestStepSequence(t *testing.T) {
 	// Two crashes: the first restarts at once, the second backs off and
 	// says so with a message that does not change while it waits.
 	crash := func(attempt int) {
-		in.obs.Containers[0] = runtime.ContainerState{Name: "app", ID: "c1", Attempt: attempt, Exited: true, ExitCode: 1, Generation: "h1"}
+		in.obs.Containers[0] = rtapi.ContainerState{Name: "app", ID: "c1", Attempt: attempt, Exited: true, ExitCode: 1, Generation: "h1"}
 	}
 	crash(1)
 	if d = m.step(in); d.act.kind != actStartContainer || d.act.attempt != 2 {
@@ -78,7 +78,7 @@ func TestStepFinishedPodStaysFinished(t *testing.T) {
 
 func TestStepOrphan(t *testing.T) {
 	m := newPodMemory("", backoff{base: time.Second, max: time.Minute}, 30*time.Second)
-	d := m.step(stepInput{now: time.Now(), obs: &runtime.PodState{UID: "x"}})
+	d := m.step(stepInput{now: time.Now(), obs: &rtapi.PodState{UID: "x"}})
 	if d.act.kind != actRemovePod || d.act.grace != 30*time.Second || d.status != nil {
 		t.Fatalf("orphan: %+v", d)
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"shoal/cluster"
-	"shoal/runtime"
+	"shoal/runtime/rtapi"
 )
 
 // worker drives one pod (by UID) toward its desired state. The main loop
@@ -20,7 +20,7 @@ type worker struct {
 
 	mu     sync.Mutex
 	pod    *cluster.Pod
-	obs    *runtime.PodState
+	obs    *rtapi.PodState
 	seq    uint64 // listing obs came from
 	closed bool   // the goroutine has returned; the main loop starts anew
 
@@ -37,7 +37,7 @@ type proberHandle struct {
 	cancel context.CancelFunc
 }
 
-func newWorker(r *Reconciler, uid string, pod *cluster.Pod, obs *runtime.PodState, seq uint64) *worker {
+func newWorker(r *Reconciler, uid string, pod *cluster.Pod, obs *rtapi.PodState, seq uint64) *worker {
 	w := &worker{
 		r: r, uid: uid, wake: make(chan struct{}, 1),
 		pod: pod, obs: obs, seq: seq,
@@ -74,7 +74,7 @@ func (w *worker) setPod(p *cluster.Pod) bool {
 }
 
 // setObserved hands the worker what listing seq saw of its pod.
-func (w *worker) setObserved(obs *runtime.PodState, seq uint64) bool {
+func (w *worker) setObserved(obs *rtapi.PodState, seq uint64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -149,7 +149,7 @@ func (w *worker) run(ctx context.Context) {
 func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a action) {
 	rt := w.r.cfg.Runtime
 	var (
-		sb  *runtime.PodSandbox
+		sb  *rtapi.PodSandbox
 		err error
 	)
 	switch a.kind {
@@ -185,7 +185,7 @@ func (k actionKind) String() string {
 
 // syncProbers runs one prober per running container instance that has
 // probes, and stops those whose instance is gone.
-func (w *worker) syncProbers(ctx context.Context, pod *cluster.Pod, obs *runtime.PodState) {
+func (w *worker) syncProbers(ctx context.Context, pod *cluster.Pod, obs *rtapi.PodState) {
 	want := map[string]instance{}
 	specs := map[string]cluster.Container{}
 	if pod != nil && !pod.Terminating && obs != nil && w.mem.sandbox != nil {

@@ -76,8 +76,8 @@ The first agent (no --join) creates the cluster and prints its token.`,
 	f.StringVar(&cfg.GossipProfile, "gossip-profile", "lan", "failure detection timings: lan, or test (fast, for tests and demos)")
 	f.DurationVar(&cfg.DeadGrace, "dead-grace", 30*time.Second, "how long a dead node stays NotReady before it is Down and its pods and Raft vote move")
 	f.DurationVar(&cfg.Lease, "lease", 10*time.Second, "StatefulSet fencing lease: a node that cannot renew it for this long stops its StatefulSet pods")
-	f.StringVar(&cfg.BridgeName, "bridge", "shoal0", "name of the pod bridge")
-	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.88.0.0/16", "pod network of the cluster, one /24 per node")
+	f.StringVar(&cfg.BridgeName, "bridge", cluster.DefaultBridgeName, "name of the pod bridge")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cluster.DefaultClusterCIDR, "pod network of the cluster, one /24 per node")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

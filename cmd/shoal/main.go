@@ -6,8 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"shoal/cluster"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -60,7 +63,7 @@ func newRoot() *cobra.Command {
 		Version:       strings.TrimSpace(version + " " + commit),
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.addr, "addr", envOr("SHOAL_ADDR", "127.0.0.1:7948"), "agent API address (env SHOAL_ADDR)")
+	pf.StringVar(&g.addr, "addr", envOr("SHOAL_ADDR", net.JoinHostPort("127.0.0.1", strconv.Itoa(cluster.DefaultAPIPort))), "agent API address (env SHOAL_ADDR)")
 	pf.StringVar(&g.token, "token", os.Getenv("SHOAL_TOKEN"), "cluster token for a remote agent (env SHOAL_TOKEN)")
 	pf.StringVarP(&g.namespace, "namespace", "n", "default", "namespace")
 

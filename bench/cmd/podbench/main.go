@@ -10,16 +10,19 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"shoal/bench"
+	"shoal/cluster"
 )
 
 func main() {
 	var e bench.Env
 	flag.StringVar(&e.Shoal, "shoal", "bin/shoal", "shoal binary")
-	flag.StringVar(&e.Addr, "addr", "127.0.0.1:7948", "agent API address")
+	flag.StringVar(&e.Addr, "addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(cluster.DefaultAPIPort)), "agent API address")
 	flag.StringVar(&e.Containerd, "containerd", "", "containerd socket the agent uses")
 	flag.StringVar(&e.AgentNamespace, "agent-namespace", "shoal", "the agent's containerd namespace")
 	flag.StringVar(&e.CtrNamespace, "ctr-namespace", "shoal-bench-ctr", "containerd namespace for the ctr baseline")

@@ -1,0 +1,21 @@
+package cluster
+
+// Defaults that more than one package relies on, declared once: the agent's
+// flags, the FSM, the runtime, DNS, gossip and the CLI all read them here.
+// Changing one changes a contract (README, DESIGN.md "Networking").
+const (
+	// DefaultDomain is the cluster DNS domain; the cluster's own, stored
+	// in Raft (Config.Domain), wins wherever it is known.
+	DefaultDomain = "cluster.local"
+	// DefaultClusterCIDR is the pod network, one /24 per node.
+	DefaultClusterCIDR = "10.88.0.0/16"
+	// DefaultBridgeName is a node's pod bridge.
+	DefaultBridgeName = "shoal0"
+	// DefaultContainerdNamespace holds an agent's containers.
+	DefaultContainerdNamespace = "shoal"
+
+	// Ports an agent listens on unless told otherwise.
+	DefaultGossipPort = 7946 // memberlist, TCP and UDP
+	DefaultRaftPort   = 7947
+	DefaultAPIPort    = 7948
+)

@@ -1,0 +1,60 @@
+// Package rtapi holds the container runtime's data types: what the node
+// reconciler, the API and their tests exchange with the runtime. It imports
+// no containerd code, so fakes and clients need not link the containerd
+// client.
+package rtapi
+
+import "time"
+
+// PodSandbox is a pod's network namespace and directories, shared by all its
+// containers.
+type PodSandbox struct {
+	UID       string
+	NetNSPath string
+	IP        string
+	// Dir is the pod's directory under the data dir (emptyDirs, logs,
+	// resolv.conf, hosts).
+	Dir string
+}
+
+// ContainerState is what containerd says about one container of a pod.
+type ContainerState struct {
+	Name string
+	// ID is the containerd container ID.
+	ID string
+	// Generation is the LabelGeneration it was created with.
+	Generation string
+	// Attempt is how many times it has been started (1 after the first).
+	Attempt int
+	// Running: a task exists and runs. Otherwise, if Exited, ExitCode,
+	// FinishedAt and OOMKilled say how it ended; neither means created but
+	// never started.
+	Running    bool
+	Exited     bool
+	ExitCode   int32
+	OOMKilled  bool
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Image      string
+}
+
+// PodState is what containerd holds for one pod, found by labels.
+type PodState struct {
+	UID        string
+	Namespace  string
+	Name       string
+	Sandbox    *PodSandbox // nil when the network namespace is gone
+	Containers []ContainerState
+}
+
+// Event tells the node reconciler that something happened to a pod's
+// container (it exited, was OOM-killed), so it need not wait for a poll.
+type Event struct {
+	PodUID    string
+	Container string
+}
+
+// ExecResult is what a command run inside a container returned.
+type ExecResult struct {
+	ExitCode int
+}
