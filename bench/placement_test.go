@@ -3,14 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"shoal/cluster"
 	"shoal/consensus"
+	"shoal/consensus/consensustest"
 	"shoal/scheduler"
 )
 
@@ -111,50 +109,14 @@ func benchWorkload(name string, replicas int32) *cluster.Workload {
 // the first one leads.
 func raftCluster(tb testing.TB, n int) []*consensus.Store {
 	tb.Helper()
-	var trans []*raft.InmemTransport
-	for i := range n {
-		_, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("mem-%d", i)))
-		trans = append(trans, tr)
-	}
-	for i, a := range trans {
-		for j, c := range trans {
-			if i != j {
-				a.Connect(c.LocalAddr(), c)
-			}
-		}
-	}
-	var stores []*consensus.Store
-	for i := range n {
-		s, err := consensus.Open(consensus.Config{
-			NodeID:             fmt.Sprintf("n%d", i),
-			Bootstrap:          i == 0,
-			Logger:             slog.New(slog.DiscardHandler),
-			HeartbeatTimeout:   100 * time.Millisecond,
-			ElectionTimeout:    100 * time.Millisecond,
-			LeaderLeaseTimeout: 100 * time.Millisecond,
-			CommitTimeout:      time.Millisecond,
-			Transport:          trans[i],
-			LogStore:           raft.NewInmemStore(),
-			StableStore:        raft.NewInmemStore(),
-			SnapshotStore:      raft.NewInmemSnapshotStore(),
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		stores = append(stores, s)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !stores[0].IsLeader() {
-		if time.Now().After(deadline) {
-			tb.Fatal("no leader")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	for i := 1; i < n; i++ {
-		if err := stores[0].AddVoter(context.Background(), fmt.Sprintf("n%d", i), string(trans[i].LocalAddr())); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	stores := consensustest.Cluster(tb, n, func(_ int, cfg *consensus.Config) {
+		// Slower than the fixture's default: a benchmark that loads both
+		// cores must not lose its leader to a missed heartbeat.
+		cfg.HeartbeatTimeout = 100 * time.Millisecond
+		cfg.ElectionTimeout = 100 * time.Millisecond
+		cfg.LeaderLeaseTimeout = 100 * time.Millisecond
+		cfg.CommitTimeout = time.Millisecond
+	})
 	return stores
 }
 

@@ -2,7 +2,6 @@ package consensus
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"testing"
@@ -33,17 +32,11 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// testConfig tightens every raft timer so elections take tens of
-// milliseconds; fn adjusts it further.
+// testConfig is an in-memory-free member's config with fast timings; fn
+// adjusts it further.
 func testConfig(t testing.TB, id string, fn func(*Config)) Config {
-	cfg := Config{
-		NodeID:             id,
-		Logger:             testLogger(t).With("node", id),
-		HeartbeatTimeout:   50 * time.Millisecond,
-		ElectionTimeout:    50 * time.Millisecond,
-		LeaderLeaseTimeout: 50 * time.Millisecond,
-		CommitTimeout:      5 * time.Millisecond,
-	}
+	cfg := Config{NodeID: id, Logger: testLogger(t).With("node", id)}
+	FastTimings(&cfg)
 	if fn != nil {
 		fn(&cfg)
 	}
@@ -53,51 +46,25 @@ func testConfig(t testing.TB, id string, fn func(*Config)) Config {
 // testCluster is n in-process Raft members on the in-memory transport.
 type testCluster struct {
 	stores []*Store
-	trans  []*raft.InmemTransport
 }
 
 func newTestCluster(t testing.TB, n int, fn func(*Config)) *testCluster {
 	t.Helper()
-	c := &testCluster{}
-	for i := range n {
-		addr, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("mem-%d", i)))
-		_ = addr
-		c.trans = append(c.trans, tr)
-	}
-	for i, a := range c.trans {
-		for j, b := range c.trans {
-			if i != j {
-				a.Connect(b.LocalAddr(), b)
-			}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stores, err := OpenInmem(ctx, n, func(i int, cfg *Config) {
+		cfg.Logger = testLogger(t).With("node", cfg.NodeID)
+		if fn != nil {
+			fn(cfg)
 		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := range n {
-		cfg := testConfig(t, fmt.Sprintf("n%d", i), func(cfg *Config) {
-			cfg.Transport = c.trans[i]
-			cfg.LogStore = raft.NewInmemStore()
-			cfg.StableStore = raft.NewInmemStore()
-			cfg.SnapshotStore = raft.NewInmemSnapshotStore()
-			cfg.Bootstrap = i == 0
-			if fn != nil {
-				fn(cfg)
-			}
-		})
-		s, err := Open(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, s := range stores {
 		t.Cleanup(func() { _ = s.Close() })
-		c.stores = append(c.stores, s)
 	}
-	leader := c.stores[0]
-	waitFor(t, "first leader", leader.IsLeader)
-	ctx := context.Background()
-	for i := 1; i < n; i++ {
-		if err := leader.AddVoter(ctx, c.stores[i].cfg.NodeID, c.stores[i].LocalAddr()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return c
+	return &testCluster{stores: stores}
 }
 
 func (c *testCluster) leader(t testing.TB) *Store {

@@ -94,8 +94,9 @@ func TestThreeVoters(t *testing.T) {
 func TestNonvoterReceivesLog(t *testing.T) {
 	c := newTestCluster(t, 1, nil)
 	addr, tr := raft.NewInmemTransport("mem-nv")
-	c.trans[0].Connect(addr, tr)
-	tr.Connect(c.trans[0].LocalAddr(), c.trans[0])
+	lt := c.stores[0].cfg.Transport.(*raft.InmemTransport)
+	lt.Connect(addr, tr)
+	tr.Connect(lt.LocalAddr(), lt)
 	nv, err := Open(testConfig(t, "nv", func(cfg *Config) {
 		cfg.Transport = tr
 		cfg.LogStore, cfg.StableStore, cfg.SnapshotStore = raft.NewInmemStore(), raft.NewInmemStore(), raft.NewInmemSnapshotStore()

@@ -8,43 +8,17 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/hashicorp/raft"
 
 	"shoal/cluster"
 	"shoal/consensus"
+	"shoal/consensus/consensustest"
 )
 
 // newTestAPI runs the API over a real single-member Raft store on raft's
 // in-memory transport, with one registered node.
 func newTestAPI(t *testing.T) (*Client, *consensus.Store) {
 	t.Helper()
-	_, trans := raft.NewInmemTransport("n1")
-	store, err := consensus.Open(consensus.Config{
-		NodeID:             "n1",
-		Bootstrap:          true,
-		Logger:             slog.New(slog.DiscardHandler),
-		HeartbeatTimeout:   50 * time.Millisecond,
-		ElectionTimeout:    50 * time.Millisecond,
-		LeaderLeaseTimeout: 50 * time.Millisecond,
-		CommitTimeout:      5 * time.Millisecond,
-		Transport:          trans,
-		LogStore:           raft.NewInmemStore(),
-		StableStore:        raft.NewInmemStore(),
-		SnapshotStore:      raft.NewInmemSnapshotStore(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	deadline := time.Now().Add(5 * time.Second)
-	for !store.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	store := consensustest.Cluster(t, 1, func(_ int, cfg *consensus.Config) { cfg.NodeID = "n1" })[0]
 	ctx := context.Background()
 	if _, err := store.Apply(ctx, &consensus.PutNode{Node: &cluster.Node{
 		Name: "n1", Status: cluster.NodeReady,
