@@ -18,7 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"shoal/agent/api"
+	"shoal/agent/apiclient"
+	"shoal/agent/apiserver"
 	"shoal/agent/node"
 	"shoal/cluster"
 	"shoal/consensus"
@@ -134,7 +135,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	// The API comes up before this node registers so that clients get
 	// answers (and Pending pods their reason) as early as possible.
-	srv := api.NewServer(api.Config{
+	srv := apiserver.NewServer(apiserver.Config{
 		NodeName: cfg.Name,
 		Store:    store,
 		Token:    token,
@@ -233,7 +234,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:      log,
 		BackoffBase: time.Second,
 		LeaseValid:  holder.valid,
-		FetchVolume: api.VolumeFetcher(store.State, token),
+		FetchVolume: apiclient.VolumeFetcher(store.State, token),
 		ClaimDir:    rt.ClaimDir,
 	})
 	loop(func(ctx context.Context) {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"shoal/agent/api"
+	"shoal/agent/apiclient"
 	"shoal/cluster"
 	"shoal/consensus"
 )
@@ -23,7 +23,7 @@ type leaderWriter struct {
 }
 
 // leaderClient returns a client for the leader's API.
-func (w *leaderWriter) leaderClient() (*api.Client, error) {
+func (w *leaderWriter) leaderClient() (*apiclient.Client, error) {
 	_, id := w.store.Leader()
 	if id == "" {
 		return nil, fmt.Errorf("%w: no leader known yet", consensus.ErrNotLeader)
@@ -32,14 +32,14 @@ func (w *leaderWriter) leaderClient() (*api.Client, error) {
 	if !ok || n.APIAddr == "" {
 		return nil, fmt.Errorf("%w: the API address of leader %s is not known yet", consensus.ErrNotLeader, id)
 	}
-	c := api.NewClient(n.APIAddr, w.token)
+	c := apiclient.NewClient(n.APIAddr, w.token)
 	c.HTTP = &w.http
 	return c, nil
 }
 
 // apply commits cmd locally when this agent leads; otherwise remote does
 // the same through the leader's API.
-func (w *leaderWriter) apply(ctx context.Context, cmd consensus.Command, remote func(*api.Client) error) error {
+func (w *leaderWriter) apply(ctx context.Context, cmd consensus.Command, remote func(*apiclient.Client) error) error {
 	res, err := w.store.Apply(ctx, cmd)
 	if err == nil {
 		return res[0].Err
@@ -55,13 +55,13 @@ func (w *leaderWriter) apply(ctx context.Context, cmd consensus.Command, remote 
 }
 
 func (w *leaderWriter) putNode(ctx context.Context, n *cluster.Node) error {
-	return w.apply(ctx, &consensus.PutNode{Node: n}, func(c *api.Client) error { return c.RegisterNode(ctx, n) })
+	return w.apply(ctx, &consensus.PutNode{Node: n}, func(c *apiclient.Client) error { return c.RegisterNode(ctx, n) })
 }
 
 // ReportStatus implements node.Reporter.
 func (w *leaderWriter) ReportStatus(ctx context.Context, nodeName string, updates []cluster.PodStatusUpdate) error {
 	cmd := &consensus.PodStatus{Node: nodeName, Updates: updates}
-	err := w.apply(ctx, cmd, func(c *api.Client) error { return c.ReportStatus(ctx, cmd) })
+	err := w.apply(ctx, cmd, func(c *apiclient.Client) error { return c.ReportStatus(ctx, cmd) })
 	if err != nil {
 		return fmt.Errorf("report pod status: %w", err)
 	}

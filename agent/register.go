@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"shoal/agent/api"
+	"shoal/agent/apiclient"
 	"shoal/cluster"
 	"shoal/consensus"
 	"shoal/gpu"
@@ -76,7 +76,7 @@ func register(ctx context.Context, w *leaderWriter, n *cluster.Node, log *slog.L
 			log.Info("node registered", "capacity", n.Capacity.String(), "gpus", len(n.GPUs))
 			return nil
 		}
-		var se *api.StatusError
+		var se *apiclient.StatusError
 		if errors.Is(err, consensus.ErrInvalid) || errors.Is(err, consensus.ErrCIDRExhausted) || errors.Is(err, consensus.ErrConflict) ||
 			(errors.As(err, &se) && se.Code/100 == 4) {
 			return fmt.Errorf("register node %s: %w", n.Name, err)

@@ -1,8 +1,6 @@
-// Package api is the agent's HTTP API and the client the CLI uses.
-//
-// Reads are answered from the local state (every agent holds all of it);
-// writes are turned into consensus commands and committed through the Raft
-// leader, forwarded there when this agent is not the leader.
+// Package api holds the agent's HTTP API contract: the routes' prefix and
+// the request and answer types that the server (agent/apiserver) and the
+// client (agent/apiclient) share. It has no behaviour of its own.
 package api
 
 import (
@@ -108,3 +106,13 @@ type RolloutStatus struct {
 	Done    bool   `json:"done"`
 	Message string `json:"message"`
 }
+
+// LeaseRequest renews a node's fencing lease.
+type LeaseRequest struct {
+	Node string `json:"node"`
+}
+
+// TarCompleteTrailer is sent after the last byte of a volume's tar stream:
+// a stream cut short (the source agent died mid-copy) lacks it, and the
+// copy is then thrown away instead of swapped in.
+const TarCompleteTrailer = "X-Shoal-Tar-Complete"

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"shoal/agent/api"
+	"shoal/agent/apiclient"
 )
 
 func newApplyCmd(g *globals) *cobra.Command {
@@ -99,7 +100,7 @@ func readFiles(paths []string, stdin io.Reader) ([]api.File, error) {
 
 // waitApplied polls until every workload named in the apply results has
 // rolled out and every bare pod runs, printing progress as it changes.
-func waitApplied(ctx context.Context, c *api.Client, objs []api.ObjectRef, w io.Writer) error {
+func waitApplied(ctx context.Context, c *apiclient.Client, objs []api.ObjectRef, w io.Writer) error {
 	last := ""
 	for {
 		var waiting []string
@@ -131,7 +132,7 @@ func waitApplied(ctx context.Context, c *api.Client, objs []api.ObjectRef, w io.
 	}
 }
 
-func targetDone(ctx context.Context, c *api.Client, o api.ObjectRef) (bool, string, error) {
+func targetDone(ctx context.Context, c *apiclient.Client, o api.ObjectRef) (bool, string, error) {
 	ns, n := o.Namespace, o.Name
 	if o.Resource == "pods" {
 		pods, err := c.Pods(ctx, ns)

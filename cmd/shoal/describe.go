@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"shoal/agent/api"
+	"shoal/agent/apiclient"
 	"shoal/cluster"
 )
 
@@ -30,7 +31,7 @@ func newDescribeCmd(g *globals) *cobra.Command {
 	}
 }
 
-func describe(ctx context.Context, c *api.Client, r resource, ns, name string, out io.Writer) error {
+func describe(ctx context.Context, c *apiclient.Client, r resource, ns, name string, out io.Writer) error {
 	w := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	defer w.Flush()
 	notFound := fmt.Errorf("%s %q not found in namespace %q", strings.TrimSuffix(r.plural, "s"), name, ns)

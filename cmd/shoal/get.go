@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
-	"shoal/agent/api"
+	"shoal/agent/apiclient"
 	"shoal/cluster"
 )
 
@@ -63,7 +63,7 @@ type table struct {
 	k8s    []any
 }
 
-func get(ctx context.Context, c *api.Client, r resource, ns, name, output string, w io.Writer) error {
+func get(ctx context.Context, c *apiclient.Client, r resource, ns, name, output string, w io.Writer) error {
 	t, err := fetch(ctx, c, r, ns, name)
 	if err != nil {
 		return err
@@ -126,7 +126,7 @@ func printObject(w io.Writer, v any, format string) error {
 	return err
 }
 
-func fetch(ctx context.Context, c *api.Client, r resource, ns, name string) (*table, error) {
+func fetch(ctx context.Context, c *apiclient.Client, r resource, ns, name string) (*table, error) {
 	t := &table{}
 	match := func(n string) bool { return name == "" || n == name }
 	switch r.plural {

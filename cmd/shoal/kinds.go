@@ -2,9 +2,8 @@ package main
 
 import (
 	"fmt"
+	"shoal/agent/apiclient"
 	"strings"
-
-	"shoal/agent/api"
 )
 
 // resource is a kind as the API routes name it.
@@ -60,4 +59,4 @@ func parseKindName(args []string) (resource, string, error) {
 	}
 }
 
-func (g *globals) client() *api.Client { return api.NewClient(g.addr, g.token) }
+func (g *globals) client() *apiclient.Client { return apiclient.NewClient(g.addr, g.token) }

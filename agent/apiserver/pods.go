@@ -1,4 +1,4 @@
-package api
+package apiserver
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"shoal/agent/api"
 	"shoal/cluster"
 )
 
@@ -99,7 +100,7 @@ func (fw *flushWriter) Write(b []byte) (int, error) {
 }
 
 func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
-	var req ExecRequest
+	var req api.ExecRequest
 	body, err := readBody(r, &req)
 	if err != nil {
 		fail(w, badRequest{err})
@@ -124,5 +125,5 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("exec in pod %s container %s: %w", p.Name, c, err))
 		return
 	}
-	writeJSON(w, ExecResponse{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: res.ExitCode})
+	writeJSON(w, api.ExecResponse{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: res.ExitCode})
 }

@@ -1,4 +1,4 @@
-package api
+package apiserver
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"shoal/agent/api"
+	"shoal/agent/apiclient"
 	"shoal/cluster"
 	"shoal/consensus"
 	"shoal/consensus/consensustest"
@@ -16,7 +18,7 @@ import (
 
 // newTestAPI runs the API over a real single-member Raft store on raft's
 // in-memory transport, with one registered node.
-func newTestAPI(t *testing.T) (*Client, *consensus.Store) {
+func newTestAPI(t *testing.T) (*apiclient.Client, *consensus.Store) {
 	t.Helper()
 	store := consensustest.Cluster(t, 1, func(_ int, cfg *consensus.Config) { cfg.NodeID = "n1" })[0]
 	ctx := context.Background()
@@ -36,7 +38,7 @@ func newTestAPI(t *testing.T) (*Client, *consensus.Store) {
 	})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	return NewClient(strings.TrimPrefix(hs.URL, "http://"), ""), store
+	return apiclient.NewClient(strings.TrimPrefix(hs.URL, "http://"), ""), store
 }
 
 const deployment = `apiVersion: apps/v1
@@ -69,7 +71,7 @@ spec:
 func TestApplyIdempotentAndAtomic(t *testing.T) {
 	c, store := newTestAPI(t)
 	ctx := context.Background()
-	resp, err := c.Apply(ctx, []File{{Name: "web.yaml", Data: deployment}})
+	resp, err := c.Apply(ctx, []api.File{{Name: "web.yaml", Data: deployment}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +79,7 @@ func TestApplyIdempotentAndAtomic(t *testing.T) {
 	if fmt.Sprint(resp.Results) != fmt.Sprint(want) {
 		t.Fatalf("results %v, want %v", resp.Results, want)
 	}
-	resp, err = c.Apply(ctx, []File{{Name: "web.yaml", Data: deployment}})
+	resp, err = c.Apply(ctx, []api.File{{Name: "web.yaml", Data: deployment}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func TestApplyIdempotentAndAtomic(t *testing.T) {
 		t.Fatalf("re-apply: %v, want %v", resp.Results, want)
 	}
 	changed := strings.Replace(deployment, "replicas: 2", "replicas: 3", 1)
-	resp, err = c.Apply(ctx, []File{{Name: "web.yaml", Data: changed}})
+	resp, err = c.Apply(ctx, []api.File{{Name: "web.yaml", Data: changed}})
 	if err != nil || resp.Results[0] != "deployment.apps/web configured" {
 		t.Fatalf("change replicas: %v %v", resp.Results, err)
 	}
@@ -101,7 +103,7 @@ func TestApplyIdempotentAndAtomic(t *testing.T) {
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := c.Apply(ctx, []File{{Name: "bad.yaml", Data: tc.data}})
+			_, err := c.Apply(ctx, []api.File{{Name: "bad.yaml", Data: tc.data}})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one mentioning %q", err, tc.want)
 			}
@@ -115,7 +117,7 @@ func TestApplyIdempotentAndAtomic(t *testing.T) {
 func TestScaleDeleteAndRollout(t *testing.T) {
 	c, store := newTestAPI(t)
 	ctx := context.Background()
-	if _, err := c.Apply(ctx, []File{{Name: "web.yaml", Data: deployment}}); err != nil {
+	if _, err := c.Apply(ctx, []api.File{{Name: "web.yaml", Data: deployment}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Scale(ctx, "deployments", "default", "web", 7); err != nil {
@@ -125,14 +127,14 @@ func TestScaleDeleteAndRollout(t *testing.T) {
 	if !ok || wl.Replicas != 7 {
 		t.Fatalf("after scale: %+v", wl)
 	}
-	if err := c.Scale(ctx, "deployments", "default", "nope", 1); !IsNotFound(err) {
+	if err := c.Scale(ctx, "deployments", "default", "nope", 1); !apiclient.IsNotFound(err) {
 		t.Fatalf("scale of a missing deployment: %v, want not found", err)
 	}
 	st, err := c.Rollout(ctx, "deployments", "default", "web")
 	if err != nil || st.Done || !strings.Contains(st.Message, "0 out of 7 new replicas") {
 		t.Fatalf("rollout: %+v %v", st, err)
 	}
-	if err := c.SetResources(ctx, "deployments", "default", "web", ResourcesRequest{
+	if err := c.SetResources(ctx, "deployments", "default", "web", api.ResourcesRequest{
 		Limits: cluster.Resources{Memory: 64 << 20}, SetLimits: []string{"memory"},
 	}); err != nil {
 		t.Fatal(err)
@@ -154,7 +156,7 @@ func TestScaleDeleteAndRollout(t *testing.T) {
 	if _, ok := store.State().Workload(cluster.KindDeployment, "default", "web"); ok {
 		t.Fatal("deployment still there after delete")
 	}
-	if _, err := c.Delete(ctx, "services", "default", "nope"); !IsNotFound(err) {
+	if _, err := c.Delete(ctx, "services", "default", "nope"); !apiclient.IsNotFound(err) {
 		t.Fatalf("delete of a missing service: %v", err)
 	}
 }

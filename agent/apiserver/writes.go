@@ -1,4 +1,4 @@
-package api
+package apiserver
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"shoal/agent/api"
 	"shoal/cluster"
 	"shoal/consensus"
 	"shoal/manifest"
@@ -16,7 +17,7 @@ import (
 
 // decodeFiles decodes every file of a request; nothing is returned unless
 // all of it decodes, so that a bad apply changes nothing.
-func decodeFiles(files []File) ([]manifest.Object, error) {
+func decodeFiles(files []api.File) ([]manifest.Object, error) {
 	if len(files) == 0 {
 		return nil, badRequest{errors.New("no manifest files given")}
 	}
@@ -58,7 +59,7 @@ var kindNames = map[string]struct{ group, plural string }{
 // readManifests reads and decodes the manifest files of an apply or
 // delete request; on failure it has answered already.
 func (s *Server) readManifests(w http.ResponseWriter, r *http.Request) ([]manifest.Object, []byte, bool) {
-	var req ApplyRequest
+	var req api.ApplyRequest
 	body, err := readBody(r, &req)
 	if err != nil {
 		fail(w, badRequest{err})
@@ -74,7 +75,7 @@ func (s *Server) readManifests(w http.ResponseWriter, r *http.Request) ([]manife
 
 // commitObjects commits what an apply or delete decided (forwarding to the
 // leader when this agent does not lead) and answers with resp.
-func (s *Server) commitObjects(w http.ResponseWriter, r *http.Request, body []byte, cmds []consensus.Command, resp ApplyResponse) {
+func (s *Server) commitObjects(w http.ResponseWriter, r *http.Request, body []byte, cmds []consensus.Command, resp api.ApplyResponse) {
 	if len(cmds) > 0 {
 		res, forwarded, err := s.commit(w, r, body, cmds...)
 		if forwarded {
@@ -97,7 +98,7 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 	st := s.cfg.Store.State()
 	now := s.cfg.Now().UTC()
 	var cmds []consensus.Command
-	resp := ApplyResponse{}
+	resp := api.ApplyResponse{}
 	var errs []error
 	for _, o := range objs {
 		verb, cmd, err := s.applyOne(st, o, now)
@@ -107,7 +108,7 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 		}
 		kn := kindNames[o.Kind]
 		resp.Results = append(resp.Results, fmt.Sprintf("%s/%s %s", kn.group, o.Name, verb))
-		resp.Objects = append(resp.Objects, ObjectRef{Resource: kn.plural, Namespace: o.Namespace, Name: o.Name})
+		resp.Objects = append(resp.Objects, api.ObjectRef{Resource: kn.plural, Namespace: o.Namespace, Name: o.Name})
 		if cmd != nil {
 			cmds = append(cmds, cmd)
 		}
@@ -201,7 +202,7 @@ func (s *Server) handleDeleteFiles(w http.ResponseWriter, r *http.Request) {
 	}
 	st := s.cfg.Store.State()
 	var cmds []consensus.Command
-	resp := ApplyResponse{}
+	resp := api.ApplyResponse{}
 	for _, o := range objs {
 		kn := kindNames[o.Kind]
 		cmd, found := deleteCommand(st, kn.plural, o.Namespace, o.Name)
@@ -212,7 +213,7 @@ func (s *Server) handleDeleteFiles(w http.ResponseWriter, r *http.Request) {
 			cmds = append(cmds, cmd)
 		}
 		resp.Results = append(resp.Results, fmt.Sprintf("%s/%s %s", kn.group, o.Name, verb))
-		resp.Objects = append(resp.Objects, ObjectRef{Resource: kn.plural, Namespace: o.Namespace, Name: o.Name})
+		resp.Objects = append(resp.Objects, api.ObjectRef{Resource: kn.plural, Namespace: o.Namespace, Name: o.Name})
 	}
 	s.commitObjects(w, r, body, cmds, resp)
 }
@@ -266,5 +267,5 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 			group = kn.group
 		}
 	}
-	writeJSON(w, ApplyResponse{Results: []string{fmt.Sprintf("%s/%s deleted", group, name)}, Index: res[0].Index})
+	writeJSON(w, api.ApplyResponse{Results: []string{fmt.Sprintf("%s/%s deleted", group, name)}, Index: res[0].Index})
 }

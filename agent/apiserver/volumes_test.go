@@ -1,4 +1,4 @@
-package api
+package apiserver
 
 import (
 	"archive/tar"
@@ -11,16 +11,19 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"shoal/agent/apiclient"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-func volumeServer(t *testing.T, volumes string) *Client {
+func volumeServer(t *testing.T, volumes string) *apiclient.Client {
 	t.Helper()
 	hs := httptest.NewServer(NewServer(Config{NodeName: "n0", VolumesDir: volumes, Logger: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(hs.Close)
-	return NewClient(strings.TrimPrefix(hs.URL, "http://"), "")
+	return apiclient.NewClient(strings.TrimPrefix(hs.URL, "http://"), "")
 }
 
 func must(t *testing.T, err error) {
@@ -76,7 +79,8 @@ func TestVolumeTarRoundTrip(t *testing.T) {
 	for _, p := range []string{"PG_VERSION", "sub/deeper/table", "sub/deeper", "sub", "."} {
 		must(t, os.Chtimes(filepath.Join(src, p), old, old))
 	}
-	must(t, setMtime(filepath.Join(src, "link"), old))
+	ts := unix.NsecToTimespec(old.UnixNano())
+	must(t, unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(src, "link"), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW))
 
 	// The destination holds stale data from an earlier stay: replaced.
 	dest := filepath.Join(t.TempDir(), "volumes", "default", "data-db-0-db-0")
@@ -105,11 +109,11 @@ func TestVolumeTarRoundTrip(t *testing.T) {
 	}
 
 	// Unknown claims and path tricks are refused.
-	if err := c.FetchVolume(context.Background(), "default", "nope", dest); !IsNotFound(err) {
+	if err := c.FetchVolume(context.Background(), "default", "nope", dest); !apiclient.IsNotFound(err) {
 		t.Errorf("missing claim: %v", err)
 	}
 	for _, claim := range []string{"..", ".data-db-0-db-0.fetch-1"} {
-		var se *StatusError
+		var se *apiclient.StatusError
 		if err := c.FetchVolume(context.Background(), "default", claim, dest); !errors.As(err, &se) || se.Code/100 != 4 {
 			t.Errorf("claim %q: %v", claim, err)
 		}
@@ -119,69 +123,20 @@ func TestVolumeTarRoundTrip(t *testing.T) {
 	}
 }
 
-func tarOf(t *testing.T, hdrs ...*tar.Header) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, h := range hdrs {
-		if h.Typeflag == tar.TypeReg {
-			h.Size = 1
-		}
-		h.Mode = 0o644
-		must(t, tw.WriteHeader(h))
-		if h.Typeflag == tar.TypeReg {
-			_, err := tw.Write([]byte("x"))
-			must(t, err)
-		}
-	}
-	must(t, tw.Close())
-	return b.Bytes()
-}
-
-func TestExtractRefusesTraversal(t *testing.T) {
-	outside := t.TempDir()
-	for name, archive := range map[string][]byte{
-		"dotdot":   tarOf(t, &tar.Header{Name: "../escape", Typeflag: tar.TypeReg}),
-		"nested":   tarOf(t, &tar.Header{Name: "a/../../escape", Typeflag: tar.TypeReg}),
-		"absolute": tarOf(t, &tar.Header{Name: filepath.Join(outside, "escape"), Typeflag: tar.TypeReg}),
-		"symlink": tarOf(t,
-			&tar.Header{Name: "link", Typeflag: tar.TypeSymlink, Linkname: outside},
-			&tar.Header{Name: "link/escape", Typeflag: tar.TypeReg}),
-		"hardlink": tarOf(t, &tar.Header{Name: "hl", Typeflag: tar.TypeLink, Linkname: "/etc/passwd"}),
-	} {
-		dir := filepath.Join(t.TempDir(), "x")
-		must(t, os.Mkdir(dir, 0o700))
-		if err := ExtractTar(bytes.NewReader(archive), dir); err == nil {
-			t.Errorf("%s: extracted", name)
-		}
-		if _, err := os.Lstat(filepath.Join(outside, "escape")); err == nil {
-			t.Fatalf("%s: wrote outside the directory", name)
-		}
-	}
-
-	// A failed fill leaves the destination as it was.
-	dest := filepath.Join(t.TempDir(), "claim")
-	must(t, os.Mkdir(dest, 0o755))
-	must(t, os.WriteFile(filepath.Join(dest, "keep"), nil, 0o644))
-	err := FetchInto(dest, func(tmp string) error {
-		return ExtractTar(bytes.NewReader(tarOf(t, &tar.Header{Name: "../escape", Typeflag: tar.TypeReg})), tmp)
-	})
-	if !errors.Is(err, ErrUnsafePath) {
-		t.Fatalf("FetchInto: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(dest, "keep")); err != nil {
-		t.Fatal("destination changed")
-	}
-}
-
 // TestTruncatedVolumeStreamDiscarded: a stream without the completion
 // trailer (the source died mid-copy) is never swapped in.
 func TestTruncatedVolumeStreamDiscarded(t *testing.T) {
-	archive := tarOf(t, &tar.Header{Name: "f", Typeflag: tar.TypeReg})
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	must(t, tw.WriteHeader(&tar.Header{Name: "f", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1}))
+	_, err := tw.Write([]byte("x"))
+	must(t, err)
+	must(t, tw.Close())
+	archive := buf.Bytes()
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(archive) }))
 	t.Cleanup(hs.Close)
 	dest := filepath.Join(t.TempDir(), "claim")
-	err := NewClient(strings.TrimPrefix(hs.URL, "http://"), "").FetchVolume(context.Background(), "default", "c", dest)
+	err = apiclient.NewClient(strings.TrimPrefix(hs.URL, "http://"), "").FetchVolume(context.Background(), "default", "c", dest)
 	if err == nil || !strings.Contains(err.Error(), "stream ended early") {
 		t.Fatalf("err %v", err)
 	}

@@ -1,10 +1,11 @@
-package api
+package apiserver
 
 import (
 	"context"
 	"fmt"
 	"net/http"
 
+	"shoal/agent/api"
 	"shoal/cluster"
 	"shoal/consensus"
 )
@@ -15,7 +16,7 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	roles := s.raftRoles()
-	out := List[NodeView]{Index: st.Index(), Items: []NodeView{}}
+	out := api.List[api.NodeView]{Index: st.Index(), Items: []api.NodeView{}}
 	for _, n := range st.Nodes() {
 		v := nodeView(st, n)
 		if r, ok := roles[n.Name]; ok || roles != nil {
@@ -62,9 +63,9 @@ func (s *Server) raftRoles() map[string]string {
 	return roles
 }
 
-func nodeView(st *cluster.State, n *cluster.Node) NodeView {
+func nodeView(st *cluster.State, n *cluster.Node) api.NodeView {
 	u := cluster.UsageOf(st.PodsOnNode(n.Name))
-	return NodeView{Node: n, Requested: u.Requested, Pods: u.Pods, GPUHolders: u.GPUs}
+	return api.NodeView{Node: n, Requested: u.Requested, Pods: u.Pods, GPUHolders: u.GPUs}
 }
 
 func (s *Server) handlePods(w http.ResponseWriter, r *http.Request) {
@@ -73,7 +74,7 @@ func (s *Server) handlePods(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ns := r.URL.Query().Get("namespace")
-	out := List[*cluster.Pod]{Index: st.Index(), Items: []*cluster.Pod{}}
+	out := api.List[*cluster.Pod]{Index: st.Index(), Items: []*cluster.Pod{}}
 	for p := range st.Pods() {
 		if ns == "" || p.Namespace == ns {
 			out.Items = append(out.Items, p)
@@ -88,7 +89,7 @@ func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ns := r.URL.Query().Get("namespace")
-	out := List[*cluster.Service]{Index: st.Index(), Items: []*cluster.Service{}}
+	out := api.List[*cluster.Service]{Index: st.Index(), Items: []*cluster.Service{}}
 	for _, svc := range st.Services() {
 		if ns == "" || svc.Namespace == ns {
 			out.Items = append(out.Items, svc)
@@ -104,10 +105,10 @@ func (s *Server) handleWorkloads(kind cluster.WorkloadKind) http.HandlerFunc {
 			return
 		}
 		ns := r.URL.Query().Get("namespace")
-		out := List[WorkloadView]{Index: st.Index(), Items: []WorkloadView{}}
+		out := api.List[api.WorkloadView]{Index: st.Index(), Items: []api.WorkloadView{}}
 		for _, wl := range st.WorkloadsOfKind(kind) {
 			if ns == "" || wl.Namespace == ns {
-				out.Items = append(out.Items, WorkloadView{Workload: wl, Status: workloadStatus(st, wl)})
+				out.Items = append(out.Items, api.WorkloadView{Workload: wl, Status: workloadStatus(st, wl)})
 			}
 		}
 		writeJSON(w, out)
@@ -116,8 +117,8 @@ func (s *Server) handleWorkloads(kind cluster.WorkloadKind) http.HandlerFunc {
 
 // workloadStatus counts a workload's live pods as Kubernetes does: all of
 // them, the ready ones, and those of the current template.
-func workloadStatus(st *cluster.State, wl *cluster.Workload) WorkloadStatus {
-	var ws WorkloadStatus
+func workloadStatus(st *cluster.State, wl *cluster.Workload) api.WorkloadStatus {
+	var ws api.WorkloadStatus
 	for _, p := range st.PodsOwnedBy(wl.UID) {
 		if p.Terminating {
 			continue
@@ -157,7 +158,7 @@ func (s *Server) handleRollout(w http.ResponseWriter, r *http.Request) {
 }
 
 // rolloutStatus speaks as `kubectl rollout status` does.
-func rolloutStatus(st *cluster.State, wl *cluster.Workload) RolloutStatus {
+func rolloutStatus(st *cluster.State, wl *cluster.Workload) api.RolloutStatus {
 	ws := workloadStatus(st, wl)
 	lower := map[cluster.WorkloadKind]string{cluster.KindDeployment: "deployment", cluster.KindStatefulSet: "statefulset"}[wl.Kind]
 	var old int32
@@ -168,13 +169,13 @@ func rolloutStatus(st *cluster.State, wl *cluster.Workload) RolloutStatus {
 	}
 	switch {
 	case ws.Updated < wl.Replicas:
-		return RolloutStatus{Message: fmt.Sprintf("Waiting for %s %q rollout to finish: %d out of %d new replicas have been updated...", lower, wl.Name, ws.Updated, wl.Replicas)}
+		return api.RolloutStatus{Message: fmt.Sprintf("Waiting for %s %q rollout to finish: %d out of %d new replicas have been updated...", lower, wl.Name, ws.Updated, wl.Replicas)}
 	case old > 0:
-		return RolloutStatus{Message: fmt.Sprintf("Waiting for %s %q rollout to finish: %d old replicas are pending termination...", lower, wl.Name, old)}
+		return api.RolloutStatus{Message: fmt.Sprintf("Waiting for %s %q rollout to finish: %d old replicas are pending termination...", lower, wl.Name, old)}
 	case ws.Available < wl.Replicas:
-		return RolloutStatus{Message: fmt.Sprintf("Waiting for %s %q rollout to finish: %d of %d updated replicas are available...", lower, wl.Name, ws.Available, wl.Replicas)}
+		return api.RolloutStatus{Message: fmt.Sprintf("Waiting for %s %q rollout to finish: %d of %d updated replicas are available...", lower, wl.Name, ws.Available, wl.Replicas)}
 	}
-	return RolloutStatus{Done: true, Message: fmt.Sprintf("%s %q successfully rolled out", lower, wl.Name)}
+	return api.RolloutStatus{Done: true, Message: fmt.Sprintf("%s %q successfully rolled out", lower, wl.Name)}
 }
 
 func workloadKind(plural string) (cluster.WorkloadKind, error) {

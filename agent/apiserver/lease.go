@@ -1,4 +1,4 @@
-package api
+package apiserver
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"shoal/agent/api"
 	"shoal/consensus"
 )
 
@@ -15,13 +16,8 @@ type LeaseKeeper interface {
 	Renew(ctx context.Context, node string) error
 }
 
-// LeaseRequest renews a node's fencing lease.
-type LeaseRequest struct {
-	Node string `json:"node"`
-}
-
 func (s *Server) handleLease(w http.ResponseWriter, r *http.Request) {
-	var req LeaseRequest
+	var req api.LeaseRequest
 	body, err := readBody(r, &req)
 	if err != nil {
 		fail(w, badRequest{err})
@@ -48,9 +44,4 @@ func (s *Server) handleLease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, map[string]string{"status": "ok"})
-}
-
-// RenewLease asks the leader (through this agent) to renew node's lease.
-func (c *Client) RenewLease(ctx context.Context, node string) error {
-	return c.do(ctx, http.MethodPost, "/internal/lease", nil, LeaseRequest{Node: node}, nil)
 }

@@ -1,4 +1,6 @@
-package api
+// Package apiclient is the Go client of the agent's HTTP API: the CLI
+// uses it, and agents use it to reach the leader and each other.
+package apiclient
 
 import (
 	"bytes"
@@ -9,9 +11,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
+	"shoal/agent/api"
+	"shoal/agent/voltransfer"
 	"shoal/cluster"
 	"shoal/consensus"
 )
@@ -55,7 +60,7 @@ func (c *Client) url(path string, q url.Values) string {
 		}
 		q = q2
 	}
-	u := "http://" + c.Addr + PathPrefix + path
+	u := "http://" + c.Addr + api.PathPrefix + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
@@ -108,7 +113,7 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, in
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
-		var e Error
+		var e api.Error
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(b))
@@ -119,48 +124,48 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, in
 }
 
 // Apply stores the objects of manifest files.
-func (c *Client) Apply(ctx context.Context, files []File) (*ApplyResponse, error) {
-	var out ApplyResponse
-	err := c.do(ctx, http.MethodPost, "/apply", nil, ApplyRequest{Files: files}, &out)
+func (c *Client) Apply(ctx context.Context, files []api.File) (*api.ApplyResponse, error) {
+	var out api.ApplyResponse
+	err := c.do(ctx, http.MethodPost, "/apply", nil, api.ApplyRequest{Files: files}, &out)
 	return &out, err
 }
 
 // DeleteFiles deletes the objects named in manifest files.
-func (c *Client) DeleteFiles(ctx context.Context, files []File) (*ApplyResponse, error) {
-	var out ApplyResponse
-	err := c.do(ctx, http.MethodPost, "/delete", nil, ApplyRequest{Files: files}, &out)
+func (c *Client) DeleteFiles(ctx context.Context, files []api.File) (*api.ApplyResponse, error) {
+	var out api.ApplyResponse
+	err := c.do(ctx, http.MethodPost, "/delete", nil, api.ApplyRequest{Files: files}, &out)
 	return &out, err
 }
 
 // Delete deletes one object; kind is a plural resource ("pods").
-func (c *Client) Delete(ctx context.Context, kind, namespace, name string) (*ApplyResponse, error) {
-	var out ApplyResponse
+func (c *Client) Delete(ctx context.Context, kind, namespace, name string) (*api.ApplyResponse, error) {
+	var out api.ApplyResponse
 	err := c.do(ctx, http.MethodDelete, "/"+kind+"/"+namespace+"/"+name, nil, nil, &out)
 	return &out, err
 }
 
 // Nodes lists the nodes.
-func (c *Client) Nodes(ctx context.Context) (*List[NodeView], error) {
-	var out List[NodeView]
+func (c *Client) Nodes(ctx context.Context) (*api.List[api.NodeView], error) {
+	var out api.List[api.NodeView]
 	return &out, c.do(ctx, http.MethodGet, "/nodes", nil, nil, &out)
 }
 
 // Pods lists the pods of a namespace ("" for all).
-func (c *Client) Pods(ctx context.Context, namespace string) (*List[*cluster.Pod], error) {
-	var out List[*cluster.Pod]
+func (c *Client) Pods(ctx context.Context, namespace string) (*api.List[*cluster.Pod], error) {
+	var out api.List[*cluster.Pod]
 	return &out, c.do(ctx, http.MethodGet, "/pods", nsQuery(namespace), nil, &out)
 }
 
 // Workloads lists the Deployments or StatefulSets of a namespace ("" for
 // all); kind is "deployments" or "statefulsets".
-func (c *Client) Workloads(ctx context.Context, kind, namespace string) (*List[WorkloadView], error) {
-	var out List[WorkloadView]
+func (c *Client) Workloads(ctx context.Context, kind, namespace string) (*api.List[api.WorkloadView], error) {
+	var out api.List[api.WorkloadView]
 	return &out, c.do(ctx, http.MethodGet, "/"+kind, nsQuery(namespace), nil, &out)
 }
 
 // Services lists the services of a namespace ("" for all).
-func (c *Client) Services(ctx context.Context, namespace string) (*List[*cluster.Service], error) {
-	var out List[*cluster.Service]
+func (c *Client) Services(ctx context.Context, namespace string) (*api.List[*cluster.Service], error) {
+	var out api.List[*cluster.Service]
 	return &out, c.do(ctx, http.MethodGet, "/services", nsQuery(namespace), nil, &out)
 }
 
@@ -173,17 +178,17 @@ func nsQuery(namespace string) url.Values {
 
 // Scale sets a workload's replicas; kind is "deployments" or "statefulsets".
 func (c *Client) Scale(ctx context.Context, kind, namespace, name string, replicas int32) error {
-	return c.do(ctx, http.MethodPost, "/"+kind+"/"+namespace+"/"+name+"/scale", nil, ScaleRequest{Replicas: replicas}, nil)
+	return c.do(ctx, http.MethodPost, "/"+kind+"/"+namespace+"/"+name+"/scale", nil, api.ScaleRequest{Replicas: replicas}, nil)
 }
 
 // SetResources changes container resources of a workload or bare pod.
-func (c *Client) SetResources(ctx context.Context, kind, namespace, name string, req ResourcesRequest) error {
+func (c *Client) SetResources(ctx context.Context, kind, namespace, name string, req api.ResourcesRequest) error {
 	return c.do(ctx, http.MethodPost, "/"+kind+"/"+namespace+"/"+name+"/resources", nil, req, nil)
 }
 
 // Rollout reports a workload's rollout progress.
-func (c *Client) Rollout(ctx context.Context, kind, namespace, name string) (*RolloutStatus, error) {
-	var out RolloutStatus
+func (c *Client) Rollout(ctx context.Context, kind, namespace, name string) (*api.RolloutStatus, error) {
+	var out api.RolloutStatus
 	return &out, c.do(ctx, http.MethodGet, "/"+kind+"/"+namespace+"/"+name+"/rollout", nil, nil, &out)
 }
 
@@ -220,8 +225,8 @@ func (c *Client) Logs(ctx context.Context, namespace, pod, container string, fol
 }
 
 // Exec runs a command in a pod's container.
-func (c *Client) Exec(ctx context.Context, namespace, pod string, req ExecRequest) (*ExecResponse, error) {
-	var out ExecResponse
+func (c *Client) Exec(ctx context.Context, namespace, pod string, req api.ExecRequest) (*api.ExecResponse, error) {
+	var out api.ExecResponse
 	return &out, c.do(ctx, http.MethodPost, "/pods/"+namespace+"/"+pod+"/exec", nil, req, &out)
 }
 
@@ -255,5 +260,90 @@ func (c *Client) WaitReady(ctx context.Context) error {
 			return fmt.Errorf("wait for agent at %s: %w", c.Addr, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+}
+
+// ImportImage sends an image archive to the agent, which loads it into its
+// node's containerd; it returns the image names the archive held.
+func (c *Client) ImportImage(ctx context.Context, path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url("/images/import", nil), f)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-tar")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reach agent at %s: %w", c.Addr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return nil, &StatusError{Code: resp.StatusCode, Message: string(b)}
+	}
+	var out struct {
+		Images []string `json:"images"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, err
+	}
+	return out.Images, nil
+}
+
+// RenewLease asks the leader (through this agent) to renew node's lease.
+func (c *Client) RenewLease(ctx context.Context, node string) error {
+	return c.do(ctx, http.MethodPost, "/internal/lease", nil, api.LeaseRequest{Node: node}, nil)
+}
+
+// FetchVolume copies claim directory claim of namespace ns from the agent
+// at c.Addr into destDir, replacing its contents in one step (FetchInto):
+// a failed or truncated copy leaves destDir as it was.
+func (c *Client) FetchVolume(ctx context.Context, ns, claim, destDir string) error {
+	path := "/internal/volumes/" + url.PathEscape(ns) + "/" + url.PathEscape(claim)
+	resp, err := c.send(ctx, http.MethodGet, path, nil, nil)
+	if err != nil {
+		return fmt.Errorf("fetch volume %s/%s: %w", ns, claim, err)
+	}
+	defer resp.Body.Close()
+	err = voltransfer.FetchInto(destDir, func(tmp string) error {
+		if err := voltransfer.ExtractTar(resp.Body, tmp); err != nil {
+			return err
+		}
+		// Read to the end, where the trailer is.
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			return err
+		}
+		if resp.Trailer.Get(api.TarCompleteTrailer) != "true" {
+			return errors.New("stream ended early")
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("fetch volume %s/%s from %s: %w", ns, claim, c.Addr, err)
+	}
+	return nil
+}
+
+// VolumeFetcher returns what node.Config.FetchVolume wants: it looks up the
+// source node's API address in the current state and fetches with the
+// cluster token.
+func VolumeFetcher(state func() *cluster.State, token string) func(ctx context.Context, fromNode, ns, claim, destDir string) error {
+	return func(ctx context.Context, fromNode, ns, claim, destDir string) error {
+		n, ok := state().Node(fromNode)
+		if !ok || n.APIAddr == "" {
+			return fmt.Errorf("node %s: API address unknown", fromNode)
+		}
+		return NewClient(n.APIAddr, token).FetchVolume(ctx, ns, claim, destDir)
 	}
 }

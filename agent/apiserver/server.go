@@ -1,4 +1,9 @@
-package api
+// Package apiserver is the agent's HTTP API.
+//
+// Reads are answered from the local state (every agent holds all of it);
+// writes are turned into consensus commands and committed through the Raft
+// leader, forwarded there when this agent is not the leader.
+package apiserver
 
 import (
 	"context"
@@ -19,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"shoal/agent/api"
 	"shoal/cluster"
 	"shoal/consensus"
 	"shoal/runtime/rtapi"
@@ -90,7 +96,7 @@ func NewServer(cfg Config) *Server {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux()}
-	p := PathPrefix
+	p := api.PathPrefix
 	m := s.mux
 	m.HandleFunc("GET "+p+"/health", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, map[string]string{"status": "ok"}) })
 	m.HandleFunc("POST "+p+"/apply", s.handleApply)
@@ -132,7 +138,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) authorized(r *http.Request) bool {
-	if s.cfg.Token == "" || r.URL.Path == PathPrefix+"/health" {
+	if s.cfg.Token == "" || r.URL.Path == api.PathPrefix+"/health" {
 		return true
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -232,7 +238,7 @@ func (b badRequest) Unwrap() error { return b.error }
 func writeError(w http.ResponseWriter, code int, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(Error{Error: err.Error()})
+	_ = json.NewEncoder(w).Encode(api.Error{Error: err.Error()})
 }
 
 // fail picks the status code for err.

@@ -1,10 +1,11 @@
-package api
+package apiserver
 
 import (
 	"errors"
 	"fmt"
 	"net/http"
 
+	"shoal/agent/api"
 	"shoal/cluster"
 	"shoal/consensus"
 )
@@ -31,7 +32,7 @@ func (s *Server) updateWorkload(w http.ResponseWriter, r *http.Request, body []b
 }
 
 func (s *Server) handleScale(w http.ResponseWriter, r *http.Request) {
-	var req ScaleRequest
+	var req api.ScaleRequest
 	body, err := readBody(r, &req)
 	if err != nil {
 		fail(w, badRequest{err})
@@ -49,7 +50,7 @@ func (s *Server) handleScale(w http.ResponseWriter, r *http.Request) {
 // handleResources changes container resources in the pod template: the
 // pods are replaced by a rollout with the new requests and limits.
 func (s *Server) handleResources(w http.ResponseWriter, r *http.Request) {
-	var req ResourcesRequest
+	var req api.ResourcesRequest
 	body, err := readBody(r, &req)
 	if err != nil {
 		fail(w, badRequest{err})

@@ -1,24 +1,16 @@
-package api
+package apiserver
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
+	"shoal/agent/api"
+	"shoal/agent/voltransfer"
 	"strings"
-
-	"shoal/cluster"
 )
-
-// tarCompleteTrailer is sent after the last byte of a volume's tar stream:
-// a stream cut short (the source agent died mid-copy) lacks it, and the
-// copy is then thrown away instead of swapped in.
-const tarCompleteTrailer = "X-Shoal-Tar-Complete"
 
 // validVolumeName refuses path tricks in the namespace and claim of a
 // volume request: one plain path element each, and no hidden names (an
@@ -33,7 +25,7 @@ func validVolumeName(s string) error {
 // volumesPath is routed before the mux: as a mux pattern it would clash
 // with "GET /v1/{kind}/{ns}/{name}/rollout" (net/http refuses two patterns
 // neither of which is more specific).
-const volumesPath = PathPrefix + "/internal/volumes/"
+const volumesPath = api.PathPrefix + "/internal/volumes/"
 
 // routeVolume serves GET /v1/internal/volumes/{ns}/{claim}; it reports
 // whether the request was one.
@@ -83,52 +75,10 @@ func (s *Server) handleVolume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
-	w.Header().Set("Trailer", tarCompleteTrailer)
-	if err := WriteTar(w, dir); err != nil {
+	w.Header().Set("Trailer", api.TarCompleteTrailer)
+	if err := voltransfer.WriteTar(w, dir); err != nil {
 		s.log.Warn("streaming volume", "namespace", ns, "claim", claim, "err", err)
 		panic(http.ErrAbortHandler) // cut the stream: the trailer never comes
 	}
-	w.Header().Set(tarCompleteTrailer, "true")
-}
-
-// FetchVolume copies claim directory claim of namespace ns from the agent
-// at c.Addr into destDir, replacing its contents in one step (FetchInto):
-// a failed or truncated copy leaves destDir as it was.
-func (c *Client) FetchVolume(ctx context.Context, ns, claim, destDir string) error {
-	path := "/internal/volumes/" + url.PathEscape(ns) + "/" + url.PathEscape(claim)
-	resp, err := c.send(ctx, http.MethodGet, path, nil, nil)
-	if err != nil {
-		return fmt.Errorf("fetch volume %s/%s: %w", ns, claim, err)
-	}
-	defer resp.Body.Close()
-	err = FetchInto(destDir, func(tmp string) error {
-		if err := ExtractTar(resp.Body, tmp); err != nil {
-			return err
-		}
-		// Read to the end, where the trailer is.
-		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-			return err
-		}
-		if resp.Trailer.Get(tarCompleteTrailer) != "true" {
-			return errors.New("stream ended early")
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("fetch volume %s/%s from %s: %w", ns, claim, c.Addr, err)
-	}
-	return nil
-}
-
-// VolumeFetcher returns what node.Config.FetchVolume wants: it looks up the
-// source node's API address in the current state and fetches with the
-// cluster token.
-func VolumeFetcher(state func() *cluster.State, token string) func(ctx context.Context, fromNode, ns, claim, destDir string) error {
-	return func(ctx context.Context, fromNode, ns, claim, destDir string) error {
-		n, ok := state().Node(fromNode)
-		if !ok || n.APIAddr == "" {
-			return fmt.Errorf("node %s: API address unknown", fromNode)
-		}
-		return NewClient(n.APIAddr, token).FetchVolume(ctx, ns, claim, destDir)
-	}
+	w.Header().Set(api.TarCompleteTrailer, "true")
 }

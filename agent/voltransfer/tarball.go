@@ -1,4 +1,6 @@
-package api
+// Package voltransfer moves a StatefulSet claim volume between nodes as a
+// tar stream, and swaps the copy in atomically on the receiving node.
+package voltransfer
 
 import (
 	"archive/tar"
