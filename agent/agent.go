@@ -162,7 +162,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	members.setPodCIDR(me.PodCIDR)
-	gateway, err := ensureBridge(ctx, cfg.BridgeName, me.PodCIDR)
+	gateway, err := runtime.EnsureBridge(ctx, cfg.BridgeName, me.PodCIDR)
 	if err != nil {
 		return err
 	}
