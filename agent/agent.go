@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -25,13 +24,17 @@ import (
 	"shoal/consensus"
 	"shoal/dns"
 	"shoal/gpu"
-	"shoal/runtime"
 )
 
 // Run runs the agent until ctx ends, then shuts it down. Pods keep running
 // across an agent restart: stopping the agent stops neither containers nor
 // their shims, and the next start adopts them.
 func Run(ctx context.Context, cfg Config) error {
+	return run(ctx, cfg, hostMachine{})
+}
+
+// run is Run on machine m.
+func run(ctx context.Context, cfg Config, m machine) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -46,43 +49,45 @@ func Run(ctx context.Context, cfg Config) error {
 	if created {
 		fmt.Fprintf(os.Stderr, "Created a new Shoal cluster. Join other agents with:\n  shoal agent --join %s --token %s\n(`shoal token` prints the token again)\n", cfg.GossipAdvertise(), token)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	// Every part started below pushes its stop onto this stack; they run in
-	// reverse, so each part stops before what it depends on.
-	var stops []func()
-	defer func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			// Bounded: a step stuck on a peer that is unreachable (a cut
-			// link) must not keep the agent from exiting; its pods and
-			// state are safe either way.
-			done := make(chan struct{})
-			start := time.Now()
-			go func() { defer close(done); stops[i]() }()
-			select {
-			case <-done:
-				if d := time.Since(start); d > 2*time.Second {
-					log.Warn("slow shutdown step", "step", i, "took", d.Round(time.Millisecond))
-				}
-			case <-time.After(10 * time.Second):
-				log.Error("shutdown step did not finish in 10s; going on without it", "step", i)
-			}
-		}
-	}()
-	loop := func(fn func(context.Context)) {
-		lctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			fn(lctx)
-		}()
-		stops = append(stops, func() { cancel(); <-done })
+	lc := &lifecycle{ctx: ctx, log: log}
+	defer lc.shutdown()
+	cp, err := startControl(ctx, lc, cfg, token, log)
+	if err != nil {
+		return err
 	}
+	dnsAddrs, err := startNode(ctx, lc, cfg, m, cp, log)
+	if err != nil {
+		return err
+	}
+	log.Info("agent ready", "api", cp.apiAddr, "dns", strings.Join(dnsAddrs, ","), "pod_cidr", cp.me.PodCIDR)
+	<-ctx.Done()
+	log.Info("agent stopping")
+	return nil
+}
+
+// controlPlane is what startControl brings up and startNode builds on.
+type controlPlane struct {
+	token   string
+	reg     *prometheus.Registry
+	gpus    []cluster.GPU
+	store   *consensus.Store
+	members *gossipMembers
+	writer  *leaderWriter
+	srv     *apiserver.Server
+	apiAddr string
+	// me is this node's record once the leader gave it a pod subnet.
+	me *cluster.Node
+}
+
+// startControl joins the cluster: Raft, gossip, the leader-only units and
+// the API; then it registers this node and waits for its pod subnet.
+func startControl(ctx context.Context, lc *lifecycle, cfg Config, token string, log *slog.Logger) (*controlPlane, error) {
+	cp := &controlPlane{token: token, reg: prometheus.NewRegistry()}
+	cp.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// What this machine offers: needed for the gossip metadata already.
-	gpus := gpu.Merge(gpu.Discover(ctx, log), cfg.AdvertisedGPUs)
-	self := nodeRecord(cfg, gpus)
+	cp.gpus = gpu.Merge(gpu.Discover(ctx, log), cfg.AdvertisedGPUs)
+	self := nodeRecord(cfg, cp.gpus)
 
 	// Raft first: everything else reads the state it holds. A joining agent
 	// starts without a configuration and waits for the leader to add it.
@@ -95,9 +100,10 @@ func Run(ctx context.Context, cfg Config) error {
 		Logger:    log,
 	})
 	if err != nil {
-		return fmt.Errorf("open raft state: %w", err)
+		return nil, fmt.Errorf("open raft state: %w", err)
 	}
-	stops = append(stops, func() {
+	cp.store = store
+	lc.onStop(func() {
 		if err := store.Close(); err != nil {
 			log.Warn("close raft", "err", err)
 		}
@@ -106,152 +112,142 @@ func Run(ctx context.Context, cfg Config) error {
 
 	// Gossip: who is alive, and where. Encrypted with the token, so an
 	// agent with another token can neither join nor be joined.
-	members, err := startGossip(ctx, cfg, token, self, store.State(), log)
+	cp.members, err = startGossip(ctx, cfg, token, self, store.State(), log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	stops = append(stops, members.stop)
-	loop(func(ctx context.Context) { rememberPeers(ctx, store, cfg.DataDir, cfg.Name, log) })
+	lc.onStop(cp.members.stop)
+	lc.loop(func(ctx context.Context) { rememberPeers(ctx, store, cfg.DataDir, cfg.Name, log) })
 	reconnectEvery := 5 * time.Second
 	if cfg.GossipProfile == "test" {
 		reconnectEvery = time.Second
 	}
-	loop(func(ctx context.Context) { members.reconnect(ctx, reconnectEvery) })
+	lc.loop(func(ctx context.Context) { cp.members.reconnect(ctx, reconnectEvery) })
 
 	if err := waitForLeader(ctx, store, log); err != nil {
-		return err
+		return nil, err
 	}
 	if err := initCluster(ctx, store, cfg); err != nil {
-		return err
+		return nil, err
 	}
 
-	// Leader loops run only while this agent leads: scheduling, and Raft
-	// membership, node health and fencing from gossip.
+	// Leader-only units run while this agent leads, and only then:
+	// scheduling, Raft membership and node health from gossip, and the
+	// fencing leases, which start afresh with each term.
 	leases := newLeaseKeeper(store, cfg.Lease, cfg.LeaseMargin)
-	leader := &leaderLoop{store: store, log: log.With("component", "leader"), fenced: leases.expired, elected: leases.elected}
-	loop(leader.run)
-	cl := &clusterLoop{store: store, gossip: members.g, deadGrace: cfg.DeadGrace, log: log.With("component", "membership")}
-	loop(cl.run)
+	lead := &leadership{
+		changes: store.LeaderCh(),
+		elected: []func(time.Time){leases.elected},
+		log:     log.With("component", "leadership"),
+		units: []leaderUnit{
+			{"scheduler", (&schedulerUnit{store: store, log: log.With("component", "scheduler"), fenced: leases.expired}).run},
+			{"membership", (&membershipUnit{self: cfg.Name, store: store, gossip: cp.members.g, deadGrace: cfg.DeadGrace, log: log.With("component", "membership")}).run},
+		},
+	}
+	lc.loop(lead.run)
 
 	// The API comes up before this node registers so that clients get
 	// answers (and Pending pods their reason) as early as possible.
-	srv := apiserver.NewServer(apiserver.Config{
+	cp.srv = apiserver.NewServer(apiserver.Config{
 		NodeName: cfg.Name,
 		Store:    store,
 		Token:    token,
-		Gatherer: reg,
+		Gatherer: cp.reg,
 		Logger:   log,
 		NewUID:   newUID,
 		Leases:   leases,
 		// Claim volumes are served to the node a StatefulSet pod moves to.
 		VolumesDir: filepath.Join(cfg.DataDir, "volumes"),
 	})
-	apiAddr, err := serveAPI(cfg, srv, &stops, log)
+	cp.apiAddr, err = serveAPI(cfg, cp.srv, lc, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	self.APIAddr = apiAddr
+	self.APIAddr = cp.apiAddr
 
 	// Register this node and wait for its pod subnet.
-	writer := &leaderWriter{store: store, token: token}
-	if err := register(ctx, writer, self, log); err != nil {
-		return err
+	cp.writer = &leaderWriter{store: store, token: token}
+	if err := register(ctx, cp.writer, self, log); err != nil {
+		return nil, err
 	}
-	me, err := waitForPodCIDR(ctx, store, cfg.Name)
+	cp.me, err = waitForPodCIDR(ctx, store, cfg.Name)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	members.setPodCIDR(me.PodCIDR)
-	gateway, err := runtime.EnsureBridge(ctx, cfg.BridgeName, me.PodCIDR)
+	cp.members.setPodCIDR(cp.me.PodCIDR)
+	return cp, nil
+}
+
+// startNode runs pods here: the pod network, DNS, the container runtime,
+// the host-gw routes, the fencing lease and the node reconciler. It
+// returns the addresses DNS answers on.
+func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *controlPlane, log *slog.Logger) ([]string, error) {
+	store := cp.store
+	podDNS, err := m.podNetwork(ctx, cfg, cp.me.PodCIDR)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	// DNS: for the host on --dns-addr, for pods on the bridge gateway.
-	dnsAddrs := []string{net.JoinHostPort(gateway, "53")}
+	// DNS: for pods on the bridge gateway, for the host on --dns-addr.
+	dnsAddrs := []string{podDNS}
 	if cfg.DNSAddr != "" {
 		dnsAddrs = append(dnsAddrs, cfg.DNSAddr)
 	}
-	dnsSrv, err := dns.New(dns.Config{Addrs: dnsAddrs, Upstreams: cfg.DNSUpstreams, Registry: reg, Logger: log, Domain: store.State().Config().Domain})
+	dnsSrv, err := dns.New(dns.Config{Addrs: dnsAddrs, Upstreams: cfg.DNSUpstreams, Registry: cp.reg, Logger: log, Domain: store.State().Config().Domain})
 	if err != nil {
-		return fmt.Errorf("dns: %w", err)
+		return nil, fmt.Errorf("dns: %w", err)
 	}
 	dnsSrv.Update(store.State())
 	if err := dnsSrv.Start(ctx); err != nil {
-		return fmt.Errorf("start dns on %s: %w", strings.Join(dnsAddrs, ","), err)
+		return nil, fmt.Errorf("start dns on %s: %w", strings.Join(dnsAddrs, ","), err)
 	}
-	stops = append(stops, func() { _ = dnsSrv.Shutdown(context.Background()) })
-	loop(func(ctx context.Context) { followState(ctx, store, dnsSrv.Update) })
+	lc.onStop(func() { _ = dnsSrv.Shutdown(context.Background()) })
+	lc.loop(func(ctx context.Context) { followState(ctx, store, dnsSrv.Update) })
 
-	// containerd: a running one, or our own child (as k3s does). Stopping
-	// it leaves the shims, and so the pods, running.
-	address := cfg.Containerd
-	if address == "" {
-		cd, err := runtime.StartContainerd(ctx, filepath.Join(cfg.DataDir, "containerd"), log)
-		if err != nil {
-			return fmt.Errorf("start containerd: %w", err)
-		}
-		stops = append(stops, func() {
-			if err := cd.Stop(); err != nil {
-				log.Warn("stop containerd", "err", err)
-			}
-		})
-		address = cd.Address()
-	}
-	rt, err := runtime.New(ctx, runtime.Config{
-		Address:   address,
-		Namespace: cfg.ContainerdNamespace,
-		DataDir:   cfg.DataDir,
-		CNI: runtime.CNIConfig{
-			BridgeName:  cfg.BridgeName,
-			PodCIDR:     me.PodCIDR,
-			ClusterCIDR: store.State().Config().ClusterCIDR,
-		},
-		DNS:                runtime.DNSConfig{Nameserver: gateway, Domain: store.State().Config().Domain},
-		InsecureRegistries: cfg.InsecureRegistries,
-		GPUSpec: func(ids []string) oci.SpecOpts {
-			return gpu.SpecOpts(ids, gpu.InjectConfig{GPUs: gpus})
-		},
-		Logger: log,
-	})
+	podDNSHost, _, _ := net.SplitHostPort(podDNS)
+	rt, err := m.startRuntime(ctx, runtimeConfig{
+		Config:      cfg,
+		podCIDR:     cp.me.PodCIDR,
+		clusterCIDR: store.State().Config().ClusterCIDR,
+		domain:      store.State().Config().Domain,
+		nameserver:  podDNSHost,
+		gpus:        cp.gpus,
+		log:         log,
+	}, &lc.stops)
 	if err != nil {
-		return fmt.Errorf("connect to containerd at %s: %w", address, err)
+		return nil, err
 	}
-	stops = append(stops, func() { _ = rt.Close() })
-	srv.SetPods(rt)
-	loop(func(ctx context.Context) { runRouteSync(ctx, store, cfg.Name, rt, log) })
+	cp.srv.SetPods(rt)
+	lc.loop(func(ctx context.Context) { runRouteSync(ctx, store, cfg.Name, rt.SyncRoutes, log) })
 
 	// Fencing: this node may run StatefulSet pods only while the leader
 	// confirms its lease.
-	holder := startLeaseRenewal(loop, writer, cfg, log)
+	holder := startLeaseRenewal(lc.loop, cp.writer, cfg, log)
 
 	rec := node.New(node.Config{
 		NodeName:    cfg.Name,
 		NodeAddress: cfg.Advertise,
 		Runtime:     rt,
 		Source:      store,
-		Reporter:    writer,
+		Reporter:    cp.writer,
 		Logger:      log,
 		BackoffBase: time.Second,
 		LeaseValid:  holder.valid,
-		FetchVolume: apiclient.VolumeFetcher(store.State, token),
+		FetchVolume: apiclient.VolumeFetcher(store.State, cp.token),
 		ClaimDir:    rt.ClaimDir,
 	})
-	loop(func(ctx context.Context) {
+	lc.loop(func(ctx context.Context) {
 		if err := rec.Run(ctx); err != nil && ctx.Err() == nil {
 			log.Error("node reconciler stopped", "err", err)
 		}
 	})
-	log.Info("agent ready", "api", apiAddr, "dns", strings.Join(dnsSrv.Addrs(), ","), "pod_cidr", me.PodCIDR)
-	<-ctx.Done()
-	log.Info("agent stopping")
-	return nil
+	return dnsSrv.Addrs(), nil
 }
 
 // serveAPI listens on the API address and, when that is not on loopback,
 // on loopback too, so that the local CLI needs no token. It returns the
 // address other agents reach it on.
-func serveAPI(cfg Config, h http.Handler, stops *[]func(), log *slog.Logger) (string, error) {
+func serveAPI(cfg Config, h http.Handler, lc *lifecycle, log *slog.Logger) (string, error) {
 	addrs := []string{cfg.APIAddr}
 	host, port, _ := net.SplitHostPort(cfg.APIAddr)
 	if ip := net.ParseIP(host); ip != nil && !ip.IsLoopback() {
@@ -280,7 +276,7 @@ func serveAPI(cfg Config, h http.Handler, stops *[]func(), log *slog.Logger) (st
 				log.Error("api server", "addr", addr, "err", err)
 			}
 		}()
-		*stops = append(*stops, func() {
+		lc.onStop(func() {
 			sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
 			defer c()
 			_ = srv.Shutdown(sctx)

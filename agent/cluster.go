@@ -12,58 +12,86 @@ import (
 	"shoal/gossip"
 )
 
-// clusterLoop runs on the leader: it turns what gossip says into Raft
-// membership (add, promote, replace voters) and node health (Ready,
-// NotReady, Down), so that quorum heals without an operator.
-type clusterLoop struct {
-	store     *consensus.Store
-	gossip    *gossip.Gossip
-	deadGrace time.Duration
-	log       *slog.Logger
+// raftMembers is the Raft configuration as the membership unit changes it;
+// consensus.Store implements it.
+type raftMembers interface {
+	stateStore
+	Servers() ([]consensus.Server, error)
+	AddNonvoter(ctx context.Context, id, addr string) error
+	AddVoter(ctx context.Context, id, addr string) error
+	DemoteVoter(ctx context.Context, id string) error
+	RemoveServer(ctx context.Context, id string) error
 }
 
-func (c *clusterLoop) run(ctx context.Context) {
-	var leaderSince time.Time
-	for ctx.Err() == nil {
-		if !c.store.IsLeader() {
-			leaderSince = time.Time{}
-		} else {
-			if leaderSince.IsZero() {
-				leaderSince = time.Now()
-			}
-			c.tick(ctx, leaderSince)
-		}
+// memberList is gossip's view of the cluster; *gossip.Gossip implements it.
+type memberList interface {
+	Members() []gossip.Member
+	Events() <-chan gossip.Event
+}
+
+// membershipUnit runs on the leader: it turns what gossip says into Raft
+// membership (add, promote, replace voters) and node health (Ready,
+// NotReady, Down), so that quorum heals without an operator.
+type membershipUnit struct {
+	self      string // this agent's name: the leader's Raft ID
+	store     raftMembers
+	gossip    memberList
+	deadGrace time.Duration
+	log       *slog.Logger
+	// settle lets a burst of gossip events gather into one pass; every is
+	// the longest wait between passes (node health moves with time).
+	settle, every time.Duration
+}
+
+func (c *membershipUnit) run(ctx context.Context) {
+	settle, every := c.settle, c.every
+	if settle == 0 {
+		settle = 50 * time.Millisecond
+	}
+	if every == 0 {
+		every = time.Second
+	}
+	leaderSince := time.Now()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		c.tick(ctx, leaderSince)
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.gossip.Events():
-			// Let a burst of events settle into one pass.
-			time.Sleep(50 * time.Millisecond)
-		case <-time.After(time.Second):
+			if !sleep(ctx, settle) {
+				return
+			}
+			drain(c.gossip.Events())
+		case <-tick.C:
+		}
+	}
+}
+
+// drain empties ch without waiting: the next pass reads every member
+// afresh, so the events it held are already accounted for.
+func drain[T any](ch <-chan T) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
 		}
 	}
 }
 
 // tick is one pass: observe, decide (package autopilot, pure), act.
-func (c *clusterLoop) tick(ctx context.Context, leaderSince time.Time) {
+func (c *membershipUnit) tick(ctx context.Context, leaderSince time.Time) {
 	now := time.Now()
-	var members []autopilot.Member
-	for _, m := range c.gossip.Members() {
-		members = append(members, autopilot.Member{
-			Name:     m.Name,
-			RaftAddr: net.JoinHostPort(m.Meta.Address, strconv.Itoa(m.Meta.RaftPort)),
-			Zone:     m.Meta.Zone,
-			State:    memberState(m.State),
-			Since:    m.StateSince,
-		})
-	}
+	members := autopilotMembers(c.gossip.Members())
 	servers, err := c.store.Servers()
 	if err != nil {
 		c.log.Warn("read raft configuration", "err", err)
 		return
 	}
 	in := autopilot.Input{
-		LeaderID:    c.localID(),
+		LeaderID:    c.self,
 		LeaderSince: leaderSince,
 		Now:         now,
 		Members:     members,
@@ -73,18 +101,7 @@ func (c *clusterLoop) tick(ctx context.Context, leaderSince time.Time) {
 		in.Servers = append(in.Servers, autopilot.Server{ID: s.ID, Addr: s.Addr, Voter: s.Voter})
 	}
 	for _, ch := range autopilot.PlanMembership(in) {
-		var err error
-		switch ch.Op {
-		case autopilot.OpAddNonvoter:
-			err = c.store.AddNonvoter(ctx, ch.ID, ch.Addr)
-		case autopilot.OpPromote:
-			err = c.store.AddVoter(ctx, ch.ID, ch.Addr)
-		case autopilot.OpDemote:
-			err = c.store.DemoteVoter(ctx, ch.ID)
-		case autopilot.OpRemove:
-			err = c.store.RemoveServer(ctx, ch.ID)
-		}
-		if err != nil {
+		if err := c.change(ctx, ch); err != nil {
 			c.log.Warn("raft membership change failed", "change", ch.String(), "err", err)
 			return // observe again before the next change
 		}
@@ -103,7 +120,33 @@ func (c *clusterLoop) tick(ctx context.Context, leaderSince time.Time) {
 	}
 }
 
-func (c *clusterLoop) localID() string { return c.gossip.LocalNode().Name }
+func (c *membershipUnit) change(ctx context.Context, ch autopilot.Change) error {
+	switch ch.Op {
+	case autopilot.OpAddNonvoter:
+		return c.store.AddNonvoter(ctx, ch.ID, ch.Addr)
+	case autopilot.OpPromote:
+		return c.store.AddVoter(ctx, ch.ID, ch.Addr)
+	case autopilot.OpDemote:
+		return c.store.DemoteVoter(ctx, ch.ID)
+	case autopilot.OpRemove:
+		return c.store.RemoveServer(ctx, ch.ID)
+	}
+	return nil
+}
+
+func autopilotMembers(ms []gossip.Member) []autopilot.Member {
+	out := make([]autopilot.Member, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, autopilot.Member{
+			Name:     m.Name,
+			RaftAddr: net.JoinHostPort(m.Meta.Address, strconv.Itoa(m.Meta.RaftPort)),
+			Zone:     m.Meta.Zone,
+			State:    memberState(m.State),
+			Since:    m.StateSince,
+		})
+	}
+	return out
+}
 
 func memberState(s gossip.State) autopilot.State {
 	switch s {

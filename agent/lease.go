@@ -14,7 +14,7 @@ import (
 // lease of a node that asks, but only after confirming with a quorum that
 // it still leads, so a deposed leader in a minority vouches for nobody.
 type leaseKeeper struct {
-	store  *consensus.Store
+	store  leaderCheck
 	lease  time.Duration
 	margin time.Duration
 	// leases is replaced each time this agent becomes leader: a new leader
@@ -22,7 +22,15 @@ type leaseKeeper struct {
 	leases atomic.Pointer[autopilot.Leases]
 }
 
-func newLeaseKeeper(store *consensus.Store, lease, margin time.Duration) *leaseKeeper {
+// leaderCheck is how the lease keeper confirms that it still leads;
+// consensus.Store implements it.
+type leaderCheck interface {
+	IsLeader() bool
+	Leader() (addr, id string)
+	VerifyLeader(ctx context.Context) error
+}
+
+func newLeaseKeeper(store leaderCheck, lease, margin time.Duration) *leaseKeeper {
 	k := &leaseKeeper{store: store, lease: lease, margin: margin}
 	k.elected(time.Now())
 	return k
@@ -33,7 +41,7 @@ func (k *leaseKeeper) elected(now time.Time) {
 	k.leases.Store(autopilot.NewLeases(k.lease, k.margin, now))
 }
 
-// Renew implements api.LeaseKeeper.
+// Renew implements apiserver.LeaseKeeper.
 func (k *leaseKeeper) Renew(ctx context.Context, node string) error {
 	if !k.store.IsLeader() {
 		addr, id := k.store.Leader()

@@ -79,8 +79,8 @@ type routeSource interface {
 // applied, after a failure (retried with backoff), and every routeResync.
 // On exit the routes stay: pods keep talking across an agent restart,
 // and the next start replaces whatever changed meanwhile.
-func runRouteSync(ctx context.Context, src routeSource, self string, rt *runtime.Runtime, log *slog.Logger) {
-	routeSyncLoop(ctx, src, self, rt.SyncRoutes, log, routeResync)
+func runRouteSync(ctx context.Context, src routeSource, self string, sync func(context.Context, []runtime.Route) error, log *slog.Logger) {
+	routeSyncLoop(ctx, src, self, sync, log, routeResync)
 }
 
 func routeSyncLoop(ctx context.Context, src routeSource, self string, sync func(context.Context, []runtime.Route) error, log *slog.Logger, resync time.Duration) {

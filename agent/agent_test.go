@@ -1,0 +1,360 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"shoal/agent/api"
+	"shoal/agent/apiclient"
+	"shoal/cluster"
+	"shoal/internal/poll"
+	"shoal/runtime"
+	"shoal/runtime/rtapi"
+)
+
+// memRuntime is a container runtime held in memory: containers start and
+// run until stopped. It is what the agent's wiring tests run pods on.
+type memRuntime struct {
+	dir    string
+	events chan rtapi.Event
+
+	mu     sync.Mutex
+	pods   map[string]*rtapi.PodState
+	routes []runtime.Route
+	closed bool
+}
+
+func newMemRuntime(dir string) *memRuntime {
+	return &memRuntime{dir: dir, events: make(chan rtapi.Event, 100), pods: map[string]*rtapi.PodState{}}
+}
+
+func (m *memRuntime) EnsureSandbox(_ context.Context, pod *cluster.Pod) (*rtapi.PodSandbox, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.pods[pod.UID]
+	if p == nil {
+		p = &rtapi.PodState{UID: pod.UID, Namespace: pod.Namespace, Name: pod.Name,
+			Sandbox: &rtapi.PodSandbox{UID: pod.UID, IP: fmt.Sprintf("10.88.0.%d", len(m.pods)+2)}}
+		m.pods[pod.UID] = p
+	}
+	sb := *p.Sandbox
+	return &sb, nil
+}
+
+func (m *memRuntime) PullImage(context.Context, string, string) error { return nil }
+
+func (m *memRuntime) StartContainer(_ context.Context, pod *cluster.Pod, _ *rtapi.PodSandbox, c cluster.Container, attempt int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.pods[pod.UID]
+	if p == nil {
+		return errors.New("no sandbox")
+	}
+	st := rtapi.ContainerState{Name: c.Name, ID: pod.UID + "-" + c.Name, Generation: pod.TemplateHash,
+		Attempt: attempt, Running: true, StartedAt: time.Now(), Image: c.Image}
+	for i := range p.Containers {
+		if p.Containers[i].Name == c.Name {
+			p.Containers[i] = st
+			return nil
+		}
+	}
+	p.Containers = append(p.Containers, st)
+	return nil
+}
+
+func (m *memRuntime) StopContainer(_ context.Context, uid, name string, _ time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.pods[uid]; p != nil {
+		for i := range p.Containers {
+			if c := &p.Containers[i]; c.Name == name && c.Running {
+				c.Running, c.Exited, c.ExitCode, c.FinishedAt = false, true, 137, time.Now()
+			}
+		}
+	}
+	return nil
+}
+
+func (m *memRuntime) RemovePod(_ context.Context, uid string, _ time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.pods, uid)
+	return nil
+}
+
+func (m *memRuntime) ListPods(context.Context) ([]rtapi.PodState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []rtapi.PodState
+	for _, p := range m.pods {
+		c := *p
+		c.Containers = slices.Clone(p.Containers)
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (m *memRuntime) Exec(_ context.Context, uid, container string, cmd []string, _ io.Reader, stdout, _ io.Writer) (rtapi.ExecResult, error) {
+	_, err := fmt.Fprintf(stdout, "%s/%s: %s\n", uid, container, strings.Join(cmd, " "))
+	return rtapi.ExecResult{ExitCode: 0}, err
+}
+
+func (m *memRuntime) Logs(_ context.Context, _, container string, _ bool, w io.Writer) error {
+	_, err := fmt.Fprintf(w, "log of %s\n", container)
+	return err
+}
+
+func (m *memRuntime) Events(context.Context) <-chan rtapi.Event { return m.events }
+
+func (m *memRuntime) SyncRoutes(_ context.Context, routes []runtime.Route) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.routes = slices.Clone(routes)
+	return nil
+}
+
+func (m *memRuntime) ClaimDir(ns, claim, pod string) string {
+	return filepath.Join(m.dir, "volumes", ns, claim+"-"+pod)
+}
+
+func (m *memRuntime) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	return nil
+}
+
+func (m *memRuntime) running() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, p := range m.pods {
+		for _, c := range p.Containers {
+			if c.Running {
+				out = append(out, p.Name+"/"+c.Name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// memMachine is a machine with no pod bridge: pods' DNS server listens on
+// a free loopback port, and pods run in a memRuntime.
+type memMachine struct {
+	rt     *memRuntime
+	podDNS string
+}
+
+func (m *memMachine) podNetwork(context.Context, Config, string) (string, error) {
+	return m.podDNS, nil
+}
+
+func (m *memMachine) startRuntime(_ context.Context, rc runtimeConfig, stops *[]func()) (nodeRuntime, error) {
+	if rc.podCIDR == "" || rc.domain == "" || rc.nameserver == "" {
+		return nil, fmt.Errorf("runtime started without the cluster's settings: %+v", rc)
+	}
+	*stops = append(*stops, func() { _ = m.rt.Close() })
+	return m.rt, nil
+}
+
+// freePort returns a port that is free on loopback for both TCP and UDP
+// (gossip and DNS use both) at the time of the call.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		_ = l.Close()
+		if err == nil {
+			_ = u.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// testAgent is one agent run in-process on a memMachine.
+type testAgent struct {
+	cfg  Config
+	rt   *memRuntime
+	done chan error
+	stop context.CancelFunc
+}
+
+func startTestAgent(t *testing.T, name string, join []string, token string) *testAgent {
+	t.Helper()
+	hp := func() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))) }
+	dir := t.TempDir()
+	cfg := Config{
+		Name: name, DataDir: dir, Bind: "127.0.0.1", Join: join, Token: token,
+		APIAddr: hp(), RaftAddr: hp(), GossipAddr: hp(), DNSAddr: hp(),
+		GossipProfile: "test", DeadGrace: 2 * time.Second, Lease: 2 * time.Second,
+		Logger: testLogger(),
+	}
+	a := &testAgent{cfg: cfg, rt: newMemRuntime(dir), done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stop = cancel
+	go func() { a.done <- run(ctx, cfg, &memMachine{rt: a.rt, podDNS: hp()}) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-a.done:
+			if err != nil {
+				t.Errorf("agent %s: %v", name, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("agent %s did not stop", name)
+		}
+	})
+	return a
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("SHOAL_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (a *testAgent) client(t *testing.T) *apiclient.Client {
+	t.Helper()
+	var b []byte
+	poll.Until(t, 10*time.Second, "the agent's token file", func() (bool, string) {
+		var err error
+		b, err = os.ReadFile(filepath.Join(a.cfg.DataDir, "token"))
+		return err == nil, fmt.Sprint(err)
+	})
+	return apiclient.NewClient(a.cfg.APIAddr, strings.TrimSpace(string(b)))
+}
+
+func (a *testAgent) token(t *testing.T) string { return a.client(t).Token }
+
+// podPhases lists "name=phase" of every pod, as the agent answers them.
+func podPhases(t *testing.T, c *apiclient.Client) string {
+	t.Helper()
+	l, err := c.Pods(context.Background(), "")
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, p := range l.Items {
+		out = append(out, p.Name+"@"+p.NodeName+"="+string(p.Status.Phase))
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
+}
+
+const twoPods = `apiVersion: v1
+kind: Pod
+metadata: {name: one}
+spec:
+  nodeSelector: {kubernetes.io/hostname: %s}
+  containers: [{name: app, image: busybox:1}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: two}
+spec:
+  nodeSelector: {kubernetes.io/hostname: %s}
+  containers: [{name: app, image: busybox:1}, {name: side, image: busybox:1}]
+`
+
+// TestAgentRunsPods runs a whole agent on a machine held in memory: it
+// creates the cluster, leads, registers, gets a pod subnet, and runs the
+// pods applied through its API, reporting them Running.
+func TestAgentRunsPods(t *testing.T) {
+	a := startTestAgent(t, "solo", nil, "")
+	c := a.client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Apply(ctx, []api.File{{Name: "pods.yaml", Data: fmt.Sprintf(twoPods, "solo", "solo")}}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 20*time.Second, "both pods Running", func() (bool, string) {
+		got := podPhases(t, c)
+		return got == "one@solo=Running,two@solo=Running", got
+	})
+	if got, want := a.rt.running(), []string{"one/app", "two/app", "two/side"}; !slices.Equal(got, want) {
+		t.Errorf("runtime runs %v, want %v", got, want)
+	}
+	n, err := c.Nodes(ctx)
+	if err != nil || len(n.Items) != 1 || n.Items[0].Node.PodCIDR == "" {
+		t.Fatalf("nodes %+v, %v", n, err)
+	}
+
+	// Deleted pods leave the runtime.
+	if _, err := c.Delete(ctx, "pods", "default", "two"); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 20*time.Second, "pod two removed", func() (bool, string) {
+		got := a.rt.running()
+		return slices.Equal(got, []string{"one/app"}), strings.Join(got, ",")
+	})
+}
+
+// TestAgentJoins runs two agents: the second joins the first with its
+// token, becomes a Raft member, registers through the leader and runs the
+// pod placed on it, its status forwarded to the leader.
+func TestAgentJoins(t *testing.T) {
+	a := startTestAgent(t, "a1", nil, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := a.client(t).WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := startTestAgent(t, "a2", []string{a.cfg.GossipAddr}, a.token(t))
+	c := a.client(t)
+	poll.Until(t, 30*time.Second, "a2 registered with a pod subnet", func() (bool, string) {
+		n, err := c.Nodes(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		var got []string
+		for _, v := range n.Items {
+			if v.Node.PodCIDR != "" && v.Node.Status == cluster.NodeReady {
+				got = append(got, v.Node.Name)
+			}
+		}
+		return len(got) == 2, strings.Join(got, ",")
+	})
+	if _, err := c.Apply(ctx, []api.File{{Name: "pods.yaml", Data: fmt.Sprintf(twoPods, "a1", "a2")}}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 30*time.Second, "pods Running on their nodes", func() (bool, string) {
+		got := podPhases(t, c)
+		return got == "one@a1=Running,two@a2=Running", got
+	})
+	if got := b.rt.running(); !slices.Equal(got, []string{"two/app", "two/side"}) {
+		t.Errorf("a2 runs %v", got)
+	}
+	// The joined agent answers reads from its own copy of the state, and
+	// its routes lead to a1's pod subnet.
+	poll.Until(t, 10*time.Second, "a2's state and routes", func() (bool, string) {
+		got := podPhases(t, b.client(t))
+		b.rt.mu.Lock()
+		routes := len(b.rt.routes)
+		b.rt.mu.Unlock()
+		return got == "one@a1=Running,two@a2=Running" && routes == 1, fmt.Sprintf("%s, %d routes", got, routes)
+	})
+}

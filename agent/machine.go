@@ -1,0 +1,104 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+
+	"github.com/containerd/containerd/v2/pkg/oci"
+
+	"shoal/agent/apiserver"
+	"shoal/agent/node"
+	"shoal/cluster"
+	"shoal/gpu"
+	"shoal/runtime"
+)
+
+// machine is what an agent needs of the server it runs on beyond its own
+// listeners: the pod network and a container runtime. hostMachine is the
+// real one (ip(8), containerd); the agent's wiring tests use a fake, so
+// they run without root.
+type machine interface {
+	// podNetwork prepares this node's pod network for podCIDR and returns
+	// the address pods reach this node's DNS server at (HOST:PORT).
+	podNetwork(ctx context.Context, cfg Config, podCIDR string) (podDNS string, err error)
+	// startRuntime connects to the container runtime (starting it when
+	// the agent supervises it); what must stop with the agent is pushed
+	// onto stops.
+	startRuntime(ctx context.Context, rc runtimeConfig, stops *[]func()) (nodeRuntime, error)
+}
+
+// runtimeConfig is what the runtime is started with: the agent's
+// configuration and what the cluster decided for this node.
+type runtimeConfig struct {
+	Config
+	podCIDR, clusterCIDR, domain string
+	// nameserver is the DNS server pods use (the bridge gateway).
+	nameserver string
+	gpus       []cluster.GPU
+	log        *slog.Logger
+}
+
+// nodeRuntime is the container runtime as the agent wires it: the node
+// reconciler drives it, the API execs and reads logs through it, the
+// route loop writes the host-gw routes; *runtime.Runtime implements it.
+type nodeRuntime interface {
+	node.Runtime
+	apiserver.Pods
+	SyncRoutes(ctx context.Context, routes []runtime.Route) error
+	ClaimDir(namespace, claim, podName string) string
+	Close() error
+}
+
+// hostMachine is the real server: the pod bridge through ip(8), pods
+// through containerd.
+type hostMachine struct{}
+
+func (hostMachine) podNetwork(ctx context.Context, cfg Config, podCIDR string) (string, error) {
+	gateway, err := runtime.EnsureBridge(ctx, cfg.BridgeName, podCIDR)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(gateway, "53"), nil
+}
+
+func (hostMachine) startRuntime(ctx context.Context, rc runtimeConfig, stops *[]func()) (nodeRuntime, error) {
+	// containerd: a running one, or our own child (as k3s does). Stopping
+	// it leaves the shims, and so the pods, running.
+	address := rc.Containerd
+	if address == "" {
+		cd, err := runtime.StartContainerd(ctx, filepath.Join(rc.DataDir, "containerd"), rc.log)
+		if err != nil {
+			return nil, fmt.Errorf("start containerd: %w", err)
+		}
+		*stops = append(*stops, func() {
+			if err := cd.Stop(); err != nil {
+				rc.log.Warn("stop containerd", "err", err)
+			}
+		})
+		address = cd.Address()
+	}
+	rt, err := runtime.New(ctx, runtime.Config{
+		Address:   address,
+		Namespace: rc.ContainerdNamespace,
+		DataDir:   rc.DataDir,
+		CNI: runtime.CNIConfig{
+			BridgeName:  rc.BridgeName,
+			PodCIDR:     rc.podCIDR,
+			ClusterCIDR: rc.clusterCIDR,
+		},
+		DNS:                runtime.DNSConfig{Nameserver: rc.nameserver, Domain: rc.domain},
+		InsecureRegistries: rc.InsecureRegistries,
+		GPUSpec: func(ids []string) oci.SpecOpts {
+			return gpu.SpecOpts(ids, gpu.InjectConfig{GPUs: rc.gpus})
+		},
+		Logger: rc.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to containerd at %s: %w", address, err)
+	}
+	*stops = append(*stops, func() { _ = rt.Close() })
+	return rt, nil
+}
