@@ -32,8 +32,6 @@ func newDescribeCmd(g *globals) *cobra.Command {
 }
 
 func describe(ctx context.Context, c *apiclient.Client, r resource, ns, name string, out io.Writer) error {
-	w := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
-	defer w.Flush()
 	notFound := fmt.Errorf("%s %q not found in namespace %q", strings.TrimSuffix(r.plural, "s"), name, ns)
 	switch r.plural {
 	case "pods":
@@ -43,8 +41,7 @@ func describe(ctx context.Context, c *apiclient.Client, r resource, ns, name str
 		}
 		for _, p := range l.Items {
 			if p.Name == name {
-				describePod(w, p)
-				return nil
+				return describePod(out, p)
 			}
 		}
 		return notFound
@@ -59,8 +56,7 @@ func describe(ctx context.Context, c *apiclient.Client, r resource, ns, name str
 		}
 		for _, v := range l.Items {
 			if v.Node.Name == name {
-				describeNode(w, v, pods.Items)
-				return nil
+				return describeNode(out, v, pods.Items)
 			}
 		}
 		return fmt.Errorf("node %q not found", name)
@@ -75,8 +71,7 @@ func describe(ctx context.Context, c *apiclient.Client, r resource, ns, name str
 		}
 		for _, v := range l.Items {
 			if v.Workload.Name == name {
-				describeWorkload(w, v, pods.Items)
-				return nil
+				return describeWorkload(out, v, pods.Items)
 			}
 		}
 		return notFound
@@ -91,8 +86,7 @@ func describe(ctx context.Context, c *apiclient.Client, r resource, ns, name str
 		}
 		for _, s := range l.Items {
 			if s.Name == name {
-				describeService(w, s, pods.Items)
-				return nil
+				return describeService(out, s, pods.Items)
 			}
 		}
 		return notFound
@@ -100,7 +94,30 @@ func describe(ctx context.Context, c *apiclient.Client, r resource, ns, name str
 	return fmt.Errorf("describe %s: not supported", r.plural)
 }
 
-func describePod(w io.Writer, p *cluster.Pod) {
+// The describe printers are pure, like the table builders, and each aligns
+// its own "Key:<tab>value" lines.
+func newDescribeWriter(out io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+}
+
+func describePod(out io.Writer, p *cluster.Pod) error {
+	w := newDescribeWriter(out)
+	podSummary(w, p)
+	statuses := map[string]cluster.ContainerStatus{}
+	for _, cs := range p.Status.Containers {
+		statuses[cs.Name] = cs
+	}
+	containerSection(w, "Init Containers", p.Spec.InitContainers, statuses)
+	containerSection(w, "Containers", p.Spec.Containers, statuses)
+	fmt.Fprintf(w, "Conditions:\n")
+	fmt.Fprintf(w, "  PodScheduled:\t%t\n", p.NodeName != "")
+	fmt.Fprintf(w, "  Ready:\t%t\n", p.Ready())
+	volumeSection(w, p.Spec.Volumes)
+	podEvents(w, p)
+	return w.Flush()
+}
+
+func podSummary(w io.Writer, p *cluster.Pod) {
 	fmt.Fprintf(w, "Name:\t%s\n", p.Name)
 	fmt.Fprintf(w, "Namespace:\t%s\n", p.Namespace)
 	fmt.Fprintf(w, "UID:\t%s\n", p.UID)
@@ -120,75 +137,85 @@ func describePod(w io.Writer, p *cluster.Pod) {
 	}
 	req := p.Spec.Requests()
 	fmt.Fprintf(w, "Requests:\t%s\n", dash(req.String()))
-	statuses := map[string]cluster.ContainerStatus{}
-	for _, cs := range p.Status.Containers {
-		statuses[cs.Name] = cs
+}
+
+// containerSection prints containers under title, each with the status its
+// node reported (the zero status before the node has reported any).
+func containerSection(w io.Writer, title string, cs []cluster.Container, statuses map[string]cluster.ContainerStatus) {
+	if len(cs) == 0 {
+		return
 	}
-	section := func(title string, cs []cluster.Container) {
-		if len(cs) == 0 {
-			return
+	fmt.Fprintf(w, "%s:\n", title)
+	for _, c := range cs {
+		st := statuses[c.Name]
+		fmt.Fprintf(w, "  %s:\n", c.Name)
+		fmt.Fprintf(w, "    Image:\t%s\n", c.Image)
+		if len(c.Command)+len(c.Args) > 0 {
+			fmt.Fprintf(w, "    Command:\t%s\n", strings.Join(append(slices.Clone(c.Command), c.Args...), " "))
 		}
-		fmt.Fprintf(w, "%s:\n", title)
-		for _, c := range cs {
-			st := statuses[c.Name]
-			fmt.Fprintf(w, "  %s:\n", c.Name)
-			fmt.Fprintf(w, "    Image:\t%s\n", c.Image)
-			if len(c.Command)+len(c.Args) > 0 {
-				fmt.Fprintf(w, "    Command:\t%s\n", strings.Join(append(slices.Clone(c.Command), c.Args...), " "))
-			}
-			state := string(st.State)
-			if state == "" {
-				state = string(cluster.ContainerWaiting)
-			}
-			fmt.Fprintf(w, "    State:\t%s\n", state)
-			if st.Reason != "" {
-				fmt.Fprintf(w, "      Reason:\t%s\n", st.Reason)
-			}
-			if st.Message != "" {
-				fmt.Fprintf(w, "      Message:\t%s\n", st.Message)
-			}
-			if st.State == cluster.ContainerTerminated {
-				fmt.Fprintf(w, "      Exit Code:\t%d\n", st.ExitCode)
-			}
-			if !st.StartedAt.IsZero() {
-				fmt.Fprintf(w, "      Started:\t%s\n", st.StartedAt.Format(time.RFC1123))
-			}
-			if st.LastTermination != "" {
-				fmt.Fprintf(w, "    Last State:\tTerminated\n")
-				fmt.Fprintf(w, "      Reason:\t%s\n", st.LastTermination)
-				fmt.Fprintf(w, "      Exit Code:\t%d\n", st.LastExitCode)
-			}
-			fmt.Fprintf(w, "    Ready:\t%t\n", st.Ready)
-			fmt.Fprintf(w, "    Restart Count:\t%d\n", st.RestartCount)
-			if !c.Limits.IsZero() {
-				fmt.Fprintf(w, "    Limits:\t%s\n", c.Limits.String())
-			}
-			if !c.Requests.IsZero() {
-				fmt.Fprintf(w, "    Requests:\t%s\n", c.Requests.String())
-			}
-			for _, m := range c.VolumeMounts {
-				fmt.Fprintf(w, "    Mount:\t%s from %s\n", m.MountPath, m.Name)
-			}
+		containerState(w, st)
+		fmt.Fprintf(w, "    Ready:\t%t\n", st.Ready)
+		fmt.Fprintf(w, "    Restart Count:\t%d\n", st.RestartCount)
+		if !c.Limits.IsZero() {
+			fmt.Fprintf(w, "    Limits:\t%s\n", c.Limits.String())
+		}
+		if !c.Requests.IsZero() {
+			fmt.Fprintf(w, "    Requests:\t%s\n", c.Requests.String())
+		}
+		for _, m := range c.VolumeMounts {
+			fmt.Fprintf(w, "    Mount:\t%s from %s\n", m.MountPath, m.Name)
 		}
 	}
-	section("Init Containers", p.Spec.InitContainers)
-	section("Containers", p.Spec.Containers)
-	fmt.Fprintf(w, "Conditions:\n")
-	fmt.Fprintf(w, "  PodScheduled:\t%t\n", p.NodeName != "")
-	fmt.Fprintf(w, "  Ready:\t%t\n", p.Ready())
-	if len(p.Spec.Volumes) > 0 {
-		fmt.Fprintf(w, "Volumes:\n")
-		for _, v := range p.Spec.Volumes {
-			switch {
-			case v.EmptyDir != nil:
-				fmt.Fprintf(w, "  %s:\tEmptyDir %s\n", v.Name, v.EmptyDir.Medium)
-			case v.HostPath != nil:
-				fmt.Fprintf(w, "  %s:\tHostPath %s\n", v.Name, v.HostPath.Path)
-			case v.Claim != nil:
-				fmt.Fprintf(w, "  %s:\tClaim %s\n", v.Name, v.Claim.ClaimName)
-			}
+}
+
+// containerState prints the current state and, after a restart, how the
+// previous run ended: an OOM kill is otherwise invisible once the
+// container is back in CrashLoopBackOff.
+func containerState(w io.Writer, st cluster.ContainerStatus) {
+	state := string(st.State)
+	if state == "" {
+		state = string(cluster.ContainerWaiting)
+	}
+	fmt.Fprintf(w, "    State:\t%s\n", state)
+	if st.Reason != "" {
+		fmt.Fprintf(w, "      Reason:\t%s\n", st.Reason)
+	}
+	if st.Message != "" {
+		fmt.Fprintf(w, "      Message:\t%s\n", st.Message)
+	}
+	if st.State == cluster.ContainerTerminated {
+		fmt.Fprintf(w, "      Exit Code:\t%d\n", st.ExitCode)
+	}
+	if !st.StartedAt.IsZero() {
+		fmt.Fprintf(w, "      Started:\t%s\n", st.StartedAt.Format(time.RFC1123))
+	}
+	if st.LastTermination != "" {
+		fmt.Fprintf(w, "    Last State:\tTerminated\n")
+		fmt.Fprintf(w, "      Reason:\t%s\n", st.LastTermination)
+		fmt.Fprintf(w, "      Exit Code:\t%d\n", st.LastExitCode)
+	}
+}
+
+func volumeSection(w io.Writer, vols []cluster.Volume) {
+	if len(vols) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "Volumes:\n")
+	for _, v := range vols {
+		switch {
+		case v.EmptyDir != nil:
+			fmt.Fprintf(w, "  %s:\tEmptyDir %s\n", v.Name, v.EmptyDir.Medium)
+		case v.HostPath != nil:
+			fmt.Fprintf(w, "  %s:\tHostPath %s\n", v.Name, v.HostPath.Path)
+		case v.Claim != nil:
+			fmt.Fprintf(w, "  %s:\tClaim %s\n", v.Name, v.Claim.ClaimName)
 		}
 	}
+}
+
+// podEvents stands in for Kubernetes events, which Shoal does not keep: it
+// derives the ones a user would look for from the pod's current state.
+func podEvents(w io.Writer, p *cluster.Pod) {
 	fmt.Fprintf(w, "Events:\n")
 	switch {
 	case p.NodeName == "" && p.SchedulingMessage != "":
@@ -206,7 +233,8 @@ func describePod(w io.Writer, p *cluster.Pod) {
 	}
 }
 
-func describeNode(w io.Writer, v api.NodeView, pods []*cluster.Pod) {
+func describeNode(out io.Writer, v api.NodeView, pods []*cluster.Pod) error {
+	w := newDescribeWriter(out)
 	n := v.Node
 	fmt.Fprintf(w, "Name:\t%s\n", n.Name)
 	fmt.Fprintf(w, "Status:\t%s\n", n.Status)
@@ -236,9 +264,11 @@ func describeNode(w io.Writer, v api.NodeView, pods []*cluster.Pod) {
 			fmt.Fprintf(w, "  %s/%s\t%s\t%s\n", p.Namespace, p.Name, podStatusWord(p), dash(p.Spec.Requests().String()))
 		}
 	}
+	return w.Flush()
 }
 
-func describeWorkload(w io.Writer, v api.WorkloadView, pods []*cluster.Pod) {
+func describeWorkload(out io.Writer, v api.WorkloadView, pods []*cluster.Pod) error {
+	w := newDescribeWriter(out)
 	wl := v.Workload
 	fmt.Fprintf(w, "Name:\t%s\n", wl.Name)
 	fmt.Fprintf(w, "Namespace:\t%s\n", wl.Namespace)
@@ -261,9 +291,11 @@ func describeWorkload(w io.Writer, v api.WorkloadView, pods []*cluster.Pod) {
 			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", p.Name, podStatusWord(p), dash(p.NodeName), dash(p.Status.PodIP))
 		}
 	}
+	return w.Flush()
 }
 
-func describeService(w io.Writer, s *cluster.Service, pods []*cluster.Pod) {
+func describeService(out io.Writer, s *cluster.Service, pods []*cluster.Pod) error {
+	w := newDescribeWriter(out)
 	fmt.Fprintf(w, "Name:\t%s\n", s.Name)
 	fmt.Fprintf(w, "Namespace:\t%s\n", s.Namespace)
 	fmt.Fprintf(w, "Selector:\t%s\n", dash(labelString(s.Selector)))
@@ -279,6 +311,7 @@ func describeService(w io.Writer, s *cluster.Service, pods []*cluster.Pod) {
 		}
 	}
 	fmt.Fprintf(w, "Endpoints:\t%s\n", dash(strings.Join(eps, ",")))
+	return w.Flush()
 }
 
 func timeOrNone(t time.Time) string {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"shoal/agent/api"
 	"shoal/agent/apiclient"
 	"shoal/cluster"
 )
@@ -52,29 +52,24 @@ func newGetCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// objects fetches the items of one resource, Kubernetes-shaped for -o json
-// and as rows for tables.
-type table struct {
-	header []string
-	wide   []string // extra columns for -o wide
-	rows   [][]string
-	wrows  [][]string
-	names  []string
-	k8s    []any
-}
-
 func get(ctx context.Context, c *apiclient.Client, r resource, ns, name, output string, w io.Writer) error {
-	t, err := fetch(ctx, c, r, ns, name)
+	t, err := fetch(ctx, c, r, ns, name, time.Now())
 	if err != nil {
 		return err
 	}
 	if name != "" && len(t.names) == 0 {
 		return fmt.Errorf("%s %q not found", strings.TrimSuffix(r.plural, "s"), name)
 	}
+	return show(w, r, t, output, name != "")
+}
+
+// show prints t in the format -o asked for; single is set when the user
+// named one object, which -o json|yaml then prints bare, not in a List.
+func show(w io.Writer, r resource, t *table, output string, single bool) error {
 	switch output {
 	case "json", "yaml":
 		var v any = listOf(t.k8s)
-		if name != "" {
+		if single {
 			v = t.k8s[0]
 		}
 		return printObject(w, v, output)
@@ -126,184 +121,54 @@ func printObject(w io.Writer, v any, format string) error {
 	return err
 }
 
-func fetch(ctx context.Context, c *apiclient.Client, r resource, ns, name string) (*table, error) {
-	t := &table{}
-	match := func(n string) bool { return name == "" || n == name }
+// fetch reads the objects of r in namespace ns ("" for all), only those
+// called name unless it is "", and lays them out for show.
+func fetch(ctx context.Context, c *apiclient.Client, r resource, ns, name string, now time.Time) (*table, error) {
 	switch r.plural {
 	case "nodes":
 		l, err := c.Nodes(ctx)
 		if err != nil {
 			return nil, err
 		}
-		t.header = []string{"NAME", "STATUS", "RAFT", "CPU", "MEMORY", "GPU", "PODS"}
-		t.wide = []string{"ADDRESS", "POD-CIDR", "GPU-MODEL", "LABELS"}
-		for _, v := range l.Items {
-			n := v.Node
-			if !match(n.Name) {
-				continue
-			}
-			status := string(n.Status)
-			if n.Unschedulable {
-				status += ",SchedulingDisabled"
-			}
-			t.rows = append(t.rows, []string{n.Name, status, dash(n.Raft),
-				fmt.Sprintf("%s/%s", cluster.FormatMilliCPU(v.Requested.MilliCPU), cluster.FormatMilliCPU(n.Allocatable.MilliCPU)),
-				fmt.Sprintf("%s/%s", cluster.FormatBytes(v.Requested.Memory), cluster.FormatBytes(n.Allocatable.Memory)),
-				fmt.Sprintf("%d/%d", v.Requested.GPU, n.Allocatable.GPU),
-				fmt.Sprint(v.Pods)})
-			t.wrows = append(t.wrows, []string{dash(n.Address), dash(n.PodCIDR), dash(gpuModel(n)), dash(labelString(n.Labels))})
-			t.names = append(t.names, n.Name)
-			t.k8s = append(t.k8s, nodeToK8s(v))
-		}
+		return nodeTable(named(l.Items, name, func(v api.NodeView) string { return v.Node.Name })), nil
 	case "pods":
 		l, err := c.Pods(ctx, ns)
 		if err != nil {
 			return nil, err
 		}
-		t.header = []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE"}
-		t.wide = []string{"IP", "NODE"}
-		if ns == "" {
-			t.header = append([]string{"NAMESPACE"}, t.header...)
-		}
-		for _, p := range l.Items {
-			if !match(p.Name) {
-				continue
-			}
-			ready, restarts := 0, int32(0)
-			for _, cs := range p.Status.Containers {
-				if cs.Ready {
-					ready++
-				}
-				restarts += cs.RestartCount
-			}
-			row := []string{p.Name, fmt.Sprintf("%d/%d", ready, len(p.Spec.Containers)), podStatusWord(p), fmt.Sprint(restarts), age(p.CreatedAt)}
-			if ns == "" {
-				row = append([]string{p.Namespace}, row...)
-			}
-			t.rows = append(t.rows, row)
-			t.wrows = append(t.wrows, []string{dash(p.Status.PodIP), dash(p.NodeName)})
-			t.names = append(t.names, p.Name)
-			t.k8s = append(t.k8s, podToK8s(p))
-		}
+		return podTable(named(l.Items, name, func(p *cluster.Pod) string { return p.Name }), ns == "", now), nil
 	case "deployments", "statefulsets":
 		l, err := c.Workloads(ctx, r.plural, ns)
 		if err != nil {
 			return nil, err
 		}
+		// Pods as well, for the Kubernetes-shaped status of -o json|yaml.
 		pods, err := c.Pods(ctx, ns)
 		if err != nil {
 			return nil, err
 		}
-		if r.plural == "deployments" {
-			t.header = []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"}
-		} else {
-			t.header = []string{"NAME", "READY", "AGE"}
-		}
-		t.wide = []string{"CONTAINERS", "IMAGES", "SELECTOR"}
-		for _, v := range l.Items {
-			wl := v.Workload
-			if !match(wl.Name) {
-				continue
-			}
-			ready := fmt.Sprintf("%d/%d", v.Status.Ready, wl.Replicas)
-			if r.plural == "deployments" {
-				t.rows = append(t.rows, []string{wl.Name, ready, fmt.Sprint(v.Status.Updated), fmt.Sprint(v.Status.Available), age(wl.CreatedAt)})
-			} else {
-				t.rows = append(t.rows, []string{wl.Name, ready, age(wl.CreatedAt)})
-			}
-			var names, images []string
-			for _, c := range wl.Template.Containers {
-				names = append(names, c.Name)
-				images = append(images, c.Image)
-			}
-			t.wrows = append(t.wrows, []string{strings.Join(names, ","), strings.Join(images, ","), labelString(wl.Selector)})
-			t.names = append(t.names, wl.Name)
-			t.k8s = append(t.k8s, workloadToK8s(v, pods.Items))
-		}
+		wls := named(l.Items, name, func(v api.WorkloadView) string { return v.Workload.Name })
+		return workloadTable(r.plural, wls, pods.Items, now), nil
 	case "services":
 		l, err := c.Services(ctx, ns)
 		if err != nil {
 			return nil, err
 		}
-		t.header = []string{"NAME", "TYPE", "CLUSTER-IP", "PORT(S)"}
-		t.wide = []string{"SELECTOR"}
-		for _, s := range l.Items {
-			if !match(s.Name) {
-				continue
-			}
-			var ports []string
-			for _, p := range s.Ports {
-				ports = append(ports, fmt.Sprintf("%d/%s", p.Port, orDefault(p.Protocol, "TCP")))
-			}
-			typ := orDefault(s.Type, "ClusterIP")
-			t.rows = append(t.rows, []string{s.Name, typ, orDefault(s.ClusterIP, "<none>"), dash(strings.Join(ports, ","))})
-			t.wrows = append(t.wrows, []string{dash(labelString(s.Selector))})
-			t.names = append(t.names, s.Name)
-			t.k8s = append(t.k8s, serviceToK8s(s))
+		return serviceTable(named(l.Items, name, func(s *cluster.Service) string { return s.Name })), nil
+	}
+	return &table{}, nil
+}
+
+// named keeps the items called name, or all of them when name is "".
+func named[T any](items []T, name string, nameOf func(T) string) []T {
+	if name == "" {
+		return items
+	}
+	var out []T
+	for _, it := range items {
+		if nameOf(it) == name {
+			out = append(out, it)
 		}
 	}
-	return t, nil
-}
-
-// podStatusWord is the STATUS column as kubectl shows it: the most telling
-// container reason, else the phase.
-func podStatusWord(p *cluster.Pod) string {
-	if p.Terminating {
-		return "Terminating"
-	}
-	if p.NodeName == "" {
-		return string(cluster.PodPending)
-	}
-	for _, cs := range p.Status.Containers {
-		if cs.State != cluster.ContainerRunning && cs.Reason != "" {
-			return cs.Reason
-		}
-	}
-	if p.Status.Phase == "" {
-		return "ContainerCreating"
-	}
-	return string(p.Status.Phase)
-}
-
-func gpuModel(n *cluster.Node) string {
-	if len(n.GPUs) == 0 {
-		return ""
-	}
-	return n.GPUs[0].Model
-}
-
-func labelString(m map[string]string) string {
-	keys := slices.Sorted(maps.Keys(m))
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + m[k]
-	}
-	return strings.Join(parts, ",")
-}
-
-func dash(s string) string { return orDefault(s, "<none>") }
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-// age prints a duration the way kubectl does: 5s, 3m, 2h, 4d.
-func age(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	d := time.Since(t)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	default:
-		return fmt.Sprintf("%dd", int(d.Hours()/24))
-	}
+	return out
 }

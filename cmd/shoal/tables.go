@@ -1,0 +1,193 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"shoal/agent/api"
+	"shoal/cluster"
+)
+
+// The table builders below are pure: they take what the API answered (and,
+// where an AGE column is shown, the time to measure it from) so that tests
+// can pin their output in golden files.
+
+// table is the objects of one resource, as rows for `get` and
+// Kubernetes-shaped for -o json|yaml.
+type table struct {
+	header []string
+	wide   []string // extra columns for -o wide
+	rows   [][]string
+	wrows  [][]string
+	names  []string
+	k8s    []any
+}
+
+func (t *table) add(name string, k8s any, row, wide []string) {
+	t.rows = append(t.rows, row)
+	t.wrows = append(t.wrows, wide)
+	t.names = append(t.names, name)
+	t.k8s = append(t.k8s, k8s)
+}
+
+func nodeTable(nodes []api.NodeView) *table {
+	t := &table{
+		header: []string{"NAME", "STATUS", "RAFT", "CPU", "MEMORY", "GPU", "PODS"},
+		wide:   []string{"ADDRESS", "POD-CIDR", "GPU-MODEL", "LABELS"},
+	}
+	for _, v := range nodes {
+		n := v.Node
+		status := string(n.Status)
+		if n.Unschedulable {
+			status += ",SchedulingDisabled"
+		}
+		t.add(n.Name, nodeToK8s(v),
+			[]string{n.Name, status, dash(n.Raft),
+				fmt.Sprintf("%s/%s", cluster.FormatMilliCPU(v.Requested.MilliCPU), cluster.FormatMilliCPU(n.Allocatable.MilliCPU)),
+				fmt.Sprintf("%s/%s", cluster.FormatBytes(v.Requested.Memory), cluster.FormatBytes(n.Allocatable.Memory)),
+				fmt.Sprintf("%d/%d", v.Requested.GPU, n.Allocatable.GPU),
+				fmt.Sprint(v.Pods)},
+			[]string{dash(n.Address), dash(n.PodCIDR), dash(gpuModel(n)), dash(labelString(n.Labels))})
+	}
+	return t
+}
+
+// podTable lays out pods; allNamespaces adds the NAMESPACE column that
+// `get -A` needs to tell same-named pods apart.
+func podTable(pods []*cluster.Pod, allNamespaces bool, now time.Time) *table {
+	t := &table{
+		header: []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE"},
+		wide:   []string{"IP", "NODE"},
+	}
+	if allNamespaces {
+		t.header = append([]string{"NAMESPACE"}, t.header...)
+	}
+	for _, p := range pods {
+		ready, restarts := 0, int32(0)
+		for _, cs := range p.Status.Containers {
+			if cs.Ready {
+				ready++
+			}
+			restarts += cs.RestartCount
+		}
+		row := []string{p.Name, fmt.Sprintf("%d/%d", ready, len(p.Spec.Containers)), podStatusWord(p), fmt.Sprint(restarts), age(p.CreatedAt, now)}
+		if allNamespaces {
+			row = append([]string{p.Namespace}, row...)
+		}
+		t.add(p.Name, podToK8s(p), row, []string{dash(p.Status.PodIP), dash(p.NodeName)})
+	}
+	return t
+}
+
+// workloadTable lays out Deployments or StatefulSets (plural says which);
+// pods are those the workloads may own, for the Kubernetes-shaped status.
+func workloadTable(plural string, workloads []api.WorkloadView, pods []*cluster.Pod, now time.Time) *table {
+	deployments := plural == "deployments"
+	t := &table{
+		header: []string{"NAME", "READY", "AGE"},
+		wide:   []string{"CONTAINERS", "IMAGES", "SELECTOR"},
+	}
+	if deployments {
+		t.header = []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"}
+	}
+	for _, v := range workloads {
+		wl := v.Workload
+		ready := fmt.Sprintf("%d/%d", v.Status.Ready, wl.Replicas)
+		row := []string{wl.Name, ready, age(wl.CreatedAt, now)}
+		if deployments {
+			row = []string{wl.Name, ready, fmt.Sprint(v.Status.Updated), fmt.Sprint(v.Status.Available), age(wl.CreatedAt, now)}
+		}
+		var names, images []string
+		for _, c := range wl.Template.Containers {
+			names = append(names, c.Name)
+			images = append(images, c.Image)
+		}
+		t.add(wl.Name, workloadToK8s(v, pods), row,
+			[]string{strings.Join(names, ","), strings.Join(images, ","), labelString(wl.Selector)})
+	}
+	return t
+}
+
+func serviceTable(services []*cluster.Service) *table {
+	t := &table{
+		header: []string{"NAME", "TYPE", "CLUSTER-IP", "PORT(S)"},
+		wide:   []string{"SELECTOR"},
+	}
+	for _, s := range services {
+		var ports []string
+		for _, p := range s.Ports {
+			ports = append(ports, fmt.Sprintf("%d/%s", p.Port, orDefault(p.Protocol, "TCP")))
+		}
+		t.add(s.Name, serviceToK8s(s),
+			[]string{s.Name, orDefault(s.Type, "ClusterIP"), orDefault(s.ClusterIP, "<none>"), dash(strings.Join(ports, ","))},
+			[]string{dash(labelString(s.Selector))})
+	}
+	return t
+}
+
+// podStatusWord is the STATUS column as kubectl shows it: the most telling
+// container reason, else the phase.
+func podStatusWord(p *cluster.Pod) string {
+	if p.Terminating {
+		return "Terminating"
+	}
+	if p.NodeName == "" {
+		return string(cluster.PodPending)
+	}
+	for _, cs := range p.Status.Containers {
+		if cs.State != cluster.ContainerRunning && cs.Reason != "" {
+			return cs.Reason
+		}
+	}
+	if p.Status.Phase == "" {
+		return "ContainerCreating"
+	}
+	return string(p.Status.Phase)
+}
+
+func gpuModel(n *cluster.Node) string {
+	if len(n.GPUs) == 0 {
+		return ""
+	}
+	return n.GPUs[0].Model
+}
+
+func labelString(m map[string]string) string {
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return strings.Join(parts, ",")
+}
+
+func dash(s string) string { return orDefault(s, "<none>") }
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// age prints how long before now t was, the way kubectl does: 5s, 3m, 2h,
+// 4d. now is a parameter so that tests can fix it.
+func age(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	}
+}
