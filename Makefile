@@ -5,7 +5,7 @@
 #   make test        deps, gofmt, vet, staticcheck, unit (-race), containerd tests
 #   make demo        one agent running examples/ (make demo-down stops it)
 #   make bench       Go benchmarks; make bench-pods for the pods-vs-ctr figures
-#   make fmt lint deps
+#   make fmt lint deps (lint: vet, staticcheck, function sizes)
 
 GO       ?= go
 BIN      := bin/shoal
@@ -49,6 +49,7 @@ lint: vet
 	elif [ -x "$$($(GO) env GOPATH)/bin/staticcheck" ]; then "$$($(GO) env GOPATH)/bin/staticcheck" ./...; \
 	else echo "staticcheck not installed: go install honnef.co/go/tools/cmd/staticcheck@latest"; fi
 	@bash -n scripts/*.sh .ci/run && echo "scripts: bash -n ok"
+	$(GO) run ./scripts/funcstat
 
 demo: build
 	scripts/demo-up.sh

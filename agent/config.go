@@ -20,8 +20,8 @@ type Config struct {
 	Name    string
 	DataDir string
 	// Bind is the IP the agent listens on (Raft, gossip, API); Advertise
-	// the IP other nodes use to reach it (default: Bind, or the host's
-	// first non-loopback address when Bind is unspecified).
+	// the IP other nodes use to reach it (default: Bind, or, when Bind is
+	// 0.0.0.0 or ::, the host's first global unicast address, IPv4 first).
 	Bind      string
 	Advertise string
 	Join      []string
@@ -80,6 +80,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Advertise == "" {
 		c.Advertise = c.Bind
+		if ip := net.ParseIP(c.Bind); ip != nil && ip.IsUnspecified() {
+			addr, err := hostAddress(net.InterfaceAddrs)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("--advertise: required with --bind %s: %w", c.Bind, err))
+			}
+			c.Advertise = addr
+		}
 	}
 	if c.APIAddr == "" {
 		c.APIAddr = net.JoinHostPort(c.Bind, strconv.Itoa(cluster.DefaultAPIPort))
@@ -150,4 +157,30 @@ func ParseLabels(s string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// hostAddress picks the address other nodes reach an agent bound to all
+// interfaces at: the first global unicast IPv4 address, else IPv6 one.
+func hostAddress(addrs func() ([]net.Addr, error)) (string, error) {
+	as, err := addrs()
+	if err != nil {
+		return "", fmt.Errorf("list this host's addresses: %w", err)
+	}
+	var v6 string
+	for _, a := range as {
+		n, ok := a.(*net.IPNet)
+		if !ok || !n.IP.IsGlobalUnicast() {
+			continue
+		}
+		if n.IP.To4() != nil {
+			return n.IP.String(), nil
+		}
+		if v6 == "" {
+			v6 = n.IP.String()
+		}
+	}
+	if v6 != "" {
+		return v6, nil
+	}
+	return "", errors.New("this host has no global unicast address to advertise")
 }

@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
-	"shoal/cluster"
 	"strings"
 	"time"
+
+	"shoal/cluster"
 
 	"github.com/hashicorp/memberlist"
 )

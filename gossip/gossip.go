@@ -37,12 +37,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"shoal/cluster"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"shoal/cluster"
 
 	"github.com/hashicorp/memberlist"
 )

@@ -8,8 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"shoal/cluster"
 	"sigs.k8s.io/yaml"
+
+	"shoal/cluster"
 )
 
 func toK8s(o Object) any {

@@ -31,8 +31,9 @@ import (
 	"strconv"
 	"strings"
 
-	"shoal/cluster"
 	"sigs.k8s.io/yaml"
+
+	"shoal/cluster"
 )
 
 // Kinds Shoal supports, as they appear in Object.Kind.

@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"shoal/runtime/rtapi"
 	"sync"
 	"syscall"
 	"time"
+
+	"shoal/runtime/rtapi"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"

@@ -12,9 +12,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"shoal/cluster"
 	"strings"
 	"sync"
+
+	"shoal/cluster"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"

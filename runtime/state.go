@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"shoal/runtime/rtapi"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"shoal/runtime/rtapi"
 
 	apievents "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/v2/client"

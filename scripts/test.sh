@@ -68,6 +68,7 @@ skip() {
 step deps scripts/install-deps.sh
 step gofmt bash -c 'out=$(gofmt -l .) || exit 1; [[ -z $out ]] || { echo "gofmt would change:"; echo "$out"; exit 1; }'
 step vet "$GO" vet ./...
+step funcstat "$GO" run ./scripts/funcstat
 if command -v staticcheck >/dev/null; then
 	step staticcheck staticcheck ./...
 elif [[ -x $("$GO" env GOPATH)/bin/staticcheck ]]; then

@@ -7,9 +7,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+
 	"shoal/agent/api"
 	"shoal/agent/voltransfer"
-	"strings"
 )
 
 // validVolumeName refuses path tricks in the namespace and claim of a

@@ -11,10 +11,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"shoal/agent/apiclient"
 	"strings"
 	"testing"
 	"time"
+
+	"shoal/agent/apiclient"
 
 	"golang.org/x/sys/unix"
 )

@@ -2,8 +2,9 @@ package main
 
 import (
 	"fmt"
-	"shoal/agent/apiclient"
 	"strings"
+
+	"shoal/agent/apiclient"
 )
 
 // resource is a kind as the API routes name it.

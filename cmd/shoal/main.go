@@ -9,10 +9,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"shoal/cluster"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"shoal/cluster"
 
 	"github.com/spf13/cobra"
 )

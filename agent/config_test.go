@@ -1,0 +1,106 @@
+package agent
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		check func(Config) string
+		err   string
+	}{
+		{
+			name: "defaults",
+			cfg:  Config{Name: "n1", DataDir: "/d"},
+			check: func(c Config) string {
+				if c.Bind != "127.0.0.1" || c.Advertise != "127.0.0.1" || c.APIAddr != "127.0.0.1:7948" ||
+					c.RaftAddr != "127.0.0.1:7947" || c.GossipAddr != "127.0.0.1:7946" || c.BridgeName != "shoal0" ||
+					c.ClusterCIDR != "10.88.0.0/16" || c.ContainerdNamespace != "shoal" || c.GossipProfile != "lan" ||
+					c.DeadGrace != 30*time.Second || c.Lease != 10*time.Second || c.LeaseMargin != 5*time.Second {
+					return "defaults not filled"
+				}
+				return ""
+			},
+		},
+		{
+			name: "advertise defaults to bind",
+			cfg:  Config{Name: "n1", DataDir: "/d", Bind: "10.0.0.5"},
+			check: func(c Config) string {
+				if c.Advertise != "10.0.0.5" || c.RaftAddr != "10.0.0.5:7947" || c.GossipAdvertise() != "10.0.0.5:7946" {
+					return "advertise " + c.Advertise
+				}
+				return ""
+			},
+		},
+		{
+			name: "bind all interfaces advertises a host address",
+			cfg:  Config{Name: "n1", DataDir: "/d", Bind: "0.0.0.0"},
+			check: func(c Config) string {
+				if ip := net.ParseIP(c.Advertise); ip == nil || ip.IsUnspecified() {
+					return "advertise " + c.Advertise
+				}
+				return ""
+			},
+		},
+		{name: "missing name and dir", cfg: Config{}, err: "--name: required"},
+		{name: "bad bind", cfg: Config{Name: "n", DataDir: "/d", Bind: "host"}, err: `--bind "host": not an IP address`},
+		{name: "bad profile", cfg: Config{Name: "n", DataDir: "/d", GossipProfile: "wan"}, err: "--gossip-profile"},
+		{name: "bad api addr", cfg: Config{Name: "n", DataDir: "/d", APIAddr: "nope"}, err: `--api-addr "nope": expected HOST:PORT`},
+		{name: "bad cidr", cfg: Config{Name: "n", DataDir: "/d", ClusterCIDR: "10.88/16"}, err: "--cluster-cidr"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			err := cfg.Validate()
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				if tc.name == "bind all interfaces advertises a host address" && strings.Contains(err.Error(), "no global unicast") {
+					t.Skip("this host has no global unicast address")
+				}
+				t.Fatal(err)
+			}
+			if msg := tc.check(cfg); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
+}
+
+func TestHostAddress(t *testing.T) {
+	cidr := func(s string) net.Addr {
+		ip, n, err := net.ParseCIDR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.IP = ip
+		return n
+	}
+	for _, tc := range []struct {
+		name  string
+		addrs []net.Addr
+		err   error
+		want  string
+	}{
+		{name: "IPv4 first", addrs: []net.Addr{cidr("127.0.0.1/8"), cidr("fe80::1/64"), cidr("2001:db8::5/64"), cidr("192.168.1.12/24")}, want: "192.168.1.12"},
+		{name: "IPv6 when no IPv4", addrs: []net.Addr{cidr("127.0.0.1/8"), cidr("2001:db8::5/64")}, want: "2001:db8::5"},
+		{name: "loopback only", addrs: []net.Addr{cidr("127.0.0.1/8"), cidr("::1/128")}, want: ""},
+		{name: "listing fails", err: errors.New("boom"), want: ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := hostAddress(func() ([]net.Addr, error) { return tc.addrs, tc.err })
+			if got != tc.want || (tc.want == "") != (err != nil) {
+				t.Errorf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
