@@ -2,7 +2,8 @@
 // container runtime runs match the pods the cluster state places on this
 // node, and sends what it observed back through the leader.
 //
-// Shape (swarmkit's agent, STYLE practice 9):
+// Shape (modelled on swarmkit's agent: one worker per task, latest-value
+// hand-offs):
 //
 //   - the main loop owns the set of workers, one per pod UID. It learns the
 //     desired pods from the state (Source) and the observed ones from the
