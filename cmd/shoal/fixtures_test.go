@@ -206,10 +206,8 @@ func podOOMKilled(now time.Time) *cluster.Pod {
 }
 
 // podSidecar runs a native sidecar (an init container with restartPolicy
-// Always) beside its main container. Its node reports the sidecar's status
-// with the main one's while READY divides by the main containers only, so
-// the golden reads 2/1 where kubectl prints 2/2: the goldens pin today's
-// output, not kubectl's.
+// Always) beside its main container. READY counts the sidecar on both
+// sides, as kubectl does: 2/2.
 func podSidecar(now time.Time) *cluster.Pod {
 	logs := []cluster.VolumeMount{{Name: "logs", MountPath: "/var/log/shop"}}
 	return &cluster.Pod{
@@ -244,7 +242,7 @@ func podSidecar(now time.Time) *cluster.Pod {
 
 // podInitDone ran an ordinary init container to completion and is now
 // Running. The node keeps the init container's Completed status first in
-// the list, so STATUS reads Completed where kubectl says Running.
+// the list; STATUS must still read Running, as kubectl's does.
 func podInitDone(now time.Time) *cluster.Pod {
 	return &cluster.Pod{
 		Namespace: "default", Name: "ledger-8c7d5f-5tq2w", UID: "a3f1c2d4-0006",

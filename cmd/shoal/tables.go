@@ -73,7 +73,7 @@ func podTable(pods []*cluster.Pod, allNamespaces bool, now time.Time) *table {
 			}
 			restarts += cs.RestartCount
 		}
-		row := []string{p.Name, fmt.Sprintf("%d/%d", ready, len(p.Spec.Containers)), podStatusWord(p), fmt.Sprint(restarts), age(p.CreatedAt, now)}
+		row := []string{p.Name, fmt.Sprintf("%d/%d", ready, readyTotal(p)), podStatusWord(p), fmt.Sprint(restarts), age(p.CreatedAt, now)}
 		if allNamespaces {
 			row = append([]string{p.Namespace}, row...)
 		}
@@ -130,6 +130,22 @@ func serviceTable(services []*cluster.Service) *table {
 
 // podStatusWord is the STATUS column as kubectl shows it: the most telling
 // container reason, else the phase.
+// readyTotal counts what READY's denominator counts in kubectl: main
+// containers and native sidecars (init containers that keep running).
+func readyTotal(p *cluster.Pod) int {
+	n := len(p.Spec.Containers)
+	for _, c := range p.Spec.InitContainers {
+		if c.RestartPolicy == cluster.RestartAlways {
+			n++
+		}
+	}
+	return n
+}
+
+// podStatusWord is kubectl's STATUS column: the pod's phase unless a
+// container explains better why it is not running. Init containers come
+// first and are prefixed "Init:"; one that completed, or a sidecar that
+// runs, says nothing.
 func podStatusWord(p *cluster.Pod) string {
 	if p.Terminating {
 		return "Terminating"
@@ -137,9 +153,22 @@ func podStatusWord(p *cluster.Pod) string {
 	if p.NodeName == "" {
 		return string(cluster.PodPending)
 	}
+	inits := map[string]bool{}
+	for _, c := range p.Spec.InitContainers {
+		inits[c.Name] = true
+	}
 	for _, cs := range p.Status.Containers {
-		if cs.State != cluster.ContainerRunning && cs.Reason != "" {
+		if cs.State == cluster.ContainerRunning || cs.Reason == "" {
+			continue
+		}
+		if !inits[cs.Name] {
 			return cs.Reason
+		}
+		if cs.State == cluster.ContainerTerminated && cs.ExitCode == 0 {
+			continue
+		}
+		if cs.Reason != "PodInitializing" {
+			return "Init:" + cs.Reason
 		}
 	}
 	if p.Status.Phase == "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"shoal/cluster"
 	"testing"
 	"time"
 )
@@ -29,5 +30,36 @@ func TestAge(t *testing.T) {
 	}
 	if got := age(time.Time{}, goldenNow); got != "-" {
 		t.Errorf("age(zero time) = %q, want -", got)
+	}
+}
+
+func TestPodStatusWord(t *testing.T) {
+	initC := []cluster.Container{{Name: "init"}, {Name: "side", RestartPolicy: cluster.RestartAlways}}
+	main := []cluster.Container{{Name: "app"}}
+	st := func(name string, state cluster.ContainerState, reason string, code int32) cluster.ContainerStatus {
+		return cluster.ContainerStatus{Name: name, State: state, Reason: reason, ExitCode: code}
+	}
+	for _, tc := range []struct {
+		name string
+		pod  cluster.Pod
+		want string
+	}{
+		{"unplaced", cluster.Pod{}, "Pending"},
+		{"terminating", cluster.Pod{NodeName: "n", Terminating: true}, "Terminating"},
+		{"no status yet", cluster.Pod{NodeName: "n"}, "ContainerCreating"},
+		{"running after init", cluster.Pod{NodeName: "n", Spec: cluster.PodSpec{InitContainers: initC, Containers: main}, Status: cluster.PodStatus{
+			Phase: cluster.PodRunning, Containers: []cluster.ContainerStatus{
+				st("init", cluster.ContainerTerminated, "Completed", 0), st("side", cluster.ContainerRunning, "", 0), st("app", cluster.ContainerRunning, "", 0)}}}, "Running"},
+		{"init crash-looping", cluster.Pod{NodeName: "n", Spec: cluster.PodSpec{InitContainers: initC, Containers: main}, Status: cluster.PodStatus{
+			Phase: cluster.PodPending, Containers: []cluster.ContainerStatus{
+				st("init", cluster.ContainerWaiting, "CrashLoopBackOff", 0), st("side", cluster.ContainerWaiting, "PodInitializing", 0), st("app", cluster.ContainerWaiting, "PodInitializing", 0)}}}, "Init:CrashLoopBackOff"},
+		{"init failed", cluster.Pod{NodeName: "n", Spec: cluster.PodSpec{InitContainers: initC, Containers: main}, Status: cluster.PodStatus{
+			Phase: cluster.PodFailed, Containers: []cluster.ContainerStatus{st("init", cluster.ContainerTerminated, "Error", 1)}}}, "Init:Error"},
+		{"main OOMKilled", cluster.Pod{NodeName: "n", Spec: cluster.PodSpec{Containers: main}, Status: cluster.PodStatus{
+			Phase: cluster.PodFailed, Containers: []cluster.ContainerStatus{st("app", cluster.ContainerTerminated, "OOMKilled", 137)}}}, "OOMKilled"},
+	} {
+		if got := podStatusWord(&tc.pod); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
