@@ -41,11 +41,15 @@ func TestGeneration(t *testing.T) {
 }
 
 func TestResolvConf(t *testing.T) {
-	r := &Runtime{cfg: Config{DNS: DNSConfig{Nameserver: "10.88.1.1", SearchDomains: []string{"corp"}}}}
-	got := r.resolvConf("prod")
-	want := "search prod.svc.cluster.local svc.cluster.local cluster.local corp\nnameserver 10.88.1.1\noptions ndots:5\n"
-	if got != want {
-		t.Errorf("resolv.conf:\n%s\nwant:\n%s", got, want)
+	// The domain is the cluster's, as stored in Raft and handed to New.
+	for domain, want := range map[string]string{
+		"cluster.local": "search prod.svc.cluster.local svc.cluster.local cluster.local corp\nnameserver 10.88.1.1\noptions ndots:5\n",
+		"shoal.example": "search prod.svc.shoal.example svc.shoal.example shoal.example corp\nnameserver 10.88.1.1\noptions ndots:5\n",
+	} {
+		r := &Runtime{cfg: Config{DNS: DNSConfig{Nameserver: "10.88.1.1", Domain: domain, SearchDomains: []string{"corp"}}}}
+		if got := r.resolvConf("prod"); got != want {
+			t.Errorf("resolv.conf:\n%s\nwant:\n%s", got, want)
+		}
 	}
 	host := filepath.Join(t.TempDir(), "resolv.conf")
 	os.WriteFile(host, []byte("nameserver 127.0.0.53\nnameserver 192.0.2.1\n# x\n"), 0o644)
