@@ -86,19 +86,25 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 
 func (c *Client) send(ctx context.Context, method, path string, q url.Values, in any) (*http.Response, error) {
 	var body io.Reader
+	contentType := ""
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: encode request: %w", method, path, err)
 		}
-		body = bytes.NewReader(b)
+		body, contentType = bytes.NewReader(b), "application/json"
 	}
+	return c.sendRaw(ctx, method, path, q, body, contentType)
+}
+
+// sendRaw sends body as it is; a non-2xx answer becomes a *StatusError.
+func (c *Client) sendRaw(ctx context.Context, method, path string, q url.Values, body io.Reader, contentType string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.url(path, q), body)
 	if err != nil {
 		return nil, err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
@@ -271,27 +277,11 @@ func (c *Client) ImportImage(ctx context.Context, path string) ([]string, error)
 		return nil, err
 	}
 	defer f.Close()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url("/images/import", nil), f)
+	resp, err := c.sendRaw(ctx, http.MethodPost, "/images/import", nil, f, "application/x-tar")
 	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-tar")
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("reach agent at %s: %w", c.Addr, err)
+		return nil, fmt.Errorf("import %s: %w", path, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return nil, &StatusError{Code: resp.StatusCode, Message: string(b)}
-	}
 	var out struct {
 		Images []string `json:"images"`
 	}
