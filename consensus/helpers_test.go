@@ -11,20 +11,12 @@ import (
 	"github.com/hashicorp/raft"
 
 	"shoal/cluster"
+	"shoal/internal/poll"
 )
 
-// waitFor polls cond until it holds or the deadline passes: never sleep
-// and hope.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// waitTimeout bounds every poll.Until here: elections and commits take
+// milliseconds with testConfig's timers, so this only ends a stuck test.
+const waitTimeout = 10 * time.Second
 
 func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("SHOAL_TEST_LOG") != "" {
@@ -90,7 +82,7 @@ func newTestCluster(t testing.TB, n int, fn func(*Config)) *testCluster {
 		c.stores = append(c.stores, s)
 	}
 	leader := c.stores[0]
-	waitFor(t, "first leader", leader.IsLeader)
+	poll.Until(t, waitTimeout, "first leader", poll.Bool(leader.IsLeader))
 	ctx := context.Background()
 	for i := 1; i < n; i++ {
 		if err := leader.AddVoter(ctx, c.stores[i].cfg.NodeID, c.stores[i].LocalAddr()); err != nil {
@@ -103,7 +95,7 @@ func newTestCluster(t testing.TB, n int, fn func(*Config)) *testCluster {
 func (c *testCluster) leader(t testing.TB) *Store {
 	t.Helper()
 	var l *Store
-	waitFor(t, "a leader", func() bool {
+	poll.Until(t, waitTimeout, "a leader", poll.Bool(func() bool {
 		for _, s := range c.stores {
 			if s.IsLeader() {
 				l = s
@@ -111,7 +103,7 @@ func (c *testCluster) leader(t testing.TB) *Store {
 			}
 		}
 		return false
-	})
+	}))
 	return l
 }
 
