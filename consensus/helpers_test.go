@@ -10,20 +10,12 @@ import (
 	"github.com/hashicorp/raft"
 
 	"shoal/cluster"
+	"shoal/internal/poll"
 )
 
-// waitFor polls cond until it holds or the deadline passes: never sleep
-// and hope.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// waitTimeout bounds every poll.Until here: elections and commits take
+// milliseconds with testConfig's timers, so this only ends a stuck test.
+const waitTimeout = 10 * time.Second
 
 func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("SHOAL_TEST_LOG") != "" {
@@ -32,7 +24,7 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// testConfig is an in-memory-free member's config with fast timings; fn
+// testConfig is a member's config with fast timings and the test logger; fn
 // adjusts it further.
 func testConfig(t testing.TB, id string, fn func(*Config)) Config {
 	cfg := Config{NodeID: id, Logger: testLogger(t).With("node", id)}
@@ -70,7 +62,7 @@ func newTestCluster(t testing.TB, n int, fn func(*Config)) *testCluster {
 func (c *testCluster) leader(t testing.TB) *Store {
 	t.Helper()
 	var l *Store
-	waitFor(t, "a leader", func() bool {
+	poll.Until(t, waitTimeout, "a leader", poll.Bool(func() bool {
 		for _, s := range c.stores {
 			if s.IsLeader() {
 				l = s
@@ -78,7 +70,7 @@ func (c *testCluster) leader(t testing.TB) *Store {
 			}
 		}
 		return false
-	})
+	}))
 	return l
 }
 

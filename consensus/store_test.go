@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"shoal/cluster"
+	"shoal/internal/poll"
 )
 
 func TestThreeVoters(t *testing.T) {
@@ -110,7 +111,7 @@ func TestNonvoterReceivesLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustApply(t, leader, &PutNode{Node: &cluster.Node{Name: "n1"}})
-	waitFor(t, "non-voter to see the node", func() bool { _, ok := nv.State().Node("n1"); return ok })
+	poll.Until(t, waitTimeout, "non-voter to see the node", poll.Bool(func() bool { _, ok := nv.State().Node("n1"); return ok }))
 	servers, _ := leader.Servers()
 	for _, s := range servers {
 		if s.ID == "nv" && s.Voter {
@@ -160,8 +161,9 @@ func TestBatchingCoalescesConcurrentApplies(t *testing.T) {
 				})
 			}
 			// The batcher holds the first request; the rest queue behind it.
-			waitFor(t, "callers to queue", func() bool {
-				return holding.Load() == 1 && len(leader.reqs) == callers-1
+			poll.Until(t, waitTimeout, "callers to queue", func() (bool, string) {
+				held, queued := holding.Load(), len(leader.reqs)
+				return held == 1 && queued == callers-1, fmt.Sprintf("%d held, %d queued", held, queued)
 			})
 			open()
 			wg.Wait()
@@ -210,7 +212,7 @@ func openDiskStore(t testing.TB, dir string) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "leadership", s.IsLeader)
+	poll.Until(t, waitTimeout, "leadership", poll.Bool(s.IsLeader))
 	return s
 }
 
@@ -310,7 +312,7 @@ func TestTCPTransport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "leadership", s.IsLeader)
+	poll.Until(t, waitTimeout, "leadership", poll.Bool(s.IsLeader))
 	mustApply(t, s, &SetConfig{Config: cluster.Config{ClusterID: "x"}})
 	if addr, id := s.Leader(); addr != s.LocalAddr() || id != "tcp" {
 		t.Errorf("leader %s %s", addr, id)

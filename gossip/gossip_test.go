@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"shoal/internal/poll"
 )
 
 const testToken = "shoal-test-token-0123456789abcdef"
@@ -50,23 +52,6 @@ func newNode(t *testing.T, name string, fn func(*Config)) *Gossip {
 	return g
 }
 
-// waitFor polls cond until it returns "" or the timeout passes; cond says
-// what it still waits for.
-func waitFor(t *testing.T, timeout time.Duration, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		why := cond()
-		if why == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, why)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // holdsFor checks that cond stays "" for all of d: a negative property
 // (nothing merges) can only be shown by watching for a while.
 func holdsFor(t *testing.T, d time.Duration, cond func() string) {
@@ -90,13 +75,13 @@ func states(g *Gossip) map[string]State {
 // allSee waits until every node sees exactly want (name → state).
 func allSee(t *testing.T, timeout time.Duration, nodes []*Gossip, want map[string]State) {
 	t.Helper()
-	waitFor(t, timeout, func() string {
+	poll.Until(t, timeout, fmt.Sprint("every node to see ", want), func() (bool, string) {
 		for _, g := range nodes {
 			if got := states(g); fmt.Sprint(got) != fmt.Sprint(want) {
-				return fmt.Sprintf("%s sees %v, want %v", g.cfg.NodeName, got, want)
+				return false, fmt.Sprintf("%s sees %v, want %v", g.cfg.NodeName, got, want)
 			}
 		}
-		return ""
+		return true, ""
 	})
 }
 
@@ -192,22 +177,22 @@ func TestMetaUpdatePropagates(t *testing.T) {
 	if err := nodes[2].UpdateMeta(meta); err != nil {
 		t.Fatalf("update meta: %v", err)
 	}
-	waitFor(t, 10*time.Second, func() string {
+	poll.Until(t, 10*time.Second, "c's meta update everywhere", func() (bool, string) {
 		for _, g := range nodes {
 			for _, m := range g.Members() {
 				if m.Name == "c" && (m.Meta.GPUs != 2 || m.Meta.PodCIDR != "10.88.3.0/24") {
-					return fmt.Sprintf("%s sees c with %+v", g.cfg.NodeName, m.Meta)
+					return false, fmt.Sprintf("%s sees c with %+v", g.cfg.NodeName, m.Meta)
 				}
 			}
 		}
-		return ""
+		return true, ""
 	})
 	t.Logf("meta update seen everywhere after %s", time.Since(start).Round(time.Millisecond))
-	waitFor(t, 5*time.Second, func() string {
+	poll.Until(t, 5*time.Second, "a's update event about c", func() (bool, string) {
 		if got := ev.types("c"); len(got) == 0 || got[len(got)-1] != EventUpdate {
-			return fmt.Sprintf("a's events about c: %v, want an update", got)
+			return false, fmt.Sprintf("a's events about c: %v, want an update", got)
 		}
-		return ""
+		return true, ""
 	})
 	bad := meta
 	bad.Zone = strings.Repeat("z", 600)
@@ -224,12 +209,12 @@ func TestShutdownWithoutLeaveIsSuspectThenDead(t *testing.T) {
 		t.Fatal(err)
 	}
 	var suspectAt time.Duration
-	waitFor(t, 10*time.Second, func() string {
+	poll.Until(t, 10*time.Second, "both peers to see c suspect, then failed", func() (bool, string) {
 		for i, l := range []*eventLog{evA, evB} {
 			got := l.types("c")
 			si, fi := index(got, EventSuspect), index(got, EventFail)
 			if si < 0 || fi < 0 {
-				return fmt.Sprintf("%s's events about c: %v, want suspect then fail", nodes[i].cfg.NodeName, got)
+				return false, fmt.Sprintf("%s's events about c: %v, want suspect then fail", nodes[i].cfg.NodeName, got)
 			}
 			if si > fi {
 				t.Fatalf("%s saw c fail before suspect: %v", nodes[i].cfg.NodeName, got)
@@ -238,7 +223,7 @@ func TestShutdownWithoutLeaveIsSuspectThenDead(t *testing.T) {
 				suspectAt = time.Since(killed)
 			}
 		}
-		return ""
+		return true, ""
 	})
 	t.Logf("killed c seen suspect and dead by both peers within %s", time.Since(killed).Round(time.Millisecond))
 	for _, g := range nodes[:2] {
@@ -259,24 +244,24 @@ func TestSuspectRecovers(t *testing.T) {
 	// b back to alive with an EventAlive.
 	ev := collect(a)
 	// The watcher's real pings may reset the count between ours: repeat.
-	waitFor(t, 5*time.Second, func() string {
+	poll.Until(t, 5*time.Second, "a to suspect b", func() (bool, string) {
 		a.pinged("b", false)
 		if s := states(a)["b"]; s != StateSuspect {
-			return "b not suspect after failed pings: " + string(s)
+			return false, "b not suspect after failed pings: " + string(s)
 		}
-		return ""
+		return true, ""
 	})
-	waitFor(t, 5*time.Second, func() string {
+	poll.Until(t, 5*time.Second, "b alive again", func() (bool, string) {
 		if s := states(a)["b"]; s != StateAlive {
-			return "b still " + string(s)
+			return false, "b still " + string(s)
 		}
-		return ""
+		return true, ""
 	})
-	waitFor(t, 5*time.Second, func() string {
+	poll.Until(t, 5*time.Second, "a's suspect and alive events about b", func() (bool, string) {
 		if got := ev.types("b"); index(got, EventSuspect) < 0 || index(got, EventAlive) < index(got, EventSuspect) {
-			return fmt.Sprintf("events about b: %v", got)
+			return false, fmt.Sprintf("events about b: %v", got)
 		}
-		return ""
+		return true, ""
 	})
 }
 
@@ -359,11 +344,11 @@ func TestEventsNeverBlock(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, func() string {
+	poll.Until(t, 10*time.Second, "b's last meta update at a", func() (bool, string) {
 		if m := memberOf(nodes[0], "b"); m.Meta.MilliCPU != 1019 {
-			return fmt.Sprintf("a sees b's cpu %d", m.Meta.MilliCPU)
+			return false, fmt.Sprintf("a sees b's cpu %d", m.Meta.MilliCPU)
 		}
-		return ""
+		return true, ""
 	})
 	if nodes[0].Dropped() == 0 {
 		t.Fatal("no event counted as dropped")
@@ -396,15 +381,15 @@ func TestLANProfileFailureDetection(t *testing.T) {
 	killed := time.Now()
 	_ = nodes[2].Shutdown()
 	var suspect time.Duration
-	waitFor(t, 60*time.Second, func() string {
+	poll.Until(t, 60*time.Second, "a to see c fail", func() (bool, string) {
 		got := evA.types("c")
 		if suspect == 0 && index(got, EventSuspect) >= 0 {
 			suspect = time.Since(killed)
 		}
 		if index(got, EventFail) < 0 {
-			return fmt.Sprintf("a's events about c: %v", got)
+			return false, fmt.Sprintf("a's events about c: %v", got)
 		}
-		return ""
+		return true, ""
 	})
 	t.Logf("LAN profile: c suspect after %s, dead after %s", suspect.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
 }

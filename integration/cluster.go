@@ -18,6 +18,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"shoal/internal/poll"
 	"shoal/internal/testenv"
 	"shoal/internal/testimage"
 )
@@ -137,7 +138,7 @@ func StartClusterWith(t testing.TB, opts ClusterOptions) *Cluster {
 	first := LaunchAgent(t, c.options(0))
 	c.Agents = append(c.Agents, first)
 	first.WaitReady()
-	WaitFor(t, 10*time.Second, func() (bool, string) {
+	poll.Until(t, 10*time.Second, "agent1's join token", func() (bool, string) {
 		c.Token = first.Token()
 		return c.Token != "", "agent1 wrote no token to " + filepath.Join(first.Opts.DataDir, "token")
 	})
@@ -366,7 +367,7 @@ func (c *Cluster) Leader() (int, string) {
 func (c *Cluster) WaitLeader() int {
 	c.t.Helper()
 	var l int
-	WaitFor(c.t, ClusterTimeout, func() (bool, string) {
+	poll.Until(c.t, ClusterTimeout, "a leader the alive agents agree on", func() (bool, string) {
 		var why string
 		l, why = c.Leader()
 		return l >= 0, why
@@ -379,7 +380,7 @@ func (c *Cluster) WaitLeader() int {
 func (c *Cluster) WaitForNewLeader(old int) int {
 	c.t.Helper()
 	var l int
-	WaitFor(c.t, ClusterTimeout, func() (bool, string) {
+	poll.Until(c.t, ClusterTimeout, fmt.Sprintf("a leader other than agent%d", old+1), func() (bool, string) {
 		var why string
 		l, why = c.Leader()
 		if l == old {
@@ -394,7 +395,7 @@ func (c *Cluster) WaitForNewLeader(old int) int {
 // cluster as a Ready node, exactly once.
 func (c *Cluster) WaitFormed() {
 	c.t.Helper()
-	WaitFor(c.t, ClusterTimeout, func() (bool, string) {
+	poll.Until(c.t, ClusterTimeout, "the cluster to form", func() (bool, string) {
 		for _, i := range c.Alive() {
 			nodes, err := c.Nodes(i)
 			if err != nil {
@@ -635,7 +636,7 @@ func bridgeRegistry(t testing.TB, addr string) string {
 		_ = cmd.Process.Kill()
 		<-exited
 	})
-	WaitFor(t, 20*time.Second, func() (bool, string) {
+	poll.Until(t, 20*time.Second, "the registry to listen", func() (bool, string) {
 		select {
 		case <-exited:
 			t.Fatalf("registry on %s exited:\n%s", hostport, tail(filepath.Join(dir, "registry.log"), 20))

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"shoal/internal/poll"
 )
 
 // The tests of issue 3's "Show" list: several real agents, each in its own
@@ -23,7 +25,7 @@ import (
 func TestClusterThreeAgents(t *testing.T) {
 	c := StartClusterWith(t, ClusterOptions{N: 3})
 	leader := c.WaitLeader()
-	WaitFor(t, ClusterTimeout, func() (bool, string) {
+	poll.Until(t, ClusterTimeout, "every agent to list the 3 nodes", func() (bool, string) {
 		for i := range c.Agents {
 			nodes, err := c.Nodes(i)
 			if err != nil {
@@ -80,7 +82,7 @@ func objectNames(a *Agent, kind string) (map[string]bool, error) {
 // acknowledged, before or during the kill, is on every alive agent.
 func TestClusterLeaderKill(t *testing.T) {
 	c := StartClusterWith(t, ClusterOptions{N: 5, Image: true})
-	WaitFor(t, ClusterTimeout, func() (bool, string) {
+	poll.Until(t, ClusterTimeout, "1 leader, 2 voters and 2 non-voters", func() (bool, string) {
 		nodes, err := c.Nodes(0)
 		if err != nil {
 			return false, err.Error()
@@ -140,7 +142,7 @@ func TestClusterLeaderKill(t *testing.T) {
 	t.Logf("agent%d killed; agent%d leads after %v", old+1, leader+1, time.Since(killed).Round(100*time.Millisecond))
 
 	// Writes keep working: the next acknowledged write after the kill.
-	WaitFor(t, ClusterTimeout, func() (bool, string) {
+	poll.Until(t, ClusterTimeout, "a write after the kill", func() (bool, string) {
 		r := c.Any().RunInput([]byte(service("after-kill")), "apply", "-f", "-")
 		return r.Code == 0, r.Err()
 	})
@@ -152,7 +154,7 @@ func TestClusterLeaderKill(t *testing.T) {
 	// The dead voter is replaced once the grace has passed: among the 4
 	// alive, 3 voters; the dead one Down and not voting.
 	dead := c.Agents[old].Opts.Name
-	WaitFor(t, ClusterTimeout, func() (bool, string) {
+	poll.Until(t, ClusterTimeout, "the dead voter to be replaced", func() (bool, string) {
 		nodes, err := c.Nodes(c.Alive()[0])
 		if err != nil {
 			return false, err.Error()
@@ -182,7 +184,7 @@ func TestClusterLeaderKill(t *testing.T) {
 	}
 	t.Logf("%d writes acknowledged during the test", len(want))
 	for _, i := range c.Alive() {
-		WaitFor(t, 30*time.Second, func() (bool, string) {
+		poll.Until(t, 30*time.Second, fmt.Sprintf("agent%d to hold every acknowledged write", i+1), func() (bool, string) {
 			have, err := objectNames(c.Agents[i], "services")
 			if err != nil {
 				return false, err.Error()
@@ -289,7 +291,7 @@ func TestClusterPowerOff(t *testing.T) {
 	t.Logf("powering off %s, which runs %d pods (%v)", name, on[name], on)
 	off := time.Now()
 	c.PowerOff(victim)
-	WaitFor(t, ClusterTimeout, func() (bool, string) {
+	poll.Until(t, ClusterTimeout, "the Deployment's pods to run off "+name, func() (bool, string) {
 		r := c.Any().Run("get", "pods", "-o", "json")
 		var l corev1.PodList
 		if r.Code != 0 || jsonUnmarshal(r.Stdout, &l) != nil {
@@ -299,7 +301,7 @@ func TestClusterPowerOff(t *testing.T) {
 		return len(got) == 6, fmt.Sprintf("%d Running and Ready off %s: %s", len(got), name, Summary(l.Items))
 	})
 	t.Logf("node power-off → its Deployment pods Running elsewhere: %v", time.Since(off).Round(100*time.Millisecond))
-	WaitFor(t, ClusterTimeout, func() (bool, string) {
+	poll.Until(t, ClusterTimeout, name+" to be Down", func() (bool, string) {
 		nodes, err := c.Nodes(c.Alive()[0])
 		if err != nil {
 			return false, err.Error()
@@ -330,7 +332,7 @@ func TestClusterStatefulSetPartition(t *testing.T) {
 	if cut < 0 {
 		t.Fatalf("db-0 on unknown node %q", db.Spec.NodeName)
 	}
-	WaitFor(t, 30*time.Second, func() (bool, string) {
+	poll.Until(t, 30*time.Second, "db-0 to run on "+db.Spec.NodeName, func() (bool, string) {
 		n, ok := c.PodTasks(cut, "db-0")
 		return ok && n == 1, fmt.Sprintf("containerd of %s runs %d db-0 tasks", db.Spec.NodeName, n)
 	})
@@ -377,7 +379,7 @@ func TestClusterStatefulSetPartition(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	// The majority's API agrees: db-0 Running on another node.
-	WaitFor(t, PodTimeout, func() (bool, string) {
+	poll.Until(t, PodTimeout, "db-0 to run on another node", func() (bool, string) {
 		p, ok := c.Any(cut).Pod(t, "db-0")
 		return ok && p.Spec.NodeName != db.Spec.NodeName && p.Status.Phase == corev1.PodRunning,
 			fmt.Sprintf("db-0: node %q phase %s", p.Spec.NodeName, p.Status.Phase)
@@ -443,7 +445,7 @@ spec:
 		t.Fatalf("nodes' pod subnets: %v; want one /24 each", cidr)
 	}
 	t.Logf("server %s on agent2 (%s), client %s on agent3 (%s)", server.Status.PodIP, cidr["agent2"], client.Status.PodIP, cidr["agent3"])
-	WaitFor(t, 60*time.Second, func() (bool, string) {
+	poll.Until(t, 60*time.Second, "the client to reach the server", func() (bool, string) {
 		out, code := a.Exec(t, "client", "", "wget", "-qO-", "http://"+server.Status.PodIP+":8080/")
 		return code == 0 && strings.Contains(out, "page from server"), fmt.Sprintf("exit %d: %s", code, out)
 	})
@@ -463,7 +465,7 @@ func TestClusterTokenAndRejoin(t *testing.T) {
 	o.Token = "shoal-0000000000000000000000000000000000000000wrong"
 	bad := LaunchAgent(t, o)
 	refused := regexp.MustCompile(`(?i)token.*(wrong|invalid|mismatch|refused|rejected|does not match|not accepted)|(wrong|invalid|refused|rejected|bad).*token`)
-	WaitFor(t, 60*time.Second, func() (bool, string) {
+	poll.Until(t, 60*time.Second, "the intruder to log the token refusal", func() (bool, string) {
 		log := tail(bad.Log, 40)
 		return refused.MatchString(log), "no refusal naming the token in the intruder's log yet:\n" + log
 	})

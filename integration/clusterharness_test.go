@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shoal/internal/poll"
 )
 
 // The cluster harness's own test, with one agent (it passes with a lone
@@ -61,7 +63,7 @@ func TestClusterHarnessOneAgent(t *testing.T) {
 		}
 		return strings.Contains(out, "hello-from-"), "page: " + out
 	}
-	WaitFor(t, 30*time.Second, page)
+	poll.Until(t, 30*time.Second, "the hello page", page)
 	if n, ok := c.PodTasks(0, "hello"); !ok || n != 1 {
 		t.Fatalf("ctr: %d running tasks of hello (containerd answering: %v), want 1", n, ok)
 	}
@@ -74,7 +76,7 @@ func TestClusterHarnessOneAgent(t *testing.T) {
 	}
 	c.Restart(0)
 	a.WaitPods(t, 1, Named("hello"))
-	WaitFor(t, 30*time.Second, page)
+	poll.Until(t, 30*time.Second, "the hello page after the restart", page)
 
 	// A power cut: nothing from its data dir survives.
 	ipBefore := pod.Status.PodIP
@@ -93,8 +95,7 @@ func TestClusterHarnessOneAgent(t *testing.T) {
 	// After a power cut the agent sets the sandbox up again and the pod
 	// gets back the IP it had: the state, still naming that IP, is right
 	// again once the container runs.
-	if !waitQuiet(20*time.Second, func() bool { ok, _ := page(); return ok }) {
-		_, why := page()
+	if ok, why := poll.Wait(20*time.Second, page); !ok {
 		t.Fatalf("after PowerOff and Restart, pod hello (%s) does not answer: %s", pod.Status.PodIP, why)
 	}
 	got := Select(a.Pods(t), Named("hello"))

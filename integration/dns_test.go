@@ -8,6 +8,8 @@ import (
 
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
+
+	"shoal/internal/poll"
 )
 
 var dnsApp = dbStatefulSetYAML(2, `          ports:
@@ -95,7 +97,7 @@ func TestDNSFromPods(t *testing.T) {
 	}
 
 	db0, db1 := ipOf("db-0"), ipOf("db-1")
-	WaitFor(t, PodTimeout, func() (bool, string) {
+	poll.Until(t, PodTimeout, "db to resolve to db-0 and db-1", func() (bool, string) {
 		got := lookup("db")
 		return has(got, db0) && has(got, db1), "nslookup db = " + strings.Join(got, ",") + ", want " + db0 + " and " + db1
 	})
@@ -119,7 +121,7 @@ func TestDNSFromPods(t *testing.T) {
 	// A replaced db-0 is answered with its new address.
 	old, _ := a.Pod(t, "db-0")
 	a.Shoal(t, "delete", "pod", "db-0")
-	WaitFor(t, PodTimeout, func() (bool, string) {
+	poll.Until(t, PodTimeout, "db-0.db to resolve to the new db-0", func() (bool, string) {
 		p, ok := a.Pod(t, "db-0")
 		if !ok || p.UID == old.UID || !IsReady(p) {
 			return false, "db-0 not replaced yet"

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"shoal/internal/poll"
 )
 
 var claimStatefulSet = dbWithData(1, "16Mi")
@@ -24,7 +26,7 @@ func TestClusterDrainMovesVolume(t *testing.T) {
 	}
 
 	c.Shoal(t, "drain", old.Spec.NodeName)
-	WaitFor(t, PodTimeout, func() (bool, string) {
+	poll.Until(t, PodTimeout, "db-0 to move off the drained node", func() (bool, string) {
 		p, ok := a.Pod(t, "db-0")
 		switch {
 		case !ok:
@@ -54,7 +56,7 @@ func TestClusterVolumeWaitsForDownNode(t *testing.T) {
 	c.PowerOff(down)
 	a := c.Any(down)
 	want := "waiting for node " + old.Spec.NodeName + ", which holds volume data-db-0"
-	WaitFor(t, ClusterTimeout, func() (bool, string) {
+	poll.Until(t, ClusterTimeout, "db-0 to wait for its volume", func() (bool, string) {
 		// Not Describe: while the fenced pod is replaced, db-0 is briefly
 		// not listed at all.
 		r := a.Run("describe", "pod", "db-0")

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"shoal/internal/poll"
 )
 
 const llmDeployment = `
@@ -42,7 +44,7 @@ func TestGPUsAdvertised(t *testing.T) {
 	llm := Labeled("app", "llm")
 	running := func(p corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning && IsReady(p) }
 	var pending corev1.Pod
-	WaitFor(t, PodTimeout, func() (bool, string) {
+	poll.Until(t, PodTimeout, "2 llm replicas on the 2 GPUs and 1 unplaced", func() (bool, string) {
 		all := Select(a.Pods(t), llm)
 		var waiting []corev1.Pod
 		for _, p := range all {
@@ -85,7 +87,7 @@ func TestGPUsAdvertised(t *testing.T) {
 
 	victim := devices["0"]
 	a.Shoal(t, "delete", "pod", victim)
-	WaitFor(t, PodTimeout, func() (bool, string) {
+	poll.Until(t, PodTimeout, "the unplaced replica to take the freed GPU", func() (bool, string) {
 		all := Select(a.Pods(t), llm)
 		p, ok := a.Pod(t, pending.Name)
 		if !ok || !running(p) {

@@ -20,11 +20,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"shoal/cluster"
+	"shoal/internal/poll"
 	"shoal/internal/testenv"
 )
 
 // Timeouts the tests share. Generous because CI has 2 cores and the first
-// pod of a test pulls its image; WaitFor returns as soon as the condition
+// pod of a test pulls its image; poll.Until returns as soon as the condition
 // holds, so a fast machine pays nothing for them.
 const (
 	AgentStartTimeout = 60 * time.Second
@@ -353,7 +354,7 @@ func (a *Agent) PID() int {
 // WaitReady waits until the agent's API answers and lists this node.
 func (a *Agent) WaitReady() {
 	a.t.Helper()
-	WaitFor(a.t, AgentStartTimeout, func() (bool, string) {
+	poll.Until(a.t, AgentStartTimeout, "agent "+a.Opts.Name+" to be ready", func() (bool, string) {
 		if !a.Running() {
 			a.t.Fatalf("agent %s exited while starting; its log:\n%s", a.Opts.Name, tail(a.Log, 60))
 		}
@@ -463,8 +464,11 @@ func (a *Agent) cleanup() {
 	// again so it removes them the normal way.
 	if !a.Running() {
 		a.start()
-		if !waitQuiet(AgentStartTimeout, func() bool { return a.Run("get", "nodes").Code == 0 }) {
-			t.Logf("cleanup: agent %s did not come back; stopping its leftovers by hand", a.Opts.Name)
+		if ok, why := poll.Wait(AgentStartTimeout, func() (bool, string) {
+			r := a.Run("get", "nodes")
+			return r.Code == 0, r.Err()
+		}); !ok {
+			t.Logf("cleanup: agent %s did not come back (%s); stopping its leftovers by hand", a.Opts.Name, why)
 		}
 	}
 	if a.Running() {
@@ -544,11 +548,11 @@ func (a *Agent) removeEverythingWithin(timeout time.Duration) {
 			a.Run(args...)
 		}
 	}
-	ok := waitQuiet(timeout, func() bool {
+	ok, _ := poll.Wait(timeout, poll.Bool(func() bool {
 		r := a.Run("get", "pods", "-A", "-o", "json")
 		var l corev1.PodList
 		return r.Code == 0 && json.Unmarshal([]byte(r.Stdout), &l) == nil && len(l.Items) == 0
-	})
+	}))
 	if !ok {
 		a.t.Logf("cleanup: agent %s still lists pods after %v:\n%s", a.Opts.Name, timeout, a.Run("get", "pods", "-A", "-o", "wide").Stdout)
 	}
@@ -712,7 +716,7 @@ func (a *Agent) Exec(t testing.TB, pod, container string, cmd ...string) (string
 func (a *Agent) WaitPods(t testing.TB, n int, sel func(corev1.Pod) bool) []corev1.Pod {
 	t.Helper()
 	var got []corev1.Pod
-	WaitFor(t, PodTimeout, func() (bool, string) {
+	poll.Until(t, PodTimeout, fmt.Sprintf("%d pods Running and Ready", n), func() (bool, string) {
 		got = Select(a.Pods(t), sel)
 		if len(got) != n {
 			return false, fmt.Sprintf("want %d pods, have %d: %s", n, len(got), Summary(got))
@@ -725,37 +729,6 @@ func (a *Agent) WaitPods(t testing.TB, n int, sel func(corev1.Pod) bool) []corev
 		return true, ""
 	})
 	return got
-}
-
-// WaitFor polls cond every 200 ms until it returns true or timeout passes,
-// then fails the test with cond's last explanation. Never sleep and hope.
-func WaitFor(t testing.TB, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var why string
-	for {
-		var ok bool
-		ok, why = cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %v: %s", timeout, why)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// waitQuiet is WaitFor for cleanups: it reports instead of failing.
-func waitQuiet(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return true
 }
 
 func kvList(m map[string]string) string {

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"shoal/internal/poll"
 )
 
 // The tests of issue 2's "Show" list: one agent, real containerd, the real
@@ -101,7 +103,7 @@ func TestDeploymentWithSidecar(t *testing.T) {
 		// The web container's shell exits on SIGTERM (its trap): the
 		// container dies, not the pod.
 		a.Exec(t, victim, "web", "kill", "1")
-		WaitFor(t, PodTimeout, func() (bool, string) {
+		poll.Until(t, PodTimeout, victim+"'s web container to restart", func() (bool, string) {
 			p, ok := a.Pod(t, victim)
 			if !ok {
 				return false, victim + " is gone; a container restart must keep the pod"
@@ -123,7 +125,7 @@ func TestDeploymentWithSidecar(t *testing.T) {
 		before := a.WaitPods(t, 3, web)
 		victim := before[len(before)-1].Name
 		a.Shoal(t, "delete", "pod", victim)
-		WaitFor(t, PodTimeout, func() (bool, string) {
+		poll.Until(t, PodTimeout, "a replacement for "+victim, func() (bool, string) {
 			all := Select(a.Pods(t), web)
 			if slices.Contains(Names(all), victim) {
 				return false, victim + " still listed: " + Summary(all)
@@ -184,7 +186,7 @@ func TestLimits(t *testing.T) {
 	a.Apply(t, manifest(limitPods, image))
 
 	t.Run("OOMKilled", func(t *testing.T) {
-		WaitFor(t, PodTimeout, func() (bool, string) {
+		poll.Until(t, PodTimeout, "hog to be OOMKilled", func() (bool, string) {
 			p, ok := a.Pod(t, "hog")
 			if !ok {
 				return false, "pod hog not listed"
@@ -286,7 +288,7 @@ func TestStatefulSetVolumes(t *testing.T) {
 
 	old, _ := a.Pod(t, "db-0")
 	a.Shoal(t, "delete", "pod", "db-0")
-	WaitFor(t, PodTimeout, func() (bool, string) {
+	poll.Until(t, PodTimeout, "db-0 to come back", func() (bool, string) {
 		p, ok := a.Pod(t, "db-0")
 		switch {
 		case !ok:
@@ -324,7 +326,7 @@ func TestUnschedulablePending(t *testing.T) {
 	a.Apply(t, manifest(hugePod, image))
 	reason := regexp.MustCompile(`(?i)0/1 nodes.*insufficient cpu`)
 	var d string
-	WaitFor(t, PodTimeout, func() (bool, string) {
+	poll.Until(t, PodTimeout, "the reason huge is pending", func() (bool, string) {
 		d = a.Describe(t, "pod", "huge")
 		return reason.MatchString(d), "describe pod huge does not give the reason yet:\n" + d
 	})

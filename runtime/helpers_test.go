@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"shoal/cluster"
+	"shoal/internal/poll"
 	"shoal/internal/testenv"
 	"shoal/internal/testimage"
 	"shoal/runtime"
@@ -173,7 +174,7 @@ func (e *env) container(t *testing.T, uid, name string) (rtapi.PodState, rtapi.C
 func (e *env) waitContainer(t *testing.T, uid, name string, timeout time.Duration, cond func(rtapi.ContainerState) bool) rtapi.ContainerState {
 	t.Helper()
 	var last rtapi.ContainerState
-	waitFor(t, timeout, func() (bool, string) {
+	poll.Until(t, timeout, "container "+name, func() (bool, string) {
 		_, c, ok := e.container(t, uid, name)
 		last = c
 		return ok && cond(c), fmt.Sprintf("container %s: %+v", name, c)
@@ -192,22 +193,6 @@ func (e *env) exec(t *testing.T, uid, container string, cmd ...string) (int, str
 		t.Fatal(err)
 	}
 	return res.ExitCode, out.String(), errOut.String()
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v: %s", timeout, msg)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func containsLine(s, want string) bool {

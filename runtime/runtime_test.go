@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"shoal/cluster"
+	"shoal/internal/poll"
 	"shoal/internal/testenv"
 	"shoal/internal/testimage"
 	"shoal/runtime"
@@ -48,7 +49,7 @@ func TestPodSharesLocalhostAndEmptyDir(t *testing.T) {
 	}
 
 	var body string
-	waitFor(t, 10*time.Second, func() (bool, string) {
+	poll.Until(t, 10*time.Second, "web to serve writer's page", func() (bool, string) {
 		code, out, errOut := e.exec(t, pod.UID, "writer", "wget", "-q", "-O", "-", "http://127.0.0.1:8080/index.html")
 		body = out
 		return code == 0, fmt.Sprintf("wget exit %d: %s%s", code, out, errOut)
@@ -293,7 +294,7 @@ func TestHostPortReachableFromHost(t *testing.T) {
 	ip := hostIP(t)
 	url := fmt.Sprintf("http://%s/index.html", net.JoinHostPort(ip, fmt.Sprint(hostPort)))
 	hc := &http.Client{Timeout: time.Second}
-	waitFor(t, 15*time.Second, func() (bool, string) {
+	poll.Until(t, 15*time.Second, "the host port to answer", func() (bool, string) {
 		resp, err := hc.Get(url)
 		if err != nil {
 			return false, err.Error()
@@ -341,7 +342,7 @@ func TestRemovePodKeepsClaim(t *testing.T) {
 	sb := e.start(t, pod)
 	e.waitContainer(t, pod.UID, "db", 10*time.Second, func(c rtapi.ContainerState) bool { return c.Running })
 	claimFile := filepath.Join(e.cfg.DataDir, "volumes", "default", "data-db-0", "file")
-	waitFor(t, 5*time.Second, func() (bool, string) {
+	poll.Until(t, 5*time.Second, "the claim file", func() (bool, string) {
 		_, err := os.Stat(claimFile)
 		return err == nil, fmt.Sprint(err)
 	})
@@ -377,7 +378,7 @@ func TestRemovePodKeepsClaim(t *testing.T) {
 	next.Spec.Containers[0].VolumeMounts = c.VolumeMounts
 	next.Spec.Volumes = pod.Spec.Volumes
 	e.start(t, next)
-	waitFor(t, 10*time.Second, func() (bool, string) {
+	poll.Until(t, 10*time.Second, "the claim's data in the new pod's logs", func() (bool, string) {
 		var logs bytes.Buffer
 		err := e.rt.Logs(ctx, next.UID, "db", false, &logs)
 		return err == nil && logs.String() == "persisted\n", fmt.Sprintf("logs %q %v", logs.String(), err)
@@ -444,7 +445,7 @@ func TestHostPathSubPathReadOnly(t *testing.T) {
 		{Name: "scratch", EmptyDir: &cluster.EmptyDirSource{}},
 	}
 	sb := e.start(t, pod)
-	waitFor(t, 10*time.Second, func() (bool, string) {
+	poll.Until(t, 10*time.Second, "the volume checks in the logs", func() (bool, string) {
 		var logs bytes.Buffer
 		_ = e.rt.Logs(context.Background(), pod.UID, "main", false, &logs)
 		s := logs.String()
@@ -501,7 +502,7 @@ func TestStopContainerGraceful(t *testing.T) {
 	ctx := context.Background()
 	pod := newPod("stop", sh("main", "trap 'echo bye; exit 0' TERM; echo up; while true; do sleep 0.1; done"))
 	sb := e.start(t, pod)
-	waitFor(t, 10*time.Second, func() (bool, string) {
+	poll.Until(t, 10*time.Second, "main to start", func() (bool, string) {
 		var logs bytes.Buffer
 		_ = e.rt.Logs(ctx, pod.UID, "main", false, &logs)
 		return strings.Contains(logs.String(), "up"), logs.String()

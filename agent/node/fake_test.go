@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"shoal/cluster"
+	"shoal/internal/poll"
 	"shoal/runtime/rtapi"
 )
 
@@ -379,16 +381,16 @@ func start(t *testing.T, setup func(h *harness), cfg func(c *Config)) *harness {
 	return h
 }
 
-// waitFor polls cond until it holds, failing the test after a while.
+// waitFor polls cond until it holds, failing the test after a while with
+// the runtime calls so far: they show what the node did instead.
 func (h *harness) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s; calls: %v", what, h.rt.callsOf(""))
+	poll.Until(h.t, 10*time.Second, what, func() (bool, string) {
+		if cond() {
+			return true, ""
 		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		return false, fmt.Sprint("calls: ", h.rt.callsOf(""))
+	})
 }
 
 // status returns the status of pod name as the state shows it.

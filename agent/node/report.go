@@ -30,6 +30,10 @@ type reporter struct {
 	mu      sync.Mutex
 	pending map[string]cluster.PodStatusUpdate // UID → latest status not yet sent
 	sent    map[string]sentStatus              // UID → latest status the leader took
+	// sending is set while a batch is with the leader: the state may show
+	// its statuses before sent does, and recheck would then take the new
+	// state for a lost report and send the older status over it.
+	sending bool
 }
 
 type sentStatus struct {
@@ -75,6 +79,9 @@ func (r *reporter) recheck(desired map[string]*cluster.Pod) {
 	now := r.clock.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.sending {
+		return // the next resync looks again, with sent up to date
+	}
 	for uid, s := range r.sent {
 		p := desired[uid]
 		if p == nil {
@@ -131,6 +138,7 @@ func (r *reporter) flush(ctx context.Context) bool {
 		batch = append(batch, u)
 	}
 	r.pending = map[string]cluster.PodStatusUpdate{}
+	r.sending = true
 	r.mu.Unlock()
 
 	cctx, cancel := context.WithTimeout(ctx, reportTimeout)
@@ -140,6 +148,7 @@ func (r *reporter) flush(ctx context.Context) bool {
 	now := r.clock.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.sending = false
 	for _, u := range batch {
 		if err == nil {
 			r.sent[u.Ref.UID] = sentStatus{status: u.Status, at: now}

@@ -68,6 +68,45 @@ func TestReporterRetriesWithTheLatestStatus(t *testing.T) {
 	}
 }
 
+// resyncDuringReport is the leader as the node's main loop sees it: the
+// state shows a report before ReportStatus has returned, and a resync may
+// run in between.
+type resyncDuringReport struct {
+	*fakeReporter
+	resync func()
+}
+
+func (d resyncDuringReport) ReportStatus(ctx context.Context, node string, updates []cluster.PodStatusUpdate) error {
+	err := d.fakeReporter.ReportStatus(ctx, node, updates)
+	d.resync()
+	return err
+}
+
+// TestRecheckDuringReportKeepsTheNewStatus: a resync while a report is on
+// its way must not take the new status in the state for a lost report and
+// send the older one over it; nothing would send the new one again.
+func TestRecheckDuringReportKeepsTheNewStatus(t *testing.T) {
+	src := newFakeSource()
+	p := newPod("a", "app")
+	src.putPod(p)
+	clock := &fakeClock{}
+	var r *reporter
+	dst := resyncDuringReport{fakeReporter: &fakeReporter{src: src}, resync: func() {
+		r.recheck(map[string]*cluster.Pod{p.UID: src.pod("a")})
+	}}
+	r = newReporter("n1", dst, time.Millisecond, time.Second, clock, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	r.set(p.Ref(), cluster.PodStatus{Phase: cluster.PodPending, Reason: "ImagePullBackOff"})
+	r.flush(ctx)
+	clock.Advance(time.Minute) // the Pending report is past its resync interval
+	r.set(p.Ref(), cluster.PodStatus{Phase: cluster.PodRunning})
+	r.flush(ctx)
+	r.flush(ctx)
+	if got := src.pod("a").Status.Phase; got != cluster.PodRunning {
+		t.Fatalf("state shows %s after the resync, want Running", got)
+	}
+}
+
 func TestStatusEqualComparesInstants(t *testing.T) {
 	now := time.Now()
 	a := cluster.PodStatus{StartedAt: now, Containers: []cluster.ContainerStatus{{Name: "c", StartedAt: now}}}
