@@ -117,7 +117,9 @@ func TestRouteSyncLoop(t *testing.T) {
 		select {
 		case rs := <-calls:
 			return rs
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
+			// Generous: the retry waits a 1 s back-off, and a loaded
+			// machine running -race may take several more.
 			t.Fatal("no sync")
 			return nil
 		}
