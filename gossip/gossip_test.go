@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -304,14 +306,17 @@ func TestWrongTokenCannotJoinNorBeJoined(t *testing.T) {
 		t.Fatalf("joining the intruder: err %v, want ErrJoin", err)
 	}
 	// Nobody merged, and it stays so over many probe and push/pull rounds.
+	// Names, not states, are compared: on a loaded machine the test
+	// profile's fast probes may suspect a member for a moment, which says
+	// nothing about the intruder.
 	holdsFor(t, 2*time.Second, func() string {
 		for _, g := range nodes {
-			if got := fmt.Sprint(states(g)); got != "map[a:alive b:alive c:alive]" {
-				return g.cfg.NodeName + " sees " + got
+			if got := slices.Sorted(maps.Keys(states(g))); !slices.Equal(got, []string{"a", "b", "c"}) {
+				return fmt.Sprintf("%s sees %v", g.cfg.NodeName, got)
 			}
 		}
-		if got := fmt.Sprint(states(intruder)); got != "map[x:alive]" {
-			return "intruder sees " + got
+		if got := slices.Sorted(maps.Keys(states(intruder))); !slices.Equal(got, []string{"x"}) {
+			return fmt.Sprintf("intruder sees %v", got)
 		}
 		return ""
 	})
@@ -336,7 +341,12 @@ func TestJoinErrors(t *testing.T) {
 func TestEventsNeverBlock(t *testing.T) {
 	// Nobody reads a's events and the buffer holds one: membership must
 	// still converge and updates keep flowing.
-	nodes := cluster3(t, func(c *Config) { c.EventBuffer = 1 })
+	nodes := cluster3(t, func(c *Config) {
+		c.EventBuffer = 1
+		// A bound, not a goal: each update waits for its broadcast to
+		// leave, which a loaded machine running -race can take seconds.
+		c.UpdateTimeout = 30 * time.Second
+	})
 	for i := range 20 {
 		meta := nodes[1].LocalNode().Meta
 		meta.MilliCPU = int64(1000 + i)
