@@ -4,7 +4,7 @@
 // their packages as Benchmark functions and run with `make bench`.
 //
 // The pod scenario (pods.go, run by scripts/bench-pods.sh through
-// bench/cmd/podbench) answers two questions of issue 2:
+// bench/cmd/podbench) answers two questions:
 //
 //   - how much slower is `shoal apply` of N single-container pods, until
 //     all run, than `ctr run -d` of the same N containers on the same

@@ -2,7 +2,7 @@ package cluster
 
 // Defaults that more than one package relies on, declared once: the agent's
 // flags, the FSM, the runtime, DNS, gossip and the CLI all read them here.
-// Changing one changes a contract (README, DESIGN.md "Networking").
+// Changing one changes a contract users rely on (see the README).
 const (
 	// DefaultDomain is the cluster DNS domain; the cluster's own, stored
 	// in Raft (Config.Domain), wins wherever it is known.

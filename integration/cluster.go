@@ -215,7 +215,7 @@ func (c *Cluster) AddNetNS(name string) (*NetNS, Options) {
 }
 
 // Node is what `get nodes -o json` says about one node (the fields the
-// tests read; DESIGN.md's CLI contract).
+// tests read; the README's `get -o json` contract).
 type Node struct {
 	Metadata struct {
 		Name   string            `json:"name"`

@@ -13,13 +13,13 @@ import (
 	"shoal/internal/poll"
 )
 
-// The tests of issue 3's "Show" list: several real agents, each in its own
+// Cluster tests: several real agents, each in its own
 // network namespace on one bridge (cluster.go), faults by PID and by link,
 // everything observed through the CLI (`get nodes -o json`: Ready
 // condition, .status.raft, .status.capacity; pods Kubernetes-shaped) and,
 // where the API could be wrong, through each node's containerd.
 
-// TestClusterThreeAgents (Show 1): 3 agents form one cluster with one
+// TestClusterThreeAgents: 3 agents form one cluster with one
 // leader and 3 voters, and every agent's `get nodes` lists all 3, Ready,
 // with their capacity.
 func TestClusterThreeAgents(t *testing.T) {
@@ -74,7 +74,7 @@ func objectNames(a *Agent, kind string) (map[string]bool, error) {
 	return out, nil
 }
 
-// TestClusterLeaderKill (Show 2): 5 agents settle as 3 voters and 2
+// TestClusterLeaderKill: 5 agents settle as 3 voters and 2
 // non-voters. While a writer applies Services through every agent in
 // turn, the leader is killed with SIGKILL: a new leader is elected, the
 // dead voter is replaced after the dead grace (3 voters among the 4
@@ -262,7 +262,7 @@ func runningOff(node string) func(corev1.Pod) bool {
 	}
 }
 
-// TestClusterPowerOff (Show 3): a Deployment of 6 over 5 nodes is spread
+// TestClusterPowerOff: a Deployment of 6 over 5 nodes is spread
 // (no node has more than 2); when a node that runs some of them loses
 // power (agent, containerd and containers killed together, link down),
 // its pods are Running elsewhere and the Deployment is back to 6.
@@ -319,7 +319,7 @@ var fencedStatefulSet = dbStatefulSetYAML(1, `          resources:
             requests: {cpu: 10m, memory: 8Mi}
 `, "")
 
-// TestClusterStatefulSetPartition (Show 4): the node running db-0 (a
+// TestClusterStatefulSetPartition: the node running db-0 (a
 // StatefulSet pod without claims) is cut off. Both sides are watched
 // through their containerd, every 200 ms: the cut node stops db-0 (its
 // fencing lease runs out) before db-0 runs anywhere else, there are never
@@ -398,7 +398,7 @@ func TestClusterStatefulSetPartition(t *testing.T) {
 	}
 }
 
-// TestClusterPodToPod (Show 5): a pod on one node fetches a page from a
+// TestClusterPodToPod: a pod on one node fetches a page from a
 // pod on another node by its IP (each node has its own /24 of the cluster
 // CIDR; the agents route between them).
 func TestClusterPodToPod(t *testing.T) {
@@ -451,7 +451,7 @@ spec:
 	})
 }
 
-// TestClusterTokenAndRejoin (Show 6): an agent joining with a wrong token
+// TestClusterTokenAndRejoin: an agent joining with a wrong token
 // is refused with an error that says so (it exits non-zero, or keeps
 // retrying with that error in its log) and never appears as a node; the
 // host's CLI without the token is refused too. An agent killed and

@@ -71,7 +71,7 @@ func addresses(out string) []string {
 	return ips
 }
 
-// TestDNSFromPods (issue 4): a pod resolves a Service and a StatefulSet
+// TestDNSFromPods: a pod resolves a Service and a StatefulSet
 // pod by short name through its agent's DNS server, names outside the
 // cluster are forwarded, and a replaced pod's new IP is answered.
 func TestDNSFromPods(t *testing.T) {

@@ -1,7 +1,7 @@
 // Package integration tests Shoal the way users run it: the real `shoal`
 // binary, built once per test binary, started as agent processes with real
-// containerd, and driven through the CLI exactly as DESIGN.md's CLI
-// contract describes it (`--addr`, `-o json` in Kubernetes shape).
+// containerd, and driven through the CLI exactly as the README describes
+// it (`--addr`, `-o json` in Kubernetes shape).
 //
 // The harness (harness.go) offers an Agent with verbs (Kill9, Restart,
 // Shoal, Pods, Exec, Describe) and a Cluster of them; netns.go creates

@@ -12,8 +12,8 @@ import (
 
 var claimStatefulSet = dbWithData(1, "16Mi")
 
-// TestClusterDrainMovesVolume (issue 3, Build: "Draining moves a
-// StatefulSet pod together with its volume data"): db-0 writes to its
+// TestClusterDrainMovesVolume: draining moves a StatefulSet pod together
+// with its volume data. db-0 writes to its
 // claim volume; draining its node stops it there, copies the volume to the
 // node it moves to, and the new db-0 reads what the old one wrote.
 func TestClusterDrainMovesVolume(t *testing.T) {
@@ -45,7 +45,7 @@ func TestClusterDrainMovesVolume(t *testing.T) {
 	c.Shoal(t, "uncordon", old.Spec.NodeName)
 }
 
-// TestClusterVolumeWaitsForDownNode (issue 3): the node holding db-0's
+// TestClusterVolumeWaitsForDownNode: the node holding db-0's
 // volume loses power; db-0 is not started elsewhere without its data, and
 // describe says it waits for that node.
 func TestClusterVolumeWaitsForDownNode(t *testing.T) {

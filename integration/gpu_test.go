@@ -33,7 +33,7 @@ spec:
             limits: {nvidia.com/gpu: 1}
 `
 
-// TestGPUsAdvertised (issue 5): an agent advertising 2 GPUs that NVML
+// TestGPUsAdvertised: an agent advertising 2 GPUs that NVML
 // cannot see runs 2 of 3 single-GPU replicas, each with its own GPU, and
 // keeps the third Pending with a reason naming GPUs; deleting a running
 // replica hands its GPU to the waiting one.

@@ -231,7 +231,7 @@ func LaunchAgent(t testing.TB, opts Options) *Agent {
 	return a
 }
 
-// The agent's default ports (DESIGN.md "Ports"), used as they are inside a
+// The agent's default ports (cluster/defaults.go), used as they are inside a
 // network namespace; its DNS server answers the namespace on nsDNSPort
 // (pods always get it on their bridge).
 const (
@@ -241,7 +241,7 @@ const (
 	nsDNSPort         = 1053
 )
 
-// args is the agent's command line, following DESIGN.md's CLI contract.
+// args is the agent's command line, as the README documents it.
 func (a *Agent) args() []string {
 	o := a.Opts
 	args := []string{"agent",

@@ -14,7 +14,7 @@ import (
 	"shoal/internal/poll"
 )
 
-// The tests of issue 2's "Show" list: one agent, real containerd, the real
+// One-node tests: one agent, real containerd, the real
 // binary, driven through the CLI only. Each test starts its own registry
 // and agent, so a failure leaves nothing behind for the next one.
 

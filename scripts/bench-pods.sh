@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench-pods.sh (`make bench-pods`): issue 2's two runtime figures, on this
+# bench-pods.sh (`make bench-pods`): the two runtime figures, on this
 # machine, in one command (root):
 #   - `shoal apply` of N single-container pods until all Running, beside
 #     `ctr run -d` of the same N containers on the same containerd, as a
