@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 
 	"shoal/agent/apiclient"
 	"shoal/agent/apiserver"
@@ -244,6 +245,10 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 	return dnsSrv.Addrs(), nil
 }
 
+// maxAPIConns caps the API's open connections per listener, so a flood of
+// idle or slow connections cannot exhaust the agent's file descriptors.
+const maxAPIConns = 1024
+
 // serveAPI listens on the API address and, when that is not on loopback,
 // on loopback too, so that the local CLI needs no token. It returns the
 // address other agents reach it on.
@@ -268,7 +273,18 @@ func serveAPI(cfg Config, h http.Handler, lc *lifecycle, log *slog.Logger) (stri
 		if first == "" {
 			first = ln.Addr().String()
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{
+			Handler: h,
+			// Slow clients are cut off: headers within 10 s, a body within
+			// a minute (the API server sets that deadline itself, see
+			// apiserver.ServeHTTP), idle keep-alive connections after 2
+			// minutes. No ReadTimeout or WriteTimeout: either would cancel
+			// `logs -f` and long execs, which stream as long as they run.
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+		}
+		ln = netutil.LimitListener(ln, maxAPIConns)
 		served := make(chan struct{})
 		go func() {
 			defer close(served)

@@ -233,6 +233,18 @@ var mh = func() *codec.MsgpackHandle {
 
 // encodeCommand writes one command as its type byte followed by its
 // msgpack payload.
+// MaxObjectBytes bounds one stored object (a workload, pod or service) in
+// its log encoding. Every follower replays every entry and every snapshot
+// holds every object, so a huge object slows the whole cluster; etcd's
+// limit is 1.5 MiB, ours 1 MiB.
+const MaxObjectBytes = 1 << 20
+
+// EncodedSize is how many bytes cmd takes in the Raft log.
+func EncodedSize(cmd Command) (int, error) {
+	b, err := encodeCommand(cmd)
+	return len(b), err
+}
+
 func encodeCommand(c Command) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteByte(byte(c.Type()))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 )
 
 // Importer loads image archives into this node's container runtime.
@@ -22,7 +23,10 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 		fail(w, errors.New("this agent is still connecting to containerd; retry"))
 		return
 	}
-	names, err := imp.ImportImage(r.Context(), http.MaxBytesReader(w, r.Body, 16<<30))
+	// An archive of gigabytes takes longer than the server's read
+	// timeout; the size cap still bounds it.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	names, err := imp.ImportImage(r.Context(), http.MaxBytesReader(w, r.Body, maxImageBytes))
 	if err != nil {
 		fail(w, badRequest{fmt.Errorf("import image archive: %w", err)})
 		return

@@ -119,11 +119,37 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	var stdout, stderr bytes.Buffer
-	res, err := s.localPods().Exec(r.Context(), p.UID, c, req.Command, strings.NewReader(req.Stdin), &stdout, &stderr)
+	stdout, stderr := &cappedBuffer{max: maxExecOutput}, &cappedBuffer{max: maxExecOutput}
+	res, err := s.localPods().Exec(r.Context(), p.UID, c, req.Command, strings.NewReader(req.Stdin), stdout, stderr)
 	if err != nil {
 		fail(w, fmt.Errorf("exec in pod %s container %s: %w", p.Name, c, err))
 		return
 	}
-	writeJSON(w, api.ExecResponse{Stdout: stdout.String(), Stderr: stderr.String(), ExitCode: res.ExitCode})
+	errOut := stderr.String()
+	if stdout.dropped > 0 || stderr.dropped > 0 {
+		errOut += fmt.Sprintf("\nshoal: exec output cut at %d bytes per stream (%d and %d bytes dropped); write large output to a file in a volume instead\n",
+			maxExecOutput, stdout.dropped, stderr.dropped)
+	}
+	writeJSON(w, api.ExecResponse{Stdout: stdout.String(), Stderr: errOut, ExitCode: res.ExitCode})
 }
+
+// maxExecOutput bounds what one exec keeps of each of stdout and stderr:
+// the answer is one JSON document, held in the agent's memory until sent.
+const maxExecOutput = 8 << 20
+
+// cappedBuffer keeps the first max bytes written to it and counts the
+// rest, which it drops; the command never sees a write fail.
+type cappedBuffer struct {
+	buf     bytes.Buffer
+	max     int
+	dropped int64
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	keep := min(len(p), max(b.max-b.buf.Len(), 0))
+	b.buf.Write(p[:keep])
+	b.dropped += int64(len(p) - keep)
+	return len(p), nil
+}
+
+func (b *cappedBuffer) String() string { return b.buf.String() }

@@ -125,8 +125,24 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
-// ServeHTTP checks the token for non-loopback clients, then routes.
+// Request limits. A body is read whole before it is decoded, so it is
+// capped: an apply of many manifests fits easily in MaxRequestBytes, and
+// each object is held to consensus.MaxObjectBytes after decoding. Image
+// archives stream to containerd and have their own cap.
+const (
+	MaxRequestBytes = 16 << 20
+	maxImageBytes   = 16 << 30
+)
+
+// ServeHTTP refuses what no Shoal client sends (browser cross-origin
+// requests, writes that are not JSON or YAML), checks the token for
+// non-loopback clients, then routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := checkRequest(r); err != nil {
+		writeError(w, err.code, err)
+		return
+	}
+	limitBodyTime(w, r)
 	if !s.authorized(r) {
 		writeError(w, http.StatusUnauthorized, errors.New("this agent requires the cluster token (--token or SHOAL_TOKEN) from non-loopback clients"))
 		return
@@ -142,7 +158,7 @@ func (s *Server) authorized(r *http.Request) bool {
 		return true
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err == nil {
+	if err == nil && loopbackHost(r.Host) {
 		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 			return true
 		}
@@ -206,9 +222,12 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, addr string, body
 }
 
 func readBody(r *http.Request, v any) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	b, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read request: %w", err)
+	}
+	if len(b) > MaxRequestBytes {
+		return nil, fmt.Errorf("request body over %d bytes (16 MiB): apply fewer files at once", MaxRequestBytes)
 	}
 	if v != nil {
 		if err := json.Unmarshal(b, v); err != nil {

@@ -3,7 +3,9 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -175,22 +177,88 @@ func TestNodesShowRaftRole(t *testing.T) {
 func TestTokenRequiredOffLoopback(t *testing.T) {
 	s := NewServer(Config{NodeName: "n1", Token: "secret"})
 	for _, tc := range []struct {
-		remote, auth string
-		ok           bool
+		remote, host, auth string
+		ok                 bool
 	}{
-		{"127.0.0.1:5000", "", true},
-		{"[::1]:5000", "", true},
-		{"10.0.0.5:5000", "", false},
-		{"10.0.0.5:5000", "Bearer wrong", false},
-		{"10.0.0.5:5000", "Bearer secret", true},
+		{"127.0.0.1:5000", "127.0.0.1:7948", "", true},
+		{"[::1]:5000", "[::1]:7948", "", true},
+		{"127.0.0.1:5000", "localhost:7948", "", true},
+		// DNS rebinding: a page whose name now resolves to 127.0.0.1
+		// reaches loopback but still names itself.
+		{"127.0.0.1:5000", "attacker.example:7948", "", false},
+		{"127.0.0.1:5000", "attacker.example:7948", "Bearer secret", true},
+		{"10.0.0.5:5000", "10.0.0.1:7948", "", false},
+		{"10.0.0.5:5000", "10.0.0.1:7948", "Bearer wrong", false},
+		{"10.0.0.5:5000", "10.0.0.1:7948", "Bearer secret", true},
 	} {
-		r := httptest.NewRequest("GET", "/v1/token", nil)
-		r.RemoteAddr = tc.remote
+		r := httptest.NewRequest("GET", "/v1/nodes", nil)
+		r.RemoteAddr, r.Host = tc.remote, tc.host
 		if tc.auth != "" {
 			r.Header.Set("Authorization", tc.auth)
 		}
 		if got := s.authorized(r); got != tc.ok {
-			t.Errorf("%s %q: authorized=%v, want %v", tc.remote, tc.auth, got, tc.ok)
+			t.Errorf("%s to %s %q: authorized=%v, want %v", tc.remote, tc.host, tc.auth, got, tc.ok)
 		}
+	}
+}
+
+// TestRequestGuards sends what browsers and attackers send: a web page's
+// cross-origin request, a form post, an oversized body or object.
+func TestRequestGuards(t *testing.T) {
+	c, _ := newTestAPI(t)
+	base := "http://" + c.Addr + "/v1"
+	big := strings.Repeat("x", 1<<20)
+	for _, tc := range []struct {
+		name, method, path, ctype, origin, body string
+		code                                    int
+		msg                                     string
+	}{
+		{name: "cross-origin read", method: "GET", path: "/nodes", origin: "https://evil.example", code: 403, msg: "web pages"},
+		{name: "form post", method: "POST", path: "/apply", ctype: "application/x-www-form-urlencoded", body: "files=x", code: 415, msg: "application/json"},
+		{name: "text/plain post", method: "POST", path: "/apply", ctype: "text/plain", body: "{}", code: 415, msg: "text/plain"},
+		{name: "no content type", method: "POST", path: "/apply", body: "{}", code: 415, msg: "none"},
+		{name: "json with charset", method: "POST", path: "/apply", ctype: "application/json; charset=utf-8", body: `{"files":[]}`, code: 400, msg: "no manifest files"},
+		{name: "body over the cap", method: "POST", path: "/apply", ctype: "application/json", body: strings.Repeat(" ", MaxRequestBytes+10), code: 400, msg: "request body over"},
+		{name: "object over 1 MiB", method: "POST", path: "/apply", ctype: "application/json",
+			body: fmt.Sprintf(`{"files":[{"name":"big.yaml","data":"apiVersion: v1\nkind: Pod\nmetadata: {name: big, annotations: {blob: %s}}\nspec: {containers: [{name: c, image: busybox:1}]}\n"}]}`, big),
+			code: 400, msg: "big.yaml: document 1"},
+		{name: "bodiless write", method: "POST", path: "/nodes/n1/cordon", code: 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, base+tc.path, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.body == "" {
+				req.Body, req.ContentLength = http.NoBody, 0
+			}
+			if tc.ctype != "" {
+				req.Header.Set("Content-Type", tc.ctype)
+			}
+			if tc.origin != "" {
+				req.Header.Set("Origin", tc.origin)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.code || !strings.Contains(string(b), tc.msg) {
+				t.Errorf("%d %s, want %d with %q", resp.StatusCode, b, tc.code, tc.msg)
+			}
+		})
+	}
+}
+
+func TestCappedBuffer(t *testing.T) {
+	b := &cappedBuffer{max: 5}
+	for _, w := range []string{"ab", "cde", "fgh", ""} {
+		if n, err := b.Write([]byte(w)); n != len(w) || err != nil {
+			t.Fatalf("write %q: %d, %v", w, n, err)
+		}
+	}
+	if b.String() != "abcde" || b.dropped != 3 {
+		t.Errorf("kept %q, dropped %d", b.String(), b.dropped)
 	}
 }

@@ -102,6 +102,9 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 	var errs []error
 	for _, o := range objs {
 		verb, cmd, err := s.applyOne(st, o, now)
+		if err == nil && cmd != nil {
+			err = checkSize(cmd)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", o.Where(), err))
 			continue
@@ -268,4 +271,17 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, api.ApplyResponse{Results: []string{fmt.Sprintf("%s/%s deleted", group, name)}, Index: res[0].Index})
+}
+
+// checkSize refuses an object too large to replicate (see
+// consensus.MaxObjectBytes).
+func checkSize(cmd consensus.Command) error {
+	n, err := consensus.EncodedSize(cmd)
+	if err != nil {
+		return err
+	}
+	if n > consensus.MaxObjectBytes {
+		return badRequest{fmt.Errorf("object is %d bytes once stored; the limit is %d (1 MiB): keep large data out of manifests", n, consensus.MaxObjectBytes)}
+	}
+	return nil
 }

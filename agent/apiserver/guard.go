@@ -1,0 +1,105 @@
+package apiserver
+
+import (
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// requestError is a request refused before routing, with its status.
+type requestError struct {
+	code int
+	msg  string
+}
+
+func (e *requestError) Error() string { return e.msg }
+
+// writeTypes are the content types a write may carry. A browser page can
+// send a cross-site POST without a preflight only as a form or plain
+// text, so requiring one of these stops cross-site request forgery even
+// where a credential would be attached.
+var writeTypes = map[string]bool{
+	"application/json":   true,
+	"application/yaml":   true,
+	"application/x-yaml": true,
+	"application/x-tar":  true, // image archives
+}
+
+// checkRequest refuses requests that only a browser, or an attack, sends.
+func checkRequest(r *http.Request) *requestError {
+	// Shoal's clients never send Origin; browsers send it on every
+	// cross-origin request and on same-origin writes.
+	if o := r.Header.Get("Origin"); o != "" {
+		return &requestError{http.StatusForbidden, "requests from web pages (Origin " + o + ") are refused: use the shoal CLI or an API client"}
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if r.ContentLength == 0 && r.Body == http.NoBody {
+		return nil // a write without a body (delete, undo) carries no type
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !writeTypes[mt] {
+		return &requestError{http.StatusUnsupportedMediaType, "writes must be application/json, application/yaml or application/x-tar, not " + quoteOrNone(r.Header.Get("Content-Type"))}
+	}
+	return nil
+}
+
+// loopbackHost reports whether a request's Host names loopback: a page
+// that rebinds its own name to 127.0.0.1 still sends its own name, so
+// requests trusted for coming from loopback must also be addressed to it.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func quoteOrNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return `"` + s + `"`
+}
+
+// bodyTimeout is how long a client may take to send a request body.
+const bodyTimeout = time.Minute
+
+// limitBodyTime gives the client bodyTimeout to send the body, and lifts
+// the deadline once the body is read: a deadline left on the connection
+// would cancel the request's context while the handler still runs (an
+// exec, a followed log), which http.Server's ReadTimeout does.
+func limitBodyTime(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(bodyTimeout)) != nil {
+		return // not a server connection (a test recorder)
+	}
+	r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+}
+
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
