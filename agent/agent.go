@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -194,7 +195,11 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 	if cfg.DNSAddr != "" {
 		dnsAddrs = append(dnsAddrs, cfg.DNSAddr)
 	}
-	dnsSrv, err := dns.New(dns.Config{Addrs: dnsAddrs, Upstreams: cfg.DNSUpstreams, Registry: cp.reg, Logger: log, Domain: store.State().Config().Domain})
+	dnsSrv, err := dns.New(dns.Config{
+		Addrs: dnsAddrs, Upstreams: cfg.DNSUpstreams, Registry: cp.reg, Logger: log,
+		Domain:     store.State().Config().Domain,
+		ForwardFor: forwardFor(store.State().Config().ClusterCIDR, net.InterfaceAddrs, log),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
@@ -404,4 +409,25 @@ func followState(ctx context.Context, store *consensus.Store, fn func(*cluster.S
 		case <-ch:
 		}
 	}
+}
+
+// forwardFor lists the DNS clients whose outside queries this node
+// forwards: pods (the cluster CIDR) and the host's own addresses.
+func forwardFor(clusterCIDR string, hostAddrs func() ([]net.Addr, error), log *slog.Logger) []netip.Prefix {
+	var out []netip.Prefix
+	if p, err := netip.ParsePrefix(clusterCIDR); err == nil {
+		out = append(out, p.Masked())
+	}
+	addrs, err := hostAddrs()
+	if err != nil {
+		log.Warn("list host addresses for DNS forwarding; only pods and loopback are served", "err", err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+			}
+		}
+	}
+	return out
 }

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -102,5 +104,22 @@ func TestHostAddress(t *testing.T) {
 				t.Errorf("got %q, %v; want %q", got, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestForwardFor(t *testing.T) {
+	addrs := func() ([]net.Addr, error) {
+		return []net.Addr{
+			&net.IPNet{IP: net.ParseIP("192.168.1.12").To4(), Mask: net.CIDRMask(24, 32)},
+			&net.IPNet{IP: net.ParseIP("2001:db8::5"), Mask: net.CIDRMask(64, 128)},
+		}, nil
+	}
+	got := fmt.Sprint(forwardFor("10.88.0.0/16", addrs, slog.New(slog.DiscardHandler)))
+	if want := "[10.88.0.0/16 192.168.1.12/32 2001:db8::5/128]"; got != want {
+		t.Errorf("forwardFor = %s, want %s", got, want)
+	}
+	got = fmt.Sprint(forwardFor("bad", func() ([]net.Addr, error) { return nil, errors.New("boom") }, slog.New(slog.DiscardHandler)))
+	if got != "[]" {
+		t.Errorf("forwardFor without addresses = %s", got)
 	}
 }

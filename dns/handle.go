@@ -125,15 +125,18 @@ func shuffled(set []dns.RR) []dns.RR {
 }
 
 // Fit sizes resp for the transport req came over: over UDP to the client's
-// EDNS0 buffer size (512 bytes without EDNS0), setting the TC bit when
-// records had to be dropped so the client retries over TCP; over TCP to the
-// largest message. It compresses names only when that is needed to fit.
+// EDNS0 buffer size (512 bytes without EDNS0) but never over EDNSSize,
+// setting the TC bit when records had to be dropped so the client retries
+// over TCP; over TCP to the largest message. It compresses names only when
+// that is needed to fit. The UDP cap is DNS Flag Day 2020's 1232 bytes:
+// it avoids fragmentation, and it keeps a spoofed small query from
+// drawing a large answer at a victim (amplification).
 func Fit(req, resp *dns.Msg, udp bool) {
 	size := dns.MaxMsgSize
 	if udp {
 		size = dns.MinMsgSize
 		if opt := req.IsEdns0(); opt != nil {
-			size = max(size, int(opt.UDPSize()))
+			size = min(max(size, int(opt.UDPSize())), EDNSSize)
 		}
 	}
 	resp.Truncate(size)

@@ -19,6 +19,9 @@ type metrics struct {
 	forwarded    prometheus.Counter
 	cacheHits    prometheus.Counter
 	rateLimited  prometheus.Counter
+	// forwardRefused counts queries for outside names from clients that
+	// are not this node's pods or host.
+	forwardRefused prometheus.Counter
 }
 
 // Query types worth their own label value; the rest count as "other" so a
@@ -61,6 +64,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "shoal_dns_rate_limited_total",
 			Help: "DNS queries refused because their client exceeded its rate limit.",
 		}),
+		forwardRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_dns_forward_refused_total",
+			Help: "DNS queries for names outside the cluster refused because their client is neither a pod nor the host.",
+		}),
 	}
 	for _, t := range labelledTypes {
 		m.queries[t] = queries.WithLabelValues(dns.TypeToString[t])
@@ -70,7 +77,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			m.responses[rc] = responses.WithLabelValues(s)
 		}
 	}
-	for _, c := range []prometheus.Collector{queries, responses, m.duration, m.forwarded, m.cacheHits, m.rateLimited} {
+	for _, c := range []prometheus.Collector{queries, responses, m.duration, m.forwarded, m.cacheHits, m.rateLimited, m.forwardRefused} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("dns: register metrics: %w", err)
 		}

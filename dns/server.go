@@ -49,6 +49,12 @@ type Config struct {
 	// nameservers of the host's /etc/resolv.conf, minus the server's own
 	// listen addresses (forwarding to itself would loop).
 	Upstreams []string
+	// ForwardFor are the clients whose queries for names outside the
+	// cluster are forwarded (the node's pods and the host itself);
+	// loopback always is. Others get REFUSED for such names, so a server
+	// reachable from elsewhere is never an open resolver. Cluster names
+	// are answered for every client.
+	ForwardFor []netip.Prefix
 	// CacheSize bounds the forwarded-answer cache; default
 	// DefaultCacheSize.
 	CacheSize int
@@ -81,6 +87,7 @@ type Server struct {
 	metrics    *metrics
 	bufs       sync.Pool
 	udpReaders int
+	forwardFor []netip.Prefix
 
 	mu      sync.Mutex
 	started bool
@@ -137,6 +144,7 @@ func New(cfg Config) (*Server, error) {
 		metrics:    m,
 		seed:       maphash.MakeSeed(),
 		udpReaders: cfg.UDPReaders,
+		forwardFor: cfg.ForwardFor,
 	}
 	if s.udpReaders <= 0 {
 		s.udpReaders = min(runtime.GOMAXPROCS(0), 4)
@@ -371,7 +379,26 @@ func (s *Server) local(req *dns.Msg, client netip.Addr) *dns.Msg {
 	if len(req.Question) > 0 {
 		s.metrics.query(req.Question[0].Qtype)
 	}
-	return Handle(s.table.Load(), req)
+	resp := Handle(s.table.Load(), req)
+	if resp == nil && !s.mayForward(client) {
+		s.metrics.forwardRefused.Inc()
+		return reply(req, dns.RcodeRefused)
+	}
+	return resp
+}
+
+// mayForward reports whether client's queries for other names are
+// forwarded (see Config.ForwardFor).
+func (s *Server) mayForward(client netip.Addr) bool {
+	if client.IsLoopback() {
+		return true
+	}
+	for _, p := range s.forwardFor {
+		if p.Contains(client) {
+			return true
+		}
+	}
+	return false
 }
 
 // respond fits resp to the transport, packs it into a pooled buffer

@@ -198,10 +198,22 @@ func TestServerTruncatesUDPThenTCPIsComplete(t *testing.T) {
 	if tcp.Truncated || len(tcp.Answer) != 100 {
 		t.Errorf("over TCP: TC=%v with %d answers, want all 100", tcp.Truncated, len(tcp.Answer))
 	}
+	// A client offering a 4096-byte buffer still gets at most 1232 bytes
+	// over UDP (no amplification, no fragments), the rest over TCP.
 	req.SetEdns0(4096, false)
 	edns := exchange(t, "udp", s.Addrs()[0], req)
-	if edns.Truncated || len(edns.Answer) != 100 || edns.IsEdns0() == nil {
-		t.Errorf("over UDP with EDNS0 4096: TC=%v, %d answers, OPT %v", edns.Truncated, len(edns.Answer), edns.IsEdns0())
+	edns.Compress = true // as it came over the wire
+	wire, err := edns.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !edns.Truncated || len(wire) > EDNSSize || edns.IsEdns0() == nil {
+		t.Errorf("over UDP with EDNS0 4096: TC=%v, %d bytes, OPT %v", edns.Truncated, len(wire), edns.IsEdns0())
+	}
+	s.Update(bigState(20))
+	small := exchange(t, "udp", s.Addrs()[0], req)
+	if small.Truncated || len(small.Answer) != 20 {
+		t.Errorf("20 A records over UDP with EDNS0: TC=%v, %d answers", small.Truncated, len(small.Answer))
 	}
 }
 
@@ -509,5 +521,40 @@ func TestServerUDPMalformedAndResponses(t *testing.T) {
 	}
 	if got[1].Id != ok.Id || len(got[1].Answer) != 2 {
 		t.Errorf("second reply %v, want the answer to the query", got[1])
+	}
+}
+
+// TestForwardOnlyForPodsAndHost: a client that is neither a pod of the
+// cluster nor the host gets cluster names but no forwarding, so the
+// server is no open resolver even where it is reachable.
+func TestForwardOnlyForPodsAndHost(t *testing.T) {
+	up := startUpstream(t)
+	s, reg := startServer(t, func(c *Config) {
+		c.Upstreams = []string{up.addr}
+		c.ForwardFor = []netip.Prefix{netip.MustParsePrefix("10.88.0.0/16"), netip.MustParsePrefix("192.168.1.12/32")}
+	})
+	for _, tc := range []struct {
+		client string
+		name   string
+		rcode  int // -1: forwarded (nil from local)
+	}{
+		{"127.0.0.1", "example.com.", -1},
+		{"::1", "example.com.", -1},
+		{"10.88.3.7", "example.com.", -1},
+		{"192.168.1.12", "example.com.", -1},
+		{"192.168.1.99", "example.com.", dns.RcodeRefused},
+		{"203.0.113.5", "example.com.", dns.RcodeRefused},
+		{"203.0.113.5", "web.default.svc.cluster.local.", dns.RcodeSuccess},
+	} {
+		resp := s.local(query(tc.name, dns.TypeA), netip.MustParseAddr(tc.client))
+		switch {
+		case tc.rcode < 0 && resp != nil:
+			t.Errorf("%s asking %s: answered locally (%s), want forwarded", tc.client, tc.name, dns.RcodeToString[resp.Rcode])
+		case tc.rcode >= 0 && (resp == nil || resp.Rcode != tc.rcode):
+			t.Errorf("%s asking %s: %v, want %s", tc.client, tc.name, resp, dns.RcodeToString[tc.rcode])
+		}
+	}
+	if got := counter(t, reg, "shoal_dns_forward_refused_total", ""); got != 2 {
+		t.Errorf("forward_refused = %v, want 2", got)
 	}
 }
