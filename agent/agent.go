@@ -49,7 +49,9 @@ func run(ctx context.Context, cfg Config, m machine) error {
 		return err
 	}
 	if created {
-		fmt.Fprintf(os.Stderr, "Created a new Shoal cluster. Join other agents with:\n  shoal agent --join %s --token %s\n(`shoal token` prints the token again)\n", cfg.GossipAdvertise(), token)
+		// The token itself is never printed: output ends up in logs.
+		fmt.Fprintf(os.Stderr, "Created a new Shoal cluster. Its join token is in %s (root only; `shoal token` prints it).\nJoin other agents with:\n  shoal agent --join %s --token-file FILE\n",
+			filepath.Join(cfg.DataDir, "token"), cfg.GossipAdvertise())
 	}
 	lc := &lifecycle{ctx: ctx, log: log}
 	defer lc.shutdown()

@@ -4,24 +4,28 @@
 # the binary):
 #
 #   deploy/install.sh BIND_ADDR                         first server: creates the cluster
-#   deploy/install.sh BIND_ADDR SEED_ADDR TOKEN         the others: join it
+#   deploy/install.sh BIND_ADDR SEED_ADDR TOKEN_FILE    the others: join it
 #
 # It installs containerd, runc, the CNI plugins, iproute2 and iptables
 # (without starting Debian's containerd: the agent supervises its own),
-# copies the binary to /usr/local/bin/shoal, writes /etc/default/shoal and
+# copies the binary to /usr/local/bin/shoal, writes /etc/default/shoal
+# (root only: it holds the token, which never goes on a command line) and
 # the unit, and starts the agent. The first server's token is in
 # /var/lib/shoal/token (and `shoal token` prints it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bind=${1:?usage: $0 BIND_ADDR [SEED_ADDR TOKEN]}
+bind=${1:?usage: $0 BIND_ADDR [SEED_ADDR TOKEN_FILE]}
 seed=${2:-}
-token=${3:-}
+token=
+if [[ -n ${3:-} ]]; then
+	token=$(<"$3")
+fi
 bin=${SHOAL_BIN:-bin/shoal}
 [[ $(id -u) -eq 0 ]] || { echo "install.sh: run as root" >&2; exit 1; }
 [[ -x $bin ]] || { echo "install.sh: $bin not found: run 'make build' first (or set SHOAL_BIN)" >&2; exit 1; }
 if [[ -n $seed && -z $token ]]; then
-	echo "install.sh: joining $seed needs the cluster token" >&2
+	echo "install.sh: joining $seed needs the file holding the cluster token" >&2
 	exit 1
 fi
 
@@ -41,11 +45,13 @@ systemctl disable --now containerd.service 2>/dev/null || true
 
 install -m 0755 "$bin" /usr/local/bin/shoal
 args=()
-[[ -n $seed ]] && args+=(--join "$seed:7946" --token "$token")
+[[ -n $seed ]] && args+=(--join "$seed:7946")
+umask 077
 cat >/etc/default/shoal <<CONF
-# Read by shoal-agent.service.
+# Read by shoal-agent.service; root only, since it holds the token.
 SHOAL_BIND=$bind
 SHOAL_ARGS="--advertise $bind ${args[*]}"
+SHOAL_TOKEN=$token
 CONF
 chmod 0600 /etc/default/shoal
 install -m 0644 deploy/shoal-agent.service /etc/systemd/system/shoal-agent.service

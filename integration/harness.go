@@ -273,9 +273,6 @@ func (a *Agent) args() []string {
 	if len(o.Join) > 0 {
 		args = append(args, "--join", strings.Join(o.Join, ","))
 	}
-	if o.Token != "" {
-		args = append(args, "--token", o.Token)
-	}
 	if len(o.Labels) > 0 {
 		args = append(args, "--labels", kvList(o.Labels))
 	}
@@ -308,6 +305,10 @@ func (a *Agent) start() {
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), a.Opts.Env...)
+	if a.Opts.Token != "" {
+		// As the systemd unit does: the token stays off the command line.
+		cmd.Env = append(cmd.Env, "SHOAL_TOKEN="+a.Opts.Token)
+	}
 	// Its own process group, so a Ctrl-C of `go test` does not reach it
 	// before the cleanup can remove its pods.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -121,7 +121,7 @@ start_agent() {
 		addr=$SUBNET.$((10 + i))
 		pre=(nsenter "--net=/run/netns/shdemo$i" --)
 		extra+=(--bind "$addr" --advertise "$addr" --dns-addr "$addr:1053" --insecure-registry "$REGISTRY")
-		if ((i > 1)); then extra+=(--join "$SUBNET.11:7946" --token "$TOKEN"); fi
+		if ((i > 1)); then extra+=(--join "$SUBNET.11:7946" --token-file "$DEMO_DIR/token"); fi
 	else
 		[[ -n $RAFT ]] && extra+=(--raft-addr "$RAFT")
 		extra+=(--bind 127.0.0.1 --api-addr "$API" --dns-addr "127.0.0.1:$((10052 + i))")
@@ -137,7 +137,7 @@ start_agent() {
 }
 
 TOKEN=
-cli() { "$SHOAL" --addr "$API" ${TOKEN:+--token "$TOKEN"} "$@"; }
+cli() { SHOAL_TOKEN=${TOKEN:-} "$SHOAL" --addr "$API" "$@"; }
 
 api_up() {
 	cli get nodes >/dev/null 2>&1 || {
@@ -169,7 +169,7 @@ if ((AGENTS > 1)); then
 	wait_until "agent1's cluster token" 60 test -s "$DEMO_DIR/agent1/token" ||
 		die "agent1 wrote no token; see $DEMO_DIR/agent1.log"
 	TOKEN=$(<"$DEMO_DIR/agent1/token")
-	echo "$TOKEN" >"$DEMO_DIR/token"
+	(umask 077 && echo "$TOKEN" >"$DEMO_DIR/token")
 fi
 if ! wait_until "agent1 API on $API" 60 api_up; then
 	tail -n 20 "$DEMO_DIR/agent1.log" >&2

@@ -18,13 +18,16 @@ import (
 func newAgentCmd(g *globals) *cobra.Command {
 	var cfg agent.Config
 	var join, upstreams, registries []string
-	var labels, capacity, logLevel string
+	var labels, capacity, logLevel, tokenFile string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the Shoal agent on this server",
 		Long: `Run the Shoal agent: it holds the cluster state (Raft), runs this node's
 pods through containerd, answers service names over DNS and serves the API.
-The first agent (no --join) creates the cluster and prints its token.`,
+The first agent (no --join) creates the cluster and writes its join token
+to <data-dir>/token, readable by root only. Others join with --join and the
+token from --token-file or the SHOAL_TOKEN environment variable: a token
+given with --token shows in the process list.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
@@ -36,6 +39,16 @@ The first agent (no --join) creates the cluster and prints its token.`,
 			cfg.DNSUpstreams = upstreams
 			cfg.InsecureRegistries = registries
 			cfg.Token = g.token
+			if tokenFile != "" {
+				b, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return fmt.Errorf("--token-file: %w", err)
+				}
+				cfg.Token = strings.TrimSpace(string(b))
+				if cfg.Token == "" {
+					return fmt.Errorf("--token-file %s: empty", tokenFile)
+				}
+			}
 			var err error
 			if cfg.Labels, err = agent.ParseLabels(labels); err != nil {
 				return fmt.Errorf("--labels: %w", err)
@@ -63,9 +76,10 @@ The first agent (no --join) creates the cluster and prints its token.`,
 	f.StringVar(&cfg.Bind, "bind", "127.0.0.1", "IP to listen on for Raft, gossip and the API")
 	f.StringVar(&cfg.Advertise, "advertise", "", "IP other nodes reach this one on (default: --bind)")
 	f.StringSliceVar(&join, "join", nil, "addresses of cluster members to join")
+	f.StringVar(&tokenFile, "token-file", "", "file holding the cluster token to join with (keeps it off the command line)")
 	f.StringVar(&labels, "labels", "", "node labels, k=v,...")
 	f.StringVar(&cfg.Containerd, "containerd", "", "socket of a running containerd (default: start one under the data dir)")
-	f.StringVar(&cfg.ContainerdNamespace, "containerd-namespace", "shoal", "containerd namespace for this agent's containers")
+	f.StringVar(&cfg.ContainerdNamespace, "containerd-namespace", cluster.DefaultContainerdNamespace, "containerd namespace for this agent's containers")
 	f.StringVar(&capacity, "capacity", "", "override detected capacity, e.g. cpu=4,memory=8Gi,nvidia.com/gpu=2 (GPUs NVML cannot see are identified by index)")
 	f.StringVar(&cfg.APIAddr, "api-addr", "", "HOST:PORT of the API (default: --bind:7948)")
 	f.StringVar(&cfg.DNSAddr, "dns-addr", "", "HOST:PORT where the DNS server answers the host (pods always get it on their bridge)")
