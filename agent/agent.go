@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/net/netutil"
+	"gopkg.in/natefinch/lumberjack.v2"
 
 	"shoal/agent/apiclient"
 	"shoal/agent/apiserver"
@@ -150,6 +151,10 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, token string, 
 	}
 	lc.loop(lead.run)
 
+	auditLog, err := openAudit(cfg.DataDir, lc)
+	if err != nil {
+		return nil, err
+	}
 	// The API comes up before this node registers so that clients get
 	// answers (and Pending pods their reason) as early as possible.
 	cp.srv = apiserver.NewServer(apiserver.Config{
@@ -162,6 +167,7 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, token string, 
 		Leases:   leases,
 		// Claim volumes are served to the node a StatefulSet pod moves to.
 		VolumesDir: filepath.Join(cfg.DataDir, "volumes"),
+		Audit:      auditLog,
 	})
 	cp.apiAddr, err = serveAPI(cfg, cp.srv, lc, log)
 	if err != nil {
@@ -432,4 +438,21 @@ func forwardFor(clusterCIDR string, hostAddrs func() ([]net.Addr, error), log *s
 		}
 	}
 	return out
+}
+
+// openAudit opens the audit log: JSON lines in <data-dir>/audit/, root
+// only, rotated at 50 MB with 5 compressed generations kept.
+func openAudit(dataDir string, lc *lifecycle) (*slog.Logger, error) {
+	dir := filepath.Join(dataDir, "audit")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create audit log dir: %w", err)
+	}
+	w := &lumberjack.Logger{
+		Filename:   filepath.Join(dir, "audit.log"),
+		MaxSize:    50, // megabytes
+		MaxBackups: 5,
+		Compress:   true,
+	}
+	lc.onStop(func() { _ = w.Close() })
+	return slog.New(slog.NewJSONHandler(w, nil)), nil
 }

@@ -303,6 +303,15 @@ func TestAgentRunsPods(t *testing.T) {
 		t.Fatalf("nodes %+v, %v", n, err)
 	}
 
+	// The apply is in the audit log, which only root may read.
+	fi, err := os.Stat(filepath.Join(a.cfg.DataDir, "audit", "audit.log"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("audit log: %v, mode %v", err, fi)
+	}
+	if b, _ := os.ReadFile(filepath.Join(a.cfg.DataDir, "audit", "audit.log")); !strings.Contains(string(b), `"path":"/v1/apply"`) {
+		t.Errorf("audit log lacks the apply: %s", b)
+	}
+
 	// Deleted pods leave the runtime.
 	if _, err := c.Delete(ctx, "pods", "default", "two"); err != nil {
 		t.Fatal(err)

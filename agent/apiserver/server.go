@@ -64,6 +64,9 @@ type Config struct {
 	// namespace), served to agents copying a claim that moves; "" serves
 	// none.
 	VolumesDir string
+	// Audit receives one record per write and exec (JSON lines in the
+	// agent's data dir); nil keeps none.
+	Audit *slog.Logger
 }
 
 // Server is the agent's HTTP API.
@@ -138,6 +141,11 @@ const (
 // requests, writes that are not JSON or YAML), checks the token for
 // non-loopback clients, then routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if audited(r) {
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func(start time.Time) { s.audit(r, rec.code, start) }(time.Now())
+		w = rec
+	}
 	if err := checkRequest(r); err != nil {
 		writeError(w, err.code, err)
 		return

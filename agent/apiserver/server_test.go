@@ -1,13 +1,17 @@
 package apiserver
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -261,4 +265,64 @@ func TestCappedBuffer(t *testing.T) {
 	if b.String() != "abcde" || b.dropped != 3 {
 		t.Errorf("kept %q, dropped %d", b.String(), b.dropped)
 	}
+}
+
+func TestAuditLog(t *testing.T) {
+	store := consensustest.Store(t)
+	var buf syncBuffer
+	srv := NewServer(Config{
+		NodeName: "n1", Store: store, Token: "secret", Logger: slog.New(slog.DiscardHandler),
+		NewUID: func() string { return "uid-1" },
+		Audit:  slog.New(slog.NewJSONHandler(&buf, nil)),
+	})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	c := apiclient.NewClient(strings.TrimPrefix(hs.URL, "http://"), "")
+	ctx := context.Background()
+	if _, err := c.Apply(ctx, []api.File{{Name: "d.yaml", Data: deployment}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Pods(ctx, ""); err != nil { // a read: not audited
+		t.Fatal(err)
+	}
+	if err := c.ReportStatus(ctx, &consensus.PodStatus{Node: "n1"}); err != nil { // a heartbeat: not audited
+		t.Fatal(err)
+	}
+	tok := apiclient.NewClient(c.Addr, "secret")
+	if _, err := tok.Delete(ctx, "deployments", "default", "nope"); err == nil {
+		t.Fatal("deleting a missing deployment succeeded")
+	}
+	var got []string
+	for line := range strings.Lines(buf.String()) {
+		var rec struct {
+			Caller, Method, Path, Agent string
+			Status                      int
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		got = append(got, fmt.Sprintf("%s %s %s %d @%s", rec.Caller, rec.Method, rec.Path, rec.Status, rec.Agent))
+	}
+	want := []string{"local POST /v1/apply 200 @n1", "token DELETE /v1/deployments/default/nope 404 @n1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit records\n  %q\nwant\n  %q", got, want)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
