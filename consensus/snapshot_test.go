@@ -67,7 +67,7 @@ func richState(t *testing.T) *cluster.State {
 	return h.state()
 }
 
-func statesEqual(t *testing.T, a, b *cluster.State) {
+func statesEqual(t testing.TB, a, b *cluster.State) {
 	t.Helper()
 	if a.Index() != b.Index() || a.Config() != b.Config() {
 		t.Fatalf("index/config %d %+v vs %d %+v", a.Index(), a.Config(), b.Index(), b.Config())

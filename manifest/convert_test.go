@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"shoal/cluster"
 )
 
@@ -216,5 +218,61 @@ func TestEmptyIsUnset(t *testing.T) {
 	in = replaceOnce(t, in, "        image: nginx:1.25\n", "        image: nginx:1.25\n        command: []\n        args: []\n")
 	if a, b := decodeOne(t, in).Workload, decodeOne(t, deploy).Workload; !reflect.DeepEqual(a, b) {
 		t.Errorf("empty fields changed the workload:\n%+v\n%+v", a, b)
+	}
+}
+
+func TestSidecar(t *testing.T) {
+	always, onFailure := corev1.ContainerRestartPolicyAlways, corev1.ContainerRestartPolicy("OnFailure")
+	for _, tc := range []struct {
+		name    string
+		rp      *corev1.ContainerRestartPolicy
+		init    bool
+		sidecar bool
+		err     string
+	}{
+		{"init container", nil, true, false, ""},
+		{"main container", nil, false, false, ""},
+		{"sidecar", &always, true, true, ""},
+		{"Always on a main container", &always, false, false, "may only be set on init containers (restartPolicy: Always makes a sidecar)"},
+		{"OnFailure on an init container", &onFailure, true, false, `"OnFailure" is not supported (only Always, which makes a sidecar)`},
+	} {
+		c := &conv{}
+		got := c.sidecar("p.restartPolicy", tc.rp, tc.init)
+		var errs []fieldError
+		if tc.err != "" {
+			errs = []fieldError{{"p.restartPolicy", tc.err}}
+		}
+		if got != tc.sidecar || !reflect.DeepEqual(c.errs, errs) {
+			t.Errorf("%s: sidecar %v, errors %v; want %v, %v", tc.name, got, c.errs, tc.sidecar, errs)
+		}
+	}
+}
+
+func TestVolumeMounts(t *testing.T) {
+	volumes := map[string]bool{"data": true, "scratch": true}
+	for _, tc := range []struct {
+		name   string
+		mounts []corev1.VolumeMount
+		errs   []fieldError
+	}{
+		{"none", nil, nil},
+		{"two volumes", []corev1.VolumeMount{{Name: "data", MountPath: "/data", SubPath: "a/b"}, {Name: "scratch", MountPath: "/tmp"}}, nil},
+		{"unknown volume", []corev1.VolumeMount{{Name: "nope", MountPath: "/x"}},
+			[]fieldError{{"m[0].name", `"nope" is not a volume of the pod (spec.volumes or volumeClaimTemplates)`}}},
+		{"relative mount path", []corev1.VolumeMount{{Name: "data", MountPath: "data"}},
+			[]fieldError{{"m[0].mountPath", `"data" must be an absolute path`}}},
+		{"one path twice", []corev1.VolumeMount{{Name: "data", MountPath: "/d"}, {Name: "scratch", MountPath: "/d"}},
+			[]fieldError{{"m[1].mountPath", `"/d" is mounted twice`}}},
+		{"subPath up", []corev1.VolumeMount{{Name: "data", MountPath: "/d", SubPath: "a/../../b"}},
+			[]fieldError{{"m[0].subPath", `"a/../../b" must be a relative path without '..'`}}},
+		{"absolute subPath", []corev1.VolumeMount{{Name: "data", MountPath: "/d", SubPath: "/etc"}},
+			[]fieldError{{"m[0].subPath", `"/etc" must be a relative path without '..'`}}},
+		{"dots in a name are fine", []corev1.VolumeMount{{Name: "data", MountPath: "/d", SubPath: "a..b/c"}}, nil},
+	} {
+		c := &conv{}
+		got := c.volumeMounts("m", tc.mounts, volumes)
+		if len(got) != len(tc.mounts) || !reflect.DeepEqual(c.errs, tc.errs) {
+			t.Errorf("%s: %d mounts, errors %v; want %d, %v", tc.name, len(got), c.errs, len(tc.mounts), tc.errs)
+		}
 	}
 }

@@ -142,98 +142,22 @@ func (c *conv) container(k *corev1.Container, p string, init bool, volumes, name
 	out := cluster.Container{
 		Name: k.Name, Image: k.Image, Command: sliceOrNil(k.Command), Args: sliceOrNil(k.Args), WorkingDir: k.WorkingDir,
 	}
-	if k.Name == "" {
-		c.errf(p+".name", "required")
-	} else {
-		c.check(p+".name", k.Name, validation.IsDNS1123Label(k.Name))
-		if names[k.Name] {
-			c.errf(p+".name", "%q is used by two containers of the pod", k.Name)
-		}
-		names[k.Name] = true
+	c.containerName(p+".name", k.Name, names)
+	c.image(p+".image", k.Image)
+	sidecar := c.sidecar(p+".restartPolicy", k.RestartPolicy, init)
+	if sidecar {
+		out.RestartPolicy = cluster.RestartAlways
 	}
-	if strings.TrimSpace(k.Image) == "" {
-		c.errf(p+".image", "required")
-	} else if k.Image != strings.TrimSpace(k.Image) {
-		c.errf(p+".image", "%q has leading or trailing spaces", k.Image)
-	}
-
-	// Native sidecars: an init container with restartPolicy Always keeps
-	// running beside the main containers. Nothing else is allowed here.
-	sidecar := false
-	if rp := k.RestartPolicy; rp != nil {
-		switch {
-		case !init:
-			c.errf(p+".restartPolicy", "may only be set on init containers (restartPolicy: Always makes a sidecar)")
-		case *rp != corev1.ContainerRestartPolicyAlways:
-			c.errf(p+".restartPolicy", "%q is not supported (only Always, which makes a sidecar)", *rp)
-		default:
-			sidecar = true
-			out.RestartPolicy = cluster.RestartAlways
-		}
-	}
-
-	for i, e := range k.Env {
-		ep := index(p+".env", i)
-		if e.Name == "" {
-			c.errf(ep+".name", "required")
-		} else {
-			c.check(ep+".name", e.Name, validation.IsEnvVarName(e.Name))
-		}
-		out.Env = append(out.Env, cluster.EnvVar{Name: e.Name, Value: e.Value})
-	}
-
-	portNames := map[string]bool{}
-	for i, cp := range k.Ports {
-		pp := index(p+".ports", i)
-		port := cluster.ContainerPort{Name: cp.Name, ContainerPort: cp.ContainerPort, HostPort: cp.HostPort,
-			HostIP: cp.HostIP, Protocol: c.protocol(pp+".protocol", cp.Protocol)}
-		c.port(pp+".containerPort", cp.ContainerPort, true)
-		c.port(pp+".hostPort", cp.HostPort, false)
-		if cp.HostIP != "" && net.ParseIP(cp.HostIP) == nil {
-			c.errf(pp+".hostIP", "%q is not an IP address", cp.HostIP)
-		}
-		if cp.Name != "" {
-			c.check(pp+".name", cp.Name, validation.IsValidPortName(cp.Name))
-			if portNames[cp.Name] {
-				c.errf(pp+".name", "%q is used by two ports of the container", cp.Name)
-			}
-			portNames[cp.Name] = true
-		}
-		out.Ports = append(out.Ports, port)
-	}
-
+	out.Env = c.env(p+".env", k.Env)
+	var portNames map[string]bool
+	out.Ports, portNames = c.containerPorts(p+".ports", k.Ports)
 	out.Requests, out.Limits = c.resources(p+".resources", k.Resources)
-
-	mountPaths := map[string]bool{}
-	for i, m := range k.VolumeMounts {
-		mp := index(p+".volumeMounts", i)
-		if !volumes[m.Name] {
-			c.errf(mp+".name", "%q is not a volume of the pod (spec.volumes or volumeClaimTemplates)", m.Name)
-		}
-		if !path.IsAbs(m.MountPath) {
-			c.errf(mp+".mountPath", "%q must be an absolute path", m.MountPath)
-		}
-		if mountPaths[m.MountPath] {
-			c.errf(mp+".mountPath", "%q is mounted twice", m.MountPath)
-		}
-		mountPaths[m.MountPath] = true
-		if m.SubPath != "" && (path.IsAbs(m.SubPath) || slices.Contains(strings.Split(m.SubPath, "/"), "..")) {
-			c.errf(mp+".subPath", "%q must be a relative path without '..'", m.SubPath)
-		}
-		out.VolumeMounts = append(out.VolumeMounts, cluster.VolumeMount{Name: m.Name, MountPath: m.MountPath, SubPath: m.SubPath, ReadOnly: m.ReadOnly})
-	}
+	out.VolumeMounts = c.volumeMounts(p+".volumeMounts", k.VolumeMounts, volumes)
 
 	// Kubernetes allows probes on init containers only when they are
 	// sidecars: an ordinary one runs to completion and is never "ready".
 	if init && !sidecar {
-		for _, pr := range []struct {
-			name  string
-			probe *corev1.Probe
-		}{{"livenessProbe", k.LivenessProbe}, {"readinessProbe", k.ReadinessProbe}, {"startupProbe", k.StartupProbe}} {
-			if pr.probe != nil {
-				c.errf(field(p, pr.name), "may only be set on sidecar init containers (restartPolicy: Always)")
-			}
-		}
+		c.noProbes(p, k)
 	} else {
 		out.LivenessProbe = c.probe(k.LivenessProbe, p+".livenessProbe", portNames, true)
 		out.ReadinessProbe = c.probe(k.ReadinessProbe, p+".readinessProbe", portNames, false)
@@ -249,6 +173,121 @@ func (c *conv) container(k *corev1.Container, p string, init bool, volumes, name
 		c.errf(p+".imagePullPolicy", "%q is not valid (Always, IfNotPresent or Never)", pp)
 	}
 	return out
+}
+
+// containerName checks a container's name, which must be unique among the
+// pod's containers, init containers included.
+func (c *conv) containerName(p, name string, names map[string]bool) {
+	if name == "" {
+		c.errf(p, "required")
+		return
+	}
+	c.check(p, name, validation.IsDNS1123Label(name))
+	if names[name] {
+		c.errf(p, "%q is used by two containers of the pod", name)
+	}
+	names[name] = true
+}
+
+func (c *conv) image(p, image string) {
+	if strings.TrimSpace(image) == "" {
+		c.errf(p, "required")
+	} else if image != strings.TrimSpace(image) {
+		c.errf(p, "%q has leading or trailing spaces", image)
+	}
+}
+
+// sidecar reports whether a container is a native sidecar: an init
+// container with restartPolicy Always keeps running beside the main
+// containers. Nothing else is allowed here.
+func (c *conv) sidecar(p string, rp *corev1.ContainerRestartPolicy, init bool) bool {
+	switch {
+	case rp == nil:
+		return false
+	case !init:
+		c.errf(p, "may only be set on init containers (restartPolicy: Always makes a sidecar)")
+	case *rp != corev1.ContainerRestartPolicyAlways:
+		c.errf(p, "%q is not supported (only Always, which makes a sidecar)", *rp)
+	default:
+		return true
+	}
+	return false
+}
+
+func (c *conv) env(p string, env []corev1.EnvVar) []cluster.EnvVar {
+	var out []cluster.EnvVar
+	for i, e := range env {
+		ep := index(p, i)
+		if e.Name == "" {
+			c.errf(ep+".name", "required")
+		} else {
+			c.check(ep+".name", e.Name, validation.IsEnvVarName(e.Name))
+		}
+		out = append(out, cluster.EnvVar{Name: e.Name, Value: e.Value})
+	}
+	return out
+}
+
+// containerPorts converts a container's ports and returns the names they
+// declare, which its probes may refer to.
+func (c *conv) containerPorts(p string, ports []corev1.ContainerPort) ([]cluster.ContainerPort, map[string]bool) {
+	var out []cluster.ContainerPort
+	names := map[string]bool{}
+	for i, cp := range ports {
+		pp := index(p, i)
+		port := cluster.ContainerPort{Name: cp.Name, ContainerPort: cp.ContainerPort, HostPort: cp.HostPort,
+			HostIP: cp.HostIP, Protocol: c.protocol(pp+".protocol", cp.Protocol)}
+		c.port(pp+".containerPort", cp.ContainerPort, true)
+		c.port(pp+".hostPort", cp.HostPort, false)
+		if cp.HostIP != "" && net.ParseIP(cp.HostIP) == nil {
+			c.errf(pp+".hostIP", "%q is not an IP address", cp.HostIP)
+		}
+		if cp.Name != "" {
+			c.check(pp+".name", cp.Name, validation.IsValidPortName(cp.Name))
+			if names[cp.Name] {
+				c.errf(pp+".name", "%q is used by two ports of the container", cp.Name)
+			}
+			names[cp.Name] = true
+		}
+		out = append(out, port)
+	}
+	return out, names
+}
+
+// volumeMounts converts a container's mounts of the pod's volumes.
+func (c *conv) volumeMounts(p string, mounts []corev1.VolumeMount, volumes map[string]bool) []cluster.VolumeMount {
+	var out []cluster.VolumeMount
+	paths := map[string]bool{}
+	for i, m := range mounts {
+		mp := index(p, i)
+		if !volumes[m.Name] {
+			c.errf(mp+".name", "%q is not a volume of the pod (spec.volumes or volumeClaimTemplates)", m.Name)
+		}
+		if !path.IsAbs(m.MountPath) {
+			c.errf(mp+".mountPath", "%q must be an absolute path", m.MountPath)
+		}
+		if paths[m.MountPath] {
+			c.errf(mp+".mountPath", "%q is mounted twice", m.MountPath)
+		}
+		paths[m.MountPath] = true
+		if m.SubPath != "" && (path.IsAbs(m.SubPath) || slices.Contains(strings.Split(m.SubPath, "/"), "..")) {
+			c.errf(mp+".subPath", "%q must be a relative path without '..'", m.SubPath)
+		}
+		out = append(out, cluster.VolumeMount{Name: m.Name, MountPath: m.MountPath, SubPath: m.SubPath, ReadOnly: m.ReadOnly})
+	}
+	return out
+}
+
+// noProbes refuses the probes of an init container that is not a sidecar.
+func (c *conv) noProbes(p string, k *corev1.Container) {
+	for _, pr := range []struct {
+		name  string
+		probe *corev1.Probe
+	}{{"livenessProbe", k.LivenessProbe}, {"readinessProbe", k.ReadinessProbe}, {"startupProbe", k.StartupProbe}} {
+		if pr.probe != nil {
+			c.errf(field(p, pr.name), "may only be set on sidecar init containers (restartPolicy: Always)")
+		}
+	}
 }
 
 // defaultPullPolicy is Kubernetes' rule: Always for ":latest" or no tag

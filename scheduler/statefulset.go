@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"maps"
 	"slices"
 
 	"shoal/cluster"
@@ -13,14 +14,33 @@ const policyParallel = "Parallel"
 // Deployment it never runs two pods of one name: a replacement is created
 // only once its predecessor has left the state.
 func (p *pass) statefulSet(w *cluster.Workload) {
-	byOrdinal := map[int]*cluster.Pod{}
-	// busy: some pod of the set is on its way out; ordered scale-down and
-	// updates go one pod at a time, so they wait.
-	busy := false
+	byOrdinal, busy := p.statefulPods(w)
+	ordered := w.PodManagementPolicy != policyParallel
+	replicas := max(int(w.Replicas), 0)
+	ordinals := slices.Sorted(maps.Keys(byOrdinal))
+
+	if p.stopFinished(byOrdinal, ordinals) {
+		busy = true
+	}
+	p.createOrdinals(w, byOrdinal, replicas, ordered)
+	if p.scaleDownStateful(byOrdinal, ordinals, replicas, ordered, busy) {
+		busy = true
+	}
+	if busy || !exactlyOrdinals(byOrdinal, replicas) {
+		return
+	}
+	p.rollStateful(w, byOrdinal, replicas)
+}
+
+// statefulPods sorts the set's pods by ordinal. On the way it lets go of
+// pods surely stopped on a dead node (their ordinal is created anew next
+// pass, going where its data is) and stops pods whose name is not theirs.
+// busy: some pod of the set is on its way out; ordered scale-down and
+// updates go one pod at a time, so they wait.
+func (p *pass) statefulPods(w *cluster.Workload) (byOrdinal map[int]*cluster.Pod, busy bool) {
+	byOrdinal = map[int]*cluster.Pod{}
 	for _, pod := range p.owned[w.UID] {
 		if p.released(pod) {
-			// Surely stopped on its dead node: it leaves the state, and its
-			// ordinal is created anew next pass (going where its data is).
 			p.delete(pod)
 			continue
 		}
@@ -36,24 +56,25 @@ func (p *pass) statefulSet(w *cluster.Workload) {
 			busy = true
 		}
 	}
-	ordered := w.PodManagementPolicy != policyParallel
-	replicas := max(int(w.Replicas), 0)
-	ordinals := make([]int, 0, len(byOrdinal))
-	for o := range byOrdinal {
-		ordinals = append(ordinals, o)
-	}
-	slices.Sort(ordinals)
+	return byOrdinal, busy
+}
 
-	// A pod that ended is stopped; its ordinal is recreated once it is gone.
+// stopFinished stops the pods that ended, reporting whether it stopped
+// any; their ordinals are recreated once they are gone.
+func (p *pass) stopFinished(byOrdinal map[int]*cluster.Pod, ordinals []int) (stopped bool) {
 	for _, o := range ordinals {
 		if pod := byOrdinal[o]; !pod.Terminating && finished(pod) && !p.fenced(pod) {
 			p.stop(pod)
-			busy = true
+			stopped = true
 		}
 	}
+	return stopped
+}
 
-	// Create missing ordinals: all at once (Parallel), or the lowest one
-	// only when every lower ordinal runs and is ready (OrderedReady).
+// createOrdinals creates missing ordinals: all at once (Parallel), or the
+// lowest one only when every lower ordinal runs and is ready
+// (OrderedReady).
+func (p *pass) createOrdinals(w *cluster.Workload, byOrdinal map[int]*cluster.Pod, replicas int, ordered bool) {
 	for i := range replicas {
 		pod, ok := byOrdinal[i]
 		if !ok && p.taken(w.Namespace, statefulName(w.Name, i)) {
@@ -75,9 +96,12 @@ func (p *pass) statefulSet(w *cluster.Workload) {
 			break
 		}
 	}
+}
 
-	// Scale down from the highest ordinal; OrderedReady waits for each pod
-	// to be gone before the next.
+// scaleDownStateful stops the ordinals at and above replicas, highest
+// first; OrderedReady waits for each pod to be gone before the next. It
+// returns busy, updated with the pods it stopped.
+func (p *pass) scaleDownStateful(byOrdinal map[int]*cluster.Pod, ordinals []int, replicas int, ordered, busy bool) bool {
 	for i := len(ordinals) - 1; i >= 0 && ordinals[i] >= replicas; i-- {
 		pod := byOrdinal[ordinals[i]]
 		if pod.Terminating || p.stopped[pod] || p.fenced(pod) {
@@ -89,17 +113,26 @@ func (p *pass) statefulSet(w *cluster.Workload) {
 		p.stop(pod)
 		busy = true
 	}
-	if busy || len(ordinals) != replicas {
-		return
+	return busy
+}
+
+// exactlyOrdinals reports whether the set has ordinals 0..replicas-1 and
+// no other: a rolling update waits for scaling to finish.
+func exactlyOrdinals(byOrdinal map[int]*cluster.Pod, replicas int) bool {
+	if len(byOrdinal) != replicas {
+		return false
 	}
 	for i := range replicas {
 		if byOrdinal[i] == nil {
-			return // still being created
+			return false // still being created
 		}
 	}
+	return true
+}
 
-	// Rolling update: the highest ordinal still on an old template is
-	// replaced, one at a time, and only while all the others are ready.
+// rollStateful replaces the highest ordinal still on an old template, one
+// at a time, and only while all the others are ready.
+func (p *pass) rollStateful(w *cluster.Workload, byOrdinal map[int]*cluster.Pod, replicas int) {
 	for i := replicas - 1; i >= 0; i-- {
 		pod := byOrdinal[i]
 		if pod.TemplateHash == w.TemplateHash {

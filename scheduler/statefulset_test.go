@@ -203,3 +203,30 @@ func TestStatefulSetRecreatedWaitsForOldPods(t *testing.T) {
 		t.Fatalf("created %v", got)
 	}
 }
+
+func TestExactlyOrdinals(t *testing.T) {
+	pods := func(ordinals ...int) map[int]*cluster.Pod {
+		m := map[int]*cluster.Pod{}
+		for _, o := range ordinals {
+			m[o] = &cluster.Pod{Ordinal: o}
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name     string
+		have     map[int]*cluster.Pod
+		replicas int
+		want     bool
+	}{
+		{"none of none", pods(), 0, true},
+		{"all", pods(0, 1, 2), 3, true},
+		{"one missing", pods(0, 2), 3, false},
+		{"a gap, as many pods", pods(0, 1, 3), 3, false},
+		{"one too many", pods(0, 1, 2, 3), 3, false},
+		{"scaled to zero, one left", pods(0), 0, false},
+	} {
+		if got := exactlyOrdinals(tc.have, tc.replicas); got != tc.want {
+			t.Errorf("%s: exactlyOrdinals = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
