@@ -92,7 +92,18 @@ var ErrUnsafePath = errors.New("unsafe path in archive")
 // empty. Owners are restored when this process may (as root); modes and
 // modification times always, directories' last (so a read-only directory
 // can still be filled).
+//
+// The stream is not trusted. Nothing lands outside dir: no absolute or
+// ".." names, no path through a symlink, no directory entry over an
+// earlier symlink, and modes are set through a descriptor opened without
+// following links. Sparse entries, which WriteTar never writes and which
+// expand to any size from a few bytes, are refused, and no entry may be
+// larger than the space left on dir's filesystem.
 func ExtractTar(r io.Reader, dir string) error {
+	free, err := freeBytes(dir)
+	if err != nil {
+		return err
+	}
 	tr := tar.NewReader(r)
 	type dirMeta struct {
 		path  string
@@ -112,29 +123,43 @@ func ExtractTar(r io.Reader, dir string) error {
 		if err != nil {
 			return err
 		}
+		if isSparse(hdr) {
+			return fmt.Errorf("%w: %q is a sparse entry", ErrUnsafePath, hdr.Name)
+		}
 		mode := hdr.FileInfo().Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 		switch hdr.Typeflag {
 		case tar.TypeDir:
 			if target != dir {
-				if err := os.Mkdir(target, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				if err := os.Mkdir(target, 0o700); errors.Is(err, fs.ErrExist) {
+					// Only a directory may be named twice: an earlier
+					// symlink of that name would have the final chmod
+					// follow it out of dir.
+					if fi, lerr := os.Lstat(target); lerr != nil || !fi.IsDir() {
+						return fmt.Errorf("%w: directory %q over an entry that is not one", ErrUnsafePath, hdr.Name)
+					}
+				} else if err != nil {
 					return err
 				}
 			}
 			dirs = append(dirs, dirMeta{target, mode, hdr.ModTime})
 		case tar.TypeReg:
+			if hdr.Size > free {
+				return fmt.Errorf("%s: %d bytes do not fit in the %d left on the volume's filesystem", hdr.Name, hdr.Size, free)
+			}
+			free -= hdr.Size
 			f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 			if err != nil {
 				return err
 			}
 			_, err = io.Copy(f, tr)
+			if err == nil {
+				err = f.Chmod(mode) // the file just made, not whatever the name now leads to
+			}
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", hdr.Name, err)
-			}
-			if err := os.Chmod(target, mode); err != nil {
-				return err
 			}
 		case tar.TypeSymlink:
 			if err := os.Symlink(hdr.Linkname, target); err != nil {
@@ -153,7 +178,7 @@ func ExtractTar(r io.Reader, dir string) error {
 	// Deepest first: setting a parent's time after its children's.
 	for i := len(dirs) - 1; i >= 0; i-- {
 		d := dirs[i]
-		if err := os.Chmod(d.path, d.mode); err != nil {
+		if err := chmodDir(d.path, d.mode); err != nil {
 			return err
 		}
 		if err := setMtime(d.path, d.mtime); err != nil {
@@ -161,6 +186,40 @@ func ExtractTar(r io.Reader, dir string) error {
 		}
 	}
 	return nil
+}
+
+// chmodDir sets a directory's mode through a descriptor opened without
+// following a symlink, so the mode lands on that directory or nowhere.
+func chmodDir(p string, mode fs.FileMode) error {
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrUnsafePath, p, err)
+	}
+	defer f.Close()
+	return f.Chmod(mode)
+}
+
+// isSparse reports a GNU sparse entry, old style or PAX.
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+// freeBytes is the space an unprivileged writer has left on dir's
+// filesystem.
+func freeBytes(dir string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("free space under %s: %w", dir, err)
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // safeJoin resolves an archive name under dir, refusing absolute names,

@@ -37,6 +37,8 @@ func tarOf(t *testing.T, hdrs ...*tar.Header) []byte {
 
 func TestExtractRefusesTraversal(t *testing.T) {
 	outside := t.TempDir()
+	outsideFI, err := os.Stat(outside)
+	must(t, err)
 	for name, archive := range map[string][]byte{
 		"dotdot":   tarOf(t, &tar.Header{Name: "../escape", Typeflag: tar.TypeReg}),
 		"nested":   tarOf(t, &tar.Header{Name: "a/../../escape", Typeflag: tar.TypeReg}),
@@ -45,6 +47,13 @@ func TestExtractRefusesTraversal(t *testing.T) {
 			&tar.Header{Name: "link", Typeflag: tar.TypeSymlink, Linkname: outside},
 			&tar.Header{Name: "link/escape", Typeflag: tar.TypeReg}),
 		"hardlink": tarOf(t, &tar.Header{Name: "hl", Typeflag: tar.TypeLink, Linkname: "/etc/passwd"}),
+		// A directory entry over an earlier symlink: the final chmod
+		// would follow the link to outside.
+		"dir over symlink": tarOf(t,
+			&tar.Header{Name: "d", Typeflag: tar.TypeSymlink, Linkname: outside},
+			&tar.Header{Name: "d/", Typeflag: tar.TypeDir}),
+		// 1 GiB on disk from a few kilobytes of stream.
+		"sparse": sparseArchive(t, 1<<30),
 	} {
 		dir := filepath.Join(t.TempDir(), "x")
 		must(t, os.Mkdir(dir, 0o700))
@@ -54,13 +63,16 @@ func TestExtractRefusesTraversal(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(outside, "escape")); err == nil {
 			t.Fatalf("%s: wrote outside the directory", name)
 		}
+		if fi, err := os.Stat(outside); err != nil || fi.Mode() != outsideFI.Mode() {
+			t.Fatalf("%s: the directory outside changed: %v, %v", name, fi, err)
+		}
 	}
 
 	// A failed fill leaves the destination as it was.
 	dest := filepath.Join(t.TempDir(), "claim")
 	must(t, os.Mkdir(dest, 0o755))
 	must(t, os.WriteFile(filepath.Join(dest, "keep"), nil, 0o644))
-	err := FetchInto(dest, func(tmp string) error {
+	err = FetchInto(dest, func(tmp string) error {
 		return ExtractTar(bytes.NewReader(tarOf(t, &tar.Header{Name: "../escape", Typeflag: tar.TypeReg})), tmp)
 	})
 	if !errors.Is(err, ErrUnsafePath) {
