@@ -151,26 +151,9 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, token string, 
 	}
 	lc.loop(lead.run)
 
-	auditLog, err := openAudit(cfg.DataDir, lc)
-	if err != nil {
-		return nil, err
-	}
 	// The API comes up before this node registers so that clients get
 	// answers (and Pending pods their reason) as early as possible.
-	cp.srv = apiserver.NewServer(apiserver.Config{
-		NodeName: cfg.Name,
-		Store:    store,
-		Token:    token,
-		Gatherer: cp.reg,
-		Logger:   log,
-		NewUID:   newUID,
-		Leases:   leases,
-		// Claim volumes are served to the node a StatefulSet pod moves to.
-		VolumesDir: filepath.Join(cfg.DataDir, "volumes"),
-		Audit:      auditLog,
-	})
-	cp.apiAddr, err = serveAPI(cfg, cp.srv, lc, log)
-	if err != nil {
+	if err := cp.startAPI(cfg, leases, lc, log); err != nil {
 		return nil, err
 	}
 	self.APIAddr = cp.apiAddr
@@ -186,6 +169,28 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, token string, 
 	}
 	cp.members.setPodCIDR(cp.me.PodCIDR)
 	return cp, nil
+}
+
+// startAPI serves the HTTP API, with its audit log.
+func (cp *controlPlane) startAPI(cfg Config, leases *leaseKeeper, lc *lifecycle, log *slog.Logger) error {
+	auditLog, err := openAudit(cfg.DataDir, lc)
+	if err != nil {
+		return err
+	}
+	cp.srv = apiserver.NewServer(apiserver.Config{
+		NodeName: cfg.Name,
+		Store:    cp.store,
+		Token:    cp.token,
+		Gatherer: cp.reg,
+		Logger:   log,
+		NewUID:   newUID,
+		Leases:   leases,
+		// Claim volumes are served to the node a StatefulSet pod moves to.
+		VolumesDir: filepath.Join(cfg.DataDir, "volumes"),
+		Audit:      auditLog,
+	})
+	cp.apiAddr, err = serveAPI(cfg, cp.srv, lc, log)
+	return err
 }
 
 // startNode runs pods here: the pod network, DNS, the container runtime,
