@@ -232,7 +232,7 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 		nameserver:  podDNSHost,
 		gpus:        cp.gpus,
 		log:         log,
-	}, &lc.stops)
+	}, lc.onStop)
 	if err != nil {
 		return nil, err
 	}

@@ -162,11 +162,11 @@ func (m *memMachine) podNetwork(context.Context, Config, string) (string, error)
 	return m.podDNS, nil
 }
 
-func (m *memMachine) startRuntime(_ context.Context, rc runtimeConfig, stops *[]func()) (nodeRuntime, error) {
+func (m *memMachine) startRuntime(_ context.Context, rc runtimeConfig, onStop func(func())) (nodeRuntime, error) {
 	if rc.podCIDR == "" || rc.domain == "" || rc.nameserver == "" {
 		return nil, fmt.Errorf("runtime started without the cluster's settings: %+v", rc)
 	}
-	*stops = append(*stops, func() { _ = m.rt.Close() })
+	onStop(func() { _ = m.rt.Close() })
 	return m.rt, nil
 }
 

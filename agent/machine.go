@@ -25,9 +25,9 @@ type machine interface {
 	// the address pods reach this node's DNS server at (HOST:PORT).
 	podNetwork(ctx context.Context, cfg Config, podCIDR string) (podDNS string, err error)
 	// startRuntime connects to the container runtime (starting it when
-	// the agent supervises it); what must stop with the agent is pushed
-	// onto stops.
-	startRuntime(ctx context.Context, rc runtimeConfig, stops *[]func()) (nodeRuntime, error)
+	// the agent supervises it); what must stop with the agent is handed
+	// to onStop.
+	startRuntime(ctx context.Context, rc runtimeConfig, onStop func(func())) (nodeRuntime, error)
 }
 
 // runtimeConfig is what the runtime is started with: the agent's
@@ -64,7 +64,7 @@ func (hostMachine) podNetwork(ctx context.Context, cfg Config, podCIDR string) (
 	return net.JoinHostPort(gateway, "53"), nil
 }
 
-func (hostMachine) startRuntime(ctx context.Context, rc runtimeConfig, stops *[]func()) (nodeRuntime, error) {
+func (hostMachine) startRuntime(ctx context.Context, rc runtimeConfig, onStop func(func())) (nodeRuntime, error) {
 	// containerd: a running one, or our own child (as k3s does). Stopping
 	// it leaves the shims, and so the pods, running.
 	address := rc.Containerd
@@ -73,7 +73,7 @@ func (hostMachine) startRuntime(ctx context.Context, rc runtimeConfig, stops *[]
 		if err != nil {
 			return nil, fmt.Errorf("start containerd: %w", err)
 		}
-		*stops = append(*stops, func() {
+		onStop(func() {
 			if err := cd.Stop(); err != nil {
 				rc.log.Warn("stop containerd", "err", err)
 			}
@@ -99,6 +99,6 @@ func (hostMachine) startRuntime(ctx context.Context, rc runtimeConfig, stops *[]
 	if err != nil {
 		return nil, fmt.Errorf("connect to containerd at %s: %w", address, err)
 	}
-	*stops = append(*stops, func() { _ = rt.Close() })
+	onStop(func() { _ = rt.Close() })
 	return rt, nil
 }
