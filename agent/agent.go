@@ -54,20 +54,30 @@ func run(ctx context.Context, cfg Config, m machine) error {
 		fmt.Fprintf(os.Stderr, "Created a new Shoal cluster. Its join token is in %s (root only; `shoal token` prints it).\nJoin other agents with:\n  shoal agent --join %s --token-file FILE\n",
 			filepath.Join(cfg.DataDir, "token"), cfg.GossipAdvertise())
 	}
+	// A Raft log this agent cannot apply stops it, with that reason,
+	// whatever it is doing (see consensus.Store.Halted).
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	halted := func(err error) error {
+		if cause := context.Cause(ctx); errors.Is(cause, consensus.ErrHalted) {
+			return fmt.Errorf("stopping: %w", cause)
+		}
+		return err
+	}
 	lc := &lifecycle{ctx: ctx, log: log}
 	defer lc.shutdown()
-	cp, err := startControl(ctx, lc, cfg, token, log)
+	cp, err := startControl(ctx, lc, cfg, token, stop, log)
 	if err != nil {
-		return err
+		return halted(err)
 	}
 	dnsAddrs, err := startNode(ctx, lc, cfg, m, cp, log)
 	if err != nil {
-		return err
+		return halted(err)
 	}
 	log.Info("agent ready", "api", cp.apiAddr, "dns", strings.Join(dnsAddrs, ","), "pod_cidr", cp.me.PodCIDR)
 	<-ctx.Done()
 	log.Info("agent stopping")
-	return nil
+	return halted(nil)
 }
 
 // controlPlane is what startControl brings up and startNode builds on.
@@ -86,7 +96,7 @@ type controlPlane struct {
 
 // startControl joins the cluster: Raft, gossip, the leader-only units and
 // the API; then it registers this node and waits for its pod subnet.
-func startControl(ctx context.Context, lc *lifecycle, cfg Config, token string, log *slog.Logger) (*controlPlane, error) {
+func startControl(ctx context.Context, lc *lifecycle, cfg Config, token string, stop context.CancelCauseFunc, log *slog.Logger) (*controlPlane, error) {
 	cp := &controlPlane{token: token, reg: prometheus.NewRegistry()}
 	cp.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -103,6 +113,7 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, token string, 
 		Advertise: advertiseAddr(cfg.RaftAddr, cfg.Advertise),
 		Bootstrap: len(cfg.Join) == 0,
 		Logger:    log,
+		Version:   Version,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft state: %w", err)
@@ -114,6 +125,13 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, token string, 
 		}
 	})
 	log.Info("raft open", "addr", cfg.RaftAddr, "index", store.State().Index())
+	lc.loop(func(lctx context.Context) {
+		select {
+		case <-lctx.Done():
+		case <-store.Halted():
+			stop(store.HaltErr())
+		}
+	})
 
 	// Gossip: who is alive, and where. Encrypted with the token, so an
 	// agent with another token can neither join nor be joined.

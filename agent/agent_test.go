@@ -19,9 +19,13 @@ import (
 	"shoal/agent/api"
 	"shoal/agent/apiclient"
 	"shoal/cluster"
+	"shoal/consensus"
 	"shoal/internal/poll"
 	"shoal/runtime"
 	"shoal/runtime/rtapi"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
 
 // memRuntime is a container runtime held in memory: containers start and
@@ -366,4 +370,61 @@ func TestAgentJoins(t *testing.T) {
 		b.rt.mu.Unlock()
 		return got == "one@a1=Running,two@a2=Running" && routes == 1, fmt.Sprintf("%s, %d routes", got, routes)
 	})
+}
+
+// TestAgentStopsOnUndecodableLogEntry: a 2-byte entry written into an
+// agent's Raft log (a damaged disk, or a forged append) makes the
+// restarted agent stop with a message naming the entry, instead of
+// crashing or serving a state that no longer follows the log.
+func TestAgentStopsOnUndecodableLogEntry(t *testing.T) {
+	dir := t.TempDir()
+	hp := func() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))) }
+	cfg := Config{
+		Name: "solo", DataDir: dir, Bind: "127.0.0.1",
+		APIAddr: hp(), RaftAddr: hp(), GossipAddr: hp(),
+		GossipProfile: "test", Logger: testLogger(),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, &memMachine{rt: newMemRuntime(dir), podDNS: hp()}) }()
+	a := &testAgent{cfg: cfg}
+	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer rcancel()
+	if err := a.client(t).WaitReady(rctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft", "raft.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := logs.LastIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prev raft.Log
+	if err := logs.GetLog(last, &prev); err != nil {
+		t.Fatal(err)
+	}
+	bad := &raft.Log{Index: last + 1, Term: prev.Term, Type: raft.LogCommand, Data: []byte{10, 0x01}}
+	if err := logs.StoreLog(bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := logs.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg.APIAddr, cfg.GossipAddr = hp(), hp()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel2()
+	err = run(ctx2, cfg, &memMachine{rt: newMemRuntime(dir), podDNS: hp()})
+	want := fmt.Sprintf("raft log halted at log entry %d", last+1)
+	if err == nil || !errors.Is(err, consensus.ErrHalted) || !strings.Contains(err.Error(), want) || ctx2.Err() != nil {
+		t.Fatalf("restart over a corrupt entry: %v; want an error with %q before the deadline", err, want)
+	}
+	t.Logf("the agent stopped with: %v", err)
 }

@@ -119,10 +119,13 @@ func (s *Store) deliver(f raft.ApplyFuture, batch []*applyReq) {
 	err := f.Error()
 	var results []Result
 	if err == nil {
-		var ok bool
-		results, ok = f.Response().([]Result)
-		if !ok {
-			err = fmt.Errorf("apply batch: unexpected FSM response %T", f.Response())
+		switch resp := f.Response().(type) {
+		case []Result:
+			results = resp
+		case Result: // the FSM halted on this entry (see fsm.Apply)
+			err = fmt.Errorf("apply batch: %w", resp.Err)
+		default:
+			err = fmt.Errorf("apply batch: unexpected FSM response %T", resp)
 		}
 	} else if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 		err = fmt.Errorf("apply batch: %w (%v)", s.notLeader(), err)

@@ -38,6 +38,9 @@ const (
 	SetNodeStatusType
 	DeleteNodeType
 
+	// maxCommandType is the newest type this agent knows.
+	maxCommandType = DeleteNodeType
+
 	// batchType is the envelope the Store writes: many commands, one log
 	// entry, one result each. It is never nested.
 	batchType CommandType = 127

@@ -21,6 +21,9 @@ var (
 	ErrCIDRExhausted = errors.New("cluster CIDR exhausted")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("consensus store closed")
+	// ErrHalted: a log entry could not be applied (corrupt, or written by
+	// a newer agent); this member applies nothing more and must stop.
+	ErrHalted = errors.New("raft log halted")
 )
 
 // NotLeaderError says who the leader is, as far as this member knows

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,13 +22,20 @@ import (
 type fsm struct {
 	log   *slog.Logger
 	state atomic.Pointer[cluster.State]
+	// version names this agent in the message of a halt.
+	version string
+
+	// halted is set, once, by the first entry that cannot be applied;
+	// haltCh is closed then.
+	halted atomic.Pointer[error]
+	haltCh chan struct{}
 
 	mu      sync.Mutex
 	changed chan struct{} // closed when state changes, then replaced
 }
 
 func newFSM(log *slog.Logger) *fsm {
-	f := &fsm{log: log, changed: make(chan struct{})}
+	f := &fsm{log: log, changed: make(chan struct{}), haltCh: make(chan struct{})}
 	f.state.Store(cluster.Empty())
 	return f
 }
@@ -50,19 +58,24 @@ func (f *fsm) changedCh() <-chan struct{} {
 // a Result, or a []Result for a batch, one per command in order.
 //
 // A corrupt entry or an unknown command without IgnoreUnknownTypeFlag
-// panics: skipping it would let this member's state silently diverge from
-// the others', and a crash is the loud, recoverable alternative (upgrade
-// the agent, or restore).
+// halts the FSM: skipping it would let this member's state silently
+// diverge from the others', so from that entry on nothing is applied, the
+// state stays as it was before it, and Halted tells the agent to stop
+// with the reason (upgrade the agent, or restore). An entry of an unknown
+// type with the ignore bit is skipped.
 func (f *fsm) Apply(l *raft.Log) any {
+	if err := f.haltErr(); err != nil {
+		return Result{Index: l.Index, Err: err}
+	}
 	if len(l.Data) == 0 {
-		panic(fmt.Sprintf("consensus: log entry %d is empty", l.Index))
+		return f.halt(l.Index, errors.New("empty entry"))
 	}
 	a := &applier{txn: f.state.Load().Txn(l.Index)}
 	var resp any
 	if CommandType(l.Data[0]) == batchType {
 		cmds, err := decodeBatch(l.Data[1:])
 		if err != nil {
-			panic(fmt.Sprintf("consensus: log entry %d: decode batch: %v", l.Index, err))
+			return f.halt(l.Index, fmt.Errorf("decode batch: %w", err))
 		}
 		results := make([]Result, len(cmds))
 		for i, b := range cmds {
@@ -72,21 +85,50 @@ func (f *fsm) Apply(l *raft.Log) any {
 	} else {
 		resp = f.applyOne(a, l.Index, l.Data)
 	}
+	if err := f.haltErr(); err != nil {
+		return Result{Index: l.Index, Err: err} // a batch's later command halted: none of it counts
+	}
 	f.publish(a.txn.Commit())
 	return resp
+}
+
+// halt stops applying at entry index, for good.
+func (f *fsm) halt(index uint64, cause error) Result {
+	err := fmt.Errorf("%w at log entry %d: %w (this agent is shoal %s, which knows log command types 1-%d)",
+		ErrHalted, index, cause, f.versionOr(), uint8(maxCommandType))
+	if f.halted.CompareAndSwap(nil, &err) {
+		f.log.Error("cannot apply the raft log: this member stops applying it", "index", index, "err", err)
+		close(f.haltCh)
+	}
+	return Result{Index: index, Err: *f.halted.Load()}
+}
+
+func (f *fsm) versionOr() string {
+	if f.version == "" {
+		return "(unknown version)"
+	}
+	return f.version
+}
+
+// haltErr is the reason the FSM halted, nil while it applies.
+func (f *fsm) haltErr() error {
+	if p := f.halted.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (f *fsm) applyOne(a *applier, index uint64, b []byte) Result {
 	t, c, known, err := decodeCommand(b)
 	if err != nil {
-		panic(fmt.Sprintf("consensus: log entry %d: %v", index, err))
+		return f.halt(index, err)
 	}
 	if !known {
 		if t&IgnoreUnknownTypeFlag != 0 {
 			f.log.Warn("skipping unknown optional command", "type", uint8(t), "index", index)
 			return Result{Index: index, Ignored: true}
 		}
-		panic(fmt.Sprintf("consensus: log entry %d: unknown command type %d: this agent is too old for the cluster's log", index, uint8(t)))
+		return f.halt(index, fmt.Errorf("unknown command type %d: the log was written by a newer agent; upgrade this one", uint8(t)))
 	}
 	if c.Type() != ApplyPlanType {
 		a.pl = nil

@@ -443,22 +443,44 @@ func TestUnknownCommand(t *testing.T) {
 		t.Fatal("command after the skipped one not applied")
 	}
 
-	panics := map[string][]byte{
-		"unknown type":      encodeBatch([][]byte{{100, 0x80}}),
-		"corrupt payload":   encodeBatch([][]byte{{byte(PutNodeType), 0xc1}}),
-		"truncated batch":   encodeBatch([][]byte{node})[:5],
-		"empty entry":       {},
-		"nested batch":      encodeBatch([][]byte{encodeBatch([][]byte{node})}),
-		"unknown top level": {100, 0x80},
-	}
-	for name, data := range panics {
-		t.Run(name, func(t *testing.T) {
-			defer func() {
-				if recover() == nil {
-					t.Error("applied without panicking")
-				}
-			}()
-			h.applyRaw(data)
+	// Entries that cannot be applied halt the FSM: the state stays as it
+	// was before them, every later entry is refused too, and Halted says
+	// why, naming the entry and this agent's version.
+	other, _ := encodeCommand(&PutNode{Node: &cluster.Node{Name: "n2"}})
+	for _, tc := range []struct {
+		name, why string
+		data      []byte
+	}{
+		{"unknown type", "unknown command type 100", encodeBatch([][]byte{{100, 0x80}})},
+		{"corrupt payload", "decode PutNode command", encodeBatch([][]byte{{byte(PutNodeType), 0xc1}})},
+		{"truncated batch", "decode batch", encodeBatch([][]byte{node})[:5]},
+		{"empty entry", "empty entry", []byte{}},
+		{"two bytes", "decode", []byte{byte(PutNodeType), 0x01}},
+		{"nested batch", "unknown command type 127", encodeBatch([][]byte{encodeBatch([][]byte{node})})},
+		{"unknown top level", "unknown command type 100", []byte{100, 0x80}},
+		{"good command then a bad one", "unknown command type 100", encodeBatch([][]byte{other, {100, 0x80}})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.f.version = "v9.9-test"
+			h.applyRaw(encodeBatch([][]byte{node}))
+			before := h.state()
+			rs := h.applyRaw(tc.data)
+			if len(rs) != 1 || !errors.Is(rs[0].Err, ErrHalted) || !strings.Contains(rs[0].Err.Error(), tc.why) ||
+				!strings.Contains(rs[0].Err.Error(), "log entry 2") || !strings.Contains(rs[0].Err.Error(), "shoal v9.9-test") {
+				t.Fatalf("results %+v", rs)
+			}
+			select {
+			case <-h.f.haltCh:
+			default:
+				t.Fatal("Halted not closed")
+			}
+			if h.state() != before {
+				t.Error("the state changed")
+			}
+			if rs := h.applyRaw(encodeBatch([][]byte{other})); !errors.Is(rs[0].Err, ErrHalted) || h.state() != before {
+				t.Errorf("an entry after the halt: %+v", rs)
+			}
 		})
 	}
 }

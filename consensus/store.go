@@ -28,6 +28,9 @@ import (
 type Config struct {
 	// NodeID is this member's Raft ID: the node name.
 	NodeID string
+	// Version is this agent's version, named when the log cannot be
+	// applied.
+	Version string
 	// DataDir holds raft/ (raft.db, the bolt log and stable store, and
 	// snapshots/). Unused when LogStore, StableStore and SnapshotStore are
 	// all given.
@@ -134,6 +137,7 @@ func Open(cfg Config) (*Store, error) {
 		leaderCh: make(chan bool, 1),
 	}
 	s.fsm = newFSM(s.log)
+	s.fsm.version = cfg.Version
 	if err := s.open(); err != nil {
 		close(s.done)
 		s.wg.Wait()
@@ -306,6 +310,16 @@ func (s *Store) closeResources() error {
 	s.closer = nil
 	return err
 }
+
+// Halted is closed when this member cannot apply the log any further (a
+// corrupt entry, or one from a newer agent): the agent must stop, with
+// HaltErr as the reason, rather than serve a state that no longer follows
+// the cluster's.
+func (s *Store) Halted() <-chan struct{} { return s.fsm.haltCh }
+
+// HaltErr says why the log halted (wrapping ErrHalted); nil while it
+// applies.
+func (s *Store) HaltErr() error { return s.fsm.haltErr() }
 
 // State returns the latest applied state. It never blocks.
 func (s *Store) State() *cluster.State { return s.fsm.state.Load() }
