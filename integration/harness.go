@@ -400,10 +400,14 @@ func (a *Agent) RunningTasks(t testing.TB, namespace string) (int, bool) {
 	if sock == "" {
 		return 0, false
 	}
-	out, err := exec.Command("ctr", "--address", sock, "--namespace", namespace, "tasks", "list").CombinedOutput()
-	if err != nil {
-		t.Fatalf("ctr tasks list: %v: %s", err, out)
-	}
+	// A restarted agent serves its API before it has restarted the
+	// containerd it supervises: wait for that containerd to answer.
+	var out []byte
+	poll.Until(t, 30*time.Second, "containerd at "+sock+" to answer", func() (bool, string) {
+		var err error
+		out, err = exec.Command("ctr", "--address", sock, "--namespace", namespace, "tasks", "list").CombinedOutput()
+		return err == nil, fmt.Sprintf("ctr tasks list: %v: %s", err, out)
+	})
 	return strings.Count(string(out), "RUNNING"), true
 }
 
