@@ -196,7 +196,8 @@ cli get nodes
 echo
 cli get pods -o wide
 use="SHOAL_ADDR=$API"
-[[ -n $TOKEN ]] && use+=" SHOAL_TOKEN=$TOKEN"
+# The token is read from its root-only file, never printed.
+[[ -n $TOKEN ]] && use+=" SHOAL_TOKEN=\$(cat $DEMO_DIR/token)"
 where="agent1, pid $(<"$DEMO_DIR/agent1.pid"), API on $API"
 ((AGENTS > 1)) && where="$AGENTS agents in network namespaces shdemo1..shdemo$AGENTS on bridge $HOSTBR, $SUBNET.11-$((10 + AGENTS)), API on port 7948 of each"
 if ((AGENTS > 1)); then reach="ip netns exec shdemo1 busybox wget -qO- http://POD_IP:8080/  # from any node"; else reach="curl http://POD_IP:8080/               # pod IPs are reachable from this host"; fi
