@@ -378,6 +378,10 @@ func newUID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// minTokenLen is the shortest token a new cluster accepts: 128 bits in hex.
+// Generated tokens carry 192 random bits.
+const minTokenLen = 32
+
 // loadOrCreateToken keeps the cluster token in the data dir so that a
 // restarted agent uses the same one.
 func loadOrCreateToken(dataDir, given string, joining bool) (token string, created bool, err error) {
@@ -391,7 +395,11 @@ func loadOrCreateToken(dataDir, given string, joining bool) (token string, creat
 	}
 	token = given
 	if token == "" && joining {
-		return "", false, errors.New("--join needs the cluster token: pass --token (or SHOAL_TOKEN); `shoal token` on a member prints it")
+		return "", false, errors.New("--join needs the cluster token: pass --token-file (or SHOAL_TOKEN); `shoal token` on a member prints it")
+	}
+	if !joining && token != "" && len(token) < minTokenLen {
+		// A guessable token opens the gossip pool and the API to anyone.
+		return "", false, fmt.Errorf("--token: a new cluster's token needs at least %d characters (128 bits as hex); leave it out and a random one is made", minTokenLen)
 	}
 	created = token == ""
 	if token == "" {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +123,61 @@ func TestForwardFor(t *testing.T) {
 	got = fmt.Sprint(forwardFor("bad", func() ([]net.Addr, error) { return nil, errors.New("boom") }, slog.New(slog.DiscardHandler)))
 	if got != "[]" {
 		t.Errorf("forwardFor without addresses = %s", got)
+	}
+}
+
+func TestLoadOrCreateToken(t *testing.T) {
+	strong := "0123456789abcdef0123456789abcdef"
+	for _, tc := range []struct {
+		name          string
+		stored, given string
+		joining       bool
+		want          string // "" with err: refused; "random": generated
+		created       bool
+		err           string
+	}{
+		{name: "new cluster, generated", want: "random", created: true},
+		{name: "new cluster, given strong token", given: strong, want: strong},
+		{name: "new cluster, weak token refused", given: "password", err: "at least 32 characters"},
+		{name: "joining needs a token", joining: true, err: "--join needs the cluster token"},
+		{name: "joining keeps what it is given", given: "shoal-joined", joining: true, want: "shoal-joined"},
+		{name: "restart reads the stored token", stored: strong, want: strong},
+		{name: "restart with another token", stored: strong, given: strong + "x", err: "does not match"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tc.stored != "" {
+				if err := os.WriteFile(filepath.Join(dir, "token"), []byte(tc.stored+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, created, err := loadOrCreateToken(dir, tc.given, tc.joining)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
+				}
+				if _, serr := os.Stat(filepath.Join(dir, "token")); tc.stored == "" && serr == nil {
+					t.Error("a refused token was stored")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want == "random" {
+				if !strings.HasPrefix(got, "shoal-") || len(got) != len("shoal-")+48 {
+					t.Errorf("generated %q", got)
+				}
+			} else if got != tc.want {
+				t.Errorf("token %q, want %q", got, tc.want)
+			}
+			if created != tc.created {
+				t.Errorf("created %v, want %v", created, tc.created)
+			}
+			fi, err := os.Stat(filepath.Join(dir, "token"))
+			if err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("token file: %v, %v", fi, err)
+			}
+		})
 	}
 }

@@ -8,7 +8,7 @@
 # AGENTS=3 (the default): three agents, each in its own network namespace
 # (shdemo1..3) on a bridge (shoaldemo0, 172.30.250.0/24: the host is .1,
 # agent N is .1N), with the agent's default ports. agent1 creates the
-# cluster; the others join it with `--join 172.30.250.11:7946 --token T`.
+# cluster; the others join it with `--join 172.30.250.11:7946 --token-file F`.
 # The registry listens on the bridge's host address so every namespace
 # pulls from it, and examples/ (which name 127.0.0.1:5000) are applied
 # from a copy under DEMO_DIR with the image reference rewritten.
