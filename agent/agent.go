@@ -286,8 +286,8 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 const maxAPIConns = 1024
 
 // serveAPI listens on the API address and, when that is not on loopback,
-// on loopback too, so that the local CLI needs no token. It returns the
-// address other agents reach it on.
+// on loopback too, where the local CLI looks first (it still needs the
+// token). It returns the address other agents reach it on.
 func serveAPI(cfg Config, h http.Handler, lc *lifecycle, log *slog.Logger) (string, error) {
 	addrs := []string{cfg.APIAddr}
 	host, port, _ := net.SplitHostPort(cfg.APIAddr)

@@ -584,23 +584,28 @@ func (a *Agent) Run(args ...string) Result {
 
 // RunInput is Run with stdin (for `apply -f -`).
 func (a *Agent) RunInput(stdin []byte, args ...string) Result {
-	full := []string{"--addr", a.API}
-	if tok := a.Token(); tok != "" && a.Opts.NetNS != "" {
-		// Off loopback the API requires the cluster token.
-		full = append(full, "--token", tok)
-	}
-	return a.runCLI(nil, stdin, append(full, args...), args)
+	return a.runCLI(nil, stdin, append(a.cliFlags(a.API), args...), args)
 }
 
 // RunInside runs the CLI inside the agent's network namespace against its
-// API on loopback, where no token is needed: the way to ask an agent whose
-// link is cut what it believes.
+// API on loopback: the way to ask an agent whose link is cut what it
+// believes.
 func (a *Agent) RunInside(args ...string) Result {
 	if a.Opts.NetNS == "" {
 		return a.Run(args...)
 	}
-	full := append([]string{"--addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Opts.APIPort))}, args...)
+	full := append(a.cliFlags(net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Opts.APIPort))), args...)
 	return a.runCLI([]string{"nsenter", "--net=" + netnsPath(a.Opts.NetNS), "--"}, nil, full, args)
+}
+
+// cliFlags address the agent at addr with its token: the API trusts no
+// client for being local.
+func (a *Agent) cliFlags(addr string) []string {
+	full := []string{"--addr", addr}
+	if tok := a.Token(); tok != "" {
+		full = append(full, "--token", tok)
+	}
+	return full
 }
 
 // Token is the cluster token this agent was given (Options.Token) or, for

@@ -72,6 +72,8 @@ start_bg "$dir/agent.pid" "$dir/agent.log" "$SHOAL" agent --name bench \
 	--data-dir "$dir/agent" --bind 127.0.0.1 --api-addr "$API" \
 	--dns-addr 127.0.0.1:10153 --raft-addr "$RAFT" --bridge "$BRIDGE" \
 	--cluster-cidr "$CIDR" --containerd "$dir/containerd/containerd.sock"
+# The API trusts no client for being local: the CLI reads the token.
+export SHOAL_TOKEN_FILE=$dir/agent/token
 if ! wait_until "agent API on $API" 60 "$SHOAL" --addr "$API" get nodes; then
 	tail -n 20 "$dir/agent.log" >&2
 	die "the agent did not come up"

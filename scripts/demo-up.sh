@@ -165,12 +165,10 @@ nodes_ready() {
 }
 
 start_agent 1
-if ((AGENTS > 1)); then
-	wait_until "agent1's cluster token" 60 test -s "$DEMO_DIR/agent1/token" ||
-		die "agent1 wrote no token; see $DEMO_DIR/agent1.log"
-	TOKEN=$(<"$DEMO_DIR/agent1/token")
-	(umask 077 && echo "$TOKEN" >"$DEMO_DIR/token")
-fi
+wait_until "agent1's cluster token" 60 test -s "$DEMO_DIR/agent1/token" ||
+	die "agent1 wrote no token; see $DEMO_DIR/agent1.log"
+TOKEN=$(<"$DEMO_DIR/agent1/token")
+(umask 077 && echo "$TOKEN" >"$DEMO_DIR/token")
 if ! wait_until "agent1 API on $API" 60 api_up; then
 	tail -n 20 "$DEMO_DIR/agent1.log" >&2
 	die "agent1 did not come up; see $DEMO_DIR/agent1.log"

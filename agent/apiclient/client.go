@@ -236,14 +236,6 @@ func (c *Client) Exec(ctx context.Context, namespace, pod string, req api.ExecRe
 	return &out, c.do(ctx, http.MethodPost, "/pods/"+namespace+"/"+pod+"/exec", nil, req, &out)
 }
 
-// JoinToken returns the cluster's join token.
-func (c *Client) JoinToken(ctx context.Context) (string, error) {
-	var out struct {
-		Token string `json:"token"`
-	}
-	return out.Token, c.do(ctx, http.MethodGet, "/token", nil, nil, &out)
-}
-
 // ReportStatus sends a node's batch of observed pod statuses to be
 // committed as it is.
 func (c *Client) ReportStatus(ctx context.Context, r *consensus.PodStatus) error {

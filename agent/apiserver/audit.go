@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -26,18 +25,14 @@ func audited(r *http.Request) bool {
 }
 
 // caller names who sent r, for the audit log: the node that forwarded it,
-// a holder of the cluster token, or a local user (loopback).
+// a holder of the cluster token, or no one (refused unless the agent
+// runs without a token).
 func (s *Server) caller(r *http.Request) string {
 	if n := r.Header.Get("X-Shoal-Forwarded"); n != "" {
 		return "node:" + n
 	}
 	if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
 		return "token"
-	}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-			return "local"
-		}
 	}
 	return "anonymous"
 }

@@ -3,9 +3,7 @@ package apiserver
 import (
 	"io"
 	"mime"
-	"net"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -47,21 +45,6 @@ func checkRequest(r *http.Request) *requestError {
 		return &requestError{http.StatusUnsupportedMediaType, "writes must be application/json, application/yaml or application/x-tar, not " + quoteOrNone(r.Header.Get("Content-Type"))}
 	}
 	return nil
-}
-
-// loopbackHost reports whether a request's Host names loopback: a page
-// that rebinds its own name to 127.0.0.1 still sends its own name, so
-// requests trusted for coming from loopback must also be addressed to it.
-func loopbackHost(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func quoteOrNone(s string) string {

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -117,7 +116,6 @@ func NewServer(cfg Config) *Server {
 	m.HandleFunc("GET "+p+"/pods/{ns}/{name}/logs", s.handleLogs)
 	m.HandleFunc("POST "+p+"/pods/{ns}/{name}/exec", s.handleExec)
 	m.HandleFunc("POST "+p+"/nodes/{name}/{action}", s.handleNodeAction)
-	m.HandleFunc("GET "+p+"/token", s.handleToken)
 	m.HandleFunc("POST "+p+"/internal/status", s.handleStatus)
 	m.HandleFunc("PUT "+p+"/internal/nodes/{name}", s.handlePutNode)
 	m.HandleFunc("POST "+p+"/internal/lease", s.handleLease)
@@ -138,8 +136,8 @@ const (
 )
 
 // ServeHTTP refuses what no Shoal client sends (browser cross-origin
-// requests, writes that are not JSON or YAML), checks the token for
-// non-loopback clients, then routes.
+// requests, writes that are not JSON or YAML), checks the token, then
+// routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if audited(r) {
 		rec := &statusRecorder{ResponseWriter: w}
@@ -152,7 +150,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	limitBodyTime(w, r)
 	if !s.authorized(r) {
-		writeError(w, http.StatusUnauthorized, errors.New("this agent requires the cluster token (--token or SHOAL_TOKEN) from non-loopback clients"))
+		writeError(w, http.StatusUnauthorized, errors.New("this agent requires the cluster token: run as root on a member (it reads /var/lib/shoal/token), or pass --token-file or SHOAL_TOKEN"))
 		return
 	}
 	if s.routeVolume(w, r) {
@@ -161,18 +159,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// authorized checks the bearer token. Coming from loopback earns nothing:
+// any local user, or a pod able to reach the host, would otherwise be
+// admin. Local root reads the token from its root-only file instead.
 func (s *Server) authorized(r *http.Request) bool {
 	if s.cfg.Token == "" || r.URL.Path == api.PathPrefix+"/health" {
 		return true
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err == nil && loopbackHost(r.Host) {
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-			return true
-		}
-	}
-	got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
 }
 
 // commit applies commands through the local store; on a follower it
@@ -279,7 +274,3 @@ func fail(w http.ResponseWriter, err error) {
 }
 
 var errNotFound = errors.New("not found")
-
-func (s *Server) handleToken(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, map[string]string{"token": s.cfg.Token})
-}

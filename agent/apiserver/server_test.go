@@ -178,31 +178,39 @@ func TestNodesShowRaftRole(t *testing.T) {
 	}
 }
 
-func TestTokenRequiredOffLoopback(t *testing.T) {
+func TestTokenRequired(t *testing.T) {
 	s := NewServer(Config{NodeName: "n1", Token: "secret"})
 	for _, tc := range []struct {
-		remote, host, auth string
+		remote, path, auth string
 		ok                 bool
 	}{
-		{"127.0.0.1:5000", "127.0.0.1:7948", "", true},
-		{"[::1]:5000", "[::1]:7948", "", true},
-		{"127.0.0.1:5000", "localhost:7948", "", true},
-		// DNS rebinding: a page whose name now resolves to 127.0.0.1
-		// reaches loopback but still names itself.
-		{"127.0.0.1:5000", "attacker.example:7948", "", false},
-		{"127.0.0.1:5000", "attacker.example:7948", "Bearer secret", true},
-		{"10.0.0.5:5000", "10.0.0.1:7948", "", false},
-		{"10.0.0.5:5000", "10.0.0.1:7948", "Bearer wrong", false},
-		{"10.0.0.5:5000", "10.0.0.1:7948", "Bearer secret", true},
+		// Loopback earns nothing: a local user or a pod reaching the host
+		// would be admin.
+		{"127.0.0.1:5000", "/v1/nodes", "", false},
+		{"[::1]:5000", "/v1/nodes", "", false},
+		{"127.0.0.1:5000", "/v1/nodes", "Bearer secret", true},
+		{"10.0.0.5:5000", "/v1/nodes", "", false},
+		{"10.0.0.5:5000", "/v1/nodes", "Bearer wrong", false},
+		{"10.0.0.5:5000", "/v1/nodes", "secret", false},
+		{"10.0.0.5:5000", "/v1/nodes", "Bearer secret", true},
+		{"10.0.0.5:5000", "/v1/health", "", true},
 	} {
-		r := httptest.NewRequest("GET", "/v1/nodes", nil)
-		r.RemoteAddr, r.Host = tc.remote, tc.host
+		r := httptest.NewRequest("GET", tc.path, nil)
+		r.RemoteAddr = tc.remote
 		if tc.auth != "" {
 			r.Header.Set("Authorization", tc.auth)
 		}
 		if got := s.authorized(r); got != tc.ok {
-			t.Errorf("%s to %s %q: authorized=%v, want %v", tc.remote, tc.host, tc.auth, got, tc.ok)
+			t.Errorf("%s %s %q: authorized=%v, want %v", tc.remote, tc.path, tc.auth, got, tc.ok)
 		}
+	}
+	// The token is not served, to anyone.
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/v1/token", nil)
+	r.Header.Set("Authorization", "Bearer secret")
+	s.ServeHTTP(rec, r)
+	if rec.Code != http.StatusNotFound || strings.Contains(rec.Body.String(), "secret") {
+		t.Errorf("GET /v1/token: %d %s", rec.Code, rec.Body)
 	}
 }
 
@@ -277,8 +285,11 @@ func TestAuditLog(t *testing.T) {
 	})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	c := apiclient.NewClient(strings.TrimPrefix(hs.URL, "http://"), "")
+	c := apiclient.NewClient(strings.TrimPrefix(hs.URL, "http://"), "secret")
 	ctx := context.Background()
+	if _, err := apiclient.NewClient(c.Addr, "").Apply(ctx, []api.File{{Name: "d.yaml", Data: deployment}}); err == nil {
+		t.Fatal("an apply without the token succeeded")
+	}
 	if _, err := c.Apply(ctx, []api.File{{Name: "d.yaml", Data: deployment}}); err != nil {
 		t.Fatal(err)
 	}
@@ -288,8 +299,7 @@ func TestAuditLog(t *testing.T) {
 	if err := c.ReportStatus(ctx, &consensus.PodStatus{Node: "n1"}); err != nil { // a heartbeat: not audited
 		t.Fatal(err)
 	}
-	tok := apiclient.NewClient(c.Addr, "secret")
-	if _, err := tok.Delete(ctx, "deployments", "default", "nope"); err == nil {
+	if _, err := c.Delete(ctx, "deployments", "default", "nope"); err == nil {
 		t.Fatal("deleting a missing deployment succeeded")
 	}
 	var got []string
@@ -303,7 +313,7 @@ func TestAuditLog(t *testing.T) {
 		}
 		got = append(got, fmt.Sprintf("%s %s %s %d @%s", rec.Caller, rec.Method, rec.Path, rec.Status, rec.Agent))
 	}
-	want := []string{"local POST /v1/apply 200 @n1", "token DELETE /v1/deployments/default/nope 404 @n1"}
+	want := []string{"anonymous POST /v1/apply 401 @n1", "token POST /v1/apply 200 @n1", "token DELETE /v1/deployments/default/nope 404 @n1"}
 	if !slices.Equal(got, want) {
 		t.Errorf("audit records\n  %q\nwant\n  %q", got, want)
 	}

@@ -18,7 +18,7 @@ import (
 func newAgentCmd(g *globals) *cobra.Command {
 	var cfg agent.Config
 	var join, upstreams, registries []string
-	var labels, capacity, logLevel, tokenFile string
+	var labels, capacity, logLevel string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the Shoal agent on this server",
@@ -38,18 +38,10 @@ given with --token shows in the process list.`,
 			cfg.Join = join
 			cfg.DNSUpstreams = upstreams
 			cfg.InsecureRegistries = registries
-			cfg.Token = g.token
-			if tokenFile != "" {
-				b, err := os.ReadFile(tokenFile)
-				if err != nil {
-					return fmt.Errorf("--token-file: %w", err)
-				}
-				cfg.Token = strings.TrimSpace(string(b))
-				if cfg.Token == "" {
-					return fmt.Errorf("--token-file %s: empty", tokenFile)
-				}
-			}
 			var err error
+			if cfg.Token, err = g.agentToken(); err != nil {
+				return fmt.Errorf("--token-file: %w", err)
+			}
 			if cfg.Labels, err = agent.ParseLabels(labels); err != nil {
 				return fmt.Errorf("--labels: %w", err)
 			}
@@ -76,7 +68,6 @@ given with --token shows in the process list.`,
 	f.StringVar(&cfg.Bind, "bind", "127.0.0.1", "IP to listen on for Raft, gossip and the API")
 	f.StringVar(&cfg.Advertise, "advertise", "", "IP other nodes reach this one on (default: --bind)")
 	f.StringSliceVar(&join, "join", nil, "addresses of cluster members to join")
-	f.StringVar(&tokenFile, "token-file", "", "file holding the cluster token to join with (keeps it off the command line)")
 	f.StringVar(&labels, "labels", "", "node labels, k=v,...")
 	f.StringVar(&cfg.Containerd, "containerd", "", "socket of a running containerd (default: start one under the data dir)")
 	f.StringVar(&cfg.ContainerdNamespace, "containerd-namespace", cluster.DefaultContainerdNamespace, "containerd namespace for this agent's containers")

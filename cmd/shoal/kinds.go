@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"shoal/agent/apiclient"
@@ -60,4 +61,11 @@ func parseKindName(args []string) (resource, string, error) {
 	}
 }
 
-func (g *globals) client() *apiclient.Client { return apiclient.NewClient(g.addr, g.token) }
+func (g *globals) client() *apiclient.Client {
+	tok, err := g.clientToken()
+	if err != nil {
+		// Said once, here; the agent's 401 then says a token is needed.
+		fmt.Fprintln(os.Stderr, "warning:", err)
+	}
+	return apiclient.NewClient(g.addr, tok)
+}

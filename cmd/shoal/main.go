@@ -13,9 +13,9 @@ import (
 	"strings"
 	"syscall"
 
-	"shoal/cluster"
-
 	"github.com/spf13/cobra"
+
+	"shoal/cluster"
 )
 
 // version and commit are set at build time with
@@ -51,7 +51,52 @@ func main() {
 type globals struct {
 	addr      string
 	token     string
+	tokenFile string
 	namespace string
+}
+
+// defaultTokenFile is where an agent with the default data dir keeps the
+// cluster token, readable by root only: root on a node needs no flag, and
+// other local users get nothing.
+const defaultTokenFile = "/var/lib/shoal/token"
+
+// clientToken is the token the client verbs send: --token (SHOAL_TOKEN),
+// else the content of --token-file (SHOAL_TOKEN_FILE), else that of the
+// default token file when this user may read it. An agent trusts no one
+// for being local, so without a token a client gets only the answer that
+// it needs one.
+func (g *globals) clientToken() (string, error) {
+	if g.token != "" {
+		return g.token, nil
+	}
+	if g.tokenFile != "" {
+		return readToken(g.tokenFile)
+	}
+	if t, err := readToken(defaultTokenFile); err == nil {
+		return t, nil
+	}
+	return "", nil
+}
+
+// agentToken is the token `shoal agent` joins with: only what it is
+// given, never the default file (the agent keeps its own in its data dir).
+func (g *globals) agentToken() (string, error) {
+	if g.token != "" || g.tokenFile == "" {
+		return g.token, nil
+	}
+	return readToken(g.tokenFile)
+}
+
+func readToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read the cluster token: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("read the cluster token: %s is empty", path)
+	}
+	return t, nil
 }
 
 func newRoot() *cobra.Command {
@@ -65,7 +110,8 @@ func newRoot() *cobra.Command {
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.addr, "addr", envOr("SHOAL_ADDR", net.JoinHostPort("127.0.0.1", strconv.Itoa(cluster.DefaultAPIPort))), "agent API address (env SHOAL_ADDR)")
-	pf.StringVar(&g.token, "token", os.Getenv("SHOAL_TOKEN"), "cluster token for a remote agent (env SHOAL_TOKEN)")
+	pf.StringVar(&g.token, "token", os.Getenv("SHOAL_TOKEN"), "cluster token (env SHOAL_TOKEN); shows in the process list, prefer --token-file")
+	pf.StringVar(&g.tokenFile, "token-file", os.Getenv("SHOAL_TOKEN_FILE"), "file holding the cluster token (env SHOAL_TOKEN_FILE; default for the client verbs: "+defaultTokenFile+" when readable)")
 	pf.StringVarP(&g.namespace, "namespace", "n", "default", "namespace")
 
 	root.AddCommand(
