@@ -184,9 +184,11 @@ cli apply -f "$EXAMPLES/"
 
 # The number of pods examples/ ask for: the sum of their replicas.
 want=$(grep -h '^  replicas:' examples/*.yaml | awk '{s += $2} END {print s + 0}')
-if ! SHOAL_TOKEN=$TOKEN wait_until "$want pods Running" "$TIMEOUT" pods_running "$API" "$want"; then
+# Ready, not only Running: the instructions below reach Services by name,
+# and DNS answers only with ready pods.
+if ! SHOAL_TOKEN=$TOKEN wait_until "$want pods Ready" "$TIMEOUT" pods_ready "$API" "$want"; then
 	cli get pods -o wide || true
-	warn "not every pod runs yet; look with: shoal describe pod NAME (the demo is left running)"
+	warn "not every pod is ready yet; look with: shoal describe pod NAME (the demo is left running)"
 fi
 
 echo

@@ -118,13 +118,14 @@ shoal_pods_summary() {
 	echo "$running/$total"
 }
 
-# pods_running ADDR WANT: succeeds when WANT pods exist and all run; prints
-# the count either way, for wait_until's progress line.
-pods_running() {
-	local s
-	s=$(shoal_pods_summary "$1") || return 1
-	echo "$s pods Running"
-	[[ $s == "$2/$2" ]]
+# pods_ready ADDR WANT: succeeds when WANT pods exist and every one is
+# Ready (READY n/n in get pods): only then do their Services answer by name.
+pods_ready() {
+	local out ready total
+	out=$("$SHOAL" --addr "$1" get pods) || return 1
+	read -r ready total < <(awk 'NR > 1 { split($2, r, "/"); t++; if (r[2] > 0 && r[1] == r[2]) n++ } END { print n + 0, t + 0 }' <<<"$out")
+	echo "$ready/$total pods Ready"
+	[[ $ready == "$2" && $total == "$2" ]]
 }
 
 # pods_gone ADDR: succeeds once the agent lists no pods.
