@@ -21,6 +21,7 @@ import (
 	"shoal/cluster"
 	"shoal/consensus"
 	"shoal/internal/poll"
+	"shoal/internal/testenv"
 	"shoal/runtime"
 	"shoal/runtime/rtapi"
 
@@ -174,27 +175,6 @@ func (m *memMachine) startRuntime(_ context.Context, rc runtimeConfig, onStop fu
 	return m.rt, nil
 }
 
-// freePort returns a port that is free on loopback for both TCP and UDP
-// (gossip and DNS use both) at the time of the call.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		_ = l.Close()
-		if err == nil {
-			_ = u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
 // testAgent is one agent run in-process on a memMachine.
 type testAgent struct {
 	cfg  Config
@@ -205,7 +185,7 @@ type testAgent struct {
 
 func startTestAgent(t *testing.T, name string, join []string, token string) *testAgent {
 	t.Helper()
-	hp := func() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))) }
+	hp := func() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t))) }
 	dir := t.TempDir()
 	cfg := Config{
 		Name: name, DataDir: dir, Bind: "127.0.0.1", Join: join, Token: token,
@@ -378,7 +358,7 @@ func TestAgentJoins(t *testing.T) {
 // crashing or serving a state that no longer follows the log.
 func TestAgentStopsOnUndecodableLogEntry(t *testing.T) {
 	dir := t.TempDir()
-	hp := func() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))) }
+	hp := func() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t))) }
 	cfg := Config{
 		Name: "solo", DataDir: dir, Bind: "127.0.0.1",
 		APIAddr: hp(), RaftAddr: hp(), GossipAddr: hp(),

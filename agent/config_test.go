@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"shoal/internal/testenv"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +69,9 @@ func TestConfigValidate(t *testing.T) {
 				return
 			}
 			if err != nil {
-				if tc.name == "bind all interfaces advertises a host address" && strings.Contains(err.Error(), "no global unicast") {
+				// A laptop offline may have no such address; CI's machine
+				// has one, and there a failure must show.
+				if tc.name == "bind all interfaces advertises a host address" && strings.Contains(err.Error(), "no global unicast") && !testenv.CI() {
 					t.Skip("this host has no global unicast address")
 				}
 				t.Fatal(err)

@@ -65,9 +65,6 @@ func inNamespaceOrAll[T any](items []T, ns string, nsOf func(T) string) []T {
 // the printers. Outputs with an AGE column are left out, as get measures
 // ages from the real clock.
 func TestCommandsThroughAgent(t *testing.T) {
-	if *update {
-		t.Skip("the goldens are being rewritten")
-	}
 	srv := fakeAgent(t, fixtures(goldenNow))
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	tests := []struct {
