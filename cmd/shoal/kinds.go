@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"shoal/agent/apiclient"
@@ -61,11 +60,6 @@ func parseKindName(args []string) (resource, string, error) {
 	}
 }
 
-func (g *globals) client() *apiclient.Client {
-	tok, err := g.clientToken()
-	if err != nil {
-		// Said once, here; the agent's 401 then says a token is needed.
-		fmt.Fprintln(os.Stderr, "warning:", err)
-	}
-	return apiclient.NewClient(g.addr, tok)
-}
+// client addresses the agent with the token resolved before the verb ran
+// (see newRoot's PersistentPreRunE).
+func (g *globals) client() *apiclient.Client { return apiclient.NewClient(g.addr, g.token) }

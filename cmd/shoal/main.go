@@ -107,6 +107,21 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       strings.TrimSpace(version + " " + commit),
+		// The client verbs' token is resolved once, before the verb: a
+		// --token-file that cannot be read stops the verb with why, rather
+		// than every request answering 401. `shoal agent` resolves its own
+		// (it never reads the default file).
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Name() == "agent" {
+				return nil
+			}
+			tok, err := g.clientToken()
+			if err != nil {
+				return fmt.Errorf("--token-file: %w", err)
+			}
+			g.token = tok
+			return nil
+		},
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.addr, "addr", envOr("SHOAL_ADDR", net.JoinHostPort("127.0.0.1", strconv.Itoa(cluster.DefaultAPIPort))), "agent API address (env SHOAL_ADDR)")

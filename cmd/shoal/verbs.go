@@ -277,9 +277,9 @@ func newTokenCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Read from the root-only file, never served over the API:
 			// whoever may read it may have it.
-			t, err := g.clientToken()
-			if err == nil && t == "" {
-				_, err = readToken(defaultTokenFile)
+			t, err := g.token, error(nil)
+			if t == "" {
+				_, err = readToken(defaultTokenFile) // only to say why not
 			}
 			if err != nil {
 				return fmt.Errorf("%w (the token is readable by root on a member; or pass --token-file)", err)
