@@ -3,6 +3,7 @@ package apiserver
 import (
 	"log/slog"
 	"net/http"
+	"shoal/agent/api"
 	"strings"
 	"time"
 )
@@ -10,8 +11,8 @@ import (
 // Routes left out of the audit log: every node sends them every few
 // hundred milliseconds, and they change nothing a person asked for.
 var unaudited = map[string]bool{
-	"/v1/internal/status": true,
-	"/v1/internal/lease":  true,
+	api.PathPrefix + "/internal/status": true,
+	api.PathPrefix + "/internal/lease":  true,
 }
 
 // audited reports whether a request goes into the audit log: every write
