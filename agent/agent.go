@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -45,14 +46,14 @@ func run(ctx context.Context, cfg Config, m machine) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	token, created, err := loadOrCreateToken(cfg.DataDir, cfg.Token, len(cfg.Join) > 0)
+	creds, err := loadOrCreateCredentials(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	if created {
+	if creds.boot != nil {
 		// The token itself is never printed: output ends up in logs.
-		fmt.Fprintf(os.Stderr, "Created a new Shoal cluster. Its join token is in %s (root only; `shoal token` prints it).\nJoin other agents with:\n  shoal agent --join %s --token-file FILE\n",
-			filepath.Join(cfg.DataDir, "token"), cfg.GossipAdvertise())
+		fmt.Fprintf(os.Stderr, "Creating a new Shoal cluster. Its join token will be in %s (root only; `shoal token join` prints it).\nJoin other agents with:\n  shoal agent --join %s --token-file FILE\n",
+			filepath.Join(cfg.DataDir, joinTokenFile), advertiseAddr(cfg.APIAddr, cfg.Advertise))
 	}
 	// A Raft log this agent cannot apply stops it, with that reason,
 	// whatever it is doing (see consensus.Store.Halted).
@@ -66,7 +67,7 @@ func run(ctx context.Context, cfg Config, m machine) error {
 	}
 	lc := &lifecycle{ctx: ctx, log: log}
 	defer lc.shutdown()
-	cp, err := startControl(ctx, lc, cfg, token, stop, log)
+	cp, err := startControl(ctx, lc, cfg, creds, stop, log)
 	if err != nil {
 		return halted(err)
 	}
@@ -82,7 +83,7 @@ func run(ctx context.Context, cfg Config, m machine) error {
 
 // controlPlane is what startControl brings up and startNode builds on.
 type controlPlane struct {
-	token   string
+	creds   *credentials
 	reg     *prometheus.Registry
 	gpus    []cluster.GPU
 	store   *consensus.Store
@@ -96,8 +97,8 @@ type controlPlane struct {
 
 // startControl joins the cluster: Raft, gossip, the leader-only units and
 // the API; then it registers this node and waits for its pod subnet.
-func startControl(ctx context.Context, lc *lifecycle, cfg Config, token string, stop context.CancelCauseFunc, log *slog.Logger) (*controlPlane, error) {
-	cp := &controlPlane{token: token, reg: prometheus.NewRegistry()}
+func startControl(ctx context.Context, lc *lifecycle, cfg Config, creds *credentials, stop context.CancelCauseFunc, log *slog.Logger) (*controlPlane, error) {
+	cp := &controlPlane{creds: creds, reg: prometheus.NewRegistry()}
 	cp.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// What this machine offers: needed for the gossip metadata already.
@@ -114,6 +115,7 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, token string, 
 		Bootstrap: len(cfg.Join) == 0,
 		Logger:    log,
 		Version:   Version,
+		TLS:       raftTLS(creds.id),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft state: %w", err)
@@ -133,13 +135,14 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, token string, 
 		}
 	})
 
-	// Gossip: who is alive, and where. Encrypted with the token, so an
-	// agent with another token can neither join nor be joined.
-	cp.members, err = startGossip(ctx, cfg, token, self, store.State(), log)
+	// Gossip: who is alive, and where. Encrypted with the cluster's
+	// keyring, which follows the replicated state (rotation).
+	cp.members, err = startGossip(ctx, cfg, creds, self, store.State(), log)
 	if err != nil {
 		return nil, err
 	}
 	lc.onStop(cp.members.stop)
+	lc.loop(func(ctx context.Context) { followGossipKeys(ctx, store, cp.members.g, cfg.DataDir, log) })
 	lc.loop(func(ctx context.Context) { rememberPeers(ctx, store, cfg.DataDir, cfg.Name, log) })
 	reconnectEvery := 5 * time.Second
 	if cfg.GossipProfile == "test" {
@@ -151,6 +154,9 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, token string, 
 		return nil, err
 	}
 	if err := initCluster(ctx, store, cfg); err != nil {
+		return nil, err
+	}
+	if err := commitBootstrap(ctx, store, cfg, creds); err != nil {
 		return nil, err
 	}
 
@@ -177,7 +183,7 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, token string, 
 	self.APIAddr = cp.apiAddr
 
 	// Register this node and wait for its pod subnet.
-	cp.writer = &leaderWriter{store: store, token: token}
+	cp.writer = &leaderWriter{store: store, http: apiclient.NewHTTPClient(creds.id.ClientTLS(""))}
 	if err := register(ctx, cp.writer, self, log); err != nil {
 		return nil, err
 	}
@@ -196,10 +202,11 @@ func (cp *controlPlane) startAPI(cfg Config, leases *leaseKeeper, lc *lifecycle,
 		return err
 	}
 	cp.srv = apiserver.NewServer(apiserver.Config{
-		NodeName: cfg.Name,
-		Store:    cp.store,
-		Token:    cp.token,
-		Gatherer: cp.reg,
+		NodeName:  cfg.Name,
+		Store:     cp.store,
+		ClientTLS: cp.creds.id.ClientTLS(""),
+		CertTTL:   cfg.CertTTL,
+		Gatherer:  cp.reg,
 		Logger:   log,
 		NewUID:   newUID,
 		Leases:   leases,
@@ -207,8 +214,23 @@ func (cp *controlPlane) startAPI(cfg Config, leases *leaseKeeper, lc *lifecycle,
 		VolumesDir: filepath.Join(cfg.DataDir, "volumes"),
 		Audit:      auditLog,
 	})
-	cp.apiAddr, err = serveAPI(cfg, cp.srv, lc, log)
-	return err
+	cp.apiAddr, err = serveAPI(cfg, cp.srv, cp.creds.id.ServerTLS(tls.VerifyClientCertIfGiven), lc, log)
+	if err != nil {
+		return err
+	}
+	lc.loop(func(ctx context.Context) {
+		renewCertificate(ctx, cp.creds, cp.apiAddr, cfg.DataDir, renewCheckEvery(cfg.CertTTL), log)
+	})
+	return nil
+}
+
+// renewCheckEvery is how often the node certificate's age is checked: a
+// minute, or more often for short-lived test certificates.
+func renewCheckEvery(ttl time.Duration) time.Duration {
+	if ttl > 0 && ttl/20 < time.Minute {
+		return max(ttl/20, 100*time.Millisecond)
+	}
+	return time.Minute
 }
 
 // startNode runs pods here: the pod network, DNS, the container runtime,
@@ -270,7 +292,7 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 		Logger:      log,
 		BackoffBase: time.Second,
 		LeaseValid:  holder.valid,
-		FetchVolume: apiclient.VolumeFetcher(store.State, cp.token),
+		FetchVolume: apiclient.VolumeFetcher(store.State, apiclient.NewHTTPClient(cp.creds.id.ClientTLS(""))),
 		ClaimDir:    rt.ClaimDir,
 	})
 	lc.loop(func(ctx context.Context) {
@@ -285,10 +307,10 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 // idle or slow connections cannot exhaust the agent's file descriptors.
 const maxAPIConns = 1024
 
-// serveAPI listens on the API address and, when that is not on loopback,
-// on loopback too, where the local CLI looks first (it still needs the
-// token). It returns the address other agents reach it on.
-func serveAPI(cfg Config, h http.Handler, lc *lifecycle, log *slog.Logger) (string, error) {
+// serveAPI serves HTTPS on the API address and, when that is not on
+// loopback, on loopback too, where the local CLI looks first (it still
+// needs a credential). It returns the address other agents reach it on.
+func serveAPI(cfg Config, h http.Handler, tlsConf *tls.Config, lc *lifecycle, log *slog.Logger) (string, error) {
 	addrs := []string{cfg.APIAddr}
 	host, port, _ := net.SplitHostPort(cfg.APIAddr)
 	if ip := net.ParseIP(host); ip != nil && !ip.IsLoopback() {
@@ -319,12 +341,16 @@ func serveAPI(cfg Config, h http.Handler, lc *lifecycle, log *slog.Logger) (stri
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    64 << 10,
+			TLSConfig:         tlsConf,
+			// TLS handshake errors (scanners, plain HTTP) are the client's
+			// problem: debug, not the agent's error log.
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
 		ln = netutil.LimitListener(ln, maxAPIConns)
 		served := make(chan struct{})
 		go func() {
 			defer close(served)
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("api server", "addr", addr, "err", err)
 			}
 		}()
@@ -376,43 +402,6 @@ func newUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
-// minTokenLen is the shortest token a new cluster accepts: 128 bits in hex.
-// Generated tokens carry 192 random bits.
-const minTokenLen = 32
-
-// loadOrCreateToken keeps the cluster token in the data dir so that a
-// restarted agent uses the same one.
-func loadOrCreateToken(dataDir, given string, joining bool) (token string, created bool, err error) {
-	path := filepath.Join(dataDir, "token")
-	if b, err := os.ReadFile(path); err == nil {
-		have := strings.TrimSpace(string(b))
-		if given != "" && given != have {
-			return "", false, fmt.Errorf("--token does not match the token this agent's data dir %s was created with", dataDir)
-		}
-		return have, false, nil
-	}
-	token = given
-	if token == "" && joining {
-		return "", false, errors.New("--join needs the cluster token: pass --token-file (or SHOAL_TOKEN); `shoal token` on a member prints it")
-	}
-	if !joining && token != "" && len(token) < minTokenLen {
-		// A guessable token opens the gossip pool and the API to anyone.
-		return "", false, fmt.Errorf("--token: a new cluster's token needs at least %d characters (128 bits as hex); leave it out and a random one is made", minTokenLen)
-	}
-	created = token == ""
-	if token == "" {
-		var b [24]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return "", false, err
-		}
-		token = "shoal-" + hex.EncodeToString(b[:])
-	}
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-		return "", false, fmt.Errorf("store the cluster token: %w", err)
-	}
-	return token, created, nil
 }
 
 // waitForLeader waits until this agent knows a Raft leader: at once for a

@@ -24,8 +24,13 @@ type Config struct {
 	// 0.0.0.0 or ::, the host's first global unicast address, IPv4 first).
 	Bind      string
 	Advertise string
+	// Join lists members' API addresses (HOST or HOST:PORT) to join
+	// through; Token is the join token (SHOAL1-<CA digest>-<secret>).
 	Join      []string
 	Token     string
+	// CertTTL is how long node certificates this agent signs last
+	// (default a year); they are renewed after two thirds of it.
+	CertTTL time.Duration
 	Labels    map[string]string
 	// Containerd is the socket of a running containerd; empty starts a
 	// supervised one under the data dir.

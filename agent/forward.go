@@ -16,10 +16,10 @@ import (
 // leader's API, found in the replicated state.
 type leaderWriter struct {
 	store *consensus.Store
-	token string
-	// http is shared so that status reports every few hundred
-	// milliseconds reuse their connection to the leader.
-	http http.Client
+	// http carries this node's certificate, its only credential; it is
+	// shared so that status reports every few hundred milliseconds reuse
+	// their connection to the leader.
+	http *http.Client
 }
 
 // leaderClient returns a client for the leader's API.
@@ -32,9 +32,7 @@ func (w *leaderWriter) leaderClient() (*apiclient.Client, error) {
 	if !ok || n.APIAddr == "" {
 		return nil, fmt.Errorf("%w: the API address of leader %s is not known yet", consensus.ErrNotLeader, id)
 	}
-	c := apiclient.NewClient(n.APIAddr, w.token)
-	c.HTTP = &w.http
-	return c, nil
+	return &apiclient.Client{Addr: n.APIAddr, HTTP: w.http}, nil
 }
 
 // apply commits cmd locally when this agent leads; otherwise remote does

@@ -23,11 +23,10 @@ type gossipMembers struct {
 	log  *slog.Logger
 }
 
-// startGossip joins the gossip pool: through --join when given (failing
-// with a clear error when no member accepts, e.g. for a wrong token), else
-// through the nodes this agent already knew (a restart), else alone (a new
-// cluster).
-func startGossip(ctx context.Context, cfg Config, token string, self *cluster.Node, st *cluster.State, log *slog.Logger) (*gossipMembers, error) {
+// startGossip joins the gossip pool: through the members the join answer
+// named (failing with a clear error when none accepts), else through the
+// nodes this agent already knew (a restart), else alone (a new cluster).
+func startGossip(ctx context.Context, cfg Config, creds *credentials, self *cluster.Node, st *cluster.State, log *slog.Logger) (*gossipMembers, error) {
 	host, portStr, _ := net.SplitHostPort(cfg.GossipAddr)
 	port, _ := strconv.Atoi(portStr)
 	meta := gossip.MetaFromNode(self)
@@ -37,7 +36,7 @@ func startGossip(ctx context.Context, cfg Config, token string, self *cluster.No
 		BindPort:      port,
 		AdvertiseAddr: cfg.Advertise,
 		AdvertisePort: port,
-		Token:         token,
+		Keys:          creds.gossipKeys,
 		Meta:          meta,
 		Profile:       cfg.GossipProfile,
 		Logger:        log.With("component", "gossip"),
@@ -46,8 +45,8 @@ func startGossip(ctx context.Context, cfg Config, token string, self *cluster.No
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
 	}
 	m := &gossipMembers{g: g, meta: meta, log: log}
-	if len(cfg.Join) > 0 {
-		if err := m.join(ctx, cfg.Join, 30*time.Second); err != nil {
+	if len(creds.seeds) > 0 {
+		if err := m.join(ctx, creds.seeds, 30*time.Second); err != nil {
 			_ = g.Shutdown()
 			return nil, err
 		}

@@ -31,12 +31,15 @@ type State struct {
 	podsByOwner *iradix.Tree // owner UID + "\x00" + pod key
 	// claims: namespace + "/" + claim → *ClaimLocation (see claim.go).
 	claims *iradix.Tree
+	// trust and tokens: see trust.go.
+	trust  Trust
+	tokens *iradix.Tree // ID → *Token
 }
 
 // Empty is the state of a new cluster.
 func Empty() *State {
 	t := iradix.New()
-	return &State{nodes: t, workloads: t, pods: t, services: t, podsByNode: t, podsByOwner: t, claims: t}
+	return &State{nodes: t, workloads: t, pods: t, services: t, podsByNode: t, podsByOwner: t, claims: t, tokens: t}
 }
 
 // Index is the Raft index of the last change in s.
@@ -108,6 +111,8 @@ func (s *State) Txn(index uint64) *Txn {
 		podsByNode:  s.podsByNode.Txn(),
 		podsByOwner: s.podsByOwner.Txn(),
 		claims:      s.claims.Txn(),
+		trust:       s.trust,
+		tokens:      s.tokens.Txn(),
 	}
 }
 
@@ -123,6 +128,8 @@ type Txn struct {
 	podsByNode  *iradix.Txn
 	podsByOwner *iradix.Txn
 	claims      *iradix.Txn
+	trust       Trust
+	tokens      *iradix.Txn
 }
 
 // Index is the Raft index the change will carry.
@@ -259,6 +266,8 @@ func (t *Txn) Commit() *State {
 		podsByNode:  t.podsByNode.Commit(),
 		podsByOwner: t.podsByOwner.Commit(),
 		claims:      t.claims.Commit(),
+		trust:       t.trust,
+		tokens:      t.tokens.Commit(),
 	}
 }
 

@@ -37,9 +37,14 @@ const (
 	SetNodeSchedulableType
 	SetNodeStatusType
 	DeleteNodeType
+	InitTrustType
+	SetJoinSecretType
+	SetGossipKeysType
+	PutTokenType
+	DeleteTokenType
 
 	// maxCommandType is the newest type this agent knows.
-	maxCommandType = DeleteNodeType
+	maxCommandType = DeleteTokenType
 
 	// batchType is the envelope the Store writes: many commands, one log
 	// entry, one result each. It is never nested.
@@ -60,6 +65,11 @@ var commandNames = map[CommandType]string{
 	SetNodeSchedulableType: "SetNodeSchedulable",
 	SetNodeStatusType:      "SetNodeStatus",
 	DeleteNodeType:         "DeleteNode",
+	InitTrustType:          "InitTrust",
+	SetJoinSecretType:      "SetJoinSecret",
+	SetGossipKeysType:      "SetGossipKeys",
+	PutTokenType:           "PutToken",
+	DeleteTokenType:        "DeleteToken",
 	batchType:              "Batch",
 }
 
@@ -195,6 +205,16 @@ func newCommand(t CommandType) (Command, bool) {
 		return &SetNodeStatus{}, true
 	case DeleteNodeType:
 		return &DeleteNode{}, true
+	case InitTrustType:
+		return &InitTrust{}, true
+	case SetJoinSecretType:
+		return &SetJoinSecret{}, true
+	case SetGossipKeysType:
+		return &SetGossipKeys{}, true
+	case PutTokenType:
+		return &PutToken{}, true
+	case DeleteTokenType:
+		return &DeleteToken{}, true
 	}
 	return nil, false
 }

@@ -157,6 +157,8 @@ const (
 	// recClaimLocation came after recEnd was numbered; it keeps the
 	// numbers above (and the snapshot version) as they were.
 	recClaimLocation
+	// recToken: user tokens (hashed), after recClaimLocation.
+	recToken
 )
 
 const snapshotVersion = 1
@@ -165,6 +167,8 @@ type snapshotHeader struct {
 	Version int            `json:"version"`
 	Index   uint64         `json:"index"`
 	Config  cluster.Config `json:"config"`
+	// Trust came later; a snapshot without it restores an empty one.
+	Trust cluster.Trust `json:"trust"`
 }
 
 type fsmSnapshot struct{ state *cluster.State }
@@ -195,7 +199,7 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 		}
 	}
 	st := s.state
-	put(recHeader, snapshotHeader{Version: snapshotVersion, Index: st.Index(), Config: st.Config()})
+	put(recHeader, snapshotHeader{Version: snapshotVersion, Index: st.Index(), Config: st.Config(), Trust: st.Trust()})
 	for _, n := range st.Nodes() {
 		put(recNode, n)
 	}
@@ -213,6 +217,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	}
 	for _, c := range st.ClaimLocations() {
 		put(recClaimLocation, c)
+	}
+	for _, t := range st.Tokens() {
+		put(recToken, t)
 	}
 	put(recEnd, nil)
 	if err != nil {
@@ -249,6 +256,7 @@ func readSnapshot(r io.Reader) (*cluster.State, error) {
 	}
 	txn := cluster.Empty().Txn(hdr.Index)
 	txn.SetConfig(hdr.Config)
+	txn.SetTrust(hdr.Trust)
 	for n := 0; ; n++ {
 		if err := dec.Decode(&t); err != nil {
 			return nil, fmt.Errorf("read record %d: %w", n, err)
@@ -279,6 +287,11 @@ func readSnapshot(r io.Reader) (*cluster.State, error) {
 			v := &cluster.ClaimLocation{}
 			if err = dec.Decode(v); err == nil {
 				txn.RestoreClaimLocation(v)
+			}
+		case recToken:
+			v := &cluster.Token{}
+			if err = dec.Decode(v); err == nil {
+				txn.PutToken(v)
 			}
 		case recEnd:
 			var nothing any

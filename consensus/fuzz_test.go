@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"runtime/debug"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
@@ -30,6 +31,8 @@ func fuzzSetup() []Command {
 		&ApplyPlan{Plan: &cluster.Plan{Create: []*cluster.Pod{
 			owned(testPod("web-1", 100, 1<<20, 0), "a"), testPod("bare", 100, 1<<20, 0), stsPod("u1", "b"),
 		}}},
+		&InitTrust{Trust: testTrust()},
+		&PutToken{Token: testToken("t1", "ci", cluster.RoleView)},
 	}
 }
 
@@ -61,6 +64,10 @@ func fuzzCommands() []Command {
 		&SetNodeSchedulable{Name: "a", Schedulable: false},
 		&SetNodeStatus{Name: "b", Status: cluster.NodeDown},
 		&DeleteNode{Name: "b"},
+		&SetJoinSecret{Hash: strings.Repeat("b", 64)},
+		&SetGossipKeys{Keys: []string{"bmV3", "b2xk"}},
+		&PutToken{Token: testToken("t2", "alice", cluster.RoleEdit)},
+		&DeleteToken{ID: "t1"},
 	}
 }
 
@@ -172,7 +179,7 @@ func FuzzApply(f *testing.F) {
 		f.Add(encodeBatch([][]byte{c}))
 	}
 	f.Add(encodeBatch(cmds))
-	for typ := SetConfigType; typ <= DeleteNodeType; typ++ {
+	for typ := SetConfigType; typ <= maxCommandType; typ++ {
 		f.Add([]byte{byte(typ), 0x80}) // every command with nothing in it
 	}
 	f.Add(encodeBatch([][]byte{{byte(IgnoreUnknownTypeFlag | 100), 0x80}, cmds[0]}))

@@ -64,6 +64,8 @@ func richState(t *testing.T) *cluster.State {
 		Phase: cluster.PodRunning, PodIP: "10.0.1.2", Ready: true, StartedAt: time.Date(2026, 5, 6, 7, 8, 9, 10, time.UTC),
 		Containers: []cluster.ContainerStatus{{Name: "c", State: cluster.ContainerRunning, RestartCount: 2}},
 	}}}})
+	h.must(&InitTrust{Trust: testTrust()})
+	h.must(&PutToken{Token: testToken("t1", "ci", cluster.RoleView)})
 	return h.state()
 }
 
@@ -90,6 +92,9 @@ func statesEqual(t testing.TB, a, b *cluster.State) {
 		if !reflect.DeepEqual(a.PodsOnNode(n.Name), b.PodsOnNode(n.Name)) {
 			t.Fatalf("pods on %s differ", n.Name)
 		}
+	}
+	if !reflect.DeepEqual(a.Trust(), b.Trust()) || !reflect.DeepEqual(a.Tokens(), b.Tokens()) {
+		t.Fatalf("trust or tokens differ: %+v %+v vs %+v %+v", a.Trust(), a.Tokens(), b.Trust(), b.Tokens())
 	}
 	if len(a.PodsOwnedBy("wl-web")) != len(b.PodsOwnedBy("wl-web")) {
 		t.Fatal("owner index differs")

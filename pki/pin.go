@@ -59,7 +59,7 @@ func (p *Pinned) verify(cs tls.ConnectionState) error {
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 	if err != nil {
-		return fmt.Errorf("the seed's certificate %q does not verify against the pinned CA (digest %s): %w", certs[0].Subject.CommonName, p.digest, err)
+		return &MismatchError{fmt.Sprintf("the seed's certificate %q does not verify against the pinned CA (digest %s): %v", certs[0].Subject.CommonName, p.digest, err)}
 	}
 	p.ca.Store(ca)
 	return nil
@@ -80,10 +80,16 @@ func (p *Pinned) find(certs []*x509.Certificate) *x509.Certificate {
 func (p *Pinned) mismatch(certs []*x509.Certificate) error {
 	for i := len(certs) - 1; i >= 0; i-- {
 		if c := certs[i]; checkIsCA(c) == nil {
-			return fmt.Errorf("the seed's CA has digest %s but the join token pins %s: wrong token, or not the cluster you meant", Digest(c.Raw), p.digest)
+			return &MismatchError{fmt.Sprintf("the seed's CA has digest %s but the join token pins %s: wrong token, or not the cluster you meant", Digest(c.Raw), p.digest)}
 		}
 	}
 	last := certs[len(certs)-1]
-	return fmt.Errorf("the seed's CA has digest %s but the join token pins %s: wrong token, or not the cluster you meant (the seed sent no CA certificate in its chain; that digest is of %q)",
-		Digest(last.Raw), p.digest, last.Subject.CommonName)
+	return &MismatchError{fmt.Sprintf("the seed's CA has digest %s but the join token pins %s: wrong token, or not the cluster you meant (the seed sent no CA certificate in its chain; that digest is of %q)",
+		Digest(last.Raw), p.digest, last.Subject.CommonName)}
 }
+
+// MismatchError is a seed that is not of the pinned cluster: retrying the
+// same seed with the same token cannot succeed.
+type MismatchError struct{ msg string }
+
+func (e *MismatchError) Error() string { return e.msg }

@@ -4,6 +4,8 @@
 package api
 
 import (
+	"time"
+
 	"shoal/cluster"
 )
 
@@ -116,3 +118,72 @@ type LeaseRequest struct {
 // a stream cut short (the source agent died mid-copy) lacks it, and the
 // copy is then thrown away instead of swapped in.
 const TarCompleteTrailer = "X-Shoal-Tar-Complete"
+
+// JoinRequest is a new agent asking to join: it proves it holds the join
+// secret and asks for a node certificate for its key.
+type JoinRequest struct {
+	Secret string `json:"secret"`
+	Name   string `json:"name"`
+	// IPs and DNSNames go into the certificate's SANs.
+	IPs      []string `json:"ips"`
+	DNSNames []string `json:"dnsNames,omitempty"`
+	// PublicKey is the node key's public half, PEM (PKIX).
+	PublicKey string `json:"publicKey"`
+}
+
+// JoinResponse is everything a joining agent needs: its certificate, the
+// CA, the gossip keyring and members to gossip with, and a root-only admin
+// credential for its host.
+type JoinResponse struct {
+	Certificate string   `json:"certificate"`
+	CA          string   `json:"ca"`
+	GossipKeys  []string `json:"gossipKeys"`
+	Members     []string `json:"members"`
+	AdminToken  string   `json:"adminToken"`
+}
+
+// CertificateRequest renews the caller's node certificate for a new key.
+type CertificateRequest struct {
+	PublicKey string `json:"publicKey"`
+}
+
+// CertificateResponse is a renewed node certificate, PEM.
+type CertificateResponse struct {
+	Certificate string `json:"certificate"`
+}
+
+// TokenRequest creates a user token; TTL is a Go duration ("24h"), empty
+// for one that does not expire.
+type TokenRequest struct {
+	Name string `json:"name,omitempty"`
+	Role string `json:"role"`
+	TTL  string `json:"ttl,omitempty"`
+}
+
+// TokenInfo describes a user token, without its secret.
+type TokenInfo struct {
+	ID        string       `json:"id"`
+	Name      string       `json:"name"`
+	Role      cluster.Role `json:"role"`
+	CreatedAt time.Time    `json:"createdAt"`
+	ExpiresAt time.Time    `json:"expiresAt"`
+	CreatedBy string       `json:"createdBy,omitempty"`
+}
+
+// TokenResponse is a new token: the only time its secret is shown.
+type TokenResponse struct {
+	Token string    `json:"token"`
+	Info  TokenInfo `json:"info"`
+	// CA is the cluster CA (PEM), for a credentials file.
+	CA string `json:"ca"`
+}
+
+// JoinTokenResponse is a new join token, after the secret was rotated.
+type JoinTokenResponse struct {
+	Token string `json:"token"`
+}
+
+// RotateResponse says which gossip key is primary after a rotation.
+type RotateResponse struct {
+	Keys int `json:"keys"`
+}

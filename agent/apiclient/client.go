@@ -5,6 +5,7 @@ package apiclient
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,21 +22,36 @@ import (
 	"shoal/consensus"
 )
 
-// Client talks to an agent's API.
+// Client talks to an agent's API, always over TLS.
 type Client struct {
 	// Addr is HOST:PORT of the agent.
 	Addr string
-	// Token authenticates to an agent that is not on loopback.
+	// Token is the bearer credential of a user; agents talking to each
+	// other leave it empty and present their node certificate instead.
 	Token string
-	HTTP  *http.Client
+	// HTTP carries the TLS configuration: the cluster CA to trust and, for
+	// agents, the node certificate (see NewClient).
+	HTTP *http.Client
 	// Consistent makes reads linearizable: answered by the leader after a
 	// Raft barrier rather than from the addressed agent's own copy.
 	Consistent bool
 }
 
-// NewClient returns a client for the agent at addr.
-func NewClient(addr, token string) *Client {
-	return &Client{Addr: addr, Token: token, HTTP: &http.Client{}}
+// NewClient returns a client for the agent at addr that verifies the
+// agent with tlsConf (RootCAs: the cluster CA; never insecure).
+func NewClient(addr, token string, tlsConf *tls.Config) *Client {
+	return &Client{Addr: addr, Token: token, HTTP: NewHTTPClient(tlsConf)}
+}
+
+// NewHTTPClient returns an HTTP client for agents' APIs with tlsConf.
+func NewHTTPClient(tlsConf *tls.Config) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:     tlsConf,
+		ForceAttemptHTTP2:   true,
+		TLSHandshakeTimeout: 10 * time.Second,
+		IdleConnTimeout:     90 * time.Second,
+		MaxIdleConnsPerHost: 4,
+	}}
 }
 
 // StatusError is a non-2xx answer.
@@ -60,7 +76,7 @@ func (c *Client) url(path string, q url.Values) string {
 		}
 		q = q2
 	}
-	u := "http://" + c.Addr + api.PathPrefix + path
+	u := "https://" + c.Addr + api.PathPrefix + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
@@ -111,7 +127,7 @@ func (c *Client) sendRaw(ctx context.Context, method, path string, q url.Values,
 	}
 	hc := c.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		return nil, errors.New("apiclient: no HTTP client (use NewClient)")
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -318,14 +334,15 @@ func (c *Client) FetchVolume(ctx context.Context, ns, claim, destDir string) err
 }
 
 // VolumeFetcher returns what node.Config.FetchVolume wants: it looks up the
-// source node's API address in the current state and fetches with the
-// cluster token.
-func VolumeFetcher(state func() *cluster.State, token string) func(ctx context.Context, fromNode, ns, claim, destDir string) error {
+// source node's API address in the current state and fetches with this
+// node's certificate (only nodes may read claim volumes).
+func VolumeFetcher(state func() *cluster.State, hc *http.Client) func(ctx context.Context, fromNode, ns, claim, destDir string) error {
 	return func(ctx context.Context, fromNode, ns, claim, destDir string) error {
 		n, ok := state().Node(fromNode)
 		if !ok || n.APIAddr == "" {
 			return fmt.Errorf("node %s: API address unknown", fromNode)
 		}
-		return NewClient(n.APIAddr, token).FetchVolume(ctx, ns, claim, destDir)
+		c := &Client{Addr: n.APIAddr, HTTP: hc}
+		return c.FetchVolume(ctx, ns, claim, destDir)
 	}
 }

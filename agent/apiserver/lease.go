@@ -27,6 +27,10 @@ func (s *Server) handleLease(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{errors.New("lease: node name required")})
 		return
 	}
+	if err := actsForSelf(r, req.Node); err != nil {
+		fail(w, err)
+		return
+	}
 	if s.cfg.Leases == nil {
 		fail(w, errors.New("this agent keeps no leases"))
 		return

@@ -152,6 +152,12 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{err})
 		return
 	}
+	// The FSM skips updates for pods not placed on cmd.Node, so a node
+	// that reports only as itself reaches only its own pods.
+	if err := actsForSelf(r, cmd.Node); err != nil {
+		fail(w, err)
+		return
+	}
 	s.commitOK(w, r, body, &cmd)
 }
 
@@ -164,6 +170,10 @@ func (s *Server) handlePutNode(w http.ResponseWriter, r *http.Request) {
 	}
 	if n.Name != r.PathValue("name") {
 		fail(w, badRequest{fmt.Errorf("node name %q does not match the path", n.Name)})
+		return
+	}
+	if err := actsForSelf(r, n.Name); err != nil {
+		fail(w, err)
 		return
 	}
 	s.commitOK(w, r, body, &consensus.PutNode{Node: &n})

@@ -7,7 +7,7 @@ package apiserver
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,10 +48,16 @@ type Config struct {
 	Store    Store
 	// Pods is nil on an agent that runs no pods.
 	Pods Pods
-	// Token is the cluster token: required as a bearer from clients that
-	// are not on loopback.
-	Token    string
-	Gatherer prometheus.Gatherer
+	// ClientTLS is this agent's client side of mutual TLS, for requests it
+	// forwards to other agents (its node certificate, the cluster CA).
+	ClientTLS *tls.Config
+	// CertTTL is how long the node certificates this agent signs last
+	// (default a year).
+	CertTTL time.Duration
+	// RotateWait is how long a gossip key rotation waits between its
+	// phases for every agent to follow the keyring (default 3 s).
+	RotateWait time.Duration
+	Gatherer   prometheus.Gatherer
 	Logger   *slog.Logger
 	// Leases renews fencing leases on the leader.
 	Leases LeaseKeeper
@@ -70,7 +76,8 @@ type Config struct {
 
 // Server is the agent's HTTP API.
 type Server struct {
-	cfg  Config
+	cfg            Config
+	proxyTransport *http.Transport
 	log  *slog.Logger
 	mux  *http.ServeMux
 	pods atomic.Pointer[podsBox]
@@ -97,31 +104,48 @@ func NewServer(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.CertTTL <= 0 {
+		cfg.CertTTL = 365 * 24 * time.Hour
+	}
+	if cfg.RotateWait <= 0 {
+		cfg.RotateWait = 3 * time.Second
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux()}
+	s.proxyTransport = &http.Transport{TLSClientConfig: cfg.ClientTLS, ForceAttemptHTTP2: true}
 	p := api.PathPrefix
-	m := s.mux
-	m.HandleFunc("GET "+p+"/health", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, map[string]string{"status": "ok"}) })
-	m.HandleFunc("POST "+p+"/apply", s.handleApply)
-	m.HandleFunc("POST "+p+"/delete", s.handleDeleteFiles)
-	m.HandleFunc("DELETE "+p+"/{kind}/{ns}/{name}", s.handleDelete)
-	m.HandleFunc("GET "+p+"/nodes", s.handleNodes)
-	m.HandleFunc("GET "+p+"/pods", s.handlePods)
-	m.HandleFunc("GET "+p+"/services", s.handleServices)
-	m.HandleFunc("GET "+p+"/deployments", s.handleWorkloads(cluster.KindDeployment))
-	m.HandleFunc("GET "+p+"/statefulsets", s.handleWorkloads(cluster.KindStatefulSet))
-	m.HandleFunc("POST "+p+"/{kind}/{ns}/{name}/scale", s.handleScale)
-	m.HandleFunc("POST "+p+"/{kind}/{ns}/{name}/resources", s.handleResources)
-	m.HandleFunc("GET "+p+"/{kind}/{ns}/{name}/rollout", s.handleRollout)
-	m.HandleFunc("POST "+p+"/{kind}/{ns}/{name}/undo", s.handleUndo)
-	m.HandleFunc("GET "+p+"/pods/{ns}/{name}/logs", s.handleLogs)
-	m.HandleFunc("POST "+p+"/pods/{ns}/{name}/exec", s.handleExec)
-	m.HandleFunc("POST "+p+"/nodes/{name}/{action}", s.handleNodeAction)
-	m.HandleFunc("POST "+p+"/internal/status", s.handleStatus)
-	m.HandleFunc("PUT "+p+"/internal/nodes/{name}", s.handlePutNode)
-	m.HandleFunc("POST "+p+"/internal/lease", s.handleLease)
-	m.HandleFunc("POST "+p+"/images/import", s.handleImport)
+	route := func(pattern string, need perm, h http.HandlerFunc) {
+		method, path, _ := strings.Cut(pattern, " ")
+		s.mux.HandleFunc(method+" "+p+path, s.guard(need, h))
+	}
+	route("GET /health", permPublic, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, map[string]string{"status": "ok"}) })
+	route("POST /join", permPublic, s.handleJoin)
+	route("POST /apply", permWrite, s.handleApply)
+	route("POST /delete", permWrite, s.handleDeleteFiles)
+	route("DELETE /{kind}/{ns}/{name}", permWrite, s.handleDelete)
+	route("GET /nodes", permRead, s.handleNodes)
+	route("GET /pods", permRead, s.handlePods)
+	route("GET /services", permRead, s.handleServices)
+	route("GET /deployments", permRead, s.handleWorkloads(cluster.KindDeployment))
+	route("GET /statefulsets", permRead, s.handleWorkloads(cluster.KindStatefulSet))
+	route("POST /{kind}/{ns}/{name}/scale", permWrite, s.handleScale)
+	route("POST /{kind}/{ns}/{name}/resources", permWrite, s.handleResources)
+	route("GET /{kind}/{ns}/{name}/rollout", permRead, s.handleRollout)
+	route("POST /{kind}/{ns}/{name}/undo", permWrite, s.handleUndo)
+	route("GET /pods/{ns}/{name}/logs", permRead, s.handleLogs)
+	route("POST /pods/{ns}/{name}/exec", permExec, s.handleExec)
+	route("POST /nodes/{name}/{action}", permWrite, s.handleNodeAction)
+	route("POST /images/import", permWrite, s.handleImport)
+	route("GET /tokens", permAdmin, s.handleListTokens)
+	route("POST /tokens", permAdmin, s.handleCreateToken)
+	route("DELETE /tokens/{name}", permAdmin, s.handleRevokeToken)
+	route("POST /join-token", permAdmin, s.handleRotateJoin)
+	route("POST /gossip/rotate", permAdmin, s.handleRotateGossip)
+	route("POST /internal/status", permNode, s.handleStatus)
+	route("PUT /internal/nodes/{name}", permNode, s.handlePutNode)
+	route("POST /internal/lease", permNode, s.handleLease)
+	route("POST /internal/certificate", permNode, s.handleRenew)
 	if cfg.Gatherer != nil {
-		m.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+		s.mux.Handle("GET /metrics", s.guard(permRead, promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP))
 	}
 	return s
 }
@@ -149,25 +173,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limitBodyTime(w, r)
-	if !s.authorized(r) {
-		writeError(w, http.StatusUnauthorized, errors.New("this agent requires the cluster token: run as root on a member (it reads /var/lib/shoal/token), or pass --token-file or SHOAL_TOKEN"))
+	if c, ok := s.authenticate(r); ok {
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
+	} else if r.Header.Get("Authorization") != "" {
+		// A wrong or revoked token is refused even on public routes, so
+		// a client learns at once that its credential is bad.
+		writeError(w, http.StatusUnauthorized, errUnauthenticated)
 		return
 	}
 	if s.routeVolume(w, r) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)
-}
-
-// authorized checks the bearer token. Coming from loopback earns nothing:
-// any local user, or a pod able to reach the host, would otherwise be
-// admin. Local root reads the token from its root-only file instead.
-func (s *Server) authorized(r *http.Request) bool {
-	if s.cfg.Token == "" || r.URL.Path == api.PathPrefix+"/health" {
-		return true
-	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
 }
 
 // commit applies commands through the local store; on a follower it
@@ -207,16 +224,17 @@ func (s *Server) commitOK(w http.ResponseWriter, r *http.Request, body []byte, c
 	}
 }
 
-// proxy sends the request (with its already-read body) to another agent.
+// proxy sends the request (with its already-read body) to another agent,
+// over mutual TLS. The caller's own token travels with it, so the other
+// agent grants exactly the caller's rights; a node's request (no token)
+// arrives with this agent's certificate, which may act only for this node.
 func (s *Server) proxy(w http.ResponseWriter, r *http.Request, addr string, body []byte) {
-	target := &url.URL{Scheme: "http", Host: addr}
+	target := &url.URL{Scheme: "https", Host: addr}
 	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = s.proxyTransport
 	rp.FlushInterval = -1 // logs -f streams
 	r2 := r.Clone(r.Context())
 	r2.Header.Set("X-Shoal-Forwarded", s.cfg.NodeName)
-	if s.cfg.Token != "" {
-		r2.Header.Set("Authorization", "Bearer "+s.cfg.Token)
-	}
 	if body != nil {
 		r2.Body = io.NopCloser(strings.NewReader(string(body)))
 		r2.ContentLength = int64(len(body))
@@ -260,6 +278,8 @@ func writeError(w http.ResponseWriter, code int, err error) {
 func fail(w http.ResponseWriter, err error) {
 	var br badRequest
 	switch {
+	case errors.As(err, new(forbidden)):
+		writeError(w, http.StatusForbidden, err)
 	case errors.As(err, &br), errors.Is(err, consensus.ErrInvalid):
 		writeError(w, http.StatusBadRequest, err)
 	case errors.Is(err, consensus.ErrNotFound), errors.Is(err, errNotFound):

@@ -43,13 +43,15 @@ func (s *Server) routeVolume(w http.ResponseWriter, r *http.Request) bool {
 	ns, claim, _ := strings.Cut(rest, "/")
 	r.SetPathValue("ns", ns)
 	r.SetPathValue("claim", claim)
-	s.handleVolume(w, r)
+	// Only agents move claims: a user has no business reading another
+	// node's volume files.
+	s.guard(permNode, s.handleVolume)(w, r)
 	return true
 }
 
 // handleVolume streams one StatefulSet claim directory as a tar archive to
-// the agent that will run the claim's pod next. ServeHTTP has checked the
-// cluster token (or loopback) like for every other route. The pod is
+// the agent that will run the claim's pod next; only a node certificate
+// may ask. The pod is
 // stopped here before anyone asks (the scheduler sets VolumeFrom only once
 // it has left the state), so the data is not being written.
 func (s *Server) handleVolume(w http.ResponseWriter, r *http.Request) {

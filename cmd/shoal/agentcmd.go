@@ -24,11 +24,14 @@ func newAgentCmd(g *globals) *cobra.Command {
 		Short: "Run the Shoal agent on this server",
 		Long: `Run the Shoal agent: it holds the cluster state (Raft), runs this node's
 pods through containerd, answers service names over DNS and serves the API.
-The first agent (no --join) creates the cluster and writes its join token
-to <data-dir>/token, readable by root only. Others join with --join and the
-token from --token-file or the SHOAL_TOKEN environment variable: a token
-given with --token shows in the process list.`,
-		Args: cobra.NoArgs,
+The first agent (no --join) creates the cluster: its CA, and a join token
+in <data-dir>/join-token, readable by root only. Others join with --join
+(a member's API address) and the join token from --token-file or the
+SHOAL_TOKEN environment variable (a token given with --token shows in the
+process list). Every agent writes <data-dir>/admin.conf, the credentials
+its host's root uses with the CLI.`,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{offline: "1"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
@@ -67,7 +70,9 @@ given with --token shows in the process list.`,
 	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/shoal", "where the agent keeps its state, pod data and volumes")
 	f.StringVar(&cfg.Bind, "bind", "127.0.0.1", "IP to listen on for Raft, gossip and the API")
 	f.StringVar(&cfg.Advertise, "advertise", "", "IP other nodes reach this one on (default: --bind)")
-	f.StringSliceVar(&join, "join", nil, "addresses of cluster members to join")
+	f.StringSliceVar(&join, "join", nil, "API addresses of cluster members to join through, HOST[:PORT],... (port 7948 by default)")
+	f.DurationVar(&cfg.CertTTL, "cert-ttl", 0, "lifetime of the node certificates this agent signs (default a year; renewed after two thirds)")
+	_ = f.MarkHidden("cert-ttl")
 	f.StringVar(&labels, "labels", "", "node labels, k=v,...")
 	f.StringVar(&cfg.Containerd, "containerd", "", "socket of a running containerd (default: start one under the data dir)")
 	f.StringVar(&cfg.ContainerdNamespace, "containerd-namespace", cluster.DefaultContainerdNamespace, "containerd namespace for this agent's containers")

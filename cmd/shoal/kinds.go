@@ -60,6 +60,6 @@ func parseKindName(args []string) (resource, string, error) {
 	}
 }
 
-// client addresses the agent with the token resolved before the verb ran
-// (see newRoot's PersistentPreRunE).
-func (g *globals) client() *apiclient.Client { return apiclient.NewClient(g.addr, g.token) }
+// client addresses the agent with the credentials resolved before the
+// verb ran (see newRoot's PersistentPreRunE).
+func (g *globals) client() *apiclient.Client { return apiclient.NewClient(g.addr, g.token, g.tls) }

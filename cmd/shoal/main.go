@@ -52,34 +52,74 @@ type globals struct {
 	addr      string
 	token     string
 	tokenFile string
+	config    string
 	namespace string
+	// tls trusts the cluster CA from the credentials; resolved before the
+	// verb runs (see resolve).
+	tls *tls.Config
 }
 
-// defaultTokenFile is where an agent with the default data dir keeps the
-// cluster token, readable by root only: root on a node needs no flag, and
+// defaultAdminConf is the credential an agent with the default data dir
+// writes for its host's root user: root on a node needs no flag, and
 // other local users get nothing.
-const defaultTokenFile = "/var/lib/shoal/token"
+const defaultAdminConf = "/var/lib/shoal/admin.conf"
 
-// clientToken is the token the client verbs send: --token (SHOAL_TOKEN),
-// else the content of --token-file (SHOAL_TOKEN_FILE), else that of the
-// default token file when this user may read it. An agent trusts no one
-// for being local, so without a token a client gets only the answer that
-// it needs one.
-func (g *globals) clientToken() (string, error) {
-	if g.token != "" {
-		return g.token, nil
+// userConf is where a user keeps the credentials file `shoal token create
+// -o config` printed for them.
+func userConf() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
 	}
-	if g.tokenFile != "" {
-		return readToken(g.tokenFile)
-	}
-	if t, err := readToken(defaultTokenFile); err == nil {
-		return t, nil
-	}
-	return "", nil
+	return filepath.Join(home, ".shoal", "config")
 }
 
-// agentToken is the token `shoal agent` joins with: only what it is
-// given, never the default file (the agent keeps its own in its data dir).
+// resolve finds the client's credentials: --config (SHOAL_CONFIG), else
+// ~/.shoal/config, else the root-only admin.conf when this user may read
+// it. --addr and --token (or --token-file) override what the file says.
+// The agent is always verified against the cluster CA of the file: there
+// is no insecure mode.
+func (g *globals) resolve() error {
+	path := g.config
+	if path == "" {
+		for _, p := range []string{userConf(), defaultAdminConf} {
+			if p == "" {
+				continue
+			}
+			if f, err := os.Open(p); err == nil {
+				f.Close()
+				path = p
+				break
+			}
+		}
+	}
+	if path == "" {
+		return errors.New("no credentials: pass --config FILE (`shoal token create -o config` makes one), or run as root on a node (" + defaultAdminConf + ")")
+	}
+	creds, err := apiclient.LoadCredentials(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	if g.tls, err = creds.TLS(); err != nil {
+		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	if g.addr == "" {
+		g.addr = creds.Server
+	}
+	switch {
+	case g.token != "":
+	case g.tokenFile != "":
+		if g.token, err = readToken(g.tokenFile); err != nil {
+			return fmt.Errorf("--token-file: %w", err)
+		}
+	default:
+		g.token = creds.Token
+	}
+	return nil
+}
+
+// agentToken is the join token `shoal agent` joins with: only what it is
+// given.
 func (g *globals) agentToken() (string, error) {
 	if g.token != "" || g.tokenFile == "" {
 		return g.token, nil
@@ -90,14 +130,17 @@ func (g *globals) agentToken() (string, error) {
 func readToken(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("read the cluster token: %w", err)
+		return "", fmt.Errorf("read the token: %w", err)
 	}
 	t := strings.TrimSpace(string(b))
 	if t == "" {
-		return "", fmt.Errorf("read the cluster token: %s is empty", path)
+		return "", fmt.Errorf("read the token: %s is empty", path)
 	}
 	return t, nil
 }
+
+// offline marks commands that do not talk to an agent's API.
+const offline = "offline"
 
 func newRoot() *cobra.Command {
 	g := &globals{}
@@ -107,26 +150,24 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       strings.TrimSpace(version + " " + commit),
-		// The client verbs' token is resolved once, before the verb: a
-		// --token-file that cannot be read stops the verb with why, rather
-		// than every request answering 401. `shoal agent` resolves its own
-		// (it never reads the default file).
+		// The client verbs' credentials are resolved once, before the
+		// verb: a missing or unreadable file stops the verb with why,
+		// rather than every request failing. `shoal agent` resolves its
+		// own join token (it never reads a credentials file).
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if cmd.Name() == "agent" {
-				return nil
+			for c := cmd; c != nil; c = c.Parent() {
+				if c.Annotations[offline] != "" || c.Name() == "help" || c.Name() == "completion" {
+					return nil
+				}
 			}
-			tok, err := g.clientToken()
-			if err != nil {
-				return fmt.Errorf("--token-file: %w", err)
-			}
-			g.token = tok
-			return nil
+			return g.resolve()
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.addr, "addr", envOr("SHOAL_ADDR", net.JoinHostPort("127.0.0.1", strconv.Itoa(cluster.DefaultAPIPort))), "agent API address (env SHOAL_ADDR)")
-	pf.StringVar(&g.token, "token", os.Getenv("SHOAL_TOKEN"), "cluster token (env SHOAL_TOKEN); shows in the process list, prefer --token-file")
-	pf.StringVar(&g.tokenFile, "token-file", os.Getenv("SHOAL_TOKEN_FILE"), "file holding the cluster token (env SHOAL_TOKEN_FILE; default for the client verbs: "+defaultTokenFile+" when readable)")
+	pf.StringVar(&g.addr, "addr", os.Getenv("SHOAL_ADDR"), "agent API address, HOST:PORT (env SHOAL_ADDR; default: the credentials' server)")
+	pf.StringVar(&g.config, "config", os.Getenv("SHOAL_CONFIG"), "credentials file: server, cluster CA, token (env SHOAL_CONFIG; default ~/.shoal/config, else "+defaultAdminConf+" when readable)")
+	pf.StringVar(&g.token, "token", os.Getenv("SHOAL_TOKEN"), "API token, or for `shoal agent --join` the join token (env SHOAL_TOKEN); shows in the process list, prefer --token-file")
+	pf.StringVar(&g.tokenFile, "token-file", os.Getenv("SHOAL_TOKEN_FILE"), "file holding the token (env SHOAL_TOKEN_FILE)")
 	pf.StringVarP(&g.namespace, "namespace", "n", "default", "namespace")
 
 	root.AddCommand(
@@ -144,6 +185,7 @@ func newRoot() *cobra.Command {
 		newRolloutCmd(g),
 		newSetCmd(g),
 		newTokenCmd(g),
+		newGossipCmd(g),
 		newImageCmd(g),
 	)
 	return root

@@ -269,27 +269,6 @@ func resourceNames(list string) []string {
 	return out
 }
 
-func newTokenCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "token",
-		Short: "Print the cluster's join token (root on a member: from " + defaultTokenFile + ")",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			// Read from the root-only file, never served over the API:
-			// whoever may read it may have it.
-			t, err := g.token, error(nil)
-			if t == "" {
-				_, err = readToken(defaultTokenFile) // only to say why not
-			}
-			if err != nil {
-				return fmt.Errorf("%w (the token is readable by root on a member; or pass --token-file)", err)
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), t)
-			return nil
-		},
-	}
-}
-
 func newImageCmd(g *globals) *cobra.Command {
 	root := &cobra.Command{Use: "image", Short: "Manage images on a node"}
 	imp := &cobra.Command{

@@ -1,0 +1,102 @@
+package cluster
+
+import (
+	"fmt"
+	"time"
+)
+
+// Trust is the cluster's credentials. It is replicated like the rest of
+// the state, so every Raft member holds the CA key: whichever agent leads
+// must be able to sign a joining node's certificate and renew the others'
+// after the first agent is gone (Swarm's managers and k3s's servers hold
+// theirs the same way). It is never served by the API.
+type Trust struct {
+	// CACert and CAKey are the cluster CA, PEM.
+	CACert string `json:"caCert,omitempty"`
+	CAKey  string `json:"caKey,omitempty"`
+	// JoinSecretHash is the SHA-256 (hex) of the join token's secret; the
+	// secret itself is never stored, so rotating it needs no old value.
+	JoinSecretHash string `json:"joinSecretHash,omitempty"`
+	// GossipKeys is the memberlist keyring, base64, the primary first.
+	GossipKeys []string `json:"gossipKeys,omitempty"`
+}
+
+// Role is what a user token may do.
+type Role string
+
+// Roles, from most to least power. Kubernetes' user-facing cluster roles
+// of the same names are the model.
+const (
+	// RoleAdmin may do anything, including managing tokens and keys.
+	RoleAdmin Role = "admin"
+	// RoleEdit may read everything, apply, delete, scale and exec.
+	RoleEdit Role = "edit"
+	// RoleView may read everything but Secrets; no writes, no exec.
+	RoleView Role = "view"
+)
+
+// ParseRole reads a role name.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleAdmin, RoleEdit, RoleView:
+		return r, nil
+	}
+	return "", fmt.Errorf("role %q: expected admin, edit or view", s)
+}
+
+// Token is a user's API credential. Only the hash of its secret is kept:
+// a copy of the state (a snapshot, a stolen disk) lets nobody call the
+// API.
+type Token struct {
+	// ID is the public half of the token, how it is found.
+	ID string `json:"id"`
+	// Name says whose it is ("ci", "alice", "root@node-1"); unique.
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+	// Hash is the SHA-256 (hex) of the secret half.
+	Hash      string    `json:"hash"`
+	CreatedAt time.Time `json:"createdAt"`
+	// ExpiresAt is when it stops working; zero never.
+	ExpiresAt time.Time `json:"expiresAt"`
+	// CreatedBy names the caller that made it.
+	CreatedBy string `json:"createdBy,omitempty"`
+
+	CreateIndex uint64 `json:"createIndex,omitempty"`
+}
+
+// Expired reports whether t no longer works at now.
+func (t *Token) Expired(now time.Time) bool {
+	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
+}
+
+// Trust returns the cluster's credentials.
+func (s *State) Trust() Trust { return s.trust }
+
+// Token returns the user token with this ID.
+func (s *State) Token(id string) (*Token, bool) { return get[*Token](s.tokens, id) }
+
+// Tokens returns every user token, by ID.
+func (s *State) Tokens() []*Token { return all[*Token](s.tokens, "") }
+
+// SetTrust replaces the cluster's credentials.
+func (t *Txn) SetTrust(tr Trust) { t.trust = tr }
+
+// Trust returns the credentials as of this change.
+func (t *Txn) Trust() Trust { return t.trust }
+
+// Token returns a user token as of this change.
+func (t *Txn) Token(id string) (*Token, bool) { return getTxn[*Token](t.tokens, id) }
+
+// Tokens returns every user token as of this change.
+func (t *Txn) Tokens() []*Token { return allTxn[*Token](t.tokens, "") }
+
+// PutToken stores tok, stamping its index.
+func (t *Txn) PutToken(tok *Token) {
+	if tok.CreateIndex == 0 {
+		tok.CreateIndex = t.index
+	}
+	t.tokens.Insert([]byte(tok.ID), tok)
+}
+
+// DeleteToken removes a user token.
+func (t *Txn) DeleteToken(id string) { t.tokens.Delete([]byte(id)) }
