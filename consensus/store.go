@@ -39,6 +39,9 @@ type Config struct {
 	// Advertise, if set, is the address other members dial.
 	BindAddr  string
 	Advertise string
+	// TLS, if set, makes the Raft transport mutual TLS. Nil keeps plain
+	// TCP, which anyone who reaches BindAddr can forge Raft RPCs on.
+	TLS *RaftTLS
 	// Bootstrap makes a member with no Raft state the single voter of a
 	// new cluster. A member that has state recovers it and ignores this.
 	Bootstrap bool
@@ -128,6 +131,14 @@ func Open(cfg Config) (*Store, error) {
 	cfg.withDefaults()
 	if cfg.NodeID == "" {
 		return nil, fmt.Errorf("open consensus store: %w: empty node ID", ErrInvalid)
+	}
+	if cfg.TLS != nil {
+		if cfg.Transport != nil {
+			return nil, fmt.Errorf("open consensus store %s: %w: TLS set with a given Transport", cfg.NodeID, ErrInvalid)
+		}
+		if err := cfg.TLS.validate(); err != nil {
+			return nil, fmt.Errorf("open consensus store %s: %w", cfg.NodeID, err)
+		}
 	}
 	s := &Store{
 		cfg:      cfg,
@@ -243,6 +254,8 @@ func (s *Store) open() error {
 	return nil
 }
 
+// tcpTransport listens on BindAddr: over mutual TLS when Config.TLS is
+// set, else plain TCP.
 func (s *Store) tcpTransport() (*raft.NetworkTransport, error) {
 	bind := s.cfg.BindAddr
 	if bind == "" {
@@ -255,6 +268,18 @@ func (s *Store) tcpTransport() (*raft.NetworkTransport, error) {
 			return nil, fmt.Errorf("resolve raft advertise address %q: %w", s.cfg.Advertise, err)
 		}
 		adv = a
+	}
+	if s.cfg.TLS != nil {
+		stream, err := newTLSStream(bind, adv, s.cfg.TLS, s.log.With("logger", "raft-tls"))
+		if err != nil {
+			return nil, err
+		}
+		return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream:  stream,
+			MaxPool: 3,
+			Timeout: 10 * time.Second,
+			Logger:  newHCLog(s.log, "raft-net"),
+		}), nil
 	}
 	t, err := raft.NewTCPTransportWithLogger(bind, adv, 3, 10*time.Second, newHCLog(s.log, "raft-net"))
 	if err != nil {
