@@ -26,25 +26,13 @@ import (
 // in-memory transport, with one registered node.
 func newTestAPI(t *testing.T) (*apiclient.Client, *consensus.Store) {
 	t.Helper()
-	store := consensustest.Cluster(t, 1, func(_ int, cfg *consensus.Config) { cfg.NodeID = "n1" })[0]
-	ctx := context.Background()
-	if _, err := store.Apply(ctx, &consensus.PutNode{Node: &cluster.Node{
+	tc := newTestCluster(t, Config{})
+	tc.apply(t, &consensus.PutNode{Node: &cluster.Node{
 		Name: "n1", Status: cluster.NodeReady,
 		Capacity:    cluster.Resources{MilliCPU: 2000, Memory: 4 << 30},
 		Allocatable: cluster.Resources{MilliCPU: 2000, Memory: 4 << 30},
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	var n atomic.Int64
-	srv := NewServer(Config{
-		NodeName: "n1",
-		Store:    store,
-		Logger:   slog.New(slog.DiscardHandler),
-		NewUID:   func() string { return fmt.Sprintf("uid-%d", n.Add(1)) },
-	})
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	return apiclient.NewClient(strings.TrimPrefix(hs.URL, "http://"), ""), store
+	}})
+	return tc.user(t, "admin"), tc.store
 }
 
 const deployment = `apiVersion: apps/v1

@@ -1,0 +1,135 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"shoal/agent/apiclient"
+	"shoal/cluster"
+	"shoal/consensus"
+	"shoal/consensus/consensustest"
+	"shoal/pki"
+)
+
+// testCluster is an API server over HTTPS with the cluster's real trust:
+// a CA in the state, node certificates, and user tokens of every role.
+type testCluster struct {
+	store  *consensus.Store
+	ca     *pki.CA
+	server *Server
+	addr   string
+	// tokens by role name, and "node:<name>" clients by node.
+	tokens map[string]string
+}
+
+func newTestCluster(t *testing.T, cfg Config) *testCluster {
+	t.Helper()
+	if cfg.Store == nil {
+		cfg.Store = consensustest.Cluster(t, 1, func(_ int, c *consensus.Config) { c.NodeID = "n1" })[0]
+	}
+	ca, err := pki.NewCA("test-cluster", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, err := ca.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := &testCluster{store: cfg.Store.(*consensus.Store), ca: ca, tokens: map[string]string{}}
+	cmds := []consensus.Command{&consensus.InitTrust{Trust: cluster.Trust{
+		CACert: string(ca.CertPEM), CAKey: string(caKey), JoinSecretHash: pki.HashSecret("0123456789abcdef0123456789abcdef"), GossipKeys: []string{"a2V5"},
+	}}}
+	for _, role := range []cluster.Role{cluster.RoleAdmin, cluster.RoleEdit, cluster.RoleView} {
+		tok, id, hash, err := NewUserToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.tokens[string(role)] = tok
+		cmds = append(cmds, &consensus.PutToken{Token: tokenRecord(id, hash, string(role)+"-user", role, 0, "test", time.Now())})
+	}
+	tc.apply(t, cmds...)
+
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.NewUID == nil {
+		var n atomic.Int64
+		cfg.NewUID = func() string { return fmt.Sprintf("uid-%d", n.Add(1)) }
+	}
+	if cfg.NodeName == "" {
+		cfg.NodeName = "n1"
+	}
+	self := tc.identity(t, cfg.NodeName)
+	cfg.ClientTLS = self.ClientTLS("")
+	tc.server = NewServer(cfg)
+	hs := httptest.NewUnstartedServer(tc.server)
+	hs.TLS = self.ServerTLS(tls.VerifyClientCertIfGiven)
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	tc.addr = strings.TrimPrefix(hs.URL, "https://")
+	return tc
+}
+
+func (tc *testCluster) apply(t *testing.T, cmds ...consensus.Command) {
+	t.Helper()
+	res, err := tc.store.Apply(context.Background(), cmds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+}
+
+// identity issues a node certificate of the cluster CA.
+func (tc *testCluster) identity(t *testing.T, node string) *pki.Identity {
+	t.Helper()
+	key, err := pki.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tc.ca.SignNode(key.Public(), pki.NodeRequest{Name: node, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := pki.EncodeKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := pki.NewIdentity(cert, keyPEM, tc.ca.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// user is a client with the token of a role ("admin", "edit", "view"), or
+// with token itself when it is not a role name.
+func (tc *testCluster) user(t *testing.T, role string) *apiclient.Client {
+	t.Helper()
+	tok, ok := tc.tokens[role]
+	if !ok {
+		tok = role
+	}
+	conf, err := apiclient.CATLS(tc.ca.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apiclient.NewClient(tc.addr, tok, conf)
+}
+
+// node is a client with a node certificate and no token.
+func (tc *testCluster) node(t *testing.T, name string) *apiclient.Client {
+	t.Helper()
+	return apiclient.NewClient(tc.addr, "", tc.identity(t, name).ClientTLS(""))
+}
