@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -31,13 +33,17 @@ func startGossip(ctx context.Context, cfg Config, token string, self *cluster.No
 	host, portStr, _ := net.SplitHostPort(cfg.GossipAddr)
 	port, _ := strconv.Atoi(portStr)
 	meta := gossip.MetaFromNode(self)
+	key, err := legacyGossipKey(token)
+	if err != nil {
+		return nil, err
+	}
 	g, err := gossip.New(gossip.Config{
 		NodeName:      cfg.Name,
 		BindAddr:      host,
 		BindPort:      port,
 		AdvertiseAddr: cfg.Advertise,
 		AdvertisePort: port,
-		Token:         token,
+		Keys:          [][]byte{key},
 		Meta:          meta,
 		Profile:       cfg.GossipProfile,
 		Logger:        log.With("component", "gossip"),
@@ -69,6 +75,21 @@ func startGossip(ctx context.Context, cfg Config, token string, self *cluster.No
 		}
 	}
 	return m, nil
+}
+
+// legacyGossipKey is the gossip key earlier versions derived from the
+// cluster token (HKDF-SHA256, the same salt and info), so that members keep
+// talking to each other across the upgrade. The salt is fixed because every
+// agent derives the key from the token alone; the token's entropy carries
+// the security.
+//
+// TODO(trust): replaced by the random keyring (gossip.NewKey, SetKeys).
+func legacyGossipKey(token string) ([]byte, error) {
+	key, err := hkdf.Key(sha256.New, []byte(token), []byte("shoal-gossip-salt-v1"), "shoal gossip aes-256-gcm key v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("derive gossip key: %w", err)
+	}
+	return key, nil
 }
 
 // join retries until a member accepts or the timeout passes: the seed may
