@@ -3,8 +3,6 @@ package gossip
 import (
 	"bytes"
 	"context"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"fmt"
 	"log"
 	"log/slog"
@@ -30,15 +28,6 @@ const (
 	ProfileTest = "test"
 )
 
-// keyInfo binds the derived key to its use: the same cluster token may feed
-// other KDFs (API bearer checks, Raft) and those keys must never coincide.
-const keyInfo = "shoal gossip aes-256-gcm key v1"
-
-// keySalt is fixed (not random) because every agent must derive the same key
-// from the token alone; HKDF's security with a fixed salt rests on the
-// token's entropy, which the token generator provides.
-var keySalt = []byte("shoal-gossip-salt-v1")
-
 // Config is the gossip layer's own configuration; the agent converts its
 // user-facing configuration into it.
 type Config struct {
@@ -54,10 +43,12 @@ type Config struct {
 	AdvertiseAddr string
 	AdvertisePort int
 
-	// Token is the cluster token. Gossip is encrypted with a key derived
-	// from it, so the token itself never crosses the network and a node with
-	// another token can neither join nor be joined (required).
-	Token string
+	// Keys is the gossip keyring, the primary key (the one messages are
+	// encrypted with) first; the others are only tried to decrypt. Each
+	// key is 16, 24 or 32 bytes (AES-128/192/256; NewKey makes 32). A node
+	// that shares no key with the cluster can neither join nor be joined
+	// (required; see SetKeys to change it while running).
+	Keys [][]byte
 
 	// Meta is this node's initial metadata.
 	Meta NodeMeta
@@ -94,8 +85,6 @@ func (c *Config) Validate() error {
 	switch {
 	case c.NodeName == "":
 		return fmt.Errorf("%w: node name is required", ErrConfig)
-	case c.Token == "":
-		return fmt.Errorf("%w: the cluster token is required (gossip is always encrypted)", ErrConfig)
 	case c.BindPort < EphemeralPort || c.BindPort > 65535:
 		return fmt.Errorf("%w: bind port %d out of range", ErrConfig, c.BindPort)
 	case c.AdvertisePort < 0 || c.AdvertisePort > 65535:
@@ -107,19 +96,13 @@ func (c *Config) Validate() error {
 		c.UpdateTimeout < 0 || c.Tombstone < 0 || c.EventBuffer < 0:
 		return fmt.Errorf("%w: timings and sizes must not be negative", ErrConfig)
 	}
+	if err := validateKeys(c.Keys); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	if _, err := c.Meta.Encode(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return nil
-}
-
-// DeriveKey returns the AES-256 gossip key for a cluster token.
-func DeriveKey(token string) ([]byte, error) {
-	key, err := hkdf.Key(sha256.New, []byte(token), keySalt, keyInfo, 32)
-	if err != nil {
-		return nil, fmt.Errorf("derive gossip key: %w", err)
-	}
-	return key, nil
 }
 
 // memberlistConfig converts c into memberlist's configuration; delegates
@@ -177,11 +160,14 @@ func (c *Config) memberlistConfig(logger *slog.Logger) (*memberlist.Config, erro
 		mc.Transport = c.Transport
 	}
 
-	key, err := DeriveKey(c.Token)
+	// Copies: memberlist keeps the slices it is given, and the caller's
+	// must not be able to change the ring behind its back.
+	keys := cloneKeys(c.Keys)
+	ring, err := memberlist.NewKeyring(keys, keys[0])
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	mc.SecretKey = key
+	mc.Keyring = ring
 	// Refuse clear-text gossip both ways: a node without the key must not be
 	// able to inject alive/dead messages.
 	mc.GossipVerifyIncoming = true

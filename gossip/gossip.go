@@ -2,9 +2,11 @@
 // they are up, over hashicorp/memberlist (SWIM), with a compact NodeMeta
 // carried by each node.
 //
-// Gossip is always encrypted with an AES-256 key derived from the cluster
-// token (HKDF-SHA256, see DeriveKey): the token never crosses the network,
-// and a node with another token can neither join nor be joined.
+// Gossip is always encrypted (AES-GCM) with a keyring of random keys of its
+// own (Config.Keys, NewKey), unrelated to any API credential: a node that
+// shares no key with the cluster can neither join nor be joined. The ring
+// changes while the cluster runs (SetKeys), so its key can be rotated
+// without a restart.
 //
 // Member states and where they come from:
 //
@@ -53,8 +55,8 @@ var (
 	// ErrConfig: the Config is invalid.
 	ErrConfig = errors.New("gossip: invalid config")
 	// ErrJoin: no seed accepted the join. The usual causes are a wrong
-	// cluster token (the seed cannot decrypt us) or an unreachable address.
-	ErrJoin = errors.New("no member accepted the join: the cluster token may be wrong or the address unreachable")
+	// gossip key (the seed cannot decrypt us) or an unreachable address.
+	ErrJoin = errors.New("no member accepted the join: the gossip key may be wrong or the address unreachable")
 	// ErrMetaTooLarge: the encoded NodeMeta exceeds memberlist.MetaMaxSize.
 	ErrMetaTooLarge = errors.New("gossip: node meta too large")
 	// ErrMetaInvalid: NodeMeta cannot be encoded or decoded.
@@ -144,6 +146,9 @@ type Gossip struct {
 	metaMu  sync.Mutex
 	metaBuf []byte
 
+	keyMu   sync.Mutex // serialises changes to keyring (see SetKeys)
+	keyring *memberlist.Keyring
+
 	mu      sync.Mutex
 	members map[string]*member
 	leaving map[string]time.Time // leave intents received, by node name
@@ -200,6 +205,8 @@ func New(cfg Config) (*Gossip, error) {
 	mc.Delegate = (*metaDelegate)(g)
 	mc.Events = (*eventDelegate)(g)
 	g.probeEvery = mc.ProbeInterval
+	g.keyring = mc.Keyring
+	g.cfg.Keys = nil // the ring lives in keyring alone, and changes (SetKeys)
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("gossip: start memberlist on %s:%d: %w", mc.BindAddr, mc.BindPort, err)

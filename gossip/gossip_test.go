@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +20,18 @@ import (
 	"shoal/internal/poll"
 )
 
-const testToken = "shoal-test-token-0123456789abcdef"
+// testKey is the gossip key of newNode's nodes.
+var testKey = bytes.Repeat([]byte{0x5a}, 32)
+
+// mustKey returns a fresh random gossip key.
+func mustKey(t *testing.T) []byte {
+	t.Helper()
+	k, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
 
 // testLogger is quiet unless SHOAL_TEST_LOG is set: memberlist's debug
 // chatter would drown the test output.
@@ -38,7 +50,7 @@ func newNode(t *testing.T, name string, fn func(*Config)) *Gossip {
 		NodeName: name,
 		BindAddr: "127.0.0.1",
 		BindPort: EphemeralPort,
-		Token:    testToken,
+		Keys:     [][]byte{testKey},
 		Profile:  ProfileTest,
 		Meta:     NodeMeta{APIPort: 7948, RaftPort: 7947, MilliCPU: 4000, Memory: 8 << 30, Zone: "z-" + name, Version: "test"},
 		Logger:   testLogger(),
@@ -285,41 +297,55 @@ func TestGracefulLeave(t *testing.T) {
 	}
 }
 
-func TestWrongTokenCannotJoinNorBeJoined(t *testing.T) {
+func TestWrongKeyCannotJoinNorBeJoined(t *testing.T) {
 	nodes := cluster3(t, nil)
-	intruder := newNode(t, "x", func(c *Config) { c.Token = "another-token" })
+	for _, tc := range []struct {
+		name string // of the case and of the intruder
+		keys [][]byte
+		// alone: the intruder learns nobody. One that holds the cluster's
+		// key as a secondary can read a member that joins it, though it
+		// still cannot answer (it encrypts with its primary).
+		alone bool
+	}{
+		{"another-key", [][]byte{bytes.Repeat([]byte{0xa5}, 32)}, true},
+		{"another-primary", [][]byte{bytes.Repeat([]byte{0xa5}, 32), testKey}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			intruder := newNode(t, tc.name, func(c *Config) { c.Keys = tc.keys })
 
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := intruder.Join(ctx, []string{nodes[0].LocalNode().Addr})
-	if !errors.Is(err, ErrJoin) {
-		t.Fatalf("join with a wrong token: err %v, want ErrJoin", err)
-	}
-	want := "no member accepted the join: the cluster token may be wrong or the address unreachable: "
-	if !strings.HasPrefix(err.Error(), want) {
-		t.Fatalf("error %q does not start with %q", err, want)
-	}
-	t.Logf("wrong-token join refused after %s: %v", time.Since(start).Round(time.Millisecond), err)
-
-	if _, err := nodes[1].Join(ctx, []string{intruder.LocalNode().Addr}); !errors.Is(err, ErrJoin) {
-		t.Fatalf("joining the intruder: err %v, want ErrJoin", err)
-	}
-	// Nobody merged, and it stays so over many probe and push/pull rounds.
-	// Names, not states, are compared: on a loaded machine the test
-	// profile's fast probes may suspect a member for a moment, which says
-	// nothing about the intruder.
-	holdsFor(t, 2*time.Second, func() string {
-		for _, g := range nodes {
-			if got := slices.Sorted(maps.Keys(states(g))); !slices.Equal(got, []string{"a", "b", "c"}) {
-				return fmt.Sprintf("%s sees %v", g.cfg.NodeName, got)
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := intruder.Join(ctx, []string{nodes[0].LocalNode().Addr})
+			if !errors.Is(err, ErrJoin) {
+				t.Fatalf("join with a wrong key: err %v, want ErrJoin", err)
 			}
-		}
-		if got := slices.Sorted(maps.Keys(states(intruder))); !slices.Equal(got, []string{"x"}) {
-			return fmt.Sprintf("intruder sees %v", got)
-		}
-		return ""
-	})
+			want := "no member accepted the join: the gossip key may be wrong or the address unreachable: "
+			if !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("error %q does not start with %q", err, want)
+			}
+			t.Logf("wrong-key join refused after %s: %v", time.Since(start).Round(time.Millisecond), err)
+
+			if _, err := nodes[1].Join(ctx, []string{intruder.LocalNode().Addr}); !errors.Is(err, ErrJoin) {
+				t.Fatalf("joining the intruder: err %v, want ErrJoin", err)
+			}
+			// Nobody merged, and it stays so over many probe and push/pull
+			// rounds. Names, not states, are compared: on a loaded machine
+			// the test profile's fast probes may suspect a member for a
+			// moment, which says nothing about the intruder.
+			holdsFor(t, 2*time.Second, func() string {
+				for _, g := range nodes {
+					if got := slices.Sorted(maps.Keys(states(g))); !slices.Equal(got, []string{"a", "b", "c"}) {
+						return fmt.Sprintf("%s sees %v", g.cfg.NodeName, got)
+					}
+				}
+				if got := slices.Sorted(maps.Keys(states(intruder))); tc.alone && !slices.Equal(got, []string{tc.name}) {
+					return fmt.Sprintf("intruder sees %v", got)
+				}
+				return ""
+			})
+		})
+	}
 }
 
 func TestJoinErrors(t *testing.T) {

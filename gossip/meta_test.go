@@ -81,7 +81,7 @@ func TestMetaRefusesOversize(t *testing.T) {
 		t.Fatalf("error does not name the limit: %v", err)
 	}
 	// New refuses such meta instead of letting memberlist panic later.
-	_, err = New(Config{NodeName: "n", Token: "t", Meta: m})
+	_, err = New(Config{NodeName: "n", Keys: [][]byte{testKey}, Meta: m})
 	if !errors.Is(err, ErrMetaTooLarge) {
 		t.Fatalf("New with oversize meta: err %v, want ErrMetaTooLarge", err)
 	}
@@ -161,21 +161,6 @@ func TestDecodeMetaRejectsGarbage(t *testing.T) {
 	}
 }
 
-func TestDeriveKey(t *testing.T) {
-	k1, err := DeriveKey("token-a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k2, _ := DeriveKey("token-a")
-	k3, _ := DeriveKey("token-b")
-	if len(k1) != 32 || !bytes.Equal(k1, k2) || bytes.Equal(k1, k3) {
-		t.Fatalf("keys: %x %x %x", k1, k2, k3)
-	}
-	if bytes.Contains(k1, []byte("token-a")) {
-		t.Fatal("key contains the token")
-	}
-}
-
 func TestWithDefaultPort(t *testing.T) {
 	for in, want := range map[string]string{
 		"10.0.0.1":       "10.0.0.1:7946",
@@ -192,19 +177,27 @@ func TestWithDefaultPort(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	ok := Config{NodeName: "a", Token: "t"}
+	keys := [][]byte{testKey}
+	ok := Config{NodeName: "a", Keys: keys}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	for name, c := range map[string]Config{
-		"no name":     {Token: "t"},
-		"no token":    {NodeName: "a"},
-		"bad port":    {NodeName: "a", Token: "t", BindPort: 70000},
-		"bad profile": {NodeName: "a", Token: "t", Profile: "wan"},
-		"negative":    {NodeName: "a", Token: "t", ProbeInterval: -1},
+	for name, tc := range map[string]struct {
+		c    Config
+		want string // in the error
+	}{
+		"no name":       {Config{Keys: keys}, "node name"},
+		"no keys":       {Config{NodeName: "a"}, "no gossip key"},
+		"empty keyring": {Config{NodeName: "a", Keys: [][]byte{}}, "no gossip key"},
+		"short key":     {Config{NodeName: "a", Keys: [][]byte{testKey, []byte("0123456789")}}, "key 1 is 10 bytes"},
+		"repeated key":  {Config{NodeName: "a", Keys: [][]byte{testKey, make([]byte, 16), make([]byte, 16)}}, "key 2 repeats key 1"},
+		"bad port":      {Config{NodeName: "a", Keys: keys, BindPort: 70000}, "bind port"},
+		"bad profile":   {Config{NodeName: "a", Keys: keys, Profile: "wan"}, "profile"},
+		"negative":      {Config{NodeName: "a", Keys: keys, ProbeInterval: -1}, "negative"},
 	} {
-		if err := c.Validate(); !errors.Is(err, ErrConfig) {
-			t.Errorf("%s: err %v, want ErrConfig", name, err)
+		err := tc.c.Validate()
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want ErrConfig saying %q", name, err, tc.want)
 		}
 	}
 }
