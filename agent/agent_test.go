@@ -218,18 +218,33 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// client uses the admin credentials the agent wrote for its host's root.
 func (a *testAgent) client(t *testing.T) *apiclient.Client {
 	t.Helper()
-	var b []byte
-	poll.Until(t, 10*time.Second, "the agent's token file", func() (bool, string) {
+	var creds *apiclient.Credentials
+	poll.Until(t, 20*time.Second, "the agent's admin.conf", func() (bool, string) {
 		var err error
-		b, err = os.ReadFile(filepath.Join(a.cfg.DataDir, "token"))
+		creds, err = apiclient.LoadCredentials(filepath.Join(a.cfg.DataDir, adminConfFile))
 		return err == nil, fmt.Sprint(err)
 	})
-	return apiclient.NewClient(a.cfg.APIAddr, strings.TrimSpace(string(b)))
+	conf, err := creds.TLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apiclient.NewClient(creds.Server, creds.Token, conf)
 }
 
-func (a *testAgent) token(t *testing.T) string { return a.client(t).Token }
+// joinToken is the join token the first agent wrote.
+func (a *testAgent) joinToken(t *testing.T) string {
+	t.Helper()
+	var b []byte
+	poll.Until(t, 20*time.Second, "the agent's join token", func() (bool, string) {
+		var err error
+		b, err = os.ReadFile(filepath.Join(a.cfg.DataDir, joinTokenFile))
+		return err == nil, fmt.Sprint(err)
+	})
+	return strings.TrimSpace(string(b))
+}
 
 // podPhases lists "name=phase" of every pod, as the agent answers them.
 func podPhases(t *testing.T, c *apiclient.Client) string {
@@ -316,7 +331,7 @@ func TestAgentJoins(t *testing.T) {
 	if err := a.client(t).WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
-	b := startTestAgent(t, "a2", []string{a.cfg.GossipAddr}, a.token(t))
+	b := startTestAgent(t, "a2", []string{a.cfg.APIAddr}, a.joinToken(t))
 	c := a.client(t)
 	poll.Until(t, 30*time.Second, "a2 registered with a pod subnet", func() (bool, string) {
 		n, err := c.Nodes(ctx)

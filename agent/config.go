@@ -26,12 +26,12 @@ type Config struct {
 	Advertise string
 	// Join lists members' API addresses (HOST or HOST:PORT) to join
 	// through; Token is the join token (SHOAL1-<CA digest>-<secret>).
-	Join      []string
-	Token     string
+	Join  []string
+	Token string
 	// CertTTL is how long node certificates this agent signs last
 	// (default a year); they are renewed after two thirds of it.
 	CertTTL time.Duration
-	Labels    map[string]string
+	Labels  map[string]string
 	// Containerd is the socket of a running containerd; empty starts a
 	// supervised one under the data dir.
 	Containerd          string

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"shoal/internal/testenv"
+	"shoal/pki"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,58 +132,83 @@ func TestForwardFor(t *testing.T) {
 	}
 }
 
-func TestLoadOrCreateToken(t *testing.T) {
-	strong := "0123456789abcdef0123456789abcdef"
+func TestCredentials(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	base := Config{Name: "n1", Bind: "10.0.0.1", APIAddr: "10.0.0.1:7948"}
 	for _, tc := range []struct {
-		name          string
-		stored, given string
-		joining       bool
-		want          string // "" with err: refused; "random": generated
-		created       bool
-		err           string
+		name  string
+		token string
+		join  []string
+		err   string
 	}{
-		{name: "new cluster, generated", want: "random", created: true},
-		{name: "new cluster, given strong token", given: strong, want: strong},
-		{name: "new cluster, weak token refused", given: "password", err: "at least 32 characters"},
-		{name: "joining needs a token", joining: true, err: "--join needs the cluster token"},
-		{name: "joining keeps what it is given", given: "shoal-joined", joining: true, want: "shoal-joined"},
-		{name: "restart reads the stored token", stored: strong, want: strong},
-		{name: "restart with another token", stored: strong, given: strong + "x", err: "does not match"},
+		{name: "new cluster refuses a given token", token: "SHOAL1-x", err: "--token is for --join"},
+		{name: "joining needs a token", join: []string{"10.0.0.2"}, err: "--join needs the join token"},
+		{name: "weak join token", join: []string{"10.0.0.2"}, token: "SHOAL1-" + strings.Repeat("a", 64) + "-0123456789abcdef", err: "at least 128"},
+		{name: "not a join token", join: []string{"10.0.0.2"}, token: "password", err: "expected a join token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if tc.stored != "" {
-				if err := os.WriteFile(filepath.Join(dir, "token"), []byte(tc.stored+"\n"), 0o600); err != nil {
-					t.Fatal(err)
-				}
+			cfg := base
+			cfg.DataDir, cfg.Token, cfg.Join = t.TempDir(), tc.token, tc.join
+			_, err := loadOrCreateCredentials(ctx, cfg, log)
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err %v, want %q", err, tc.err)
 			}
-			got, created, err := loadOrCreateToken(dir, tc.given, tc.joining)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("err %v, want %q", err, tc.err)
-				}
-				if _, serr := os.Stat(filepath.Join(dir, "token")); tc.stored == "" && serr == nil {
-					t.Error("a refused token was stored")
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tc.want == "random" {
-				if !strings.HasPrefix(got, "shoal-") || len(got) != len("shoal-")+48 {
-					t.Errorf("generated %q", got)
-				}
-			} else if got != tc.want {
-				t.Errorf("token %q, want %q", got, tc.want)
-			}
-			if created != tc.created {
-				t.Errorf("created %v, want %v", created, tc.created)
-			}
-			fi, err := os.Stat(filepath.Join(dir, "token"))
-			if err != nil || fi.Mode().Perm() != 0o600 {
-				t.Errorf("token file: %v, %v", fi, err)
+			if _, serr := os.Stat(filepath.Join(cfg.DataDir, tlsDir, certFile)); serr == nil {
+				t.Error("a refused start left a certificate")
 			}
 		})
+	}
+
+	// A new cluster: everything root only, the same identity after a
+	// restart.
+	cfg := base
+	cfg.DataDir = t.TempDir()
+	c, err := loadOrCreateCredentials(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.boot == nil || c.id.NodeName() != "n1" || len(c.gossipKeys) != 1 {
+		t.Fatalf("new cluster credentials %+v", c)
+	}
+	leaf := c.id.Leaf()
+	if !slices.ContainsFunc(leaf.IPAddresses, net.ParseIP("10.0.0.1").Equal) || !slices.ContainsFunc(leaf.IPAddresses, net.IPv4(127, 0, 0, 1).Equal) {
+		t.Errorf("SANs %v", leaf.IPAddresses)
+	}
+	for _, f := range []string{tlsDir + "/" + certFile, tlsDir + "/" + keyFile, tlsDir + "/" + caFile, tlsDir + "/" + bootstrapFile, gossipKeyFile} {
+		fi, err := os.Stat(filepath.Join(cfg.DataDir, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v", f, fi, err)
+		}
+	}
+	again, err := loadOrCreateCredentials(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.id.Leaf().Equal(leaf) || again.boot == nil || again.boot.JoinToken != c.boot.JoinToken {
+		t.Error("a restart changed the identity or lost the bootstrap")
+	}
+
+	// A renewal cut short between its renames is finished on load.
+	dir := filepath.Join(cfg.DataDir, tlsDir)
+	key, _ := pki.NewKey()
+	keyPEM, _ := pki.EncodeKey(key)
+	ca, err := pki.ParseCA([]byte(c.boot.Trust.CACert), []byte(c.boot.Trust.CAKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.SignNode(key.Public(), pki.NodeRequest{Name: "n1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(os.WriteFile(filepath.Join(dir, keyFile), keyPEM, 0o600), os.WriteFile(filepath.Join(dir, certFile+".new"), cert, 0o600)); err != nil {
+		t.Fatal(err)
+	}
+	renewed, err := loadOrCreateCredentials(ctx, cfg, log)
+	if err != nil {
+		t.Fatalf("load after an interrupted renewal: %v", err)
+	}
+	if renewed.id.Leaf().Equal(leaf) {
+		t.Error("the interrupted renewal was not finished")
 	}
 }

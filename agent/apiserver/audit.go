@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net/http"
 	"shoal/agent/api"
-	"strings"
 	"time"
 )
 
@@ -25,15 +24,11 @@ func audited(r *http.Request) bool {
 	return !unaudited[r.URL.Path]
 }
 
-// caller names who sent r, for the audit log: the node that forwarded it,
-// a holder of the cluster token, or no one (refused unless the agent
-// runs without a token).
+// caller names who sent r, for the audit log: the token's name or the
+// node, else anonymous (refused unless the route is public).
 func (s *Server) caller(r *http.Request) string {
-	if n := r.Header.Get("X-Shoal-Forwarded"); n != "" {
-		return "node:" + n
-	}
-	if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
-		return "token"
+	if c, ok := CallerOf(r.Context()); ok {
+		return c.Name
 	}
 	return "anonymous"
 }
@@ -71,13 +66,16 @@ func (s *Server) audit(r *http.Request, code int, start time.Time) {
 	if code == 0 {
 		code = http.StatusOK // the handler wrote nothing
 	}
-	s.cfg.Audit.LogAttrs(r.Context(), slog.LevelInfo, "request",
-		slog.String("caller", s.caller(r)),
+	attrs := []slog.Attr{slog.String("caller", s.caller(r))}
+	if n := r.Header.Get("X-Shoal-Forwarded"); n != "" {
+		attrs = append(attrs, slog.String("via", n))
+	}
+	s.cfg.Audit.LogAttrs(r.Context(), slog.LevelInfo, "request", append(attrs,
 		slog.String("remote", r.RemoteAddr),
 		slog.String("agent", s.cfg.NodeName),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", code),
 		slog.Duration("took", time.Since(start)),
-	)
+	)...)
 }

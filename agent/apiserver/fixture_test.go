@@ -4,10 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"net"
-	"net/http/httptest"
-	"strings"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,11 +71,17 @@ func newTestCluster(t *testing.T, cfg Config) *testCluster {
 	self := tc.identity(t, cfg.NodeName)
 	cfg.ClientTLS = self.ClientTLS("")
 	tc.server = NewServer(cfg)
-	hs := httptest.NewUnstartedServer(tc.server)
-	hs.TLS = self.ServerTLS(tls.VerifyClientCertIfGiven)
-	hs.StartTLS()
-	t.Cleanup(hs.Close)
-	tc.addr = strings.TrimPrefix(hs.URL, "https://")
+	// Not httptest's StartTLS: it adds its own certificate, which a client
+	// dialling an IP (no SNI) would be shown instead of the node's.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: tc.server, TLSConfig: self.ServerTLS(tls.VerifyClientCertIfGiven),
+		ErrorLog: log.New(io.Discard, "", 0)}
+	go func() { _ = hs.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = hs.Close() })
+	tc.addr = ln.Addr().String()
 	return tc
 }
 

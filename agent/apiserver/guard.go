@@ -37,8 +37,10 @@ func checkRequest(r *http.Request) *requestError {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return nil
 	}
-	if r.ContentLength == 0 && r.Body == http.NoBody {
-		return nil // a write without a body (delete, undo) carries no type
+	if r.ContentLength == 0 {
+		// A write without a body (delete, undo) carries no type. Chunked
+		// or HTTP/2 bodies of unknown length have ContentLength -1.
+		return nil
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || !writeTypes[mt] {

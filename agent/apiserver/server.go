@@ -58,7 +58,7 @@ type Config struct {
 	// phases for every agent to follow the keyring (default 3 s).
 	RotateWait time.Duration
 	Gatherer   prometheus.Gatherer
-	Logger   *slog.Logger
+	Logger     *slog.Logger
 	// Leases renews fencing leases on the leader.
 	Leases LeaseKeeper
 	// Now is the clock for object creation times (tests pin it).
@@ -78,9 +78,9 @@ type Config struct {
 type Server struct {
 	cfg            Config
 	proxyTransport *http.Transport
-	log  *slog.Logger
-	mux  *http.ServeMux
-	pods atomic.Pointer[podsBox]
+	log            *slog.Logger
+	mux            *http.ServeMux
+	pods           atomic.Pointer[podsBox]
 }
 
 type podsBox struct{ Pods }

@@ -8,18 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"shoal/agent/api"
 	"shoal/agent/apiclient"
 	"shoal/cluster"
 	"shoal/consensus"
-	"shoal/consensus/consensustest"
 )
 
 // newTestAPI runs the API over a real single-member Raft store on raft's
@@ -166,47 +163,11 @@ func TestNodesShowRaftRole(t *testing.T) {
 	}
 }
 
-func TestTokenRequired(t *testing.T) {
-	s := NewServer(Config{NodeName: "n1", Token: "secret"})
-	for _, tc := range []struct {
-		remote, path, auth string
-		ok                 bool
-	}{
-		// Loopback earns nothing: a local user or a pod reaching the host
-		// would be admin.
-		{"127.0.0.1:5000", "/v1/nodes", "", false},
-		{"[::1]:5000", "/v1/nodes", "", false},
-		{"127.0.0.1:5000", "/v1/nodes", "Bearer secret", true},
-		{"10.0.0.5:5000", "/v1/nodes", "", false},
-		{"10.0.0.5:5000", "/v1/nodes", "Bearer wrong", false},
-		{"10.0.0.5:5000", "/v1/nodes", "secret", false},
-		{"10.0.0.5:5000", "/v1/nodes", "Bearer secret", true},
-		{"10.0.0.5:5000", "/v1/health", "", true},
-	} {
-		r := httptest.NewRequest("GET", tc.path, nil)
-		r.RemoteAddr = tc.remote
-		if tc.auth != "" {
-			r.Header.Set("Authorization", tc.auth)
-		}
-		if got := s.authorized(r); got != tc.ok {
-			t.Errorf("%s %s %q: authorized=%v, want %v", tc.remote, tc.path, tc.auth, got, tc.ok)
-		}
-	}
-	// The token is not served, to anyone.
-	rec := httptest.NewRecorder()
-	r := httptest.NewRequest("GET", "/v1/token", nil)
-	r.Header.Set("Authorization", "Bearer secret")
-	s.ServeHTTP(rec, r)
-	if rec.Code != http.StatusNotFound || strings.Contains(rec.Body.String(), "secret") {
-		t.Errorf("GET /v1/token: %d %s", rec.Code, rec.Body)
-	}
-}
-
 // TestRequestGuards sends what browsers and attackers send: a web page's
 // cross-origin request, a form post, an oversized body or object.
 func TestRequestGuards(t *testing.T) {
 	c, _ := newTestAPI(t)
-	base := "http://" + c.Addr + "/v1"
+	base := "https://" + c.Addr + "/v1"
 	big := strings.Repeat("x", 1<<20)
 	for _, tc := range []struct {
 		name, method, path, ctype, origin, body string
@@ -238,7 +199,8 @@ func TestRequestGuards(t *testing.T) {
 			if tc.origin != "" {
 				req.Header.Set("Origin", tc.origin)
 			}
-			resp, err := http.DefaultClient.Do(req)
+			req.Header.Set("Authorization", "Bearer "+c.Token)
+			resp, err := c.HTTP.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -264,19 +226,15 @@ func TestCappedBuffer(t *testing.T) {
 }
 
 func TestAuditLog(t *testing.T) {
-	store := consensustest.Store(t)
 	var buf syncBuffer
-	srv := NewServer(Config{
-		NodeName: "n1", Store: store, Token: "secret", Logger: slog.New(slog.DiscardHandler),
-		NewUID: func() string { return "uid-1" },
-		Audit:  slog.New(slog.NewJSONHandler(&buf, nil)),
-	})
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	c := apiclient.NewClient(strings.TrimPrefix(hs.URL, "http://"), "secret")
+	tc := newTestCluster(t, Config{Audit: slog.New(slog.NewJSONHandler(&buf, nil))})
+	c := tc.user(t, "edit")
 	ctx := context.Background()
-	if _, err := apiclient.NewClient(c.Addr, "").Apply(ctx, []api.File{{Name: "d.yaml", Data: deployment}}); err == nil {
-		t.Fatal("an apply without the token succeeded")
+	if _, err := tc.user(t, "view").Apply(ctx, []api.File{{Name: "d.yaml", Data: deployment}}); err == nil {
+		t.Fatal("an apply with a view token succeeded")
+	}
+	if _, err := tc.user(t, "").Apply(ctx, []api.File{{Name: "d.yaml", Data: deployment}}); err == nil {
+		t.Fatal("an apply without a token succeeded")
 	}
 	if _, err := c.Apply(ctx, []api.File{{Name: "d.yaml", Data: deployment}}); err != nil {
 		t.Fatal(err)
@@ -284,7 +242,7 @@ func TestAuditLog(t *testing.T) {
 	if _, err := c.Pods(ctx, ""); err != nil { // a read: not audited
 		t.Fatal(err)
 	}
-	if err := c.ReportStatus(ctx, &consensus.PodStatus{Node: "n1"}); err != nil { // a heartbeat: not audited
+	if err := tc.node(t, "n1").ReportStatus(ctx, &consensus.PodStatus{Node: "n1"}); err != nil { // a heartbeat: not audited
 		t.Fatal(err)
 	}
 	if _, err := c.Delete(ctx, "deployments", "default", "nope"); err == nil {
@@ -301,7 +259,10 @@ func TestAuditLog(t *testing.T) {
 		}
 		got = append(got, fmt.Sprintf("%s %s %s %d @%s", rec.Caller, rec.Method, rec.Path, rec.Status, rec.Agent))
 	}
-	want := []string{"anonymous POST /v1/apply 401 @n1", "token POST /v1/apply 200 @n1", "token DELETE /v1/deployments/default/nope 404 @n1"}
+	want := []string{
+		"view-user POST /v1/apply 403 @n1", "anonymous POST /v1/apply 401 @n1",
+		"edit-user POST /v1/apply 200 @n1", "edit-user DELETE /v1/deployments/default/nope 404 @n1",
+	}
 	if !slices.Equal(got, want) {
 		t.Errorf("audit records\n  %q\nwant\n  %q", got, want)
 	}

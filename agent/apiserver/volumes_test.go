@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,9 +21,8 @@ import (
 
 func volumeServer(t *testing.T, volumes string) *apiclient.Client {
 	t.Helper()
-	hs := httptest.NewServer(NewServer(Config{NodeName: "n0", VolumesDir: volumes, Logger: slog.New(slog.DiscardHandler)}))
-	t.Cleanup(hs.Close)
-	return apiclient.NewClient(strings.TrimPrefix(hs.URL, "http://"), "")
+	tc := newTestCluster(t, Config{NodeName: "n0", VolumesDir: volumes})
+	return tc.node(t, "n1")
 }
 
 func must(t *testing.T, err error) {
@@ -134,10 +132,10 @@ func TestTruncatedVolumeStreamDiscarded(t *testing.T) {
 	must(t, err)
 	must(t, tw.Close())
 	archive := buf.Bytes()
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(archive) }))
+	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(archive) }))
 	t.Cleanup(hs.Close)
 	dest := filepath.Join(t.TempDir(), "claim")
-	err = apiclient.NewClient(strings.TrimPrefix(hs.URL, "http://"), "").FetchVolume(context.Background(), "default", "c", dest)
+	err = (&apiclient.Client{Addr: strings.TrimPrefix(hs.URL, "https://"), HTTP: hs.Client()}).FetchVolume(context.Background(), "default", "c", dest)
 	if err == nil || !strings.Contains(err.Error(), "stream ended early") {
 		t.Fatalf("err %v", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"shoal/agent/api"
+	"shoal/agent/apiclient"
 	"shoal/cluster"
 )
 
@@ -18,7 +20,7 @@ import (
 // the agent does, and nothing else: a command that needs another route
 // fails the test.
 func fakeAgent(t *testing.T, c cluster4) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ns := r.URL.Query().Get("namespace")
 		var v any
 		switch r.Method + " " + r.URL.Path {
@@ -66,7 +68,13 @@ func inNamespaceOrAll[T any](items []T, ns string, nsOf func(T) string) []T {
 // ages from the real clock.
 func TestCommandsThroughAgent(t *testing.T) {
 	srv := fakeAgent(t, fixtures(goldenNow))
-	addr := strings.TrimPrefix(srv.URL, "http://")
+	// The CLI verifies the agent against the CA of its credentials file.
+	conf := filepath.Join(t.TempDir(), "config")
+	creds := apiclient.Credentials{Server: strings.TrimPrefix(srv.URL, "https://"), Token: "t",
+		CA: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))}
+	if err := creds.Write(conf); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		args    string
 		golden  string // compare with testdata/<golden>.golden
@@ -105,7 +113,7 @@ func TestCommandsThroughAgent(t *testing.T) {
 			var out bytes.Buffer
 			root.SetOut(&out)
 			root.SetErr(&out)
-			root.SetArgs(append(strings.Fields(tc.args), "--addr", addr))
+			root.SetArgs(append(strings.Fields(tc.args), "--config", conf))
 			err := root.Execute()
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {

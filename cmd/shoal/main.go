@@ -4,18 +4,17 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
-	"strconv"
+	"path/filepath"
+	"shoal/agent/apiclient"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
-
-	"shoal/cluster"
 )
 
 // version and commit are set at build time with

@@ -5,52 +5,70 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"shoal/agent/apiclient"
+	"shoal/pki"
 )
 
-func TestClientToken(t *testing.T) {
+func TestResolveCredentials(t *testing.T) {
 	dir := t.TempDir()
-	file := filepath.Join(dir, "token")
-	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
+	t.Setenv("HOME", dir) // no ~/.shoal/config
+	ca, err := pki.NewCA("test", time.Now())
+	if err != nil {
 		t.Fatal(err)
 	}
-	empty := filepath.Join(dir, "empty")
-	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+	conf := filepath.Join(dir, "conf")
+	if err := (&apiclient.Credentials{Server: "10.0.0.1:7948", CA: string(ca.CertPEM), Token: "from-config"}).Write(conf); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(conf); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials file %v %v", fi, err)
+	}
+	tokFile := filepath.Join(dir, "tok")
+	if err := os.WriteFile(tokFile, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noCA := filepath.Join(dir, "noca")
+	if err := os.WriteFile(noCA, []byte("server: https://10.0.0.1:7948\ntoken: x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name         string
-		g            globals
-		client, agnt string
-		err          string
+		name        string
+		g           globals
+		addr, token string
+		err         string
 	}{
-		{name: "flag wins", g: globals{token: "given", tokenFile: file}, client: "given", agnt: "given"},
-		{name: "file", g: globals{tokenFile: file}, client: "from-file", agnt: "from-file"},
-		{name: "missing file", g: globals{tokenFile: filepath.Join(dir, "nope")}, err: "no such file"},
-		{name: "empty file", g: globals{tokenFile: empty}, err: "is empty"},
+		{name: "config", g: globals{config: conf}, addr: "10.0.0.1:7948", token: "from-config"},
+		{name: "flags win", g: globals{config: conf, addr: "10.0.0.2:1", token: "given", tokenFile: tokFile}, addr: "10.0.0.2:1", token: "given"},
+		{name: "token file", g: globals{config: conf, tokenFile: tokFile}, addr: "10.0.0.1:7948", token: "from-file"},
+		{name: "missing token file", g: globals{config: conf, tokenFile: filepath.Join(dir, "nope")}, err: "no such file"},
+		{name: "missing config", g: globals{config: filepath.Join(dir, "nope")}, err: "no such file"},
+		{name: "config without CA", g: globals{config: noCA}, err: "server and ca are required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := tc.g.clientToken()
-			agot, aerr := tc.g.agentToken()
+			g := tc.g
+			err := g.resolve()
 			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) || aerr == nil {
-					t.Fatalf("client %q %v, agent %q %v; want %q", got, err, agot, aerr, tc.err)
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
 				}
 				return
 			}
-			if err != nil || aerr != nil || got != tc.client || agot != tc.agnt {
-				t.Errorf("client %q %v, agent %q %v; want %q, %q", got, err, agot, aerr, tc.client, tc.agnt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.addr != tc.addr || g.token != tc.token || g.tls == nil || g.tls.RootCAs == nil || g.tls.InsecureSkipVerify {
+				t.Errorf("addr %q token %q tls %+v", g.addr, g.token, g.tls)
 			}
 		})
 	}
-	// Without flags the agent joins with nothing it was not given, while
-	// the client falls back to the default file only where it is readable.
-	var g globals
-	if tok, err := g.agentToken(); tok != "" || err != nil {
-		t.Errorf("agent without flags: %q, %v", tok, err)
-	}
-	if _, err := os.Stat(defaultTokenFile); err != nil {
-		if tok, err := g.clientToken(); tok != "" || err != nil {
-			t.Errorf("client without flags or default file: %q, %v", tok, err)
+	// Without any credentials file the client says where to get one,
+	// unless this machine's root admin.conf is readable.
+	if _, err := os.Stat(defaultAdminConf); err != nil {
+		var g globals
+		if err := g.resolve(); err == nil || !strings.Contains(err.Error(), "--config") {
+			t.Errorf("no credentials: %v", err)
 		}
 	}
 }
