@@ -32,7 +32,7 @@ import (
 // agents to pull from.
 //
 //	host ── bridge sh<N> 172.31.X.1 ─┬─ veth ── netns sh<N>a1: eth0 172.31.X.11  agent1 (+ containerd, pods)
-//	        registry 172.31.X.1:5000 ├─ veth ── netns sh<N>a2: eth0 172.31.X.12  agent2 --join 172.31.X.11:7946
+//	        registry 172.31.X.1:5000 ├─ veth ── netns sh<N>a2: eth0 172.31.X.12  agent2 --join 172.31.X.11:7948
 //	                                 └─ ...
 //
 // Faults act on one agent by index: Kill9 (the agent crashes, its pods run
@@ -103,7 +103,7 @@ func StartCluster(t testing.TB, n int, configure func(i int, o *Options)) *Clust
 
 // StartClusterWith starts a cluster: the bridge, the registry, agent 1
 // (no --join: it creates the cluster and its token), then the others with
-// `--join <agent1>:7946 --token T` all at once, and waits until every
+// `--join <agent1>:7948` and the join token all at once, and waits until every
 // agent's API answers and (unless NoWait) every agent lists all N nodes.
 // Everything is removed at the end of the test: the workloads through the
 // API, then the agents, their containerd, shims and containers by PID,
@@ -140,7 +140,7 @@ func StartClusterWith(t testing.TB, opts ClusterOptions) *Cluster {
 	first.WaitReady()
 	poll.Until(t, 10*time.Second, "agent1's join token", func() (bool, string) {
 		c.Token = first.Token()
-		return c.Token != "", "agent1 wrote no token to " + filepath.Join(first.Opts.DataDir, "token")
+		return c.Token != "", "agent1 wrote no join token to " + filepath.Join(first.Opts.DataDir, "join-token")
 	})
 	for i := 1; i < opts.N; i++ {
 		c.Agents = append(c.Agents, LaunchAgent(t, c.options(i)))
@@ -175,7 +175,7 @@ func (c *Cluster) options(i int) Options {
 		o.InsecureRegistries = []string{c.Registry}
 	}
 	if i > 0 {
-		o.Join = []string{net.JoinHostPort(c.Addr(0), strconv.Itoa(DefaultGossipPort))}
+		o.Join = []string{net.JoinHostPort(c.Addr(0), strconv.Itoa(DefaultAPIPort))}
 		o.Token = c.Token
 	}
 	if !c.opts.Plain {

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -449,61 +448,4 @@ spec:
 		out, code := a.Exec(t, "client", "", "wget", "-qO-", "http://"+server.Status.PodIP+":8080/")
 		return code == 0 && strings.Contains(out, "page from server"), fmt.Sprintf("exit %d: %s", code, out)
 	})
-}
-
-// TestClusterTokenAndRejoin: an agent joining with a wrong token
-// is refused with an error that says so (it exits non-zero, or keeps
-// retrying with that error in its log) and never appears as a node; the
-// host's CLI without the token is refused too. An agent killed and
-// restarted with its data dir rejoins as the same node: same name,
-// address and pod subnet, no duplicate.
-func TestClusterTokenAndRejoin(t *testing.T) {
-	c := StartClusterWith(t, ClusterOptions{N: 3})
-
-	_, o := c.AddNetNS("intruder")
-	o.Join = []string{c.Addr(0) + ":7946"}
-	o.Token = "shoal-0000000000000000000000000000000000000000wrong"
-	bad := LaunchAgent(t, o)
-	refused := regexp.MustCompile(`(?i)token.*(wrong|invalid|mismatch|refused|rejected|does not match|not accepted)|(wrong|invalid|refused|rejected|bad).*token`)
-	poll.Until(t, 60*time.Second, "the intruder to log the token refusal", func() (bool, string) {
-		log := tail(bad.Log, 40)
-		return refused.MatchString(log), "no refusal naming the token in the intruder's log yet:\n" + log
-	})
-	if nodes, err := c.Nodes(0); err != nil || len(nodes) != 3 {
-		t.Fatalf("after the intruder: %v %s", err, NodeSummary(nodes))
-	}
-	bad.Retire()
-
-	a := c.Agents[0]
-	r := a.runCLI(nil, nil, []string{"--addr", a.API, "get", "nodes"}, []string{"get", "nodes"})
-	if r.Code == 0 || !strings.Contains(strings.ToLower(r.Stderr), "token") {
-		t.Fatalf("the CLI without the token off loopback: want a refusal naming the token, got exit %d: %s", r.Code, r.Stderr)
-	}
-
-	before, err := c.Nodes(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leader := c.WaitLeader()
-	k := (leader + 1) % 3
-	name := c.Agents[k].Opts.Name
-	c.Kill9(k)
-	c.Restart(k)
-	c.WaitFormed()
-	after, err := c.Nodes(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	find := func(nodes []Node) Node {
-		for _, n := range nodes {
-			if n.Metadata.Name == name {
-				return n
-			}
-		}
-		return Node{}
-	}
-	b, n := find(before), find(after)
-	if n.Address() != b.Address() || n.Spec.PodCIDR != b.Spec.PodCIDR {
-		t.Fatalf("%s rejoined as address %s pod CIDR %s, was %s %s", name, n.Address(), n.Spec.PodCIDR, b.Address(), b.Spec.PodCIDR)
-	}
 }

@@ -598,17 +598,47 @@ func (a *Agent) RunInside(args ...string) Result {
 	return a.runCLI([]string{"nsenter", "--net=" + netnsPath(a.Opts.NetNS), "--"}, nil, full, args)
 }
 
-// cliFlags address the agent at addr with its token: the API trusts no
+// cliFlags address the agent at addr with the admin credentials it wrote
+// for its host's root (the cluster CA and a token): the API trusts no
 // client for being local.
 func (a *Agent) cliFlags(addr string) []string {
-	full := []string{"--addr", addr}
-	if tok := a.Token(); tok != "" {
-		full = append(full, "--token", tok)
-	}
-	return full
+	return []string{"--config", a.AdminConf(), "--addr", addr}
 }
 
-// Token is the cluster token this agent was given (Options.Token) or, for
+// RunAs runs the CLI against this agent with the credentials file conf
+// instead of the agent's admin.conf.
+func (a *Agent) RunAs(conf string, args ...string) Result {
+	return a.runCLI(nil, nil, append([]string{"--config", conf, "--addr", a.API}, args...), args)
+}
+
+// Credentials writes a credentials file for the CLI: this cluster's CA
+// (from the agent's admin.conf) with token, which may be empty.
+func (a *Agent) Credentials(token string) string {
+	a.t.Helper()
+	b, err := os.ReadFile(a.AdminConf())
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	var lines []string
+	for line := range strings.Lines(string(b)) {
+		if !strings.HasPrefix(line, "token:") {
+			lines = append(lines, line)
+		}
+	}
+	if token != "" {
+		lines = append(lines, "token: "+token+"\n")
+	}
+	path := filepath.Join(a.t.TempDir(), "credentials")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		a.t.Fatal(err)
+	}
+	return path
+}
+
+// AdminConf is the root-only credentials file the agent writes.
+func (a *Agent) AdminConf() string { return filepath.Join(a.Opts.DataDir, "admin.conf") }
+
+// Token is the join token this agent was given (Options.Token) or, for
 // the agent that created the cluster, the one it stored in its data dir
 // ("" until it has).
 func (a *Agent) Token() string {
@@ -618,7 +648,7 @@ func (a *Agent) Token() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.tok == "" {
-		if b, err := os.ReadFile(filepath.Join(a.Opts.DataDir, "token")); err == nil {
+		if b, err := os.ReadFile(filepath.Join(a.Opts.DataDir, "join-token")); err == nil {
 			a.tok = strings.TrimSpace(string(b))
 		}
 	}

@@ -190,6 +190,13 @@ func NodeName(cert *x509.Certificate) (string, bool) {
 // validity, or past it: renewing then leaves a third of the lifetime to
 // retry through an unreachable leader.
 func NeedsRenewal(cert *x509.Certificate, now time.Time) bool {
-	life := cert.NotAfter.Sub(cert.NotBefore)
-	return !now.Before(cert.NotBefore.Add(life/3*2)) || now.After(cert.NotAfter)
+	// Life counts from when the certificate was issued: NotBefore is set
+	// nodeBackdate earlier for clock skew, which would otherwise make a
+	// short-lived certificate due for renewal the moment it is issued.
+	issued := cert.NotBefore.Add(nodeBackdate)
+	if issued.After(cert.NotAfter) {
+		issued = cert.NotBefore
+	}
+	life := cert.NotAfter.Sub(issued)
+	return !now.Before(issued.Add(life/3*2)) || now.After(cert.NotAfter)
 }

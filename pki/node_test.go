@@ -183,7 +183,8 @@ func TestNodeName(t *testing.T) {
 
 func TestNeedsRenewal(t *testing.T) {
 	life := 300 * 24 * time.Hour
-	cert := &x509.Certificate{NotBefore: t0, NotAfter: t0.Add(life)}
+	// Issued at t0, backdated as SignNode does.
+	cert := &x509.Certificate{NotBefore: t0.Add(-nodeBackdate), NotAfter: t0.Add(life)}
 	tests := []struct {
 		name string
 		at   time.Time
@@ -196,6 +197,11 @@ func TestNeedsRenewal(t *testing.T) {
 		{"two thirds", t0.Add(life * 2 / 3), true},
 		{"three quarters", t0.Add(life * 3 / 4), true},
 		{"expired", t0.Add(life + time.Hour), true},
+	}
+	// A certificate shorter-lived than the backdate is not due at once.
+	short := &x509.Certificate{NotBefore: t0.Add(-nodeBackdate), NotAfter: t0.Add(45 * time.Second)}
+	if NeedsRenewal(short, t0.Add(time.Second)) || !NeedsRenewal(short, t0.Add(31*time.Second)) {
+		t.Error("a 45 s certificate: want renewal after 30 s, not before")
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

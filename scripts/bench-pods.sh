@@ -68,12 +68,16 @@ wait_until "containerd" 30 ctr --address "$dir/containerd/containerd.sock" versi
 	die "containerd did not start; see $dir/containerd.log"
 
 say "starting the agent"
+# It creates a cluster of its own: a join token in its environment would
+# stop it (and override the CLI's token below).
+unset SHOAL_TOKEN SHOAL_TOKEN_FILE
 start_bg "$dir/agent.pid" "$dir/agent.log" "$SHOAL" agent --name bench \
 	--data-dir "$dir/agent" --bind 127.0.0.1 --api-addr "$API" \
 	--dns-addr 127.0.0.1:10153 --raft-addr "$RAFT" --bridge "$BRIDGE" \
 	--cluster-cidr "$CIDR" --containerd "$dir/containerd/containerd.sock"
-# The API trusts no client for being local: the CLI reads the token.
-export SHOAL_TOKEN_FILE=$dir/agent/token
+# The API trusts no client for being local: the CLI reads the agent's
+# admin credentials (server, cluster CA, token; root only), and only them.
+export SHOAL_CONFIG=$dir/agent/admin.conf
 if ! wait_until "agent API on $API" 60 "$SHOAL" --addr "$API" get nodes; then
 	tail -n 20 "$dir/agent.log" >&2
 	die "the agent did not come up"

@@ -12,10 +12,14 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 DEMO_DIR=$(realpath -m "${DEMO_DIR:-.demo}")
-# demo-up.sh records the API address, the token and the examples it used.
+# demo-up.sh records the API address, the credentials file (agent1's
+# admin.conf: server, cluster CA, admin token) and the examples it used.
+# Only those credentials are used: a token from the caller's environment
+# would override theirs.
 API=$(cat "$DEMO_DIR/api" 2>/dev/null || echo 127.0.0.1:7948)
-SHOAL_TOKEN=$(cat "$DEMO_DIR/token" 2>/dev/null || true)
-export SHOAL_TOKEN
+SHOAL_CONFIG=$(cat "$DEMO_DIR/config" 2>/dev/null || echo "$DEMO_DIR/agent1/admin.conf")
+export SHOAL_CONFIG
+unset SHOAL_TOKEN SHOAL_TOKEN_FILE SHOAL_ADDR
 EXAMPLES=$(cat "$DEMO_DIR/examples-dir" 2>/dev/null || echo examples)
 [[ -d $EXAMPLES ]] || EXAMPLES=examples
 
@@ -30,9 +34,11 @@ for f in "$DEMO_DIR"/agent*.pid; do
 	if [[ -f $f ]] && kill -0 "$(<"$f")" 2>/dev/null; then agents+=("$f"); fi
 done
 
-if ((${#agents[@]})) && [[ -x $SHOAL ]]; then
+if ((${#agents[@]})) && [[ -x $SHOAL ]] && [[ ! -r $SHOAL_CONFIG ]]; then
+	warn "no credentials in $SHOAL_CONFIG (agent1 never led?): stopping the agents without deleting the workloads first"
+elif ((${#agents[@]})) && [[ -x $SHOAL ]]; then
 	say "deleting the demo's workloads"
-	"$SHOAL" --addr "$API" delete -f "$EXAMPLES/" || warn "delete -f $EXAMPLES/ failed; stopping anyway"
+	"$SHOAL" --config "$SHOAL_CONFIG" --addr "$API" delete -f "$EXAMPLES/" || warn "delete -f $EXAMPLES/ failed; stopping anyway"
 	wait_until "pods removed" 60 pods_gone "$API" ||
 		warn "some pods were not removed by the agents; their processes are stopped below"
 fi

@@ -8,7 +8,10 @@
 # AGENTS=3 (the default): three agents, each in its own network namespace
 # (shdemo1..3) on a bridge (shoaldemo0, 172.30.250.0/24: the host is .1,
 # agent N is .1N), with the agent's default ports. agent1 creates the
-# cluster; the others join it with `--join 172.30.250.11:7946 --token-file F`.
+# cluster (its CA, its join token and DEMO_DIR/agent1/admin.conf, the
+# admin credentials the CLI uses here); the others join it through its API
+# with `--join 172.30.250.11:7948 --token-file F`, F a root-only copy of
+# agent1's join token.
 # The registry listens on the bridge's host address so every namespace
 # pulls from it, and examples/ (which name 127.0.0.1:5000) are applied
 # from a copy under DEMO_DIR with the image reference rewritten.
@@ -44,6 +47,14 @@ RAFT=${DEMO_RAFT:-}
 # The pod bridge each agent creates in its network (its default name, made
 # explicit so demo-down can remove it in the one-agent case).
 BRIDGE=${DEMO_BRIDGE:-shoal0}
+# agent1's credentials for the CLI (server, cluster CA, admin token; root
+# only), written once agent1 leads. Every CLI call here reads them, and
+# nothing else: a SHOAL_TOKEN or SHOAL_TOKEN_FILE from the caller's
+# environment would override their token (and make agent1 refuse to start:
+# a join token is for joining).
+CONFIG=$DEMO_DIR/agent1/admin.conf
+export SHOAL_CONFIG=$CONFIG
+unset SHOAL_TOKEN SHOAL_TOKEN_FILE SHOAL_ADDR
 
 need_root "make demo"
 [[ $AGENTS =~ ^[1-9]$ ]] || die "AGENTS=$AGENTS: 1 to 9 agents"
@@ -54,11 +65,12 @@ if ((AGENTS > 1)); then
 	ip link show "$HOSTBR" >/dev/null 2>&1 && die "$HOSTBR exists: a demo is running (make demo-down stops it)"
 	ip -4 route show table all | grep -qF " $SUBNET." && die "$SUBNET.0/24 is in use on this host; pick another with DEMO_SUBNET=172.30.X"
 	ip -4 route show table all | grep -qE "^$SUBNET\." && die "$SUBNET.0/24 is in use on this host; pick another with DEMO_SUBNET=172.30.X"
-elif "$SHOAL" --addr "$API" get nodes >/dev/null 2>&1; then
+elif curl -ks -o /dev/null "https://$API/v1/health" 2>/dev/null; then
 	die "an agent already answers on $API; stop it, or run with DEMO_API=127.0.0.1:PORT DEMO_RAFT=127.0.0.1:PORT"
 fi
 mkdir -p "$DEMO_DIR"
 echo "$API" >"$DEMO_DIR/api"
+echo "$CONFIG" >"$DEMO_DIR/config"
 echo "$BRIDGE" >"$DEMO_DIR/bridge"
 echo "$AGENTS" >"$DEMO_DIR/agents"
 
@@ -121,7 +133,7 @@ start_agent() {
 		addr=$SUBNET.$((10 + i))
 		pre=(nsenter "--net=/run/netns/shdemo$i" --)
 		extra+=(--bind "$addr" --advertise "$addr" --dns-addr "$addr:1053" --insecure-registry "$REGISTRY")
-		if ((i > 1)); then extra+=(--join "$SUBNET.11:7946" --token-file "$DEMO_DIR/token"); fi
+		if ((i > 1)); then extra+=(--join "$SUBNET.11:7948" --token-file "$DEMO_DIR/join-token"); fi
 	else
 		[[ -n $RAFT ]] && extra+=(--raft-addr "$RAFT")
 		extra+=(--bind 127.0.0.1 --api-addr "$API" --dns-addr "127.0.0.1:$((10052 + i))")
@@ -136,8 +148,7 @@ start_agent() {
 		--bridge "$BRIDGE" "${extra[@]}"
 }
 
-TOKEN=
-cli() { SHOAL_TOKEN=${TOKEN:-} "$SHOAL" --addr "$API" "$@"; }
+cli() { "$SHOAL" --config "$CONFIG" --addr "$API" "$@"; }
 
 api_up() {
 	cli get nodes >/dev/null 2>&1 || {
@@ -165,10 +176,12 @@ nodes_ready() {
 }
 
 start_agent 1
-wait_until "agent1's cluster token" 60 test -s "$DEMO_DIR/agent1/token" ||
-	die "agent1 wrote no token; see $DEMO_DIR/agent1.log"
-TOKEN=$(<"$DEMO_DIR/agent1/token")
-(umask 077 && echo "$TOKEN" >"$DEMO_DIR/token")
+# agent1 writes its join token, then admin.conf, once it leads the new
+# cluster. The joiners read a root-only copy of the join token, as another
+# host would; the token itself is never printed.
+wait_until "agent1's credentials" 60 test -s "$CONFIG" ||
+	die "agent1 wrote no $CONFIG; see $DEMO_DIR/agent1.log"
+install -m 0600 "$DEMO_DIR/agent1/join-token" "$DEMO_DIR/join-token"
 if ! wait_until "agent1 API on $API" 60 api_up; then
 	tail -n 20 "$DEMO_DIR/agent1.log" >&2
 	die "agent1 did not come up; see $DEMO_DIR/agent1.log"
@@ -186,7 +199,7 @@ cli apply -f "$EXAMPLES/"
 want=$(grep -h '^  replicas:' examples/*.yaml | awk '{s += $2} END {print s + 0}')
 # Ready, not only Running: the instructions below reach Services by name,
 # and DNS answers only with ready pods.
-if ! SHOAL_TOKEN=$TOKEN wait_until "$want pods Ready" "$TIMEOUT" pods_ready "$API" "$want"; then
+if ! wait_until "$want pods Ready" "$TIMEOUT" pods_ready "$API" "$want"; then
 	cli get pods -o wide || true
 	warn "not every pod is ready yet; look with: shoal describe pod NAME (the demo is left running)"
 fi
@@ -195,9 +208,8 @@ echo
 cli get nodes
 echo
 cli get pods -o wide
-use="SHOAL_ADDR=$API"
-# The token is read from its root-only file, never printed.
-[[ -n $TOKEN ]] && use+=" SHOAL_TOKEN=\$(cat $DEMO_DIR/token)"
+# The credentials are named by their root-only file, never printed.
+use="SHOAL_CONFIG=$CONFIG SHOAL_ADDR=$API"
 where="agent1, pid $(<"$DEMO_DIR/agent1.pid"), API on $API"
 ((AGENTS > 1)) && where="$AGENTS agents in network namespaces shdemo1..shdemo$AGENTS on bridge $HOSTBR, $SUBNET.11-$((10 + AGENTS)), API on port 7948 of each"
 if ((AGENTS > 1)); then reach="ip netns exec shdemo1 busybox wget -qO- http://POD_IP:8080/  # from any node"; else reach="curl http://POD_IP:8080/               # pod IPs are reachable from this host"; fi
@@ -205,7 +217,7 @@ cat <<EOF
 
 Shoal is running ($where).
 
-  export PATH=\$PWD/bin:\$PATH $use
+  export PATH=\$PWD/bin:\$PATH $use   # as root: the file is root only
   shoal get nodes                        # then, for example:
   shoal get pods -o wide
   $reach

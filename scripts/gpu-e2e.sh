@@ -41,7 +41,10 @@ for t in containerd runc ip iptables; do printf '%-10s %s\n' "$t" "$(command -v 
 
 xz -dc "$CARRY/shoal.xz" >"$WORK/shoal" && chmod +x "$WORK/shoal"
 S="$WORK/shoal --addr 127.0.0.1:7948"
-export SHOAL_TOKEN_FILE="$WORK/data/token" # the API trusts no client for being local
+# The API trusts no client for being local: the CLI reads the agent's
+# admin credentials (server, cluster CA, token; root only), and only them.
+export SHOAL_CONFIG="$WORK/data/admin.conf"
+unset SHOAL_TOKEN SHOAL_TOKEN_FILE
 
 say "starting the agent (log: $WORK/agent.log)"
 "$WORK/shoal" agent --name gpu1 --data-dir "$WORK/data" --dns-addr 127.0.0.1:1053 >"$WORK/agent.log" 2>&1 &

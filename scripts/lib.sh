@@ -1,6 +1,9 @@
 # lib.sh: helpers shared by demo-up.sh, demo-down.sh and bench-pods.sh.
 # Sourced, not run. Every process a script starts is recorded in a PID file
 # so the matching "down" step stops exactly that process and nothing else.
+# The shoal calls below name only the agent's address: their credentials
+# (the cluster CA and a token) come from SHOAL_CONFIG, which the calling
+# script exports (an agent's root-only <data-dir>/admin.conf).
 
 SHOAL=${SHOAL:-bin/shoal}
 

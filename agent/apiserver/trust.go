@@ -36,7 +36,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	if !pki.CheckSecret(req.Secret, tr.JoinSecretHash) {
 		s.log.Warn("join refused: wrong join secret", "remote", r.RemoteAddr, "name", req.Name)
-		fail(w, forbidden{errors.New("join refused: the token's secret is not this cluster's (it may have been rotated: `shoal token join` on a member prints the current one)")})
+		fail(w, forbidden{errors.New("join refused: the token's secret is not this cluster's (it may have been rotated: `shoal token rotate-join` makes a new one)")})
 		return
 	}
 	pub, nreq, err := joinRequest(req)

@@ -154,8 +154,11 @@ func newRoot() *cobra.Command {
 		// rather than every request failing. `shoal agent` resolves its
 		// own join token (it never reads a credentials file).
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Annotations[offline] != "" {
+				return nil
+			}
 			for c := cmd; c != nil; c = c.Parent() {
-				if c.Annotations[offline] != "" || c.Name() == "help" || c.Name() == "completion" {
+				if c.Name() == "help" || c.Name() == "completion" {
 					return nil
 				}
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,6 +70,30 @@ func TestResolveCredentials(t *testing.T) {
 		var g globals
 		if err := g.resolve(); err == nil || !strings.Contains(err.Error(), "--config") {
 			t.Errorf("no credentials: %v", err)
+		}
+	}
+}
+
+// TestOfflineVerbs: only the verbs that need no agent skip the
+// credentials; `token create` under the offline `token` does not.
+func TestOfflineVerbs(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	for _, tc := range []struct {
+		args    []string
+		offline bool
+	}{
+		{[]string{"token", "join", "--data-dir", t.TempDir()}, true},
+		{[]string{"token", "create", "--role", "view"}, false},
+		{[]string{"token", "list"}, false},
+		{[]string{"gossip", "rotate-key"}, false},
+	} {
+		root := newRoot()
+		root.SetArgs(append(tc.args, "--config", filepath.Join(t.TempDir(), "none")))
+		root.SetOut(io.Discard)
+		err := root.Execute()
+		credErr := err != nil && strings.Contains(err.Error(), "--config")
+		if credErr == tc.offline {
+			t.Errorf("%v: %v (offline %v)", tc.args, err, tc.offline)
 		}
 	}
 }

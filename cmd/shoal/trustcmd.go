@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -102,9 +103,18 @@ func newTokenCmd(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), t)
+			// Keep `shoal token join` right on this host when it keeps
+			// the join token (root on the first agent).
+			path := filepath.Join(dataDir, "join-token")
+			if _, err := os.Stat(path); err == nil {
+				if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s still holds the old join token: %v\n", path, err)
+				}
+			}
 			return nil
 		},
 	}
+	rotate.Flags().StringVar(&dataDir, "data-dir", "/var/lib/shoal", "the agent's data dir, whose join-token file is replaced when it exists")
 	root := &cobra.Command{
 		Use:   "token",
 		Short: "Manage the join token and API tokens",
