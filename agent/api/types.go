@@ -91,11 +91,23 @@ type ExecRequest struct {
 	Stdin     string   `json:"stdin,omitempty"`
 }
 
-// ExecResponse is what the command printed and how it ended.
-type ExecResponse struct {
-	Stdout   string `json:"stdout"`
-	Stderr   string `json:"stderr"`
-	ExitCode int    `json:"exitCode"`
+// An exec's answer streams as frames while the command runs, so that
+// neither agent nor client ever holds its whole output: a frame is one
+// byte of kind, a 4-byte big-endian length, then that many bytes. The last
+// frame is ExecExit (JSON ExecExit) or ExecError (a message).
+const (
+	ExecStreamType = "application/vnd.shoal.exec-stream"
+	ExecStdout     = 1
+	ExecStderr     = 2
+	ExecExitFrame  = 3
+	ExecErrorFrame = 4
+	// ExecMaxFrame bounds one frame's payload.
+	ExecMaxFrame = 32 << 10
+)
+
+// ExecExit is how the command ended.
+type ExecExit struct {
+	ExitCode int `json:"exitCode"`
 }
 
 // Error is the body of every non-2xx answer.

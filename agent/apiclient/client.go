@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -246,10 +247,58 @@ func (c *Client) Logs(ctx context.Context, namespace, pod, container string, fol
 	return err
 }
 
-// Exec runs a command in a pod's container.
-func (c *Client) Exec(ctx context.Context, namespace, pod string, req api.ExecRequest) (*api.ExecResponse, error) {
-	var out api.ExecResponse
-	return &out, c.do(ctx, http.MethodPost, "/pods/"+namespace+"/"+pod+"/exec", nil, req, &out)
+// Exec runs a command in a pod's container, copying its output to stdout
+// and stderr as it comes, and returns its exit code.
+func (c *Client) Exec(ctx context.Context, namespace, pod string, req api.ExecRequest, stdout, stderr io.Writer) (int, error) {
+	resp, err := c.send(ctx, http.MethodPost, "/pods/"+namespace+"/"+pod+"/exec", nil, req)
+	if err != nil {
+		return -1, err
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != api.ExecStreamType {
+		return -1, fmt.Errorf("exec: the agent answered %q, not an exec stream (an older agent?)", ct)
+	}
+	return readExecStream(resp.Body, stdout, stderr)
+}
+
+// readExecStream copies an exec's frames to stdout and stderr until the
+// exit frame.
+func readExecStream(r io.Reader, stdout, stderr io.Writer) (int, error) {
+	var hdr [5]byte
+	buf := make([]byte, api.ExecMaxFrame)
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return -1, fmt.Errorf("exec: the stream ended before the command did: %w", err)
+		}
+		n := binary.BigEndian.Uint32(hdr[1:])
+		if n > api.ExecMaxFrame {
+			return -1, fmt.Errorf("exec: frame of %d bytes, more than %d", n, api.ExecMaxFrame)
+		}
+		p := buf[:n]
+		if _, err := io.ReadFull(r, p); err != nil {
+			return -1, fmt.Errorf("exec: the stream ended before the command did: %w", err)
+		}
+		switch hdr[0] {
+		case api.ExecStdout, api.ExecStderr:
+			w := stdout
+			if hdr[0] == api.ExecStderr {
+				w = stderr
+			}
+			if _, err := w.Write(p); err != nil {
+				return -1, fmt.Errorf("exec: write output: %w", err)
+			}
+		case api.ExecExitFrame:
+			var e api.ExecExit
+			if err := json.Unmarshal(p, &e); err != nil {
+				return -1, fmt.Errorf("exec: exit frame: %w", err)
+			}
+			return e.ExitCode, nil
+		case api.ExecErrorFrame:
+			return -1, errors.New(string(p))
+		default:
+			return -1, fmt.Errorf("exec: unknown frame kind %d", hdr[0])
+		}
+	}
 }
 
 // ReportStatus sends a node's batch of observed pod statuses to be

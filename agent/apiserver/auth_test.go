@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -32,7 +33,7 @@ func TestAuthorization(t *testing.T) {
 	}
 	reads := func(c *apiclient.Client) error { _, err := c.Pods(ctx, ""); return err }
 	exec := func(c *apiclient.Client) error {
-		_, err := c.Exec(ctx, "default", "nope", api.ExecRequest{Command: []string{"true"}})
+		_, err := c.Exec(ctx, "default", "nope", api.ExecRequest{Command: []string{"true"}}, io.Discard, io.Discard)
 		return err
 	}
 	tokens := func(c *apiclient.Client) error { _, err := c.Tokens(ctx); return err }

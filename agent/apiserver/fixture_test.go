@@ -58,6 +58,14 @@ func newTestCluster(t *testing.T, cfg Config) *testCluster {
 	}
 	tc.apply(t, cmds...)
 
+	tc.server, tc.addr = tc.serve(t, cfg)
+	return tc
+}
+
+// serve starts one more agent's API over the same state and CA.
+func (tc *testCluster) serve(t *testing.T, cfg Config) (*Server, string) {
+	t.Helper()
+	cfg.Store = tc.store
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -70,19 +78,18 @@ func newTestCluster(t *testing.T, cfg Config) *testCluster {
 	}
 	self := tc.identity(t, cfg.NodeName)
 	cfg.ClientTLS = self.ClientTLS("")
-	tc.server = NewServer(cfg)
+	srv := NewServer(cfg)
 	// Not httptest's StartTLS: it adds its own certificate, which a client
 	// dialling an IP (no SNI) would be shown instead of the node's.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: tc.server, TLSConfig: self.ServerTLS(tls.VerifyClientCertIfGiven),
+	hs := &http.Server{Handler: srv, TLSConfig: self.ServerTLS(tls.VerifyClientCertIfGiven),
 		ErrorLog: log.New(io.Discard, "", 0)}
 	go func() { _ = hs.ServeTLS(ln, "", "") }()
 	t.Cleanup(func() { _ = hs.Close() })
-	tc.addr = ln.Addr().String()
-	return tc
+	return srv, ln.Addr().String()
 }
 
 func (tc *testCluster) apply(t *testing.T, cmds ...consensus.Command) {

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"time"
 )
@@ -27,11 +28,22 @@ var writeTypes = map[string]bool{
 }
 
 // checkRequest refuses requests that only a browser, or an attack, sends.
-func checkRequest(r *http.Request) *requestError {
+// node is this agent's name, one of the Host names it answers to.
+func checkRequest(r *http.Request, node string) *requestError {
 	// Shoal's clients never send Origin; browsers send it on every
 	// cross-origin request and on same-origin writes.
 	if o := r.Header.Get("Origin"); o != "" {
 		return &requestError{http.StatusForbidden, "requests from web pages (Origin " + o + ") are refused: use the shoal CLI or an API client"}
+	}
+	// DNS rebinding points a name the attacker owns at an agent; the
+	// browser then sends that name as Host. Agents are addressed by IP,
+	// localhost or their node name, the names in their certificates.
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if net.ParseIP(host) == nil && host != "localhost" && host != node {
+		return &requestError{http.StatusForbidden, "Host " + r.Host + " is not this agent's: address it by IP, localhost or its node name"}
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:

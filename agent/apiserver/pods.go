@@ -1,10 +1,13 @@
 package apiserver
 
 import (
-	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 
 	"shoal/agent/api"
 	"shoal/cluster"
@@ -119,37 +122,71 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	stdout, stderr := &cappedBuffer{max: maxExecOutput}, &cappedBuffer{max: maxExecOutput}
-	res, err := s.localPods().Exec(r.Context(), p.UID, c, req.Command, strings.NewReader(req.Stdin), stdout, stderr)
+	// From here the answer is a stream of frames: errors after the first
+	// byte travel as an error frame, not as a status code.
+	fw := newFrameWriter(w)
+	res, err := s.localPods().Exec(r.Context(), p.UID, c, req.Command, strings.NewReader(req.Stdin), fw.stream(api.ExecStdout), fw.stream(api.ExecStderr))
 	if err != nil {
-		fail(w, fmt.Errorf("exec in pod %s container %s: %w", p.Name, c, err))
+		fw.frame(api.ExecErrorFrame, []byte(fmt.Sprintf("exec in pod %s container %s: %v", p.Name, c, err)))
 		return
 	}
-	errOut := stderr.String()
-	if stdout.dropped > 0 || stderr.dropped > 0 {
-		errOut += fmt.Sprintf("\nshoal: exec output cut at %d bytes per stream (%d and %d bytes dropped); write large output to a file in a volume instead\n",
-			maxExecOutput, stdout.dropped, stderr.dropped)
+	b, _ := json.Marshal(api.ExecExit{ExitCode: res.ExitCode})
+	fw.frame(api.ExecExitFrame, b)
+}
+
+// frameWriter writes an exec's output frames as they come, from the
+// command's stdout and stderr copiers at once, flushing each.
+type frameWriter struct {
+	mu      sync.Mutex
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	started bool
+	err     error
+}
+
+func newFrameWriter(w http.ResponseWriter) *frameWriter {
+	return &frameWriter{w: w, rc: http.NewResponseController(w)}
+}
+
+func (f *frameWriter) frame(kind byte, p []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
 	}
-	writeJSON(w, api.ExecResponse{Stdout: stdout.String(), Stderr: errOut, ExitCode: res.ExitCode})
+	if !f.started {
+		f.w.Header().Set("Content-Type", api.ExecStreamType)
+		f.w.WriteHeader(http.StatusOK)
+		f.started = true
+	}
+	var hdr [5]byte
+	hdr[0] = kind
+	binary.BigEndian.PutUint32(hdr[1:], uint32(len(p)))
+	if _, f.err = f.w.Write(hdr[:]); f.err == nil {
+		_, f.err = f.w.Write(p)
+	}
+	if f.err == nil {
+		f.err = f.rc.Flush()
+	}
+	return f.err
 }
 
-// maxExecOutput bounds what one exec keeps of each of stdout and stderr:
-// the answer is one JSON document, held in the agent's memory until sent.
-const maxExecOutput = 8 << 20
-
-// cappedBuffer keeps the first max bytes written to it and counts the
-// rest, which it drops; the command never sees a write fail.
-type cappedBuffer struct {
-	buf     bytes.Buffer
-	max     int
-	dropped int64
+// stream is an io.Writer of one output stream, cut into frames.
+func (f *frameWriter) stream(kind byte) io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		n := len(p)
+		for len(p) > 0 {
+			chunk := p[:min(len(p), api.ExecMaxFrame)]
+			if err := f.frame(kind, chunk); err != nil {
+				// The client went away: the command's context ends too.
+				return n - len(p), err
+			}
+			p = p[len(chunk):]
+		}
+		return n, nil
+	})
 }
 
-func (b *cappedBuffer) Write(p []byte) (int, error) {
-	keep := min(len(p), max(b.max-b.buf.Len(), 0))
-	b.buf.Write(p[:keep])
-	b.dropped += int64(len(p) - keep)
-	return len(p), nil
-}
+type writerFunc func([]byte) (int, error)
 
-func (b *cappedBuffer) String() string { return b.buf.String() }
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -168,7 +168,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer func(start time.Time) { s.audit(r, rec.code, start) }(time.Now())
 		w = rec
 	}
-	if err := checkRequest(r); err != nil {
+	if err := checkRequest(r, s.cfg.NodeName); err != nil {
 		writeError(w, err.code, err)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"shoal/agent/apiclient"
 	"shoal/cluster"
 	"shoal/consensus"
+	"shoal/runtime/rtapi"
 )
 
 // newTestAPI runs the API over a real single-member Raft store on raft's
@@ -170,11 +172,14 @@ func TestRequestGuards(t *testing.T) {
 	base := "https://" + c.Addr + "/v1"
 	big := strings.Repeat("x", 1<<20)
 	for _, tc := range []struct {
-		name, method, path, ctype, origin, body string
-		code                                    int
-		msg                                     string
+		name, method, path, ctype, origin, body, host string
+		code                                          int
+		msg                                           string
 	}{
 		{name: "cross-origin read", method: "GET", path: "/nodes", origin: "https://evil.example", code: 403, msg: "web pages"},
+		{name: "rebound host", method: "GET", path: "/nodes", host: "evil.example:7948", code: 403, msg: "not this agent's"},
+		{name: "node name as host", method: "GET", path: "/nodes", host: "n1:7948", code: 200},
+		{name: "localhost", method: "GET", path: "/nodes", host: "localhost", code: 200},
 		{name: "form post", method: "POST", path: "/apply", ctype: "application/x-www-form-urlencoded", body: "files=x", code: 415, msg: "application/json"},
 		{name: "text/plain post", method: "POST", path: "/apply", ctype: "text/plain", body: "{}", code: 415, msg: "text/plain"},
 		{name: "no content type", method: "POST", path: "/apply", body: "{}", code: 415, msg: "none"},
@@ -199,6 +204,9 @@ func TestRequestGuards(t *testing.T) {
 			if tc.origin != "" {
 				req.Header.Set("Origin", tc.origin)
 			}
+			if tc.host != "" {
+				req.Host = tc.host
+			}
 			req.Header.Set("Authorization", "Bearer "+c.Token)
 			resp, err := c.HTTP.Do(req)
 			if err != nil {
@@ -213,17 +221,58 @@ func TestRequestGuards(t *testing.T) {
 	}
 }
 
-func TestCappedBuffer(t *testing.T) {
-	b := &cappedBuffer{max: 5}
-	for _, w := range []string{"ab", "cde", "fgh", ""} {
-		if n, err := b.Write([]byte(w)); n != len(w) || err != nil {
-			t.Fatalf("write %q: %d, %v", w, n, err)
+// fakePods writes size bytes of stdout in pieces, a line of stderr, and
+// exits with code 3 (or fails with err).
+type fakePods struct {
+	size int
+	err  error
+}
+
+func (f fakePods) Exec(_ context.Context, _, _ string, _ []string, _ io.Reader, stdout, stderr io.Writer) (rtapi.ExecResult, error) {
+	chunk := bytes.Repeat([]byte("x"), 100_000)
+	for n := 0; n < f.size; n += len(chunk) {
+		if _, err := stdout.Write(chunk[:min(len(chunk), f.size-n)]); err != nil {
+			return rtapi.ExecResult{}, err
 		}
 	}
-	if b.String() != "abcde" || b.dropped != 3 {
-		t.Errorf("kept %q, dropped %d", b.String(), b.dropped)
+	_, _ = stderr.Write([]byte("done\n"))
+	return rtapi.ExecResult{ExitCode: 3}, f.err
+}
+
+func (fakePods) Logs(context.Context, string, string, bool, io.Writer) error { return nil }
+
+// TestExecStreams: exec output streams through the agent the user called
+// to the agent running the pod and back, whole however large (nothing
+// buffers it), with the exit code; a failure after output has started
+// still reaches the client as an error.
+func TestExecStreams(t *testing.T) {
+	tc := newTestCluster(t, Config{NodeName: "n1"})
+	_, n2 := tc.serve(t, Config{NodeName: "n2", Pods: fakePods{size: 20 << 20}})
+	_, n3 := tc.serve(t, Config{NodeName: "n3", Pods: fakePods{size: 1000, err: errors.New("shim died")}})
+	node := func(name, addr string) *cluster.Node {
+		return &cluster.Node{Name: name, APIAddr: addr, Status: cluster.NodeReady, Capacity: cluster.Resources{MilliCPU: 1000, Memory: 1 << 30}}
+	}
+	pod := func(name, nodeName string) *cluster.Pod {
+		return &cluster.Pod{Name: name, UID: "uid-" + name, NodeName: nodeName, Spec: cluster.PodSpec{Containers: []cluster.Container{{Name: "c", Image: "busybox:1"}}}}
+	}
+	tc.apply(t, &consensus.PutNode{Node: node("n1", tc.addr)}, &consensus.PutNode{Node: node("n2", n2)}, &consensus.PutNode{Node: node("n3", n3)})
+	tc.apply(t, &consensus.PutPods{Pods: []*cluster.Pod{pod("big", "n2"), pod("dies", "n3")}})
+
+	c := tc.user(t, "edit")
+	var stdout, stderr countingWriter
+	code, err := c.Exec(context.Background(), "default", "big", api.ExecRequest{Command: []string{"cat", "big"}}, &stdout, &stderr)
+	if err != nil || code != 3 || stdout.n != 20<<20 || stderr.n != 5 {
+		t.Fatalf("exec: code %d err %v, %d bytes out, %d err; want 3, %d, 5", code, err, stdout.n, 20<<20, stderr.n)
+	}
+	_, err = c.Exec(context.Background(), "default", "dies", api.ExecRequest{Command: []string{"x"}}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "shim died") {
+		t.Fatalf("exec that fails midway: %v", err)
 	}
 }
+
+type countingWriter struct{ n int }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
 
 func TestAuditLog(t *testing.T) {
 	var buf syncBuffer

@@ -117,14 +117,12 @@ func newExecCmd(g *globals) *cobra.Command {
 				}
 				req.Stdin = b
 			}
-			res, err := g.client().Exec(cmd.Context(), g.namespace, args[0], req)
+			code, err := g.client().Exec(cmd.Context(), g.namespace, args[0], req, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			fmt.Fprint(cmd.OutOrStdout(), res.Stdout)
-			fmt.Fprint(cmd.ErrOrStderr(), res.Stderr)
-			if res.ExitCode != 0 {
-				return exitError{res.ExitCode}
+			if code != 0 {
+				return exitError{code}
 			}
 			return nil
 		},
