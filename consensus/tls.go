@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"golang.org/x/net/netutil"
 )
 
 // RaftTLS makes the Raft transport mutual TLS: every member serves with
@@ -49,6 +50,9 @@ func (c *RaftTLS) validate() error {
 // dialled one's is bounded by raft's dial timeout.
 const tlsHandshakeTimeout = 10 * time.Second
 
+// maxRaftConns caps the Raft port's open connections.
+const maxRaftConns = 1024
+
 // tlsStream is the raft.StreamLayer of a mutual-TLS transport.
 type tlsStream struct {
 	ln        net.Listener
@@ -70,6 +74,11 @@ func newTLSStream(bind string, advertise net.Addr, cfg *RaftTLS, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("listen for raft on %s: %w", bind, err)
 	}
+	// A flood of connections that never finish their handshake holds
+	// each for up to the handshake timeout; the cap keeps that from
+	// exhausting the agent's file descriptors. Members pool a few
+	// connections each, far below it.
+	ln = netutil.LimitListener(ln, maxRaftConns)
 	s := &tlsStream{ln: ln, advertise: advertise, cfg: cfg, log: log, handshakeTimeout: tlsHandshakeTimeout}
 	// As raft's TCP transport does: members must be able to dial us back.
 	if a, ok := s.Addr().(*net.TCPAddr); !ok || a.IP == nil || a.IP.IsUnspecified() {

@@ -121,6 +121,36 @@ func TestClusterTrust(t *testing.T) {
 		}
 	})
 
+	t.Run("slow clients", func(t *testing.T) {
+		// 300 connections that never finish a TLS handshake: the agent
+		// keeps answering others, and cuts them off.
+		var conns []net.Conn
+		for range 300 {
+			conn, err := net.DialTimeout("tcp", c.Agents[1].API, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = conn.Write([]byte{0x16, 0x03}) // the start of a ClientHello, then nothing
+			conns = append(conns, conn)
+		}
+		defer func() {
+			for _, conn := range conns {
+				conn.Close()
+			}
+		}()
+		if r := c.Agents[1].Run("get", "nodes"); r.Code != 0 {
+			t.Fatalf("with 300 stalled connections open: %s", r.Err())
+		}
+		start := time.Now()
+		for _, conn := range conns {
+			_ = conn.SetReadDeadline(start.Add(30 * time.Second))
+			if _, err := io.Copy(io.Discard, conn); isTimeout(err) {
+				t.Fatalf("a stalled connection still open after %v", time.Since(start).Round(time.Second))
+			}
+		}
+		t.Logf("300 stalled connections cut off within %v", time.Since(start).Round(100*time.Millisecond))
+	})
+
 	t.Run("node restriction", func(t *testing.T) {
 		node2 := nodeClient(t, c.Agents[1])
 		body := `{"name":"agent3","address":"10.6.6.6","status":"Ready"}`

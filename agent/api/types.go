@@ -188,6 +188,9 @@ type TokenResponse struct {
 	Info  TokenInfo `json:"info"`
 	// CA is the cluster CA (PEM), for a credentials file.
 	CA string `json:"ca"`
+	// Server is the answering agent's API address as other machines
+	// reach it.
+	Server string `json:"server,omitempty"`
 }
 
 // JoinTokenResponse is a new join token, after the secret was rotated.

@@ -199,7 +199,12 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("create token %s: %w", name, err))
 		return
 	}
-	writeJSON(w, api.TokenResponse{Token: token, Info: tokenInfo(rec), CA: s.cfg.Store.State().Trust().CACert})
+	st := s.cfg.Store.State()
+	res := api.TokenResponse{Token: token, Info: tokenInfo(rec), CA: st.Trust().CACert}
+	if n, ok := st.Node(s.cfg.NodeName); ok {
+		res.Server = n.APIAddr
+	}
+	writeJSON(w, res)
 }
 
 func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {

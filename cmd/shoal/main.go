@@ -192,10 +192,3 @@ func newRoot() *cobra.Command {
 	)
 	return root
 }
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -34,39 +35,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 	}
 	join.Flags().StringVar(&dataDir, "data-dir", "/var/lib/shoal", "the agent's data dir")
 
-	var role, ttl, output string
-	create := &cobra.Command{
-		Use:   "create [NAME]",
-		Short: "Create an API token with a role (admin, edit, view) and an optional lifetime",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "token" && output != "config" {
-				return fmt.Errorf("-o %q: expected token or config", output)
-			}
-			req := api.TokenRequest{Role: role, TTL: ttl}
-			if len(args) == 1 {
-				req.Name = args[0]
-			}
-			res, err := g.client().CreateToken(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			if output == "token" {
-				fmt.Fprintln(cmd.OutOrStdout(), res.Token)
-				return nil
-			}
-			creds := apiclient.Credentials{Server: g.addr, CA: res.CA, Token: res.Token}
-			b, err := creds.Marshal()
-			if err != nil {
-				return err
-			}
-			_, err = cmd.OutOrStdout().Write(b)
-			return err
-		},
-	}
-	create.Flags().StringVar(&role, "role", "view", "admin, edit or view")
-	create.Flags().StringVar(&ttl, "ttl", "", "lifetime, e.g. 24h (default: until revoked)")
-	create.Flags().StringVarP(&output, "output", "o", "token", "token (the token alone) or config (a credentials file for --config)")
+	create := newTokenCreateCmd(g)
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -93,6 +62,67 @@ func newTokenCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	rotate := newTokenRotateCmd(g)
+	root := &cobra.Command{
+		Use:   "token",
+		Short: "Manage the join token and API tokens",
+		Args:  cobra.NoArgs,
+		// `shoal token` alone prints the join token, as it always did.
+		Annotations: map[string]string{offline: "1"},
+		RunE:        join.RunE,
+	}
+	root.Flags().StringVar(&dataDir, "data-dir", "/var/lib/shoal", "the agent's data dir")
+	root.AddCommand(join, create, list, revoke, rotate)
+	return root
+}
+
+func newTokenCreateCmd(g *globals) *cobra.Command {
+	var role, ttl, output string
+	create := &cobra.Command{
+		Use:   "create [NAME]",
+		Short: "Create an API token with a role (admin, edit, view) and an optional lifetime",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "token" && output != "config" {
+				return fmt.Errorf("-o %q: expected token or config", output)
+			}
+			req := api.TokenRequest{Role: role, TTL: ttl}
+			if len(args) == 1 {
+				req.Name = args[0]
+			}
+			res, err := g.client().CreateToken(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if output == "token" {
+				fmt.Fprintln(cmd.OutOrStdout(), res.Token)
+				return nil
+			}
+			// A file made on a node for someone elsewhere must not say
+			// 127.0.0.1: it names the agent as other machines reach it.
+			server := g.addr
+			if host, _, err := net.SplitHostPort(server); err == nil && res.Server != "" {
+				if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+					server = res.Server
+				}
+			}
+			creds := apiclient.Credentials{Server: server, CA: res.CA, Token: res.Token}
+			b, err := creds.Marshal()
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(b)
+			return err
+		},
+	}
+	create.Flags().StringVar(&role, "role", "view", "admin, edit or view")
+	create.Flags().StringVar(&ttl, "ttl", "", "lifetime, e.g. 24h (default: until revoked)")
+	create.Flags().StringVarP(&output, "output", "o", "token", "token (the token alone) or config (a credentials file for --config)")
+	return create
+}
+
+func newTokenRotateCmd(g *globals) *cobra.Command {
+	var dataDir string
 	rotate := &cobra.Command{
 		Use:   "rotate-join",
 		Short: "Replace the join secret and print the new join token; the old one admits no one",
@@ -115,17 +145,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 		},
 	}
 	rotate.Flags().StringVar(&dataDir, "data-dir", "/var/lib/shoal", "the agent's data dir, whose join-token file is replaced when it exists")
-	root := &cobra.Command{
-		Use:   "token",
-		Short: "Manage the join token and API tokens",
-		Args:  cobra.NoArgs,
-		// `shoal token` alone prints the join token, as it always did.
-		Annotations: map[string]string{offline: "1"},
-		RunE:        join.RunE,
-	}
-	root.Flags().StringVar(&dataDir, "data-dir", "/var/lib/shoal", "the agent's data dir")
-	root.AddCommand(join, create, list, revoke, rotate)
-	return root
+	return rotate
 }
 
 func printTokens(cmd *cobra.Command, toks []api.TokenInfo, now time.Time) {
