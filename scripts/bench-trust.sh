@@ -39,6 +39,9 @@ unset SHOAL_TOKEN SHOAL_TOKEN_FILE SHOAL_ADDR SHOAL_CONFIG
 
 BEFORE_REV=${BEFORE_REV:-6576311}
 AFTER_REV=${AFTER_REV:-HEAD}
+# Resolved once: HEAD may move while the benchmark runs.
+BEFORE_REV=$(git rev-parse --short "$BEFORE_REV^{commit}")
+AFTER_REV=$(git rev-parse --short "$AFTER_REV^{commit}")
 RUNS=${RUNS:-2}
 BENCH_DIR=$(realpath -m "${BENCH_DIR:-/tmp/shoal-bench-trust}")
 REPLICAS=${REPLICAS:-20}
@@ -60,17 +63,16 @@ ip netns list | grep -q '^shdemo' && die "shdemo network namespaces exist: a dem
 mkdir -p "$BENCH_DIR"/{logs,results}
 rm -f "$BENCH_DIR"/results/*
 
-# tree V REV: a checkout of REV with bin/shoal, printed. BEFORE_TREE or
+# tree V COMMIT: a checkout of COMMIT with bin/shoal, printed. BEFORE_TREE or
 # AFTER_TREE name one already built.
 tree() {
-	local v=$1 rev=$2 given dir commit
+	local v=$1 commit=$2 given dir
 	given=$([[ $v == before ]] && echo "${BEFORE_TREE:-}" || echo "${AFTER_TREE:-}")
 	if [[ -n $given ]]; then
 		[[ -x $given/bin/shoal ]] || die "$given/bin/shoal is not built"
 		realpath "$given"
 		return
 	fi
-	commit=$(git rev-parse --short "$rev^{commit}")
 	dir=$BENCH_DIR/tree-$v
 	rm -rf "$dir"
 	mkdir -p "$dir"
@@ -355,6 +357,8 @@ cycle() {
 	kill -9 "$pid"
 	echo "killed $(now_ns)" >&3
 	exec 3>&-
+	# Reaped here, quietly (else bash reports the agent as Killed).
+	{ wait "$pid"; } 2>/dev/null || true
 	wait "$fpid" || die "trustbench failover: $(cat "$D/failover.err")"
 	json=$(<"$D/failover.json")
 	echo "    $json"
@@ -400,7 +404,8 @@ check_clean() {
 	iptables -S FORWARD | grep -q shoal-demo && left+=("iptables rule")
 	local p
 	for p in /proc/[0-9]*; do
-		tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$D/" && left+=("process ${p#/proc/}: $(tr '\0' ' ' <"$p/cmdline" | cut -c1-100)")
+		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$D/" &&
+			left+=("process ${p#/proc/}: $(tr '\0' ' ' 2>/dev/null <"$p/cmdline" | cut -c1-100)")
 	done
 	findmnt -rn -o TARGET | grep -qF "$D/" && left+=("mounts under $D")
 	[[ -e $D ]] && left+=("$D")
@@ -414,7 +419,7 @@ check_clean() {
 # On failure or Ctrl-C: stop the cycle's cluster the same way.
 on_exit() {
 	local rc=$?
-	exec 3>&- 2>/dev/null || true
+	exec 3>&- || true
 	if [[ -n ${D:-} && -d ${D:-/nonexistent} ]]; then
 		warn "stopping the $V cluster after a failure (logs in $BENCH_DIR/logs)"
 		trap - EXIT
@@ -433,7 +438,7 @@ done
 get() { awk -F= -v k="$2" '$1 == k { print $2 }' "$BENCH_DIR/results/$1"; }
 {
 	echo
-	echo "Shoal: mutual TLS cost, 3 agents on $(hostname) ($(nproc) CPUs); before = $(git rev-parse --short "$BEFORE_REV"), after = $(git rev-parse --short "$AFTER_REV")"
+	echo "Shoal: mutual TLS cost, 3 agents on $(hostname) ($(nproc) CPUs); before = $BEFORE_REV, after = $AFTER_REV"
 	cols=()
 	for ((run = 1; run <= RUNS; run++)); do cols+=("before-$run" "after-$run"); done
 	printf '%-34s' metric
