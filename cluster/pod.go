@@ -33,6 +33,13 @@ type PodSpec struct {
 	TerminationGracePeriodSeconds int64  `json:"terminationGracePeriodSeconds,omitempty"`
 	Hostname                      string `json:"hostname,omitempty"`
 	Subdomain                     string `json:"subdomain,omitempty"`
+	// SecurityContext holds the pod-level security settings (see
+	// security.go); HostNetwork, HostPID and HostIPC share the node's
+	// namespaces, which only the privileged policy level allows.
+	SecurityContext *PodSecurityContext `json:"securityContext,omitempty"`
+	HostNetwork     bool                `json:"hostNetwork,omitempty"`
+	HostPID         bool                `json:"hostPID,omitempty"`
+	HostIPC         bool                `json:"hostIPC,omitempty"`
 }
 
 // Requests is what the pod asks the scheduler for: the sum of its
@@ -70,6 +77,7 @@ func (s PodSpec) Clone() PodSpec {
 	c.Containers = cloneContainers(s.Containers)
 	c.Volumes = slices.Clone(s.Volumes)
 	c.NodeSelector = cloneMap(s.NodeSelector)
+	c.SecurityContext = s.SecurityContext.Clone()
 	return c
 }
 
@@ -105,6 +113,8 @@ type Container struct {
 	ImagePullPolicy string `json:"imagePullPolicy,omitempty"`
 	// RestartPolicy is set only on init containers: Always makes a sidecar.
 	RestartPolicy RestartPolicy `json:"restartPolicy,omitempty"`
+	// SecurityContext overrides the pod's for this container.
+	SecurityContext *SecurityContext `json:"securityContext,omitempty"`
 }
 
 // Clone returns a deep copy of c.
@@ -118,6 +128,7 @@ func (c Container) Clone() Container {
 	out.LivenessProbe = c.LivenessProbe.clone()
 	out.ReadinessProbe = c.ReadinessProbe.clone()
 	out.StartupProbe = c.StartupProbe.clone()
+	out.SecurityContext = c.SecurityContext.Clone()
 	return out
 }
 

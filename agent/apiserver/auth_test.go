@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -217,5 +219,21 @@ func TestJoin(t *testing.T) {
 	_, err = apiclient.NewClient(other.addr, "", pki.NewPinned(tc.ca.Digest()).TLS()).Join(ctx, req)
 	if err == nil || !strings.Contains(err.Error(), "join token pins") {
 		t.Fatalf("join against another CA: %v", err)
+	}
+}
+
+// TestForgedLeaderGetsNothing: a server that claims to be an agent (say,
+// a forged leader record points at it) but has no certificate of the
+// cluster CA never sees a request: the agent's client refuses it at the
+// handshake, and an agent's requests carry no secret anyway.
+func TestForgedLeaderGetsNothing(t *testing.T) {
+	tc := newTestCluster(t, Config{})
+	var got atomic.Int32
+	fake := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
+	t.Cleanup(fake.Close)
+	node := &apiclient.Client{Addr: strings.TrimPrefix(fake.URL, "https://"), HTTP: apiclient.NewHTTPClient(tc.identity(t, "n1").ClientTLS(""))}
+	err := node.ReportStatus(context.Background(), &consensus.PodStatus{Node: "n1"})
+	if err == nil || got.Load() != 0 {
+		t.Fatalf("a node reported to a forged leader: err %v, %d requests seen", err, got.Load())
 	}
 }
