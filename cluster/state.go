@@ -13,6 +13,12 @@ type Config struct {
 	ClusterCIDR string `json:"clusterCIDR,omitempty"`
 	// Domain is the DNS cluster domain (default cluster.local).
 	Domain string `json:"domain,omitempty"`
+	// PodSecurity is the pod security level applied objects must meet
+	// (privileged, baseline or restricted; empty means baseline), and
+	// AllowedHostPaths the host directories hostPath volumes may use under
+	// baseline.
+	PodSecurity      string   `json:"podSecurity,omitempty"`
+	AllowedHostPaths []string `json:"allowedHostPaths,omitempty"`
 }
 
 // State is an immutable snapshot of the whole cluster at one Raft index.

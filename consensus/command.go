@@ -42,9 +42,10 @@ const (
 	SetGossipKeysType
 	PutTokenType
 	DeleteTokenType
+	SetPodSecurityType
 
 	// maxCommandType is the newest type this agent knows.
-	maxCommandType = DeleteTokenType
+	maxCommandType = SetPodSecurityType
 
 	// batchType is the envelope the Store writes: many commands, one log
 	// entry, one result each. It is never nested.
@@ -70,6 +71,7 @@ var commandNames = map[CommandType]string{
 	SetGossipKeysType:      "SetGossipKeys",
 	PutTokenType:           "PutToken",
 	DeleteTokenType:        "DeleteToken",
+	SetPodSecurityType:     "SetPodSecurity",
 	batchType:              "Batch",
 }
 
@@ -215,6 +217,8 @@ func newCommand(t CommandType) (Command, bool) {
 		return &PutToken{}, true
 	case DeleteTokenType:
 		return &DeleteToken{}, true
+	case SetPodSecurityType:
+		return &SetPodSecurity{}, true
 	}
 	return nil, false
 }

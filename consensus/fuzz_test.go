@@ -68,6 +68,7 @@ func fuzzCommands() []Command {
 		&SetGossipKeys{Keys: []string{"bmV3", "b2xk"}},
 		&PutToken{Token: testToken("t2", "alice", cluster.RoleEdit)},
 		&DeleteToken{ID: "t1"},
+		&SetPodSecurity{Level: "baseline", AllowedHostPaths: []string{"/srv/shoal"}},
 	}
 }
 

@@ -65,13 +65,14 @@ func richState(t *testing.T) *cluster.State {
 		Containers: []cluster.ContainerStatus{{Name: "c", State: cluster.ContainerRunning, RestartCount: 2}},
 	}}}})
 	h.must(&InitTrust{Trust: testTrust()})
+	h.must(&SetPodSecurity{Level: "restricted", AllowedHostPaths: []string{"/srv/shoal"}})
 	h.must(&PutToken{Token: testToken("t1", "ci", cluster.RoleView)})
 	return h.state()
 }
 
 func statesEqual(t testing.TB, a, b *cluster.State) {
 	t.Helper()
-	if a.Index() != b.Index() || a.Config() != b.Config() {
+	if a.Index() != b.Index() || !reflect.DeepEqual(a.Config(), b.Config()) {
 		t.Fatalf("index/config %d %+v vs %d %+v", a.Index(), a.Config(), b.Index(), b.Config())
 	}
 	if !reflect.DeepEqual(a.Nodes(), b.Nodes()) || !reflect.DeepEqual(a.Workloads(), b.Workloads()) ||

@@ -2,6 +2,8 @@ package consensus
 
 import (
 	"fmt"
+	"path"
+	"slices"
 
 	"shoal/cluster"
 )
@@ -25,6 +27,13 @@ type SetGossipKeys struct {
 	Keys []string `json:"keys"`
 }
 
+// SetPodSecurity sets the cluster's pod security level and the host
+// directories hostPath volumes may use.
+type SetPodSecurity struct {
+	Level            string   `json:"level"`
+	AllowedHostPaths []string `json:"allowedHostPaths,omitempty"`
+}
+
 // PutToken creates a user token.
 type PutToken struct {
 	Token *cluster.Token `json:"token"`
@@ -40,6 +49,25 @@ func (*SetJoinSecret) Type() CommandType { return SetJoinSecretType }
 func (*SetGossipKeys) Type() CommandType { return SetGossipKeysType }
 func (*PutToken) Type() CommandType      { return PutTokenType }
 func (*DeleteToken) Type() CommandType   { return DeleteTokenType }
+func (*SetPodSecurity) Type() CommandType { return SetPodSecurityType }
+
+func (c *SetPodSecurity) apply(a *applier) Result {
+	switch c.Level {
+	case "privileged", "baseline", "restricted":
+	default:
+		return invalid("pod security level %q: expected privileged, baseline or restricted", c.Level)
+	}
+	for _, p := range c.AllowedHostPaths {
+		if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
+			return invalid("allowed host path %q: expected a clean absolute directory other than /", p)
+		}
+	}
+	cfg := a.txn.Config()
+	cfg.PodSecurity = c.Level
+	cfg.AllowedHostPaths = slices.Clone(c.AllowedHostPaths)
+	a.txn.SetConfig(cfg)
+	return Result{Changed: 1}
+}
 
 func (c *InitTrust) apply(a *applier) Result {
 	t := c.Trust

@@ -71,6 +71,15 @@ func TestTrustCommands(t *testing.T) {
 				}
 			}},
 		{name: "revoke unknown", cmd: &DeleteToken{ID: "nope"}, err: ErrNotFound},
+		{name: "pod security", cmd: &SetPodSecurity{Level: "restricted", AllowedHostPaths: []string{"/srv/shoal"}},
+			check: func(t *testing.T, s *cluster.State) {
+				if c := s.Config(); c.PodSecurity != "restricted" || len(c.AllowedHostPaths) != 1 {
+					t.Errorf("config %+v", c)
+				}
+			}},
+		{name: "pod security bad level", cmd: &SetPodSecurity{Level: "open"}, err: ErrInvalid},
+		{name: "pod security relative path", cmd: &SetPodSecurity{Level: "baseline", AllowedHostPaths: []string{"srv"}}, err: ErrInvalid},
+		{name: "pod security root", cmd: &SetPodSecurity{Level: "baseline", AllowedHostPaths: []string{"/"}}, err: ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

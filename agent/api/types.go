@@ -202,3 +202,10 @@ type JoinTokenResponse struct {
 type RotateResponse struct {
 	Keys int `json:"keys"`
 }
+
+// Policy is the cluster's pod security policy.
+type Policy struct {
+	// Level is privileged, baseline or restricted.
+	Level            string   `json:"level"`
+	AllowedHostPaths []string `json:"allowedHostPaths,omitempty"`
+}

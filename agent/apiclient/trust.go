@@ -49,3 +49,14 @@ func (c *Client) RotateJoinToken(ctx context.Context) (string, error) {
 func (c *Client) RotateGossipKey(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/gossip/rotate", nil, nil, nil)
 }
+
+// Policy reads the cluster's pod security policy.
+func (c *Client) Policy(ctx context.Context) (*api.Policy, error) {
+	var out api.Policy
+	return &out, c.do(ctx, http.MethodGet, "/policy", nil, nil, &out)
+}
+
+// SetPolicy sets the cluster's pod security policy.
+func (c *Client) SetPolicy(ctx context.Context, p api.Policy) error {
+	return c.do(ctx, http.MethodPut, "/policy", nil, p, nil)
+}

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"shoal/agent/api"
 	"shoal/cluster"
 	"shoal/consensus"
+	"shoal/policy"
 )
 
 // updateWorkload reads a workload, lets change edit a copy and commits it.
@@ -105,6 +107,11 @@ func (s *Server) handleUndo(w http.ResponseWriter, r *http.Request) {
 	s.updateWorkload(w, r, body, func(wl *cluster.Workload) error {
 		if wl.PreviousTemplate == nil {
 			return errors.New("no previous template to roll back to")
+		}
+		// The policy may have tightened since the old template ran.
+		if err := policy.Explain(strings.ToLower(string(wl.Kind))+" "+wl.Name, "spec.template.spec",
+			policy.Check(wl.PreviousTemplate, policyOptions(s.cfg.Store.State().Config()))); err != nil {
+			return badRequest{err}
 		}
 		wl.Template = wl.PreviousTemplate.Clone()
 		wl.TemplateHash = cluster.HashTemplate(wl.Template, wl.TemplateLabels)

@@ -140,6 +140,8 @@ func NewServer(cfg Config) *Server {
 	route("DELETE /tokens/{name}", permAdmin, s.handleRevokeToken)
 	route("POST /join-token", permAdmin, s.handleRotateJoin)
 	route("POST /gossip/rotate", permAdmin, s.handleRotateGossip)
+	route("GET /policy", permRead, s.handleGetPolicy)
+	route("PUT /policy", permAdmin, s.handleSetPolicy)
 	route("POST /internal/status", permNode, s.handleStatus)
 	route("PUT /internal/nodes/{name}", permNode, s.handlePutNode)
 	route("POST /internal/lease", permNode, s.handleLease)

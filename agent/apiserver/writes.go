@@ -105,6 +105,9 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 		if err == nil && cmd != nil {
 			err = checkSize(cmd)
 		}
+		if err == nil && cmd != nil {
+			err = admit(st, o)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", o.Where(), err))
 			continue
