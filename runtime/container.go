@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -249,9 +248,22 @@ func (r *Runtime) limits(c cluster.Container) []oci.SpecOpts {
 }
 
 // mounts builds the container's mounts: its volume mounts and the pod's
-// generated /etc files.
-func (r *Runtime) mounts(pod *cluster.Pod, c cluster.Container) ([]specs.Mount, error) {
+// generated /etc files. A subPath is resolved inside its volume and pinned
+// by a bind mount (subpath.go); the binds of the container's previous
+// incarnation are undone first, and those made here are undone on error.
+func (r *Runtime) mounts(pod *cluster.Pod, c cluster.Container) (_ []specs.Mount, err error) {
 	dir := r.podDir(pod.UID)
+	if err := r.unpinContainerSubPaths(pod.UID, c.Name); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		if uerr := r.unpinContainerSubPaths(pod.UID, c.Name); uerr != nil {
+			r.logger.Warn("undo subPath mounts", "pod", pod.Key(), "err", uerr)
+		}
+	}()
 	out := []specs.Mount{
 		bindMount(filepath.Join(dir, "hosts"), "/etc/hosts", false),
 		bindMount(filepath.Join(dir, "resolv.conf"), "/etc/resolv.conf", false),
@@ -267,7 +279,7 @@ func (r *Runtime) mounts(pod *cluster.Pod, c cluster.Container) ([]specs.Mount, 
 	for _, v := range pod.Spec.Volumes {
 		vols[v.Name] = v
 	}
-	for _, m := range c.VolumeMounts {
+	for i, m := range c.VolumeMounts {
 		v, ok := vols[m.Name]
 		if !ok {
 			return nil, fmt.Errorf("%w: volume mount %s: no volume of that name", ErrInvalid, m.Name)
@@ -275,28 +287,9 @@ func (r *Runtime) mounts(pod *cluster.Pod, c cluster.Container) ([]specs.Mount, 
 		if !filepath.IsAbs(m.MountPath) {
 			return nil, fmt.Errorf("%w: mount path %q is not absolute", ErrInvalid, m.MountPath)
 		}
-		var src string
-		switch {
-		case v.EmptyDir != nil:
-			src = filepath.Join(dir, "volumes", v.Name)
-		case v.HostPath != nil:
-			src = v.HostPath.Path
-		case v.Claim != nil:
-			src = r.ClaimDir(pod.Namespace, v.Claim.ClaimName, pod.Name)
-		default:
-			return nil, fmt.Errorf("%w: volume %s has no source", ErrInvalid, v.Name)
-		}
-		if m.SubPath != "" {
-			sub := filepath.Clean(m.SubPath)
-			if filepath.IsAbs(sub) || sub == ".." || strings.HasPrefix(sub, "../") {
-				return nil, fmt.Errorf("%w: subPath %q escapes volume %s", ErrInvalid, m.SubPath, m.Name)
-			}
-			src = filepath.Join(src, sub)
-			if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
-				if err := os.MkdirAll(src, 0o777); err != nil {
-					return nil, err
-				}
-			}
+		src, err := r.volumeSource(pod, c.Name, i, v, m)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, bindMount(src, m.MountPath, m.ReadOnly))
 	}

@@ -64,6 +64,7 @@ func (r *Runtime) ensureSandbox(ctx context.Context, pod *cluster.Pod) (*rtapi.P
 	if err := r.prepareVolumes(pod); err != nil {
 		return nil, err
 	}
+	r.restoreSubPaths(pod)
 	rec, err := r.readRecord(pod.UID)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
@@ -357,16 +358,35 @@ func (r *Runtime) removeSandbox(ctx context.Context, uid string) error {
 	if err := removeNetNS(nsPath); err != nil {
 		errs = append(errs, err)
 	}
-	dir := r.podDir(uid)
+	if err := removePodDir(r.podDir(uid)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// removePodDir unmounts what the runtime mounted under a pod's directory
+// (subPath binds, tmpfs emptyDirs) and removes it. RemoveAll must never
+// walk into a mount: a subPath bind of a claim or hostPath would have it
+// delete the volume's data. So the subPath binds go first, removed without
+// recursion, and the directory is kept (for the next RemovePod) while
+// anything below it is still mounted.
+func removePodDir(dir string) error {
+	if err := unpinPodSubPaths(dir); err != nil {
+		return fmt.Errorf("pod directory %s kept: %w", dir, err)
+	}
+	var errs []error
 	for _, m := range mountsUnder(dir) {
 		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
 			errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		errs = append(errs, err)
+	if left := mountsUnder(dir); len(left) > 0 {
+		errs = append(errs, fmt.Errorf("still mounted: %s", strings.Join(left, ", ")))
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return fmt.Errorf("pod directory %s kept: %w", dir, errors.Join(errs...))
+	}
+	return os.RemoveAll(dir)
 }
 
 // createNetNS makes a new network namespace and bind-mounts it at path.
