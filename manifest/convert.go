@@ -212,6 +212,7 @@ func (c *conv) claimTemplates(pvcs []corev1.PersistentVolumeClaim) []cluster.Cla
 
 func (c *conv) pod(p *corev1.Pod) *Object {
 	ns, name := c.meta(&p.ObjectMeta, validation.IsDNS1123Subdomain)
+	c.appArmorAnnotations(p.Annotations)
 	pod := &cluster.Pod{
 		Namespace: ns, Name: name,
 		Labels: mapOrNil(p.Labels), Annotations: mapOrNil(p.Annotations),

@@ -151,6 +151,9 @@ var hints = map[string]string{
 	"persistentVolumeClaim": "standalone PersistentVolumeClaims are not supported: use a StatefulSet's volumeClaimTemplates",
 	"configMap":             "Shoal has no ConfigMaps",
 	"secret":                "Shoal has no Secrets",
+	"seLinuxOptions":        "Shoal sets no SELinux labels",
+	"seLinuxChangePolicy":   "Shoal sets no SELinux labels",
+	"windowsOptions":        "Shoal runs Linux containers only",
 }
 
 // The fields Shoal supports, per kind. Anything else that is set is
@@ -180,6 +183,14 @@ var (
 		"successThreshold": leaf, "failureThreshold": leaf,
 	})
 
+	// Security contexts. security.go checks the values (hostNetwork:
+	// false only; appArmorProfile: RuntimeDefault only) and drops those
+	// that only restate what Shoal does (fsGroupChangePolicy,
+	// supplementalGroupsPolicy Merge, appArmorProfile RuntimeDefault).
+	// seLinuxOptions, windowsOptions and seLinuxChangePolicy stay refused.
+	seccompShape  = obj(map[string]*shape{"type": leaf, "localhostProfile": leaf})
+	appArmorShape = obj(map[string]*shape{"type": leaf, "localhostProfile": leaf})
+
 	containerShape = obj(map[string]*shape{
 		"name": leaf, "image": leaf, "command": leaf, "args": leaf, "workingDir": leaf,
 		"env":           obj(map[string]*shape{"name": leaf, "value": leaf}),
@@ -188,6 +199,12 @@ var (
 		"volumeMounts":  obj(map[string]*shape{"name": leaf, "mountPath": leaf, "subPath": leaf, "readOnly": leaf}),
 		"livenessProbe": probeShape, "readinessProbe": probeShape, "startupProbe": probeShape,
 		"imagePullPolicy": leaf, "restartPolicy": leaf,
+		"securityContext": obj(map[string]*shape{
+			"runAsUser": leaf, "runAsGroup": leaf, "runAsNonRoot": leaf,
+			"readOnlyRootFilesystem": leaf, "allowPrivilegeEscalation": leaf, "privileged": leaf,
+			"capabilities":   obj(map[string]*shape{"add": leaf, "drop": leaf}),
+			"seccompProfile": seccompShape, "appArmorProfile": appArmorShape, "procMount": leaf,
+		}),
 	})
 
 	podSpecShape = obj(map[string]*shape{
@@ -199,6 +216,14 @@ var (
 		}),
 		"restartPolicy": leaf, "nodeSelector": leaf, "terminationGracePeriodSeconds": leaf,
 		"hostname": leaf, "subdomain": leaf,
+		"hostNetwork": leaf, "hostPID": leaf, "hostIPC": leaf,
+		"securityContext": obj(map[string]*shape{
+			"runAsUser": leaf, "runAsGroup": leaf, "runAsNonRoot": leaf,
+			"supplementalGroups": leaf, "supplementalGroupsPolicy": leaf,
+			"fsGroup": leaf, "fsGroupChangePolicy": leaf,
+			"seccompProfile": seccompShape, "appArmorProfile": appArmorShape,
+			"sysctls": obj(map[string]*shape{"name": leaf, "value": leaf}),
+		}),
 	})
 
 	templateShape = obj(map[string]*shape{"metadata": templateMeta, "spec": podSpecShape})

@@ -242,6 +242,8 @@ func podSpecToK8s(s cluster.PodSpec, podName string) corev1.PodSpec {
 		RestartPolicy: corev1.RestartPolicy(s.RestartPolicy), NodeSelector: s.NodeSelector,
 		TerminationGracePeriodSeconds: ptr(s.TerminationGracePeriodSeconds),
 		Hostname:                      s.Hostname, Subdomain: s.Subdomain,
+		HostNetwork: s.HostNetwork, HostPID: s.HostPID, HostIPC: s.HostIPC,
+		SecurityContext: podSecurityToK8s(s.SecurityContext),
 	}
 	for _, v := range s.Volumes {
 		kv := corev1.Volume{Name: v.Name}
@@ -277,9 +279,10 @@ func containerToK8s(c cluster.Container) corev1.Container {
 		Resources: corev1.ResourceRequirements{
 			Requests: resourceListToK8s(c.Requests), Limits: resourceListToK8s(c.Limits),
 		},
-		LivenessProbe:  probeToK8s(c.LivenessProbe),
-		ReadinessProbe: probeToK8s(c.ReadinessProbe),
-		StartupProbe:   probeToK8s(c.StartupProbe),
+		LivenessProbe:   probeToK8s(c.LivenessProbe),
+		ReadinessProbe:  probeToK8s(c.ReadinessProbe),
+		StartupProbe:    probeToK8s(c.StartupProbe),
+		SecurityContext: securityToK8s(c.SecurityContext),
 	}
 	if c.RestartPolicy != "" {
 		out.RestartPolicy = ptr(corev1.ContainerRestartPolicy(c.RestartPolicy))
@@ -297,6 +300,56 @@ func containerToK8s(c cluster.Container) corev1.Container {
 		out.VolumeMounts = append(out.VolumeMounts, corev1.VolumeMount{
 			Name: m.Name, MountPath: m.MountPath, SubPath: m.SubPath, ReadOnly: m.ReadOnly,
 		})
+	}
+	return out
+}
+
+func podSecurityToK8s(sc *cluster.PodSecurityContext) *corev1.PodSecurityContext {
+	if sc == nil {
+		return nil
+	}
+	out := &corev1.PodSecurityContext{
+		RunAsUser: sc.RunAsUser, RunAsGroup: sc.RunAsGroup, RunAsNonRoot: sc.RunAsNonRoot,
+		SupplementalGroups: sc.SupplementalGroups, FSGroup: sc.FSGroup,
+		SeccompProfile: seccompToK8s(sc.SeccompProfile),
+	}
+	for _, s := range sc.Sysctls {
+		out.Sysctls = append(out.Sysctls, corev1.Sysctl{Name: s.Name, Value: s.Value})
+	}
+	return out
+}
+
+func securityToK8s(sc *cluster.SecurityContext) *corev1.SecurityContext {
+	if sc == nil {
+		return nil
+	}
+	out := &corev1.SecurityContext{
+		RunAsUser: sc.RunAsUser, RunAsGroup: sc.RunAsGroup, RunAsNonRoot: sc.RunAsNonRoot,
+		ReadOnlyRootFilesystem: sc.ReadOnlyRootFilesystem, AllowPrivilegeEscalation: sc.AllowPrivilegeEscalation,
+		Privileged: sc.Privileged, SeccompProfile: seccompToK8s(sc.SeccompProfile),
+	}
+	if sc.ProcMount != "" {
+		out.ProcMount = ptr(corev1.ProcMountType(sc.ProcMount))
+	}
+	if caps := sc.Capabilities; caps != nil {
+		out.Capabilities = &corev1.Capabilities{}
+		for _, a := range caps.Add {
+			out.Capabilities.Add = append(out.Capabilities.Add, corev1.Capability(a))
+		}
+		for _, d := range caps.Drop {
+			out.Capabilities.Drop = append(out.Capabilities.Drop, corev1.Capability(d))
+		}
+	}
+	return out
+}
+
+func seccompToK8s(sp *cluster.SeccompProfile) *corev1.SeccompProfile {
+	if sp == nil {
+		return nil
+	}
+	out := &corev1.SeccompProfile{Type: corev1.SeccompProfileType(sp.Type)}
+	if sp.LocalhostProfile != "" {
+		out.LocalhostProfile = ptr(sp.LocalhostProfile)
 	}
 	return out
 }

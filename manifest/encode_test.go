@@ -3,6 +3,7 @@ package manifest
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -76,6 +77,20 @@ func TestRoundTrip(t *testing.T) {
 		}
 		inputs[f] = b
 	}
+	secure, _ := filepath.Glob("testdata/security/*.yaml")
+	for _, f := range secure {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs[f] = b
+	}
+	inputs["secure-pod.yaml"] = []byte(secPod("hostPID: true\nhostIPC: true\nsecurityContext: {runAsUser: 1, runAsGroup: 2, runAsNonRoot: false, "+
+		"supplementalGroups: [3, 4], fsGroup: 5, fsGroupChangePolicy: Always, seccompProfile: {type: Localhost, localhostProfile: p/a.json}, "+
+		"sysctls: [{name: net.ipv4.tcp_syncookies, value: '1'}]}",
+		"securityContext: {runAsUser: 6, runAsGroup: 7, runAsNonRoot: true, readOnlyRootFilesystem: false, allowPrivilegeEscalation: true, "+
+			"privileged: false, capabilities: {add: [CAP_NET_RAW], drop: [ALL]}, seccompProfile: {type: Unconfined}, procMount: Unmasked, "+
+			"appArmorProfile: {type: RuntimeDefault}}"))
 	for name, in := range inputs {
 		t.Run(name, func(t *testing.T) {
 			first, err := Decode(in, name)

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -20,8 +21,8 @@ func TestExamplesRefused(t *testing.T) {
 			dir + `mysql/mysql-configmap.yaml: document 1 (ConfigMap "mysql", line 1): unknown kind "ConfigMap" (Shoal supports Deployment, StatefulSet, Pod, Service)`},
 		{"zookeeper.yaml", strings.Join([]string{
 			dir + `zookeeper.yaml: document 3 (PodDisruptionBudget "zk-pdb", line 30): unknown kind "PodDisruptionBudget" (Shoal supports Deployment, StatefulSet, Pod, Service)`,
+			// Its securityContext (runAsUser, fsGroup) is supported: see TestExampleZookeeperSecurity.
 			dir + `zookeeper.yaml: document 4 (StatefulSet "zk", line 58): spec.template.spec.affinity: not supported by Shoal (use nodeSelector)`,
-			dir + `zookeeper.yaml: document 4 (StatefulSet "zk", line 123): spec.template.spec.securityContext: not supported by Shoal`,
 		}, "\n")},
 		{"wordpress/mysql-deployment.yaml", strings.Join([]string{
 			dir + `wordpress/mysql-deployment.yaml: document 2 (PersistentVolumeClaim "mysql-pv-claim", line 15): unknown kind "PersistentVolumeClaim" (Shoal supports Deployment, StatefulSet, Pod, Service)`,
@@ -180,5 +181,29 @@ func TestExampleResources(t *testing.T) {
 	s := loadOne(t, "guestbook/redis-leader-service.yaml", KindService, "redis-leader").Service
 	if !reflect.DeepEqual(s.Ports, []cluster.ServicePort{{Protocol: "TCP", Port: 6379, TargetPort: 6379}}) {
 		t.Errorf("redis-leader ports: %+v", s.Ports)
+	}
+}
+
+// TestExampleZookeeperSecurity: zookeeper.yaml is refused for its
+// podAntiAffinity and PodDisruptionBudget only; without them, its pod
+// securityContext converts.
+func TestExampleZookeeperSecurity(t *testing.T) {
+	b, err := os.ReadFile("testdata/k8s-examples/zookeeper.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(string(b), "\n---\n")
+	sts := docs[len(docs)-1]
+	start, end := strings.Index(sts, "      affinity:\n"), strings.Index(sts, "      containers:\n")
+	if !strings.Contains(sts, "kind: StatefulSet") || start < 0 || end < start {
+		t.Fatalf("zookeeper.yaml changed:\n%s", sts)
+	}
+	objs, err := Decode([]byte(sts[:start]+sts[end:]), "zk.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := objs[0].Workload.Template.SecurityContext
+	if want := (&cluster.PodSecurityContext{RunAsUser: i64(1000), FSGroup: i64(1000)}); !reflect.DeepEqual(got, want) {
+		t.Errorf("securityContext: %s", jsonString(got))
 	}
 }

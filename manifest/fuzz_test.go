@@ -3,6 +3,7 @@ package manifest
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -11,7 +12,8 @@ import (
 func FuzzDecode(f *testing.F) {
 	files, _ := filepath.Glob("testdata/k8s-examples/*.yaml")
 	more, _ := filepath.Glob("testdata/k8s-examples/*/*.yaml")
-	for _, p := range append(files, more...) {
+	secure, _ := filepath.Glob("testdata/security/*.yaml")
+	for _, p := range slices.Concat(files, more, secure) {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

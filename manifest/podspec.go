@@ -64,6 +64,8 @@ func (c *conv) podSpec(s *corev1.PodSpec, p string, claims []cluster.ClaimSource
 	if s.Subdomain != "" {
 		c.check(p+".subdomain", s.Subdomain, validation.IsDNS1123Label(s.Subdomain))
 	}
+	c.hostNamespaces(s, p, &out)
+	out.SecurityContext = c.podSecurity(s.SecurityContext, p, s.HostIPC)
 
 	volumes := map[string]bool{}
 	for i, v := range s.Volumes {
@@ -88,6 +90,7 @@ func (c *conv) podSpec(s *corev1.PodSpec, p string, claims []cluster.ClaimSource
 	for i := range s.Containers {
 		out.Containers = append(out.Containers, c.container(&s.Containers[i], index(p+".containers", i), false, volumes, names))
 	}
+	c.nonRootConflicts(&out, p)
 	return out
 }
 
@@ -153,6 +156,7 @@ func (c *conv) container(k *corev1.Container, p string, init bool, volumes, name
 	out.Ports, portNames = c.containerPorts(p+".ports", k.Ports)
 	out.Requests, out.Limits = c.resources(p+".resources", k.Resources)
 	out.VolumeMounts = c.volumeMounts(p+".volumeMounts", k.VolumeMounts, volumes)
+	out.SecurityContext = c.containerSecurity(k.SecurityContext, p)
 
 	// Kubernetes allows probes on init containers only when they are
 	// sidecars: an ordinary one runs to completion and is never "ready".
