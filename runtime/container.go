@@ -183,6 +183,11 @@ func (r *Runtime) createContainer(ctx context.Context, pod *cluster.Pod, sb *rta
 		specOpts = append(specOpts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.CgroupNamespace}))
 	}
 	specOpts = append(specOpts, r.limits(c)...)
+	sec, err := r.securityOpts(ctx, pod, c, img) // after the image config: its USER is the default
+	if err != nil {
+		return nil, err
+	}
+	specOpts = append(specOpts, sec...)
 	// Last, so nothing after it can widen the devices; called for pods
 	// without GPUs too, so that an image's NVIDIA_VISIBLE_DEVICES=all
 	// cannot hand them every GPU.

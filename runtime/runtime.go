@@ -87,6 +87,10 @@ type Config struct {
 	Snapshotter string
 	// PidsLimit caps processes per container (default 4096, -1 = none).
 	PidsLimit int64
+	// SeccompDir holds the seccomp profiles (OCI JSON) that a
+	// securityContext's seccompProfile of type Localhost names, by a path
+	// relative to it (default <DataDir>/seccomp).
+	SeccompDir string
 	// GPUSpec, when set, gives the spec options exposing the pod's GPUs
 	// (none for most pods); it is applied last.
 	GPUSpec func(gpuIDs []string) oci.SpecOpts
@@ -142,6 +146,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("new runtime: %w", err)
 	}
 	cfg.DataDir = dataDir
+	if cfg.SeccompDir == "" {
+		cfg.SeccompDir = filepath.Join(cfg.DataDir, "seccomp")
+	}
 	for _, d := range []string{"pods", "volumes", "cni", cfg.NetNSDir} {
 		if !filepath.IsAbs(d) {
 			d = filepath.Join(cfg.DataDir, d)

@@ -239,7 +239,8 @@ func hostNameservers(path string) []string {
 }
 
 // prepareVolumes creates the pod's emptyDirs (a tmpfs for medium Memory, so
-// all containers share it), its claim directories, and checks hostPaths.
+// all containers share it), its claim directories, and checks hostPaths;
+// then it gives emptyDirs and claims to the pod's fsGroup.
 func (r *Runtime) prepareVolumes(pod *cluster.Pod) error {
 	for _, v := range pod.Spec.Volumes {
 		if err := validName(v.Name); err != nil {
@@ -279,7 +280,7 @@ func (r *Runtime) prepareVolumes(pod *cluster.Pod) error {
 			return fmt.Errorf("%w: volume %s has no source", ErrInvalid, v.Name)
 		}
 	}
-	return nil
+	return r.applyFSGroup(pod)
 }
 
 // checkHostPath applies Kubernetes' hostPath type semantics.

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -84,5 +86,40 @@ func TestStepOrphan(t *testing.T) {
 	}
 	if d = m.step(stepInput{now: time.Now()}); d.act.kind != actNone {
 		t.Fatalf("nothing left: %+v", d)
+	}
+}
+
+// A container the runtime refuses to create as configured waits with
+// CreateContainerConfigError and the runtime's message, retried with the
+// start back-off (no retry storm); other start failures stay
+// RunContainerError.
+func TestStepCreateContainerConfigError(t *testing.T) {
+	m := newPodMemory("192.0.2.1", backoff{base: time.Second, max: time.Minute, reset: time.Hour}, 30*time.Second)
+	p := newPod("nonroot", "app")
+	now := time.Now()
+	in := stepInput{now: now, pod: p}
+	m.record(m.step(in).act, &rtapi.PodSandbox{UID: p.UID, IP: "10.88.0.2"}, nil, now)
+	m.record(m.step(in).act, nil, nil, now) // pull
+	const msg = `container has runAsNonRoot and image will run as root (pod: "default/nonroot(u)", container: app)`
+	cfgErr := fmt.Errorf("start container app of pod default/nonroot: %w", &rtapi.ConfigError{Message: msg})
+	for i, wait := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		d := m.step(in)
+		if d.act.kind != actStartContainer {
+			t.Fatalf("try %d: %+v", i, d.act)
+		}
+		m.record(d.act, nil, cfgErr, in.now)
+		d = m.step(in)
+		cs := d.status.Containers[0]
+		if d.act.kind != actNone || cs.State != cluster.ContainerWaiting || cs.Reason != "CreateContainerConfigError" ||
+			cs.Message != msg || d.status.Reason != "CreateContainerConfigError" || !d.wakeAt.Equal(in.now.Add(wait)) {
+			t.Fatalf("try %d: %+v %+v wake %v", i, d.act, d.status, d.wakeAt)
+		}
+		in.now = in.now.Add(wait)
+	}
+	if !errors.Is(cfgErr, rtapi.ErrCreateConfig) {
+		t.Fatal("a ConfigError is not ErrCreateConfig")
+	}
+	if r, _ := startFailure(errors.New("create task: boom")); r != "RunContainerError" {
+		t.Fatalf("other failure: %s", r)
 	}
 }

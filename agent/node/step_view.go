@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -220,11 +221,26 @@ func (m *podMemory) startOrPull(in stepInput, c cluster.Container, attempt int, 
 		return action{kind: actPullImage, image: c.Image, policy: c.ImagePullPolicy}, time.Time{}
 	}
 	if f := m.ctr(c.Name).startFail; f.err != nil {
-		cs.State, cs.Reason = cluster.ContainerWaiting, "RunContainerError"
-		cs.Message = f.err.Error()
+		cs.State = cluster.ContainerWaiting
+		cs.Reason, cs.Message = startFailure(f.err)
 		if in.now.Before(f.retryAt) {
 			return action{}, f.retryAt
 		}
 	}
 	return action{kind: actStartContainer, container: c, attempt: attempt}, time.Time{}
+}
+
+// startFailure names a failed start as the kubelet does: a configuration
+// the runtime refuses (runAsNonRoot and a root image) is a
+// CreateContainerConfigError, shown with the runtime's own words; anything
+// else a RunContainerError. Both back off alike.
+func startFailure(err error) (reason, msg string) {
+	var ce *rtapi.ConfigError
+	if errors.As(err, &ce) {
+		return "CreateContainerConfigError", ce.Message
+	}
+	if errors.Is(err, rtapi.ErrCreateConfig) {
+		return "CreateContainerConfigError", err.Error()
+	}
+	return "RunContainerError", err.Error()
 }

@@ -4,7 +4,10 @@
 // client.
 package rtapi
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // PodSandbox is a pod's network namespace and directories, shared by all its
 // containers.
@@ -58,3 +61,22 @@ type Event struct {
 type ExecResult struct {
 	ExitCode int
 }
+
+// ErrCreateConfig matches (errors.Is) a ConfigError: the container cannot
+// be created as its spec asks. The node reconciler reports it as waiting
+// reason CreateContainerConfigError and retries with back-off, as the
+// kubelet does.
+var ErrCreateConfig = errors.New("CreateContainerConfigError")
+
+// ConfigError says why a container's configuration cannot be honoured:
+// runAsNonRoot with an image that runs as root, a seccomp profile that
+// cannot be read, an unknown capability. Message is what the container's
+// status shows.
+type ConfigError struct {
+	Message string
+}
+
+func (e *ConfigError) Error() string { return e.Message }
+
+// Is makes errors.Is(err, ErrCreateConfig) hold for any ConfigError.
+func (e *ConfigError) Is(target error) bool { return target == ErrCreateConfig }
