@@ -50,8 +50,19 @@ func TestPodSecurityAdmission(t *testing.T) {
 	if _, ok := tc.store.State().Pod("default", "hp"); ok || len(tc.store.State().Workloads()) != 0 {
 		t.Fatal("a refused apply stored something")
 	}
+	err = apply(privilegedDeployment)
+	if err == nil || !strings.Contains(err.Error(), "deployment priv: spec.template.spec.containers[0].securityContext.privileged") ||
+		!strings.Contains(err.Error(), "shoal policy set --level privileged") {
+		t.Fatalf("privileged under baseline: %v", err)
+	}
 	if err := edit.SetPolicy(ctx, api.Policy{Level: "privileged"}); err == nil {
 		t.Error("an edit token changed the policy")
+	}
+	if err := admin.SetPolicy(ctx, api.Policy{Level: "privileged"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(privilegedDeployment); err != nil {
+		t.Fatalf("privileged under privileged: %v", err)
 	}
 	if err := admin.SetPolicy(ctx, api.Policy{Level: "baseline", AllowedHostPaths: []string{"/srv/shoal"}}); err != nil {
 		t.Fatal(err)
