@@ -37,6 +37,9 @@ type membershipUnit struct {
 	store     raftMembers
 	gossip    memberList
 	deadGrace time.Duration
+	// downAfter is how long a node gossip declares dead stays NotReady
+	// before it is Down and its stateless pods start elsewhere.
+	downAfter time.Duration
 	log       *slog.Logger
 	// settle lets a burst of gossip events gather into one pass; every is
 	// the longest wait between passes (node health moves with time).
@@ -109,7 +112,7 @@ func (c *membershipUnit) tick(ctx context.Context, leaderSince time.Time) {
 	}
 
 	var cmds []consensus.Command
-	for _, sc := range autopilot.StatusChanges(c.store.State().Nodes(), members, now, c.deadGrace, leaderSince) {
+	for _, sc := range autopilot.StatusChanges(c.store.State().Nodes(), members, now, c.downAfter, c.deadGrace, leaderSince) {
 		c.log.Info("node status", "node", sc.Node, "status", sc.Status)
 		cmds = append(cmds, &consensus.SetNodeStatus{Name: sc.Node, Status: sc.Status})
 	}

@@ -55,9 +55,13 @@ type Config struct {
 	// GossipProfile is "lan" (memberlist's LAN timings) or "test" (fast
 	// failure detection for tests and demos).
 	GossipProfile string
-	// DeadGrace is how long a node gossip declares dead stays NotReady
-	// before it is Down (its pods rescheduled, its Raft vote replaced).
-	DeadGrace time.Duration
+	// NodeDownAfter is how long a node gossip declares dead stays
+	// NotReady before it is Down: its Deployment pods start elsewhere
+	// (StatefulSet pods still wait for its fencing lease). DeadGrace is
+	// how long before its Raft vote is given to another agent, and how
+	// long a node no member has heard of at all waits before Down.
+	NodeDownAfter time.Duration
+	DeadGrace     time.Duration
 	// Lease is the StatefulSet fencing lease; LeaseMargin what the leader
 	// waits beyond it before placing a fenced node's pods elsewhere.
 	Lease, LeaseMargin time.Duration
@@ -110,6 +114,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DeadGrace <= 0 {
 		c.DeadGrace = 30 * time.Second
+	}
+	if c.NodeDownAfter <= 0 {
+		c.NodeDownAfter = min(2*time.Second, c.DeadGrace)
 	}
 	if c.Lease <= 0 {
 		c.Lease = 10 * time.Second

@@ -11,9 +11,11 @@ import (
 // NodeStatus maps a member's gossip state to the node status the cluster
 // shows: alive is Ready; suspect (or unknown) is NotReady; dead or left is
 // NotReady until downAfter has passed since it entered that state, then
-// Down. Down is what lets the scheduler move Deployment pods away, so it
-// waits out a short failure rather than reschedule on the first missed
-// probe.
+// Down. Down is what lets the scheduler move Deployment pods away. Gossip
+// declares a member dead only after a failed probe and a suspicion period
+// that other members confirm, so downAfter is short (a couple of seconds,
+// to ride out a flap); replacing a dead voter in Raft waits far longer
+// (autopilot.Config.DeadGrace), as a new voter costs a log transfer.
 func NodeStatus(m Member, now time.Time, downAfter time.Duration) cluster.NodeStatus {
 	switch m.State {
 	case Alive:
@@ -38,10 +40,11 @@ type StatusChange struct {
 // A node that gossip does not know at all (a leader that just restarted has
 // not heard from everyone yet; memberlist forgets long-dead members) counts
 // as dead since leaderSince, when this agent became leader: NotReady at
-// first, Down only after downAfter. So a new leader never declares every
-// node Down at once, and a node nobody hears from still goes Down in the
-// end. A zero leaderSince is taken as now.
-func StatusChanges(nodes []*cluster.Node, members []Member, now time.Time, downAfter time.Duration, leaderSince time.Time) []StatusChange {
+// first, Down only after unknownAfter, which is the long grace: gossip
+// gave no evidence either way. So a new leader never declares every node
+// Down at once, and a node nobody hears from still goes Down in the end. A
+// zero leaderSince is taken as now.
+func StatusChanges(nodes []*cluster.Node, members []Member, now time.Time, downAfter, unknownAfter time.Duration, leaderSince time.Time) []StatusChange {
 	if leaderSince.IsZero() {
 		leaderSince = now
 	}
@@ -52,10 +55,12 @@ func StatusChanges(nodes []*cluster.Node, members []Member, now time.Time, downA
 	var out []StatusChange
 	for _, n := range nodes {
 		m, ok := byName[n.Name]
+		after := downAfter
 		if !ok {
 			m = Member{Name: n.Name, State: Dead, Since: leaderSince}
+			after = unknownAfter
 		}
-		if s := NodeStatus(m, now, downAfter); s != n.Status {
+		if s := NodeStatus(m, now, after); s != n.Status {
 			out = append(out, StatusChange{Node: n.Name, Status: s})
 		}
 	}

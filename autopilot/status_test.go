@@ -51,7 +51,7 @@ func TestStatusChanges(t *testing.T) {
 		mem("zz", Alive, time.Second),  // in gossip, not a node: ignored
 	}
 	// d and e are missing from gossip; the leader took over 10s ago.
-	got := StatusChanges(nodes, members, now, downAfter, now.Add(-10*time.Second))
+	got := StatusChanges(nodes, members, now, downAfter, downAfter, now.Add(-10*time.Second))
 	want := []StatusChange{
 		{"b", cluster.NodeNotReady}, {"c", cluster.NodeDown}, {"d", cluster.NodeNotReady},
 		{"f", cluster.NodeReady}, {"g", cluster.NodeReady},
@@ -61,7 +61,7 @@ func TestStatusChanges(t *testing.T) {
 	}
 
 	// Long after the leader took over, nodes still unheard of are Down.
-	got = StatusChanges(nodes, members, now, downAfter, now.Add(-2*time.Minute))
+	got = StatusChanges(nodes, members, now, downAfter, downAfter, now.Add(-2*time.Minute))
 	want = []StatusChange{
 		{"b", cluster.NodeNotReady}, {"c", cluster.NodeDown}, {"d", cluster.NodeDown},
 		{"e", cluster.NodeDown}, {"f", cluster.NodeReady}, {"g", cluster.NodeReady},
@@ -80,14 +80,28 @@ func TestStatusChangesNewLeader(t *testing.T) {
 		{Name: "c", Status: cluster.NodeNotReady},
 	}
 	for _, leaderSince := range []time.Time{now, now.Add(-59 * time.Second), {}} {
-		got := StatusChanges(nodes, nil, now, time.Minute, leaderSince)
+		got := StatusChanges(nodes, nil, now, time.Second, time.Minute, leaderSince)
 		want := []StatusChange{{"a", cluster.NodeNotReady}, {"b", cluster.NodeNotReady}}
 		if !slices.Equal(got, want) {
 			t.Errorf("leader since %v: changes = %v, want %v", now.Sub(leaderSince), got, want)
 		}
 	}
-	got := StatusChanges(nodes, nil, now, time.Minute, now.Add(-time.Minute))
+	got := StatusChanges(nodes, nil, now, time.Second, time.Minute, now.Add(-time.Minute))
 	if len(got) != 3 || got[0].Status != cluster.NodeDown {
 		t.Errorf("a minute on: changes = %v, want all Down", got)
+	}
+}
+
+// TestStatusChangesTwoGraces: a member gossip found dead is Down after the
+// short downAfter, while a node gossip knows nothing of waits out the long
+// unknownAfter.
+func TestStatusChangesTwoGraces(t *testing.T) {
+	now := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
+	nodes := []*cluster.Node{{Name: "dead", Status: cluster.NodeReady}, {Name: "unknown", Status: cluster.NodeReady}}
+	members := []Member{{Name: "dead", State: Dead, Since: now.Add(-3 * time.Second)}}
+	got := StatusChanges(nodes, members, now, 2*time.Second, 30*time.Second, now.Add(-3*time.Second))
+	want := []StatusChange{{Node: "dead", Status: cluster.NodeDown}, {Node: "unknown", Status: cluster.NodeNotReady}}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -518,11 +519,21 @@ func (c *Cluster) Restart(i int) {
 	c.Agents[i].Restart()
 }
 
+// PodTasksPrefix counts the running containerd tasks in agent i's
+// containerd of the pods whose names start with prefix.
+func (c *Cluster) PodTasksPrefix(i int, prefix string) (running int, ok bool) {
+	return c.podTasks(i, fmt.Sprintf(`labels."io.shoal.pod.name"~="^%s"`, regexp.QuoteMeta(prefix)))
+}
+
 // PodTasks counts the running containerd tasks of pod (by its name label)
 // in agent i's containerd: what really runs there, whatever any API says.
 // It talks to the containerd socket, so it works across a cut link; ok is
 // false when that containerd does not answer (powered off, not started).
 func (c *Cluster) PodTasks(i int, pod string) (running int, ok bool) {
+	return c.podTasks(i, fmt.Sprintf(`labels."io.shoal.pod.name"==%s`, pod))
+}
+
+func (c *Cluster) podTasks(i int, filter string) (running int, ok bool) {
 	sock := c.Agents[i].ContainerdSocket()
 	if sock == "" {
 		return 0, false
@@ -531,7 +542,7 @@ func (c *Cluster) PodTasks(i int, pod string) (running int, ok bool) {
 		out, err := exec.Command("ctr", append([]string{"--address", sock, "--namespace", "shoal"}, args...)...).Output()
 		return string(out), err
 	}
-	ids, err := ctr("containers", "ls", "-q", fmt.Sprintf(`labels."io.shoal.pod.name"==%s`, pod))
+	ids, err := ctr("containers", "ls", "-q", filter)
 	if err != nil {
 		return 0, false
 	}
