@@ -44,11 +44,11 @@ type DeleteToken struct {
 	ID string `json:"id"`
 }
 
-func (*InitTrust) Type() CommandType     { return InitTrustType }
-func (*SetJoinSecret) Type() CommandType { return SetJoinSecretType }
-func (*SetGossipKeys) Type() CommandType { return SetGossipKeysType }
-func (*PutToken) Type() CommandType      { return PutTokenType }
-func (*DeleteToken) Type() CommandType   { return DeleteTokenType }
+func (*InitTrust) Type() CommandType      { return InitTrustType }
+func (*SetJoinSecret) Type() CommandType  { return SetJoinSecretType }
+func (*SetGossipKeys) Type() CommandType  { return SetGossipKeysType }
+func (*PutToken) Type() CommandType       { return PutTokenType }
+func (*DeleteToken) Type() CommandType    { return DeleteTokenType }
 func (*SetPodSecurity) Type() CommandType { return SetPodSecurityType }
 
 func (c *SetPodSecurity) apply(a *applier) Result {
