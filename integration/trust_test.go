@@ -224,10 +224,13 @@ func TestClusterTrust(t *testing.T) {
 			t.Errorf("view token exec: %s", r.Err())
 		}
 		edit := strings.TrimSpace(a.Shoal(t, "token", "create", "ci", "--role", "edit"))
+		// Committed on the leader; every agent applies it moments later.
 		for _, ag := range c.Agents {
-			if r := ag.RunAs(ag.Credentials(edit), "get", "pods"); r.Code != 0 {
-				t.Fatalf("edit token on %s: %s", ag.Opts.Name, r.Err())
-			}
+			conf := ag.Credentials(edit)
+			poll.Until(t, 10*time.Second, "the new token accepted on "+ag.Opts.Name, func() (bool, string) {
+				r := ag.RunAs(conf, "get", "pods")
+				return r.Code == 0, r.Err()
+			})
 		}
 		a.Shoal(t, "token", "revoke", "ci")
 		start := time.Now()
