@@ -55,12 +55,14 @@ func run(ctx context.Context, cfg Config, m machine) error {
 		fmt.Fprintf(os.Stderr, "Creating a new Shoal cluster. Its join token will be in %s (root only; `shoal token join` prints it).\nJoin other agents with:\n  shoal agent --join %s --token-file FILE\n",
 			filepath.Join(cfg.DataDir, joinTokenFile), advertiseAddr(cfg.APIAddr, cfg.Advertise))
 	}
-	// A Raft log this agent cannot apply stops it, with that reason,
-	// whatever it is doing (see consensus.Store.Halted).
+	// A Raft log this agent cannot apply, or a container runtime it cannot
+	// bring back, stops it with that reason, whatever it is doing (see
+	// consensus.Store.Halted and runtimeHealth); Run returns it, so the
+	// agent exits with an error and its service manager restarts it.
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	halted := func(err error) error {
-		if cause := context.Cause(ctx); errors.Is(cause, consensus.ErrHalted) {
+		if cause := context.Cause(ctx); errors.Is(cause, consensus.ErrHalted) || errors.Is(cause, errRuntimeLost) {
 			return fmt.Errorf("stopping: %w", cause)
 		}
 		return err
@@ -71,7 +73,7 @@ func run(ctx context.Context, cfg Config, m machine) error {
 	if err != nil {
 		return halted(err)
 	}
-	dnsAddrs, err := startNode(ctx, lc, cfg, m, cp, log)
+	dnsAddrs, err := startNode(ctx, lc, cfg, m, cp, stop, log)
 	if err != nil {
 		return halted(err)
 	}
@@ -236,7 +238,7 @@ func renewCheckEvery(ttl time.Duration) time.Duration {
 // startNode runs pods here: the pod network, DNS, the container runtime,
 // the host-gw routes, the fencing lease and the node reconciler. It
 // returns the addresses DNS answers on.
-func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *controlPlane, log *slog.Logger) ([]string, error) {
+func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *controlPlane, stop context.CancelCauseFunc, log *slog.Logger) ([]string, error) {
 	store := cp.store
 	podDNS, err := m.podNetwork(ctx, cfg, cp.me.PodCIDR)
 	if err != nil {
@@ -264,7 +266,7 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 	lc.loop(func(ctx context.Context) { followState(ctx, store, dnsSrv.Update) })
 
 	podDNSHost, _, _ := net.SplitHostPort(podDNS)
-	rt, err := m.startRuntime(ctx, runtimeConfig{
+	rt, daemon, err := m.startRuntime(ctx, runtimeConfig{
 		Config:      cfg,
 		podCIDR:     cp.me.PodCIDR,
 		clusterCIDR: store.State().Config().ClusterCIDR,
@@ -277,6 +279,12 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 		return nil, err
 	}
 	cp.srv.SetPods(rt)
+	// The runtime's health: containerd restarted when it dies, the node
+	// NotReady meanwhile, the agent stopped when it cannot be brought back.
+	health := newRuntimeHealth(cfg.runtimeHealth, rt.Healthy, daemon,
+		func(ready bool, _ string) { cp.members.setRuntimeReady(ready) },
+		func(err error) { stop(err) }, log)
+	lc.loop(health.run)
 	lc.loop(func(ctx context.Context) { runRouteSync(ctx, store, cfg.Name, rt.SyncRoutes, log) })
 
 	// Fencing: this node may run StatefulSet pods only while the leader
@@ -284,16 +292,17 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 	holder := startLeaseRenewal(lc.loop, cp.writer, cfg, log)
 
 	rec := node.New(node.Config{
-		NodeName:    cfg.Name,
-		NodeAddress: cfg.Advertise,
-		Runtime:     rt,
-		Source:      store,
-		Reporter:    cp.writer,
-		Logger:      log,
-		BackoffBase: time.Second,
-		LeaseValid:  holder.valid,
-		FetchVolume: apiclient.VolumeFetcher(store.State, apiclient.NewHTTPClient(cp.creds.id.ClientTLS(""))),
-		ClaimDir:    rt.ClaimDir,
+		NodeName:     cfg.Name,
+		NodeAddress:  cfg.Advertise,
+		Runtime:      rt,
+		Source:       store,
+		Reporter:     cp.writer,
+		Logger:       log,
+		BackoffBase:  time.Second,
+		LeaseValid:   holder.valid,
+		RuntimeReady: health.isReady,
+		FetchVolume:  apiclient.VolumeFetcher(store.State, apiclient.NewHTTPClient(cp.creds.id.ClientTLS(""))),
+		ClaimDir:     rt.ClaimDir,
 	})
 	lc.loop(func(ctx context.Context) {
 		if err := rec.Run(ctx); err != nil && ctx.Err() == nil {

@@ -39,6 +39,8 @@ type memRuntime struct {
 	pods   map[string]*rtapi.PodState
 	routes []runtime.Route
 	closed bool
+	// healthy answers Healthy; nil: always healthy.
+	healthy func(ctx context.Context) error
 }
 
 func newMemRuntime(dir string) *memRuntime {
@@ -134,6 +136,16 @@ func (m *memRuntime) ClaimDir(ns, claim, pod string) string {
 	return filepath.Join(m.dir, "volumes", ns, claim+"-"+pod)
 }
 
+func (m *memRuntime) Healthy(ctx context.Context) error {
+	m.mu.Lock()
+	healthy := m.healthy
+	m.mu.Unlock()
+	if healthy == nil {
+		return nil
+	}
+	return healthy(ctx)
+}
+
 func (m *memRuntime) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -161,18 +173,21 @@ func (m *memRuntime) running() []string {
 type memMachine struct {
 	rt     *memRuntime
 	podDNS string
+	// daemon is the containerd the agent supervises; nil: none (as with
+	// --containerd).
+	daemon runtimeDaemon
 }
 
 func (m *memMachine) podNetwork(context.Context, Config, string) (string, error) {
 	return m.podDNS, nil
 }
 
-func (m *memMachine) startRuntime(_ context.Context, rc runtimeConfig, onStop func(func())) (nodeRuntime, error) {
+func (m *memMachine) startRuntime(_ context.Context, rc runtimeConfig, onStop func(func())) (nodeRuntime, runtimeDaemon, error) {
 	if rc.podCIDR == "" || rc.domain == "" || rc.nameserver == "" {
-		return nil, fmt.Errorf("runtime started without the cluster's settings: %+v", rc)
+		return nil, nil, fmt.Errorf("runtime started without the cluster's settings: %+v", rc)
 	}
 	onStop(func() { _ = m.rt.Close() })
-	return m.rt, nil
+	return m.rt, m.daemon, nil
 }
 
 // testAgent is one agent run in-process on a memMachine.

@@ -146,6 +146,8 @@ func autopilotMembers(ms []gossip.Member) []autopilot.Member {
 			Zone:     m.Meta.Zone,
 			State:    memberState(m.State),
 			Since:    m.StateSince,
+			// Only the node's status heeds it, not Raft membership.
+			RuntimeNotReady: m.Meta.RuntimeNotReady,
 		})
 	}
 	return out

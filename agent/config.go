@@ -70,6 +70,10 @@ type Config struct {
 	BridgeName  string
 	ClusterCIDR string
 	Logger      *slog.Logger
+
+	// runtimeHealth are the container runtime monitor's timings (zero:
+	// the defaults); the package's tests shorten them.
+	runtimeHealth healthLimits
 }
 
 // Validate checks the configuration and fills defaults.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"shoal/cluster"
@@ -18,9 +19,11 @@ import (
 
 // gossipMembers is this agent's gossip membership.
 type gossipMembers struct {
-	g    *gossip.Gossip
+	g   *gossip.Gossip
+	log *slog.Logger
+
+	mu   sync.Mutex // serialises meta changes
 	meta gossip.NodeMeta
-	log  *slog.Logger
 }
 
 // startGossip joins the gossip pool: through the members the join answer
@@ -96,7 +99,19 @@ func (m *gossipMembers) join(ctx context.Context, seeds []string, timeout time.D
 
 // setPodCIDR tells the other agents this node's pod subnet.
 func (m *gossipMembers) setPodCIDR(cidr string) {
-	m.meta.PodCIDR = cidr
+	m.updateMeta(func(meta *gossip.NodeMeta) { meta.PodCIDR = cidr })
+}
+
+// setRuntimeReady tells the other agents, the leader above all, whether
+// this node's container runtime is ready.
+func (m *gossipMembers) setRuntimeReady(ready bool) {
+	m.updateMeta(func(meta *gossip.NodeMeta) { meta.RuntimeNotReady = !ready })
+}
+
+func (m *gossipMembers) updateMeta(change func(*gossip.NodeMeta)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	change(&m.meta)
 	if err := m.g.UpdateMeta(m.meta); err != nil {
 		m.log.Warn("gossip: update metadata", "err", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync"
 
 	"github.com/containerd/containerd/v2/pkg/oci"
 
@@ -26,8 +27,9 @@ type machine interface {
 	podNetwork(ctx context.Context, cfg Config, podCIDR string) (podDNS string, err error)
 	// startRuntime connects to the container runtime (starting it when
 	// the agent supervises it); what must stop with the agent is handed
-	// to onStop.
-	startRuntime(ctx context.Context, rc runtimeConfig, onStop func(func())) (nodeRuntime, error)
+	// to onStop. The daemon is the containerd the agent supervises, nil
+	// when it uses one it was given (--containerd).
+	startRuntime(ctx context.Context, rc runtimeConfig, onStop func(func())) (nodeRuntime, runtimeDaemon, error)
 }
 
 // runtimeConfig is what the runtime is started with: the agent's
@@ -49,6 +51,9 @@ type nodeRuntime interface {
 	apiserver.Pods
 	SyncRoutes(ctx context.Context, routes []runtime.Route) error
 	ClaimDir(namespace, claim, podName string) string
+	// Healthy makes a cheap call to the runtime: an error when it is down,
+	// ctx's when it hangs.
+	Healthy(ctx context.Context) error
 	Close() error
 }
 
@@ -64,17 +69,19 @@ func (hostMachine) podNetwork(ctx context.Context, cfg Config, podCIDR string) (
 	return net.JoinHostPort(gateway, "53"), nil
 }
 
-func (hostMachine) startRuntime(ctx context.Context, rc runtimeConfig, onStop func(func())) (nodeRuntime, error) {
+func (hostMachine) startRuntime(ctx context.Context, rc runtimeConfig, onStop func(func())) (nodeRuntime, runtimeDaemon, error) {
 	// containerd: a running one, or our own child (as k3s does). Stopping
 	// it leaves the shims, and so the pods, running.
 	address := rc.Containerd
+	var sup *supervisedContainerd
 	if address == "" {
 		cd, err := runtime.StartContainerd(ctx, filepath.Join(rc.DataDir, "containerd"), rc.log)
 		if err != nil {
-			return nil, fmt.Errorf("start containerd: %w", err)
+			return nil, nil, fmt.Errorf("start containerd: %w", err)
 		}
+		sup = &supervisedContainerd{cd: cd}
 		onStop(func() {
-			if err := cd.Stop(); err != nil {
+			if err := sup.current().Stop(); err != nil {
 				rc.log.Warn("stop containerd", "err", err)
 			}
 		})
@@ -97,8 +104,44 @@ func (hostMachine) startRuntime(ctx context.Context, rc runtimeConfig, onStop fu
 		Logger: rc.log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to containerd at %s: %w", address, err)
+		return nil, nil, fmt.Errorf("connect to containerd at %s: %w", address, err)
 	}
 	onStop(func() { _ = rt.Close() })
-	return rt, nil
+	if sup == nil {
+		return rt, nil, nil
+	}
+	sup.reconnect = rt.Reconnect
+	return rt, sup, nil
+}
+
+// supervisedContainerd is the agent's own containerd across restarts: each
+// restart is a new process on the same socket, which the runtime's client
+// reconnects to.
+type supervisedContainerd struct {
+	reconnect func() // the runtime's client: dial now
+
+	mu sync.Mutex
+	cd *runtime.Containerd
+}
+
+func (s *supervisedContainerd) current() *runtime.Containerd {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cd
+}
+
+func (s *supervisedContainerd) Exited() <-chan struct{} { return s.current().Exited() }
+
+func (s *supervisedContainerd) Kill() { s.current().Kill() }
+
+func (s *supervisedContainerd) Restart(ctx context.Context) error {
+	cd, err := s.current().Restart(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.cd = cd
+	s.mu.Unlock()
+	s.reconnect()
+	return nil
 }

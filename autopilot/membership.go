@@ -53,6 +53,10 @@ type Member struct {
 	// Since is when the member entered State, on the leader's clock. It is
 	// only ever subtracted from Input.Now, which is on the same clock.
 	Since time.Time
+	// RuntimeNotReady: the member says its container runtime is down or
+	// not answering (gossip meta). It only affects the node's status, not
+	// Raft membership: the agent itself is fine.
+	RuntimeNotReady bool
 }
 
 // Defaults for Config's zero fields.

@@ -9,16 +9,23 @@ import (
 )
 
 // NodeStatus maps a member's gossip state to the node status the cluster
-// shows: alive is Ready; suspect (or unknown) is NotReady; dead or left is
-// NotReady until downAfter has passed since it entered that state, then
-// Down. Down is what lets the scheduler move Deployment pods away. Gossip
-// declares a member dead only after a failed probe and a suspicion period
-// that other members confirm, so downAfter is short (a couple of seconds,
-// to ride out a flap); replacing a dead voter in Raft waits far longer
-// (autopilot.Config.DeadGrace), as a new voter costs a log transfer.
+// shows: alive is Ready, or NotReady while it says its container runtime
+// is not ready; suspect (or unknown) is NotReady; dead or left is NotReady
+// until downAfter has passed since it entered that state, then Down. Down
+// is what lets the scheduler move Deployment pods away. Gossip declares a
+// member dead only after a failed probe and a suspicion period that other
+// members confirm, so downAfter is short (a couple of seconds, to ride out
+// a flap); replacing a dead voter in Raft waits far longer
+// (autopilot.Config.DeadGrace), as a new voter costs a log transfer. A
+// runtime that is not ready never makes a node Down (its pods keep running
+// across a containerd restart, and an agent that cannot bring it back
+// exits, which gossip then sees).
 func NodeStatus(m Member, now time.Time, downAfter time.Duration) cluster.NodeStatus {
 	switch m.State {
 	case Alive:
+		if m.RuntimeNotReady {
+			return cluster.NodeNotReady
+		}
 		return cluster.NodeReady
 	case Dead, Left:
 		if now.Sub(m.Since) >= downAfter {

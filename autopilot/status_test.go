@@ -23,9 +23,16 @@ func TestNodeStatus(t *testing.T) {
 		{mem("a", Dead, downAfter), cluster.NodeDown},
 		{mem("a", Left, 10*time.Second), cluster.NodeNotReady},
 		{mem("a", Left, time.Hour), cluster.NodeDown},
+		// The runtime's health matters only while the agent is alive, and
+		// never makes a node Down however long it lasts.
+		{notReady(mem("a", Alive, 0)), cluster.NodeNotReady},
+		{notReady(mem("a", Alive, time.Hour)), cluster.NodeNotReady},
+		{notReady(mem("a", Suspect, time.Hour)), cluster.NodeNotReady},
+		{notReady(mem("a", Dead, 0)), cluster.NodeNotReady},
+		{notReady(mem("a", Dead, downAfter)), cluster.NodeDown},
 	} {
 		if got := NodeStatus(tc.m, now, downAfter); got != tc.want {
-			t.Errorf("%v for %v: %s, want %s", tc.m.State, now.Sub(tc.m.Since), got, tc.want)
+			t.Errorf("%v (runtime not ready %v) for %v: %s, want %s", tc.m.State, tc.m.RuntimeNotReady, now.Sub(tc.m.Since), got, tc.want)
 		}
 	}
 }
@@ -50,11 +57,14 @@ func TestStatusChanges(t *testing.T) {
 		mem("h", Dead, 2*time.Minute),  // already Down
 		mem("zz", Alive, time.Second),  // in gossip, not a node: ignored
 	}
+	// i: alive, its runtime down: Ready → NotReady; j: its runtime back.
+	nodes = append(nodes, node("i", cluster.NodeReady), node("j", cluster.NodeNotReady))
+	members = append(members, notReady(mem("i", Alive, time.Hour)), mem("j", Alive, time.Hour))
 	// d and e are missing from gossip; the leader took over 10s ago.
 	got := StatusChanges(nodes, members, now, downAfter, downAfter, now.Add(-10*time.Second))
 	want := []StatusChange{
 		{"b", cluster.NodeNotReady}, {"c", cluster.NodeDown}, {"d", cluster.NodeNotReady},
-		{"f", cluster.NodeReady}, {"g", cluster.NodeReady},
+		{"f", cluster.NodeReady}, {"g", cluster.NodeReady}, {"i", cluster.NodeNotReady}, {"j", cluster.NodeReady},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("changes = %v, want %v", got, want)
@@ -65,6 +75,7 @@ func TestStatusChanges(t *testing.T) {
 	want = []StatusChange{
 		{"b", cluster.NodeNotReady}, {"c", cluster.NodeDown}, {"d", cluster.NodeDown},
 		{"e", cluster.NodeDown}, {"f", cluster.NodeReady}, {"g", cluster.NodeReady},
+		{"i", cluster.NodeNotReady}, {"j", cluster.NodeReady},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("after downAfter: changes = %v, want %v", got, want)
@@ -104,4 +115,10 @@ func TestStatusChangesTwoGraces(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
+}
+
+// notReady is m saying its container runtime is not ready.
+func notReady(m Member) Member {
+	m.RuntimeNotReady = true
+	return m
 }

@@ -8,7 +8,7 @@ type NodeStatus string
 // Node statuses, as `shoal get nodes` shows them.
 const (
 	NodeReady    NodeStatus = "Ready"
-	NodeNotReady NodeStatus = "NotReady" // suspected by gossip, or not heard from
+	NodeNotReady NodeStatus = "NotReady" // suspected by gossip, not heard from, or its container runtime is not ready
 	NodeDown     NodeStatus = "Down"     // dead for longer than the grace period
 )
 

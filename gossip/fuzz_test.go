@@ -18,7 +18,9 @@ import (
 func FuzzDecodeMeta(f *testing.F) {
 	long := fullMeta()
 	long.GPUModel = strings.Repeat("é", 40)
-	for _, m := range []NodeMeta{fullMeta(), {}, long, {Address: "::1", DNSPort: 65535, MilliCPU: 1<<63 - 1}} {
+	notReady := fullMeta()
+	notReady.RuntimeNotReady = true
+	for _, m := range []NodeMeta{fullMeta(), {}, long, {Address: "::1", DNSPort: 65535, MilliCPU: 1<<63 - 1}, notReady, {RuntimeNotReady: true}} {
 		b, err := m.Encode()
 		if err != nil {
 			f.Fatal(err)
@@ -37,6 +39,8 @@ func FuzzDecodeMeta(f *testing.F) {
 		{metaVersion, tagLabelsHash, 7, 1, 2, 3, 4, 5, 6, 7},
 		{metaVersion, tagZone, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, // a length past 2^63
 		{metaVersion, tagGPUModel, 0x80},                                                   // a truncated length
+		{metaVersion, tagFlags, 2, 0x83, 0x04},                                             // flag bits of a later version
+		{metaVersion, tagFlags, 1, 0x80},                                                   // a truncated varint
 		{metaVersion + 1},
 		{},
 	} {

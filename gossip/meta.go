@@ -46,6 +46,15 @@ const (
 	tagVersion    = 11
 	tagRole       = 12
 	tagPodCIDR    = 13
+	tagFlags      = 14
+)
+
+// Bits of the flags field. Flags are written only when some bit is set, and
+// a meta without them (an older agent's) means every bit clear, so each bit
+// must say something is wrong: "all clear" is what older agents imply.
+// Bits this version does not know are ignored.
+const (
+	flagRuntimeNotReady = 1 << 0
 )
 
 // NodeMeta is the compact node summary carried in gossip. The node's name
@@ -71,6 +80,10 @@ type NodeMeta struct {
 	Version    string // agent version
 	Role       string // Raft role hint: cluster.RaftLeader, RaftVoter, RaftNonvoter
 	PodCIDR    string
+	// RuntimeNotReady: the node's container runtime (containerd) is down,
+	// restarting or not answering; the leader shows the node NotReady and
+	// places no new pods on it. Pods already there keep running.
+	RuntimeNotReady bool
 }
 
 // Encode returns the wire form of m, at most memberlist.MetaMaxSize bytes.
@@ -97,6 +110,11 @@ func (m NodeMeta) Encode() ([]byte, error) {
 	b = putString(b, tagVersion, m.Version)
 	b = putString(b, tagRole, m.Role)
 	b = putString(b, tagPodCIDR, m.PodCIDR)
+	var flags uint64
+	if m.RuntimeNotReady {
+		flags |= flagRuntimeNotReady
+	}
+	b = putUint(b, tagFlags, flags)
 	if len(b) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d (shorten the zone, version or address)",
 			ErrMetaTooLarge, len(b), memberlist.MetaMaxSize)
@@ -173,6 +191,10 @@ func DecodeMeta(b []byte) (NodeMeta, error) {
 			m.Role = string(v)
 		case tagPodCIDR:
 			m.PodCIDR = string(v)
+		case tagFlags:
+			var flags uint64
+			flags, err = getUint(v)
+			m.RuntimeNotReady = flags&flagRuntimeNotReady != 0
 		default:
 			// A field from a newer agent: skipping it is the compatibility
 			// promise of the framing.

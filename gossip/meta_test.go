@@ -31,7 +31,9 @@ func fullMeta() NodeMeta {
 }
 
 func TestMetaRoundTrip(t *testing.T) {
-	for name, m := range map[string]NodeMeta{"full": fullMeta(), "empty": {}} {
+	notReady := fullMeta()
+	notReady.RuntimeNotReady = true
+	for name, m := range map[string]NodeMeta{"full": fullMeta(), "empty": {}, "runtime not ready": notReady, "only flags": {RuntimeNotReady: true}} {
 		b, err := m.Encode()
 		if err != nil {
 			t.Fatalf("%s: encode: %v", name, err)
@@ -143,6 +145,44 @@ func TestDecodeMetaSkipsUnknownFields(t *testing.T) {
 	}
 }
 
+// TestMetaRuntimeNotReadyCompat: an older agent's meta, which has no flags
+// field, decodes as runtime ready; the flag costs three bytes only when
+// set; flag bits of a later version are ignored.
+func TestMetaRuntimeNotReadyCompat(t *testing.T) {
+	ready, err := fullMeta().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The encoding of a meta written before the flags existed: every
+	// field but flags, byte for byte what a ready node writes today.
+	old := []byte{metaVersion}
+	old = putString(old, tagAddress, "10.0.0.12")
+	old = putUint(old, tagAPIPort, 7948)
+	old = putString(old, tagPodCIDR, "10.88.12.0/24")
+	m, err := DecodeMeta(old)
+	if err != nil || m.RuntimeNotReady || m.APIPort != 7948 || m.PodCIDR != "10.88.12.0/24" {
+		t.Fatalf("old meta decodes to %+v, %v", m, err)
+	}
+
+	nr := fullMeta()
+	nr.RuntimeNotReady = true
+	b, err := nr.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != len(ready)+3 {
+		t.Errorf("the flag costs %d bytes, want 3", len(b)-len(ready))
+	}
+	// A later version's extra flag bits.
+	future := putUint([]byte{metaVersion}, tagFlags, flagRuntimeNotReady|1<<9)
+	if m, err := DecodeMeta(future); err != nil || !m.RuntimeNotReady {
+		t.Fatalf("future flags decode to %+v, %v", m, err)
+	}
+	if m, err := DecodeMeta(putUint([]byte{metaVersion}, tagFlags, 1<<5)); err != nil || m.RuntimeNotReady {
+		t.Fatalf("an unknown flag alone decodes to %+v, %v", m, err)
+	}
+}
+
 func TestDecodeMetaRejectsGarbage(t *testing.T) {
 	good, _ := fullMeta().Encode()
 	for name, b := range map[string][]byte{
@@ -153,6 +193,7 @@ func TestDecodeMetaRejectsGarbage(t *testing.T) {
 		"port range":  putField([]byte{metaVersion}, tagAPIPort, []byte{0xff, 0xff, 0x7f}),
 		"short hash":  putField([]byte{metaVersion}, tagLabelsHash, []byte{1, 2}),
 		"bad varint":  putField([]byte{metaVersion}, tagMemory, []byte{0x80}),
+		"bad flags":   putField([]byte{metaVersion}, tagFlags, []byte{0x80}),
 		"int64 range": putField([]byte{metaVersion}, tagMemory, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}),
 	} {
 		if _, err := DecodeMeta(b); !errors.Is(err, ErrMetaInvalid) {

@@ -391,6 +391,37 @@ func (a *Agent) ContainerdSocket() string {
 	return ""
 }
 
+// ContainerdPID is the process ID of the containerd the agent supervises
+// (its child named containerd), 0 when it has none.
+func (a *Agent) ContainerdPID() int {
+	agent := a.PID()
+	if agent == 0 {
+		return 0
+	}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		fields := strings.Fields(s[end+1:])
+		if s[open+1:end] != "containerd" || len(fields) < 2 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(fields[1]); ppid == agent {
+			pid, _ := strconv.Atoi(strings.TrimSpace(s[:open]))
+			return pid
+		}
+	}
+	return 0
+}
+
 // RunningTasks counts the running containerd tasks in the agent's
 // containerd namespace (ctr's view: what really runs, whatever the API
 // says).

@@ -7,7 +7,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -406,4 +408,87 @@ func names(t *testing.T, a *Agent, kinds ...string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+const steadyPod = `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: steady
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      image: IMAGE
+      command: ["sh", "-c", "echo started >> /tmp/starts; ` + idle + `"]
+      readinessProbe:
+        exec: {command: ["true"]}
+        periodSeconds: 1
+        failureThreshold: 1
+      livenessProbe:
+        exec: {command: ["true"]}
+        periodSeconds: 1
+        failureThreshold: 2
+`
+
+// TestContainerdKill9: the containerd the agent supervises is killed with
+// SIGKILL while a pod runs. The node goes NotReady, the agent restarts
+// containerd, the node is Ready again, and the pod is the same one, never
+// restarted (its shim outlived containerd), answering exec through the new
+// containerd.
+func TestContainerdKill9(t *testing.T) {
+	a, image := startOne(t)
+	a.Apply(t, manifest(steadyPod, image))
+	before := a.WaitPods(t, 1, nil)[0]
+	nodeStatus := func() string {
+		for _, line := range strings.Split(a.Shoal(t, "get", "nodes"), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && f[0] == a.Opts.Name {
+				return f[1]
+			}
+		}
+		return ""
+	}
+	poll.Until(t, time.Minute, "node Ready", func() (bool, string) { s := nodeStatus(); return s == "Ready", s })
+
+	old := a.ContainerdPID()
+	if old == 0 {
+		t.Fatalf("no containerd child of agent pid %d", a.PID())
+	}
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	poll.Until(t, 30*time.Second, "node NotReady while containerd is down", func() (bool, string) {
+		s := nodeStatus()
+		return s == "NotReady", s
+	})
+	notReadyAfter := time.Since(killed)
+	poll.Until(t, time.Minute, "node Ready again", func() (bool, string) {
+		s := nodeStatus()
+		return s == "Ready", s
+	})
+	readyAfter := time.Since(killed)
+	t.Logf("containerd pid %d killed → node NotReady seen after %s → Ready again after %s (new containerd pid %d)",
+		old, notReadyAfter.Round(time.Millisecond), readyAfter.Round(time.Millisecond), a.ContainerdPID())
+	if now := a.ContainerdPID(); now == 0 || now == old {
+		t.Errorf("containerd pid %d after the restart, was %d", now, old)
+	}
+	if !a.Running() {
+		t.Fatalf("the agent exited; its log:\n%s", tail(a.Log, 40))
+	}
+
+	after := a.WaitPods(t, 1, nil)[0]
+	if after.UID != before.UID {
+		t.Errorf("pod uid %s after containerd's restart, was %s", after.UID, before.UID)
+	}
+	if Restarts(after) != Restarts(before) {
+		t.Errorf("pod restarts %d → %d across containerd's restart", Restarts(before), Restarts(after))
+	}
+	out, code := a.Exec(t, "steady", "", "cat", "/tmp/starts")
+	if code != 0 || strings.Count(out, "started") != 1 {
+		t.Errorf("exec after the restart: %d %q; want one start", code, out)
+	}
+	if n, ok := a.RunningTasks(t, "shoal"); ok && n != 1 {
+		t.Errorf("containerd runs %d tasks after the restart, want 1", n)
+	}
 }

@@ -88,7 +88,7 @@ func NodeToK8s(n *cluster.Node, usage cluster.NodeUsage) any {
 	case cluster.NodeReady:
 		cond.Status, cond.Reason, cond.Message = corev1.ConditionTrue, "AgentReady", "shoal agent is alive"
 	case cluster.NodeNotReady:
-		cond.Status, cond.Reason, cond.Message = corev1.ConditionUnknown, "NodeStatusUnknown", "shoal agent is suspected dead or not heard from"
+		cond.Status, cond.Reason, cond.Message = corev1.ConditionUnknown, "NodeStatusUnknown", "shoal agent is suspected dead or not heard from, or its container runtime is not ready"
 	default:
 		cond.Status, cond.Reason, cond.Message = corev1.ConditionFalse, "NodeDown", "shoal agent is dead"
 	}

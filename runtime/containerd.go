@@ -20,6 +20,7 @@ import (
 type Containerd struct {
 	dir     string
 	address string
+	bin     string
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when the process has been reaped
 	waitErr error
@@ -94,13 +95,50 @@ func StartContainerd(ctx context.Context, dir string, logger *slog.Logger) (*Con
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, fmt.Errorf("start containerd: %w", err)
 	}
-	logFile, err := os.OpenFile(filepath.Join(dir, "containerd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
+	c := &Containerd{dir: dir, address: sock, bin: bin, logger: logger}
+	if err := c.launch(ctx); err != nil {
+		c.removeShortDir()
 		return nil, fmt.Errorf("start containerd: %w", err)
 	}
+	return c, nil
+}
 
-	c := &Containerd{dir: dir, address: sock, exited: make(chan struct{}), logger: logger}
-	c.cmd = exec.Command(bin, "--config", cfgPath)
+// Restart starts containerd again, after it exited (or was killed), with
+// the same config, root, state and socket: a client of the old one
+// reconnects to the same address, and containerd reattaches to the shims,
+// so the containers kept running. It returns the new process.
+func (c *Containerd) Restart(ctx context.Context) (*Containerd, error) {
+	select {
+	case <-c.exited:
+	default:
+		return nil, fmt.Errorf("restart containerd: pid %d is still running", c.Pid())
+	}
+	if err := os.MkdirAll(filepath.Dir(c.address), 0o711); err != nil {
+		return nil, fmt.Errorf("restart containerd: %w", err)
+	}
+	// A killed containerd leaves its socket behind.
+	for _, s := range []string{c.address, c.address + ".ttrpc"} {
+		if err := os.Remove(s); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("restart containerd: %w", err)
+		}
+	}
+	n := &Containerd{dir: c.dir, address: c.address, bin: c.bin, logger: c.logger}
+	if err := n.launch(ctx); err != nil {
+		return nil, fmt.Errorf("restart containerd: %w", err)
+	}
+	return n, nil
+}
+
+// launch starts the process and waits for its socket; on failure nothing
+// is left running.
+func (c *Containerd) launch(ctx context.Context) error {
+	logPath := filepath.Join(c.dir, "containerd.log")
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	c.exited = make(chan struct{})
+	c.cmd = exec.Command(c.bin, "--config", filepath.Join(c.dir, "config.toml"))
 	c.cmd.Stdout = logFile
 	c.cmd.Stderr = logFile
 	// Its own process group: a Ctrl-C at the agent's terminal must not
@@ -126,15 +164,15 @@ func StartContainerd(ctx context.Context, dir string, logger *slog.Logger) (*Con
 		close(c.exited)
 	}()
 	if err := <-started; err != nil {
-		return nil, fmt.Errorf("start containerd: %w", err)
+		return err
 	}
-	logger.Info("containerd started", "pid", c.cmd.Process.Pid, "address", sock)
+	c.logger.Info("containerd started", "pid", c.cmd.Process.Pid, "address", c.address)
 
 	if err := c.waitReady(ctx); err != nil {
-		c.Stop()
-		return nil, fmt.Errorf("start containerd: %w (log: %s)", err, filepath.Join(dir, "containerd.log"))
+		c.terminate()
+		return fmt.Errorf("%w (log: %s)", err, logPath)
 	}
-	return c, nil
+	return nil
 }
 
 // waitReady polls the socket until containerd accepts connections, the
@@ -173,28 +211,50 @@ func (c *Containerd) Pid() int { return c.cmd.Process.Pid }
 // agent decides whether that is fatal.
 func (c *Containerd) Exited() <-chan struct{} { return c.exited }
 
+// Kill kills containerd (SIGKILL) and waits for it to be reaped: what the
+// agent does to a containerd that stopped answering before starting it
+// anew. Shims and their containers keep running.
+func (c *Containerd) Kill() {
+	c.logger.Warn("killing containerd", "pid", c.Pid())
+	c.kill()
+}
+
+func (c *Containerd) kill() {
+	_ = c.cmd.Process.Kill()
+	<-c.exited
+}
+
 // Stop asks containerd to exit (SIGTERM), waits up to 10 s, then kills it.
 // Shims and their containers keep running.
 func (c *Containerd) Stop() error {
 	select {
 	case <-c.exited:
-		return nil
 	default:
+		c.terminate()
 	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-	case <-time.After(10 * time.Second):
-		c.logger.Warn("containerd did not exit on SIGTERM; killing it")
-		_ = c.cmd.Process.Kill()
-		<-c.exited
-	}
-	if dir := filepath.Dir(c.address); strings.HasPrefix(filepath.Base(dir), "shoal-ctrd-") {
-		_ = os.RemoveAll(dir)
-	}
+	c.removeShortDir()
 	var exitErr *exec.ExitError
 	if c.waitErr != nil && !errors.As(c.waitErr, &exitErr) {
 		return fmt.Errorf("stop containerd: %w", c.waitErr)
 	}
 	return nil
+}
+
+// terminate sends SIGTERM, waits up to 10 s, then kills.
+func (c *Containerd) terminate() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(10 * time.Second):
+		c.logger.Warn("containerd did not exit on SIGTERM; killing it")
+		c.kill()
+	}
+}
+
+// removeShortDir removes the socket directory made for a data dir too
+// deep for a socket path.
+func (c *Containerd) removeShortDir() {
+	if dir := filepath.Dir(c.address); strings.HasPrefix(filepath.Base(dir), "shoal-ctrd-") {
+		_ = os.RemoveAll(dir)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"google.golang.org/grpc"
 )
 
 // Errors callers may test with errors.Is.
@@ -185,6 +186,24 @@ func (r *Runtime) Close() error {
 	r.cancel()
 	<-r.done
 	return r.client.Close()
+}
+
+// Healthy asks containerd for its version: a cheap call that fails at once
+// when containerd is gone and runs into ctx's deadline when it hangs.
+func (r *Runtime) Healthy(ctx context.Context) error {
+	if _, err := r.client.Version(ctx); err != nil {
+		return fmt.Errorf("containerd at %s: %w", r.cfg.Address, err)
+	}
+	return nil
+}
+
+// Reconnect makes the client dial containerd now instead of at the end of
+// its reconnection back-off (up to 10 s): for right after containerd was
+// restarted on the same socket. Calls in flight are not disturbed.
+func (r *Runtime) Reconnect() {
+	if cc, ok := r.client.Conn().(*grpc.ClientConn); ok {
+		cc.ResetConnectBackoff()
+	}
 }
 
 // Client is the containerd client (tests and the agent's diagnostics).

@@ -53,6 +53,8 @@ type fakeRuntime struct {
 	onStart func(pod *cluster.Pod, c cluster.Container, attempt int) *exitSpec
 	// exec answers probe commands: exit code, or an error.
 	exec func(uid, container string, cmd []string) (int, error)
+	// listErr, when set, is what ListPods fails with (containerd down).
+	listErr error
 }
 
 func newFakeRuntime(clock *fakeClock) *fakeRuntime {
@@ -136,6 +138,9 @@ func (f *fakeRuntime) ListPods(ctx context.Context) ([]rtapi.PodState, error) {
 	f.lists.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
 	var out []rtapi.PodState
 	for _, p := range f.pods {
 		c := *p

@@ -99,6 +99,12 @@ type Config struct {
 	// always. While it does not, the node's StatefulSet pods are stopped
 	// and none starts (see fence.go).
 	LeaseValid func() bool
+	// RuntimeReady reports whether the container runtime answers (the
+	// agent's runtime health monitor); nil means always. While it does
+	// not, exec probes that fail say nothing about the container (the
+	// call could not reach it), so they neither restart it nor make it
+	// unready: a containerd restart does not churn pods.
+	RuntimeReady func() bool
 }
 
 // ErrConfig is returned by Run for a config missing a required field.

@@ -173,6 +173,60 @@ func TestLivenessFailureRestarts(t *testing.T) {
 	})
 }
 
+// TestRuntimeOutageDoesNotChurnPods: while containerd is down (listings
+// and execs fail, the agent's monitor says the runtime is not ready) a
+// running pod's status does not change: exec probes that cannot reach the
+// container neither restart it nor make it unready. The same failures with
+// the runtime ready are the container's, and restart it.
+func TestRuntimeOutageDoesNotChurnPods(t *testing.T) {
+	var down atomic.Bool
+	h := start(t, func(h *harness) {
+		h.rt.exec = func(uid, container string, cmd []string) (int, error) {
+			if down.Load() {
+				return 0, errors.New("connection refused")
+			}
+			return 0, nil
+		}
+	}, func(c *Config) { c.RuntimeReady = func() bool { return !down.Load() } })
+	p := newPod("steady", "app")
+	p.Spec.Containers[0].LivenessProbe = &cluster.Probe{Exec: []string{"live"}, PeriodSeconds: 1, FailureThreshold: 1}
+	p.Spec.Containers[0].ReadinessProbe = &cluster.Probe{Exec: []string{"ready"}, PeriodSeconds: 1, FailureThreshold: 1}
+	h.src.putPod(p)
+	h.waitFor("running and ready", func() bool { return h.status("steady").Ready })
+	h.settle(3)
+	before := h.status("steady")
+	reports := h.rep.calls()
+
+	h.rt.mu.Lock()
+	h.rt.listErr = errors.New("list pods: connection refused")
+	h.rt.mu.Unlock()
+	down.Store(true)
+	h.settle(20) // 20 failed listings, some 60 probe periods
+	h.rt.mu.Lock()
+	h.rt.listErr = nil
+	h.rt.mu.Unlock()
+	down.Store(false)
+	h.settle(5)
+
+	after := h.status("steady")
+	if !statusEqual(before, after) || !after.Ready || after.Phase != cluster.PodRunning {
+		t.Errorf("status changed across the outage:\nbefore %+v\nafter  %+v", before, after)
+	}
+	if n := len(startsOf(h.rt.callsOf(""), p.UID)); n != 1 || len(h.rt.callsOf("StopContainer")) != 0 {
+		t.Errorf("the outage restarted the container: calls %v", h.rt.callsOf(""))
+	}
+	if n := h.rep.calls(); n != reports {
+		t.Errorf("%d status reports during the outage, want none", n-reports)
+	}
+
+	// The runtime ready and the command failing to run: the container's
+	// problem, as before.
+	h.rt.mu.Lock()
+	h.rt.exec = func(string, string, []string) (int, error) { return 0, errors.New("exec: no such file") }
+	h.rt.mu.Unlock()
+	h.waitFor("restarted for liveness", func() bool { return len(h.rt.callsOf("StopContainer")) > 0 })
+}
+
 func TestReadinessProbe(t *testing.T) {
 	var ready atomic.Bool
 	h := start(t, func(h *harness) {

@@ -75,6 +75,8 @@ type prober struct {
 	unit   time.Duration // one probe "second"
 	set    *probeSet
 	wake   chan struct{}
+	// runtimeReady is Config.RuntimeReady (nil: always ready).
+	runtimeReady func() bool
 }
 
 type probeKind int
@@ -138,6 +140,9 @@ func (p *prober) run(ctx context.Context) {
 			return
 		}
 		due.next = time.Now().Add(p.seconds(due.p.PeriodSeconds, defaultPeriod))
+		if p.inconclusive(ok, due.p) {
+			continue
+		}
 		failThreshold := due.p.FailureThreshold
 		if failThreshold <= 0 {
 			failThreshold = defaultThreshold
@@ -184,6 +189,13 @@ func (p *prober) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// inconclusive: an exec probe failed (!ok) while the runtime is not
+// ready, so the command most likely never reached the container; the
+// failure counts neither way.
+func (p *prober) inconclusive(ok bool, pr *cluster.Probe) bool {
+	return !ok && len(pr.Exec) > 0 && p.runtimeReady != nil && !p.runtimeReady()
 }
 
 func (p *prober) publish(r probeResult) {

@@ -217,7 +217,7 @@ func (w *worker) syncProbers(ctx context.Context, pod *cluster.Pod, obs *rtapi.P
 		p := &prober{
 			rt: w.r.cfg.Runtime, podUID: w.uid, podIP: w.mem.sandbox.IP,
 			c: specs[name], inst: inst, unit: w.r.cfg.ProbeSecond,
-			set: w.probes, wake: w.wake,
+			set: w.probes, wake: w.wake, runtimeReady: w.r.cfg.RuntimeReady,
 		}
 		w.r.goroutine(func() { p.run(pctx) })
 	}
