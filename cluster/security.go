@@ -1,6 +1,9 @@
 package cluster
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // PodSecurityContext is the pod-level securityContext: defaults for every
 // container, and settings only a pod has (fsGroup, sysctls).
@@ -126,4 +129,23 @@ func (s *PodSpec) Effective(c *Container) SecurityContext {
 	out.Capabilities = cc.Capabilities
 	out.ProcMount = cc.ProcMount
 	return out
+}
+
+// SysctlName returns a sysctl's name in its dotted form. A name may also
+// be written with '/' as the separator, and then dots belong to segments
+// (net/ipv4/conf/eth0.100/forwarding is net.ipv4.conf.eth0/100.forwarding,
+// as sysctl(8) and Kubernetes read it).
+func SysctlName(name string) string {
+	if i := strings.IndexAny(name, "./"); i < 0 || name[i] != '/' {
+		return name
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '/':
+			return '.'
+		case '.':
+			return '/'
+		}
+		return r
+	}, name)
 }

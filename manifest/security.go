@@ -251,17 +251,7 @@ func (c *conv) sysctls(p string, in []corev1.Sysctl, hostIPC bool) []cluster.Sys
 // "" for one that is not namespaced. In a name written with '/' the dots
 // are part of segments (net/ipv4/conf/eth0.100/forwarding).
 func sysctlNamespace(name string) string {
-	if i := strings.IndexAny(name, "./"); i >= 0 && name[i] == '/' {
-		name = strings.Map(func(r rune) rune {
-			switch r {
-			case '/':
-				return '.'
-			case '.':
-				return '/'
-			}
-			return r
-		}, name)
-	}
+	name = cluster.SysctlName(name)
 	switch {
 	case strings.HasPrefix(name, "net."):
 		return "net"

@@ -391,18 +391,7 @@ func sysctlMap(sysctls []cluster.Sysctl) (map[string]string, error) {
 	}
 	out := make(map[string]string, len(sysctls))
 	for _, s := range sysctls {
-		name := s.Name
-		if i := strings.IndexAny(name, "./"); i >= 0 && name[i] == '/' {
-			name = strings.Map(func(r rune) rune {
-				switch r {
-				case '/':
-					return '.'
-				case '.':
-					return '/'
-				}
-				return r
-			}, name)
-		}
+		name := cluster.SysctlName(s.Name)
 		if name == "" || strings.ContainsAny(name, " \t\n=") {
 			return nil, fmt.Errorf("invalid sysctl name %q", s.Name)
 		}
