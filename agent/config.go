@@ -120,7 +120,7 @@ func (c *Config) Validate() error {
 		c.DeadGrace = 30 * time.Second
 	}
 	if c.NodeDownAfter <= 0 {
-		c.NodeDownAfter = min(2*time.Second, c.DeadGrace)
+		c.NodeDownAfter = min(time.Second, c.DeadGrace)
 	}
 	if c.Lease <= 0 {
 		c.Lease = 10 * time.Second

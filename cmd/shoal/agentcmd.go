@@ -84,7 +84,7 @@ its host's root uses with the CLI.`,
 	f.StringVar(&cfg.RaftAddr, "raft-addr", "", "HOST:PORT for Raft (default: --bind:7947)")
 	f.StringVar(&cfg.GossipAddr, "gossip-addr", "", "HOST:PORT for gossip, TCP and UDP (default: --bind:7946)")
 	f.StringVar(&cfg.GossipProfile, "gossip-profile", "lan", "failure detection timings: lan, or test (fast, for tests and demos)")
-	f.DurationVar(&cfg.NodeDownAfter, "node-down-after", 2*time.Second, "how long a node gossip found dead stays NotReady before it is Down and its Deployment pods start elsewhere")
+	f.DurationVar(&cfg.NodeDownAfter, "node-down-after", time.Second, "how long a node gossip found dead stays NotReady before it is Down and its Deployment pods start elsewhere")
 	f.DurationVar(&cfg.DeadGrace, "dead-grace", 30*time.Second, "how long a dead node keeps its Raft vote before another agent gets it (and how long a node no member hears of waits before Down)")
 	f.DurationVar(&cfg.Lease, "lease", 10*time.Second, "StatefulSet fencing lease: a node that cannot renew it for this long stops its StatefulSet pods")
 	f.StringVar(&cfg.BridgeName, "bridge", cluster.DefaultBridgeName, "name of the pod bridge")
