@@ -14,8 +14,8 @@ import (
 // until downAfter has passed since it entered that state, then Down. Down
 // is what lets the scheduler move Deployment pods away. Gossip declares a
 // member dead only after a failed probe and a suspicion period that other
-// members confirm, so downAfter is short (a couple of seconds, to ride out
-// a flap); replacing a dead voter in Raft waits far longer
+// members confirm, so downAfter is short (a second: enough for a slow node
+// to refute its death); replacing a dead voter in Raft waits far longer
 // (autopilot.Config.DeadGrace), as a new voter costs a log transfer. A
 // runtime that is not ready never makes a node Down (its pods keep running
 // across a containerd restart, and an agent that cannot bring it back
