@@ -97,13 +97,16 @@ func TestRouteSyncLoop(t *testing.T) {
 	var fail sync.Mutex
 	failing := false
 	syncFn := func(_ context.Context, rs []runtime.Route) error {
-		calls <- rs
+		// Decide the outcome before the test hears of the call: it flips
+		// failing as soon as it has, and must not change this call's fate.
 		fail.Lock()
-		defer fail.Unlock()
+		err := error(nil)
 		if failing {
-			return errors.New("transient")
+			err = errors.New("transient")
 		}
-		return nil
+		fail.Unlock()
+		calls <- rs
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
