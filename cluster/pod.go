@@ -187,6 +187,12 @@ type ClaimSource struct {
 	// Storage is the requested size in bytes (informational: volumes are
 	// directories on the node).
 	Storage int64 `json:"storage,omitempty"`
+	// StorageClassName, Labels and Annotations are kept as the claim
+	// template gave them, so that `get -o yaml` shows what was applied;
+	// they have no effect (every claim is a directory on its node).
+	StorageClassName string            `json:"storageClassName,omitempty"`
+	Labels           map[string]string `json:"labels,omitempty"`
+	Annotations      map[string]string `json:"annotations,omitempty"`
 }
 
 // Probe checks a container. Exactly one handler is set.

@@ -9,8 +9,10 @@ type Service struct {
 	Name      string            `json:"name"`
 	UID       string            `json:"uid"`
 	Labels    map[string]string `json:"labels,omitempty"`
-	Selector  map[string]string `json:"selector,omitempty"`
-	Ports     []ServicePort     `json:"ports,omitempty"`
+	// Annotations are kept for the user's tools; Shoal reads none.
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Selector    map[string]string `json:"selector,omitempty"`
+	Ports       []ServicePort     `json:"ports,omitempty"`
 	// ClusterIP is "None" for a headless service, "" otherwise; both answer
 	// with pod IPs (there are no virtual IPs yet).
 	ClusterIP string `json:"clusterIP,omitempty"`
@@ -28,6 +30,7 @@ func (s *Service) Key() string { return Key(s.Namespace, s.Name) }
 func (s *Service) Clone() *Service {
 	c := *s
 	c.Labels = cloneMap(s.Labels)
+	c.Annotations = cloneMap(s.Annotations)
 	c.Selector = cloneMap(s.Selector)
 	c.Ports = slices.Clone(s.Ports)
 	return &c

@@ -175,7 +175,11 @@ func (c *conv) claimTemplates(pvcs []corev1.PersistentVolumeClaim) []cluster.Cla
 	seen := map[string]bool{}
 	for i, pvc := range pvcs {
 		p := index("spec.volumeClaimTemplates", i)
-		cs := cluster.ClaimSource{ClaimName: pvc.Name}
+		cs := cluster.ClaimSource{ClaimName: pvc.Name, Labels: mapOrNil(pvc.Labels), Annotations: mapOrNil(pvc.Annotations)}
+		if sc := pvc.Spec.StorageClassName; sc != nil {
+			cs.StorageClassName = *sc
+		}
+		c.labels(p+".metadata.labels", pvc.Labels)
 		if pvc.Name == "" {
 			c.errf(p+".metadata.name", "required")
 		} else {
@@ -225,7 +229,7 @@ func (c *conv) pod(p *corev1.Pod) *Object {
 func (c *conv) service(s *corev1.Service) *Object {
 	ns, name := c.meta(&s.ObjectMeta, validation.IsDNS1035Label)
 	svc := &cluster.Service{
-		Namespace: ns, Name: name, Labels: mapOrNil(s.Labels),
+		Namespace: ns, Name: name, Labels: mapOrNil(s.Labels), Annotations: mapOrNil(s.Annotations),
 		Selector: s.Spec.Selector, ClusterIP: s.Spec.ClusterIP,
 		Type: string(corev1.ServiceTypeClusterIP),
 	}

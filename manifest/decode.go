@@ -241,7 +241,7 @@ var (
 	statefulSetShape = top(map[string]*shape{
 		"replicas": leaf, "selector": selectorShape, "template": templateShape, "serviceName": leaf,
 		"volumeClaimTemplates": obj(map[string]*shape{
-			"metadata": obj(map[string]*shape{"name": leaf, "creationTimestamp": ignored}),
+			"metadata": obj(map[string]*shape{"name": leaf, "labels": leaf, "annotations": leaf, "creationTimestamp": ignored}),
 			"spec": obj(map[string]*shape{
 				"accessModes": leaf, "storageClassName": leaf, "volumeMode": leaf,
 				"resources": obj(map[string]*shape{"requests": leaf}),

@@ -152,10 +152,15 @@ func WorkloadToK8s(w *cluster.Workload, pods []*cluster.Pod) any {
 
 	if w.Kind == cluster.KindStatefulSet {
 		for _, cl := range w.VolumeClaimTemplates {
+			var class *string
+			if cl.StorageClassName != "" {
+				class = &cl.StorageClassName
+			}
 			claims = append(claims, corev1.PersistentVolumeClaim{
-				ObjectMeta: metav1.ObjectMeta{Name: cl.ClaimName},
+				ObjectMeta: metav1.ObjectMeta{Name: cl.ClaimName, Labels: cl.Labels, Annotations: cl.Annotations},
 				Spec: corev1.PersistentVolumeClaimSpec{
-					AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					StorageClassName: class,
+					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 					Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{
 						corev1.ResourceStorage: *resource.NewQuantity(cl.Storage, resource.BinarySI),
 					}},
@@ -215,6 +220,7 @@ func ServiceToK8s(s *cluster.Service) *corev1.Service {
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: KindService},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: s.Name, Namespace: s.Namespace, UID: types.UID(s.UID), Labels: s.Labels,
+			Annotations: s.Annotations,
 		},
 		Spec: corev1.ServiceSpec{
 			Selector: s.Selector, ClusterIP: s.ClusterIP, Type: corev1.ServiceType(s.Type),

@@ -345,3 +345,60 @@ func TestListReapplies(t *testing.T) {
 		t.Errorf("error:\n got %v\nwant %s", err, want)
 	}
 }
+
+// TestKeptFields: what was once accepted and silently dropped is kept and
+// shown again: a Service's annotations, a claim template's storage class,
+// labels and annotations.
+func TestKeptFields(t *testing.T) {
+	const in = `apiVersion: v1
+kind: Service
+metadata:
+  name: db
+  annotations: {prometheus.io/scrape: "true"}
+spec:
+  selector: {app: db}
+  ports: [{port: 5432}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: postgres:16, volumeMounts: [{name: data, mountPath: /data}]}]
+  volumeClaimTemplates:
+  - metadata: {name: data, labels: {tier: storage}, annotations: {backup: daily}}
+    spec:
+      accessModes: [ReadWriteOnce]
+      storageClassName: fast-ssd
+      resources: {requests: {storage: 10Gi}}
+`
+	objs, err := Decode([]byte(in), "kept.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, sts := objs[0].Service, objs[1].Workload
+	if svc.Annotations["prometheus.io/scrape"] != "true" {
+		t.Errorf("service annotations %v", svc.Annotations)
+	}
+	cl := sts.VolumeClaimTemplates[0]
+	if cl.StorageClassName != "fast-ssd" || cl.Labels["tier"] != "storage" || cl.Annotations["backup"] != "daily" {
+		t.Errorf("claim template %+v", cl)
+	}
+	var out []string
+	for _, o := range objs {
+		b, err := yaml.Marshal(toK8s(o))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(b))
+	}
+	for _, want := range []string{"prometheus.io/scrape: \"true\"", "storageClassName: fast-ssd", "backup: daily", "tier: storage"} {
+		if !strings.Contains(strings.Join(out, "---\n"), want) {
+			t.Errorf("-o yaml lost %q:\n%s", want, strings.Join(out, "---\n"))
+		}
+	}
+}
