@@ -74,6 +74,10 @@ func (w *Workload) Clone() *Workload {
 	c.TemplateLabels = cloneMap(w.TemplateLabels)
 	c.Template = w.Template.Clone()
 	c.VolumeClaimTemplates = slices.Clone(w.VolumeClaimTemplates)
+	for i := range c.VolumeClaimTemplates {
+		c.VolumeClaimTemplates[i].Labels = cloneMap(w.VolumeClaimTemplates[i].Labels)
+		c.VolumeClaimTemplates[i].Annotations = cloneMap(w.VolumeClaimTemplates[i].Annotations)
+	}
 	if w.PreviousTemplate != nil {
 		p := w.PreviousTemplate.Clone()
 		c.PreviousTemplate = &p

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 
@@ -34,7 +35,7 @@ func TestStatefulSetOrderedReady(t *testing.T) {
 	p := plan.Create[0]
 	want := cluster.Volume{Name: "data", Claim: &cluster.ClaimSource{ClaimName: "data-db-0", Storage: gi}}
 	if p.Ordinal != 0 || p.Spec.Hostname != "db-0" || p.Spec.Subdomain != "db" ||
-		len(p.Spec.Volumes) != 1 || p.Spec.Volumes[0].Name != want.Name || *p.Spec.Volumes[0].Claim != *want.Claim {
+		len(p.Spec.Volumes) != 1 || p.Spec.Volumes[0].Name != want.Name || !reflect.DeepEqual(p.Spec.Volumes[0].Claim, want.Claim) {
 		t.Fatalf("db-0: ordinal %d hostname %q subdomain %q volumes %+v", p.Ordinal, p.Spec.Hostname, p.Spec.Subdomain, p.Spec.Volumes)
 	}
 	st = apply(t, st, plan)
