@@ -2,8 +2,10 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -85,6 +87,11 @@ func TestContainerdRestart(t *testing.T) {
 	if err := syscall.Kill(cd2.Pid(), syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// SIGSTOP takes each thread as it next enters the kernel: wait until
+	// every one is stopped, or a thread still running could answer.
+	poll.Until(t, 10*time.Second, "every containerd thread stopped", func() (bool, string) {
+		return allThreadsStopped(cd2.Pid())
+	})
 	err = healthy()
 	_ = syscall.Kill(cd2.Pid(), syscall.SIGCONT)
 	if err == nil {
@@ -97,4 +104,25 @@ func TestContainerdRestart(t *testing.T) {
 	default:
 		t.Fatal("Kill returned before containerd exited")
 	}
+}
+
+// allThreadsStopped reports whether every thread of pid is in state T
+// (stopped), from /proc.
+func allThreadsStopped(pid int) (bool, string) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return false, err.Error()
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false, err.Error()
+		}
+		// The state follows the command name, which is in parentheses.
+		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+		if f := strings.Fields(rest); len(f) == 0 || f[0] != "T" {
+			return false, "thread " + task.Name() + " state " + strings.Join(f[:min(1, len(f))], "")
+		}
+	}
+	return true, ""
 }
