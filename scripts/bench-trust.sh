@@ -108,29 +108,6 @@ auth() {
 now_ns() { date +%s%N; }
 secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
 
-# network: the demo's bridge and namespaces, every name recorded in D as
-# demo-up.sh does, so that version's demo-down.sh removes exactly them.
-network() {
-	echo "$HOSTBR" >"$D/hostbridge"
-	ip link add "$HOSTBR" type bridge
-	ip addr add "$SUBNET.1/24" dev "$HOSTBR"
-	ip link set "$HOSTBR" up
-	echo "-i $HOSTBR -o $HOSTBR -j ACCEPT -m comment --comment shoal-demo" >"$D/iptables-rule"
-	iptables -I FORWARD -i "$HOSTBR" -o "$HOSTBR" -j ACCEPT -m comment --comment shoal-demo
-	local i ns
-	for ((i = 1; i <= 3; i++)); do
-		ns=shdemo$i
-		echo "$ns" >>"$D/netns"
-		ip netns add "$ns"
-		ip link add "v$ns" type veth peer name eth0 netns "$ns"
-		ip link set "v$ns" master "$HOSTBR" up
-		ip -n "$ns" link set lo up
-		ip -n "$ns" addr add "$SUBNET.$((10 + i))/24" dev eth0
-		ip -n "$ns" link set eth0 up
-		ip -n "$ns" route add default via "$SUBNET.1"
-	done
-}
-
 # start_agent I: as demo-up.sh's, the same flags for both versions but the
 # join: gossip port and token before, API port and join token after.
 start_agent() {
@@ -267,7 +244,7 @@ cycle() {
 	[[ $V == after ]] && echo "$D/agent1/admin.conf" >"$D/config"
 	manifests
 	say "=== $V, run $run ($BIN)"
-	network
+	demo_network "$D" "$SUBNET" "$HOSTBR" 3
 	registry_up "$D" "$REGISTRY"
 	skopeo copy -q --dest-tls-verify=false "oci-archive:$BENCH_DIR/busybox.tar" "docker://$IMAGE" ||
 		die "could not push $IMAGE"

@@ -86,25 +86,7 @@ if ((AGENTS > 1)); then
 	# The host's side of the demo network, before the registry binds to it.
 	# Every name is recorded first, so demo-down removes exactly these.
 	say "creating bridge $HOSTBR ($SUBNET.1/24) and $AGENTS network namespaces"
-	echo "$HOSTBR" >"$DEMO_DIR/hostbridge"
-	ip link add "$HOSTBR" type bridge
-	ip addr add "$SUBNET.1/24" dev "$HOSTBR"
-	ip link set "$HOSTBR" up
-	# Bridged frames cross the host's FORWARD chain when br_netfilter is
-	# loaded, and its policy may be DROP.
-	echo "-i $HOSTBR -o $HOSTBR -j ACCEPT -m comment --comment shoal-demo" >"$DEMO_DIR/iptables-rule"
-	iptables -I FORWARD -i "$HOSTBR" -o "$HOSTBR" -j ACCEPT -m comment --comment shoal-demo
-	for ((i = 1; i <= AGENTS; i++)); do
-		ns=shdemo$i
-		echo "$ns" >>"$DEMO_DIR/netns"
-		ip netns add "$ns"
-		ip link add "v$ns" type veth peer name eth0 netns "$ns"
-		ip link set "v$ns" master "$HOSTBR" up
-		ip -n "$ns" link set lo up
-		ip -n "$ns" addr add "$SUBNET.$((10 + i))/24" dev eth0
-		ip -n "$ns" link set eth0 up
-		ip -n "$ns" route add default via "$SUBNET.1"
-	done
+	demo_network "$DEMO_DIR" "$SUBNET" "$HOSTBR" "$AGENTS"
 fi
 
 registry_up "$DEMO_DIR" "$REGISTRY"

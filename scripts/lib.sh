@@ -72,6 +72,33 @@ stop_pid() {
 # already answers is used as it is (DIR/registry.pid is then not written,
 # so registry_down leaves it alone); otherwise Debian's docker-registry is
 # started with its storage under DIR.
+# demo_network DIR SUBNET BRIDGE N: the demo's "hosts": bridge BRIDGE with
+# SUBNET.1/24 and network namespaces shdemo1..N at SUBNET.11.., each name
+# recorded in DIR first (hostbridge, iptables-rule, netns) so that
+# demo-down.sh removes exactly these.
+demo_network() {
+	local dir=$1 subnet=$2 br=$3 n=$4 i ns
+	echo "$br" >"$dir/hostbridge"
+	ip link add "$br" type bridge
+	ip addr add "$subnet.1/24" dev "$br"
+	ip link set "$br" up
+	# Bridged frames cross the host's FORWARD chain when br_netfilter is
+	# loaded, and its policy may be DROP.
+	echo "-i $br -o $br -j ACCEPT -m comment --comment shoal-demo" >"$dir/iptables-rule"
+	iptables -I FORWARD -i "$br" -o "$br" -j ACCEPT -m comment --comment shoal-demo
+	for ((i = 1; i <= n; i++)); do
+		ns=shdemo$i
+		echo "$ns" >>"$dir/netns"
+		ip netns add "$ns"
+		ip link add "v$ns" type veth peer name eth0 netns "$ns"
+		ip link set "v$ns" master "$br" up
+		ip -n "$ns" link set lo up
+		ip -n "$ns" addr add "$subnet.$((10 + i))/24" dev eth0
+		ip -n "$ns" link set eth0 up
+		ip -n "$ns" route add default via "$subnet.1"
+	done
+}
+
 registry_up() {
 	local dir=$1 addr=$2
 	mkdir -p "$dir"
