@@ -158,12 +158,8 @@ func rememberPeers(ctx context.Context, store interface {
 		peers := gossipPeers(store.State(), self)
 		if len(peers) > 0 && !slices.Equal(peers, last) {
 			b, _ := json.Marshal(peers)
-			tmp := filepath.Join(dataDir, peersFile+".tmp")
-			if err := os.WriteFile(tmp, b, 0o600); err == nil {
-				err = os.Rename(tmp, filepath.Join(dataDir, peersFile))
-				if err != nil {
-					log.Warn("remember gossip peers", "err", err)
-				}
+			if err := writeSecret(filepath.Join(dataDir, peersFile), b); err != nil {
+				log.Warn("remember gossip peers", "err", err)
 			}
 			last = peers
 		}

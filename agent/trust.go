@@ -20,6 +20,7 @@ import (
 	"shoal/cluster"
 	"shoal/consensus"
 	"shoal/gossip"
+	"shoal/internal/atomicfile"
 	"shoal/pki"
 )
 
@@ -232,16 +233,7 @@ func writeGossipKeys(dataDir string, keys []string) error {
 }
 
 // writeSecret replaces a root-only file in one step.
-func writeSecret(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
+func writeSecret(path string, b []byte) error { return atomicfile.Write(path, b, 0o600) }
 
 // joinCluster gets this node's certificate from a member: it checks the
 // member's certificate against the CA digest in the join token before the

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"shoal/cluster"
+	"shoal/internal/atomicfile"
 	"shoal/runtime/rtapi"
 )
 
@@ -164,15 +165,7 @@ func (r *Runtime) writeRecord(rec *sandboxRecord) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(r.podDir(rec.UID), sandboxFile), b, 0o644)
-}
-
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(filepath.Join(r.podDir(rec.UID), sandboxFile), b, 0o644)
 }
 
 // writeEtcFiles generates the pod's /etc/hosts, /etc/resolv.conf and

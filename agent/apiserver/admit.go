@@ -25,14 +25,19 @@ func policyOptions(cfg cluster.Config) policy.Options {
 // refused object is named with every rule it breaks, and nothing of the
 // apply is committed.
 func admit(st *cluster.State, o manifest.Object) error {
-	opt := policyOptions(st.Config())
 	switch {
 	case o.Workload != nil:
-		return policy.Explain(strings.ToLower(string(o.Workload.Kind))+" "+o.Name, "spec.template.spec", policy.Check(&o.Workload.Template, opt))
+		return admitTemplate(st, o.Workload, &o.Workload.Template)
 	case o.Pod != nil:
-		return policy.Explain("pod "+o.Name, "spec", policy.Check(&o.Pod.Spec, opt))
+		return policy.Explain("pod "+o.Name, "spec", policy.Check(&o.Pod.Spec, policyOptions(st.Config())))
 	}
 	return nil
+}
+
+// admitTemplate checks a workload's pod template (its current one, or the
+// one a rollback would bring back).
+func admitTemplate(st *cluster.State, wl *cluster.Workload, tmpl *cluster.PodSpec) error {
+	return policy.Explain(strings.ToLower(string(wl.Kind))+" "+wl.Name, "spec.template.spec", policy.Check(tmpl, policyOptions(st.Config())))
 }
 
 func (s *Server) handleGetPolicy(w http.ResponseWriter, _ *http.Request) {

@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"shoal/agent/api"
 	"shoal/cluster"
 	"shoal/consensus"
-	"shoal/policy"
 )
 
 // updateWorkload reads a workload, lets change edit a copy and commits it.
@@ -109,8 +107,7 @@ func (s *Server) handleUndo(w http.ResponseWriter, r *http.Request) {
 			return errors.New("no previous template to roll back to")
 		}
 		// The policy may have tightened since the old template ran.
-		if err := policy.Explain(strings.ToLower(string(wl.Kind))+" "+wl.Name, "spec.template.spec",
-			policy.Check(wl.PreviousTemplate, policyOptions(s.cfg.Store.State().Config()))); err != nil {
+		if err := admitTemplate(s.cfg.Store.State(), wl, wl.PreviousTemplate); err != nil {
 			return badRequest{err}
 		}
 		wl.Template = wl.PreviousTemplate.Clone()

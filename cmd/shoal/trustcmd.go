@@ -13,6 +13,7 @@ import (
 
 	"shoal/agent/api"
 	"shoal/agent/apiclient"
+	"shoal/internal/atomicfile"
 )
 
 func newTokenCmd(g *globals) *cobra.Command {
@@ -137,7 +138,7 @@ func newTokenRotateCmd(g *globals) *cobra.Command {
 			// the join token (root on the first agent).
 			path := filepath.Join(dataDir, "join-token")
 			if _, err := os.Stat(path); err == nil {
-				if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
+				if err := atomicfile.Write(path, []byte(t+"\n"), 0o600); err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s still holds the old join token: %v\n", path, err)
 				}
 			}
@@ -172,6 +173,9 @@ func newGossipCmd(g *globals) *cobra.Command {
 		Short: "Replace the gossip encryption key on every agent while the cluster runs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Three steps a few seconds apart, for every agent to follow
+			// each: say so rather than sit silent.
+			fmt.Fprintln(cmd.ErrOrStderr(), "rotating: installing the new key on every agent, then making it primary, then dropping the old one (about 6 s) ...")
 			if err := g.client().RotateGossipKey(cmd.Context()); err != nil {
 				if errors.Is(err, cmd.Context().Err()) {
 					return err
