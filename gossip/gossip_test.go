@@ -376,11 +376,16 @@ func TestEventsNeverBlock(t *testing.T) {
 	for i := range 20 {
 		meta := nodes[1].LocalNode().Meta
 		meta.MilliCPU = int64(1000 + i)
-		if err := nodes[1].UpdateMeta(meta); err != nil {
+		// What this test is about is a's full event buffer, not how fast
+		// b's broadcasts leave: an update that times out waiting for its
+		// broadcast is still queued, and the check below sees it arrive.
+		if err := nodes[1].UpdateMeta(meta); err != nil && !errors.Is(err, ErrUpdateTimeout) {
 			t.Fatal(err)
+		} else if err != nil {
+			t.Logf("update %d: %v", i, err)
 		}
 	}
-	poll.Until(t, 10*time.Second, "b's last meta update at a", func() (bool, string) {
+	poll.Until(t, 30*time.Second, "b's last meta update at a", func() (bool, string) {
 		if m := memberOf(nodes[0], "b"); m.Meta.MilliCPU != 1019 {
 			return false, fmt.Sprintf("a sees b's cpu %d", m.Meta.MilliCPU)
 		}
