@@ -40,12 +40,14 @@ type State struct {
 	// trust and tokens: see trust.go.
 	trust  Trust
 	tokens *iradix.Tree // ID → *Token
+	// objects: ObjectKey → *Object (ConfigMaps, Secrets, Namespaces, ...).
+	objects *iradix.Tree
 }
 
 // Empty is the state of a new cluster.
 func Empty() *State {
 	t := iradix.New()
-	return &State{nodes: t, workloads: t, pods: t, services: t, podsByNode: t, podsByOwner: t, claims: t, tokens: t}
+	return &State{nodes: t, workloads: t, pods: t, services: t, podsByNode: t, podsByOwner: t, claims: t, tokens: t, objects: t}
 }
 
 // Index is the Raft index of the last change in s.
@@ -119,6 +121,7 @@ func (s *State) Txn(index uint64) *Txn {
 		claims:      s.claims.Txn(),
 		trust:       s.trust,
 		tokens:      s.tokens.Txn(),
+		objects:     s.objects.Txn(),
 	}
 }
 
@@ -136,6 +139,7 @@ type Txn struct {
 	claims      *iradix.Txn
 	trust       Trust
 	tokens      *iradix.Txn
+	objects     *iradix.Txn
 }
 
 // Index is the Raft index the change will carry.
@@ -274,6 +278,7 @@ func (t *Txn) Commit() *State {
 		claims:      t.claims.Commit(),
 		trust:       t.trust,
 		tokens:      t.tokens.Commit(),
+		objects:     t.objects.Commit(),
 	}
 }
 

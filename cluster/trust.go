@@ -19,6 +19,11 @@ type Trust struct {
 	JoinSecretHash string `json:"joinSecretHash,omitempty"`
 	// GossipKeys is the memberlist keyring, base64, the primary first.
 	GossipKeys []string `json:"gossipKeys,omitempty"`
+	// SecretKeyID names the key new Secrets are sealed with. Only its ID
+	// is replicated: the keys themselves live in each agent's data dir
+	// (package seal), so that a copy of raft.db or of a snapshot does not
+	// open the Secrets it holds.
+	SecretKeyID string `json:"secretKeyID,omitempty"`
 }
 
 // Role is what a user token may do.
