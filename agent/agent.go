@@ -145,6 +145,7 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, creds *credent
 	}
 	lc.onStop(cp.members.stop)
 	lc.loop(func(ctx context.Context) { followGossipKeys(ctx, store, cp.members.g, cfg.DataDir, log) })
+	lc.loop(func(ctx context.Context) { followSecretKeys(ctx, store, creds, cfg.Name, log) })
 	lc.loop(func(ctx context.Context) { rememberPeers(ctx, store, cfg.DataDir, cfg.Name, log) })
 	reconnectEvery := 5 * time.Second
 	if cfg.GossipProfile == "test" {
@@ -215,6 +216,7 @@ func (cp *controlPlane) startAPI(cfg Config, leases *leaseKeeper, lc *lifecycle,
 		// Claim volumes are served to the node a StatefulSet pod moves to.
 		VolumesDir: filepath.Join(cfg.DataDir, "volumes"),
 		Audit:      auditLog,
+		Secrets:    cp.creds.secrets,
 	})
 	cp.apiAddr, err = serveAPI(cfg, cp.srv, cp.creds.id.ServerTLS(tls.VerifyClientCertIfGiven), lc, log)
 	if err != nil {

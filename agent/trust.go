@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"shoal/gossip"
 	"shoal/internal/atomicfile"
 	"shoal/pki"
+	"shoal/seal"
 )
 
 // What an agent keeps of its identity, in its data dir (all root only):
@@ -46,6 +48,8 @@ const (
 type credentials struct {
 	id         *pki.Identity
 	gossipKeys [][]byte
+	// secrets seals and opens Secrets (seal.FileName in the data dir).
+	secrets *seal.Keyring
 	// seeds are gossip addresses to join through (from the join answer).
 	seeds []string
 	// boot is set on the agent that creates the cluster until its trust
@@ -102,6 +106,9 @@ func loadCredentials(dataDir string) (*credentials, error) {
 		return nil, fmt.Errorf("load this node's certificate from %s: %w", dir, err)
 	}
 	c := &credentials{id: id}
+	if c.secrets, err = seal.Load(dataDir); err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(filepath.Join(dataDir, gossipKeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("load the gossip keyring: %w", err)
@@ -178,9 +185,13 @@ func createCluster(cfg Config) (*credentials, error) {
 	if err != nil {
 		return nil, err
 	}
+	skey, err := storeSecretKeys(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	boot := &bootstrap{
 		Trust: cluster.Trust{CACert: string(ca.CertPEM), CAKey: string(caKey), JoinSecretHash: pki.HashSecret(join.Secret),
-			GossipKeys: gossip.EncodeKeys([][]byte{gkey})},
+			GossipKeys: gossip.EncodeKeys([][]byte{gkey}), SecretKeyID: skey.ID},
 		JoinToken: join.String(),
 		Admin:     cluster.Token{ID: id, Name: "root@" + cfg.Name, Role: cluster.RoleAdmin, Hash: hash, CreatedAt: now.UTC(), CreatedBy: "init"},
 		AdminTok:  adminTok,
@@ -238,6 +249,26 @@ func writeSecret(path string, b []byte) error { return atomicfile.Write(path, b,
 // joinCluster gets this node's certificate from a member: it checks the
 // member's certificate against the CA digest in the join token before the
 // secret leaves this machine, so a forged seed learns nothing.
+// storeSecretKeys writes the keyring that seals Secrets: the keys a join
+// answer carried, or a first key for a new cluster (returned).
+func storeSecretKeys(dataDir string, keys ...seal.Key) (seal.Key, error) {
+	if len(keys) == 0 {
+		k, err := seal.NewKey()
+		if err != nil {
+			return seal.Key{}, err
+		}
+		keys = []seal.Key{k}
+	}
+	r, err := seal.Load(dataDir)
+	if err == nil {
+		err = r.Add(keys...)
+	}
+	if err != nil {
+		return seal.Key{}, fmt.Errorf("store the secret keys: %w", err)
+	}
+	return keys[0], nil
+}
+
 func joinCluster(ctx context.Context, cfg Config, log *slog.Logger) (*credentials, error) {
 	if cfg.Token == "" {
 		return nil, errors.New("--join needs the join token: pass --token-file (or SHOAL_TOKEN); `shoal token join` on a member prints it")
@@ -271,6 +302,9 @@ func joinCluster(ctx context.Context, cfg Config, log *slog.Logger) (*credential
 		return nil, fmt.Errorf("join: the certificate the cluster issued: %w", err)
 	}
 	if err := storeIdentity(cfg.DataDir, []byte(res.CA), []byte(res.Certificate), keyPEM, res.GossipKeys); err != nil {
+		return nil, err
+	}
+	if _, err := storeSecretKeys(cfg.DataDir, res.SecretKeys...); err != nil {
 		return nil, err
 	}
 	if err := writeAdminConf(cfg, []byte(res.CA), res.AdminToken); err != nil {
@@ -418,6 +452,46 @@ func followGossipKeys(ctx context.Context, store *consensus.Store, g *gossip.Gos
 		}
 		last = keys
 	})
+}
+
+// followSecretKeys fetches the key Secrets are sealed with when the state
+// names one this agent lacks: it was down during a rotation, or joined
+// before this version kept keys. Any agent holding it answers.
+func followSecretKeys(ctx context.Context, store *consensus.Store, c *credentials, self string, log *slog.Logger) {
+	hc := apiclient.NewHTTPClient(c.id.ClientTLS(""))
+	followState(ctx, store, func(st *cluster.State) {
+		id := st.Trust().SecretKeyID
+		for id != "" && !c.secrets.Has(id) && ctx.Err() == nil {
+			if err := fetchSecretKeys(ctx, st, hc, self, c.secrets); err != nil {
+				log.Warn("fetch the secret key: retrying", "key", id, "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(2 * time.Second):
+				}
+				continue
+			}
+			log.Info("secret key received", "key", id)
+		}
+	})
+}
+
+func fetchSecretKeys(ctx context.Context, st *cluster.State, hc *http.Client, self string, ring *seal.Keyring) error {
+	id := st.Trust().SecretKeyID
+	var errs []error
+	for _, n := range st.Nodes() {
+		if n.Name == self || n.APIAddr == "" {
+			continue
+		}
+		keys, err := (&apiclient.Client{Addr: n.APIAddr, HTTP: hc}).SecretKeys(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+			continue
+		}
+		if slices.ContainsFunc(keys, func(k seal.Key) bool { return k.ID == id }) {
+			return ring.Add(keys...)
+		}
+	}
+	return fmt.Errorf("no agent answered with key %s: %w", id, errors.Join(errs...))
 }
 
 // renewCertificate renews this node's certificate, without a restart,

@@ -154,14 +154,21 @@ func objectPrefix(kind ObjectKind, namespace string) string {
 	return string(kind) + "/" + namespace + "/"
 }
 
+// BuiltinNamespaces always exist and cannot be deleted, as in Kubernetes
+// (manifests for cluster add-ons name kube-system).
+var BuiltinNamespaces = []string{DefaultNamespace, "kube-node-lease", "kube-public", "kube-system"}
+
 // NamespaceExists reports whether a namespace may hold objects: it was
-// created, or it is the default namespace, which always exists.
+// created, or it is built in.
 func (s *State) NamespaceExists(ns string) bool {
-	if ns == DefaultNamespace {
-		return true
-	}
 	_, ok := s.Object(KindNamespace, "", ns)
-	return ok
+	return ok || slices.Contains(BuiltinNamespaces, ns)
+}
+
+// NamespaceExists reports whether a namespace exists as of this change.
+func (t *Txn) NamespaceExists(ns string) bool {
+	_, ok := t.Object(KindNamespace, "", ns)
+	return ok || slices.Contains(BuiltinNamespaces, ns)
 }
 
 // Object returns an object as of this change.
@@ -194,3 +201,12 @@ func (t *Txn) RestoreObject(o *Object) { t.objects.Insert([]byte(o.Key()), o) }
 func (t *Txn) DeleteObject(kind ObjectKind, namespace, name string) {
 	t.objects.Delete([]byte(ObjectKey(kind, namespace, name)))
 }
+
+// Workloads returns every workload as of this change.
+func (t *Txn) Workloads() []*Workload { return allTxn[*Workload](t.workloads, "") }
+
+// ServicesIn returns a namespace's Services as of this change.
+func (t *Txn) ServicesIn(ns string) []*Service { return allTxn[*Service](t.services, ns+"/") }
+
+// PodsIn returns a namespace's pods as of this change.
+func (t *Txn) PodsIn(ns string) []*Pod { return allTxn[*Pod](t.pods, ns+"/") }

@@ -99,6 +99,9 @@ func (c *PutWorkload) apply(a *applier) Result {
 		return invalid("workload kind %q", w.Kind)
 	}
 	w.Namespace = orDefault(w.Namespace)
+	if err := a.nsMissing(w.Namespace); err != nil {
+		return Result{Err: err}
+	}
 	w.TemplateHash = cluster.HashTemplate(w.Template, w.TemplateLabels)
 	old, ok := a.txn.Workload(w.Kind, w.Namespace, w.Name)
 	switch {
@@ -158,6 +161,9 @@ func (c *PutService) apply(a *applier) Result {
 		return invalid("service needs a name and a UID")
 	}
 	s.Namespace = orDefault(s.Namespace)
+	if err := a.nsMissing(s.Namespace); err != nil {
+		return Result{Err: err}
+	}
 	if old, ok := a.txn.Service(s.Namespace, s.Name); ok {
 		s.UID = old.UID
 	}
@@ -187,6 +193,9 @@ func (c *PutPods) apply(a *applier) Result {
 			return invalid("pod needs a name and a UID")
 		}
 		p.Namespace = orDefault(p.Namespace)
+		if err := a.nsMissing(p.Namespace); err != nil {
+			return Result{Err: err}
+		}
 		if old, ok := a.txn.Pod(p.Namespace, p.Name); ok && old.UID != p.UID && !gone(old) {
 			return Result{Err: fmt.Errorf("pod %s exists with UID %s: %w", p.Key(), old.UID, ErrConflict)}
 		}

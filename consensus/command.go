@@ -43,9 +43,12 @@ const (
 	PutTokenType
 	DeleteTokenType
 	SetPodSecurityType
+	PutObjectsType
+	DeleteObjectType
+	SetSecretKeyType
 
 	// maxCommandType is the newest type this agent knows.
-	maxCommandType = SetPodSecurityType
+	maxCommandType = SetSecretKeyType
 
 	// batchType is the envelope the Store writes: many commands, one log
 	// entry, one result each. It is never nested.
@@ -72,6 +75,9 @@ var commandNames = map[CommandType]string{
 	PutTokenType:           "PutToken",
 	DeleteTokenType:        "DeleteToken",
 	SetPodSecurityType:     "SetPodSecurity",
+	PutObjectsType:         "PutObjects",
+	DeleteObjectType:       "DeleteObject",
+	SetSecretKeyType:       "SetSecretKey",
 	batchType:              "Batch",
 }
 
@@ -219,6 +225,12 @@ func newCommand(t CommandType) (Command, bool) {
 		return &DeleteToken{}, true
 	case SetPodSecurityType:
 		return &SetPodSecurity{}, true
+	case PutObjectsType:
+		return &PutObjects{}, true
+	case DeleteObjectType:
+		return &DeleteObject{}, true
+	case SetSecretKeyType:
+		return &SetSecretKey{}, true
 	}
 	return nil, false
 }

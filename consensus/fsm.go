@@ -159,6 +159,8 @@ const (
 	recClaimLocation
 	// recToken: user tokens (hashed), after recClaimLocation.
 	recToken
+	// recObject: ConfigMaps, Secrets (sealed), Namespaces, API-only kinds.
+	recObject
 )
 
 const snapshotVersion = 1
@@ -220,6 +222,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	}
 	for _, t := range st.Tokens() {
 		put(recToken, t)
+	}
+	for _, o := range st.AllObjects() {
+		put(recObject, o)
 	}
 	put(recEnd, nil)
 	if err != nil {
@@ -292,6 +297,11 @@ func readSnapshot(r io.Reader) (*cluster.State, error) {
 			v := &cluster.Token{}
 			if err = dec.Decode(v); err == nil {
 				txn.PutToken(v)
+			}
+		case recObject:
+			v := &cluster.Object{}
+			if err = dec.Decode(v); err == nil {
+				txn.RestoreObject(v)
 			}
 		case recEnd:
 			var nothing any

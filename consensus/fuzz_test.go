@@ -69,6 +69,10 @@ func fuzzCommands() []Command {
 		&PutToken{Token: testToken("t2", "alice", cluster.RoleEdit)},
 		&DeleteToken{ID: "t1"},
 		&SetPodSecurity{Level: "baseline", AllowedHostPaths: []string{"/srv/shoal"}},
+		&PutObjects{Objects: []*cluster.Object{nsObj("shop"), cmObj("shop", "cfg"), cmObj("default", "cfg")}},
+		&DeleteObject{Kind: cluster.KindConfigMap, Namespace: "default", Name: "cfg"},
+		&DeleteObject{Kind: cluster.KindNamespace, Name: "shop"},
+		&SetSecretKey{ID: "k2"},
 	}
 }
 

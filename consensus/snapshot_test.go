@@ -67,6 +67,15 @@ func richState(t *testing.T) *cluster.State {
 	h.must(&InitTrust{Trust: testTrust()})
 	h.must(&SetPodSecurity{Level: "restricted", AllowedHostPaths: []string{"/srv/shoal"}})
 	h.must(&PutToken{Token: testToken("t1", "ci", cluster.RoleView)})
+	h.must(&PutObjects{Objects: []*cluster.Object{
+		{Kind: cluster.KindNamespace, Name: "shop", UID: "n1", Labels: map[string]string{"team": "a"}},
+		{Kind: cluster.KindConfigMap, Namespace: "shop", Name: "cfg", UID: "c1", Data: map[string]string{"k": "v"},
+			BinaryData: map[string][]byte{"b": {0, 1}}},
+		{Kind: cluster.KindSecret, Namespace: "shop", Name: "s", UID: "s1", SecretType: cluster.SecretOpaque,
+			Sealed: []byte{1, 2, 3}, SecretKeys: []string{"password"}, Immutable: true},
+		{Kind: cluster.KindClusterRole, Name: "reader", UID: "r1", Raw: []byte(`{"rules":[]}`)},
+	}})
+	h.must(&SetSecretKey{ID: "k1"})
 	return h.state()
 }
 
@@ -96,6 +105,9 @@ func statesEqual(t testing.TB, a, b *cluster.State) {
 	}
 	if !reflect.DeepEqual(a.Trust(), b.Trust()) || !reflect.DeepEqual(a.Tokens(), b.Tokens()) {
 		t.Fatalf("trust or tokens differ: %+v %+v vs %+v %+v", a.Trust(), a.Tokens(), b.Trust(), b.Tokens())
+	}
+	if !reflect.DeepEqual(a.AllObjects(), b.AllObjects()) {
+		t.Fatalf("objects differ: %+v vs %+v", a.AllObjects(), b.AllObjects())
 	}
 	if len(a.PodsOwnedBy("wl-web")) != len(b.PodsOwnedBy("wl-web")) {
 		t.Fatal("owner index differs")

@@ -31,7 +31,13 @@ var kinds = map[string]kindInfo{
 		func(c *conv, v any) *Object { return c.service(v.(*corev1.Service)) }},
 }
 
-const supportedKinds = "Deployment, StatefulSet, Pod, Service"
+func init() {
+	for k, v := range objectKinds {
+		kinds[k] = v
+	}
+}
+
+const supportedKinds = "Deployment, StatefulSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding"
 
 // decode turns one document's JSON into objects: one, or the items of a
 // v1 List (what `get -o yaml` prints for several objects, so that it

@@ -17,21 +17,17 @@ import (
 func TestExamplesRefused(t *testing.T) {
 	dir := "testdata/k8s-examples/"
 	tests := []struct{ file, want string }{
-		{"mysql/mysql-configmap.yaml",
-			dir + `mysql/mysql-configmap.yaml: document 1 (ConfigMap "mysql", line 1): unknown kind "ConfigMap" (Shoal supports Deployment, StatefulSet, Pod, Service)`},
 		{"zookeeper.yaml", strings.Join([]string{
-			dir + `zookeeper.yaml: document 3 (PodDisruptionBudget "zk-pdb", line 30): unknown kind "PodDisruptionBudget" (Shoal supports Deployment, StatefulSet, Pod, Service)`,
+			dir + `zookeeper.yaml: document 3 (PodDisruptionBudget "zk-pdb", line 30): unknown kind "PodDisruptionBudget" (Shoal supports Deployment, StatefulSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding)`,
 			// Its securityContext (runAsUser, fsGroup) is supported: see TestExampleZookeeperSecurity.
 			dir + `zookeeper.yaml: document 4 (StatefulSet "zk", line 58): spec.template.spec.affinity: not supported by Shoal (use nodeSelector)`,
 		}, "\n")},
 		{"wordpress/mysql-deployment.yaml", strings.Join([]string{
-			dir + `wordpress/mysql-deployment.yaml: document 2 (PersistentVolumeClaim "mysql-pv-claim", line 15): unknown kind "PersistentVolumeClaim" (Shoal supports Deployment, StatefulSet, Pod, Service)`,
+			dir + `wordpress/mysql-deployment.yaml: document 2 (PersistentVolumeClaim "mysql-pv-claim", line 15): unknown kind "PersistentVolumeClaim" (Shoal supports Deployment, StatefulSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding)`,
 			dir + `wordpress/mysql-deployment.yaml: document 3 (Deployment "wordpress-mysql", line 52): spec.template.spec.containers[0].env[0].valueFrom: not supported by Shoal (only literal values: Shoal has no ConfigMaps or Secrets)`,
 			dir + `wordpress/mysql-deployment.yaml: document 3 (Deployment "wordpress-mysql", line 61): spec.template.spec.containers[0].env[3].valueFrom: not supported by Shoal (only literal values: Shoal has no ConfigMaps or Secrets)`,
 			dir + `wordpress/mysql-deployment.yaml: document 3 (Deployment "wordpress-mysql", line 73): spec.template.spec.volumes[0].persistentVolumeClaim: not supported by Shoal (standalone PersistentVolumeClaims are not supported: use a StatefulSet's volumeClaimTemplates)`,
 		}, "\n")},
-		// A directory is all or nothing: one bad file refuses the apply.
-		{"mysql", dir + `mysql/mysql-configmap.yaml: document 1 (ConfigMap "mysql", line 1): unknown kind "ConfigMap" (Shoal supports Deployment, StatefulSet, Pod, Service)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -59,7 +55,7 @@ func TestExamplesAccepted(t *testing.T) {
 			"Deployment/default/frontend", "Service/default/frontend",
 			"Deployment/default/redis-follower", "Service/default/redis-follower",
 			"Deployment/default/redis-leader", "Service/default/redis-leader"}},
-		{[]string{"mysql/mysql-services.yaml"}, []string{"Service/default/mysql", "Service/default/mysql-read"}},
+		{[]string{"mysql"}, []string{"ConfigMap/default/mysql", "Service/default/mysql", "Service/default/mysql-read"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.paths, ","), func(t *testing.T) {

@@ -45,7 +45,11 @@ func FuzzDecode(f *testing.F) {
 				n++
 				ServiceToK8s(o.Service)
 			}
-			if n != 1 || o.Name == "" || o.Namespace == "" || o.Doc < 1 || o.Line < 1 {
+			if o.Generic != nil {
+				n++
+				ObjectToK8s(o.Generic, o.SecretData)
+			}
+			if n != 1 || o.Name == "" || (o.Namespace == "") == (o.Generic == nil || o.Generic.Kind.Namespaced()) || o.Doc < 1 || o.Line < 1 {
 				t.Fatalf("incomplete object %+v", o)
 			}
 		}

@@ -44,8 +44,8 @@ const (
 	KindService     = "Service"
 )
 
-// Object is one decoded document. Exactly one of Workload, Pod and Service
-// is set, according to Kind.
+// Object is one decoded document. Exactly one of Workload, Pod, Service and
+// Generic is set, according to Kind.
 type Object struct {
 	Source string // file name, or "<stdin>"
 	Doc    int    // 1-based, counting only non-empty documents
@@ -56,6 +56,11 @@ type Object struct {
 	Workload        *cluster.Workload
 	Pod             *cluster.Pod
 	Service         *cluster.Service
+	// Generic is a ConfigMap, Secret, Namespace or API-only object. A
+	// Secret's data is in SecretData, in clear: the agent seals it into
+	// Generic.Sealed before it is stored.
+	Generic    *cluster.Object
+	SecretData map[string][]byte
 }
 
 // Where describes the object's place for messages: `web.yaml: document 2

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"shoal/cluster"
+	"shoal/seal"
 )
 
 // PathPrefix is where every route of version 1 lives.
@@ -30,6 +31,29 @@ type ApplyResponse struct {
 	Results []string    `json:"results"`
 	Objects []ObjectRef `json:"objects"`
 	Index   uint64      `json:"index"`
+	// Warnings name what was stored but has no effect (RBAC kinds).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// ObjectView is a stored ConfigMap, Secret, Namespace or API-only object.
+// The sealed form of a Secret is never served: SecretData holds its data,
+// opened, for callers allowed to read Secrets.
+type ObjectView struct {
+	Object     *cluster.Object   `json:"object"`
+	SecretData map[string][]byte `json:"secretData,omitempty"`
+}
+
+// SecretKeys carries the data keys that seal Secrets between agents, over
+// mutual TLS; never to users.
+type SecretKeys struct {
+	Keys []seal.Key `json:"keys"`
+}
+
+// RotateSecretKeyResponse says what a rotation did.
+type RotateSecretKeyResponse struct {
+	KeyID string `json:"keyID"`
+	// Resealed counts Secrets re-encrypted under the new key.
+	Resealed int `json:"resealed"`
 }
 
 // ObjectRef names one object; Resource is the plural API name ("pods").
@@ -150,8 +174,10 @@ type JoinResponse struct {
 	Certificate string   `json:"certificate"`
 	CA          string   `json:"ca"`
 	GossipKeys  []string `json:"gossipKeys"`
-	Members     []string `json:"members"`
-	AdminToken  string   `json:"adminToken"`
+	// SecretKeys are the keys Secrets are sealed with (see package seal).
+	SecretKeys []seal.Key `json:"secretKeys"`
+	Members    []string   `json:"members"`
+	AdminToken string     `json:"adminToken"`
 }
 
 // CertificateRequest renews the caller's node certificate for a new key.

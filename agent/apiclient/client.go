@@ -192,6 +192,13 @@ func (c *Client) Services(ctx context.Context, namespace string) (*api.List[*clu
 	return &out, c.do(ctx, http.MethodGet, "/services", nsQuery(namespace), nil, &out)
 }
 
+// Objects lists ConfigMaps, Secrets, Namespaces or API-only objects
+// (plural: "configmaps", ...) of a namespace ("" for all).
+func (c *Client) Objects(ctx context.Context, plural, namespace string) (*api.List[api.ObjectView], error) {
+	var out api.List[api.ObjectView]
+	return &out, c.do(ctx, http.MethodGet, "/"+plural, nsQuery(namespace), nil, &out)
+}
+
 func nsQuery(namespace string) url.Values {
 	if namespace == "" {
 		return nil

@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"shoal/agent/api"
+	"shoal/seal"
 )
 
 // Join asks the agent to admit this one. c must verify the agent against
@@ -59,4 +60,18 @@ func (c *Client) Policy(ctx context.Context) (*api.Policy, error) {
 // SetPolicy sets the cluster's pod security policy.
 func (c *Client) SetPolicy(ctx context.Context, p api.Policy) error {
 	return c.do(ctx, http.MethodPut, "/policy", nil, p, nil)
+}
+
+// SecretKeys fetches an agent's keys for Secrets (nodes only).
+func (c *Client) SecretKeys(ctx context.Context) ([]seal.Key, error) {
+	var out api.SecretKeys
+	err := c.do(ctx, http.MethodGet, "/internal/secret-keys", nil, nil, &out)
+	return out.Keys, err
+}
+
+// RotateSecretKey makes a new key for Secrets and re-seals them with it.
+func (c *Client) RotateSecretKey(ctx context.Context) (*api.RotateSecretKeyResponse, error) {
+	var out api.RotateSecretKeyResponse
+	err := c.do(ctx, http.MethodPost, "/secrets/rotate-key", nil, nil, &out)
+	return &out, err
 }

@@ -44,6 +44,10 @@ const (
 	// permNode: a node's own record, its pods' status, its lease, claim
 	// volumes; the handler checks that the node acts for itself.
 	permNode
+	// permSecrets: reading Secrets' data (admin, edit), which view may
+	// not, as in Kubernetes. Nodes open the Secrets their pods use from
+	// their own copy of the state, never through the API.
+	permSecrets
 )
 
 // allows reports whether c may use a route that needs p.
@@ -56,7 +60,7 @@ func (c Caller) allows(p perm) bool {
 	case c.Role == cluster.RoleAdmin:
 		return p != permNode
 	case c.Role == cluster.RoleEdit:
-		return p == permRead || p == permWrite || p == permExec
+		return p == permRead || p == permWrite || p == permExec || p == permSecrets
 	case c.Role == cluster.RoleView:
 		return p == permRead
 	}

@@ -18,6 +18,7 @@ import (
 	"shoal/consensus"
 	"shoal/consensus/consensustest"
 	"shoal/pki"
+	"shoal/seal"
 )
 
 // testCluster is an API server over HTTPS with the cluster's real trust:
@@ -29,6 +30,8 @@ type testCluster struct {
 	addr   string
 	// tokens by role name, and "node:<name>" clients by node.
 	tokens map[string]string
+	// secrets is the keyring of the first server.
+	secrets SecretKeys
 }
 
 func newTestCluster(t *testing.T, cfg Config) *testCluster {
@@ -45,8 +48,17 @@ func newTestCluster(t *testing.T, cfg Config) *testCluster {
 		t.Fatal(err)
 	}
 	tc := &testCluster{store: cfg.Store.(*consensus.Store), ca: ca, tokens: map[string]string{}}
+	skey, err := seal.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Secrets == nil {
+		cfg.Secrets = seal.InMemory(skey)
+	}
+	tc.secrets = cfg.Secrets
 	cmds := []consensus.Command{&consensus.InitTrust{Trust: cluster.Trust{
 		CACert: string(ca.CertPEM), CAKey: string(caKey), JoinSecretHash: pki.HashSecret("0123456789abcdef0123456789abcdef"), GossipKeys: []string{"a2V5"},
+		SecretKeyID: skey.ID,
 	}}}
 	for _, role := range []cluster.Role{cluster.RoleAdmin, cluster.RoleEdit, cluster.RoleView} {
 		tok, id, hash, err := NewUserToken()

@@ -206,17 +206,7 @@ func (s *Server) readState(w http.ResponseWriter, r *http.Request) (*cluster.Sta
 	if !ok {
 		return s.cfg.Store.State(), false
 	}
-	if !lin.IsLeader() {
-		if r.Header.Get("X-Shoal-Forwarded") == "" {
-			if ri, ok := s.cfg.Store.(raftInfo); ok {
-				_, id := ri.Leader()
-				if n, ok := s.cfg.Store.State().Node(id); ok && n.APIAddr != "" {
-					s.proxy(w, r, n.APIAddr, nil)
-					return nil, true
-				}
-			}
-		}
-		fail(w, fmt.Errorf("consistent read: %w", consensus.ErrNotLeader))
+	if s.forwardToLeader(w, r, nil) {
 		return nil, true
 	}
 	if err := lin.Barrier(r.Context()); err != nil {

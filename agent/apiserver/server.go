@@ -72,6 +72,9 @@ type Config struct {
 	// Audit receives one record per write and exec (JSON lines in the
 	// agent's data dir); nil keeps none.
 	Audit *slog.Logger
+	// Secrets is this agent's keyring for Secrets at rest; nil refuses
+	// Secrets with data.
+	Secrets SecretKeys
 }
 
 // Server is the agent's HTTP API.
@@ -140,6 +143,16 @@ func NewServer(cfg Config) *Server {
 	route("DELETE /tokens/{name}", permAdmin, s.handleRevokeToken)
 	route("POST /join-token", permAdmin, s.handleRotateJoin)
 	route("POST /gossip/rotate", permAdmin, s.handleRotateGossip)
+	for plural, res := range objectResources {
+		need := permRead
+		if res.kind == cluster.KindSecret {
+			need = permSecrets
+		}
+		route("GET /"+plural, need, s.handleObjects(res.kind))
+	}
+	route("POST /secrets/rotate-key", permAdmin, s.handleRotateSecretKey)
+	route("GET /internal/secret-keys", permNode, s.handleGetSecretKeys)
+	route("POST /internal/secret-keys", permNode, s.handleAddSecretKeys)
 	route("GET /policy", permRead, s.handleGetPolicy)
 	route("PUT /policy", permAdmin, s.handleSetPolicy)
 	route("POST /internal/status", permNode, s.handleStatus)

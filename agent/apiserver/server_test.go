@@ -90,7 +90,7 @@ func TestApplyIdempotentAndAtomic(t *testing.T) {
 		{"unknown field", strings.Replace(deployment, "replicas: 2", "replicas: 2\n  bogus: 1", 1), "bogus"},
 		{"bad quantity", strings.Replace(deployment, "cpu: 100m", "cpu: 12XB", 1), "cpu"},
 		{"broken yaml", "kind: [", "bad.yaml"},
-		{"unknown kind", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "ConfigMap"},
+		{"unknown kind", "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: x}\n", "CronJob"},
 		{"duplicate", deployment + "---\n" + strings.SplitN(deployment, "---\n", 2)[0], "defined twice"},
 		{"selector change", strings.ReplaceAll(deployment, "app: web", "app: web2"), "immutable"},
 	}

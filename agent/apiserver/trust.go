@@ -15,6 +15,7 @@ import (
 	"shoal/cluster"
 	"shoal/consensus"
 	"shoal/pki"
+	"shoal/seal"
 )
 
 // handleJoin admits a new agent: it proves it holds the join secret (the
@@ -80,9 +81,13 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.log.Info("node joined", "name", req.Name, "remote", r.RemoteAddr)
+	var secretKeys []seal.Key
+	if s.cfg.Secrets != nil {
+		secretKeys = s.cfg.Secrets.Keys()
+	}
 	writeJSON(w, api.JoinResponse{
 		Certificate: string(cert), CA: st.Trust().CACert, GossipKeys: st.Trust().GossipKeys,
-		Members: members, AdminToken: token,
+		SecretKeys: secretKeys, Members: members, AdminToken: token,
 	})
 }
 

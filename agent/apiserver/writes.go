@@ -99,7 +99,7 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Now().UTC()
 	var cmds []consensus.Command
 	resp := api.ApplyResponse{}
-	var errs []error
+	errs := checkNamespaces(st, objs)
 	for _, o := range objs {
 		verb, cmd, err := s.applyOne(st, o, now)
 		if err == nil && cmd != nil {
@@ -118,11 +118,15 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 		if cmd != nil {
 			cmds = append(cmds, cmd)
 		}
+		if warn := o.Warning(); warn != "" {
+			resp.Warnings = append(resp.Warnings, warn)
+		}
 	}
 	if len(errs) > 0 {
 		fail(w, badRequest{errors.Join(errs...)})
 		return
 	}
+	namespacesFirst(cmds)
 	s.commitObjects(w, r, body, cmds, resp)
 }
 
@@ -130,6 +134,8 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 // identity (UID, creation time) of what is already there.
 func (s *Server) applyOne(st *cluster.State, o manifest.Object, t time.Time) (string, consensus.Command, error) {
 	switch {
+	case o.Generic != nil:
+		return s.applyObject(st, o, t)
 	case o.Workload != nil:
 		wl := o.Workload.Clone()
 		old, ok := st.Workload(wl.Kind, wl.Namespace, wl.Name)
@@ -245,13 +251,22 @@ func deleteCommand(st *cluster.State, plural, ns, name string) (consensus.Comman
 		}
 		return &consensus.TerminatePods{Pods: []cluster.PodRef{p.Ref()}}, true
 	}
+	if r, ok := objectResources[plural]; ok {
+		if !r.kind.Namespaced() {
+			ns = ""
+		}
+		if _, ok := st.Object(r.kind, ns, name); !ok {
+			return nil, false
+		}
+		return &consensus.DeleteObject{Kind: r.kind, Namespace: ns, Name: name}, true
+	}
 	return nil, false
 }
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	plural, ns, name := r.PathValue("kind"), r.PathValue("ns"), r.PathValue("name")
-	if !slices.Contains([]string{"deployments", "statefulsets", "services", "pods"}, plural) {
-		fail(w, badRequest{fmt.Errorf("cannot delete %q (pods, deployments, statefulsets, services)", plural)})
+	if _, ok := objectResources[plural]; !ok && !slices.Contains([]string{"deployments", "statefulsets", "services", "pods"}, plural) {
+		fail(w, badRequest{fmt.Errorf("cannot delete %q (pods, deployments, statefulsets, services, configmaps, secrets, namespaces, serviceaccounts, roles, rolebindings, clusterroles, clusterrolebindings)", plural)})
 		return
 	}
 	cmd, ok := deleteCommand(s.cfg.Store.State(), plural, ns, name)

@@ -38,6 +38,9 @@ func newApplyCmd(g *globals) *cobra.Command {
 			for _, r := range resp.Results {
 				fmt.Fprintln(cmd.OutOrStdout(), r)
 			}
+			for _, warn := range resp.Warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "Warning:", warn)
+			}
 			if !wait {
 				return nil
 			}

@@ -91,7 +91,59 @@ func describe(ctx context.Context, c *apiclient.Client, r resource, ns, name str
 		}
 		return notFound
 	}
+	if k := r.objectKind(); k != "" {
+		if !k.Namespaced() {
+			ns = ""
+		}
+		l, err := c.Objects(ctx, r.plural, ns)
+		if err != nil {
+			return err
+		}
+		for _, v := range l.Items {
+			if v.Object.Name == name {
+				return describeObject(out, v)
+			}
+		}
+		return notFound
+	}
 	return fmt.Errorf("describe %s: not supported", r.plural)
+}
+
+// describeObject prints a ConfigMap's data, a Secret's keys and sizes
+// (never its values, as kubectl), or a stored API-only object.
+func describeObject(out io.Writer, v api.ObjectView) error {
+	o := v.Object
+	w := newDescribeWriter(out)
+	fmt.Fprintf(w, "Name:\t%s\n", o.Name)
+	if o.Kind.Namespaced() {
+		fmt.Fprintf(w, "Namespace:\t%s\n", o.Namespace)
+	}
+	fmt.Fprintf(w, "Labels:\t%s\n", dash(labelString(o.Labels)))
+	fmt.Fprintf(w, "Annotations:\t%s\n", dash(labelString(o.Annotations)))
+	switch o.Kind {
+	case cluster.KindConfigMap:
+		for _, k := range o.ConfigKeys() {
+			if d, ok := o.Data[k]; ok {
+				fmt.Fprintf(w, "Data %s:\t%s\n", k, strings.ReplaceAll(d, "\n", "\n\t"))
+			} else {
+				fmt.Fprintf(w, "BinaryData %s:\t%d bytes\n", k, len(o.BinaryData[k]))
+			}
+		}
+	case cluster.KindSecret:
+		fmt.Fprintf(w, "Type:\t%s\n", o.SecretType)
+		for _, k := range o.ConfigKeys() {
+			fmt.Fprintf(w, "Data %s:\t%d bytes\n", k, len(v.SecretData[k]))
+		}
+		fmt.Fprintf(w, "Stored:\tencrypted (AES-256-GCM, cluster secret key)\n")
+	case cluster.KindNamespace:
+		fmt.Fprintf(w, "Status:\tActive\n")
+	case cluster.KindServiceAccount:
+		fmt.Fprintf(w, "Tokens:\t<none> (Shoal has no Kubernetes API: no token is mounted into pods)\n")
+	}
+	if o.Kind.APIOnly() {
+		fmt.Fprintf(w, "Effect:\tnone (stored so that manifests apply unchanged; Shoal has no Kubernetes API or RBAC)\n")
+	}
+	return w.Flush()
 }
 
 // The describe printers are pure, like the table builders, and each aligns

@@ -22,7 +22,9 @@ func newGetCmd(g *globals) *cobra.Command {
 	var output string
 	var all, consistent bool
 	cmd := &cobra.Command{
-		Use:   "get nodes|pods|deployments|statefulsets|services [NAME] [-o wide|json|yaml]",
+		Use: "get KIND [NAME] [-o wide|json|yaml|name]",
+		Long: "List objects of one kind: nodes, pods, deployments, statefulsets, services, configmaps, secrets,\n" +
+			"namespaces, serviceaccounts, roles, rolebindings, clusterroles, clusterrolebindings.",
 		Short: "List objects",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -155,6 +157,13 @@ func fetch(ctx context.Context, c *apiclient.Client, r resource, ns, name string
 			return nil, err
 		}
 		return serviceTable(named(l.Items, name, func(s *cluster.Service) string { return s.Name })), nil
+	}
+	if k := r.objectKind(); k != "" {
+		l, err := c.Objects(ctx, r.plural, ns)
+		if err != nil {
+			return nil, err
+		}
+		return objectTable(k, named(l.Items, name, func(v api.ObjectView) string { return v.Object.Name }), ns == "", now), nil
 	}
 	return &table{}, nil
 }

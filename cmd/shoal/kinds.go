@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"shoal/agent/apiclient"
+	"shoal/cluster"
 )
 
 // resource is a kind as the API routes name it.
@@ -20,6 +21,14 @@ var resources = []resource{
 	{"deployments", "Deployment", "deployment.apps"},
 	{"statefulsets", "StatefulSet", "statefulset.apps"},
 	{"services", "Service", "service"},
+	{"configmaps", "ConfigMap", "configmap"},
+	{"secrets", "Secret", "secret"},
+	{"namespaces", "Namespace", "namespace"},
+	{"serviceaccounts", "ServiceAccount", "serviceaccount"},
+	{"roles", "Role", "role.rbac.authorization.k8s.io"},
+	{"rolebindings", "RoleBinding", "rolebinding.rbac.authorization.k8s.io"},
+	{"clusterroles", "ClusterRole", "clusterrole.rbac.authorization.k8s.io"},
+	{"clusterrolebindings", "ClusterRoleBinding", "clusterrolebinding.rbac.authorization.k8s.io"},
 }
 
 var aliases = map[string]string{
@@ -28,6 +37,25 @@ var aliases = map[string]string{
 	"deployment": "deployments", "deployments": "deployments", "deploy": "deployments",
 	"statefulset": "statefulsets", "statefulsets": "statefulsets", "sts": "statefulsets",
 	"service": "services", "services": "services", "svc": "services",
+	"configmap": "configmaps", "configmaps": "configmaps", "cm": "configmaps",
+	"secret": "secrets", "secrets": "secrets",
+	"namespace": "namespaces", "namespaces": "namespaces", "ns": "namespaces",
+	"serviceaccount": "serviceaccounts", "serviceaccounts": "serviceaccounts", "sa": "serviceaccounts",
+	"role": "roles", "roles": "roles",
+	"rolebinding": "rolebindings", "rolebindings": "rolebindings",
+	"clusterrole": "clusterroles", "clusterroles": "clusterroles",
+	"clusterrolebinding": "clusterrolebindings", "clusterrolebindings": "clusterrolebindings",
+}
+
+// objectKind is the stored kind of a resource kept as a cluster.Object,
+// "" for the others.
+func (r resource) objectKind() cluster.ObjectKind {
+	for _, k := range cluster.ObjectKinds {
+		if string(k) == r.kind {
+			return k
+		}
+	}
+	return ""
 }
 
 // parseKind turns what a user typed ("deploy", "Deployment",
@@ -42,7 +70,11 @@ func parseKind(s string) (resource, error) {
 			}
 		}
 	}
-	return resource{}, fmt.Errorf("unknown kind %q (expected one of nodes, pods, deployments, statefulsets, services)", s)
+	names := make([]string, len(resources))
+	for i, r := range resources {
+		names[i] = r.plural
+	}
+	return resource{}, fmt.Errorf("unknown kind %q (expected one of %s)", s, strings.Join(names, ", "))
 }
 
 // parseKindName accepts "KIND/NAME" or the two words "KIND NAME".

@@ -188,6 +188,7 @@ func newRoot() *cobra.Command {
 		newSetCmd(g),
 		newTokenCmd(g),
 		newGossipCmd(g),
+		newSecretsCmd(g),
 		newPolicyCmd(g),
 		newImageCmd(g),
 	)

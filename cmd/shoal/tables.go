@@ -9,6 +9,7 @@ import (
 
 	"shoal/agent/api"
 	"shoal/cluster"
+	"shoal/manifest"
 )
 
 // The table builders below are pure: they take what the API answered (and,
@@ -132,6 +133,43 @@ func serviceTable(services []*cluster.Service) *table {
 // container reason, else the phase.
 // readyTotal counts what READY's denominator counts in kubectl: main
 // containers and native sidecars (init containers that keep running).
+// objectTable lays out ConfigMaps, Secrets, Namespaces and API-only
+// objects as kubectl does (DATA counts a ConfigMap's or Secret's keys).
+func objectTable(kind cluster.ObjectKind, items []api.ObjectView, allNamespaces bool, now time.Time) *table {
+	t := &table{header: []string{"NAME"}}
+	switch kind {
+	case cluster.KindConfigMap:
+		t.header = append(t.header, "DATA")
+	case cluster.KindSecret:
+		t.header = append(t.header, "TYPE", "DATA")
+	case cluster.KindNamespace:
+		t.header = append(t.header, "STATUS")
+	}
+	t.header = append(t.header, "AGE")
+	namespaced := kind.Namespaced() && allNamespaces
+	if namespaced {
+		t.header = append([]string{"NAMESPACE"}, t.header...)
+	}
+	for _, v := range items {
+		o := v.Object
+		row := []string{o.Name}
+		switch kind {
+		case cluster.KindConfigMap:
+			row = append(row, fmt.Sprint(len(o.ConfigKeys())))
+		case cluster.KindSecret:
+			row = append(row, o.SecretType, fmt.Sprint(len(o.ConfigKeys())))
+		case cluster.KindNamespace:
+			row = append(row, "Active")
+		}
+		row = append(row, age(o.CreatedAt, now))
+		if namespaced {
+			row = append([]string{o.Namespace}, row...)
+		}
+		t.add(o.Name, manifest.ObjectToK8s(o, v.SecretData), row, nil)
+	}
+	return t
+}
+
 func readyTotal(p *cluster.Pod) int {
 	n := len(p.Spec.Containers)
 	for _, c := range p.Spec.InitContainers {

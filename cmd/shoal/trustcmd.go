@@ -188,3 +188,24 @@ func newGossipCmd(g *globals) *cobra.Command {
 	})
 	return root
 }
+
+func newSecretsCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{Use: "secrets", Short: "Manage how Secrets are encrypted at rest"}
+	root.AddCommand(&cobra.Command{
+		Use:   "rotate-key",
+		Short: "Make a new key for Secrets at rest and re-encrypt every Secret with it",
+		Long: "Secrets are stored in the Raft log and snapshots encrypted (AES-256-GCM) with a key kept in\n" +
+			"each agent's data dir (secret-keys.json), never in the log. rotate-key hands a new key to every\n" +
+			"agent, then re-encrypts every Secret with it. Old keys stay, for the log entries written before.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := g.client().RotateSecretKey(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("rotate the secret key: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "secret key rotated: new key %s, %d Secrets re-encrypted\n", res.KeyID, res.Resealed)
+			return nil
+		},
+	})
+	return root
+}

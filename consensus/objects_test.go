@@ -1,0 +1,154 @@
+package consensus
+
+import (
+	"errors"
+	"testing"
+
+	"shoal/cluster"
+)
+
+func nsObj(name string) *cluster.Object {
+	return &cluster.Object{Kind: cluster.KindNamespace, Name: name, UID: "ns-" + name}
+}
+
+func cmObj(ns, name string) *cluster.Object {
+	return &cluster.Object{Kind: cluster.KindConfigMap, Namespace: ns, Name: name, UID: "cm-" + ns + "-" + name,
+		Data: map[string]string{"k": "v"}}
+}
+
+func TestObjectCommands(t *testing.T) {
+	inShop := func(w *cluster.Workload) *cluster.Workload { w.Namespace = "shop"; return w }
+	tests := []struct {
+		name  string
+		setup []Command
+		cmd   Command
+		check func(t *testing.T, s *cluster.State, r Result)
+	}{
+		{
+			name: "a namespace and its contents in one command",
+			cmd:  &PutObjects{Objects: []*cluster.Object{nsObj("shop"), cmObj("shop", "cfg")}},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if _, ok := s.Object(cluster.KindConfigMap, "shop", "cfg"); !ok || r.Err != nil || !s.NamespaceExists("shop") {
+					t.Errorf("result %+v", r)
+				}
+			},
+		},
+		{
+			name: "an object in a missing namespace is refused, with what came before it",
+			cmd:  &PutObjects{Objects: []*cluster.Object{cmObj("default", "a"), cmObj("shop", "cfg")}},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if !errors.Is(r.Err, ErrInvalid) || len(s.AllObjects()) != 0 {
+					t.Errorf("err %v, objects %v", r.Err, s.AllObjects())
+				}
+			},
+		},
+		{
+			name: "a workload in a missing namespace is refused",
+			cmd:  &PutWorkload{Workload: inShop(testWorkload("web", 1, "nginx"))},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if !errors.Is(r.Err, ErrInvalid) || len(s.Workloads()) != 0 {
+					t.Errorf("err %v", r.Err)
+				}
+			},
+		},
+		{
+			name: "built-in namespaces exist",
+			cmd:  &PutObjects{Objects: []*cluster.Object{cmObj("kube-system", "a")}},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if r.Err != nil {
+					t.Error(r.Err)
+				}
+			},
+		},
+		{
+			name:  "an update keeps the identity",
+			setup: []Command{&PutObjects{Objects: []*cluster.Object{cmObj("default", "a")}}},
+			cmd: &PutObjects{Objects: []*cluster.Object{func() *cluster.Object {
+				o := cmObj("default", "a")
+				o.UID, o.Data = "other", map[string]string{"k": "v2"}
+				return o
+			}()}},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				o, _ := s.Object(cluster.KindConfigMap, "default", "a")
+				if o.UID != "cm-default-a" || o.Data["k"] != "v2" || o.CreateIndex == o.ModifyIndex {
+					t.Errorf("object %+v", o)
+				}
+			},
+		},
+		{
+			name: "a secret must be sealed",
+			cmd: &PutObjects{Objects: []*cluster.Object{{Kind: cluster.KindSecret, Namespace: "default", Name: "s", UID: "s1",
+				SecretKeys: []string{"password"}}}},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if !errors.Is(r.Err, ErrInvalid) {
+					t.Errorf("err %v", r.Err)
+				}
+			},
+		},
+		{
+			name: "cluster-wide kinds have no namespace",
+			cmd:  &PutObjects{Objects: []*cluster.Object{{Kind: cluster.KindClusterRole, Namespace: "default", Name: "r", UID: "r1"}}},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if !errors.Is(r.Err, ErrInvalid) {
+					t.Errorf("err %v", r.Err)
+				}
+			},
+		},
+		{
+			name: "deleting a namespace deletes what is in it, and only that",
+			setup: []Command{
+				&PutObjects{Objects: []*cluster.Object{nsObj("shop"), cmObj("shop", "cfg"), cmObj("default", "cfg")}},
+				&PutWorkload{Workload: inShop(testWorkload("web", 1, "nginx"))},
+				&PutWorkload{Workload: testWorkload("web", 1, "nginx")},
+				&PutService{Service: &cluster.Service{Namespace: "shop", Name: "web", UID: "s1", Selector: map[string]string{"app": "web"}}},
+				&PutPods{Pods: []*cluster.Pod{func() *cluster.Pod { p := placed(testPod("bare", 10, 0, 0), ""); p.Namespace = "shop"; return p }()}},
+			},
+			cmd: &DeleteObject{Kind: cluster.KindNamespace, Name: "shop"},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if r.Err != nil {
+					t.Fatal(r.Err)
+				}
+				_, cm := s.Object(cluster.KindConfigMap, "shop", "cfg")
+				_, other := s.Object(cluster.KindConfigMap, "default", "cfg")
+				_, wl := s.Workload(cluster.KindDeployment, "shop", "web")
+				_, keep := s.Workload(cluster.KindDeployment, "default", "web")
+				_, svc := s.Service("shop", "web")
+				p, _ := s.Pod("shop", "bare")
+				if cm || wl || svc || s.NamespaceExists("shop") || !other || !keep {
+					t.Errorf("configmap %v workload %v service %v namespace %v; default's kept: %v %v", cm, wl, svc, s.NamespaceExists("shop"), other, keep)
+				}
+				if p != nil && !p.Terminating {
+					t.Errorf("pod %+v not stopping", p)
+				}
+			},
+		},
+		{
+			name: "built-in namespaces cannot be deleted",
+			cmd:  &DeleteObject{Kind: cluster.KindNamespace, Name: "default"},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if !errors.Is(r.Err, ErrNotFound) && !errors.Is(r.Err, ErrInvalid) {
+					t.Errorf("err %v", r.Err)
+				}
+			},
+		},
+		{
+			name: "SetSecretKey names the active key",
+			cmd:  &SetSecretKey{ID: "k2"},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if s.Trust().SecretKeyID != "k2" {
+					t.Errorf("trust %+v", s.Trust())
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			for _, c := range tt.setup {
+				h.must(c)
+			}
+			r := h.apply(tt.cmd)[0]
+			tt.check(t, h.state(), r)
+		})
+	}
+}
