@@ -206,9 +206,11 @@ func (c *conv) capabilities(p string, caps *corev1.Capabilities) *cluster.Capabi
 func (c *conv) capNames(p string, names []corev1.Capability) []string {
 	var out []string
 	for i, n := range names {
-		name := strings.TrimPrefix(string(n), "CAP_")
+		// containerd's CRI upper-cases names as kubelet hands them over,
+		// so Kubernetes runs "all" and "net_admin": so does Shoal.
+		name := strings.TrimPrefix(strings.ToUpper(string(n)), "CAP_")
 		if !capNameRE.MatchString(name) {
-			c.errf(index(p, i), "%q is not a capability name (upper case letters, digits and '_': NET_ADMIN, CAP_NET_ADMIN or ALL)", n)
+			c.errf(index(p, i), "%q is not a capability name (letters, digits and '_': NET_ADMIN, CAP_NET_ADMIN or ALL)", n)
 		}
 		out = append(out, name)
 	}

@@ -265,8 +265,8 @@ func TestSecurityContextInTemplates(t *testing.T) {
 	tests := []struct{ name, old, new, want string }{
 		{"hostNetwork", "    spec:\n", "    spec:\n      hostNetwork: true\n",
 			`web.yaml: document 1 (Deployment "web", line 15): spec.template.spec.hostNetwork: not supported yet: pods use the cluster network; publish ports with hostPort`},
-		{"init container", "    spec:\n", "    spec:\n      initContainers: [{name: i, image: busybox, securityContext: {capabilities: {drop: [Chown]}}}]\n",
-			`web.yaml: document 1 (Deployment "web", line 15): spec.template.spec.initContainers[0].securityContext.capabilities.drop[0]: "Chown" is not a capability name (upper case letters, digits and '_': NET_ADMIN, CAP_NET_ADMIN or ALL)`},
+		{"init container", "    spec:\n", "    spec:\n      initContainers: [{name: i, image: busybox, securityContext: {capabilities: {drop: [Ch-own]}}}]\n",
+			`web.yaml: document 1 (Deployment "web", line 15): spec.template.spec.initContainers[0].securityContext.capabilities.drop[0]: "Ch-own" is not a capability name (letters, digits and '_': NET_ADMIN, CAP_NET_ADMIN or ALL)`},
 		{"container seLinuxOptions", "        image: nginx:1.25\n", "        image: nginx:1.25\n        securityContext:\n          seLinuxOptions: {level: s0}\n",
 			`web.yaml: document 1 (Deployment "web", line 19): spec.template.spec.containers[0].securityContext.seLinuxOptions: not supported by Shoal (Shoal sets no SELinux labels)`},
 		{"pod appArmorProfile", "    spec:\n", "    spec:\n      securityContext:\n        runAsUser: 1\n        appArmorProfile:\n          type: Unconfined\n",
