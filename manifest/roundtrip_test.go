@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"os"
 	"path/filepath"
 	"regexp"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -141,7 +141,6 @@ func join(p, k string) string {
 	}
 	return p + "." + k
 }
-
 
 // sameLeaf compares scalars the way Kubernetes means them: a zero value
 // equals an omitted field, quantities compare by value ("0.5" is "500m"),
