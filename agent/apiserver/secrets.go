@@ -20,9 +20,9 @@ import (
 const resealChunk = 256 << 10
 
 // handleRotateSecretKey makes a new data key and re-seals every Secret
-// with it. Nothing is sealed with the key before every Raft voter (any of
-// which may lead next and seal or open) holds it on disk; other agents get
-// it now or fetch it when they see its ID in the state. Old keys stay in
+// with it. Nothing is sealed with the key before a majority of the Raft
+// voters hold it on disk; other agents get it now or fetch it when they
+// see its ID in the state. Old keys stay in
 // the keyrings: entries of the log before the rotation still need them.
 func (s *Server) handleRotateSecretKey(w http.ResponseWriter, r *http.Request) {
 	if s.forwardToLeader(w, r, nil) {
@@ -72,8 +72,10 @@ func (s *Server) applyAll(ctx context.Context, cmds ...consensus.Command) error 
 	return nil
 }
 
-// pushSecretKey hands a key to every other agent; it fails unless every
-// Raft voter took it.
+// pushSecretKey hands a key to every other agent; it fails unless a
+// majority of the Raft voters (this leader included) hold it, so that the
+// key survives whatever the log survives. A voter that missed it, like
+// any other agent, fetches it when it sees its ID in the state.
 func (s *Server) pushSecretKey(ctx context.Context, key seal.Key) error {
 	voters := map[string]bool{}
 	if ri, ok := s.cfg.Store.(raftInfo); ok {
@@ -90,6 +92,15 @@ func (s *Server) pushSecretKey(ctx context.Context, key seal.Key) error {
 		return err
 	}
 	hc := &http.Client{Transport: s.proxyTransport, Timeout: 10 * time.Second}
+	held, total := 0, 0
+	if voters[s.cfg.NodeName] {
+		held = 1
+	}
+	for _, v := range voters {
+		if v {
+			total++
+		}
+	}
 	var errs []error
 	for _, n := range s.cfg.Store.State().Nodes() {
 		if n.Name == s.cfg.NodeName || n.APIAddr == "" {
@@ -97,13 +108,17 @@ func (s *Server) pushSecretKey(ctx context.Context, key seal.Key) error {
 		}
 		err := postJSON(ctx, hc, "https://"+n.APIAddr+api.PathPrefix+"/internal/secret-keys", body)
 		switch {
-		case err != nil && voters[n.Name]:
-			errs = append(errs, fmt.Errorf("voter %s: %w", n.Name, err))
+		case err == nil && voters[n.Name]:
+			held++
 		case err != nil:
-			s.log.Warn("secret key not handed over; the agent fetches it when it returns", "node", n.Name, "err", err)
+			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+			s.log.Warn("secret key not handed over; the agent fetches it later", "node", n.Name, "err", err)
 		}
 	}
-	return errors.Join(errs...)
+	if total > 0 && held <= total/2 {
+		return fmt.Errorf("only %d of %d Raft voters took the new key: %w", held, total, errors.Join(errs...))
+	}
+	return nil
 }
 
 func postJSON(ctx context.Context, hc *http.Client, url string, body []byte) error {
