@@ -21,23 +21,84 @@ func policyOptions(cfg cluster.Config) policy.Options {
 	return policy.Options{Level: level, AllowedHostPaths: cfg.AllowedHostPaths}
 }
 
-// admit checks an object's pods against the pod security policy; a
-// refused object is named with every rule it breaks, and nothing of the
-// apply is committed.
-func admit(st *cluster.State, o manifest.Object) error {
+// EnforceLabel is Kubernetes' Pod Security Admission label: on a
+// Namespace it sets the level for the pods in it.
+const EnforceLabel = "pod-security.kubernetes.io/enforce"
+
+// policyFor is the policy of a namespace: its Namespace's enforce label,
+// that of a Namespace in the same apply (pending) first, else the
+// cluster's level.
+func policyFor(st *cluster.State, ns string, pending map[string]*cluster.Object) policy.Options {
+	opt := policyOptions(st.Config())
+	n := pending[ns]
+	if n == nil {
+		n, _ = st.Object(cluster.KindNamespace, "", ns)
+	}
+	if n != nil {
+		if l, err := policy.ParseLevel(n.Labels[EnforceLabel]); err == nil {
+			opt.Level = l
+		}
+	}
+	return opt
+}
+
+// admit checks an object's pods against the pod security policy of their
+// namespace; a refused object is named with every rule it breaks, and
+// nothing of the apply is committed. A Namespace may set its own level,
+// but only an admin may set one looser than the cluster's.
+func admit(st *cluster.State, o manifest.Object, pending map[string]*cluster.Object, c Caller) error {
 	switch {
 	case o.Workload != nil:
-		return admitTemplate(st, o.Workload, &o.Workload.Template)
+		return admitTemplate(st, o.Workload, &o.Workload.Template, pending)
 	case o.Pod != nil:
-		return policy.Explain("pod "+o.Name, "spec", policy.Check(&o.Pod.Spec, policyOptions(st.Config())))
+		return policy.Explain("pod "+o.Name, "spec", policy.Check(&o.Pod.Spec, policyFor(st, o.Namespace, pending)))
+	case o.Generic != nil && o.Generic.Kind == cluster.KindNamespace:
+		return admitNamespace(st, o.Generic, c)
 	}
 	return nil
 }
 
+func admitNamespace(st *cluster.State, ns *cluster.Object, c Caller) error {
+	v, ok := ns.Labels[EnforceLabel]
+	if !ok {
+		return nil
+	}
+	l, err := policy.ParseLevel(v)
+	if err != nil {
+		return fmt.Errorf("metadata.labels[%s]: %w", EnforceLabel, err)
+	}
+	cl := policyOptions(st.Config()).Level
+	if levelRank(l) < levelRank(cl) && c.Role != cluster.RoleAdmin {
+		return forbidden{fmt.Errorf("metadata.labels[%s]: %q is looser than the cluster's level %q: only an admin may loosen a namespace's pod security", EnforceLabel, l, cl)}
+	}
+	return nil
+}
+
+func levelRank(l policy.Level) int {
+	switch l {
+	case policy.Privileged:
+		return 0
+	case policy.Baseline:
+		return 1
+	}
+	return 2
+}
+
+// pendingNamespaces are the Namespaces an apply creates or changes.
+func pendingNamespaces(objs []manifest.Object) map[string]*cluster.Object {
+	out := map[string]*cluster.Object{}
+	for _, o := range objs {
+		if o.Generic != nil && o.Generic.Kind == cluster.KindNamespace {
+			out[o.Name] = o.Generic
+		}
+	}
+	return out
+}
+
 // admitTemplate checks a workload's pod template (its current one, or the
 // one a rollback would bring back).
-func admitTemplate(st *cluster.State, wl *cluster.Workload, tmpl *cluster.PodSpec) error {
-	return policy.Explain(strings.ToLower(string(wl.Kind))+" "+wl.Name, "spec.template.spec", policy.Check(tmpl, policyOptions(st.Config())))
+func admitTemplate(st *cluster.State, wl *cluster.Workload, tmpl *cluster.PodSpec, pending map[string]*cluster.Object) error {
+	return policy.Explain(strings.ToLower(string(wl.Kind))+" "+wl.Name, "spec.template.spec", policy.Check(tmpl, policyFor(st, wl.Namespace, pending)))
 }
 
 func (s *Server) handleGetPolicy(w http.ResponseWriter, _ *http.Request) {

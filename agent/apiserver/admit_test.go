@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"shoal/agent/api"
+	"shoal/agent/apiclient"
 )
 
 const hostPathPod = `apiVersion: v1
@@ -78,5 +79,47 @@ func TestPodSecurityAdmission(t *testing.T) {
 	}
 	if err := apply(deployment); err == nil || !strings.Contains(err.Error(), "restricted") {
 		t.Errorf("an unhardened deployment under restricted: %v", err)
+	}
+}
+
+// TestNamespacePodSecurity: a Namespace's enforce label sets the level of
+// the pods in it, from the same apply on; tightening is anyone's, loosening
+// an admin's only.
+func TestNamespacePodSecurity(t *testing.T) {
+	tc := newTestCluster(t, Config{})
+	ctx := context.Background()
+	admin, edit := tc.user(t, "admin"), tc.user(t, "edit")
+	ns := func(name, level string) string {
+		return "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + name + ", labels: {pod-security.kubernetes.io/enforce: " + level + "}}\n"
+	}
+	in := func(doc, name string) string {
+		return strings.Replace(doc, "metadata: {name: priv}", "metadata: {name: priv, namespace: "+name+"}", 1)
+	}
+	tests := []struct {
+		name   string
+		client *apiclient.Client
+		doc    string
+		want   string // "" accepts
+	}{
+		{"edit may not loosen", edit, ns("tools", "privileged") + "---\n" + in(privilegedDeployment, "tools"),
+			`"privileged" is looser than the cluster's level "baseline": only an admin may loosen`},
+		{"admin may, for the same apply's pods", admin, ns("tools", "privileged") + "---\n" + in(privilegedDeployment, "tools"), ""},
+		{"the label holds for later applies", edit, strings.Replace(in(privilegedDeployment, "tools"), "name: priv,", "name: priv2,", 1), ""},
+		{"other namespaces keep the cluster level", edit, ns("apps", "baseline") + "---\n" + in(privilegedDeployment, "apps"),
+			"securityContext.privileged"},
+		{"edit may tighten", edit, ns("strict", "restricted") + "---\n" + in(strings.Replace(deployment, "name: web\n", "name: web\n  namespace: strict\n", 1), "strict"),
+			"restricted"},
+		{"a bad level", admin, ns("odd", "open"), "metadata.labels[pod-security.kubernetes.io/enforce]: level \"open\""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.client.Apply(ctx, []api.File{{Name: "ns.yaml", Data: tt.doc}})
+			if tt.want == "" && err != nil {
+				t.Fatal(err)
+			}
+			if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -107,7 +107,7 @@ func (s *Server) handleUndo(w http.ResponseWriter, r *http.Request) {
 			return errors.New("no previous template to roll back to")
 		}
 		// The policy may have tightened since the old template ran.
-		if err := admitTemplate(s.cfg.Store.State(), wl, wl.PreviousTemplate); err != nil {
+		if err := admitTemplate(s.cfg.Store.State(), wl, wl.PreviousTemplate, nil); err != nil {
 			return badRequest{err}
 		}
 		wl.Template = wl.PreviousTemplate.Clone()

@@ -100,13 +100,15 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 	var cmds []consensus.Command
 	resp := api.ApplyResponse{}
 	errs := checkNamespaces(st, objs)
+	pending := pendingNamespaces(objs)
+	caller, _ := CallerOf(r.Context())
 	for _, o := range objs {
 		verb, cmd, err := s.applyOne(st, o, now)
 		if err == nil && cmd != nil {
 			err = checkSize(cmd)
 		}
 		if err == nil && cmd != nil {
-			err = admit(st, o)
+			err = admit(st, o, pending, caller)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", o.Where(), err))
