@@ -95,6 +95,11 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The leader decides against the newest state, and seals Secrets with
+	// the key it made active (a follower may not hold it yet).
+	if s.forwardToLeader(w, r, body) {
+		return
+	}
 	st := s.cfg.Store.State()
 	now := s.cfg.Now().UTC()
 	var cmds []consensus.Command
