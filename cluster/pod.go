@@ -55,19 +55,27 @@ func (s *PodSpec) Requests() Resources {
 			sidecars = sidecars.Add(c.Requests)
 			continue
 		}
-		r := sidecars.Add(c.Requests)
-		initMax = Resources{
-			MilliCPU: max(initMax.MilliCPU, r.MilliCPU),
-			Memory:   max(initMax.Memory, r.Memory),
-			GPU:      max(initMax.GPU, r.GPU),
+		initMax = initMax.Max(sidecars.Add(c.Requests))
+	}
+	return sum.Add(sidecars).Max(initMax)
+}
+
+// Limits is the pod's limit by the same rule as Requests (Kubernetes'
+// PodLimits): the local ephemeral storage a pod may use before it is
+// evicted. A resource no container limits is zero.
+func (s *PodSpec) Limits() Resources {
+	var sum, sidecars, initMax Resources
+	for _, c := range s.Containers {
+		sum = sum.Add(c.Limits)
+	}
+	for _, c := range s.InitContainers {
+		if c.RestartPolicy == RestartAlways {
+			sidecars = sidecars.Add(c.Limits)
+			continue
 		}
+		initMax = initMax.Max(sidecars.Add(c.Limits))
 	}
-	sum = sum.Add(sidecars)
-	return Resources{
-		MilliCPU: max(sum.MilliCPU, initMax.MilliCPU),
-		Memory:   max(sum.Memory, initMax.Memory),
-		GPU:      max(sum.GPU, initMax.GPU),
-	}
+	return sum.Add(sidecars).Max(initMax)
 }
 
 // Clone returns a deep copy of s.
@@ -109,6 +117,8 @@ type Container struct {
 	LivenessProbe  *Probe        `json:"livenessProbe,omitempty"`
 	ReadinessProbe *Probe        `json:"readinessProbe,omitempty"`
 	StartupProbe   *Probe        `json:"startupProbe,omitempty"`
+	// Lifecycle holds the postStart and preStop hooks.
+	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
 	// ImagePullPolicy is Always, IfNotPresent or Never.
 	ImagePullPolicy string `json:"imagePullPolicy,omitempty"`
 	// RestartPolicy is set only on init containers: Always makes a sidecar.
@@ -128,6 +138,7 @@ func (c Container) Clone() Container {
 	out.LivenessProbe = c.LivenessProbe.clone()
 	out.ReadinessProbe = c.ReadinessProbe.clone()
 	out.StartupProbe = c.StartupProbe.clone()
+	out.Lifecycle = c.Lifecycle.clone()
 	out.SecurityContext = c.SecurityContext.Clone()
 	return out
 }
@@ -200,6 +211,7 @@ type Probe struct {
 	Exec      []string         `json:"exec,omitempty"`
 	HTTPGet   *HTTPGetAction   `json:"httpGet,omitempty"`
 	TCPSocket *TCPSocketAction `json:"tcpSocket,omitempty"`
+	GRPC      *GRPCAction      `json:"grpc,omitempty"`
 
 	InitialDelaySeconds int32 `json:"initialDelaySeconds,omitempty"`
 	PeriodSeconds       int32 `json:"periodSeconds,omitempty"`
@@ -223,7 +235,72 @@ func (p *Probe) clone() *Probe {
 		t := *p.TCPSocket
 		c.TCPSocket = &t
 	}
+	if p.GRPC != nil {
+		g := *p.GRPC
+		c.GRPC = &g
+	}
 	return &c
+}
+
+// Lifecycle is a container's hooks. PostStart runs right after the
+// container starts, which is not Running until it succeeded; PreStop runs
+// before a running container is sent SIGTERM, within its grace period.
+type Lifecycle struct {
+	PostStart *LifecycleHandler `json:"postStart,omitempty"`
+	PreStop   *LifecycleHandler `json:"preStop,omitempty"`
+}
+
+func (l *Lifecycle) clone() *Lifecycle {
+	if l == nil {
+		return nil
+	}
+	return &Lifecycle{PostStart: l.PostStart.clone(), PreStop: l.PreStop.clone()}
+}
+
+// LifecycleHandler is one hook. Exactly one action is set. TCPSocket is
+// accepted, as Kubernetes accepts it, but never run: Kubernetes' kubelet
+// fails such a hook ("Cannot run handler").
+type LifecycleHandler struct {
+	Exec      []string         `json:"exec,omitempty"`
+	HTTPGet   *HTTPGetAction   `json:"httpGet,omitempty"`
+	TCPSocket *TCPSocketAction `json:"tcpSocket,omitempty"`
+	Sleep     *SleepAction     `json:"sleep,omitempty"`
+}
+
+func (h *LifecycleHandler) clone() *LifecycleHandler {
+	if h == nil {
+		return nil
+	}
+	c := *h
+	c.Exec = slices.Clone(h.Exec)
+	if h.HTTPGet != nil {
+		g := *h.HTTPGet
+		g.Headers = slices.Clone(h.HTTPGet.Headers)
+		c.HTTPGet = &g
+	}
+	if h.TCPSocket != nil {
+		t := *h.TCPSocket
+		c.TCPSocket = &t
+	}
+	if h.Sleep != nil {
+		s := *h.Sleep
+		c.Sleep = &s
+	}
+	return &c
+}
+
+// SleepAction pauses the hook, on the node, for Seconds.
+type SleepAction struct {
+	Seconds int64 `json:"seconds"`
+}
+
+// GRPCAction probes with the standard gRPC health checking protocol
+// (grpc.health.v1.Health/Check) on the pod's IP; SERVING is success.
+type GRPCAction struct {
+	Port int32 `json:"port"`
+	// Service is the name sent in the request; "" asks for the server's
+	// overall health.
+	Service string `json:"service,omitempty"`
 }
 
 // HTTPGetAction probes with an HTTP GET; 200–399 is success.

@@ -7,36 +7,47 @@ import (
 
 // Resource names as Kubernetes spells them.
 const (
-	ResourceCPU    = "cpu"
-	ResourceMemory = "memory"
-	ResourceGPU    = "nvidia.com/gpu"
+	ResourceCPU              = "cpu"
+	ResourceMemory           = "memory"
+	ResourceEphemeralStorage = "ephemeral-storage"
+	ResourceGPU              = "nvidia.com/gpu"
 )
 
-// Resources is an amount of CPU (millicores), memory (bytes) and NVIDIA GPUs
-// (a count). The zero value is "nothing".
+// Resources is an amount of CPU (millicores), memory (bytes), local
+// ephemeral storage (bytes: containers' writable layers, their logs and
+// emptyDirs on disk) and NVIDIA GPUs (a count). The zero value is "nothing".
 type Resources struct {
-	MilliCPU int64 `json:"milliCPU,omitempty"`
-	Memory   int64 `json:"memory,omitempty"`
-	GPU      int64 `json:"gpu,omitempty"`
+	MilliCPU         int64 `json:"milliCPU,omitempty"`
+	Memory           int64 `json:"memory,omitempty"`
+	EphemeralStorage int64 `json:"ephemeralStorage,omitempty"`
+	GPU              int64 `json:"gpu,omitempty"`
 }
 
 // Add returns r + o.
 func (r Resources) Add(o Resources) Resources {
-	return Resources{MilliCPU: r.MilliCPU + o.MilliCPU, Memory: r.Memory + o.Memory, GPU: r.GPU + o.GPU}
+	return Resources{MilliCPU: r.MilliCPU + o.MilliCPU, Memory: r.Memory + o.Memory,
+		EphemeralStorage: r.EphemeralStorage + o.EphemeralStorage, GPU: r.GPU + o.GPU}
 }
 
 // Sub returns r - o (which may be negative).
 func (r Resources) Sub(o Resources) Resources {
-	return Resources{MilliCPU: r.MilliCPU - o.MilliCPU, Memory: r.Memory - o.Memory, GPU: r.GPU - o.GPU}
+	return Resources{MilliCPU: r.MilliCPU - o.MilliCPU, Memory: r.Memory - o.Memory,
+		EphemeralStorage: r.EphemeralStorage - o.EphemeralStorage, GPU: r.GPU - o.GPU}
+}
+
+// Max returns the larger of r and o, resource by resource.
+func (r Resources) Max(o Resources) Resources {
+	return Resources{MilliCPU: max(r.MilliCPU, o.MilliCPU), Memory: max(r.Memory, o.Memory),
+		EphemeralStorage: max(r.EphemeralStorage, o.EphemeralStorage), GPU: max(r.GPU, o.GPU)}
 }
 
 // Fits reports whether o fits into r.
 func (r Resources) Fits(o Resources) bool {
-	return o.MilliCPU <= r.MilliCPU && o.Memory <= r.Memory && o.GPU <= r.GPU
+	return len(r.Insufficient(o)) == 0
 }
 
 // Insufficient names the resources of o that do not fit into r, in a fixed
-// order (cpu, memory, nvidia.com/gpu).
+// order (cpu, memory, ephemeral-storage, nvidia.com/gpu).
 func (r Resources) Insufficient(o Resources) []string {
 	var out []string
 	if o.MilliCPU > r.MilliCPU {
@@ -44,6 +55,9 @@ func (r Resources) Insufficient(o Resources) []string {
 	}
 	if o.Memory > r.Memory {
 		out = append(out, ResourceMemory)
+	}
+	if o.EphemeralStorage > r.EphemeralStorage {
+		out = append(out, ResourceEphemeralStorage)
 	}
 	if o.GPU > r.GPU {
 		out = append(out, ResourceGPU)
@@ -54,7 +68,8 @@ func (r Resources) Insufficient(o Resources) []string {
 // IsZero reports whether r is nothing at all.
 func (r Resources) IsZero() bool { return r == Resources{} }
 
-// String prints r the way Kubernetes writes quantities: "cpu=500m,memory=64Mi".
+// String prints r the way Kubernetes writes quantities:
+// "cpu=500m,memory=64Mi,ephemeral-storage=1Gi".
 func (r Resources) String() string {
 	var parts []string
 	if r.MilliCPU != 0 {
@@ -62,6 +77,9 @@ func (r Resources) String() string {
 	}
 	if r.Memory != 0 {
 		parts = append(parts, ResourceMemory+"="+FormatBytes(r.Memory))
+	}
+	if r.EphemeralStorage != 0 {
+		parts = append(parts, ResourceEphemeralStorage+"="+FormatBytes(r.EphemeralStorage))
 	}
 	if r.GPU != 0 {
 		parts = append(parts, fmt.Sprintf("%s=%d", ResourceGPU, r.GPU))

@@ -181,12 +181,21 @@ var (
 
 	templateMeta = obj(map[string]*shape{"labels": leaf, "creationTimestamp": ignored})
 
+	execShape      = obj(map[string]*shape{"command": leaf})
+	httpGetShape   = obj(map[string]*shape{"path": leaf, "port": leaf, "host": leaf, "scheme": leaf, "httpHeaders": leaf})
+	tcpSocketShape = obj(map[string]*shape{"port": leaf, "host": leaf})
+
 	probeShape = obj(map[string]*shape{
-		"exec":                obj(map[string]*shape{"command": leaf}),
-		"httpGet":             obj(map[string]*shape{"path": leaf, "port": leaf, "host": leaf, "scheme": leaf, "httpHeaders": leaf}),
-		"tcpSocket":           obj(map[string]*shape{"port": leaf, "host": leaf}),
+		"exec": execShape, "httpGet": httpGetShape, "tcpSocket": tcpSocketShape,
+		"grpc":                obj(map[string]*shape{"port": leaf, "service": leaf}),
 		"initialDelaySeconds": leaf, "periodSeconds": leaf, "timeoutSeconds": leaf,
 		"successThreshold": leaf, "failureThreshold": leaf,
+	})
+
+	// Lifecycle hooks; stopSignal stays refused.
+	hookShape = obj(map[string]*shape{
+		"exec": execShape, "httpGet": httpGetShape, "tcpSocket": tcpSocketShape,
+		"sleep": obj(map[string]*shape{"seconds": leaf}),
 	})
 
 	// Security contexts. security.go checks the values (hostNetwork:
@@ -204,6 +213,7 @@ var (
 		"resources":     obj(map[string]*shape{"requests": leaf, "limits": leaf}),
 		"volumeMounts":  obj(map[string]*shape{"name": leaf, "mountPath": leaf, "subPath": leaf, "readOnly": leaf}),
 		"livenessProbe": probeShape, "readinessProbe": probeShape, "startupProbe": probeShape,
+		"lifecycle":       obj(map[string]*shape{"postStart": hookShape, "preStop": hookShape}),
 		"imagePullPolicy": leaf, "restartPolicy": leaf,
 		"securityContext": obj(map[string]*shape{
 			"runAsUser": leaf, "runAsGroup": leaf, "runAsNonRoot": leaf,

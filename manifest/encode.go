@@ -288,6 +288,7 @@ func containerToK8s(c cluster.Container) corev1.Container {
 		LivenessProbe:   probeToK8s(c.LivenessProbe),
 		ReadinessProbe:  probeToK8s(c.ReadinessProbe),
 		StartupProbe:    probeToK8s(c.StartupProbe),
+		Lifecycle:       lifecycleToK8s(c.Lifecycle),
 		SecurityContext: securityToK8s(c.SecurityContext),
 	}
 	if c.RestartPolicy != "" {
@@ -368,29 +369,67 @@ func probeToK8s(p *cluster.Probe) *corev1.Probe {
 		InitialDelaySeconds: p.InitialDelaySeconds, PeriodSeconds: p.PeriodSeconds,
 		TimeoutSeconds: p.TimeoutSeconds, SuccessThreshold: p.SuccessThreshold, FailureThreshold: p.FailureThreshold,
 	}
-	port := func(n int32, name string) intstr.IntOrString {
-		if name != "" {
-			return intstr.FromString(name)
-		}
-		return intstr.FromInt32(n)
-	}
 	switch {
 	case p.Exec != nil:
 		out.Exec = &corev1.ExecAction{Command: p.Exec}
 	case p.HTTPGet != nil:
-		h := p.HTTPGet
-		out.HTTPGet = &corev1.HTTPGetAction{Path: h.Path, Port: port(h.Port, h.PortName), Host: h.Host, Scheme: corev1.URIScheme(h.Scheme)}
-		for _, hd := range h.Headers {
-			out.HTTPGet.HTTPHeaders = append(out.HTTPGet.HTTPHeaders, corev1.HTTPHeader{Name: hd.Name, Value: hd.Value})
-		}
+		out.HTTPGet = httpGetToK8s(p.HTTPGet)
 	case p.TCPSocket != nil:
-		out.TCPSocket = &corev1.TCPSocketAction{Port: port(p.TCPSocket.Port, p.TCPSocket.PortName), Host: p.TCPSocket.Host}
+		out.TCPSocket = tcpSocketToK8s(p.TCPSocket)
+	case p.GRPC != nil:
+		// Kubernetes defaults an unset service to "" and prints it.
+		out.GRPC = &corev1.GRPCAction{Port: p.GRPC.Port, Service: ptr(p.GRPC.Service)}
 	}
 	return out
 }
 
+func lifecycleToK8s(l *cluster.Lifecycle) *corev1.Lifecycle {
+	if l == nil {
+		return nil
+	}
+	return &corev1.Lifecycle{PostStart: hookToK8s(l.PostStart), PreStop: hookToK8s(l.PreStop)}
+}
+
+func hookToK8s(h *cluster.LifecycleHandler) *corev1.LifecycleHandler {
+	if h == nil {
+		return nil
+	}
+	out := &corev1.LifecycleHandler{}
+	switch {
+	case h.Exec != nil:
+		out.Exec = &corev1.ExecAction{Command: h.Exec}
+	case h.HTTPGet != nil:
+		out.HTTPGet = httpGetToK8s(h.HTTPGet)
+	case h.TCPSocket != nil:
+		out.TCPSocket = tcpSocketToK8s(h.TCPSocket)
+	case h.Sleep != nil:
+		out.Sleep = &corev1.SleepAction{Seconds: h.Sleep.Seconds}
+	}
+	return out
+}
+
+func httpGetToK8s(h *cluster.HTTPGetAction) *corev1.HTTPGetAction {
+	out := &corev1.HTTPGetAction{Path: h.Path, Port: portToK8s(h.Port, h.PortName), Host: h.Host, Scheme: corev1.URIScheme(h.Scheme)}
+	for _, hd := range h.Headers {
+		out.HTTPHeaders = append(out.HTTPHeaders, corev1.HTTPHeader{Name: hd.Name, Value: hd.Value})
+	}
+	return out
+}
+
+func tcpSocketToK8s(t *cluster.TCPSocketAction) *corev1.TCPSocketAction {
+	return &corev1.TCPSocketAction{Port: portToK8s(t.Port, t.PortName), Host: t.Host}
+}
+
+func portToK8s(n int32, name string) intstr.IntOrString {
+	if name != "" {
+		return intstr.FromString(name)
+	}
+	return intstr.FromInt32(n)
+}
+
 // resourceListToK8s writes resources as Kubernetes quantities: cpu "500m"
-// or "2", memory "64Mi" (or plain bytes), GPUs a count. Only what is set
+// or "2", memory and ephemeral-storage "64Mi" (or plain bytes), GPUs a
+// count. Only what is set
 // appears, so a container without limits has no limits.
 func resourceListToK8s(r cluster.Resources) corev1.ResourceList {
 	if r.IsZero() {
@@ -402,6 +441,9 @@ func resourceListToK8s(r cluster.Resources) corev1.ResourceList {
 	}
 	if r.Memory != 0 {
 		l[corev1.ResourceMemory] = resource.MustParse(cluster.FormatBytes(r.Memory))
+	}
+	if r.EphemeralStorage != 0 {
+		l[corev1.ResourceEphemeralStorage] = resource.MustParse(cluster.FormatBytes(r.EphemeralStorage))
 	}
 	if r.GPU != 0 {
 		l[cluster.ResourceGPU] = *resource.NewQuantity(r.GPU, resource.DecimalSI)

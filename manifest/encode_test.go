@@ -51,6 +51,7 @@ spec:
         image: envoy:v1
         restartPolicy: Always
         readinessProbe: {tcpSocket: {port: 15000}}
+        lifecycle: {preStop: {sleep: {seconds: 5}}}
       containers:
       - name: api
         image: api:v3
@@ -59,10 +60,14 @@ spec:
         ports: [{name: http, containerPort: 8080}]
         resources:
           requests: {cpu: 250m, memory: 128Mi}
-          limits: {cpu: "1", memory: 512Mi, nvidia.com/gpu: 1}
+          limits: {cpu: "1", memory: 512Mi, nvidia.com/gpu: 1, ephemeral-storage: 2Gi}
         volumeMounts: [{name: tmp, mountPath: /tmp}, {name: sock, mountPath: /run/x.sock, readOnly: true}]
         livenessProbe: {httpGet: {path: /healthz, port: http, scheme: HTTPS, host: localhost}, initialDelaySeconds: 5}
         readinessProbe: {exec: {command: [check]}, timeoutSeconds: 2}
+        startupProbe: {grpc: {port: 9090, service: api}, failureThreshold: 30}
+        lifecycle:
+          postStart: {exec: {command: [warm-up]}}
+          preStop: {httpGet: {path: /drain, port: http, httpHeaders: [{name: X-Drain, value: "1"}]}}
 `
 
 // TestRoundTrip: decode, encode as `get -o yaml` would, decode again: the

@@ -85,10 +85,10 @@ func (c *conv) podSpec(s *corev1.PodSpec, p string, claims []cluster.ClaimSource
 	}
 	names := map[string]bool{}
 	for i := range s.InitContainers {
-		out.InitContainers = append(out.InitContainers, c.container(&s.InitContainers[i], index(p+".initContainers", i), true, volumes, names))
+		out.InitContainers = append(out.InitContainers, c.container(&s.InitContainers[i], index(p+".initContainers", i), true, volumes, names, out.TerminationGracePeriodSeconds))
 	}
 	for i := range s.Containers {
-		out.Containers = append(out.Containers, c.container(&s.Containers[i], index(p+".containers", i), false, volumes, names))
+		out.Containers = append(out.Containers, c.container(&s.Containers[i], index(p+".containers", i), false, volumes, names, out.TerminationGracePeriodSeconds))
 	}
 	c.nonRootConflicts(&out, p)
 	return out
@@ -141,7 +141,9 @@ func (c *conv) volume(v corev1.Volume, p string, seen map[string]bool) cluster.V
 	return out
 }
 
-func (c *conv) container(k *corev1.Container, p string, init bool, volumes, names map[string]bool) cluster.Container {
+// container converts one container; grace is the pod's termination grace
+// period, the longest a hook may sleep.
+func (c *conv) container(k *corev1.Container, p string, init bool, volumes, names map[string]bool, grace int64) cluster.Container {
 	out := cluster.Container{
 		Name: k.Name, Image: k.Image, Command: sliceOrNil(k.Command), Args: sliceOrNil(k.Args), WorkingDir: k.WorkingDir,
 	}
@@ -162,7 +164,11 @@ func (c *conv) container(k *corev1.Container, p string, init bool, volumes, name
 	// sidecars: an ordinary one runs to completion and is never "ready".
 	if init && !sidecar {
 		c.noProbes(p, k)
+		if k.Lifecycle != nil {
+			c.errf(p+".lifecycle", "may only be set on sidecar init containers (restartPolicy: Always)")
+		}
 	} else {
+		out.Lifecycle = c.lifecycle(k.Lifecycle, p+".lifecycle", portNames, grace)
 		out.LivenessProbe = c.probe(k.LivenessProbe, p+".livenessProbe", portNames, true)
 		out.ReadinessProbe = c.probe(k.ReadinessProbe, p+".readinessProbe", portNames, false)
 		out.StartupProbe = c.probe(k.StartupProbe, p+".startupProbe", portNames, true)
@@ -346,31 +352,52 @@ func (c *conv) probe(pr *corev1.Probe, p string, portNames map[string]bool, only
 	}
 	if h := pr.HTTPGet; h != nil {
 		handlers++
-		out.HTTPGet = &cluster.HTTPGetAction{Path: h.Path, Host: h.Host, Scheme: string(h.Scheme)}
-		if out.HTTPGet.Path == "" {
-			out.HTTPGet.Path = defaultHTTPGetPath
-		}
-		switch h.Scheme {
-		case "":
-			out.HTTPGet.Scheme = defaultHTTPGetScheme
-		case corev1.URISchemeHTTP, corev1.URISchemeHTTPS:
-		default:
-			c.errf(p+".httpGet.scheme", "%q is not valid (HTTP or HTTPS)", h.Scheme)
-		}
-		out.HTTPGet.Port, out.HTTPGet.PortName = c.probePort(p+".httpGet.port", h.Port, portNames)
-		for i, hd := range h.HTTPHeaders {
-			c.check(index(p+".httpGet.httpHeaders", i)+".name", hd.Name, validation.IsHTTPHeaderName(hd.Name))
-			out.HTTPGet.Headers = append(out.HTTPGet.Headers, cluster.EnvVar{Name: hd.Name, Value: hd.Value})
-		}
+		out.HTTPGet = c.httpGet(h, p+".httpGet", portNames)
 	}
 	if t := pr.TCPSocket; t != nil {
 		handlers++
-		out.TCPSocket = &cluster.TCPSocketAction{Host: t.Host}
-		out.TCPSocket.Port, out.TCPSocket.PortName = c.probePort(p+".tcpSocket.port", t.Port, portNames)
+		out.TCPSocket = c.tcpSocket(t, p+".tcpSocket", portNames)
+	}
+	if g := pr.GRPC; g != nil {
+		handlers++
+		out.GRPC = &cluster.GRPCAction{Port: g.Port}
+		if g.Service != nil {
+			out.GRPC.Service = *g.Service
+		}
+		// Kubernetes takes a number only: no named port here.
+		c.port(p+".grpc.port", g.Port, true)
 	}
 	if handlers != 1 {
-		c.errf(p, "needs exactly one of exec, httpGet and tcpSocket")
+		c.errf(p, "needs exactly one of exec, httpGet, tcpSocket and grpc")
 	}
+	return out
+}
+
+// httpGet converts a probe's or a hook's HTTP GET with Kubernetes'
+// defaults (path /, scheme HTTP).
+func (c *conv) httpGet(h *corev1.HTTPGetAction, p string, portNames map[string]bool) *cluster.HTTPGetAction {
+	out := &cluster.HTTPGetAction{Path: h.Path, Host: h.Host, Scheme: string(h.Scheme)}
+	if out.Path == "" {
+		out.Path = defaultHTTPGetPath
+	}
+	switch h.Scheme {
+	case "":
+		out.Scheme = defaultHTTPGetScheme
+	case corev1.URISchemeHTTP, corev1.URISchemeHTTPS:
+	default:
+		c.errf(p+".scheme", "%q is not valid (HTTP or HTTPS)", h.Scheme)
+	}
+	out.Port, out.PortName = c.probePort(p+".port", h.Port, portNames)
+	for i, hd := range h.HTTPHeaders {
+		c.check(index(p+".httpHeaders", i)+".name", hd.Name, validation.IsHTTPHeaderName(hd.Name))
+		out.Headers = append(out.Headers, cluster.EnvVar{Name: hd.Name, Value: hd.Value})
+	}
+	return out
+}
+
+func (c *conv) tcpSocket(t *corev1.TCPSocketAction, p string, portNames map[string]bool) *cluster.TCPSocketAction {
+	out := &cluster.TCPSocketAction{Host: t.Host}
+	out.Port, out.PortName = c.probePort(p+".port", t.Port, portNames)
 	return out
 }
 

@@ -21,15 +21,20 @@ func (c *conv) resources(p string, r corev1.ResourceRequirements) (req, lim clus
 	lim = c.resourceList(p+".limits", r.Limits)
 	_, hasReqCPU := r.Requests[corev1.ResourceCPU]
 	_, hasReqMem := r.Requests[corev1.ResourceMemory]
+	_, hasReqEph := r.Requests[corev1.ResourceEphemeralStorage]
 	_, hasReqGPU := r.Requests[cluster.ResourceGPU]
 	_, hasLimCPU := r.Limits[corev1.ResourceCPU]
 	_, hasLimMem := r.Limits[corev1.ResourceMemory]
+	_, hasLimEph := r.Limits[corev1.ResourceEphemeralStorage]
 	_, hasLimGPU := r.Limits[cluster.ResourceGPU]
 	if hasLimCPU && !hasReqCPU {
 		req.MilliCPU = lim.MilliCPU
 	}
 	if hasLimMem && !hasReqMem {
 		req.Memory = lim.Memory
+	}
+	if hasLimEph && !hasReqEph {
+		req.EphemeralStorage = lim.EphemeralStorage
 	}
 	switch {
 	case hasReqGPU && !hasLimGPU:
@@ -46,6 +51,10 @@ func (c *conv) resources(p string, r corev1.ResourceRequirements) (req, lim clus
 	if hasLimMem && req.Memory > lim.Memory {
 		c.errf(p+".requests.memory", "%s must be less than or equal to the memory limit (%s)",
 			cluster.FormatBytes(req.Memory), cluster.FormatBytes(lim.Memory))
+	}
+	if hasLimEph && req.EphemeralStorage > lim.EphemeralStorage {
+		c.errf(p+".requests.ephemeral-storage", "%s must be less than or equal to the ephemeral-storage limit (%s)",
+			cluster.FormatBytes(req.EphemeralStorage), cluster.FormatBytes(lim.EphemeralStorage))
 	}
 	return req, lim
 }
@@ -66,7 +75,8 @@ func sortedResourceNames(l corev1.ResourceList) []corev1.ResourceName {
 }
 
 // setResource stores one quantity: cpu in millicores (rounded up, as
-// Kubernetes does below 1m), memory in bytes, GPUs as a whole count.
+// Kubernetes does below 1m), memory and ephemeral-storage in bytes, GPUs as
+// a whole count.
 func setResource(r *cluster.Resources, name string, q resource.Quantity) error {
 	if q.Sign() < 0 {
 		return fmt.Errorf("%q must be 0 or more", q.String())
@@ -79,6 +89,8 @@ func setResource(r *cluster.Resources, name string, q resource.Quantity) error {
 		r.MilliCPU = q.MilliValue()
 	case cluster.ResourceMemory:
 		r.Memory = q.Value()
+	case cluster.ResourceEphemeralStorage:
+		r.EphemeralStorage = q.Value()
 	case cluster.ResourceGPU:
 		n := q.Value()
 		if q.Cmp(*resource.NewQuantity(n, resource.DecimalSI)) != 0 {
@@ -86,7 +98,7 @@ func setResource(r *cluster.Resources, name string, q resource.Quantity) error {
 		}
 		r.GPU = n
 	default:
-		return fmt.Errorf("resource %q is not supported by Shoal (cpu, memory, %s)", name, cluster.ResourceGPU)
+		return fmt.Errorf("resource %q is not supported by Shoal (cpu, memory, %s, %s)", name, cluster.ResourceEphemeralStorage, cluster.ResourceGPU)
 	}
 	return nil
 }
@@ -94,10 +106,11 @@ func setResource(r *cluster.Resources, name string, q resource.Quantity) error {
 // maxQuantity keeps quantities where millicores and bytes fit an int64
 // (Quantity.Value would silently saturate beyond).
 var maxQuantity = map[string]resource.Quantity{
-	cluster.ResourceCPU:    resource.MustParse("1T"),
-	cluster.ResourceMemory: resource.MustParse("4Ei"),
-	cluster.ResourceGPU:    resource.MustParse("1M"),
-	"storage":              resource.MustParse("4Ei"),
+	cluster.ResourceCPU:              resource.MustParse("1T"),
+	cluster.ResourceMemory:           resource.MustParse("4Ei"),
+	cluster.ResourceEphemeralStorage: resource.MustParse("4Ei"),
+	cluster.ResourceGPU:              resource.MustParse("1M"),
+	"storage":                        resource.MustParse("4Ei"),
 }
 
 // bytesOf converts a size (memory, storage, sizeLimit) to bytes.
@@ -112,8 +125,9 @@ func bytesOf(q resource.Quantity) (int64, error) {
 }
 
 // ParseResourceList parses a command-line resource list such as
-// "cpu=500m,memory=1Gi,nvidia.com/gpu=1" (for `shoal set resources` and
-// `shoal agent --capacity`). An empty string is no resources.
+// "cpu=500m,memory=1Gi,ephemeral-storage=10Gi,nvidia.com/gpu=1" (for
+// `shoal set resources` and `shoal agent --capacity`). An empty string is
+// no resources.
 func ParseResourceList(s string) (cluster.Resources, error) {
 	var out cluster.Resources
 	seen := map[string]bool{}

@@ -22,14 +22,14 @@ type filter interface {
 // is already placed on the node and are evaluated per placement.
 var (
 	staticFilters  = []filter{readyFilter{}, cordonFilter{}, selectorFilter{}}
-	dynamicFilters = []filter{cpuFilter{}, memoryFilter{}, gpuFilter{}, portFilter{}}
+	dynamicFilters = []filter{cpuFilter{}, memoryFilter{}, ephemeralStorageFilter{}, gpuFilter{}, portFilter{}}
 	// allFilters fixes each filter's index in shape.counts.
 	allFilters = append(slices.Clone(staticFilters), dynamicFilters...)
 )
 
 const (
 	firstDynamic = 3 // index of cpuFilter in allFilters
-	numFilters   = 7
+	numFilters   = 8
 )
 
 type readyFilter struct{}
@@ -67,6 +67,15 @@ type memoryFilter struct{}
 
 func (memoryFilter) fits(n *nodeInfo, s *shape) bool { return s.req.Memory <= n.free.Memory }
 func (memoryFilter) explain(c int) string            { return strconv.Itoa(c) + " insufficient memory" }
+
+type ephemeralStorageFilter struct{}
+
+func (ephemeralStorageFilter) fits(n *nodeInfo, s *shape) bool {
+	return s.req.EphemeralStorage <= n.free.EphemeralStorage
+}
+func (ephemeralStorageFilter) explain(c int) string {
+	return strconv.Itoa(c) + " insufficient " + cluster.ResourceEphemeralStorage
+}
 
 // gpuFilter needs both the allocatable count and enough unclaimed GPU IDs:
 // a GPU held by a pod is claimed by ID, not just counted.

@@ -29,6 +29,13 @@ func mkNode(name string, cpu, mem int64, edit ...func(*cluster.Node)) *cluster.N
 	return n
 }
 
+func withDisk(b int64) func(*cluster.Node) {
+	return func(n *cluster.Node) {
+		n.Allocatable.EphemeralStorage = b
+		n.Capacity.EphemeralStorage = b
+	}
+}
+
 func withGPUs(k int) func(*cluster.Node) {
 	return func(n *cluster.Node) {
 		n.Allocatable.GPU = int64(k)

@@ -306,6 +306,8 @@ func (t *nodeTable) shapeOf(pod *cluster.Pod) *shape {
 	b = append(b, ',')
 	b = strconv.AppendInt(b, req.Memory, 10)
 	b = append(b, ',')
+	b = strconv.AppendInt(b, req.EphemeralStorage, 10)
+	b = append(b, ',')
 	b = strconv.AppendInt(b, req.GPU, 10)
 	for _, hp := range ports {
 		b = append(b, ',')
@@ -328,6 +330,10 @@ func (t *nodeTable) shapeOf(pod *cluster.Pod) *shape {
 			}
 		case memoryFilter:
 			if req.Memory <= 0 {
+				continue
+			}
+		case ephemeralStorageFilter:
+			if req.EphemeralStorage <= 0 {
 				continue
 			}
 		case gpuFilter:

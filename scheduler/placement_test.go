@@ -65,6 +65,18 @@ func TestUnschedulableMessages(t *testing.T) {
 			want:  "0/3 nodes are available: 2 insufficient cpu, 2 insufficient memory",
 		},
 		{
+			name:  "ephemeral-storage",
+			nodes: []*cluster.Node{mkNode("a", 4000, gi, withDisk(10*gi)), mkNode("b", 4000, gi, withDisk(10*gi)), mkNode("c", 4000, gi)},
+			req:   cluster.Resources{EphemeralStorage: 20 * gi},
+			want:  "0/3 nodes are available: 3 insufficient ephemeral-storage",
+		},
+		{
+			name:  "memory and ephemeral-storage",
+			nodes: []*cluster.Node{mkNode("a", 4000, gi, withDisk(100*gi)), mkNode("b", 4000, 8*gi, withDisk(gi))},
+			req:   cluster.Resources{Memory: 2 * gi, EphemeralStorage: 20 * gi},
+			want:  "0/2 nodes are available: 1 insufficient memory, 1 insufficient ephemeral-storage",
+		},
+		{
 			name:  "gpu",
 			nodes: []*cluster.Node{mkNode("a", 4000, gi, withGPUs(1)), mkNode("b", 4000, gi)},
 			req:   gpuReq,
@@ -340,5 +352,32 @@ func TestRecreateDoesNotWaitForDeadNodes(t *testing.T) {
 func TestFilterIndexes(t *testing.T) {
 	if len(allFilters) != numFilters || allFilters[firstDynamic] != (cpuFilter{}) {
 		t.Fatal("numFilters/firstDynamic out of step with the filter lists")
+	}
+}
+
+// TestEphemeralStorageAccounting: requests of ephemeral-storage are held on
+// the node like memory: the pods placed and those already there count.
+func TestEphemeralStorageAccounting(t *testing.T) {
+	nodes := []*cluster.Node{mkNode("a", 64000, 64*gi, withDisk(10*gi)), mkNode("b", 64000, 64*gi, withDisk(5*gi))}
+	holder := mkPod(nil, "holder", "b", true, t0)
+	holder.Spec.Containers = []cluster.Container{{Name: "c", Requests: cluster.Resources{EphemeralStorage: 3 * gi}}}
+	w := mkWorkload(cluster.KindDeployment, "web", 5, cluster.Resources{EphemeralStorage: 3 * gi})
+	plan := Compute(mkState(nodes, []*cluster.Workload{w}, holder), t0, NewRandIDs(1, 1))
+	per := map[string]int{}
+	var pending []string
+	for _, p := range plan.Create {
+		if p.NodeName == "" {
+			pending = append(pending, p.SchedulingMessage)
+			continue
+		}
+		per[p.NodeName]++
+	}
+	// a: 10Gi takes 3 pods of 3Gi; b: 5Gi with 3Gi held takes none.
+	if per["a"] != 3 || per["b"] != 0 {
+		t.Fatalf("placed %v, want 3 on a and none on b", per)
+	}
+	want := "0/2 nodes are available: 2 insufficient ephemeral-storage"
+	if len(pending) != 2 || pending[0] != want || pending[1] != want {
+		t.Fatalf("pending messages %q, want 2 × %q", pending, want)
 	}
 }

@@ -75,6 +75,10 @@ func (s *Server) handleResources(w http.ResponseWriter, r *http.Request) {
 			if c.Limits.Memory != 0 && c.Requests.Memory > c.Limits.Memory {
 				return fmt.Errorf("container %s: memory request %s exceeds its limit %s", c.Name, cluster.FormatBytes(c.Requests.Memory), cluster.FormatBytes(c.Limits.Memory))
 			}
+			if c.Limits.EphemeralStorage != 0 && c.Requests.EphemeralStorage > c.Limits.EphemeralStorage {
+				return fmt.Errorf("container %s: ephemeral-storage request %s exceeds its limit %s", c.Name,
+					cluster.FormatBytes(c.Requests.EphemeralStorage), cluster.FormatBytes(c.Limits.EphemeralStorage))
+			}
 		}
 		if !found {
 			return fmt.Errorf("container %q: not in %s %s", req.Container, wl.Kind, wl.Name)
@@ -93,6 +97,8 @@ func setResources(cur, given cluster.Resources, names []string) cluster.Resource
 			cur.MilliCPU = given.MilliCPU
 		case cluster.ResourceMemory:
 			cur.Memory = given.Memory
+		case cluster.ResourceEphemeralStorage:
+			cur.EphemeralStorage = given.EphemeralStorage
 		case cluster.ResourceGPU:
 			cur.GPU = given.GPU
 		}
