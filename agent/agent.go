@@ -305,6 +305,8 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 		RuntimeReady: health.isReady,
 		FetchVolume:  apiclient.VolumeFetcher(store.State, apiclient.NewHTTPClient(cp.creds.id.ClientTLS(""))),
 		ClaimDir:     rt.ClaimDir,
+		// Zero: the reconciler's default.
+		EvictionInterval: cfg.EvictionInterval,
 	})
 	lc.loop(func(ctx context.Context) {
 		if err := rec.Run(ctx); err != nil && ctx.Err() == nil {

@@ -125,6 +125,11 @@ func (m *memRuntime) Logs(_ context.Context, _, container string, _ bool, w io.W
 
 func (m *memRuntime) Events(context.Context) <-chan rtapi.Event { return m.events }
 
+// PodStorage: containers held in memory use no disk.
+func (m *memRuntime) PodStorage(context.Context, *cluster.Pod) (rtapi.PodStorage, error) {
+	return rtapi.PodStorage{}, nil
+}
+
 func (m *memRuntime) SyncRoutes(_ context.Context, routes []runtime.Route) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -69,7 +69,11 @@ type Config struct {
 	// in tests use one each.
 	BridgeName  string
 	ClusterCIDR string
-	Logger      *slog.Logger
+	// EvictionInterval is how often the node measures its pods' local
+	// storage and evicts those over their limits (default 10s, the
+	// kubelet's); tests shorten it.
+	EvictionInterval time.Duration
+	Logger           *slog.Logger
 
 	// runtimeHealth are the container runtime monitor's timings (zero:
 	// the defaults); the package's tests shorten them.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"shoal/agent/apiclient"
 	"shoal/cluster"
 	"shoal/consensus"
@@ -25,12 +27,18 @@ var Version = "dev"
 // nodeRecord describes this machine: detected capacity, overridden by
 // --capacity, and labels from discovery and --labels.
 func nodeRecord(cfg Config, gpus []cluster.GPU) *cluster.Node {
-	capacity := cluster.Resources{MilliCPU: int64(goruntime.NumCPU()) * 1000, Memory: memTotal(), GPU: int64(len(gpus))}
+	capacity := cluster.Resources{
+		MilliCPU: int64(goruntime.NumCPU()) * 1000, Memory: memTotal(),
+		EphemeralStorage: diskTotal(cfg.DataDir), GPU: int64(len(gpus)),
+	}
 	if cfg.Capacity.MilliCPU > 0 {
 		capacity.MilliCPU = cfg.Capacity.MilliCPU
 	}
 	if cfg.Capacity.Memory > 0 {
 		capacity.Memory = cfg.Capacity.Memory
+	}
+	if cfg.Capacity.EphemeralStorage > 0 {
+		capacity.EphemeralStorage = cfg.Capacity.EphemeralStorage
 	}
 	labels := map[string]string{"kubernetes.io/hostname": cfg.Name, "kubernetes.io/os": "linux", "kubernetes.io/arch": goruntime.GOARCH}
 	maps.Copy(labels, gpu.Labels(gpus))
@@ -66,6 +74,18 @@ func memTotal() int64 {
 		}
 	}
 	return 0
+}
+
+// diskTotal is the size of the filesystem holding dir (0 if unknown): the
+// node's ephemeral storage, as the kubelet reports the filesystem of its
+// root directory. Pods' logs and emptyDirs live under the data dir, and so
+// do their writable layers when the agent runs its own containerd.
+func diskTotal(dir string) int64 {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0
+	}
+	return int64(st.Blocks) * st.Bsize
 }
 
 // register puts this node's record, retrying until it is committed.

@@ -461,6 +461,10 @@ type ContainerStatus struct {
 	// kept after it restarts so describe can say so.
 	LastTermination string `json:"lastTermination,omitempty"`
 	LastExitCode    int32  `json:"lastExitCode,omitempty"`
-	Image           string `json:"image,omitempty"`
-	ContainerID     string `json:"containerID,omitempty"`
+	// LastMessage says more of the last termination (the failed probe's
+	// or postStart hook's message), kept while the container waits to
+	// restart.
+	LastMessage string `json:"lastMessage,omitempty"`
+	Image       string `json:"image,omitempty"`
+	ContainerID string `json:"containerID,omitempty"`
 }

@@ -47,6 +47,7 @@ const (
 	tagRole       = 12
 	tagPodCIDR    = 13
 	tagFlags      = 14
+	tagEphemeral  = 15
 )
 
 // Bits of the flags field. Flags are written only when some bit is set, and
@@ -68,12 +69,14 @@ type NodeMeta struct {
 	APIPort  int
 	RaftPort int
 	DNSPort  int
-	// MilliCPU and Memory (bytes) are the allocatable resources.
-	MilliCPU int64
-	Memory   int64
-	GPUs     int
-	GPUModel string // truncated to MaxGPUModel bytes
-	Zone     string // the zone label, see ZoneOf
+	// MilliCPU, Memory and EphemeralStorage (bytes) are the allocatable
+	// resources.
+	MilliCPU         int64
+	Memory           int64
+	EphemeralStorage int64
+	GPUs             int
+	GPUModel         string // truncated to MaxGPUModel bytes
+	Zone             string // the zone label, see ZoneOf
 	// LabelsHash tells peers that the node's labels changed without
 	// carrying them; see HashLabels.
 	LabelsHash uint64
@@ -101,6 +104,7 @@ func (m NodeMeta) Encode() ([]byte, error) {
 	b = putUint(b, tagDNSPort, uint64(m.DNSPort))
 	b = putUint(b, tagMilliCPU, uint64(m.MilliCPU))
 	b = putUint(b, tagMemory, uint64(m.Memory))
+	b = putUint(b, tagEphemeral, uint64(m.EphemeralStorage))
 	b = putUint(b, tagGPUs, uint64(m.GPUs))
 	b = putString(b, tagGPUModel, truncate(m.GPUModel, MaxGPUModel))
 	b = putString(b, tagZone, m.Zone)
@@ -132,7 +136,7 @@ func (m NodeMeta) Validate() error {
 			return fmt.Errorf("%w: %s port %d out of range", ErrMetaInvalid, p.name, p.v)
 		}
 	}
-	if m.MilliCPU < 0 || m.Memory < 0 || m.GPUs < 0 {
+	if m.MilliCPU < 0 || m.Memory < 0 || m.EphemeralStorage < 0 || m.GPUs < 0 {
 		return fmt.Errorf("%w: negative capacity", ErrMetaInvalid)
 	}
 	return nil
@@ -171,6 +175,8 @@ func DecodeMeta(b []byte) (NodeMeta, error) {
 			m.MilliCPU, err = getInt64(v)
 		case tagMemory:
 			m.Memory, err = getInt64(v)
+		case tagEphemeral:
+			m.EphemeralStorage, err = getInt64(v)
 		case tagGPUs:
 			var g int64
 			g, err = getInt64(v)
@@ -241,18 +247,21 @@ func ZoneOf(labels map[string]string) string {
 // MetaFromNode summarises a cluster node for gossip.
 func MetaFromNode(n *cluster.Node) NodeMeta {
 	m := NodeMeta{
-		Address:    n.Address,
-		APIPort:    portOf(n.APIAddr),
-		RaftPort:   portOf(n.RaftAddr),
-		DNSPort:    portOf(n.DNSAddr),
-		MilliCPU:   n.Allocatable.MilliCPU,
-		Memory:     n.Allocatable.Memory,
-		GPUs:       len(n.GPUs),
-		Zone:       ZoneOf(n.Labels),
-		LabelsHash: HashLabels(n.Labels),
-		Version:    n.AgentVersion,
-		Role:       n.Raft,
-		PodCIDR:    n.PodCIDR,
+		Address:  n.Address,
+		APIPort:  portOf(n.APIAddr),
+		RaftPort: portOf(n.RaftAddr),
+		DNSPort:  portOf(n.DNSAddr),
+		MilliCPU: n.Allocatable.MilliCPU,
+		Memory:   n.Allocatable.Memory,
+		// Older agents skip the tag: the summary is a hint, the node
+		// record in the Raft state is what placement reads.
+		EphemeralStorage: n.Allocatable.EphemeralStorage,
+		GPUs:             len(n.GPUs),
+		Zone:             ZoneOf(n.Labels),
+		LabelsHash:       HashLabels(n.Labels),
+		Version:          n.AgentVersion,
+		Role:             n.Raft,
+		PodCIDR:          n.PodCIDR,
 	}
 	if m.GPUs == 0 && n.Allocatable.GPU > 0 {
 		m.GPUs = int(n.Allocatable.GPU)

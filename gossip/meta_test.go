@@ -14,19 +14,21 @@ import (
 
 func fullMeta() NodeMeta {
 	return NodeMeta{
-		Address:    "10.0.0.12",
-		APIPort:    7948,
-		RaftPort:   7947,
-		DNSPort:    53,
-		MilliCPU:   64000,
-		Memory:     512 << 30,
-		GPUs:       8,
-		GPUModel:   "NVIDIA H200",
-		Zone:       "eu-west-1a",
-		LabelsHash: 0xdeadbeefcafef00d,
-		Version:    "v0.3.0-12-gabcdef",
-		Role:       cluster.RaftVoter,
-		PodCIDR:    "10.88.12.0/24",
+		Address:  "10.0.0.12",
+		APIPort:  7948,
+		RaftPort: 7947,
+		DNSPort:  53,
+		MilliCPU: 64000,
+		Memory:   512 << 30,
+		// Ephemeral storage: 30 TB, the largest tag value in practice.
+		EphemeralStorage: 30e12,
+		GPUs:             8,
+		GPUModel:         "NVIDIA H200",
+		Zone:             "eu-west-1a",
+		LabelsHash:       0xdeadbeefcafef00d,
+		Version:          "v0.3.0-12-gabcdef",
+		Role:             cluster.RaftVoter,
+		PodCIDR:          "10.88.12.0/24",
 	}
 }
 
@@ -100,7 +102,7 @@ func TestHugeLabelsAreHashed(t *testing.T) {
 	n := &cluster.Node{
 		Name: "big", Address: "10.0.0.5", APIAddr: "10.0.0.5:7948", RaftAddr: "10.0.0.5:7947",
 		DNSAddr: "10.0.0.5:53", Labels: labels, PodCIDR: "10.88.5.0/24",
-		Allocatable: cluster.Resources{MilliCPU: 8000, Memory: 1 << 34},
+		Allocatable: cluster.Resources{MilliCPU: 8000, Memory: 1 << 34, EphemeralStorage: 1 << 40},
 		GPUs:        []cluster.GPU{{Index: 0, Model: strings.Repeat("NVIDIA GeForce RTX ", 10)}, {Index: 1}},
 	}
 	m := MetaFromNode(n)
@@ -111,7 +113,7 @@ func TestHugeLabelsAreHashed(t *testing.T) {
 	if len(b) > memberlist.MetaMaxSize {
 		t.Fatalf("encoded %d bytes", len(b))
 	}
-	if m.Zone != "z1" || m.GPUs != 2 || m.APIPort != 7948 || m.RaftPort != 7947 || m.DNSPort != 53 || m.MilliCPU != 8000 {
+	if m.Zone != "z1" || m.GPUs != 2 || m.APIPort != 7948 || m.RaftPort != 7947 || m.DNSPort != 53 || m.MilliCPU != 8000 || m.EphemeralStorage != 1<<40 {
 		t.Fatalf("MetaFromNode: %+v", m)
 	}
 	if m.LabelsHash == 0 || m.LabelsHash != HashLabels(maps.Clone(labels)) {

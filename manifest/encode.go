@@ -104,7 +104,7 @@ func containerStatusToK8s(cs cluster.ContainerStatus) corev1.ContainerStatus {
 	}
 	if cs.LastTermination != "" {
 		out.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{
-			Reason: cs.LastTermination, ExitCode: cs.LastExitCode,
+			Reason: cs.LastTermination, ExitCode: cs.LastExitCode, Message: cs.LastMessage,
 		}
 	}
 	return out

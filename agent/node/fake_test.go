@@ -30,6 +30,7 @@ type call struct {
 	container string
 	attempt   int
 	grace     time.Duration
+	cmd       string // Exec
 	at        time.Time
 }
 
@@ -53,8 +54,15 @@ type fakeRuntime struct {
 	onStart func(pod *cluster.Pod, c cluster.Container, attempt int) *exitSpec
 	// exec answers probe commands: exit code, or an error.
 	exec func(uid, container string, cmd []string) (int, error)
+	// execCtx, when set, answers instead of exec, and may block until
+	// ctx ends (a hook that hangs).
+	execCtx func(ctx context.Context, uid, container string, cmd []string) (int, error)
+	// execs records every Exec, apart from calls (probes exec often).
+	execs []call
 	// listErr, when set, is what ListPods fails with (containerd down).
 	listErr error
+	// storage is what PodStorage reports, per pod UID.
+	storage map[string]rtapi.PodStorage
 }
 
 func newFakeRuntime(clock *fakeClock) *fakeRuntime {
@@ -156,13 +164,35 @@ func (f *fakeRuntime) ListPods(ctx context.Context) ([]rtapi.PodState, error) {
 
 func (f *fakeRuntime) Exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (rtapi.ExecResult, error) {
 	f.mu.Lock()
-	exec := f.exec
+	exec, execCtx := f.exec, f.execCtx
+	f.execs = append(f.execs, call{op: "Exec", uid: podUID, container: container, cmd: strings.Join(cmd, " "), at: time.Now()})
 	f.mu.Unlock()
-	if exec == nil {
-		return rtapi.ExecResult{}, nil
+	switch {
+	case execCtx != nil:
+		code, err := execCtx(ctx, podUID, container, cmd)
+		return rtapi.ExecResult{ExitCode: code}, err
+	case exec != nil:
+		code, err := exec(podUID, container, cmd)
+		return rtapi.ExecResult{ExitCode: code}, err
 	}
-	code, err := exec(podUID, container, cmd)
-	return rtapi.ExecResult{ExitCode: code}, err
+	return rtapi.ExecResult{}, nil
+}
+
+func (f *fakeRuntime) PodStorage(ctx context.Context, pod *cluster.Pod) (rtapi.PodStorage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record(call{op: "PodStorage", uid: pod.UID})
+	return f.storage[pod.UID], nil
+}
+
+// setStorage makes PodStorage report u for pod uid.
+func (f *fakeRuntime) setStorage(uid string, u rtapi.PodStorage) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.storage == nil {
+		f.storage = map[string]rtapi.PodStorage{}
+	}
+	f.storage[uid] = u
 }
 
 func (f *fakeRuntime) Events(ctx context.Context) <-chan rtapi.Event { return f.events }
@@ -216,6 +246,19 @@ func (f *fakeRuntime) has(uid string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.pods[uid] != nil
+}
+
+// execsOf returns the recorded Execs of cmd.
+func (f *fakeRuntime) execsOf(cmd string) []call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []call
+	for _, c := range f.execs {
+		if c.cmd == cmd {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // callsOf returns the recorded calls with op (all when op is "").

@@ -85,6 +85,10 @@ type Config struct {
 	// OrphanGrace is the grace period for pods the runtime holds but the
 	// state no longer mentions, whose spec is unknown (30s).
 	OrphanGrace time.Duration
+	// EvictionInterval is how often running pods with a local storage
+	// limit are measured, and evicted when over it (10s, the kubelet's
+	// eviction monitoring period).
+	EvictionInterval time.Duration
 
 	// FetchVolume copies StatefulSet claim data from node fromNode's agent
 	// into destDir, replacing what is there; claim is the claim
@@ -139,6 +143,7 @@ func (c *Config) setDefaults() {
 	def(&c.ResyncInterval, 2*time.Second)
 	def(&c.ProbeSecond, time.Second)
 	def(&c.OrphanGrace, 30*time.Second)
+	def(&c.EvictionInterval, 10*time.Second)
 }
 
 // Reconciler runs this node's pods. Create it with New and call Run once.
@@ -193,9 +198,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	defer cancel()
 
 	lists := make(chan listResult)
+	evictions := make(chan eviction)
 	r.goroutine(func() { r.lister.run(ctx, r.cfg.Runtime, lists) })
 	r.goroutine(func() { r.reporter.run(ctx) })
 	r.goroutine(func() { r.watchEvents(ctx) })
+	r.goroutine(func() { r.watchStorage(ctx, evictions) })
 
 	ticker := time.NewTicker(r.cfg.ResyncInterval)
 	defer ticker.Stop()
@@ -218,6 +225,10 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			r.syncDesired(ctx)
 		case res := <-lists:
 			r.applyList(ctx, res)
+		case e := <-evictions:
+			if w := r.workers[e.uid]; w != nil {
+				w.evict(e.msg)
+			}
 		case <-ticker.C:
 			r.checkLease()
 			if changed == nil {

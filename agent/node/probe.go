@@ -225,7 +225,7 @@ func (p *prober) check(ctx context.Context, pr *cluster.Probe) (bool, string) {
 	case pr.HTTPGet != nil:
 		return p.httpGet(ctx, pr.HTTPGet, timeout)
 	case pr.TCPSocket != nil:
-		port, err := p.port(pr.TCPSocket.Port, pr.TCPSocket.PortName)
+		port, err := containerPort(p.c, pr.TCPSocket.Port, pr.TCPSocket.PortName)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -240,18 +240,37 @@ func (p *prober) check(ctx context.Context, pr *cluster.Probe) (bool, string) {
 		}
 		conn.Close()
 		return true, ""
+	case pr.GRPC != nil:
+		return grpcCheck(ctx, p.podIP, pr.GRPC, timeout)
 	}
 	return false, "probe has no handler"
 }
 
 func (p *prober) httpGet(ctx context.Context, h *cluster.HTTPGetAction, timeout time.Duration) (bool, string) {
-	port, err := p.port(h.Port, h.PortName)
+	port, err := containerPort(p.c, h.Port, h.PortName)
 	if err != nil {
 		return false, err.Error()
 	}
+	code, err := httpGet(ctx, h, p.podIP, port, timeout, false)
+	if err != nil {
+		return false, err.Error()
+	}
+	if code < 200 || code >= 400 {
+		return false, fmt.Sprintf("HTTP probe failed with statuscode: %d", code)
+	}
+	return true, ""
+}
+
+// httpGet sends a probe's or a hook's GET to the container (the pod's IP
+// unless h names a host) and returns the status code. Like the kubelet,
+// HTTPS does not verify the certificate (the pod's certificate names a
+// service, not its IP); httpFallback retries an HTTPS request answered in
+// plain HTTP over HTTP, as the kubelet does for lifecycle hooks. timeout 0
+// leaves it to ctx.
+func httpGet(ctx context.Context, h *cluster.HTTPGetAction, podIP string, port int32, timeout time.Duration, httpFallback bool) (int, error) {
 	host := h.Host
 	if host == "" {
-		host = p.podIP
+		host = podIP
 	}
 	scheme := "http"
 	if strings.EqualFold(h.Scheme, "https") {
@@ -264,7 +283,7 @@ func (p *prober) httpGet(ctx context.Context, h *cluster.HTTPGetAction, timeout 
 	url := scheme + "://" + net.JoinHostPort(host, strconv.Itoa(int(port))) + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return false, err.Error()
+		return 0, err
 	}
 	req.Header.Set("User-Agent", "shoal-probe/1.0")
 	for _, hd := range h.Headers {
@@ -276,36 +295,38 @@ func (p *prober) httpGet(ctx context.Context, h *cluster.HTTPGetAction, timeout 
 	}
 	client := &http.Client{
 		Timeout: timeout,
-		// Like the kubelet: HTTPS probes do not verify the certificate (the
-		// pod's certificate names a service, not its IP).
 		Transport: &http.Transport{
 			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
 			DisableKeepAlives: true,
 		},
 	}
 	resp, err := client.Do(req)
+	if err != nil && httpFallback && scheme == "https" && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		req = req.Clone(ctx)
+		req.URL.Scheme = "http"
+		req.Header.Del("Authorization")
+		resp, err = client.Do(req)
+	}
 	if err != nil {
-		return false, err.Error()
+		return 0, err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 10<<10))
-	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-		return false, fmt.Sprintf("HTTP probe failed with statuscode: %d", resp.StatusCode)
-	}
-	return true, ""
+	return resp.StatusCode, nil
 }
 
-// port resolves a probe's port: a number, or the name of a container port.
-func (p *prober) port(num int32, name string) (int32, error) {
+// containerPort resolves a probe's or a hook's port: a number, or the name
+// of one of c's ports.
+func containerPort(c cluster.Container, num int32, name string) (int32, error) {
 	if num > 0 {
 		return num, nil
 	}
-	for _, cp := range p.c.Ports {
+	for _, cp := range c.Ports {
 		if name != "" && cp.Name == name {
 			return cp.ContainerPort, nil
 		}
 	}
-	return 0, fmt.Errorf("probe port %q not found among the container's ports", name)
+	return 0, fmt.Errorf("port %q not found among the container's ports", name)
 }
 
 // limitedBuffer keeps the first KiB of a probe command's output for the

@@ -34,6 +34,9 @@ type Runtime interface {
 	// Exec runs cmd in a container, streaming its output; the exit code is
 	// in the result.
 	Exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (rtapi.ExecResult, error)
+	// PodStorage measures the local ephemeral storage pod uses: its
+	// containers' writable layers and logs, its emptyDirs on disk.
+	PodStorage(ctx context.Context, pod *cluster.Pod) (rtapi.PodStorage, error)
 	// Events delivers container exits and OOM kills until ctx ends.
 	Events(ctx context.Context) <-chan rtapi.Event
 }

@@ -33,6 +33,12 @@ type action struct {
 	why string
 	// from is the node an actFetchVolume copies from.
 	from string
+	// preStop: run the container's preStop hook before an
+	// actStopContainer's SIGTERM, within grace.
+	preStop bool
+	// running are the containers an actRemovePod stops first, each after
+	// its preStop hook, all at once; set only when one of them has a hook.
+	running []cluster.Container
 }
 
 // Reasons a container is stopped by the reconciler rather than by itself.
@@ -41,6 +47,7 @@ const (
 	stopRecreate  = "TemplateChanged"  // generation differs: recreate now
 	stopCompleted = "SidecarCompleted" // main containers are done
 	stopFenced    = "Fenced"           // the node lost its fencing lease
+	stopPostStart = reasonPostStartHook
 )
 
 // decision is what one step returns.
@@ -63,6 +70,8 @@ type stepInput struct {
 	// node is this node's name; fenced: its fencing lease has lapsed.
 	node   string
 	fenced bool
+	// evict is why the pod must be evicted ("": it need not).
+	evict string
 }
 
 // failure remembers a failed runtime call, for back-off and for the
@@ -88,6 +97,10 @@ type ctrMemory struct {
 	stoppedAttempt int
 	startFail      failure
 	stopFail       failure
+	// hookFailAttempt is the attempt whose postStart hook failed, and
+	// hookMsg why: that run is stopped and counts as a crash.
+	hookFailAttempt int
+	hookMsg         string
 }
 
 // podMemory is a worker's memory of its pod; step reads observations
@@ -109,6 +122,8 @@ type podMemory struct {
 	last        *cluster.PodStatus
 	grace       time.Duration // of the last desired pod, for removal
 	vol         volumeMemory
+	// evicted is why the pod was evicted; once set, the pod only stops.
+	evicted string
 }
 
 type backoff struct {
@@ -159,6 +174,12 @@ func (m *podMemory) step(in stepInput) decision {
 	m.remember(in)
 	if pod.Terminating {
 		return m.terminate(in)
+	}
+	if in.evict != "" && m.evicted == "" && !terminal(pod.Status.Phase) && !terminal(m.phase) {
+		m.evicted = in.evict
+	}
+	if m.evicted != "" {
+		return m.evict(in)
 	}
 	// Observed phases only move forward: a finished pod stays finished,
 	// even if its containers vanish (a reboot) — it is never run again.
@@ -298,7 +319,7 @@ func (m *podMemory) terminate(in stepInput) decision {
 			st.Message = "stopping pod: " + f.err.Error()
 			return decision{status: &st, wakeAt: f.retryAt}
 		}
-		return decision{status: &st, act: action{kind: actRemovePod, grace: podGrace(in.pod)}}
+		return decision{status: &st, act: action{kind: actRemovePod, grace: podGrace(in.pod), running: m.preStops(in)}}
 	}
 	st.Stopped = true
 	for i := range st.Containers {
@@ -359,4 +380,39 @@ func (m *podMemory) record(a action, sb *rtapi.PodSandbox, err error, now time.T
 			m.vol.fetchedFrom = a.from
 		}
 	}
+}
+
+// preStops lists the running containers of a pod being removed when one of
+// them has a preStop hook: the worker then stops each after its hook,
+// rather than leaving it all to RemovePod. An evicted pod's hooks do not
+// run (the kubelet evicts with no grace period).
+func (m *podMemory) preStops(in stepInput) []cluster.Container {
+	if in.obs == nil || m.evicted != "" {
+		return nil
+	}
+	observed := observedByName(in.obs)
+	var running []cluster.Container
+	hooks := false
+	for _, c := range allContainers(in.pod) {
+		if oc := observed[c.Name]; oc != nil && oc.Running {
+			running = append(running, c)
+			hooks = hooks || preStopOf(c) != nil
+		}
+	}
+	if !hooks {
+		return nil
+	}
+	return running
+}
+
+// allContainers lists a pod's init containers, then its containers.
+func allContainers(p *cluster.Pod) []cluster.Container {
+	return append(append([]cluster.Container(nil), p.Spec.InitContainers...), p.Spec.Containers...)
+}
+
+// postStartFailed records that container name's run attempt must stop:
+// its postStart hook failed, for msg.
+func (m *podMemory) postStartFailed(name string, attempt int, msg string) {
+	cm := m.ctr(name)
+	cm.hookFailAttempt, cm.hookMsg = attempt, msg
 }

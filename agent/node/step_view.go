@@ -42,7 +42,7 @@ func exitReason(oc *rtapi.ContainerState) string {
 // pod's main containers are done.
 func (m *podMemory) view(in stepInput, c cluster.Container, policy cluster.RestartPolicy, oc *rtapi.ContainerState, noRestart bool) ctrView {
 	cm := m.ctr(c.Name)
-	cs := cluster.ContainerStatus{Name: c.Name, Image: c.Image, LastTermination: cm.lastTerm, LastExitCode: cm.lastExit}
+	cs := cluster.ContainerStatus{Name: c.Name, Image: c.Image, LastTermination: cm.lastTerm, LastExitCode: cm.lastExit, LastMessage: cm.lastMsg}
 	if oc != nil {
 		cs.ContainerID = oc.ID
 		cs.RestartCount = int32(max(oc.Attempt-1, 0))
@@ -74,8 +74,14 @@ func (m *podMemory) viewRunning(in stepInput, c cluster.Container, oc *rtapi.Con
 		cs.Message = pr.msg // a failing readiness probe says why
 	}
 	why := stopReason(in.pod, oc, pr, noRestart)
-	if why == stopUnhealthy {
+	if cm.hookFailAttempt == oc.Attempt && why != stopCompleted && why != stopRecreate {
+		why = stopPostStart
+	}
+	switch why {
+	case stopUnhealthy:
 		cs.Message = pr.msg
+	case stopPostStart:
+		cs.Message = cm.hookMsg
 	}
 	v.status = cs
 	if why == "" {
@@ -85,7 +91,8 @@ func (m *podMemory) viewRunning(in stepInput, c cluster.Container, oc *rtapi.Con
 		v.wakeAt = f.retryAt
 		return v
 	}
-	v.act = action{kind: actStopContainer, container: c, grace: podGrace(in.pod), why: why, attempt: oc.Attempt}
+	v.act = action{kind: actStopContainer, container: c, grace: podGrace(in.pod), why: why, attempt: oc.Attempt,
+		preStop: preStopOf(c) != nil}
 	return v
 }
 
@@ -119,8 +126,9 @@ func (m *podMemory) viewExited(in stepInput, c cluster.Container, policy cluster
 			m.countCrash(in, c, oc, why)
 		}
 	}
-	cs.LastTermination, cs.LastExitCode, cs.Message = cm.lastTerm, cm.lastExit, cm.lastMsg
-	failed := oc.ExitCode != 0 || oc.OOMKilled
+	cs.LastTermination, cs.LastExitCode, cs.LastMessage, cs.Message = cm.lastTerm, cm.lastExit, cm.lastMsg, cm.lastMsg
+	// A run whose postStart hook failed failed, however it exited.
+	failed := oc.ExitCode != 0 || oc.OOMKilled || cm.hookFailAttempt == oc.Attempt
 	v := ctrView{everStarted: true}
 	if !restarts(policy, failed, why, noRestart) {
 		terminated(&cs, oc)
@@ -175,7 +183,10 @@ func (m *podMemory) countCrash(in stepInput, c cluster.Container, oc *rtapi.Cont
 	}
 	cm.restartAt = in.now.Add(cm.delay)
 	cm.lastTerm, cm.lastExit, cm.lastMsg = exitReason(oc), oc.ExitCode, ""
-	if why == stopUnhealthy {
+	switch {
+	case cm.hookFailAttempt == oc.Attempt:
+		cm.lastTerm, cm.lastMsg = reasonPostStartHook, cm.hookMsg
+	case why == stopUnhealthy:
 		cm.lastTerm = stopUnhealthy
 		if pr, ok := in.probes[c.Name]; ok && pr.inst == (instance{oc.ID, oc.Attempt}) {
 			cm.lastMsg = pr.msg

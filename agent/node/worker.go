@@ -23,6 +23,11 @@ type worker struct {
 	obs    *rtapi.PodState
 	seq    uint64 // listing obs came from
 	closed bool   // the goroutine has returned; the main loop starts anew
+	// evictMsg is why the storage monitor evicts the pod ("": it does not).
+	evictMsg string
+	// hookCancel cuts short the postStart hook running now, if any, when
+	// the pod is to stop.
+	hookCancel context.CancelFunc
 
 	// Owned by run.
 	mem       *podMemory
@@ -64,6 +69,9 @@ func (w *worker) setPod(p *cluster.Pod) bool {
 	if w.closed {
 		return false
 	}
+	if (p == nil || p.Terminating) && w.hookCancel != nil {
+		w.hookCancel()
+	}
 	// Snapshots share unchanged objects, so the same pointer means the
 	// same pod: no need to wake the worker on every unrelated change.
 	if w.pod != p {
@@ -71,6 +79,17 @@ func (w *worker) setPod(p *cluster.Pod) bool {
 		poke(w.wake)
 	}
 	return true
+}
+
+// evict hands the worker the storage monitor's verdict; the first one
+// stands.
+func (w *worker) evict(msg string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.evictMsg == "" {
+		w.evictMsg = msg
+		poke(w.wake)
+	}
 }
 
 // setObserved hands the worker what listing seq saw of its pod.
@@ -94,7 +113,7 @@ func (w *worker) run(ctx context.Context) {
 	defer timer.Stop()
 	for {
 		w.mu.Lock()
-		pod, obs, fresh := w.pod, w.obs, w.seq >= w.ticket
+		pod, obs, fresh, evict := w.pod, w.obs, w.seq >= w.ticket, w.evictMsg
 		if fresh && pod == nil && obs == nil {
 			// Not desired and nothing left in the runtime: done. Closing
 			// under mu means the main loop never hands work to a worker
@@ -109,7 +128,7 @@ func (w *worker) run(ctx context.Context) {
 		var wakeAt time.Time
 		if fresh {
 			d := w.mem.step(stepInput{now: w.r.cfg.Clock.Now(), pod: pod, obs: obs, probes: w.probes.snapshot(),
-				node: w.r.cfg.NodeName, fenced: !w.r.leaseValid()})
+				node: w.r.cfg.NodeName, fenced: !w.r.leaseValid(), evict: evict})
 			w.syncProbers(ctx, pod, obs)
 			if d.status != nil && (w.published == nil || !statusEqual(*w.published, *d.status)) {
 				w.published = d.status
@@ -149,8 +168,9 @@ func (w *worker) run(ctx context.Context) {
 func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a action) {
 	rt := w.r.cfg.Runtime
 	var (
-		sb  *rtapi.PodSandbox
-		err error
+		sb       *rtapi.PodSandbox
+		err      error
+		hookFail string
 	)
 	switch a.kind {
 	case actEnsureSandbox:
@@ -161,12 +181,22 @@ func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a a
 		log.Info("starting container", "pod", pod.Key(), "container", a.container.Name, "attempt", a.attempt)
 		err = rt.StartContainer(ctx, pod, w.mem.sandbox, a.container, a.attempt)
 		w.ticket = w.r.lister.request()
+		if err == nil && postStartOf(a.container) != nil {
+			hookFail = w.postStart(ctx, log, pod, a.container)
+		}
 	case actStopContainer:
 		log.Info("stopping container", "pod", pod.Key(), "container", a.container.Name, "why", a.why)
-		err = rt.StopContainer(ctx, w.uid, a.container.Name, a.grace)
+		grace := a.grace
+		if a.preStop {
+			grace = w.preStop(ctx, log, pod, a.container, grace)
+		}
+		err = rt.StopContainer(ctx, w.uid, a.container.Name, grace)
 		w.ticket = w.r.lister.request()
 	case actRemovePod:
 		log.Info("removing pod", "grace", a.grace)
+		if len(a.running) > 0 {
+			w.stopAll(ctx, log, pod, a.running, a.grace)
+		}
 		err = rt.RemovePod(ctx, w.uid, a.grace)
 		w.ticket = w.r.lister.request()
 	case actFetchVolume:
@@ -177,6 +207,9 @@ func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a a
 		log.Warn("runtime call failed", "call", a.kind.String(), "err", err)
 	}
 	w.mem.record(a, sb, err, w.r.cfg.Clock.Now())
+	if hookFail != "" {
+		w.mem.postStartFailed(a.container.Name, a.attempt, hookFail)
+	}
 }
 
 func (k actionKind) String() string {

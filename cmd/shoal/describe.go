@@ -244,6 +244,9 @@ func containerState(w io.Writer, st cluster.ContainerStatus) {
 	if st.LastTermination != "" {
 		fmt.Fprintf(w, "    Last State:\tTerminated\n")
 		fmt.Fprintf(w, "      Reason:\t%s\n", st.LastTermination)
+		if st.LastMessage != "" {
+			fmt.Fprintf(w, "      Message:\t%s\n", st.LastMessage)
+		}
 		fmt.Fprintf(w, "      Exit Code:\t%d\n", st.LastExitCode)
 	}
 }
@@ -275,7 +278,13 @@ func podEvents(w io.Writer, p *cluster.Pod) {
 	case p.NodeName != "":
 		fmt.Fprintf(w, "  Normal\tScheduled\tassigned %s/%s to %s\n", p.Namespace, p.Name, p.NodeName)
 	}
+	if p.Status.Reason == "Evicted" {
+		fmt.Fprintf(w, "  Warning\tEvicted\t%s\n", p.Status.Message)
+	}
 	for _, cs := range p.Status.Containers {
+		if cs.LastTermination == "FailedPostStartHook" {
+			fmt.Fprintf(w, "  Warning\tFailedPostStartHook\t%s: %s\n", cs.Name, dash(cs.LastMessage))
+		}
 		if cs.LastTermination == "OOMKilled" || cs.Reason == "OOMKilled" {
 			fmt.Fprintf(w, "  Warning\tOOMKilled\tcontainer %s was killed for exceeding its memory limit\n", cs.Name)
 		}

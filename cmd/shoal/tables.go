@@ -191,6 +191,10 @@ func podStatusWord(p *cluster.Pod) string {
 	if p.NodeName == "" {
 		return string(cluster.PodPending)
 	}
+	if p.Status.Reason == "Evicted" {
+		// What the pod went through, not how its containers ended.
+		return p.Status.Reason
+	}
 	inits := map[string]bool{}
 	for _, c := range p.Spec.InitContainers {
 		inits[c.Name] = true

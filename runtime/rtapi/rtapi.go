@@ -80,3 +80,34 @@ func (e *ConfigError) Error() string { return e.Message }
 
 // Is makes errors.Is(err, ErrCreateConfig) hold for any ConfigError.
 func (e *ConfigError) Is(target error) bool { return target == ErrCreateConfig }
+
+// PodStorage is a pod's use of the node's local ephemeral storage, in
+// bytes, as the kubelet counts it for eviction.
+type PodStorage struct {
+	// Containers holds, per container name, its writable layer and its
+	// logs.
+	Containers map[string]ContainerStorage
+	// EmptyDirs holds, per volume name, what a disk-backed emptyDir holds
+	// (a Memory one counts against memory, not here).
+	EmptyDirs map[string]int64
+}
+
+// ContainerStorage is one container's share of a PodStorage.
+type ContainerStorage struct {
+	// RootFS is the container's writable layer (the snapshotter's usage
+	// of its snapshot): what it wrote outside its volumes.
+	RootFS int64
+	Logs   int64
+}
+
+// Total is everything the pod uses: writable layers, logs and emptyDirs.
+func (s PodStorage) Total() int64 {
+	var n int64
+	for _, c := range s.Containers {
+		n += c.RootFS + c.Logs
+	}
+	for _, b := range s.EmptyDirs {
+		n += b
+	}
+	return n
+}
