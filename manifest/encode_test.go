@@ -280,8 +280,8 @@ func TestServiceToK8s(t *testing.T) {
 
 func TestNodeToK8s(t *testing.T) {
 	n := &cluster.Node{Name: "n1", Address: "192.168.1.10", Labels: map[string]string{"zone": "a"},
-		Capacity:    cluster.Resources{MilliCPU: 16000, Memory: 64 << 30, GPU: 2},
-		Allocatable: cluster.Resources{MilliCPU: 15500, Memory: 63 << 30, GPU: 2},
+		Capacity:    cluster.Resources{MilliCPU: 16000, Memory: 64 << 30, EphemeralStorage: 500 << 30, GPU: 2},
+		Allocatable: cluster.Resources{MilliCPU: 15500, Memory: 63 << 30, EphemeralStorage: 500 << 30, GPU: 2},
 		GPUs:        []cluster.GPU{{Index: 0, UUID: "GPU-a", Model: "H200", MemoryBytes: 141 << 30}, {Index: 1, UUID: "GPU-b", Model: "H200"}},
 		PodCIDR:     "10.88.1.0/24", Unschedulable: true, Status: cluster.NodeReady, Raft: cluster.RaftLeader}
 	usage := cluster.NodeUsage{Requested: cluster.Resources{MilliCPU: 500, GPU: 1}, GPUs: map[string]string{"GPU-b": "default/train"}, Pods: 1}
@@ -295,6 +295,7 @@ func TestNodeToK8s(t *testing.T) {
 		{[]any{"spec", "unschedulable"}, true}, {[]any{"spec", "podCIDR"}, "10.88.1.0/24"},
 		{[]any{"status", "capacity", "cpu"}, "16"}, {[]any{"status", "capacity", "memory"}, "64Gi"},
 		{[]any{"status", "capacity", "nvidia.com/gpu"}, "2"}, {[]any{"status", "allocatable", "cpu"}, "15500m"},
+		{[]any{"status", "capacity", "ephemeral-storage"}, "500Gi"}, {[]any{"status", "allocatable", "ephemeral-storage"}, "500Gi"},
 		{[]any{"status", "addresses", 0, "type"}, "InternalIP"}, {[]any{"status", "addresses", 0, "address"}, "192.168.1.10"},
 		{[]any{"status", "conditions", 0, "type"}, "Ready"}, {[]any{"status", "conditions", 0, "status"}, "True"},
 		{[]any{"status", "raft"}, "leader"},

@@ -107,8 +107,9 @@ func NodeToK8s(n *cluster.Node, usage cluster.NodeUsage) any {
 // node with no GPUs has nvidia.com/gpu: 0, as a scheduler reads it).
 func nodeResources(r cluster.Resources) corev1.ResourceList {
 	return corev1.ResourceList{
-		corev1.ResourceCPU:    resource.MustParse(cluster.FormatMilliCPU(r.MilliCPU)),
-		corev1.ResourceMemory: resource.MustParse(cluster.FormatBytes(r.Memory)),
-		cluster.ResourceGPU:   *resource.NewQuantity(r.GPU, resource.DecimalSI),
+		corev1.ResourceCPU:              resource.MustParse(cluster.FormatMilliCPU(r.MilliCPU)),
+		corev1.ResourceMemory:           resource.MustParse(cluster.FormatBytes(r.Memory)),
+		corev1.ResourceEphemeralStorage: resource.MustParse(cluster.FormatBytes(r.EphemeralStorage)),
+		cluster.ResourceGPU:             *resource.NewQuantity(r.GPU, resource.DecimalSI),
 	}
 }

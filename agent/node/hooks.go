@@ -23,7 +23,9 @@ import (
 //     at least minStopGrace (the kubelet's minimum), then SIGKILL.
 //
 // A hook that fails is not retried. tcpSocket hooks are accepted by the
-// API but, as in Kubernetes, never run: a postStart one fails.
+// API but, as in Kubernetes, never run: a postStart one fails. No preStop
+// hook runs for an evicted pod (the kubelet evicts with no grace period)
+// nor for a fenced stop, whose short grace keeps the fencing promise.
 
 // reasonPostStartHook is the last termination of a container stopped
 // because its postStart hook failed (the kubelet's event reason).
