@@ -81,6 +81,15 @@ func (m *memRuntime) StartContainer(_ context.Context, pod *cluster.Pod, _ *rtap
 	return nil
 }
 
+func (m *memRuntime) WriteVolume(_ context.Context, pod *cluster.Pod, _ string, _ []rtapi.VolumeFile) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pods[pod.UID] == nil {
+		return errors.New("no sandbox")
+	}
+	return nil
+}
+
 func (m *memRuntime) StopContainer(_ context.Context, uid, name string, _ time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

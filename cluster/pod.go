@@ -40,6 +40,16 @@ type PodSpec struct {
 	HostNetwork     bool                `json:"hostNetwork,omitempty"`
 	HostPID         bool                `json:"hostPID,omitempty"`
 	HostIPC         bool                `json:"hostIPC,omitempty"`
+	// EnableServiceLinks injects, as kubelet does, environment variables
+	// naming the Services of the pod's namespace (DB_SERVICE_HOST, ...);
+	// nil means true, Kubernetes' default.
+	EnableServiceLinks *bool `json:"enableServiceLinks,omitempty"`
+}
+
+// ServiceLinks reports whether the pod's containers get service
+// environment variables.
+func (s *PodSpec) ServiceLinks() bool {
+	return s.EnableServiceLinks == nil || *s.EnableServiceLinks
 }
 
 // Requests is what the pod asks the scheduler for: the sum of its
@@ -83,9 +93,10 @@ func (s PodSpec) Clone() PodSpec {
 	c := s
 	c.InitContainers = cloneContainers(s.InitContainers)
 	c.Containers = cloneContainers(s.Containers)
-	c.Volumes = slices.Clone(s.Volumes)
+	c.Volumes = cloneVolumes(s.Volumes)
 	c.NodeSelector = cloneMap(s.NodeSelector)
 	c.SecurityContext = s.SecurityContext.Clone()
+	c.EnableServiceLinks = clonePtr(s.EnableServiceLinks)
 	return c
 }
 
@@ -102,13 +113,16 @@ func cloneContainers(cs []Container) []Container {
 
 // Container is one container of a pod.
 type Container struct {
-	Name       string          `json:"name"`
-	Image      string          `json:"image"`
-	Command    []string        `json:"command,omitempty"`
-	Args       []string        `json:"args,omitempty"`
-	WorkingDir string          `json:"workingDir,omitempty"`
-	Env        []EnvVar        `json:"env,omitempty"`
-	Ports      []ContainerPort `json:"ports,omitempty"`
+	Name       string   `json:"name"`
+	Image      string   `json:"image"`
+	Command    []string `json:"command,omitempty"`
+	Args       []string `json:"args,omitempty"`
+	WorkingDir string   `json:"workingDir,omitempty"`
+	Env        []EnvVar `json:"env,omitempty"`
+	// EnvFrom sets a variable for every key of ConfigMaps and Secrets;
+	// Env wins over it, and a later source over an earlier one.
+	EnvFrom []EnvFromSource `json:"envFrom,omitempty"`
+	Ports   []ContainerPort `json:"ports,omitempty"`
 	// Requests decide placement; Limits are enforced by cgroups. A GPU
 	// request always equals its limit.
 	Requests       Resources     `json:"requests,omitempty"`
@@ -132,7 +146,8 @@ func (c Container) Clone() Container {
 	out := c
 	out.Command = slices.Clone(c.Command)
 	out.Args = slices.Clone(c.Args)
-	out.Env = slices.Clone(c.Env)
+	out.Env = cloneEnv(c.Env)
+	out.EnvFrom = cloneEnvFrom(c.EnvFrom)
 	out.Ports = slices.Clone(c.Ports)
 	out.VolumeMounts = slices.Clone(c.VolumeMounts)
 	out.LivenessProbe = c.LivenessProbe.clone()
@@ -143,10 +158,13 @@ func (c Container) Clone() Container {
 	return out
 }
 
-// EnvVar is one environment variable with a literal value.
+// EnvVar is one environment variable: a literal Value, or one taken
+// from ValueFrom when the container is created.
 type EnvVar struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
+	// ValueFrom, when set, replaces Value (see configsource.go).
+	ValueFrom *EnvVarSource `json:"valueFrom,omitempty"`
 }
 
 // ContainerPort is a port a container listens on. A HostPort publishes it
@@ -176,6 +194,13 @@ type Volume struct {
 	// Claim names a StatefulSet volume claim; the node keeps its data under
 	// the data dir, per claim and pod, across pod restarts and deletions.
 	Claim *ClaimSource `json:"claim,omitempty"`
+	// ConfigMap, Secret, DownwardAPI and Projected volumes are files the
+	// node writes from the cluster state (see configsource.go); containers
+	// see them read-only, and they follow changes while the pod runs.
+	ConfigMap   *ConfigMapVolumeSource   `json:"configMap,omitempty"`
+	Secret      *SecretVolumeSource      `json:"secret,omitempty"`
+	DownwardAPI *DownwardAPIVolumeSource `json:"downwardAPI,omitempty"`
+	Projected   *ProjectedVolumeSource   `json:"projected,omitempty"`
 }
 
 // EmptyDirSource is a scratch directory that lives as long as the pod.

@@ -152,11 +152,9 @@ var hints = map[string]string{
 	"affinity":              "use nodeSelector",
 	"nodeName":              "use nodeSelector",
 	"matchExpressions":      "use matchLabels",
-	"valueFrom":             "only literal values: Shoal has no ConfigMaps or Secrets",
-	"envFrom":               "only literal env values: Shoal has no ConfigMaps or Secrets",
 	"persistentVolumeClaim": "standalone PersistentVolumeClaims are not supported: use a StatefulSet's volumeClaimTemplates",
-	"configMap":             "Shoal has no ConfigMaps",
-	"secret":                "Shoal has no Secrets",
+	"serviceAccountToken":   "Shoal has no API tokens for pods: the Shoal API is not for pods to call",
+	"fileKeyRef":            "use configMapKeyRef or secretKeyRef",
 	"seLinuxOptions":        "Shoal sets no SELinux labels",
 	"seLinuxChangePolicy":   "Shoal sets no SELinux labels",
 	"windowsOptions":        "Shoal runs Linux containers only",
@@ -206,9 +204,26 @@ var (
 	seccompShape  = obj(map[string]*shape{"type": leaf, "localhostProfile": leaf})
 	appArmorShape = obj(map[string]*shape{"type": leaf, "localhostProfile": leaf})
 
+	// What pods take from ConfigMaps, Secrets and the downward API
+	// (configref.go checks the values).
+	keyRefShape      = obj(map[string]*shape{"name": leaf, "key": leaf, "optional": leaf})
+	objectRefShape   = obj(map[string]*shape{"name": leaf, "optional": leaf})
+	fieldRefShape    = obj(map[string]*shape{"apiVersion": leaf, "fieldPath": leaf})
+	resourceRefShape = obj(map[string]*shape{"containerName": leaf, "resource": leaf, "divisor": leaf})
+	itemsShape       = obj(map[string]*shape{"key": leaf, "path": leaf, "mode": leaf})
+	downwardItems    = obj(map[string]*shape{"path": leaf, "fieldRef": fieldRefShape, "resourceFieldRef": resourceRefShape, "mode": leaf})
+	envShape         = obj(map[string]*shape{
+		"name": leaf, "value": leaf,
+		"valueFrom": obj(map[string]*shape{
+			"fieldRef": fieldRefShape, "resourceFieldRef": resourceRefShape,
+			"configMapKeyRef": keyRefShape, "secretKeyRef": keyRefShape,
+		}),
+	})
+	envFromShape = obj(map[string]*shape{"prefix": leaf, "configMapRef": objectRefShape, "secretRef": objectRefShape})
+
 	containerShape = obj(map[string]*shape{
 		"name": leaf, "image": leaf, "command": leaf, "args": leaf, "workingDir": leaf,
-		"env":           obj(map[string]*shape{"name": leaf, "value": leaf}),
+		"env": envShape, "envFrom": envFromShape,
 		"ports":         obj(map[string]*shape{"name": leaf, "containerPort": leaf, "hostPort": leaf, "hostIP": leaf, "protocol": leaf}),
 		"resources":     obj(map[string]*shape{"requests": leaf, "limits": leaf}),
 		"volumeMounts":  obj(map[string]*shape{"name": leaf, "mountPath": leaf, "subPath": leaf, "readOnly": leaf}),
@@ -226,11 +241,23 @@ var (
 	podSpecShape = obj(map[string]*shape{
 		"containers": containerShape, "initContainers": containerShape,
 		"volumes": obj(map[string]*shape{
-			"name":     leaf,
-			"emptyDir": obj(map[string]*shape{"medium": leaf, "sizeLimit": leaf}),
-			"hostPath": obj(map[string]*shape{"path": leaf, "type": leaf}),
+			"name":        leaf,
+			"emptyDir":    obj(map[string]*shape{"medium": leaf, "sizeLimit": leaf}),
+			"hostPath":    obj(map[string]*shape{"path": leaf, "type": leaf}),
+			"configMap":   obj(map[string]*shape{"name": leaf, "items": itemsShape, "defaultMode": leaf, "optional": leaf}),
+			"secret":      obj(map[string]*shape{"secretName": leaf, "items": itemsShape, "defaultMode": leaf, "optional": leaf}),
+			"downwardAPI": obj(map[string]*shape{"items": downwardItems, "defaultMode": leaf}),
+			"projected": obj(map[string]*shape{
+				"defaultMode": leaf,
+				"sources": obj(map[string]*shape{
+					"configMap":   obj(map[string]*shape{"name": leaf, "items": itemsShape, "optional": leaf}),
+					"secret":      obj(map[string]*shape{"name": leaf, "items": itemsShape, "optional": leaf}),
+					"downwardAPI": obj(map[string]*shape{"items": downwardItems}),
+				}),
+			}),
 		}),
-		"restartPolicy": leaf, "nodeSelector": leaf, "terminationGracePeriodSeconds": leaf,
+		"enableServiceLinks": leaf,
+		"restartPolicy":      leaf, "nodeSelector": leaf, "terminationGracePeriodSeconds": leaf,
 		"hostname": leaf, "subdomain": leaf,
 		"hostNetwork": leaf, "hostPID": leaf, "hostIPC": leaf,
 		"securityContext": obj(map[string]*shape{

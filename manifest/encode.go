@@ -249,7 +249,8 @@ func podSpecToK8s(s cluster.PodSpec, podName string) corev1.PodSpec {
 		TerminationGracePeriodSeconds: ptr(s.TerminationGracePeriodSeconds),
 		Hostname:                      s.Hostname, Subdomain: s.Subdomain,
 		HostNetwork: s.HostNetwork, HostPID: s.HostPID, HostIPC: s.HostIPC,
-		SecurityContext: podSecurityToK8s(s.SecurityContext),
+		SecurityContext:    podSecurityToK8s(s.SecurityContext),
+		EnableServiceLinks: ptr(s.ServiceLinks()),
 	}
 	for _, v := range s.Volumes {
 		kv := corev1.Volume{Name: v.Name}
@@ -266,6 +267,8 @@ func podSpecToK8s(s cluster.PodSpec, podName string) corev1.PodSpec {
 			}
 		case v.Claim != nil:
 			kv.PersistentVolumeClaim = &corev1.PersistentVolumeClaimVolumeSource{ClaimName: v.Claim.ClaimName + "-" + podName}
+		default:
+			configVolumeToK8s(v, &kv)
 		}
 		out.Volumes = append(out.Volumes, kv)
 	}
@@ -295,7 +298,10 @@ func containerToK8s(c cluster.Container) corev1.Container {
 		out.RestartPolicy = ptr(corev1.ContainerRestartPolicy(c.RestartPolicy))
 	}
 	for _, e := range c.Env {
-		out.Env = append(out.Env, corev1.EnvVar{Name: e.Name, Value: e.Value})
+		out.Env = append(out.Env, corev1.EnvVar{Name: e.Name, Value: e.Value, ValueFrom: envSourceToK8s(e.ValueFrom)})
+	}
+	for _, e := range c.EnvFrom {
+		out.EnvFrom = append(out.EnvFrom, envFromToK8s(e))
 	}
 	for _, p := range c.Ports {
 		out.Ports = append(out.Ports, corev1.ContainerPort{

@@ -24,8 +24,7 @@ func TestExamplesRefused(t *testing.T) {
 		}, "\n")},
 		{"wordpress/mysql-deployment.yaml", strings.Join([]string{
 			dir + `wordpress/mysql-deployment.yaml: document 2 (PersistentVolumeClaim "mysql-pv-claim", line 15): unknown kind "PersistentVolumeClaim" (Shoal supports Deployment, StatefulSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding)`,
-			dir + `wordpress/mysql-deployment.yaml: document 3 (Deployment "wordpress-mysql", line 52): spec.template.spec.containers[0].env[0].valueFrom: not supported by Shoal (only literal values: Shoal has no ConfigMaps or Secrets)`,
-			dir + `wordpress/mysql-deployment.yaml: document 3 (Deployment "wordpress-mysql", line 61): spec.template.spec.containers[0].env[3].valueFrom: not supported by Shoal (only literal values: Shoal has no ConfigMaps or Secrets)`,
+			// Its env valueFrom secretKeyRef is supported.
 			dir + `wordpress/mysql-deployment.yaml: document 3 (Deployment "wordpress-mysql", line 73): spec.template.spec.volumes[0].persistentVolumeClaim: not supported by Shoal (standalone PersistentVolumeClaims are not supported: use a StatefulSet's volumeClaimTemplates)`,
 		}, "\n")},
 	}

@@ -91,6 +91,12 @@ func (c *conv) podSpec(s *corev1.PodSpec, p string, claims []cluster.ClaimSource
 		out.Containers = append(out.Containers, c.container(&s.Containers[i], index(p+".containers", i), false, volumes, names, out.TerminationGracePeriodSeconds))
 	}
 	c.nonRootConflicts(&out, p)
+	c.resourceRefContainers(&out, p)
+	// Only false is stored: nil is Kubernetes' default (true), so the
+	// templates applied before the field existed keep their hash.
+	if l := s.EnableServiceLinks; l != nil && !*l {
+		out.EnableServiceLinks = ptr(false)
+	}
 	return out
 }
 
@@ -105,9 +111,11 @@ func (c *conv) volume(v corev1.Volume, p string, seen map[string]bool) cluster.V
 		c.errf(p+".name", "%q is defined twice", v.Name)
 	}
 	seen[v.Name] = true
-	switch {
-	case v.EmptyDir != nil && v.HostPath != nil:
-		c.errf(p, "may have only one of emptyDir and hostPath")
+	switch n := volumeSources(v); {
+	case n == 0:
+		c.errf(p, "needs a source: emptyDir, hostPath, configMap, secret, downwardAPI or projected (the volume types Shoal supports besides StatefulSet claims)")
+	case n > 1:
+		c.errf(p, "may have only one source (emptyDir, hostPath, configMap, secret, downwardAPI or projected)")
 	case v.EmptyDir != nil:
 		out.EmptyDir = &cluster.EmptyDirSource{Medium: string(v.EmptyDir.Medium)}
 		if m := v.EmptyDir.Medium; m != corev1.StorageMediumDefault && m != corev1.StorageMediumMemory {
@@ -121,22 +129,40 @@ func (c *conv) volume(v corev1.Volume, p string, seen map[string]bool) cluster.V
 			out.EmptyDir.SizeLimit = n
 		}
 	case v.HostPath != nil:
-		out.HostPath = &cluster.HostPathSource{Path: v.HostPath.Path}
-		if !path.IsAbs(v.HostPath.Path) {
-			c.errf(p+".hostPath.path", "%q must be an absolute path", v.HostPath.Path)
-		}
-		if t := v.HostPath.Type; t != nil {
-			out.HostPath.Type = string(*t)
-			switch *t {
-			case corev1.HostPathUnset, corev1.HostPathDirectoryOrCreate, corev1.HostPathDirectory,
-				corev1.HostPathFileOrCreate, corev1.HostPathFile, corev1.HostPathSocket,
-				corev1.HostPathCharDev, corev1.HostPathBlockDev:
-			default:
-				c.errf(p+".hostPath.type", "%q is not a valid hostPath type", *t)
-			}
-		}
+		out.HostPath = c.hostPath(p, v.HostPath)
 	default:
-		c.errf(p, "needs a source: emptyDir or hostPath (the only volume types Shoal supports besides StatefulSet claims)")
+		c.configVolume(v, p, &out)
+	}
+	return out
+}
+
+// volumeSources counts the sources a volume sets (those Shoal supports;
+// the others were refused before conversion).
+func volumeSources(v corev1.Volume) int {
+	n := 0
+	for _, set := range []bool{v.EmptyDir != nil, v.HostPath != nil, v.ConfigMap != nil, v.Secret != nil,
+		v.DownwardAPI != nil, v.Projected != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *conv) hostPath(p string, h *corev1.HostPathVolumeSource) *cluster.HostPathSource {
+	out := &cluster.HostPathSource{Path: h.Path}
+	if !path.IsAbs(h.Path) {
+		c.errf(p+".hostPath.path", "%q must be an absolute path", h.Path)
+	}
+	if t := h.Type; t != nil {
+		out.Type = string(*t)
+		switch *t {
+		case corev1.HostPathUnset, corev1.HostPathDirectoryOrCreate, corev1.HostPathDirectory,
+			corev1.HostPathFileOrCreate, corev1.HostPathFile, corev1.HostPathSocket,
+			corev1.HostPathCharDev, corev1.HostPathBlockDev:
+		default:
+			c.errf(p+".hostPath.type", "%q is not a valid hostPath type", *t)
+		}
 	}
 	return out
 }
@@ -154,6 +180,7 @@ func (c *conv) container(k *corev1.Container, p string, init bool, volumes, name
 		out.RestartPolicy = cluster.RestartAlways
 	}
 	out.Env = c.env(p+".env", k.Env)
+	out.EnvFrom = c.envFrom(p+".envFrom", k.EnvFrom)
 	var portNames map[string]bool
 	out.Ports, portNames = c.containerPorts(p+".ports", k.Ports)
 	out.Requests, out.Limits = c.resources(p+".resources", k.Resources)
@@ -227,13 +254,7 @@ func (c *conv) sidecar(p string, rp *corev1.ContainerRestartPolicy, init bool) b
 func (c *conv) env(p string, env []corev1.EnvVar) []cluster.EnvVar {
 	var out []cluster.EnvVar
 	for i, e := range env {
-		ep := index(p, i)
-		if e.Name == "" {
-			c.errf(ep+".name", "required")
-		} else {
-			c.check(ep+".name", e.Name, validation.IsEnvVarName(e.Name))
-		}
-		out = append(out, cluster.EnvVar{Name: e.Name, Value: e.Value})
+		out = append(out, c.envVar(index(p, i), e))
 	}
 	return out
 }

@@ -263,6 +263,13 @@ var restrictedCases = []checkCase{
 		want: []want{r("volumes[2].hostPath")}},
 	{name: "hostPath outside the allowed paths", spec: hardened(hostPath("/etc")), allowed: []string{"/srv/shoal"},
 		want: []want{b("volumes[2].hostPath.path")}},
+	{name: "configuration volumes are restricted-safe", spec: hardened(func(s *cluster.PodSpec) {
+		s.Volumes = append(s.Volumes,
+			cluster.Volume{Name: "cm", ConfigMap: &cluster.ConfigMapVolumeSource{ConfigMapProjection: cluster.ConfigMapProjection{Name: "c"}}},
+			cluster.Volume{Name: "s", Secret: &cluster.SecretVolumeSource{SecretProjection: cluster.SecretProjection{Name: "s"}}},
+			cluster.Volume{Name: "d", DownwardAPI: &cluster.DownwardAPIVolumeSource{}},
+			cluster.Volume{Name: "p", Projected: &cluster.ProjectedVolumeSource{}})
+	})},
 	{name: "volume without a known source", spec: hardened(func(s *cluster.PodSpec) {
 		s.Volumes = append(s.Volumes, cluster.Volume{Name: "odd"})
 	}), want: []want{r("volumes[2]")}},

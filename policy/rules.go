@@ -132,8 +132,8 @@ func (c *checker) volume(p string, v cluster.Volume) {
 	switch {
 	case v.HostPath != nil:
 		c.hostPath(p, v.HostPath.Path)
-	case c.restricted && v.EmptyDir == nil && v.Claim == nil:
-		c.requires(p, "volumes to be emptyDir or claim")
+	case c.restricted && v.EmptyDir == nil && v.Claim == nil && !v.Config():
+		c.requires(p, "volumes to be emptyDir, configMap, secret, downwardAPI, projected or claim")
 	}
 }
 

@@ -165,11 +165,11 @@ func (r *Runtime) createContainer(ctx context.Context, pod *cluster.Pod, sb *rta
 	if c.WorkingDir != "" {
 		specOpts = append(specOpts, oci.WithProcessCwd(c.WorkingDir))
 	}
-	if len(c.Env) > 0 {
-		env := make([]string, 0, len(c.Env))
-		for _, e := range c.Env {
-			env = append(env, e.Name+"="+e.Value)
-		}
+	env, err := literalEnv(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(env) > 0 {
 		specOpts = append(specOpts, oci.WithEnv(env))
 	}
 	specOpts = append(specOpts,
@@ -222,6 +222,24 @@ func (r *Runtime) createContainer(ctx context.Context, pod *cluster.Pod, sb *rta
 		return nil, fmt.Errorf("create container: %w", err)
 	}
 	return ctr, nil
+}
+
+// literalEnv is c's environment as NAME=value. Values taken from
+// ConfigMaps, Secrets and the pod (valueFrom, envFrom) must have been
+// resolved by the caller (the node reconciler, agent/node/podconfig):
+// an unresolved one would silently be empty.
+func literalEnv(c cluster.Container) ([]string, error) {
+	if len(c.EnvFrom) > 0 {
+		return nil, fmt.Errorf("%w: container %s: envFrom not resolved", ErrInvalid, c.Name)
+	}
+	env := make([]string, 0, len(c.Env))
+	for _, e := range c.Env {
+		if e.ValueFrom != nil {
+			return nil, fmt.Errorf("%w: container %s: env %s: valueFrom not resolved", ErrInvalid, c.Name, e.Name)
+		}
+		env = append(env, e.Name+"="+e.Value)
+	}
+	return env, nil
 }
 
 func (r *Runtime) snapshotter() string {
@@ -296,7 +314,9 @@ func (r *Runtime) mounts(pod *cluster.Pod, c cluster.Container) (_ []specs.Mount
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, bindMount(src, m.MountPath, m.ReadOnly))
+		// Config volumes are the agent's to write: read-only, as
+		// Kubernetes mounts them whatever readOnly says.
+		out = append(out, bindMount(src, m.MountPath, m.ReadOnly || v.Config()))
 	}
 	return out, nil
 }

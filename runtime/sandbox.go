@@ -65,7 +65,11 @@ func (r *Runtime) ensureSandbox(ctx context.Context, pod *cluster.Pod) (*rtapi.P
 	if err := r.prepareVolumes(pod); err != nil {
 		return nil, err
 	}
-	r.restoreSubPaths(pod)
+	// A config volume's subPaths are bound again once it is written.
+	r.restoreSubPaths(pod, func(name string) bool {
+		i := slices.IndexFunc(pod.Spec.Volumes, func(v cluster.Volume) bool { return v.Name == name })
+		return i >= 0 && !pod.Spec.Volumes[i].Config()
+	})
 	rec, err := r.readRecord(pod.UID)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
@@ -232,8 +236,9 @@ func hostNameservers(path string) []string {
 }
 
 // prepareVolumes creates the pod's emptyDirs (a tmpfs for medium Memory, so
-// all containers share it), its claim directories, and checks hostPaths;
-// then it gives emptyDirs and claims to the pod's fsGroup.
+// all containers share it), its claim directories and the directories of
+// its config volumes (configvolume.go), and checks hostPaths; then it
+// gives emptyDirs and claims to the pod's fsGroup.
 func (r *Runtime) prepareVolumes(pod *cluster.Pod) error {
 	for _, v := range pod.Spec.Volumes {
 		if err := validName(v.Name); err != nil {
@@ -268,6 +273,10 @@ func (r *Runtime) prepareVolumes(pod *cluster.Pod) error {
 		case v.HostPath != nil:
 			if err := checkHostPath(v.HostPath); err != nil {
 				return fmt.Errorf("volume %s: %w", v.Name, err)
+			}
+		case v.Config():
+			if err := r.prepareConfigVolume(pod, v); err != nil {
+				return err
 			}
 		default:
 			return fmt.Errorf("%w: volume %s has no source", ErrInvalid, v.Name)

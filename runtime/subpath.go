@@ -61,6 +61,8 @@ func (r *Runtime) volumeDir(pod *cluster.Pod, v cluster.Volume) (string, error) 
 		return v.HostPath.Path, nil
 	case v.Claim != nil:
 		return r.ClaimDir(pod.Namespace, v.Claim.ClaimName, pod.Name), nil
+	case v.Config():
+		return r.configVolumeDir(pod.UID, v.Name), nil
 	default:
 		return "", fmt.Errorf("%w: volume %s has no source", ErrInvalid, v.Name)
 	}
@@ -227,8 +229,14 @@ func (r *Runtime) volumeSource(pod *cluster.Pod, container string, index int, v 
 	if err != nil || m.SubPath == "" {
 		return dir, err
 	}
+	sub := m.SubPath
+	if v.Config() {
+		if sub, err = configSubPath(dir, sub); err != nil {
+			return "", fmt.Errorf("volume mount %s: %w", m.Name, err)
+		}
+	}
 	target := r.subPathTarget(pod.UID, container, index)
-	if err := bindSubPath(dir, m.SubPath, target); err != nil {
+	if err := bindSubPath(dir, sub, target); err != nil {
 		return "", fmt.Errorf("volume mount %s: %w", m.Name, err)
 	}
 	return target, nil
@@ -305,7 +313,8 @@ func unpinPodSubPaths(dir string) error {
 // the subPath. The subPath is resolved again, as safely as the first time;
 // where that fails the mount point is removed, so that the container
 // fails to start rather than run without its data.
-func (r *Runtime) restoreSubPaths(pod *cluster.Pod) {
+// Only the volumes named for which volume reports true are looked at.
+func (r *Runtime) restoreSubPaths(pod *cluster.Pod, volume func(name string) bool) {
 	vols := map[string]cluster.Volume{}
 	for _, v := range pod.Spec.Volumes {
 		vols[v.Name] = v
@@ -317,7 +326,7 @@ func (r *Runtime) restoreSubPaths(pod *cluster.Pod) {
 		for i, m := range c.VolumeMounts {
 			target := r.subPathTarget(pod.UID, c.Name, i)
 			v, ok := vols[m.Name]
-			if m.SubPath == "" || !ok || isMountPoint(target) {
+			if m.SubPath == "" || !ok || !volume(m.Name) || isMountPoint(target) {
 				continue
 			}
 			if _, err := os.Lstat(target); err != nil {

@@ -63,12 +63,18 @@ type fakeRuntime struct {
 	listErr error
 	// storage is what PodStorage reports, per pod UID.
 	storage map[string]rtapi.PodStorage
+	// started is the container each StartContainer was given, by pod UID
+	// and name (its env resolved); volumes what WriteVolume wrote, by pod
+	// UID and volume.
+	started map[string]cluster.Container
+	volumes map[string][]rtapi.VolumeFile
 }
 
 func newFakeRuntime(clock *fakeClock) *fakeRuntime {
 	return &fakeRuntime{
 		clock: clock, events: make(chan rtapi.Event, 1000),
 		pods: map[string]*rtapi.PodState{}, pullErr: map[string]error{},
+		started: map[string]cluster.Container{}, volumes: map[string][]rtapi.VolumeFile{},
 	}
 }
 
@@ -108,6 +114,7 @@ func (f *fakeRuntime) StartContainer(ctx context.Context, pod *cluster.Pod, sb *
 	if p == nil || sb == nil {
 		return errors.New("no sandbox")
 	}
+	f.started[pod.UID+"/"+c.Name] = c.Clone()
 	cs := rtapi.ContainerState{
 		Name: c.Name, ID: pod.UID + "-" + c.Name, Generation: pod.TemplateHash, Attempt: attempt,
 		Running: true, StartedAt: f.clock.Now(), Image: c.Image,
@@ -123,6 +130,17 @@ func (f *fakeRuntime) StartContainer(ctx context.Context, pod *cluster.Pod, sb *
 	} else {
 		p.Containers[i] = cs
 	}
+	return nil
+}
+
+func (f *fakeRuntime) WriteVolume(ctx context.Context, pod *cluster.Pod, volume string, files []rtapi.VolumeFile) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record(call{op: "WriteVolume", uid: pod.UID, container: volume})
+	if p := f.pods[pod.UID]; p == nil || p.Sandbox == nil {
+		return errors.New("no sandbox")
+	}
+	f.volumes[pod.UID+"/"+volume] = slices.Clone(files)
 	return nil
 }
 

@@ -103,6 +103,10 @@ type Config struct {
 	// always. While it does not, the node's StatefulSet pods are stopped
 	// and none starts (see fence.go).
 	LeaseValid func() bool
+	// Secrets opens the Secrets pods use (the agent's keyring). Nil: a
+	// pod that uses one waits with CreateContainerConfigError, saying this
+	// node cannot open Secrets.
+	Secrets SecretOpener
 	// RuntimeReady reports whether the container runtime answers (the
 	// agent's runtime health monitor); nil means always. While it does
 	// not, exec probes that fail say nothing about the container (the
@@ -280,6 +284,7 @@ func (r *Reconciler) syncDesired(ctx context.Context) {
 	}
 	for uid, p := range desired {
 		if w := r.workers[uid]; w != nil && w.setPod(p) {
+			w.stateChanged()
 			continue
 		}
 		r.startWorker(ctx, uid, p)

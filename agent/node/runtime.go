@@ -22,6 +22,11 @@ type Runtime interface {
 	// StartContainer creates (or recreates, when its generation changed or
 	// it exited) container c of pod and starts it; attempt is recorded.
 	StartContainer(ctx context.Context, pod *cluster.Pod, sb *rtapi.PodSandbox, c cluster.Container, attempt int) error
+	// WriteVolume makes pod's configMap, secret, downwardAPI or projected
+	// volume show files, replacing what it showed in one step (a reader
+	// never sees a mix of two versions); it writes nothing when they are
+	// what it shows already. The pod's sandbox exists.
+	WriteVolume(ctx context.Context, pod *cluster.Pod, volume string, files []rtapi.VolumeFile) error
 	// StopContainer sends SIGTERM, waits up to grace, then SIGKILL; it
 	// returns once the task is gone. Stopping a stopped container is a no-op.
 	StopContainer(ctx context.Context, podUID, container string, grace time.Duration) error

@@ -39,6 +39,9 @@ type action struct {
 	// running are the containers an actRemovePod stops first, each after
 	// its preStop hook, all at once; set only when one of them has a hook.
 	running []cluster.Container
+	// configGen is stepInput.config.gen when an actStartContainer was
+	// decided: a configuration error it meets is retried once it changes.
+	configGen uint64
 }
 
 // Reasons a container is stopped by the reconciler rather than by itself.
@@ -72,6 +75,19 @@ type stepInput struct {
 	fenced bool
 	// evict is why the pod must be evicted ("": it need not).
 	evict string
+	// config is what the worker resolved of the pod's configuration.
+	config configState
+}
+
+// configState is what the worker knows of the pod's configuration (see
+// config.go): no container is created before its config volumes are
+// written.
+type configState struct {
+	// gen changes whenever a ConfigMap or Secret the pod refers to does.
+	gen uint64
+	// unwritten says why a config volume has never been written, ""
+	// once every one has been.
+	unwritten string
 }
 
 // failure remembers a failed runtime call, for back-off and for the
@@ -80,6 +96,9 @@ type failure struct {
 	count   int
 	err     error
 	retryAt time.Time
+	// configGen, for a CreateContainerConfigError, is the configuration
+	// it was met with: a change to it retries at once.
+	configGen uint64
 }
 
 // ctrMemory is what a worker remembers about one container across steps:
@@ -362,7 +381,9 @@ func (m *podMemory) record(a action, sb *rtapi.PodSandbox, err error, now time.T
 			m.pullFail[a.image] = f
 		}
 	case actStartContainer:
-		fail(&m.ctr(a.container.Name).startFail)
+		f := &m.ctr(a.container.Name).startFail
+		fail(f)
+		f.configGen = a.configGen
 	case actStopContainer:
 		cm := m.ctr(a.container.Name)
 		fail(&cm.stopFail)

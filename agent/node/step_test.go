@@ -123,3 +123,38 @@ func TestStepCreateContainerConfigError(t *testing.T) {
 		t.Fatalf("other failure: %s", r)
 	}
 }
+
+// TestStepConfigChangeRetriesAtOnce: a configuration error waits out its
+// back-off unless the pod's configuration changed since, and containers
+// wait for config volumes never written.
+func TestStepConfigChangeRetriesAtOnce(t *testing.T) {
+	m := newPodMemory("192.0.2.1", backoff{base: time.Minute, max: time.Hour, reset: time.Hour}, 30*time.Second)
+	p := newPod("web", "app")
+	now := time.Now()
+	in := stepInput{now: now, pod: p, config: configState{gen: 1, unwritten: `MountVolume.SetUp failed for volume "cfg": configmap "c" not found`}}
+	m.record(m.step(in).act, &rtapi.PodSandbox{UID: p.UID, IP: "10.88.0.2"}, nil, now)
+	d := m.step(in)
+	if d.act.kind != actNone || d.status.Reason != "ContainerCreating" || d.status.Message != in.config.unwritten || !d.wakeAt.IsZero() {
+		t.Fatalf("volumes unwritten: %+v %+v wake %v", d.act, d.status, d.wakeAt)
+	}
+	in.config.unwritten = ""
+	m.record(m.step(in).act, nil, nil, now) // pull
+	d = m.step(in)
+	if d.act.kind != actStartContainer || d.act.configGen != 1 {
+		t.Fatalf("start: %+v", d.act)
+	}
+	m.record(d.act, nil, &rtapi.ConfigError{Message: `configmap "c" not found`}, now)
+	if d = m.step(in); d.act.kind != actNone || d.status.Message != `configmap "c" not found` || !d.wakeAt.Equal(now.Add(time.Minute)) {
+		t.Fatalf("same configuration: %+v %+v wake %v", d.act, d.status, d.wakeAt)
+	}
+	in.config.gen = 2
+	if d = m.step(in); d.act.kind != actStartContainer || d.act.configGen != 2 {
+		t.Fatalf("configuration changed: %+v, want a start now", d.act)
+	}
+	// Another error (not a configuration one) keeps its back-off.
+	m.record(d.act, nil, errors.New("create task: boom"), now)
+	in.config.gen = 3
+	if d = m.step(in); d.act.kind != actNone || d.status.Reason != "RunContainerError" {
+		t.Fatalf("run error after a configuration change: %+v %+v", d.act, d.status)
+	}
+}

@@ -221,6 +221,12 @@ func (m *podMemory) viewNotStarted(in stepInput, c cluster.Container, oc *rtapi.
 // startOrPull returns the call that brings c closer to running: pull its
 // image once per worker, then start it, each failure backing off.
 func (m *podMemory) startOrPull(in stepInput, c cluster.Container, attempt int, cs *cluster.ContainerStatus) (action, time.Time) {
+	if in.config.unwritten != "" {
+		// As kubelet: volumes first, then images and containers. The
+		// worker steps again when the state changes.
+		cs.State, cs.Reason, cs.Message = cluster.ContainerWaiting, "ContainerCreating", in.config.unwritten
+		return action{}, time.Time{}
+	}
 	if !m.pulled[c.Image] {
 		if f := m.pullFail[c.Image]; f != nil {
 			cs.State, cs.Reason = cluster.ContainerWaiting, "ImagePullBackOff"
@@ -234,17 +240,22 @@ func (m *podMemory) startOrPull(in stepInput, c cluster.Container, attempt int, 
 	if f := m.ctr(c.Name).startFail; f.err != nil {
 		cs.State = cluster.ContainerWaiting
 		cs.Reason, cs.Message = startFailure(f.err)
-		if in.now.Before(f.retryAt) {
+		// A missing ConfigMap or Secret may have been applied since:
+		// then try again now rather than after the back-off.
+		reconfigured := errors.Is(f.err, rtapi.ErrCreateConfig) && f.configGen != in.config.gen
+		if in.now.Before(f.retryAt) && !reconfigured {
 			return action{}, f.retryAt
 		}
 	}
-	return action{kind: actStartContainer, container: c, attempt: attempt}, time.Time{}
+	return action{kind: actStartContainer, container: c, attempt: attempt, configGen: in.config.gen}, time.Time{}
 }
 
 // startFailure names a failed start as the kubelet does: a configuration
-// the runtime refuses (runAsNonRoot and a root image) is a
-// CreateContainerConfigError, shown with the runtime's own words; anything
-// else a RunContainerError. Both back off alike.
+// that cannot be honoured (runAsNonRoot and a root image, a ConfigMap or
+// Secret that is missing) is a CreateContainerConfigError, shown with its
+// own words; anything else a RunContainerError. Both back off alike,
+// except that a configuration error is retried at once when the pod's
+// ConfigMaps and Secrets change.
 func startFailure(err error) (reason, msg string) {
 	var ce *rtapi.ConfigError
 	if errors.As(err, &ce) {

@@ -28,6 +28,9 @@ type worker struct {
 	// hookCancel cuts short the postStart hook running now, if any, when
 	// the pod is to stop.
 	hookCancel context.CancelFunc
+	// watch: pod refers to ConfigMaps or Secrets, so every state change
+	// may concern it (config.go).
+	watch bool
 
 	// Owned by run.
 	mem       *podMemory
@@ -35,6 +38,7 @@ type worker struct {
 	published *cluster.PodStatus
 	probes    *probeSet
 	probers   map[string]*proberHandle // container name → running prober
+	config    configMemory
 }
 
 type proberHandle struct {
@@ -51,6 +55,8 @@ func newWorker(r *Reconciler, uid string, pod *cluster.Pod, obs *rtapi.PodState,
 			r.cfg.OrphanGrace),
 		probes:  &probeSet{res: map[string]probeResult{}},
 		probers: map[string]*proberHandle{},
+		config:  configMemory{written: map[string]string{}, lastErr: map[string]string{}},
+		watch:   watchesState(pod),
 	}
 	if pod != nil {
 		// What the state already shows need not be sent again (an agent
@@ -76,6 +82,7 @@ func (w *worker) setPod(p *cluster.Pod) bool {
 	// same pod: no need to wake the worker on every unrelated change.
 	if w.pod != p {
 		w.pod = p
+		w.watch = watchesState(p)
 		poke(w.wake)
 	}
 	return true
@@ -88,6 +95,16 @@ func (w *worker) evict(msg string) {
 	defer w.mu.Unlock()
 	if w.evictMsg == "" {
 		w.evictMsg = msg
+		poke(w.wake)
+	}
+}
+
+// stateChanged wakes the worker after a state change that left its pod
+// as it was, if the pod refers to objects that may have changed.
+func (w *worker) stateChanged() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.watch && !w.closed {
 		poke(w.wake)
 	}
 }
@@ -127,8 +144,17 @@ func (w *worker) run(ctx context.Context) {
 
 		var wakeAt time.Time
 		if fresh {
+			sb := w.mem.sandbox
+			if sb == nil && obs != nil {
+				sb = obs.Sandbox
+			}
+			var ip string
+			if sb != nil {
+				ip = sb.IP
+			}
+			cfg := w.syncConfig(ctx, log, pod, ip, sb != nil)
 			d := w.mem.step(stepInput{now: w.r.cfg.Clock.Now(), pod: pod, obs: obs, probes: w.probes.snapshot(),
-				node: w.r.cfg.NodeName, fenced: !w.r.leaseValid(), evict: evict})
+				node: w.r.cfg.NodeName, fenced: !w.r.leaseValid(), evict: evict, config: cfg})
 			w.syncProbers(ctx, pod, obs)
 			if d.status != nil && (w.published == nil || !statusEqual(*w.published, *d.status)) {
 				w.published = d.status
@@ -178,8 +204,12 @@ func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a a
 	case actPullImage:
 		err = rt.PullImage(ctx, a.image, a.policy)
 	case actStartContainer:
+		var c cluster.Container
+		if c, err = w.containerToStart(log, pod, a.container, w.mem.sandbox); err != nil {
+			break // nothing reached the runtime
+		}
 		log.Info("starting container", "pod", pod.Key(), "container", a.container.Name, "attempt", a.attempt)
-		err = rt.StartContainer(ctx, pod, w.mem.sandbox, a.container, a.attempt)
+		err = rt.StartContainer(ctx, pod, w.mem.sandbox, c, a.attempt)
 		w.ticket = w.r.lister.request()
 		if err == nil && postStartOf(a.container) != nil {
 			hookFail = w.postStart(ctx, log, pod, a.container)

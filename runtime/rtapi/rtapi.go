@@ -6,6 +6,7 @@ package rtapi
 
 import (
 	"errors"
+	"io/fs"
 	"time"
 )
 
@@ -110,4 +111,13 @@ func (s PodStorage) Total() int64 {
 		n += b
 	}
 	return n
+}
+
+// VolumeFile is one file of a configMap, secret, downwardAPI or projected
+// volume, as the node reconciler resolved it: a slash-separated path
+// relative to the volume, its content and its permission bits.
+type VolumeFile struct {
+	Path string
+	Data []byte
+	Mode fs.FileMode
 }
