@@ -307,6 +307,7 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 		ClaimDir:     rt.ClaimDir,
 		// Zero: the reconciler's default.
 		EvictionInterval: cfg.EvictionInterval,
+		Secrets:          cp.creds.secrets,
 	})
 	lc.loop(func(ctx context.Context) {
 		if err := rec.Run(ctx); err != nil && ctx.Err() == nil {

@@ -309,6 +309,8 @@ func (c *conv) volumePath(p, file string, seen map[string]bool) {
 		c.errf(p, "%q must not contain '..'", file)
 	case strings.HasPrefix(file, ".."):
 		c.errf(p, "%q must not start with '..'", file)
+	case path.Clean(file) == ".":
+		c.errf(p, "%q names no file", file)
 	case seen[path.Clean(file)]:
 		c.errf(p, "%q is used twice in this volume", file)
 	}

@@ -22,6 +22,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte(deploy))
 	f.Add([]byte(richDeploy))
+	f.Add([]byte(configPod))
 	f.Add([]byte("---\n--- #\n{a: [1, {b: *x}]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		objs, err := Decode(data, "fuzz.yaml")

@@ -264,8 +264,40 @@ func volumeSection(w io.Writer, vols []cluster.Volume) {
 			fmt.Fprintf(w, "  %s:\tHostPath %s\n", v.Name, v.HostPath.Path)
 		case v.Claim != nil:
 			fmt.Fprintf(w, "  %s:\tClaim %s\n", v.Name, v.Claim.ClaimName)
+		case v.ConfigMap != nil:
+			fmt.Fprintf(w, "  %s:\tConfigMap %s%s\n", v.Name, v.ConfigMap.Name, optionalNote(v.ConfigMap.Optional))
+		case v.Secret != nil:
+			fmt.Fprintf(w, "  %s:\tSecret %s%s\n", v.Name, v.Secret.Name, optionalNote(v.Secret.Optional))
+		case v.DownwardAPI != nil:
+			fmt.Fprintf(w, "  %s:\tDownwardAPI\n", v.Name)
+		case v.Projected != nil:
+			fmt.Fprintf(w, "  %s:\tProjected %s\n", v.Name, projectedSources(v.Projected))
 		}
 	}
+}
+
+func optionalNote(optional bool) string {
+	if optional {
+		return " (optional)"
+	}
+	return ""
+}
+
+// projectedSources names a projected volume's sources: "ConfigMap app,
+// Secret db, DownwardAPI".
+func projectedSources(p *cluster.ProjectedVolumeSource) string {
+	var parts []string
+	for _, s := range p.Sources {
+		switch {
+		case s.ConfigMap != nil:
+			parts = append(parts, "ConfigMap "+s.ConfigMap.Name+optionalNote(s.ConfigMap.Optional))
+		case s.Secret != nil:
+			parts = append(parts, "Secret "+s.Secret.Name+optionalNote(s.Secret.Optional))
+		case s.DownwardAPI != nil:
+			parts = append(parts, "DownwardAPI")
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // podEvents stands in for Kubernetes events, which Shoal does not keep: it

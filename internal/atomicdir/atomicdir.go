@@ -79,7 +79,7 @@ func check(files []File) error {
 	for _, f := range files {
 		p := f.Path
 		switch {
-		case p == "" || path.IsAbs(p) || path.Clean(p) != p:
+		case p == "" || p == "." || path.IsAbs(p) || path.Clean(p) != p:
 			return fmt.Errorf("path %q: must be a clean relative path", p)
 		case slices.Contains(strings.Split(p, "/"), ".."):
 			return fmt.Errorf("path %q: must not contain '..'", p)

@@ -146,6 +146,7 @@ func TestWriteRefusesUnsafePaths(t *testing.T) {
 		{[]File{{Path: "..data"}}, `path "..data": must not start with '..'`},
 		{[]File{{Path: "./a"}}, `path "./a": must be a clean relative path`},
 		{[]File{{Path: ""}}, `path "": must be a clean relative path`},
+		{[]File{{Path: "."}}, `path ".": must be a clean relative path`},
 		{[]File{{Path: "a"}, {Path: "a"}}, `path "a": given twice`},
 		{[]File{{Path: "a"}, {Path: "a/b"}}, `path "a/b": "a" is a file`},
 		{[]File{{Path: "a", Mode: fs.ModeSetuid | 0o755}}, `path "a": mode urwxr-xr-x is not permission bits`},

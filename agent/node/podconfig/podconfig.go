@@ -110,28 +110,6 @@ func Refs(spec *cluster.PodSpec) []Ref {
 	return out
 }
 
-// Consumes reports whether anything of spec is resolved from the state
-// or the pod: env valueFrom, envFrom, config volumes or service links
-// (which follow the namespace's Services).
-func Consumes(spec *cluster.PodSpec) bool {
-	if spec.ServiceLinks() || len(Refs(spec)) > 0 {
-		return true
-	}
-	for _, v := range spec.Volumes {
-		if v.Config() {
-			return true
-		}
-	}
-	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
-		for _, e := range c.Env {
-			if e.ValueFrom != nil {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // objects reads and opens the ConfigMaps and Secrets of one resolution,
 // each once.
 type objects struct {

@@ -343,7 +343,7 @@ func TestVolumes(t *testing.T) {
 			want: "1st 0644 skipped\napp.conf 0644 a=1\\n\ndotted.key 0644 ok\nlevel 0644 debug\nlogo.png 0644 \\x89PNG\n"},
 		{name: "configmap items with their own mode", vol: cluster.Volume{ConfigMap: &cluster.ConfigMapVolumeSource{
 			ConfigMapProjection: cluster.ConfigMapProjection{Name: "app", Items: []cluster.KeyToPath{
-				{Key: "app.conf", Path: "etc/app.conf", Mode: m(0o600)}, {Key: "logo.png", Path: "logo"}}}, DefaultMode: 0o444}},
+				{Key: "app.conf", Path: "etc//app.conf", Mode: m(0o600)}, {Key: "logo.png", Path: "logo"}}}, DefaultMode: 0o444}},
 			want: "etc/app.conf 0600 a=1\\n\nlogo 0444 \\x89PNG\n"},
 		{name: "configmap item key missing", vol: cluster.Volume{ConfigMap: &cluster.ConfigMapVolumeSource{
 			ConfigMapProjection: cluster.ConfigMapProjection{Name: "app", Items: []cluster.KeyToPath{{Key: "nope", Path: "x"}}}}},
@@ -439,25 +439,5 @@ func TestRefs(t *testing.T) {
 		{cluster.KindSecret, "s2"}, {cluster.KindConfigMap, "c3"}}
 	if got := Refs(spec); !reflect.DeepEqual(got, want) {
 		t.Errorf("Refs: %v, want %v", got, want)
-	}
-	plain := &cluster.PodSpec{EnableServiceLinks: ptr(false), Containers: []cluster.Container{{Name: "c", Env: []cluster.EnvVar{{Name: "A", Value: "a"}}}}}
-	if Consumes(plain) {
-		t.Error("a pod with literal env and no service links consumes nothing")
-	}
-	for name, mut := range map[string]func(s *cluster.PodSpec){
-		"service links by default": func(s *cluster.PodSpec) { s.EnableServiceLinks = nil },
-		"a field ref":              func(s *cluster.PodSpec) { s.Containers[0].Env[0].ValueFrom = field("metadata.name") },
-		"a downward API volume": func(s *cluster.PodSpec) {
-			s.Volumes = []cluster.Volume{{DownwardAPI: &cluster.DownwardAPIVolumeSource{}}}
-		},
-		"a config map": func(s *cluster.PodSpec) {
-			s.Containers[0].EnvFrom = []cluster.EnvFromSource{{ConfigMapRef: &cluster.ObjectRef{Name: "x"}}}
-		},
-	} {
-		s := plain.Clone()
-		mut(&s)
-		if !Consumes(&s) {
-			t.Errorf("%s: Consumes is false", name)
-		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"path"
 	"slices"
 
 	"shoal/cluster"
@@ -109,7 +110,8 @@ func project(files map[string]rtapi.VolumeFile, keys []string, get func(string) 
 			}
 			return &MissingError{msg: missing + it.Key}
 		}
-		files[it.Path] = rtapi.VolumeFile{Path: it.Path, Data: b, Mode: fileMode(it.Mode, def)}
+		p := path.Clean(it.Path) // the manifest allows a//b, as Kubernetes does
+		files[p] = rtapi.VolumeFile{Path: p, Data: b, Mode: fileMode(it.Mode, def)}
 	}
 	return nil
 }
@@ -129,7 +131,8 @@ func downwardFiles(src *Source, files map[string]rtapi.VolumeFile, items []clust
 		if err != nil {
 			return err
 		}
-		files[it.Path] = rtapi.VolumeFile{Path: it.Path, Data: []byte(v), Mode: fileMode(it.Mode, def)}
+		p := path.Clean(it.Path)
+		files[p] = rtapi.VolumeFile{Path: p, Data: []byte(v), Mode: fileMode(it.Mode, def)}
 	}
 	return nil
 }
