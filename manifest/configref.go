@@ -30,8 +30,10 @@ var (
 	volumeFieldPaths = []string{
 		"metadata.name", "metadata.namespace", "metadata.uid", "metadata.labels", "metadata.annotations",
 	}
-	// ephemeral-storage joins them once containers may set it.
-	resourceFields = []string{"limits.cpu", "limits.memory", "requests.cpu", "requests.memory"}
+	resourceFields = []string{
+		"limits.cpu", "limits.memory", "limits.ephemeral-storage",
+		"requests.cpu", "requests.memory", "requests.ephemeral-storage",
+	}
 )
 
 // Divisors Kubernetes accepts, per resource kind.

@@ -50,6 +50,8 @@ spec:
       valueFrom: {fieldRef: {fieldPath: status.podIP}}
     - name: CPU_MILLIS
       valueFrom: {resourceFieldRef: {resource: requests.cpu, divisor: 1m}}
+    - name: SCRATCH_GB
+      valueFrom: {resourceFieldRef: {resource: limits.ephemeral-storage, divisor: 1G}}
     envFrom:
     - {configMapRef: {name: app-config}}
     - {prefix: DB_, secretRef: {name: db-pass, optional: true}}
@@ -92,6 +94,7 @@ func TestConfigConsumptionConverted(t *testing.T) {
 		{Name: "PASSWORD", ValueFrom: &cluster.EnvVarSource{SecretKeyRef: &cluster.KeyRef{Name: "db-pass", Key: "password", Optional: true}}},
 		{Name: "POD_IP", ValueFrom: &cluster.EnvVarSource{FieldRef: &cluster.FieldRef{FieldPath: "status.podIP"}}},
 		{Name: "CPU_MILLIS", ValueFrom: &cluster.EnvVarSource{ResourceFieldRef: &cluster.ResourceFieldRef{Resource: "requests.cpu", Divisor: 1}}},
+		{Name: "SCRATCH_GB", ValueFrom: &cluster.EnvVarSource{ResourceFieldRef: &cluster.ResourceFieldRef{Resource: "limits.ephemeral-storage", Divisor: 1e9}}},
 	}
 	if !reflect.DeepEqual(c.Env, wantEnv) {
 		t.Errorf("env:\n got %s\nwant %s", yamlString(t, c.Env), yamlString(t, wantEnv))
@@ -137,7 +140,7 @@ func TestConfigConsumptionRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(first.Pod.Spec, second.Pod.Spec) {
 				t.Errorf("spec changed:\n%s\n%s\n%s", yamlString(t, first.Pod.Spec), yamlString(t, second.Pod.Spec), out)
 			}
-			for _, want := range []string{"defaultMode: 420", "divisor: 1Mi", "divisor: 1m", "apiVersion: v1\n          fieldPath: metadata.labels"} {
+			for _, want := range []string{"defaultMode: 420", "divisor: 1Mi", "divisor: 1m", "divisor: 1G", "apiVersion: v1\n          fieldPath: metadata.labels"} {
 				if !strings.Contains(string(out), want) {
 					t.Errorf("output lacks %q:\n%s", want, out)
 				}
@@ -177,7 +180,7 @@ func TestConfigConsumptionErrors(t *testing.T) {
 		{"field ref apiVersion", pod("", "env: [{name: A, valueFrom: {fieldRef: {apiVersion: v2, fieldPath: metadata.name}}}]"),
 			at + `8): spec.containers[0].env[0].valueFrom.fieldRef.apiVersion: "v2" is not supported (v1)`},
 		{"unknown resource", pod("", "env: [{name: A, valueFrom: {resourceFieldRef: {resource: limits.gpu}}}]"),
-			at + `8): spec.containers[0].env[0].valueFrom.resourceFieldRef.resource: "limits.gpu" is not supported (limits.cpu, limits.memory, requests.cpu, requests.memory)`},
+			at + `8): spec.containers[0].env[0].valueFrom.resourceFieldRef.resource: "limits.gpu" is not supported (limits.cpu, limits.memory, limits.ephemeral-storage, requests.cpu, requests.memory, requests.ephemeral-storage)`},
 		{"cpu divisor", pod("", "env: [{name: A, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1Mi}}}]"),
 			at + `8): spec.containers[0].env[0].valueFrom.resourceFieldRef.divisor: "1Mi" is not a valid divisor for limits.cpu (1m, 1)`},
 		{"resource of a container the pod lacks", pod("", "env: [{name: A, valueFrom: {resourceFieldRef: {containerName: web, resource: limits.cpu}}}]"),

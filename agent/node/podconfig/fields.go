@@ -100,6 +100,8 @@ func resourceValue(src *Source, self string, r *cluster.ResourceFieldRef) (strin
 		v, unit = amounts.MilliCPU, 1000 // millicores; the divisor defaults to one core
 	case cluster.ResourceMemory:
 		v, unit = amounts.Memory, 1
+	case cluster.ResourceEphemeralStorage:
+		v, unit = amounts.EphemeralStorage, 1
 	default:
 		return "", fmt.Errorf("resourceFieldRef: resource %q is not supported", r.Resource)
 	}
@@ -119,6 +121,9 @@ func withDefaults(limits, allocatable cluster.Resources) cluster.Resources {
 	}
 	if out.Memory == 0 {
 		out.Memory = allocatable.Memory
+	}
+	if out.EphemeralStorage == 0 {
+		out.EphemeralStorage = allocatable.EphemeralStorage
 	}
 	return out
 }

@@ -57,7 +57,7 @@ func newFixture(t *testing.T) *fixture {
 			Containers: []cluster.Container{{
 				Name: "app", Image: "busybox",
 				Requests: cluster.Resources{MilliCPU: 250, Memory: 64 << 20},
-				Limits:   cluster.Resources{Memory: 128 << 20},
+				Limits:   cluster.Resources{Memory: 128 << 20, EphemeralStorage: 2 << 30},
 			}, {Name: "side", Image: "busybox"}},
 		},
 	}
@@ -66,7 +66,7 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) source() *Source {
 	return &Source{State: f.st, Pod: f.pod, PodIP: "10.88.1.5", HostIP: "192.0.2.1",
-		Allocatable: cluster.Resources{MilliCPU: 4000, Memory: 8 << 30}, Secrets: f.keys}
+		Allocatable: cluster.Resources{MilliCPU: 4000, Memory: 8 << 30, EphemeralStorage: 100e9}, Secrets: f.keys}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -122,6 +122,9 @@ func TestEnvValueFrom(t *testing.T) {
 		{name: "requests.memory in bytes", src: res("", "requests.memory", 0), want: "67108864"},
 		{name: "another container's unset memory limit", src: res("side", "limits.memory", 1<<30), want: "8"},
 		{name: "another container's unset request", src: res("side", "requests.cpu", 1), want: "0"},
+		{name: "limits.ephemeral-storage in Gi", src: res("", "limits.ephemeral-storage", 1<<30), want: "2"},
+		{name: "unset ephemeral-storage limit: the node's, in G", src: res("side", "limits.ephemeral-storage", 1e9), want: "100"},
+		{name: "unset ephemeral-storage request", src: res("", "requests.ephemeral-storage", 0), want: "0"},
 		{name: "no such container", src: res("ghost", "limits.cpu", 0), err: `resourceFieldRef: container "ghost" not found in pod prod/web-0`},
 		{name: "configmap key", src: cmKey("app", "level", false), want: "debug"},
 		{name: "configmap missing", src: cmKey("nope", "level", false), err: `configmap "nope" not found`},
