@@ -22,6 +22,7 @@ import (
 	"shoal/consensus"
 	"shoal/internal/poll"
 	"shoal/internal/testenv"
+	"shoal/pullauth"
 	"shoal/runtime"
 	"shoal/runtime/rtapi"
 
@@ -60,7 +61,9 @@ func (m *memRuntime) EnsureSandbox(_ context.Context, pod *cluster.Pod) (*rtapi.
 	return &sb, nil
 }
 
-func (m *memRuntime) PullImage(context.Context, string, string) error { return nil }
+func (m *memRuntime) PullImage(context.Context, string, string, ...pullauth.Credential) error {
+	return nil
+}
 
 func (m *memRuntime) StartContainer(_ context.Context, pod *cluster.Pod, _ *rtapi.PodSandbox, c cluster.Container, attempt int) error {
 	m.mu.Lock()

@@ -44,6 +44,10 @@ type PodSpec struct {
 	// naming the Services of the pod's namespace (DB_SERVICE_HOST, ...);
 	// nil means true, Kubernetes' default.
 	EnableServiceLinks *bool `json:"enableServiceLinks,omitempty"`
+	// ImagePullSecrets names Secrets of the pod's namespace
+	// (kubernetes.io/dockerconfigjson or dockercfg) whose registry
+	// credentials the node uses to pull the pod's images.
+	ImagePullSecrets []string `json:"imagePullSecrets,omitempty"`
 }
 
 // ServiceLinks reports whether the pod's containers get service
@@ -97,6 +101,7 @@ func (s PodSpec) Clone() PodSpec {
 	c.NodeSelector = cloneMap(s.NodeSelector)
 	c.SecurityContext = s.SecurityContext.Clone()
 	c.EnableServiceLinks = clonePtr(s.EnableServiceLinks)
+	c.ImagePullSecrets = slices.Clone(s.ImagePullSecrets)
 	return c
 }
 

@@ -41,6 +41,9 @@ spec:
   subdomain: jobs
   hostNetwork: false             # Kubernetes' default, what Shoal does
   securityContext: {}            # empty: asks for nothing
+  imagePullSecrets:
+  - name: regcred
+  - name: mirror.example.com
   volumes:
   - name: scratch
     emptyDir: {medium: Memory, sizeLimit: 1Gi}
@@ -108,6 +111,7 @@ status:
 			},
 			RestartPolicy: cluster.RestartNever, NodeSelector: map[string]string{"gpu": "a100"},
 			TerminationGracePeriodSeconds: 5, Hostname: "trainer", Subdomain: "jobs",
+			ImagePullSecrets: []string{"regcred", "mirror.example.com"},
 		},
 	}
 	if !reflect.DeepEqual(o.Pod, want) {

@@ -260,6 +260,7 @@ var (
 		"restartPolicy":      leaf, "nodeSelector": leaf, "terminationGracePeriodSeconds": leaf,
 		"hostname": leaf, "subdomain": leaf,
 		"hostNetwork": leaf, "hostPID": leaf, "hostIPC": leaf,
+		"imagePullSecrets": obj(map[string]*shape{"name": leaf}),
 		"securityContext": obj(map[string]*shape{
 			"runAsUser": leaf, "runAsGroup": leaf, "runAsNonRoot": leaf,
 			"supplementalGroups": leaf, "supplementalGroupsPolicy": leaf,

@@ -252,6 +252,9 @@ func podSpecToK8s(s cluster.PodSpec, podName string) corev1.PodSpec {
 		SecurityContext:    podSecurityToK8s(s.SecurityContext),
 		EnableServiceLinks: ptr(s.ServiceLinks()),
 	}
+	for _, name := range s.ImagePullSecrets {
+		out.ImagePullSecrets = append(out.ImagePullSecrets, corev1.LocalObjectReference{Name: name})
+	}
 	for _, v := range s.Volumes {
 		kv := corev1.Volume{Name: v.Name}
 		switch {

@@ -42,6 +42,7 @@ spec:
     spec:
       nodeSelector: {zone: a}
       terminationGracePeriodSeconds: 10
+      imagePullSecrets: [{name: regcred}, {name: mirror.creds}]
       volumes:
       - {name: tmp, emptyDir: {medium: Memory, sizeLimit: 64Mi}}
       - {name: sock, hostPath: {path: /run/x.sock, type: Socket}}

@@ -175,6 +175,11 @@ func TestDecodeServiceAndPodErrors(t *testing.T) {
 		{"claim template named like a volume", "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: c, image: busybox}]\n      volumes: [{name: data, emptyDir: {}}]\n  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec: {accessModes: [ReadWriteMany], resources: {requests: {storage: 1Gi}}}\n",
 			`s.yaml: document 1 (StatefulSet "db", line 10): spec.template.spec.volumes[0]: volume "data" has the name of spec.volumeClaimTemplates[0]: rename one of them` + "\n" +
 				`s.yaml: document 1 (StatefulSet "db", line 13): spec.volumeClaimTemplates[0].spec.accessModes[0]: "ReadWriteMany" is not supported by Shoal (ReadWriteOnce or ReadWriteOncePod: a claim is a directory on one node)`},
+		{"imagePullSecrets", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: busybox}]\n  imagePullSecrets:\n  - name: Reg_Cred\n  - {}\n  - name: ok\n",
+			`s.yaml: document 1 (Pod "p", line 7): spec.imagePullSecrets[0].name: "Reg_Cred" is invalid: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')` + "\n" +
+				`s.yaml: document 1 (Pod "p", line 8): spec.imagePullSecrets[1].name: required`},
+		{"imagePullSecrets fields", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: busybox}]\n  imagePullSecrets: [{name: a, namespace: b}]\n",
+			`s.yaml: document 1 (Pod "p", line 6): spec.imagePullSecrets[0].namespace: unknown field`},
 		{"OnDelete", "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  selector: {matchLabels: {a: b}}\n  updateStrategy: {type: OnDelete}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: c, image: busybox}]\n",
 			`s.yaml: document 1 (StatefulSet "db", line 6): spec.updateStrategy.type: "OnDelete" is not supported by Shoal (RollingUpdate only)`},
 	}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"shoal/cluster"
+	"shoal/pullauth"
 )
 
 // Shapes of the kinds stored as cluster.Object. The API-only kinds are
@@ -175,6 +176,9 @@ func (c *conv) secretType(t string, data map[string][]byte) {
 	if k := dockerConfigKey[t]; k != "" {
 		if b, ok := data[k]; ok && !json.Valid(b) {
 			c.errf(field("data", k), "not valid JSON")
+		} else if _, _, err := pullauth.FromSecret(t, data, ""); err != nil {
+			// Caught here rather than at the first pull that needs it.
+			c.errf(field("data", k), "%v", err)
 		}
 	}
 }

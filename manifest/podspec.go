@@ -65,6 +65,7 @@ func (c *conv) podSpec(s *corev1.PodSpec, p string, claims []cluster.ClaimSource
 		c.check(p+".subdomain", s.Subdomain, validation.IsDNS1123Label(s.Subdomain))
 	}
 	c.hostNamespaces(s, p, &out)
+	out.ImagePullSecrets = c.imagePullSecrets(s.ImagePullSecrets, p+".imagePullSecrets")
 	out.SecurityContext = c.podSecurity(s.SecurityContext, p, s.HostIPC)
 
 	volumes := map[string]bool{}
@@ -96,6 +97,21 @@ func (c *conv) podSpec(s *corev1.PodSpec, p string, claims []cluster.ClaimSource
 	// templates applied before the field existed keep their hash.
 	if l := s.EnableServiceLinks; l != nil && !*l {
 		out.EnableServiceLinks = ptr(false)
+	}
+	return out
+}
+
+// imagePullSecrets keeps the names of the Secrets a pod pulls its images
+// with; they need not exist yet (the node looks them up at each pull).
+func (c *conv) imagePullSecrets(refs []corev1.LocalObjectReference, p string) []string {
+	var out []string
+	for i, r := range refs {
+		if r.Name == "" {
+			c.errf(index(p, i)+".name", "required")
+			continue
+		}
+		c.check(index(p, i)+".name", r.Name, validation.IsDNS1123Subdomain(r.Name))
+		out = append(out, r.Name)
 	}
 	return out
 }

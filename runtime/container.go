@@ -137,7 +137,7 @@ func (r *Runtime) createContainer(ctx context.Context, pod *cluster.Pod, sb *rta
 		// only make sure the image is there.
 		policy = PullIfNotPresent
 	}
-	if err := r.pullImage(ctx, c.Image, policy); err != nil {
+	if err := r.pullImage(ctx, c.Image, policy, nil, false); err != nil {
 		return nil, err
 	}
 	ref, _ := NormalizeImage(c.Image)

@@ -6,14 +6,16 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/remotes"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
+
+	"shoal/pullauth"
 )
 
 // Image pull policies, as Kubernetes spells them.
@@ -35,20 +37,34 @@ func NormalizeImage(image string) (string, error) {
 
 // PullImage makes image available locally and unpacked for the
 // snapshotter. Policy "" means IfNotPresent, except for ":latest" images
-// which, as in Kubernetes, are always pulled.
-func (r *Runtime) PullImage(ctx context.Context, image, policy string) error {
-	if err := r.pullImage(ctx, image, policy); err != nil {
+// which, as in Kubernetes, are always pulled. creds are the pod's
+// credentials for the image (pullauth.Keyring.Lookup), tried in order
+// until one pulls, as kubelet tries them; each is sent only to the image's
+// own registry. Without creds the pull is anonymous.
+//
+// An image this runtime pulled with credentials is present only for
+// callers that show one it was pulled or checked with (kubelet's
+// NeverVerifyPreloadedImages, the default since Kubernetes 1.35): anyone
+// else's "pull" goes to the registry with their own credentials, or none,
+// so a private image on a shared node is not everyone's. The check costs
+// a manifest request; no layer is downloaded again.
+func (r *Runtime) PullImage(ctx context.Context, image, policy string, creds ...pullauth.Credential) error {
+	if err := r.pullImage(ctx, image, policy, creds, true); err != nil {
 		return fmt.Errorf("pull image %s: %w", image, err)
 	}
 	return nil
 }
 
-func (r *Runtime) pullImage(ctx context.Context, image, policy string) error {
+// pullImage is PullImage; with check false a present image is present,
+// however it was pulled (StartContainer: the reconciler pulled it for this
+// pod already).
+func (r *Runtime) pullImage(ctx context.Context, image, policy string, creds []pullauth.Credential, check bool) error {
 	ctx = r.ctx(ctx)
-	ref, err := NormalizeImage(image)
+	named, err := reference.ParseNormalizedNamed(image)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: image %q: %v", ErrInvalid, image, err)
 	}
+	ref := reference.TagNameOnly(named).String()
 	// One pull or unpack per image at a time: the pods of a rollout ask
 	// for the same image at once, and the later ones then find it present.
 	unlock := r.lockImage(ref)
@@ -60,21 +76,47 @@ func (r *Runtime) pullImage(ctx context.Context, image, policy string) error {
 		}
 	}
 	if policy != PullAlways {
-		present, err := r.imageUnpacked(ctx, ref)
+		present, private, err := r.imageUnpacked(ctx, ref)
 		if err != nil {
 			return err
 		}
-		if present {
+		if present && (!check || !private || r.pulledWith.has(ref, creds)) {
 			return nil
 		}
 		if policy == PullNever {
+			if present {
+				return ErrImageNotVerified
+			}
 			return ErrImageNotPresent
 		}
 	}
-	r.logger.Info("pulling image", "image", ref)
+	r.logger.Info("pulling image", "image", ref, "credentials", len(creds))
+	registry := reference.Domain(named)
+	if len(creds) == 0 {
+		return r.pull(ctx, ref, registry, nil)
+	}
+	var errs pullErrors
+	for _, c := range creds {
+		err := r.pull(ctx, ref, registry, &c)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		errs = append(errs, fmt.Errorf("with the %v: %w", c, err))
+	}
+	return errs
+}
+
+// pull pulls ref with cred (nil: anonymously) and records how: an image
+// that needed no credentials is everyone's, one pulled with cred is
+// labelled private and cred remembered (in memory only) as able to pull it.
+func (r *Runtime) pull(ctx context.Context, ref, registry string, cred *pullauth.Credential) error {
 	opts := []client.RemoteOpt{
 		client.WithPullUnpack,
-		client.WithResolver(r.resolver()),
+		client.WithResolver(r.resolver(registry, cred)),
+		client.WithPullLabel(labelPulledWithCredentials, strconv.FormatBool(cred != nil)),
 	}
 	if r.cfg.Snapshotter != "" {
 		opts = append(opts, client.WithPullSnapshotter(r.cfg.Snapshotter))
@@ -82,8 +124,26 @@ func (r *Runtime) pullImage(ctx context.Context, image, policy string) error {
 	if _, err := r.client.Pull(ctx, ref, opts...); err != nil {
 		return err
 	}
+	if cred == nil {
+		r.pulledWith.forget(ref)
+	} else {
+		r.pulledWith.add(ref, *cred)
+	}
 	return nil
 }
+
+// pullErrors is why each credential failed, in the order tried.
+type pullErrors []error
+
+func (e pullErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e pullErrors) Unwrap() []error { return e }
 
 func (r *Runtime) lockImage(ref string) func() {
 	v, _ := r.pulls.LoadOrStore(ref, &sync.Mutex{})
@@ -92,34 +152,26 @@ func (r *Runtime) lockImage(ref string) func() {
 	return mu.Unlock
 }
 
-// imageUnpacked reports whether ref is stored and unpacked; an image that
-// is stored but not unpacked (imported elsewhere) is unpacked here.
-func (r *Runtime) imageUnpacked(ctx context.Context, ref string) (bool, error) {
+// imageUnpacked reports whether ref is stored and unpacked, and whether
+// it was pulled with credentials; an image that is stored but not unpacked
+// (imported elsewhere) is unpacked here.
+func (r *Runtime) imageUnpacked(ctx context.Context, ref string) (present, private bool, err error) {
 	img, err := r.client.GetImage(ctx, ref)
 	if errdefs.IsNotFound(err) {
-		return false, nil
+		return false, false, nil
 	}
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
+	private = img.Labels()[labelPulledWithCredentials] == "true"
 	ok, err := img.IsUnpacked(ctx, r.cfg.Snapshotter)
 	if err != nil || ok {
-		return ok, err
+		return ok, private, err
 	}
 	if err := img.Unpack(ctx, r.cfg.Snapshotter); err != nil {
-		return false, fmt.Errorf("unpack: %w", err)
+		return false, false, fmt.Errorf("unpack: %w", err)
 	}
-	return true, nil
-}
-
-// resolver talks plain HTTP to loopback and localhost registries (as
-// Docker does) and to the configured insecure ones.
-func (r *Runtime) resolver() remotes.Resolver {
-	return docker.NewResolver(docker.ResolverOptions{
-		Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(func(host string) (bool, error) {
-			return r.plainHTTP(host), nil
-		})),
-	})
+	return true, private, nil
 }
 
 // plainHTTP reports whether registry host (host or host:port) is spoken to

@@ -29,6 +29,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrImageNotPresent: policy Never and the image is not local.
 	ErrImageNotPresent = errors.New("image not present")
+	// ErrImageNotVerified: policy Never and the image was pulled with
+	// registry credentials the caller did not show.
+	ErrImageNotVerified = errors.New("image present but pulled with registry credentials this pod does not have (policy Never: they cannot be checked)")
 	// ErrInvalid: the pod spec cannot be run as asked (bad volume, path).
 	ErrInvalid = errors.New("invalid pod spec")
 )
@@ -111,6 +114,8 @@ type Runtime struct {
 	oomd map[string]bool // container ID → OOM event seen for its current task
 
 	pulls sync.Map // image ref → *sync.Mutex serialising its pulls
+	// pulledWith records which credentials may use a private image.
+	pulledWith credentialRecords
 
 	cancel context.CancelFunc
 	done   chan struct{}

@@ -20,6 +20,7 @@ import (
 	"shoal/internal/poll"
 	"shoal/internal/testenv"
 	"shoal/internal/testimage"
+	"shoal/pullauth"
 	"shoal/runtime"
 	"shoal/runtime/rtapi"
 )
@@ -113,6 +114,64 @@ func TestPullFromLoopbackRegistry(t *testing.T) {
 	if st.Image != "127.0.0.1"+strings.TrimPrefix(ref, "127.0.0.1") {
 		t.Errorf("image %q, want %q", st.Image, ref)
 	}
+}
+
+// From a registry that asks for basic auth: an anonymous pull fails with
+// the registry's 401; credentials are tried in order, each failure
+// named by its source, until one pulls. Once present, the image is
+// present only for the credentials that pulled it.
+func TestPullWithCredentials(t *testing.T) {
+	e := setupEnv(t, false)
+	reg := testenv.Registry(t, testenv.WithBasicAuth("alice", "s3cret"))
+	ref := reg + "/private/busybox:1"
+	testenv.PushImageAs(t, testimage.Busybox(t), ref, "alice", "s3cret")
+	ctx := context.Background()
+
+	err := e.rt.PullImage(ctx, ref, runtime.PullAlways)
+	if err == nil || !strings.Contains(err.Error(), "401 Unauthorized") {
+		t.Fatalf("anonymous pull: %v, want the registry's 401 Unauthorized", err)
+	}
+	t.Logf("anonymous: %v", err)
+	wrong := pullauth.Credential{Username: "alice", Password: "wrong", Source: "secret default/stale"}
+	err = e.rt.PullImage(ctx, ref, runtime.PullAlways, wrong)
+	if err == nil || !strings.Contains(err.Error(), "secret default/stale") || strings.Contains(err.Error(), "wrong") {
+		t.Fatalf("wrong password: %v, want an error naming the source and not the password", err)
+	}
+	t.Logf("wrong password: %v", err)
+	right := pullauth.Credential{Username: "alice", Password: "s3cret", Source: "secret default/regcred"}
+	if err := e.rt.PullImage(ctx, ref, runtime.PullAlways, wrong, right); err != nil {
+		t.Fatalf("wrong, then right credentials: %v", err)
+	}
+
+	// Present now, but only for those who can pull it: anyone else is
+	// sent to the registry, which refuses them.
+	sameSecretElsewhere := right
+	sameSecretElsewhere.Source = "secret other/regcred"
+	tests := []struct {
+		name    string
+		policy  string
+		creds   []pullauth.Credential
+		wantErr string
+	}{
+		{"the credential that pulled it", runtime.PullIfNotPresent, []pullauth.Credential{right}, ""},
+		{"the same login from another Secret", runtime.PullNever, []pullauth.Credential{sameSecretElsewhere}, ""},
+		{"anonymous", runtime.PullIfNotPresent, nil, "401 Unauthorized"},
+		{"a wrong password", runtime.PullIfNotPresent, []pullauth.Credential{wrong}, "401 Unauthorized"},
+		{"anonymous, policy Never", runtime.PullNever, nil, runtime.ErrImageNotVerified.Error()},
+	}
+	for _, tt := range tests {
+		err := e.rt.PullImage(ctx, ref, tt.policy, tt.creds...)
+		if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("%s, %s: %v, want error %q", tt.name, tt.policy, err, tt.wantErr)
+		}
+	}
+	// A container of a pod that pulled it (re)starts without showing
+	// credentials again: the reconciler's pull checked them.
+	c := sh("main", "echo private; exec sleep 3600")
+	c.Image = ref
+	pod := newPod("private", c)
+	e.start(t, pod)
+	e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c rtapi.ContainerState) bool { return c.Running })
 }
 
 // A container over its 32Mi memory limit is OOM-killed, and ListPods and

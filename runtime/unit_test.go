@@ -1,14 +1,20 @@
 package runtime
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/containerd/errdefs"
+
 	"shoal/cluster"
+	"shoal/pullauth"
 )
 
 func TestContainerIDDeterministicAndValid(t *testing.T) {
@@ -147,6 +153,100 @@ func TestPlainHTTPRegistries(t *testing.T) {
 		if got := r.plainHTTP(host); got != want {
 			t.Errorf("plainHTTP(%q) = %v, want %v", host, got, want)
 		}
+	}
+}
+
+func TestCredentialsFor(t *testing.T) {
+	alice := &pullauth.Credential{Username: "alice", Password: "pw", Source: "s"}
+	token := &pullauth.Credential{Username: "00000000-0000-0000-0000-000000000000", IdentityToken: "refresh", Source: "s"}
+	tests := []struct {
+		registry, host string
+		cred           *pullauth.Credential
+		user, secret   string
+	}{
+		{"127.0.0.1:5000", "127.0.0.1:5000", alice, "alice", "pw"},
+		{"127.0.0.1:5000", "127.0.0.1:5001", alice, "", ""},
+		{"127.0.0.1:5000", "blobs.example.com", alice, "", ""},
+		{"docker.io", "registry-1.docker.io", alice, "alice", "pw"},
+		{"docker.io", "docker.io", alice, "alice", "pw"},
+		{"ghcr.io", "registry-1.docker.io", alice, "", ""},
+		{"r.example.com", "r.example.com", token, "", "refresh"},
+		{"r.example.com", "r.example.com", nil, "", ""},
+	}
+	for _, tt := range tests {
+		user, secret, err := credentialsFor(tt.registry, tt.cred)(tt.host)
+		if err != nil || user != tt.user || secret != tt.secret {
+			t.Errorf("credentialsFor(%s, %v)(%s) = %q, %q, %v; want %q, %q", tt.registry, tt.cred, tt.host, user, secret, err, tt.user, tt.secret)
+		}
+	}
+}
+
+// Without a credential a Basic challenge stays unanswered (the registry's
+// 401 is the error) while a Bearer challenge gets an anonymous token; with
+// one, both are answered.
+func TestChallengeAuthorizer(t *testing.T) {
+	challenge := func(h string) []*http.Response {
+		req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:5000/v2/x/manifests/1", nil)
+		return []*http.Response{{StatusCode: http.StatusUnauthorized, Request: req, Header: http.Header{"Www-Authenticate": {h}}}}
+	}
+	basic := challenge(`Basic realm="shoal-test"`)
+	bearer := challenge(`Bearer realm="http://127.0.0.1:5000/token",service="r"`)
+	cred := &pullauth.Credential{Username: "u", Password: "p"}
+	tests := []struct {
+		name    string
+		cred    *pullauth.Credential
+		resp    []*http.Response
+		unknown bool // errdefs.ErrNotImplemented: the 401 stands
+	}{
+		{"anonymous, basic", nil, basic, true},
+		{"anonymous, bearer", nil, bearer, false},
+		{"credential, basic", cred, basic, false},
+		{"credential, bearer", cred, bearer, false},
+	}
+	for _, tt := range tests {
+		a := challengeAuthorizer{
+			Authorizer: docker.NewDockerAuthorizer(docker.WithAuthCreds(credentialsFor("127.0.0.1:5000", tt.cred))),
+			basic:      tt.cred != nil,
+		}
+		err := a.AddResponses(context.Background(), tt.resp)
+		if errdefs.IsNotImplemented(err) != tt.unknown || (!tt.unknown && err != nil) {
+			t.Errorf("%s: AddResponses = %v, want unanswered %v", tt.name, err, tt.unknown)
+		}
+	}
+}
+
+func TestCredentialRecords(t *testing.T) {
+	const ref, other = "r:5000/app:1", "r:5000/other:1"
+	alice := pullauth.Credential{Username: "alice", Password: "pw", Source: "secret a/reg"}
+	aliceElsewhere := alice
+	aliceElsewhere.Source = "secret b/reg"
+	aliceOld := alice
+	aliceOld.Password = "old"
+	token := pullauth.Credential{IdentityToken: "t"}
+	var c credentialRecords
+	c.add(ref, alice)
+	c.add(ref, token)
+	tests := []struct {
+		name  string
+		ref   string
+		creds []pullauth.Credential
+		want  bool
+	}{
+		{"the credential", ref, []pullauth.Credential{alice}, true},
+		{"the same login from another Secret", ref, []pullauth.Credential{aliceElsewhere}, true},
+		{"among others", ref, []pullauth.Credential{aliceOld, token}, true},
+		{"another password", ref, []pullauth.Credential{aliceOld}, false},
+		{"none", ref, nil, false},
+		{"another image", other, []pullauth.Credential{alice}, false},
+	}
+	for _, tt := range tests {
+		if got := c.has(tt.ref, tt.creds); got != tt.want {
+			t.Errorf("%s: has = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	c.forget(ref)
+	if c.has(ref, []pullauth.Credential{alice}) {
+		t.Error("records kept after forget")
 	}
 }
 

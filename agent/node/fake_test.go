@@ -14,6 +14,7 @@ import (
 
 	"shoal/cluster"
 	"shoal/internal/poll"
+	"shoal/pullauth"
 	"shoal/runtime/rtapi"
 )
 
@@ -30,7 +31,8 @@ type call struct {
 	container string
 	attempt   int
 	grace     time.Duration
-	cmd       string // Exec
+	cmd       string                // Exec
+	creds     []pullauth.Credential // PullImage
 	at        time.Time
 }
 
@@ -99,10 +101,10 @@ func (f *fakeRuntime) EnsureSandbox(ctx context.Context, pod *cluster.Pod) (*rta
 	return &sb, nil
 }
 
-func (f *fakeRuntime) PullImage(ctx context.Context, image, policy string) error {
+func (f *fakeRuntime) PullImage(ctx context.Context, image, policy string, creds ...pullauth.Credential) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.record(call{op: "PullImage", container: image})
+	f.record(call{op: "PullImage", container: image, creds: creds})
 	return f.pullErr[image]
 }
 

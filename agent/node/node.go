@@ -105,7 +105,8 @@ type Config struct {
 	LeaseValid func() bool
 	// Secrets opens the Secrets pods use (the agent's keyring). Nil: a
 	// pod that uses one waits with CreateContainerConfigError, saying this
-	// node cannot open Secrets.
+	// node cannot open Secrets; its imagePullSecrets are skipped, and its
+	// pulls go on without them.
 	Secrets SecretOpener
 	// RuntimeReady reports whether the container runtime answers (the
 	// agent's runtime health monitor); nil means always. While it does

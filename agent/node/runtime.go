@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"shoal/cluster"
+	"shoal/pullauth"
 	"shoal/runtime/rtapi"
 )
 
@@ -17,8 +18,9 @@ type Runtime interface {
 	// existing ones. It is idempotent.
 	EnsureSandbox(ctx context.Context, pod *cluster.Pod) (*rtapi.PodSandbox, error)
 	// PullImage makes image available locally, honouring policy
-	// (Always, IfNotPresent, Never).
-	PullImage(ctx context.Context, image, policy string) error
+	// (Always, IfNotPresent, Never); creds are tried in order, none
+	// meaning an anonymous pull.
+	PullImage(ctx context.Context, image, policy string, creds ...pullauth.Credential) error
 	// StartContainer creates (or recreates, when its generation changed or
 	// it exited) container c of pod and starts it; attempt is recorded.
 	StartContainer(ctx context.Context, pod *cluster.Pod, sb *rtapi.PodSandbox, c cluster.Container, attempt int) error

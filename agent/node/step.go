@@ -95,6 +95,7 @@ type configState struct {
 type failure struct {
 	count   int
 	err     error
+	at      time.Time // when it failed
 	retryAt time.Time
 	// configGen, for a CreateContainerConfigError, is the configuration
 	// it was met with: a change to it retries at once.
@@ -360,6 +361,7 @@ func (m *podMemory) record(a action, sb *rtapi.PodSandbox, err error, now time.T
 		}
 		f.count++
 		f.err = err
+		f.at = now
 		f.retryAt = now.Add(m.backoff.delay(f.count))
 	}
 	switch a.kind {

@@ -158,3 +158,55 @@ func TestStepConfigChangeRetriesAtOnce(t *testing.T) {
 		t.Fatalf("run error after a configuration change: %+v %+v", d.act, d.status)
 	}
 }
+
+// A failed pull shows as kubelet shows it: ErrImagePull with the
+// registry's message for the first half of the back-off, then
+// ImagePullBackOff (the message kept) until the retry, each back-off
+// twice the last.
+func TestStepImagePullFailure(t *testing.T) {
+	m := newPodMemory("192.0.2.1", backoff{base: 10 * time.Second, max: time.Minute, reset: time.Hour}, 30*time.Second)
+	p := newPod("img", "app")
+	now := time.Now()
+	in := stepInput{now: now, pod: p}
+	m.record(m.step(in).act, &rtapi.PodSandbox{UID: p.UID, IP: "10.88.0.2"}, nil, now)
+	pullErr := errors.New("pull image registry.local/app:1: 401 Unauthorized")
+	type want struct {
+		at      time.Duration // since the failure
+		act     actionKind
+		reason  string
+		message string
+		wake    time.Duration // since the failure; 0: none
+	}
+	backOff := `Back-off pulling image "registry.local/app:1": ErrImagePull: ` + pullErr.Error()
+	for try, delay := range []time.Duration{10 * time.Second, 20 * time.Second} {
+		d := m.step(in)
+		if d.act.kind != actPullImage {
+			t.Fatalf("try %d: %+v, want a pull", try, d.act)
+		}
+		failedAt := in.now
+		m.record(d.act, nil, pullErr, failedAt)
+		for _, w := range []want{
+			{0, actNone, "ErrImagePull", pullErr.Error(), delay / 2},
+			{delay/2 - time.Millisecond, actNone, "ErrImagePull", pullErr.Error(), delay / 2},
+			{delay / 2, actNone, "ImagePullBackOff", backOff, delay},
+			{delay, actPullImage, "ImagePullBackOff", backOff, 0},
+		} {
+			in.now = failedAt.Add(w.at)
+			d := m.step(in)
+			cs := d.status.Containers[0]
+			var wake time.Duration
+			if !d.wakeAt.IsZero() {
+				wake = d.wakeAt.Sub(failedAt)
+			}
+			if d.act.kind != w.act || cs.State != cluster.ContainerWaiting || cs.Reason != w.reason || cs.Message != w.message ||
+				d.status.Reason != w.reason || wake != w.wake {
+				t.Errorf("try %d, %v after the failure: %v %+v wake %v; want %v %s %q wake %v",
+					try, w.at, d.act.kind, cs, wake, w.act, w.reason, w.message, w.wake)
+			}
+		}
+	}
+	m.record(m.step(in).act, nil, nil, in.now)
+	if d := m.step(in); d.act.kind != actStartContainer || d.status.Containers[0].Reason != "ContainerCreating" {
+		t.Errorf("after a pull that worked: %+v %+v", d.act, d.status.Containers[0])
+	}
+}

@@ -229,8 +229,16 @@ func (m *podMemory) startOrPull(in stepInput, c cluster.Container, attempt int, 
 	}
 	if !m.pulled[c.Image] {
 		if f := m.pullFail[c.Image]; f != nil {
-			cs.State, cs.Reason = cluster.ContainerWaiting, "ImagePullBackOff"
-			cs.Message = fmt.Sprintf("pulling image %q: %v", c.Image, f.err)
+			// As kubelet shows it: ErrImagePull with the registry's words
+			// just after a failed pull, then ImagePullBackOff until the
+			// retry (here: the first and second half of the back-off).
+			cs.State = cluster.ContainerWaiting
+			if shownUntil := f.at.Add(f.retryAt.Sub(f.at) / 2); in.now.Before(shownUntil) {
+				cs.Reason, cs.Message = "ErrImagePull", f.err.Error()
+				return action{}, shownUntil
+			}
+			cs.Reason = "ImagePullBackOff"
+			cs.Message = fmt.Sprintf("Back-off pulling image %q: ErrImagePull: %v", c.Image, f.err)
 			if in.now.Before(f.retryAt) {
 				return action{}, f.retryAt
 			}

@@ -202,7 +202,7 @@ func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a a
 	case actEnsureSandbox:
 		sb, err = rt.EnsureSandbox(ctx, pod)
 	case actPullImage:
-		err = rt.PullImage(ctx, a.image, a.policy)
+		err = w.pullImage(ctx, log, pod, a)
 	case actStartContainer:
 		var c cluster.Container
 		if c, err = w.containerToStart(log, pod, a.container, w.mem.sandbox); err != nil {

@@ -9,11 +9,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sys/unix"
 
 	"shoal/runtime"
@@ -197,17 +200,57 @@ http:
   addr: %s
 `
 
+// registryAuth turns on HTTP basic auth against an htpasswd file.
+const registryAuth = `auth:
+  htpasswd:
+    realm: shoal-test
+    path: %s
+`
+
+// RegistryOption configures Registry.
+type RegistryOption func(*registryOptions)
+
+type registryOptions struct {
+	users map[string]string // user → password
+}
+
+// WithBasicAuth makes the registry ask for HTTP basic auth (an htpasswd
+// file, bcrypt as docker-registry requires) for every request, pulls
+// included, and accept user with password. It still speaks plain HTTP on
+// loopback, as the runtime does with loopback registries.
+func WithBasicAuth(user, password string) RegistryOption {
+	return func(o *registryOptions) {
+		if o.users == nil {
+			o.users = map[string]string{}
+		}
+		o.users[user] = password
+	}
+}
+
 // Registry runs Debian's docker-registry on 127.0.0.1 with storage in a
 // temporary directory and returns its host:port. It is stopped at cleanup.
-func Registry(tb testing.TB) string {
+func Registry(tb testing.TB, opts ...RegistryOption) string {
 	tb.Helper()
 	bin := RequireBinary(tb, "docker-registry")
+	var o registryOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	dir := tb.TempDir()
+	config := registryConfig
+	ready := http.StatusOK
+	if len(o.users) > 0 {
+		htpasswd := filepath.Join(dir, "htpasswd")
+		writeHtpasswd(tb, htpasswd, o.users)
+		config += fmt.Sprintf(registryAuth, htpasswd)
+		// Without credentials /v2/ answers 401 once it serves.
+		ready = http.StatusUnauthorized
+	}
 	var lastErr error
 	for range 3 { // the free port may be taken between probe and bind
 		addr := fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
 		cfg := filepath.Join(dir, "config.yml")
-		if err := os.WriteFile(cfg, fmt.Appendf(nil, registryConfig, filepath.Join(dir, "data"), addr), 0o644); err != nil {
+		if err := os.WriteFile(cfg, fmt.Appendf(nil, config, filepath.Join(dir, "data"), addr), 0o644); err != nil {
 			tb.Fatal(err)
 		}
 		logf, err := os.Create(filepath.Join(dir, "registry.log"))
@@ -227,7 +270,7 @@ func Registry(tb testing.TB) string {
 			_ = cmd.Process.Kill()
 			<-exited
 		}
-		if lastErr = waitHTTP(addr, exited); lastErr == nil {
+		if lastErr = waitHTTP(addr, ready, exited); lastErr == nil {
 			tb.Cleanup(stop)
 			return addr
 		}
@@ -239,14 +282,32 @@ func Registry(tb testing.TB) string {
 	return ""
 }
 
-func waitHTTP(addr string, exited <-chan struct{}) error {
+// writeHtpasswd writes user:bcrypt(password) lines, the only hash
+// docker-registry's htpasswd accepts.
+func writeHtpasswd(tb testing.TB, path string, users map[string]string) {
+	tb.Helper()
+	var b strings.Builder
+	for _, user := range slices.Sorted(maps.Keys(users)) {
+		hash, err := bcrypt.GenerateFromPassword([]byte(users[user]), bcrypt.MinCost)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s:%s\n", user, hash)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// waitHTTP waits until the registry on addr answers /v2/ with status want.
+func waitHTTP(addr string, want int, exited <-chan struct{}) error {
 	deadline := time.Now().Add(15 * time.Second)
 	hc := &http.Client{Timeout: time.Second}
 	for time.Now().Before(deadline) {
 		resp, err := hc.Get("http://" + addr + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == want {
 				return nil
 			}
 		}
@@ -263,9 +324,20 @@ func waitHTTP(addr string, exited <-chan struct{}) error {
 // with skopeo, over plain HTTP.
 func PushImage(tb testing.TB, archive, ref string) {
 	tb.Helper()
+	pushImage(tb, archive, ref)
+}
+
+// PushImageAs is PushImage to a registry that asks for credentials.
+func PushImageAs(tb testing.TB, archive, ref, user, password string) {
+	tb.Helper()
+	pushImage(tb, archive, ref, "--dest-creds", user+":"+password)
+}
+
+func pushImage(tb testing.TB, archive, ref string, flags ...string) {
+	tb.Helper()
 	bin := RequireBinary(tb, "skopeo")
-	out, err := exec.Command(bin, "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false",
-		"oci-archive:"+archive, "docker://"+ref).CombinedOutput()
+	args := append([]string{"--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false"}, flags...)
+	out, err := exec.Command(bin, append(args, "oci-archive:"+archive, "docker://"+ref)...).CombinedOutput()
 	if err != nil {
 		tb.Fatalf("testenv: skopeo copy to %s: %v\n%s", ref, err, out)
 	}
