@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -102,9 +103,8 @@ func (d *document) decodeObject(generic any) (*Object, error) {
 		}
 		return nil, d.errorAt("apiVersion", fmt.Sprintf("%q is not supported for %s (Shoal supports %s)", apiVersion, kind, info.apiVersion))
 	}
-	if fe := checkShape(generic, info.typ, ""); fe != nil {
-		return nil, d.errorAt(fe.path, fe.msg)
-	}
+	var shapeErrs []fieldError
+	checkShape(generic, info.typ, "", &shapeErrs)
 	// Numbers were kept as json.Number, so this re-encoding is exact.
 	j, err := json.Marshal(generic)
 	if err != nil {
@@ -114,8 +114,9 @@ func (d *document) decodeObject(generic any) (*Object, error) {
 	dec := json.NewDecoder(bytes.NewReader(j))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v.Interface()); err != nil {
-		// checkShape should have caught it; report it anyway, unlocated.
-		return nil, d.errorAt("", "invalid "+kind+": "+err.Error())
+		// checkShape should have removed whatever fails here; report it
+		// anyway, unlocated, with what was found.
+		return nil, errors.Join(d.fieldErrors(shapeErrs), d.errorAt("", "invalid "+kind+": "+err.Error()))
 	}
 	var fes []fieldError
 	unsupported(v, info.shape, "", &fes)
@@ -124,16 +125,65 @@ func (d *document) decodeObject(generic any) (*Object, error) {
 			fes[i].msg += " (" + h + ")"
 		}
 	}
-	if len(fes) > 0 {
-		return nil, d.fieldErrors(fes)
-	}
+	// Conversion reads only supported fields, and what checkShape removed
+	// reads as unset: it runs whatever was found so far, so that one pass
+	// reports every problem of the document.
 	c := &conv{}
 	o := info.convert(c, v.Interface())
-	if len(c.errs) > 0 {
-		return nil, d.fieldErrors(c.errs)
+	all := slices.Concat(shapeErrs, fes, consequences(c.errs, shapeErrs, fes))
+	if len(all) > 0 {
+		return nil, d.fieldErrors(all)
 	}
 	o.Source, o.Doc, o.Line, o.Kind = d.source, d.num, d.line, kind
 	return o, nil
+}
+
+// consequences drops the conversion errors that only follow from problems
+// reported already:
+//   - within a value checkShape removed: a container list of the wrong
+//     type is reported as such, not also as "containers: required";
+//   - a misspelt field's own: "Image: unknown field", not also "image:
+//     required";
+//   - an object whose only child is unsupported: "volumes[0].nfs: not
+//     supported", not also "volumes[0]: needs a source".
+func consequences(conv, removed, unsupported []fieldError) []fieldError {
+	var out []fieldError
+	for _, ce := range conv {
+		if !slices.ContainsFunc(removed, func(r fieldError) bool { return within(ce.path, r.path) || misspelt(ce.path, r.path) }) &&
+			!slices.ContainsFunc(unsupported, func(u fieldError) bool { return parentOf(u.path) == ce.path }) {
+			out = append(out, ce)
+		}
+	}
+	return out
+}
+
+// within reports whether path p is at or below path q.
+func within(p, q string) bool {
+	return p == q || strings.HasPrefix(p, q+".") || strings.HasPrefix(p, q+"[")
+}
+
+// misspelt reports whether p and q name fields of one object that differ
+// only in case.
+func misspelt(p, q string) bool {
+	return p != q && parentOf(p) == parentOf(q) && strings.EqualFold(lastSegment(p), lastSegment(q))
+}
+
+// parentOf is the path of the object or list holding path p's last
+// segment: "a.b" for "a.b.c", "a.b[0]" and "a.b[x.y]".
+func parentOf(p string) string {
+	if strings.HasSuffix(p, "]") {
+		return p[:max(strings.LastIndex(p, "["), 0)]
+	}
+	return p[:max(strings.LastIndex(p, "."), 0)]
+}
+
+// lastSegment is path p's last key or index, without brackets.
+func lastSegment(p string) string {
+	s := segments(p)
+	if len(s) == 0 {
+		return ""
+	}
+	return s[len(s)-1]
 }
 
 func hintFor(p string) string {

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -51,11 +52,11 @@ func TestDecodeErrors(t *testing.T) {
 			want: `web.yaml: document 1 (Deployment "web", line 18): spec.template.spec.containers[1].image: required`},
 		{name: "unsupported field", old: "    spec:\n", new: "    spec:\n      affinity:\n        nodeAffinity: {}\n        podAntiAffinity:\n          preferredDuringSchedulingIgnoredDuringExecution: [{weight: 1, podAffinityTerm: {topologyKey: x}}]\n",
 			want: `web.yaml: document 1 (Deployment "web", line 15): spec.template.spec.affinity: not supported by Shoal (use nodeSelector)`},
-		{name: "every unsupported field, in file order", old: "    spec:\n", new: "    spec:\n      serviceAccountName: x\n      hostNetwork: false\n      securityContext: {}\n      dnsPolicy: ClusterFirst\n",
-			want: `web.yaml: document 1 (Deployment "web", line 15): spec.template.spec.serviceAccountName: not supported by Shoal` + "\n" +
-				`web.yaml: document 1 (Deployment "web", line 18): spec.template.spec.dnsPolicy: not supported by Shoal`},
-		{name: "pointer to false is set", old: "    spec:\n", new: "    spec:\n      automountServiceAccountToken: false\n",
-			want: `web.yaml: document 1 (Deployment "web", line 15): spec.template.spec.automountServiceAccountToken: not supported by Shoal`},
+		{name: "every unsupported field, in file order", old: "    spec:\n", new: "    spec:\n      schedulerName: x\n      hostNetwork: false\n      securityContext: {}\n      priorityClassName: high\n",
+			want: `web.yaml: document 1 (Deployment "web", line 15): spec.template.spec.schedulerName: not supported by Shoal` + "\n" +
+				`web.yaml: document 1 (Deployment "web", line 18): spec.template.spec.priorityClassName: not supported by Shoal`},
+		{name: "pointer to false is set", old: "    spec:\n", new: "    spec:\n      hostUsers: false\n",
+			want: `web.yaml: document 1 (Deployment "web", line 15): spec.template.spec.hostUsers: not supported by Shoal`},
 		{name: "matchExpressions", old: "      app: web\n  template", new: "      app: web\n    matchExpressions: [{key: a, operator: Exists}]\n  template",
 			want: `web.yaml: document 1 (Deployment "web", line 10): spec.selector.matchExpressions: not supported by Shoal (use matchLabels)`},
 		{name: "valueFrom without a key", old: "        resources:", new: "        env:\n        - name: PW\n          valueFrom: {secretKeyRef: {name: s}}\n        resources:",
@@ -124,6 +125,20 @@ func TestDecodeErrors(t *testing.T) {
 			want: `web.yaml: document 1 (Deployment "web", line 20): spec.template.spec.containers[0].resources.limits.memory: "-1Mi" must be 0 or more`},
 		{name: "probe with a port name the container lacks", old: "        resources:", new: "        readinessProbe: {httpGet: {port: http}}\n        resources:",
 			want: `web.yaml: document 1 (Deployment "web", line 18): spec.template.spec.containers[0].readinessProbe.httpGet.port: "http" is not the name of a port of this container`},
+		{name: "unsupported fields and bad values in one pass",
+			whole: strings.Replace(strings.Replace(deploy, "    spec:\n", "    spec:\n      schedulerName: x\n", 1), "memory: 64Mi", "ephemeral-storage: 1Gi", 1),
+			want: `web.yaml: document 1 (Deployment "web", line 15): spec.template.spec.schedulerName: not supported by Shoal` + "\n" +
+				`web.yaml: document 1 (Deployment "web", line 21): spec.template.spec.containers[0].resources.limits.ephemeral-storage: resource "ephemeral-storage" is not supported by Shoal (cpu, memory, nvidia.com/gpu)`},
+		{name: "unknown fields, wrong types and bad values in one pass",
+			whole: strings.Replace(strings.Replace(strings.Replace(deploy, "replicas: 2", "replicas: two", 1),
+				"        image: nginx:1.25\n", "        image: nginx:1.25\n        imagePullSecret: x\n        ports: [{containerPort: 70000}]\n", 1),
+				"64Mi", "12XB", 1),
+			want: `web.yaml: document 1 (Deployment "web", line 6): spec.replicas: expected an integer, got a string ("two")` + "\n" +
+				`web.yaml: document 1 (Deployment "web", line 18): spec.template.spec.containers[0].imagePullSecret: unknown field` + "\n" +
+				`web.yaml: document 1 (Deployment "web", line 19): spec.template.spec.containers[0].ports[0].containerPort: 70000 is not a valid port (1-65535)` + "\n" +
+				`web.yaml: document 1 (Deployment "web", line 22): spec.template.spec.containers[0].resources.limits.memory: "12XB" is not a valid quantity`},
+		{name: "a removed value is not also missing", old: "      containers:\n      - name: app\n        image: nginx:1.25\n        resources:\n          limits:\n            memory: 64Mi\n", new: "      containers: app\n",
+			want: `web.yaml: document 1 (Deployment "web", line 15): spec.template.spec.containers: expected a list, got a string ("app")`},
 		{name: "several problems at once", old: "  replicas: 2", new: "  replicas: -1\n  strategy: {type: Sideways}",
 			want: `web.yaml: document 1 (Deployment "web", line 6): spec.replicas: -1 must be 0 or more` + "\n" +
 				`web.yaml: document 1 (Deployment "web", line 7): spec.strategy.type: "Sideways" is not supported (RollingUpdate or Recreate)`},
@@ -190,5 +205,30 @@ func TestDecodeServiceAndPodErrors(t *testing.T) {
 				t.Errorf("error:\n got %v\nwant %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestDecodeErrorsCapped: a document with more problems than MaxErrors
+// reports the first ones, in file order, and counts the rest.
+func TestDecodeErrorsCapped(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: c\n    image: busybox\n")
+	const extra = MaxErrors + 7
+	for i := range extra {
+		fmt.Fprintf(&b, "    unknown%02d: x\n", i)
+	}
+	_, err := Decode([]byte(b.String()), "p.yaml")
+	if err == nil {
+		t.Fatal("Decode succeeded")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != MaxErrors+1 {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), MaxErrors+1, err)
+	}
+	if want := `p.yaml: document 1 (Pod "p", line 8): spec.containers[0].unknown00: unknown field`; lines[0] != want {
+		t.Errorf("first line %q, want %q", lines[0], want)
+	}
+	if want := `p.yaml: document 1 (Pod "p", line 1): and 7 more problems`; lines[MaxErrors] != want {
+		t.Errorf("last line %q, want %q", lines[MaxErrors], want)
 	}
 }

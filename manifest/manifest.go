@@ -336,18 +336,32 @@ func (d *document) lineOf(path string) int {
 	return 0
 }
 
+// MaxErrors is how many problems of one object are reported; the rest
+// are counted in a last line, so that a file written for another system
+// does not bury the first problems under thousands.
+const MaxErrors = 50
+
 // fieldErrors turns collected problems into located errors, in the order
 // they appear in the file so the first one reported is the first one a
 // reader meets.
 func (d *document) fieldErrors(fes []fieldError) error {
+	if len(fes) == 0 {
+		return nil
+	}
 	errs := make([]*Error, len(fes))
 	for i, fe := range fes {
 		errs[i] = d.errorAt(fe.path, fe.msg)
 	}
 	slices.SortStableFunc(errs, func(a, b *Error) int { return a.Line - b.Line })
-	out := make([]error, len(errs))
-	for i, e := range errs {
+	n := min(len(errs), MaxErrors)
+	out := make([]error, n, n+1)
+	for i, e := range errs[:n] {
 		out[i] = e
+	}
+	if more := len(errs) - n; more > 0 {
+		last := d.errorAt("", fmt.Sprintf("and %d more problems", more))
+		last.Path = ""
+		out = append(out, last)
 	}
 	return errors.Join(out...)
 }

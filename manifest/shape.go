@@ -18,63 +18,88 @@ type fieldError struct {
 }
 
 // checkShape compares generic JSON (decoded with UseNumber) against the Go
-// type it will be decoded into, and reports the first unknown field, wrong
-// type or unparsable value with its full path. encoding/json would stop at
-// the same error but without the list indexes, and a custom unmarshaler's
-// error (an invalid quantity) without any path at all.
-func checkShape(v any, t reflect.Type, p string) *fieldError {
+// type it will be decoded into, and appends every unknown field, wrong
+// type and unparsable value to errs with its full path. encoding/json would
+// stop at the first such error and without the list indexes, and a custom
+// unmarshaler's error (an invalid quantity) without any path at all.
+//
+// Each bad value is removed from v (a map key deleted, a list element set
+// to null), so that what is left decodes and the later stages can report
+// their problems in the same pass. It reports whether v itself is good; a
+// caller holding v removes it when it is not.
+func checkShape(v any, t reflect.Type, p string, errs *[]fieldError) bool {
 	if v == nil {
-		return nil // null decodes to the zero value
+		return true // null decodes to the zero value
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
-		return checkUnmarshal(v, t, p)
+		return report(errs, checkUnmarshal(v, t, p))
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
-			return typeErr(p, "an object", v)
+			return report(errs, typeErr(p, "an object", v))
 		}
 		fields := jsonFields(t)
 		for _, k := range sortedKeys(m) {
 			f, ok := fields[k]
 			if !ok {
 				// Matching is exact, as in Kubernetes: "Image" is not "image".
-				return &fieldError{field(p, k), "unknown field"}
+				*errs = append(*errs, fieldError{field(p, k), "unknown field"})
+				delete(m, k)
+				continue
 			}
-			if fe := checkShape(m[k], f, field(p, k)); fe != nil {
-				return fe
+			if !checkShape(m[k], f, field(p, k), errs) {
+				delete(m, k)
 			}
 		}
 	case reflect.Map:
 		m, ok := v.(map[string]any)
 		if !ok {
-			return typeErr(p, "an object", v)
+			return report(errs, typeErr(p, "an object", v))
 		}
 		for _, k := range sortedKeys(m) {
-			if fe := checkShape(m[k], t.Elem(), field(p, k)); fe != nil {
-				return fe
+			if !checkShape(m[k], t.Elem(), field(p, k), errs) {
+				delete(m, k)
 			}
 		}
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
 			if _, ok := v.(string); !ok {
-				return typeErr(p, "a base64 string", v)
+				return report(errs, typeErr(p, "a base64 string", v))
 			}
-			return nil
+			return true
 		}
 		l, ok := v.([]any)
 		if !ok {
-			return typeErr(p, "a list", v)
+			return report(errs, typeErr(p, "a list", v))
 		}
 		for i, e := range l {
-			if fe := checkShape(e, t.Elem(), index(p, i)); fe != nil {
-				return fe
+			if !checkShape(e, t.Elem(), index(p, i), errs) {
+				l[i] = nil
 			}
 		}
+	default:
+		return report(errs, checkScalar(v, t, p))
+	}
+	return true
+}
+
+// report appends fe, if any, and says whether there was none.
+func report(errs *[]fieldError, fe *fieldError) bool {
+	if fe == nil {
+		return true
+	}
+	*errs = append(*errs, *fe)
+	return false
+}
+
+// checkScalar checks a string, boolean or number against its Go kind.
+func checkScalar(v any, t reflect.Type, p string) *fieldError {
+	switch t.Kind() {
 	case reflect.String:
 		if _, ok := v.(string); !ok {
 			return typeErr(p, "a string", v)
