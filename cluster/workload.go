@@ -30,7 +30,11 @@ type Workload struct {
 	// Selector picks the workload's pods by label (matchLabels).
 	Selector       map[string]string `json:"selector"`
 	TemplateLabels map[string]string `json:"templateLabels,omitempty"`
-	Template       PodSpec           `json:"template"`
+	// TemplateAnnotations are the pod template's annotations, copied to
+	// every pod; changing them is a new template (a rollout), as in
+	// Kubernetes.
+	TemplateAnnotations map[string]string `json:"templateAnnotations,omitempty"`
+	Template            PodSpec           `json:"template"`
 
 	// Strategy: RollingUpdate (with MaxSurge/MaxUnavailable, each an int or
 	// a percentage as Kubernetes writes it; defaults 25%/25%) or Recreate.
@@ -45,11 +49,21 @@ type Workload struct {
 	PodManagementPolicy string `json:"podManagementPolicy,omitempty"`
 
 	// Generation counts changes to the spec; TemplateHash identifies the
-	// current pod template (see HashTemplate).
+	// current pod template (see TemplateID).
 	Generation   int64  `json:"generation"`
 	TemplateHash string `json:"templateHash"`
-	// PreviousTemplate is the template before the last rollout, for
-	// `rollout undo`.
+	// RevisionHistoryLimit is how many previous templates are kept for
+	// `rollout undo` (nil: DefaultRevisionHistoryLimit; 0 keeps none).
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
+	// Revision numbers the current template (1 for the first, 0 for a
+	// workload stored before revisions were counted), and History holds
+	// the previous ones, oldest first. The FSM keeps both (see
+	// TakeHistory): what a client sends in them is ignored.
+	Revision int64              `json:"revision,omitempty"`
+	History  []TemplateRevision `json:"history,omitempty"`
+	// PreviousTemplate is what agents before revision history kept: the
+	// template before the last rollout. It is read as one revision of
+	// History and never written again.
 	PreviousTemplate *PodSpec `json:"previousTemplate,omitempty"`
 
 	CreateIndex uint64    `json:"createIndex,omitempty"`
@@ -72,7 +86,18 @@ func (w *Workload) Clone() *Workload {
 	c.Annotations = cloneMap(w.Annotations)
 	c.Selector = cloneMap(w.Selector)
 	c.TemplateLabels = cloneMap(w.TemplateLabels)
+	c.TemplateAnnotations = cloneMap(w.TemplateAnnotations)
 	c.Template = w.Template.Clone()
+	if w.RevisionHistoryLimit != nil {
+		l := *w.RevisionHistoryLimit
+		c.RevisionHistoryLimit = &l
+	}
+	if w.History != nil {
+		c.History = make([]TemplateRevision, len(w.History))
+		for i, h := range w.History {
+			c.History[i] = h.Clone()
+		}
+	}
 	c.VolumeClaimTemplates = slices.Clone(w.VolumeClaimTemplates)
 	for i := range c.VolumeClaimTemplates {
 		c.VolumeClaimTemplates[i].Labels = cloneMap(w.VolumeClaimTemplates[i].Labels)
@@ -86,13 +111,27 @@ func (w *Workload) Clone() *Workload {
 }
 
 // HashTemplate identifies a pod template and its labels: two workloads with
-// the same hash make identical pods.
+// the same hash make identical pods. A workload's template also has
+// annotations: use its TemplateID.
 func HashTemplate(spec PodSpec, labels map[string]string) string {
-	// encoding/json sorts map keys, so the encoding is canonical.
+	return hashTemplate(spec, labels, nil)
+}
+
+// TemplateID is the hash of the workload's pod template: spec, labels and
+// annotations.
+func (w *Workload) TemplateID() string {
+	return hashTemplate(w.Template, w.TemplateLabels, w.TemplateAnnotations)
+}
+
+func hashTemplate(spec PodSpec, labels, annotations map[string]string) string {
+	// encoding/json sorts map keys, so the encoding is canonical; without
+	// annotations it is what it was before they were hashed, so a stored
+	// workload keeps its hash (and its pods are not replaced).
 	b, err := json.Marshal(struct {
 		S PodSpec
 		L map[string]string
-	}{spec, labels})
+		A map[string]string `json:",omitempty"`
+	}{spec, labels, annotations})
 	if err != nil {
 		panic("cluster: hash template: " + err.Error()) // plain data always encodes
 	}

@@ -102,25 +102,39 @@ func (c *PutWorkload) apply(a *applier) Result {
 	if err := a.nsMissing(w.Namespace); err != nil {
 		return Result{Err: err}
 	}
-	w.TemplateHash = cluster.HashTemplate(w.Template, w.TemplateLabels)
+	w.TemplateHash = w.TemplateID()
 	old, ok := a.txn.Workload(w.Kind, w.Namespace, w.Name)
 	switch {
 	case !ok:
 		w.Generation = max(w.Generation, 1)
-		w.PreviousTemplate = nil
+		old = nil
 	case old.TemplateHash != w.TemplateHash:
-		// A new template starts a rollout; the old one is kept for undo.
+		// A new template starts a rollout; the old one joins the history.
 		w.UID, w.CreatedAt = old.UID, old.CreatedAt
 		w.Generation = old.Generation + 1
-		prev := old.Template.Clone()
-		w.PreviousTemplate = &prev
 	default:
 		w.UID, w.CreatedAt = old.UID, old.CreatedAt
 		w.Generation = old.Generation
-		w.PreviousTemplate = old.PreviousTemplate
 	}
+	w.TakeHistory(old)
+	trimHistory(w)
 	a.txn.PutWorkload(w)
 	return Result{Changed: 1}
+}
+
+// trimHistory drops the oldest revisions until the workload fits in
+// MaxObjectBytes: the history is part of the object every member stores
+// and every snapshot holds. The apply refused a workload too large on its
+// own, so an empty history always fits.
+func trimHistory(w *cluster.Workload) {
+	for len(w.History) > 0 {
+		n, err := EncodedSize(&PutWorkload{Workload: w})
+		if err == nil && n <= MaxObjectBytes {
+			return
+		}
+		w.History = w.History[1:]
+	}
+	w.History = nil
 }
 
 func (c *DeleteWorkload) apply(a *applier) Result {

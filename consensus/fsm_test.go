@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -39,7 +40,7 @@ func TestCommands(t *testing.T) {
 			cmd:  &PutWorkload{Workload: testWorkload("web", 3, "nginx:1")},
 			check: func(t *testing.T, s *cluster.State, r Result) {
 				w, ok := s.Workload(cluster.KindDeployment, "default", "web")
-				if !ok || w.Generation != 1 || w.TemplateHash == "" || w.PreviousTemplate != nil || w.CreateIndex == 0 {
+				if !ok || w.Generation != 1 || w.TemplateHash == "" || w.Revision != 1 || w.History != nil || w.CreateIndex == 0 {
 					t.Errorf("workload %+v", w)
 				}
 			},
@@ -54,8 +55,8 @@ func TestCommands(t *testing.T) {
 			}()},
 			check: func(t *testing.T, s *cluster.State, r Result) {
 				w, _ := s.Workload(cluster.KindDeployment, "default", "web")
-				if w.Generation != 2 || w.UID != "wl-web" || w.PreviousTemplate == nil ||
-					w.PreviousTemplate.Containers[0].Image != "nginx:1" || w.CreateIndex == w.ModifyIndex {
+				if w.Generation != 2 || w.UID != "wl-web" || w.Revision != 2 || len(w.History) != 1 ||
+					w.History[0].Revision != 1 || w.History[0].Template.Containers[0].Image != "nginx:1" || w.CreateIndex == w.ModifyIndex {
 					t.Errorf("workload %+v", w)
 				}
 			},
@@ -482,5 +483,24 @@ func TestUnknownCommand(t *testing.T) {
 				t.Errorf("an entry after the halt: %+v", rs)
 			}
 		})
+	}
+}
+
+// TestPutWorkloadHistoryFitsTheObjectLimit: the history is cut, oldest
+// first, so the stored workload stays under MaxObjectBytes.
+func TestPutWorkloadHistoryFitsTheObjectLimit(t *testing.T) {
+	h := newHarness(t)
+	big := strings.Repeat("x", MaxObjectBytes/3)
+	for i := range 6 {
+		w := testWorkload("web", 1, fmt.Sprintf("nginx:%d", i))
+		w.Template.Containers[0].Env = []cluster.EnvVar{{Name: "BIG", Value: big}}
+		h.must(&PutWorkload{Workload: w})
+	}
+	w, _ := h.state().Workload(cluster.KindDeployment, "default", "web")
+	if n, err := EncodedSize(&PutWorkload{Workload: w}); err != nil || n > MaxObjectBytes {
+		t.Fatalf("stored workload is %d bytes (%v), over %d", n, err, MaxObjectBytes)
+	}
+	if w.Revision != 6 || len(w.History) != 1 || w.History[0].Revision != 5 {
+		t.Errorf("revision %d, history %d entries (want revision 6 and only revision 5 kept)", w.Revision, len(w.History))
 	}
 }

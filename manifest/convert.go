@@ -45,10 +45,24 @@ func (c *conv) meta(m *metav1.ObjectMeta, nameCheck func(string) []string) (ns, 
 		c.check("metadata.namespace", ns, validation.IsDNS1123Label(ns))
 	}
 	c.labels("metadata.labels", m.Labels)
-	for k := range m.Annotations {
-		c.check(field("metadata.annotations", k), k, content.IsLabelKey(k))
-	}
+	c.annotations("metadata.annotations", m.Annotations)
 	return ns, name
+}
+
+// maxAnnotationBytes is Kubernetes' limit on one object's annotations,
+// keys and values together.
+const maxAnnotationBytes = 256 << 10
+
+// annotations validates annotation keys and their total size.
+func (c *conv) annotations(p string, a map[string]string) {
+	total := 0
+	for _, k := range sortedStrings(a) {
+		c.check(field(p, k), k, content.IsLabelKey(k))
+		total += len(k) + len(a[k])
+	}
+	if total > maxAnnotationBytes {
+		c.errf(p, "%d bytes: annotations may hold at most %d bytes (256 KiB)", total, maxAnnotationBytes)
+	}
 }
 
 // labels validates label (or selector) keys and values.
@@ -61,7 +75,7 @@ func (c *conv) labels(p string, l map[string]string) {
 
 // workload converts what Deployments and StatefulSets share.
 func (c *conv) workload(kind cluster.WorkloadKind, m *metav1.ObjectMeta, nameCheck func(string) []string,
-	replicas *int32, sel *metav1.LabelSelector, tmpl *corev1.PodTemplateSpec, claims []cluster.ClaimSource) *cluster.Workload {
+	replicas, historyLimit *int32, sel *metav1.LabelSelector, tmpl *corev1.PodTemplateSpec, claims []cluster.ClaimSource) *cluster.Workload {
 	ns, name := c.meta(m, nameCheck)
 	w := &cluster.Workload{
 		Kind: kind, Namespace: ns, Name: name,
@@ -74,6 +88,15 @@ func (c *conv) workload(kind cluster.WorkloadKind, m *metav1.ObjectMeta, nameChe
 			c.errf("spec.replicas", "%d must be 0 or more", w.Replicas)
 		}
 	}
+	// Written out like Kubernetes' default, so that `get -o yaml` says it.
+	limit := int32(cluster.DefaultRevisionHistoryLimit)
+	if historyLimit != nil {
+		limit = *historyLimit
+		if limit < 0 {
+			c.errf("spec.revisionHistoryLimit", "%d must be 0 or more", limit)
+		}
+	}
+	w.RevisionHistoryLimit = &limit
 	if sel == nil || len(sel.MatchLabels) == 0 {
 		c.errf("spec.selector.matchLabels", "required")
 	} else {
@@ -82,6 +105,8 @@ func (c *conv) workload(kind cluster.WorkloadKind, m *metav1.ObjectMeta, nameChe
 	}
 	w.TemplateLabels = mapOrNil(tmpl.Labels)
 	c.labels("spec.template.metadata.labels", tmpl.Labels)
+	w.TemplateAnnotations = mapOrNil(tmpl.Annotations)
+	c.annotations("spec.template.metadata.annotations", tmpl.Annotations)
 	if len(w.Selector) > 0 && !cluster.MatchesSelector(w.Selector, w.TemplateLabels) {
 		c.errf("spec.template.metadata.labels", "do not match spec.selector.matchLabels %v: the workload would never find its pods", w.Selector)
 	}
@@ -91,7 +116,7 @@ func (c *conv) workload(kind cluster.WorkloadKind, m *metav1.ObjectMeta, nameChe
 
 func (c *conv) deployment(d *appsv1.Deployment) *Object {
 	w := c.workload(cluster.KindDeployment, &d.ObjectMeta, validation.IsDNS1123Subdomain,
-		d.Spec.Replicas, d.Spec.Selector, &d.Spec.Template, nil)
+		d.Spec.Replicas, d.Spec.RevisionHistoryLimit, d.Spec.Selector, &d.Spec.Template, nil)
 	s := d.Spec.Strategy
 	switch s.Type {
 	case "", appsv1.RollingUpdateDeploymentStrategyType:
@@ -115,7 +140,7 @@ func (c *conv) deployment(d *appsv1.Deployment) *Object {
 	default:
 		c.errf("spec.strategy.type", "%q is not supported (RollingUpdate or Recreate)", s.Type)
 	}
-	w.TemplateHash = cluster.HashTemplate(w.Template, w.TemplateLabels)
+	w.TemplateHash = w.TemplateID()
 	return &Object{Namespace: w.Namespace, Name: w.Name, Workload: w}
 }
 
@@ -143,7 +168,7 @@ func (c *conv) statefulSet(s *appsv1.StatefulSet) *Object {
 	// A StatefulSet's pods are named <name>-<ordinal> and use that as their
 	// hostname, so the name must be a DNS label, not just a subdomain.
 	w := c.workload(cluster.KindStatefulSet, &s.ObjectMeta, validation.IsDNS1123Label,
-		s.Spec.Replicas, s.Spec.Selector, &s.Spec.Template, claims)
+		s.Spec.Replicas, s.Spec.RevisionHistoryLimit, s.Spec.Selector, &s.Spec.Template, claims)
 	w.VolumeClaimTemplates = claims
 	w.ServiceName = s.Spec.ServiceName
 	if w.ServiceName != "" {
@@ -163,7 +188,7 @@ func (c *conv) statefulSet(s *appsv1.StatefulSet) *Object {
 	default:
 		c.errf("spec.updateStrategy.type", "%q is not supported by Shoal (RollingUpdate only)", t)
 	}
-	w.TemplateHash = cluster.HashTemplate(w.Template, w.TemplateLabels)
+	w.TemplateHash = w.TemplateID()
 	return &Object{Namespace: w.Namespace, Name: w.Name, Workload: w}
 }
 

@@ -138,7 +138,7 @@ func TestConvertStrategy(t *testing.T) {
 		if w.Strategy != tt.kind || w.MaxSurge != tt.surge || w.MaxUnavailable != tt.unavailable {
 			t.Errorf("%q: got %s %s/%s", tt.strategy, w.Strategy, w.MaxSurge, w.MaxUnavailable)
 		}
-		if w.Generation != 1 || w.TemplateHash != cluster.HashTemplate(w.Template, w.TemplateLabels) {
+		if w.Generation != 1 || w.TemplateHash != w.TemplateID() {
 			t.Errorf("generation %d, hash %s", w.Generation, w.TemplateHash)
 		}
 	}

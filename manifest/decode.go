@@ -187,9 +187,6 @@ func lastSegment(p string) string {
 }
 
 func hintFor(p string) string {
-	if strings.HasSuffix(p, "template.metadata.annotations") {
-		return "pod template annotations are not stored"
-	}
 	s := segments(p)
 	if len(s) == 0 {
 		return ""
@@ -213,8 +210,6 @@ var hints = map[string]string{
 // The fields Shoal supports, per kind. Anything else that is set is
 // refused. The ignored ones are written by Kubernetes (and by Shoal's own
 // `get -o yaml`), or are harmless to drop:
-//   - revisionHistoryLimit: Shoal keeps no old ReplicaSets, only the one
-//     previous template for `rollout undo`, whatever the limit;
 //   - progressDeadlineSeconds: in Kubernetes it only sets a Progressing
 //     condition and never stops a rollout; Shoal reports no such condition,
 //     and what runs is the same.
@@ -227,7 +222,7 @@ var (
 		"generation": ignored, "managedFields": ignored,
 	})
 
-	templateMeta = obj(map[string]*shape{"labels": leaf, "creationTimestamp": ignored})
+	templateMeta = obj(map[string]*shape{"labels": leaf, "annotations": leaf, "creationTimestamp": ignored})
 
 	execShape      = obj(map[string]*shape{"command": leaf})
 	httpGetShape   = obj(map[string]*shape{"path": leaf, "port": leaf, "host": leaf, "scheme": leaf, "httpHeaders": leaf})
@@ -329,7 +324,7 @@ var (
 			"type":          leaf,
 			"rollingUpdate": obj(map[string]*shape{"maxSurge": leaf, "maxUnavailable": leaf}),
 		}),
-		"revisionHistoryLimit": ignored, "progressDeadlineSeconds": ignored,
+		"revisionHistoryLimit": leaf, "progressDeadlineSeconds": ignored,
 	})
 
 	statefulSetShape = top(map[string]*shape{
@@ -344,7 +339,7 @@ var (
 		}),
 		"podManagementPolicy":  leaf,
 		"updateStrategy":       obj(map[string]*shape{"type": leaf}),
-		"revisionHistoryLimit": ignored,
+		"revisionHistoryLimit": leaf,
 	})
 
 	podShape = top(podSpecShape.fields)

@@ -132,9 +132,10 @@ func WorkloadToK8s(w *cluster.Workload, pods []*cluster.Pod) any {
 		}
 	}
 	spec = podSpecToK8s(tmpl, "")
-	template := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: w.TemplateLabels}, Spec: spec}
+	template := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: w.TemplateLabels, Annotations: w.TemplateAnnotations}, Spec: spec}
 	selector := &metav1.LabelSelector{MatchLabels: w.Selector}
 	replicas := w.Replicas
+	historyLimit := ptr(int32(w.HistoryLimit()))
 
 	var total, ready, updated int32
 	for _, p := range pods {
@@ -173,8 +174,9 @@ func WorkloadToK8s(w *cluster.Workload, pods []*cluster.Pod) any {
 			Spec: appsv1.StatefulSetSpec{
 				Replicas: &replicas, Selector: selector, Template: template,
 				ServiceName: w.ServiceName, VolumeClaimTemplates: claims,
-				PodManagementPolicy: appsv1.PodManagementPolicyType(w.PodManagementPolicy),
-				UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.StatefulSetUpdateStrategyType(w.Strategy)},
+				RevisionHistoryLimit: historyLimit,
+				PodManagementPolicy:  appsv1.PodManagementPolicyType(w.PodManagementPolicy),
+				UpdateStrategy:       appsv1.StatefulSetUpdateStrategy{Type: appsv1.StatefulSetUpdateStrategyType(w.Strategy)},
 			},
 			Status: appsv1.StatefulSetStatus{
 				ObservedGeneration: w.Generation, Replicas: total, ReadyReplicas: ready,
@@ -194,6 +196,7 @@ func WorkloadToK8s(w *cluster.Workload, pods []*cluster.Pod) any {
 		ObjectMeta: meta,
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas, Selector: selector, Template: template, Strategy: strategy,
+			RevisionHistoryLimit: historyLimit,
 		},
 		Status: appsv1.DeploymentStatus{
 			ObservedGeneration: w.Generation, Replicas: total, ReadyReplicas: ready,

@@ -35,10 +35,11 @@ metadata:
   annotations: {team: core}
 spec:
   replicas: 4
+  revisionHistoryLimit: 3
   selector: {matchLabels: {app: api}}
   strategy: {rollingUpdate: {maxSurge: 1, maxUnavailable: 10%}}
   template:
-    metadata: {labels: {app: api, tier: web}}
+    metadata: {labels: {app: api, tier: web}, annotations: {prometheus.io/scrape: "true", checksum/config: abc}}
     spec:
       nodeSelector: {zone: a}
       terminationGracePeriodSeconds: 10
@@ -97,6 +98,27 @@ func TestRoundTrip(t *testing.T) {
 		"securityContext: {runAsUser: 6, runAsGroup: 7, runAsNonRoot: true, readOnlyRootFilesystem: false, allowPrivilegeEscalation: true, "+
 			"privileged: false, capabilities: {add: [CAP_NET_RAW], drop: [ALL]}, seccompProfile: {type: Unconfined}, procMount: Unmasked, "+
 			"appArmorProfile: {type: RuntimeDefault}}"))
+	// Labels and annotations of every kind come back.
+	inputs["meta.yaml"] = []byte(`apiVersion: v1
+kind: Pod
+metadata: {name: p, labels: {app: p}, annotations: {owner: ops, example.com/note: "x y"}}
+spec: {containers: [{name: c, image: busybox}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: s, labels: {app: s}, annotations: {owner: ops}}
+spec: {selector: {app: p}, ports: [{port: 80}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, labels: {app: db}, annotations: {owner: ops}}
+spec:
+  revisionHistoryLimit: 0
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}, annotations: {owner: ops}}
+    spec: {containers: [{name: c, image: busybox}]}
+`)
 	for name, in := range inputs {
 		t.Run(name, func(t *testing.T) {
 			first, err := Decode(in, name)

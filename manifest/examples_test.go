@@ -116,8 +116,9 @@ func TestExampleSidecar(t *testing.T) {
 			TerminationGracePeriodSeconds: 30,
 		},
 		Strategy: "RollingUpdate", MaxSurge: "25%", MaxUnavailable: "25%", Generation: 1,
+		RevisionHistoryLimit: ptr(int32(cluster.DefaultRevisionHistoryLimit)),
 	}
-	want.TemplateHash = cluster.HashTemplate(want.Template, want.TemplateLabels)
+	want.TemplateHash = want.TemplateID()
 	if !reflect.DeepEqual(w, want) {
 		t.Errorf("workload:\n got %+v\nwant %+v", w, want)
 	}

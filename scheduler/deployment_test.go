@@ -231,3 +231,27 @@ func TestSpreadCountsExistingPods(t *testing.T) {
 		t.Fatalf("plan %+v", plan)
 	}
 }
+
+// TestPodsTakeTemplateMetadata: pods carry the template's annotations and
+// hostname (every replica the same, as in Kubernetes); without a
+// hostname each is called by its name.
+func TestPodsTakeTemplateMetadata(t *testing.T) {
+	w := mkWorkload(cluster.KindDeployment, "web", 2, small, func(w *cluster.Workload) {
+		w.TemplateAnnotations = map[string]string{"checksum/config": "abc"}
+		w.Template.Hostname, w.Template.Subdomain = "web", "shared"
+	})
+	plan := Compute(mkState(threeNodes(), []*cluster.Workload{w}), t0, NewRandIDs(1, 1))
+	for _, p := range plan.Create {
+		if p.Annotations["checksum/config"] != "abc" || p.Spec.Hostname != "web" || p.Spec.Subdomain != "shared" {
+			t.Errorf("%s: annotations %v hostname %q subdomain %q", p.Name, p.Annotations, p.Spec.Hostname, p.Spec.Subdomain)
+		}
+	}
+	sts := mkWorkload(cluster.KindStatefulSet, "db", 1, small, func(w *cluster.Workload) {
+		w.ServiceName = "db"
+		w.Template.Hostname, w.Template.Subdomain = "ignored", "ignored"
+	})
+	plan = Compute(mkState(threeNodes(), []*cluster.Workload{sts}), t0, NewRandIDs(1, 1))
+	if len(plan.Create) != 1 || plan.Create[0].Spec.Hostname != "db-0" || plan.Create[0].Spec.Subdomain != "db" {
+		t.Errorf("statefulset pod %+v", plan.Create)
+	}
+}

@@ -76,7 +76,7 @@ func mkWorkload(kind cluster.WorkloadKind, name string, replicas int32, req clus
 }
 
 func rehash(w *cluster.Workload) {
-	w.TemplateHash = cluster.HashTemplate(w.Template, w.TemplateLabels)
+	w.TemplateHash = w.TemplateID()
 }
 
 // newImage returns a copy of w with a changed template (a rollout).

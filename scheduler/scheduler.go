@@ -190,12 +190,17 @@ func (p *pass) newPod(w *cluster.Workload, name string) *cluster.Pod {
 		Name:         name,
 		UID:          p.ids.NewUID(),
 		Labels:       maps.Clone(w.TemplateLabels),
+		Annotations:  maps.Clone(w.TemplateAnnotations),
 		Owner:        &cluster.OwnerRef{Kind: w.Kind, Name: w.Name, UID: w.UID},
 		Ordinal:      -1,
 		TemplateHash: w.TemplateHash,
 		Spec:         w.Template.Clone(),
 		CreatedAt:    p.now,
 	}
-	pod.Spec.Hostname = name
+	// A template's hostname is every replica's, as in Kubernetes; without
+	// one the pod is called by its name.
+	if pod.Spec.Hostname == "" {
+		pod.Spec.Hostname = name
+	}
 	return pod
 }

@@ -177,7 +177,9 @@ func (p *pass) newStatefulPod(w *cluster.Workload, ordinal int) *cluster.Pod {
 	name := statefulName(w.Name, ordinal)
 	pod := p.newPod(w, name)
 	pod.Ordinal = ordinal
-	pod.Spec.Subdomain = w.ServiceName
+	// Kubernetes' StatefulSet identity: the pod's name under its governing
+	// service, whatever the template says.
+	pod.Spec.Hostname, pod.Spec.Subdomain = name, w.ServiceName
 	for _, tmpl := range w.VolumeClaimTemplates {
 		v := cluster.Volume{Name: tmpl.ClaimName, Claim: &cluster.ClaimSource{
 			ClaimName: tmpl.ClaimName + "-" + name,

@@ -145,6 +145,34 @@ type RolloutStatus struct {
 	Message string `json:"message"`
 }
 
+// UndoRequest rolls a workload back to ToRevision, or with 0 to the
+// revision before the current one (`rollout undo --to-revision`).
+type UndoRequest struct {
+	ToRevision int64 `json:"toRevision,omitempty"`
+}
+
+// UndoResponse says what a rollback did: Revision is the revision rolled
+// back to; Skipped, that it is the current one already.
+type UndoResponse struct {
+	Revision int64 `json:"revision"`
+	Skipped  bool  `json:"skipped,omitempty"`
+}
+
+// RolloutHistory lists a workload's revisions, oldest first, the current
+// one last (`rollout history`).
+type RolloutHistory struct {
+	Revisions []RevisionInfo `json:"revisions"`
+	// Limit is the workload's revisionHistoryLimit.
+	Limit int `json:"limit"`
+}
+
+// RevisionInfo is one revision of a workload's pod template.
+type RevisionInfo struct {
+	Revision    int64  `json:"revision"`
+	ChangeCause string `json:"changeCause,omitempty"`
+	Current     bool   `json:"current,omitempty"`
+}
+
 // LeaseRequest renews a node's fencing lease.
 type LeaseRequest struct {
 	Node string `json:"node"`

@@ -222,9 +222,19 @@ func (c *Client) Rollout(ctx context.Context, kind, namespace, name string) (*ap
 	return &out, c.do(ctx, http.MethodGet, "/"+kind+"/"+namespace+"/"+name+"/rollout", nil, nil, &out)
 }
 
-// Undo rolls a workload back to its previous template.
-func (c *Client) Undo(ctx context.Context, kind, namespace, name string) error {
-	return c.do(ctx, http.MethodPost, "/"+kind+"/"+namespace+"/"+name+"/undo", nil, nil, nil)
+// Undo rolls a workload back to revision toRevision, or with 0 to the one
+// before the current.
+func (c *Client) Undo(ctx context.Context, kind, namespace, name string, toRevision int64) (*api.UndoResponse, error) {
+	var out api.UndoResponse
+	err := c.do(ctx, http.MethodPost, "/"+kind+"/"+namespace+"/"+name+"/undo", nil, api.UndoRequest{ToRevision: toRevision}, &out)
+	return &out, err
+}
+
+// History lists a workload's revisions (`rollout history`).
+func (c *Client) History(ctx context.Context, kind, namespace, name string) (*api.RolloutHistory, error) {
+	var out api.RolloutHistory
+	err := c.do(ctx, http.MethodGet, "/"+kind+"/"+namespace+"/"+name+"/history", nil, nil, &out)
+	return &out, err
 }
 
 // NodeAction cordons, uncordons or drains a node.

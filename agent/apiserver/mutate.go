@@ -1,7 +1,8 @@
 package apiserver
 
 import (
-	"errors"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -10,8 +11,10 @@ import (
 	"shoal/consensus"
 )
 
-// updateWorkload reads a workload, lets change edit a copy and commits it.
-func (s *Server) updateWorkload(w http.ResponseWriter, r *http.Request, body []byte, change func(*cluster.Workload) error) {
+// updateWorkload reads a workload, lets change edit a copy and commits
+// it, unless change reports there is nothing to commit; then it answers
+// with answer(), or {"status": "ok"} when answer is nil.
+func (s *Server) updateWorkload(w http.ResponseWriter, r *http.Request, body []byte, change func(*cluster.Workload) (bool, error), answer func() any) {
 	kind, err := workloadKind(r.PathValue("kind"))
 	if err != nil {
 		fail(w, err)
@@ -24,11 +27,28 @@ func (s *Server) updateWorkload(w http.ResponseWriter, r *http.Request, body []b
 		return
 	}
 	wl := old.Clone()
-	if err := change(wl); err != nil {
+	commit, err := change(wl)
+	if err != nil {
 		fail(w, badRequest{err})
 		return
 	}
-	s.commitOK(w, r, body, &consensus.PutWorkload{Workload: wl})
+	if commit {
+		// The FSM keeps the history: the command need not carry it.
+		wl.History, wl.PreviousTemplate = nil, nil
+		_, forwarded, err := s.commit(w, r, body, &consensus.PutWorkload{Workload: wl})
+		if forwarded {
+			return
+		}
+		if err != nil {
+			fail(w, err)
+			return
+		}
+	}
+	if answer == nil {
+		writeJSON(w, map[string]string{"status": "ok"})
+		return
+	}
+	writeJSON(w, answer())
 }
 
 func (s *Server) handleScale(w http.ResponseWriter, r *http.Request) {
@@ -38,13 +58,13 @@ func (s *Server) handleScale(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{err})
 		return
 	}
-	s.updateWorkload(w, r, body, func(wl *cluster.Workload) error {
+	s.updateWorkload(w, r, body, func(wl *cluster.Workload) (bool, error) {
 		if req.Replicas < 0 {
-			return fmt.Errorf("replicas: must be 0 or more, got %d", req.Replicas)
+			return false, fmt.Errorf("replicas: must be 0 or more, got %d", req.Replicas)
 		}
 		wl.Replicas = req.Replicas
-		return nil
-	})
+		return true, nil
+	}, nil)
 }
 
 // handleResources changes container resources in the pod template: the
@@ -56,7 +76,7 @@ func (s *Server) handleResources(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{err})
 		return
 	}
-	s.updateWorkload(w, r, body, func(wl *cluster.Workload) error {
+	s.updateWorkload(w, r, body, always(func(wl *cluster.Workload) error {
 		found := false
 		for i := range wl.Template.Containers {
 			c := &wl.Template.Containers[i]
@@ -83,11 +103,14 @@ func (s *Server) handleResources(w http.ResponseWriter, r *http.Request) {
 		if !found {
 			return fmt.Errorf("container %q: not in %s %s", req.Container, wl.Kind, wl.Name)
 		}
-		prev := wl.Template.Clone()
-		wl.PreviousTemplate = &prev
-		wl.TemplateHash = cluster.HashTemplate(wl.Template, wl.TemplateLabels)
+		wl.TemplateHash = wl.TemplateID()
 		return nil
-	})
+	}), nil)
+}
+
+// always is a change that is always committed.
+func always(change func(*cluster.Workload) error) func(*cluster.Workload) (bool, error) {
+	return func(wl *cluster.Workload) (bool, error) { return true, change(wl) }
 }
 
 func setResources(cur, given cluster.Resources, names []string) cluster.Resources {
@@ -106,20 +129,62 @@ func setResources(cur, given cluster.Resources, names []string) cluster.Resource
 	return cur
 }
 
+// handleUndo puts a previous template back (`rollout undo`); the FSM
+// gives it the next revision number, as Kubernetes does.
 func (s *Server) handleUndo(w http.ResponseWriter, r *http.Request) {
-	body, _ := readBody(r, nil)
-	s.updateWorkload(w, r, body, func(wl *cluster.Workload) error {
-		if wl.PreviousTemplate == nil {
-			return errors.New("no previous template to roll back to")
+	var req api.UndoRequest
+	body, err := readBody(r, nil)
+	if err == nil && len(bytes.TrimSpace(body)) > 0 {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
+		fail(w, badRequest{err})
+		return
+	}
+	var resp api.UndoResponse
+	s.updateWorkload(w, r, body, func(wl *cluster.Workload) (bool, error) {
+		target, current, err := wl.RollbackTarget(req.ToRevision)
+		if err != nil {
+			return false, err
+		}
+		resp.Revision, resp.Skipped = target.Revision, current
+		if current {
+			return false, nil
 		}
 		// The policy may have tightened since the old template ran.
-		if err := admitTemplate(s.cfg.Store.State(), wl, wl.PreviousTemplate, nil); err != nil {
-			return badRequest{err}
+		if err := admitTemplate(s.cfg.Store.State(), wl, &target.Template, nil); err != nil {
+			return false, err
 		}
-		wl.Template = wl.PreviousTemplate.Clone()
-		wl.TemplateHash = cluster.HashTemplate(wl.Template, wl.TemplateLabels)
-		return nil
-	})
+		wl.Template, wl.TemplateLabels, wl.TemplateAnnotations = target.Template, target.Labels, target.Annotations
+		wl.TemplateHash = wl.TemplateID()
+		return true, nil
+	}, func() any { return resp })
+}
+
+// handleHistory lists a workload's revisions (`rollout history`).
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
+	kind, err := workloadKind(r.PathValue("kind"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	st, answered := s.readState(w, r)
+	if answered {
+		return
+	}
+	ns, name := r.PathValue("ns"), r.PathValue("name")
+	wl, ok := st.Workload(kind, ns, name)
+	if !ok {
+		fail(w, fmt.Errorf("%s %s/%s: %w", kind, ns, name, errNotFound))
+		return
+	}
+	h := api.RolloutHistory{Limit: wl.HistoryLimit()}
+	for _, rev := range wl.Revisions() {
+		h.Revisions = append(h.Revisions, api.RevisionInfo{Revision: rev.Revision, ChangeCause: rev.ChangeCause})
+	}
+	cur := wl.CurrentRevision()
+	h.Revisions = append(h.Revisions, api.RevisionInfo{Revision: cur.Revision, ChangeCause: cur.ChangeCause, Current: true})
+	writeJSON(w, h)
 }
 
 func (s *Server) handleNodeAction(w http.ResponseWriter, r *http.Request) {

@@ -134,6 +134,7 @@ func NewServer(cfg Config) *Server {
 	route("POST /{kind}/{ns}/{name}/resources", permWrite, s.handleResources)
 	route("GET /{kind}/{ns}/{name}/rollout", permRead, s.handleRollout)
 	route("POST /{kind}/{ns}/{name}/undo", permWrite, s.handleUndo)
+	route("GET /{kind}/{ns}/{name}/history", permRead, s.handleHistory)
 	route("GET /pods/{ns}/{name}/logs", permRead, s.handleLogs)
 	route("POST /pods/{ns}/{name}/exec", permExec, s.handleExec)
 	route("POST /nodes/{name}/{action}", permWrite, s.handleNodeAction)

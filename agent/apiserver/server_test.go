@@ -136,7 +136,7 @@ func TestScaleDeleteAndRollout(t *testing.T) {
 	if wl2.TemplateHash == wl.TemplateHash || wl2.Template.Containers[0].Limits.Memory != 64<<20 {
 		t.Fatalf("set resources did not change the template: %+v", wl2.Template.Containers[0])
 	}
-	if err := c.Undo(ctx, "deployments", "default", "web"); err != nil {
+	if _, err := c.Undo(ctx, "deployments", "default", "web", 0); err != nil {
 		t.Fatal(err)
 	}
 	wl3, _ := store.State().Workload(cluster.KindDeployment, "default", "web")
@@ -151,6 +151,107 @@ func TestScaleDeleteAndRollout(t *testing.T) {
 	}
 	if _, err := c.Delete(ctx, "services", "default", "nope"); !apiclient.IsNotFound(err) {
 		t.Fatalf("delete of a missing service: %v", err)
+	}
+}
+
+// TestRevisionHistory: every template change is a revision, the history
+// keeps revisionHistoryLimit of them, undo goes back to any of them (the
+// pods' template annotations included) and with limit 0 says why it
+// cannot.
+func TestRevisionHistory(t *testing.T) {
+	c, store := newTestAPI(t)
+	ctx := context.Background()
+	version := func(image, note string, limit int) string {
+		d := strings.Replace(deployment, "busybox:1", image, 1)
+		d = strings.Replace(d, "      labels: {app: web}\n", "      labels: {app: web}\n      annotations: {note: \""+note+"\"}\n", 1)
+		return strings.Replace(d, "  replicas: 2\n", fmt.Sprintf("  replicas: 2\n  revisionHistoryLimit: %d\n", limit), 1)
+	}
+	apply := func(data string) {
+		t.Helper()
+		if _, err := c.Apply(ctx, []api.File{{Name: "web.yaml", Data: data}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revisions := func() string {
+		t.Helper()
+		h, err := c.History(ctx, "deployments", "default", "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range h.Revisions {
+			s := fmt.Sprint(r.Revision)
+			if r.Current {
+				s += "*"
+			}
+			out = append(out, s)
+		}
+		return strings.Join(out, " ")
+	}
+	current := func() *cluster.Workload {
+		wl, _ := store.State().Workload(cluster.KindDeployment, "default", "web")
+		return wl
+	}
+	for i := 1; i <= 4; i++ {
+		apply(version(fmt.Sprintf("busybox:%d", i), "v1", 2))
+	}
+	// Only the annotation changes: a new revision too.
+	apply(version("busybox:4", "v2", 2))
+	if got := revisions(); got != "3 4 5*" {
+		t.Fatalf("revisions %q, want 3 4 5* (limit 2)", got)
+	}
+	resp, err := c.Undo(ctx, "deployments", "default", "web", 3)
+	if err != nil || resp.Revision != 3 || resp.Skipped {
+		t.Fatalf("undo to 3: %+v %v", resp, err)
+	}
+	if wl := current(); wl.Template.Containers[0].Image != "busybox:3" || wl.TemplateAnnotations["note"] != "v1" {
+		t.Fatalf("after undo to 3: image %s annotations %v", wl.Template.Containers[0].Image, wl.TemplateAnnotations)
+	}
+	if got := revisions(); got != "4 5 6*" {
+		t.Fatalf("after undo: revisions %q, want 4 5 6*", got)
+	}
+	if resp, err := c.Undo(ctx, "deployments", "default", "web", 6); err != nil || !resp.Skipped {
+		t.Fatalf("undo to the current revision: %+v %v, want skipped", resp, err)
+	}
+	if _, err := c.Undo(ctx, "deployments", "default", "web", 1); err == nil || !strings.Contains(err.Error(), "revision 1 not found") {
+		t.Fatalf("undo to a dropped revision: %v", err)
+	}
+	apply(version("busybox:7", "v1", 0))
+	before := store.State().Index()
+	_, err = c.Undo(ctx, "deployments", "default", "web", 0)
+	if err == nil || !strings.Contains(err.Error(), "spec.revisionHistoryLimit is 0") {
+		t.Fatalf("undo with limit 0: %v", err)
+	}
+	if store.State().Index() != before {
+		t.Fatal("a refused undo changed the state")
+	}
+	if got := revisions(); got != "7*" {
+		t.Fatalf("limit 0: revisions %q, want 7*", got)
+	}
+}
+
+// TestApplyPodMetadata: a bare pod's labels and annotations change in
+// place; its spec does not.
+func TestApplyPodMetadata(t *testing.T) {
+	c, store := newTestAPI(t)
+	ctx := context.Background()
+	pod := "apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {app: p}}\nspec: {containers: [{name: c, image: busybox:1}]}\n"
+	if _, err := c.Apply(ctx, []api.File{{Name: "p.yaml", Data: pod}}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := store.State().Pod("default", "p")
+	withNote := strings.Replace(pod, "labels: {app: p}", "labels: {app: p, tier: x}, annotations: {note: hi}", 1)
+	resp, err := c.Apply(ctx, []api.File{{Name: "p.yaml", Data: withNote}})
+	if err != nil || resp.Results[0] != "pod/p configured" {
+		t.Fatalf("metadata change: %v %v", resp, err)
+	}
+	after, _ := store.State().Pod("default", "p")
+	if after.UID != before.UID || after.TemplateHash != before.TemplateHash || after.Annotations["note"] != "hi" || after.Labels["tier"] != "x" {
+		t.Fatalf("pod after metadata change: %+v", after)
+	}
+	if _, err := c.Apply(ctx, []api.File{{Name: "p.yaml", Data: strings.Replace(withNote, "busybox:1", "busybox:2", 1)}}); err == nil ||
+		!strings.Contains(err.Error(), "cannot change") {
+		t.Fatalf("spec change: %v", err)
 	}
 }
 
@@ -186,8 +287,8 @@ func TestRequestGuards(t *testing.T) {
 		{name: "json with charset", method: "POST", path: "/apply", ctype: "application/json; charset=utf-8", body: `{"files":[]}`, code: 400, msg: "no manifest files"},
 		{name: "body over the cap", method: "POST", path: "/apply", ctype: "application/json", body: strings.Repeat(" ", MaxRequestBytes+10), code: 400, msg: "request body over"},
 		{name: "object over 1 MiB", method: "POST", path: "/apply", ctype: "application/json",
-			body: fmt.Sprintf(`{"files":[{"name":"big.yaml","data":"apiVersion: v1\nkind: Pod\nmetadata: {name: big, annotations: {blob: %s}}\nspec: {containers: [{name: c, image: busybox:1}]}\n"}]}`, big),
-			code: 400, msg: "big.yaml: document 1"},
+			body: fmt.Sprintf(`{"files":[{"name":"big.yaml","data":"apiVersion: v1\nkind: Pod\nmetadata: {name: big}\nspec: {containers: [{name: c, image: busybox:1, env: [{name: BLOB, value: %s}]}]}\n"}]}`, big),
+			code: 400, msg: "line 1): object is"},
 		{name: "bodiless write", method: "POST", path: "/nodes/n1/cordon", code: 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -183,8 +183,15 @@ func (s *Server) applyOne(st *cluster.State, o manifest.Object, t time.Time) (st
 		if old.Owner != nil {
 			return "", nil, badRequest{fmt.Errorf("pod %s is managed by %s %s; change the %s instead", p.Name, old.Owner.Kind, old.Owner.Name, old.Owner.Kind)}
 		}
-		if sameJSON(old.Spec, p.Spec) && maps.Equal(old.Labels, p.Labels) {
-			return "unchanged", nil, nil
+		if sameJSON(old.Spec, p.Spec) {
+			if maps.Equal(old.Labels, p.Labels) && maps.Equal(old.Annotations, p.Annotations) {
+				return "unchanged", nil, nil
+			}
+			// Metadata may change on a running pod, as in Kubernetes; its
+			// template hash stays, so its containers are left alone.
+			upd := old.Clone()
+			upd.Labels, upd.Annotations = p.Labels, p.Annotations
+			return "configured", &consensus.PutPods{Pods: []*cluster.Pod{upd}}, nil
 		}
 		return "", nil, badRequest{fmt.Errorf("pod %s exists and a running pod's spec cannot change; delete it first (shoal delete pod %s)", p.Name, p.Name)}
 	}
@@ -196,7 +203,8 @@ func (s *Server) applyOne(st *cluster.State, o manifest.Object, t time.Time) (st
 func sameWorkload(a, b *cluster.Workload) bool {
 	strip := func(w *cluster.Workload) *cluster.Workload {
 		c := w.Clone()
-		c.CreateIndex, c.ModifyIndex, c.Generation, c.PreviousTemplate = 0, 0, 0, nil
+		c.CreateIndex, c.ModifyIndex, c.Generation = 0, 0, 0
+		c.Revision, c.History, c.PreviousTemplate = 0, nil, nil
 		return c
 	}
 	return sameJSON(strip(a), strip(b))

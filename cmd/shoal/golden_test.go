@@ -232,3 +232,25 @@ func mustFind[T any](t *testing.T, items []T, name string, nameOf func(T) string
 	}
 	return l[0]
 }
+
+func TestHistoryGolden(t *testing.T) {
+	tests := []struct {
+		golden string
+		h      api.RolloutHistory
+	}{
+		{"rollout-history", api.RolloutHistory{Limit: 10, Revisions: []api.RevisionInfo{
+			{Revision: 2}, {Revision: 3, ChangeCause: "kubectl set image deployment/web web=nginx:1.26"},
+			{Revision: 12, ChangeCause: "back to 1.25", Current: true},
+		}}},
+		{"rollout-history-limit-0", api.RolloutHistory{Limit: 0, Revisions: []api.RevisionInfo{{Revision: 4, Current: true}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.golden, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := printHistory(&b, "deployment.apps/web", &tc.h); err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, tc.golden, b.Bytes())
+		})
+	}
+}

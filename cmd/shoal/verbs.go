@@ -194,23 +194,49 @@ func newRolloutCmd(g *globals) *cobra.Command {
 		},
 	}
 	status.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "give up after this long")
+	var toRevision int64
 	undo := &cobra.Command{
-		Use:   "undo KIND/NAME",
-		Short: "Roll back to the previous pod template",
+		Use:   "undo KIND/NAME [--to-revision N]",
+		Short: "Roll back to the previous pod template, or to revision N",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, name, err := parseKindName(args)
 			if err != nil {
 				return err
 			}
-			if err := g.client().Undo(cmd.Context(), r.plural, g.namespace, name); err != nil {
+			if toRevision < 0 {
+				return fmt.Errorf("--to-revision: must be 0 (the previous revision) or more, got %d", toRevision)
+			}
+			resp, err := g.client().Undo(cmd.Context(), r.plural, g.namespace, name, toRevision)
+			if err != nil {
 				return err
+			}
+			if resp.Skipped {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s/%s skipped rollback (current template already matches revision %d)\n", r.group, name, resp.Revision)
+				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s/%s rolled back\n", r.group, name)
 			return nil
 		},
 	}
-	root.AddCommand(status, undo)
+	undo.Flags().Int64Var(&toRevision, "to-revision", 0, "the revision to roll back to (default: the previous one)")
+	history := &cobra.Command{
+		Use:   "history KIND/NAME",
+		Short: "List the revisions of a Deployment's or StatefulSet's pod template",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, name, err := parseKindName(args)
+			if err != nil {
+				return err
+			}
+			h, err := g.client().History(cmd.Context(), r.plural, g.namespace, name)
+			if err != nil {
+				return err
+			}
+			return printHistory(cmd.OutOrStdout(), r.group+"/"+name, h)
+		},
+	}
+	root.AddCommand(status, undo, history)
 	return root
 }
 
