@@ -40,6 +40,14 @@ type PodSpec struct {
 	HostNetwork     bool                `json:"hostNetwork,omitempty"`
 	HostPID         bool                `json:"hostPID,omitempty"`
 	HostIPC         bool                `json:"hostIPC,omitempty"`
+	// ShareProcessNamespace puts the pod's containers in one PID
+	// namespace, whose PID 1 is the pod's pause process.
+	ShareProcessNamespace bool `json:"shareProcessNamespace,omitempty"`
+
+	// ServiceAccountName and AutomountServiceAccountToken are kept as
+	// given: Shoal has no Kubernetes API, so it mounts no token.
+	ServiceAccountName           string `json:"serviceAccountName,omitempty"`
+	AutomountServiceAccountToken *bool  `json:"automountServiceAccountToken,omitempty"`
 	// EnableServiceLinks injects, as kubelet does, environment variables
 	// naming the Services of the pod's namespace (DB_SERVICE_HOST, ...);
 	// nil means true, Kubernetes' default.
@@ -48,6 +56,52 @@ type PodSpec struct {
 	// (kubernetes.io/dockerconfigjson or dockercfg) whose registry
 	// credentials the node uses to pull the pod's images.
 	ImagePullSecrets []string `json:"imagePullSecrets,omitempty"`
+	// DNSPolicy is "" (ClusterFirst, the default), ClusterFirstWithHostNet,
+	// Default or None; DNSConfig is added to what the policy gives.
+	DNSPolicy DNSPolicy     `json:"dnsPolicy,omitempty"`
+	DNSConfig *PodDNSConfig `json:"dnsConfig,omitempty"`
+}
+
+// DNSPolicy is how a pod's /etc/resolv.conf is made, as Kubernetes names it.
+type DNSPolicy string
+
+// DNS policies. ClusterFirst is stored as "" so that a spec that says it
+// and one that does not are the same template.
+const (
+	DNSClusterFirst            DNSPolicy = "ClusterFirst"
+	DNSClusterFirstWithHostNet DNSPolicy = "ClusterFirstWithHostNet"
+	DNSDefault                 DNSPolicy = "Default"
+	DNSNone                    DNSPolicy = "None"
+)
+
+// PodDNSConfig is what a pod adds to (or, with policy None, is the whole
+// of) its resolv.conf.
+type PodDNSConfig struct {
+	Nameservers []string       `json:"nameservers,omitempty"`
+	Searches    []string       `json:"searches,omitempty"`
+	Options     []PodDNSOption `json:"options,omitempty"`
+}
+
+// PodDNSOption is one resolv.conf option: "ndots:2" or "edns0".
+type PodDNSOption struct {
+	Name  string  `json:"name"`
+	Value *string `json:"value,omitempty"`
+}
+
+// Clone returns a deep copy of c.
+func (c *PodDNSConfig) Clone() *PodDNSConfig {
+	if c == nil {
+		return nil
+	}
+	out := &PodDNSConfig{Nameservers: slices.Clone(c.Nameservers), Searches: slices.Clone(c.Searches)}
+	for _, o := range c.Options {
+		if o.Value != nil {
+			v := *o.Value
+			o.Value = &v
+		}
+		out.Options = append(out.Options, o)
+	}
+	return out
 }
 
 // ServiceLinks reports whether the pod's containers get service
@@ -102,6 +156,8 @@ func (s PodSpec) Clone() PodSpec {
 	c.SecurityContext = s.SecurityContext.Clone()
 	c.EnableServiceLinks = clonePtr(s.EnableServiceLinks)
 	c.ImagePullSecrets = slices.Clone(s.ImagePullSecrets)
+	c.AutomountServiceAccountToken = clonePtr(s.AutomountServiceAccountToken)
+	c.DNSConfig = s.DNSConfig.Clone()
 	return c
 }
 

@@ -282,3 +282,35 @@ func TestVolumeMounts(t *testing.T) {
 		}
 	}
 }
+
+func TestPodFields(t *testing.T) {
+	o := decodeOne(t, `apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  serviceAccountName: web
+  serviceAccount: web
+  automountServiceAccountToken: false
+  enableServiceLinks: true
+  shareProcessNamespace: true
+  dnsPolicy: Default
+  dnsConfig:
+    searches: [corp.example]
+    options: [{name: ndots, value: "1"}, {name: rotate}]
+  containers: [{name: c, image: busybox}]
+`)
+	s := o.Pod.Spec
+	if s.ServiceAccountName != "web" || s.AutomountServiceAccountToken == nil || *s.AutomountServiceAccountToken ||
+		!s.ServiceLinks() || !s.ShareProcessNamespace || s.DNSPolicy != cluster.DNSDefault {
+		t.Errorf("spec %+v", s)
+	}
+	if c := s.DNSConfig; c == nil || len(c.Searches) != 1 || len(c.Options) != 2 || *c.Options[0].Value != "1" || c.Options[1].Value != nil {
+		t.Errorf("dnsConfig %+v", c)
+	}
+	// ClusterFirst is the default, stored as "": the same template.
+	a := decodeOne(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {dnsPolicy: ClusterFirst, containers: [{name: c, image: busybox}]}\n")
+	b := decodeOne(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: busybox}]}\n")
+	if !reflect.DeepEqual(a.Pod.Spec, b.Pod.Spec) {
+		t.Errorf("dnsPolicy ClusterFirst differs from no dnsPolicy: %+v", a.Pod.Spec)
+	}
+}

@@ -301,9 +301,14 @@ var (
 				}),
 			}),
 		}),
-		"enableServiceLinks": leaf,
-		"restartPolicy":      leaf, "nodeSelector": leaf, "terminationGracePeriodSeconds": leaf,
-		"hostname": leaf, "subdomain": leaf,
+		"restartPolicy": leaf, "nodeSelector": leaf, "terminationGracePeriodSeconds": leaf,
+		"hostname": leaf, "subdomain": leaf, "shareProcessNamespace": leaf,
+		"serviceAccountName": leaf, "serviceAccount": leaf, "automountServiceAccountToken": leaf,
+		"enableServiceLinks": leaf, "dnsPolicy": leaf,
+		"dnsConfig": obj(map[string]*shape{
+			"nameservers": leaf, "searches": leaf,
+			"options": obj(map[string]*shape{"name": leaf, "value": leaf}),
+		}),
 		"hostNetwork": leaf, "hostPID": leaf, "hostIPC": leaf,
 		"imagePullSecrets": obj(map[string]*shape{"name": leaf}),
 		"securityContext": obj(map[string]*shape{

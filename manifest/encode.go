@@ -254,9 +254,20 @@ func podSpecToK8s(s cluster.PodSpec, podName string) corev1.PodSpec {
 		HostNetwork: s.HostNetwork, HostPID: s.HostPID, HostIPC: s.HostIPC,
 		SecurityContext:    podSecurityToK8s(s.SecurityContext),
 		EnableServiceLinks: ptr(s.ServiceLinks()),
+		// Both names, as Kubernetes writes them.
+		ServiceAccountName: s.ServiceAccountName, DeprecatedServiceAccount: s.ServiceAccountName,
+		AutomountServiceAccountToken: s.AutomountServiceAccountToken,
+		DNSPolicy:                    corev1.DNSPolicy(s.DNSPolicy),
+		DNSConfig:                    dnsConfigToK8s(s.DNSConfig),
 	}
 	for _, name := range s.ImagePullSecrets {
 		out.ImagePullSecrets = append(out.ImagePullSecrets, corev1.LocalObjectReference{Name: name})
+	}
+	if out.DNSPolicy == "" {
+		out.DNSPolicy = corev1.DNSClusterFirst // Kubernetes' default, written out
+	}
+	if s.ShareProcessNamespace {
+		out.ShareProcessNamespace = ptr(true)
 	}
 	for _, v := range s.Volumes {
 		kv := corev1.Volume{Name: v.Name}
@@ -283,6 +294,17 @@ func podSpecToK8s(s cluster.PodSpec, podName string) corev1.PodSpec {
 	}
 	for _, c := range s.Containers {
 		out.Containers = append(out.Containers, containerToK8s(c))
+	}
+	return out
+}
+
+func dnsConfigToK8s(c *cluster.PodDNSConfig) *corev1.PodDNSConfig {
+	if c == nil {
+		return nil
+	}
+	out := &corev1.PodDNSConfig{Nameservers: c.Nameservers, Searches: c.Searches}
+	for _, o := range c.Options {
+		out.Options = append(out.Options, corev1.PodDNSConfigOption{Name: o.Name, Value: o.Value})
 	}
 	return out
 }

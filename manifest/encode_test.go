@@ -105,6 +105,23 @@ metadata: {name: p, labels: {app: p}, annotations: {owner: ops, example.com/note
 spec: {containers: [{name: c, image: busybox}]}
 ---
 apiVersion: v1
+kind: Pod
+metadata: {name: dns}
+spec:
+  serviceAccount: web
+  automountServiceAccountToken: false
+  enableServiceLinks: false
+  shareProcessNamespace: true
+  dnsPolicy: None
+  dnsConfig:
+    nameservers: [192.0.2.53]
+    searches: [corp.example., example.com]
+    options: [{name: ndots, value: "2"}, {name: edns0}]
+  hostname: h
+  subdomain: s
+  containers: [{name: c, image: busybox}]
+---
+apiVersion: v1
 kind: Service
 metadata: {name: s, labels: {app: s}, annotations: {owner: ops}}
 spec: {selector: {app: p}, ports: [{port: 80}]}

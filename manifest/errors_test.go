@@ -197,6 +197,18 @@ func TestDecodeServiceAndPodErrors(t *testing.T) {
 				`s.yaml: document 1 (Pod "p", line 8): spec.imagePullSecrets[1].name: required`},
 		{"imagePullSecrets fields", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: busybox}]\n  imagePullSecrets: [{name: a, namespace: b}]\n",
 			`s.yaml: document 1 (Pod "p", line 6): spec.imagePullSecrets[0].namespace: unknown field`},
+		{"dnsPolicy None without nameservers", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  dnsPolicy: None\n  containers: [{name: c, image: busybox}]\n",
+			`s.yaml: document 1 (Pod "p", line 4): spec.dnsConfig: required when dnsPolicy is None (at least one nameserver)`},
+		{"bad dns", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  dnsPolicy: Cluster\n  dnsConfig:\n    nameservers: [1.1.1.1, 8.8.8.8, 9.9.9.9, dns.example]\n    searches: [a_b]\n    options: [{value: x}]\n  containers: [{name: c, image: busybox}]\n",
+			`s.yaml: document 1 (Pod "p", line 5): spec.dnsPolicy: "Cluster" is not valid (ClusterFirst, ClusterFirstWithHostNet, Default or None)` + "\n" +
+				`s.yaml: document 1 (Pod "p", line 7): spec.dnsConfig.nameservers: 4 nameservers: at most 3` + "\n" +
+				`s.yaml: document 1 (Pod "p", line 7): spec.dnsConfig.nameservers[3]: "dns.example" is not an IP address` + "\n" +
+				`s.yaml: document 1 (Pod "p", line 8): spec.dnsConfig.searches[0]: "a_b" is invalid: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')` + "\n" +
+				`s.yaml: document 1 (Pod "p", line 9): spec.dnsConfig.options[0].name: required`},
+		{"shareProcessNamespace with hostPID", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostPID: true\n  shareProcessNamespace: true\n  containers: [{name: c, image: busybox}]\n",
+			`s.yaml: document 1 (Pod "p", line 6): spec.shareProcessNamespace: may not be true with hostPID: the pod shares the node's PID namespace already`},
+		{"two service account names", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  serviceAccountName: a\n  serviceAccount: b\n  containers: [{name: c, image: busybox}]\n",
+			`s.yaml: document 1 (Pod "p", line 6): spec.serviceAccount: "b" differs from serviceAccountName "a" (serviceAccount is its deprecated name: drop it)`},
 		{"OnDelete", "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  selector: {matchLabels: {a: b}}\n  updateStrategy: {type: OnDelete}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: c, image: busybox}]\n",
 			`s.yaml: document 1 (StatefulSet "db", line 6): spec.updateStrategy.type: "OnDelete" is not supported by Shoal (RollingUpdate only)`},
 	}

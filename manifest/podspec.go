@@ -67,6 +67,14 @@ func (c *conv) podSpec(s *corev1.PodSpec, p string, claims []cluster.ClaimSource
 	c.hostNamespaces(s, p, &out)
 	out.ImagePullSecrets = c.imagePullSecrets(s.ImagePullSecrets, p+".imagePullSecrets")
 	out.SecurityContext = c.podSecurity(s.SecurityContext, p, s.HostIPC)
+	c.podDNS(s, p, &out)
+	c.serviceAccount(s, p, &out)
+	if s.ShareProcessNamespace != nil && *s.ShareProcessNamespace {
+		out.ShareProcessNamespace = true
+		if s.HostPID {
+			c.errf(p+".shareProcessNamespace", "may not be true with hostPID: the pod shares the node's PID namespace already")
+		}
+	}
 
 	volumes := map[string]bool{}
 	for i, v := range s.Volumes {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -62,6 +63,13 @@ func (r *Runtime) startContainer(ctx context.Context, pod *cluster.Pod, sb *rtap
 	}
 	if sb == nil || sb.NetNSPath == "" {
 		return fmt.Errorf("%w: no sandbox", ErrInvalid)
+	}
+	if sharesPIDs(pod) {
+		// Before every start, not only the first: a container restarted
+		// after the pause process was replaced must join the new namespace.
+		if _, err := r.sharedPIDNamespace(ctx, pod, sb); err != nil {
+			return err
+		}
 	}
 	id := ContainerID(pod.UID, c.Name)
 	gen := Generation(pod, c)
@@ -177,6 +185,11 @@ func (r *Runtime) createContainer(ctx context.Context, pod *cluster.Pod, sb *rta
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.NetNSPath}),
 		oci.WithMounts(mounts),
 	)
+	if sharesPIDs(pod) {
+		// startContainer has mounted it.
+		ns := filepath.Join(r.podDir(pod.UID), pidNSFile)
+		specOpts = append(specOpts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: ns}))
+	}
 	if isCgroup2() {
 		// As the kubelet does on cgroup v2: the container sees its own
 		// cgroup as the root.
@@ -420,6 +433,12 @@ func (r *Runtime) deleteContainer(ctx context.Context, ctr client.Container, gra
 	return nil
 }
 
+// sharesPIDs reports whether the pod's containers share a PID namespace
+// of their own (with hostPID they share the node's).
+func sharesPIDs(pod *cluster.Pod) bool {
+	return pod.Spec.ShareProcessNamespace && !pod.Spec.HostPID
+}
+
 func (r *Runtime) grace(pod *cluster.Pod) time.Duration {
 	if s := pod.Spec.TerminationGracePeriodSeconds; s > 0 {
 		return time.Duration(s) * time.Second
@@ -439,12 +458,27 @@ func (r *Runtime) RemovePod(ctx context.Context, podUID string, grace time.Durat
 	if err != nil {
 		return fmt.Errorf("remove pod %s: list containers: %w", podUID, err)
 	}
+	// The pause container goes last and at once: killing it first would
+	// kill every process of the shared PID namespace without its grace
+	// period, and as the namespace's init it ignores SIGTERM anyway.
+	var pause []client.Container
+	ctrs = slices.DeleteFunc(ctrs, func(c client.Container) bool {
+		l, err := c.Labels(ctx)
+		if err == nil && isPause(l) {
+			pause = append(pause, c)
+			return true
+		}
+		return false
+	})
 	errs := make([]error, len(ctrs))
 	var wg sync.WaitGroup
 	for i, ctr := range ctrs {
 		wg.Go(func() { errs[i] = r.deleteContainer(ctx, ctr, grace) })
 	}
 	wg.Wait()
+	for _, ctr := range pause {
+		errs = append(errs, r.deleteContainer(ctx, ctr, 0))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("remove pod %s: %w", podUID, err)
 	}

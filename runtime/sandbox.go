@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -188,51 +187,8 @@ func (r *Runtime) writeEtcFiles(pod *cluster.Pod, rec *sandboxRecord) error {
 	if err := os.WriteFile(filepath.Join(dir, "hostname"), []byte(rec.Hostname+"\n"), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(r.resolvConf(pod.Namespace)), 0o644)
-}
-
-func (r *Runtime) resolvConf(namespace string) string {
-	ns := namespace
-	if ns == "" {
-		ns = cluster.DefaultNamespace
-	}
-	domain := r.cfg.DNS.Domain
-	search := []string{ns + ".svc." + domain, "svc." + domain, domain}
-	search = append(search, r.cfg.DNS.SearchDomains...)
-	var servers []string
-	if r.cfg.DNS.Nameserver != "" {
-		servers = []string{r.cfg.DNS.Nameserver}
-	} else {
-		servers = hostNameservers("/etc/resolv.conf")
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "search %s\n", strings.Join(search, " "))
-	for _, s := range servers {
-		fmt.Fprintf(&b, "nameserver %s\n", s)
-	}
-	b.WriteString("options ndots:5\n")
-	return b.String()
-}
-
-// hostNameservers are the host's resolvers that a pod can reach: loopback
-// ones (systemd-resolved's 127.0.0.53) mean nothing inside a pod.
-func hostNameservers(path string) []string {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "nameserver" {
-			if ip := net.ParseIP(fields[1]); ip != nil && !ip.IsLoopback() {
-				out = append(out, fields[1])
-			}
-		}
-	}
-	return out
+	conf := podResolver(&pod.Spec, pod.Namespace, r.cfg.DNS, func() resolver { return hostResolver(hostResolvConfs...) })
+	return os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte(conf.String()), 0o644)
 }
 
 // prepareVolumes creates the pod's emptyDirs (a tmpfs for medium Memory, so

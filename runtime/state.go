@@ -54,6 +54,9 @@ func (r *Runtime) listPods(ctx context.Context) ([]rtapi.PodState, error) {
 		l := info.Labels
 		p := pod(l[LabelPodUID])
 		p.Namespace, p.Name = l[LabelPodNamespace], l[LabelPodName]
+		if isPause(l) {
+			continue // the sandbox's, not a container of the pod
+		}
 		cs, err := r.containerState(ctx, ctr, l, info.Image)
 		if err != nil {
 			if errdefs.IsNotFound(err) {
@@ -261,7 +264,7 @@ func (r *Runtime) Events(ctx context.Context) <-chan rtapi.Event {
 					return
 				}
 				l, err := ctr.Labels(r.ctx(ctx))
-				if err != nil || l[LabelPodUID] == "" {
+				if err != nil || l[LabelPodUID] == "" || isPause(l) {
 					return
 				}
 				ev = rtapi.Event{PodUID: l[LabelPodUID], Container: l[LabelContainer]}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -47,20 +48,57 @@ func TestGeneration(t *testing.T) {
 }
 
 func TestResolvConf(t *testing.T) {
-	// The domain is the cluster's, as stored in Raft and handed to New.
-	for domain, want := range map[string]string{
-		"cluster.local": "search prod.svc.cluster.local svc.cluster.local cluster.local corp\nnameserver 10.88.1.1\noptions ndots:5\n",
-		"shoal.example": "search prod.svc.shoal.example svc.shoal.example shoal.example corp\nnameserver 10.88.1.1\noptions ndots:5\n",
-	} {
-		r := &Runtime{cfg: Config{DNS: DNSConfig{Nameserver: "10.88.1.1", Domain: domain, SearchDomains: []string{"corp"}}}}
-		if got := r.resolvConf("prod"); got != want {
-			t.Errorf("resolv.conf:\n%s\nwant:\n%s", got, want)
-		}
+	str := func(s string) *string { return &s }
+	cfg := DNSConfig{Nameserver: "10.88.1.1", Domain: "cluster.local", SearchDomains: []string{"corp"}}
+	host := resolver{nameservers: []string{"192.0.2.1", "192.0.2.2"}, searches: []string{"lan"}, options: []string{"ndots:1", "edns0"}}
+	tests := []struct {
+		name string
+		spec cluster.PodSpec
+		cfg  DNSConfig
+		want string
+	}{
+		{name: "ClusterFirst", cfg: cfg,
+			want: "search prod.svc.cluster.local svc.cluster.local cluster.local corp\nnameserver 10.88.1.1\noptions ndots:5\n"},
+		{name: "the cluster's domain", cfg: DNSConfig{Nameserver: "10.88.1.1", Domain: "shoal.example"},
+			want: "search prod.svc.shoal.example svc.shoal.example shoal.example\nnameserver 10.88.1.1\noptions ndots:5\n"},
+		{name: "ClusterFirst without a DNS server for pods", cfg: DNSConfig{Domain: "cluster.local"},
+			want: "search prod.svc.cluster.local svc.cluster.local cluster.local\nnameserver 192.0.2.1\nnameserver 192.0.2.2\noptions ndots:5\n"},
+		{name: "ClusterFirstWithHostNet", cfg: cfg, spec: cluster.PodSpec{DNSPolicy: cluster.DNSClusterFirstWithHostNet},
+			want: "search prod.svc.cluster.local svc.cluster.local cluster.local corp\nnameserver 10.88.1.1\noptions ndots:5\n"},
+		{name: "Default", cfg: cfg, spec: cluster.PodSpec{DNSPolicy: cluster.DNSDefault},
+			want: "search lan\nnameserver 192.0.2.1\nnameserver 192.0.2.2\noptions ndots:1 edns0\n"},
+		{name: "None", cfg: cfg, spec: cluster.PodSpec{DNSPolicy: cluster.DNSNone, DNSConfig: &cluster.PodDNSConfig{
+			Nameservers: []string{"1.1.1.1"}, Searches: []string{"a.example"}, Options: []cluster.PodDNSOption{{Name: "ndots", Value: str("2")}}}},
+			want: "search a.example\nnameserver 1.1.1.1\noptions ndots:2\n"},
+		{name: "dnsConfig appended to ClusterFirst", cfg: cfg, spec: cluster.PodSpec{DNSConfig: &cluster.PodDNSConfig{
+			Nameservers: []string{"10.88.1.1", "1.1.1.1"}, Searches: []string{"corp", "a.example"},
+			Options: []cluster.PodDNSOption{{Name: "ndots", Value: str("2")}, {Name: "edns0"}}}},
+			want: "search prod.svc.cluster.local svc.cluster.local cluster.local corp a.example\nnameserver 10.88.1.1\nnameserver 1.1.1.1\noptions ndots:2 edns0\n"},
+		{name: "nameservers past three dropped", cfg: cfg, spec: cluster.PodSpec{DNSPolicy: cluster.DNSDefault, DNSConfig: &cluster.PodDNSConfig{
+			Nameservers: []string{"1.1.1.1", "8.8.8.8"}}},
+			want: "search lan\nnameserver 192.0.2.1\nnameserver 192.0.2.2\nnameserver 1.1.1.1\noptions ndots:1 edns0\n"},
 	}
-	host := filepath.Join(t.TempDir(), "resolv.conf")
-	os.WriteFile(host, []byte("nameserver 127.0.0.53\nnameserver 192.0.2.1\n# x\n"), 0o644)
-	if ns := hostNameservers(host); len(ns) != 1 || ns[0] != "192.0.2.1" {
-		t.Errorf("host nameservers %v: loopback ones must be dropped", ns)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := podResolver(&tt.spec, "prod", tt.cfg, func() resolver { return host }).String()
+			if got != tt.want {
+				t.Errorf("resolv.conf:\n%s\nwant:\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHostResolver(t *testing.T) {
+	dir := t.TempDir()
+	stub := filepath.Join(dir, "stub.conf")
+	os.WriteFile(stub, []byte("nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan\n"), 0o644)
+	upstream := filepath.Join(dir, "upstream.conf")
+	os.WriteFile(upstream, []byte("# x\nnameserver 192.0.2.1\nnameserver ::1\ndomain home\nsearch lan corp\n"), 0o644)
+	if c := hostResolver(stub, upstream); fmt.Sprint(c) != fmt.Sprint(resolver{nameservers: []string{"192.0.2.1"}, searches: []string{"lan", "corp"}}) {
+		t.Errorf("stub resolver, then upstream: %+v (loopback nameservers must be dropped)", c)
+	}
+	if c := hostResolver(stub, filepath.Join(dir, "missing")); len(c.nameservers) != 0 || fmt.Sprint(c.searches) != "[lan]" {
+		t.Errorf("only a stub: %+v", c)
 	}
 }
 

@@ -176,6 +176,9 @@ func podSummary(w io.Writer, p *cluster.Pod) {
 	fmt.Fprintf(w, "Node:\t%s\n", dash(p.NodeName))
 	fmt.Fprintf(w, "Start Time:\t%s\n", timeOrNone(p.Status.StartedAt))
 	fmt.Fprintf(w, "Labels:\t%s\n", dash(labelString(p.Labels)))
+	if len(p.Annotations) > 0 {
+		fmt.Fprintf(w, "Annotations:\t%s\n", labelString(p.Annotations))
+	}
 	fmt.Fprintf(w, "Status:\t%s\n", podStatusWord(p))
 	if p.Status.Reason != "" || p.Status.Message != "" {
 		fmt.Fprintf(w, "Reason:\t%s\n", strings.TrimSpace(p.Status.Reason+" "+p.Status.Message))
@@ -189,6 +192,21 @@ func podSummary(w io.Writer, p *cluster.Pod) {
 	}
 	req := p.Spec.Requests()
 	fmt.Fprintf(w, "Requests:\t%s\n", dash(req.String()))
+	podSpecNotes(w, &p.Spec)
+}
+
+// podSpecNotes are the lines for what a pod asked of its node beyond its
+// containers, shown only when asked.
+func podSpecNotes(w io.Writer, s *cluster.PodSpec) {
+	if s.ServiceAccountName != "" {
+		fmt.Fprintf(w, "Service Account:\t%s (no API token mounted: Shoal has no Kubernetes API)\n", s.ServiceAccountName)
+	}
+	if s.DNSPolicy != "" {
+		fmt.Fprintf(w, "DNS Policy:\t%s\n", s.DNSPolicy)
+	}
+	if s.ShareProcessNamespace {
+		fmt.Fprintf(w, "Process Namespace:\tshared by the pod's containers\n")
+	}
 }
 
 // containerSection prints containers under title, each with the status its

@@ -339,10 +339,11 @@ func podTrainer(now time.Time) *cluster.Pod {
 func podCreating(now time.Time) *cluster.Pod {
 	return &cluster.Pod{
 		Namespace: "ml", Name: "notebook", UID: "a3f1c2d4-0009", Ordinal: -1,
+		Annotations: map[string]string{"owner": "ml-team"},
 		Spec: cluster.PodSpec{Containers: []cluster.Container{{
 			Name: "jupyter", Image: "quay.io/jupyter/base-notebook:2024-10-07",
 			Requests: cluster.Resources{MilliCPU: 250, Memory: 512 * mi},
-		}}},
+		}}, ServiceAccountName: "jupyter", ShareProcessNamespace: true, DNSPolicy: cluster.DNSDefault},
 		NodeName:  "gpu-1",
 		CreatedAt: now.Add(-12 * time.Second),
 	}
