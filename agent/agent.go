@@ -288,6 +288,7 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 		func(err error) { stop(err) }, log)
 	lc.loop(health.run)
 	lc.loop(func(ctx context.Context) { runRouteSync(ctx, store, cfg.Name, rt.SyncRoutes, log) })
+	lc.loop(func(ctx context.Context) { runNodePortSync(ctx, store, rt.SyncNodePorts, log) })
 
 	// Fencing: this node may run StatefulSet pods only while the leader
 	// confirms its lease.

@@ -36,10 +36,11 @@ type memRuntime struct {
 	dir    string
 	events chan rtapi.Event
 
-	mu     sync.Mutex
-	pods   map[string]*rtapi.PodState
-	routes []runtime.Route
-	closed bool
+	mu        sync.Mutex
+	pods      map[string]*rtapi.PodState
+	routes    []runtime.Route
+	nodePorts []runtime.NodePort
+	closed    bool
 	// healthy answers Healthy; nil: always healthy.
 	healthy func(ctx context.Context) error
 }
@@ -146,6 +147,13 @@ func (m *memRuntime) SyncRoutes(_ context.Context, routes []runtime.Route) error
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.routes = slices.Clone(routes)
+	return nil
+}
+
+func (m *memRuntime) SyncNodePorts(_ context.Context, ports []runtime.NodePort) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.nodePorts = slices.Clone(ports)
 	return nil
 }
 

@@ -45,11 +45,13 @@ type runtimeConfig struct {
 
 // nodeRuntime is the container runtime as the agent wires it: the node
 // reconciler drives it, the API execs and reads logs through it, the
-// route loop writes the host-gw routes; *runtime.Runtime implements it.
+// route loop writes the host-gw routes and the node-port loop the
+// published ports; *runtime.Runtime implements it.
 type nodeRuntime interface {
 	node.Runtime
 	apiserver.Pods
 	SyncRoutes(ctx context.Context, routes []runtime.Route) error
+	SyncNodePorts(ctx context.Context, ports []runtime.NodePort) error
 	ClaimDir(namespace, claim, podName string) string
 	// Healthy makes a cheap call to the runtime: an error when it is down,
 	// ctx's when it hangs.

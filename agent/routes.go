@@ -84,7 +84,17 @@ func runRouteSync(ctx context.Context, src routeSource, self string, sync func(c
 }
 
 func routeSyncLoop(ctx context.Context, src routeSource, self string, sync func(context.Context, []runtime.Route) error, log *slog.Logger, resync time.Duration) {
-	var applied []runtime.Route
+	stateSyncLoop(ctx, src, "pod routes", func(st *cluster.State) []runtime.Route { return podRoutes(st, self) },
+		slices.Equal[[]runtime.Route], sync, log, resync)
+}
+
+// stateSyncLoop keeps something on the node (routes, node-port rules) in
+// step with what want computes from the state, until ctx ends: it syncs
+// on start, when want's answer changes, after a failure (retried with
+// backoff) and every resync, to repair drift.
+func stateSyncLoop[T any](ctx context.Context, src routeSource, what string, want func(*cluster.State) T, equal func(a, b T) bool,
+	sync func(context.Context, T) error, log *slog.Logger, resync time.Duration) {
+	var applied T
 	ok := false
 	backoff := time.Second
 	tick := time.NewTicker(resync)
@@ -92,21 +102,21 @@ func routeSyncLoop(ctx context.Context, src routeSource, self string, sync func(
 	var retry <-chan time.Time
 	for {
 		ch := src.Changed()
-		want := podRoutes(src.State(), self)
-		if !ok || !slices.Equal(want, applied) {
-			if err := sync(ctx, want); err != nil {
+		w := want(src.State())
+		if !ok || !equal(w, applied) {
+			if err := sync(ctx, w); err != nil {
 				if ctx.Err() != nil {
 					return
 				}
-				log.Warn("sync pod routes", "err", err, "retry_in", backoff)
+				log.Warn("sync "+what, "err", err, "retry_in", backoff)
 				ok = false
 				retry = time.After(backoff)
 				backoff = min(2*backoff, time.Minute)
 			} else {
-				if !slices.Equal(want, applied) {
-					log.Info("pod routes synced", "routes", len(want))
+				if !equal(w, applied) {
+					log.Info(what + " synced")
 				}
-				applied, ok, backoff, retry = want, true, time.Second, nil
+				applied, ok, backoff, retry = w, true, time.Second, nil
 			}
 		}
 		select {

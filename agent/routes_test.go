@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -155,5 +156,25 @@ func TestRouteSyncLoop(t *testing.T) {
 	src.set(routeState(&cluster.Node{Name: "c", Address: "192.168.1.3", PodCIDR: "10.88.3.0/24"}))
 	if rs := next(); len(rs) != 1 || rs[0].Via != "192.168.1.3" {
 		t.Fatalf("after b left: %v", rs)
+	}
+}
+
+// nodePorts publishes every node port of NodePort and LoadBalancer
+// services, to the ready pods behind it on any node.
+func TestNodePorts(t *testing.T) {
+	txn := cluster.Empty().Txn(1)
+	txn.PutService(&cluster.Service{Namespace: "default", Name: "web", Type: cluster.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "web"},
+		Ports: []cluster.ServicePort{{Name: "http", Protocol: "TCP", Port: 80, TargetPort: 8080, NodePort: 30080}, {Name: "old", Protocol: "TCP", Port: 81}}})
+	txn.PutService(&cluster.Service{Namespace: "default", Name: "db", Type: cluster.ServiceTypeClusterIP, Selector: map[string]string{"app": "web"},
+		Ports: []cluster.ServicePort{{Port: 5432}}})
+	for i, node := range []string{"b", "a"} {
+		txn.PutPod(&cluster.Pod{Namespace: "default", Name: fmt.Sprintf("web-%d", i), UID: fmt.Sprint(i), Labels: map[string]string{"app": "web"},
+			NodeName: node, Status: cluster.PodStatus{Phase: cluster.PodRunning, Ready: true, PodIP: fmt.Sprintf("10.88.%d.5", i+1)}})
+	}
+	got := nodePorts(txn.Commit())
+	want := []runtime.NodePort{{Protocol: "TCP", Port: 30080, Service: "default/web:http",
+		Endpoints: []runtime.Endpoint{{IP: "10.88.1.5", Port: 8080}, {IP: "10.88.2.5", Port: 8080}}}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("node ports\n got %+v\nwant %+v", got, want)
 	}
 }

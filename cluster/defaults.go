@@ -14,6 +14,13 @@ const (
 	// DefaultContainerdNamespace holds an agent's containers.
 	DefaultContainerdNamespace = "shoal"
 
+	// NodePortMin and NodePortMax bound the node ports of NodePort and
+	// LoadBalancer Services (Kubernetes' default range): a node port is
+	// published on every address of every node, so it must not take a
+	// port the node uses for anything else.
+	NodePortMin = 30000
+	NodePortMax = 32767
+
 	// Ports an agent listens on unless told otherwise.
 	DefaultGossipPort = 7946 // memberlist, TCP and UDP
 	DefaultRaftPort   = 7947

@@ -16,8 +16,16 @@ type Service struct {
 	// ClusterIP is "None" for a headless service, "" otherwise; both answer
 	// with pod IPs (there are no virtual IPs yet).
 	ClusterIP string `json:"clusterIP,omitempty"`
-	// Type is ClusterIP (default) or NodePort.
+	// Type is ClusterIP (default), NodePort or LoadBalancer. The last two
+	// publish each port's NodePort on every node's addresses; a
+	// LoadBalancer's external addresses are the ready nodes' (k3s
+	// ServiceLB's design).
 	Type string `json:"type,omitempty"`
+
+	// LoadBalancerIngress is a LoadBalancer's status, the ready nodes'
+	// addresses: the API fills it when it answers, from the nodes of the
+	// moment; it is never stored.
+	LoadBalancerIngress []string `json:"loadBalancerIngress,omitempty"`
 
 	CreateIndex uint64 `json:"createIndex,omitempty"`
 	ModifyIndex uint64 `json:"modifyIndex,omitempty"`
@@ -33,7 +41,21 @@ func (s *Service) Clone() *Service {
 	c.Annotations = cloneMap(s.Annotations)
 	c.Selector = cloneMap(s.Selector)
 	c.Ports = slices.Clone(s.Ports)
+	c.LoadBalancerIngress = slices.Clone(s.LoadBalancerIngress)
 	return &c
+}
+
+// Service types, as Kubernetes spells them.
+const (
+	ServiceTypeClusterIP    = "ClusterIP"
+	ServiceTypeNodePort     = "NodePort"
+	ServiceTypeLoadBalancer = "LoadBalancer"
+)
+
+// PublishesNodePorts reports whether the service's ports are published on
+// the nodes' addresses.
+func (s *Service) PublishesNodePorts() bool {
+	return s.Type == ServiceTypeNodePort || s.Type == ServiceTypeLoadBalancer
 }
 
 // ServicePort is one port of a service.
@@ -46,5 +68,10 @@ type ServicePort struct {
 	// port instead. Both zero means Port.
 	TargetPort     int32  `json:"targetPort,omitempty"`
 	TargetPortName string `json:"targetPortName,omitempty"`
-	NodePort       int32  `json:"nodePort,omitempty"`
+	// NodePort is where a NodePort or LoadBalancer service's port is
+	// published on every node (NodePortMin to NodePortMax): given, or
+	// allocated by the FSM.
+	NodePort int32 `json:"nodePort,omitempty"`
+	// AppProtocol is kept for the user's tools; Shoal reads none.
+	AppProtocol string `json:"appProtocol,omitempty"`
 }

@@ -248,6 +248,10 @@ func (t *Txn) Service(namespace, name string) (*Service, bool) {
 	return getTxn[*Service](t.services, Key(namespace, name))
 }
 
+// Services returns every service of the transaction, by namespace and
+// name.
+func (t *Txn) Services() []*Service { return allTxn[*Service](t.services, "") }
+
 // PutService stores s, stamping its indexes.
 func (t *Txn) PutService(s *Service) {
 	if old, ok := t.Service(s.Namespace, s.Name); ok {

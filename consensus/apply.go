@@ -178,8 +178,29 @@ func (c *PutService) apply(a *applier) Result {
 	if err := a.nsMissing(s.Namespace); err != nil {
 		return Result{Err: err}
 	}
-	if old, ok := a.txn.Service(s.Namespace, s.Name); ok {
+	old, ok := a.txn.Service(s.Namespace, s.Name)
+	if ok {
 		s.UID = old.UID
+	} else {
+		old = nil
+	}
+	// Node ports are the cluster's to hand out: kept from the old
+	// version, checked against every other service's, allocated where
+	// missing, all in the FSM so that concurrent applies cannot both take
+	// one.
+	s.LoadBalancerIngress = nil
+	cluster.KeepNodePorts(s, old)
+	for i, p := range s.Ports {
+		if p.NodePort != 0 && (p.NodePort < cluster.NodePortMin || p.NodePort > cluster.NodePortMax) {
+			return invalid("spec.ports[%d].nodePort: %d is outside %d-%d", i, p.NodePort, cluster.NodePortMin, cluster.NodePortMax)
+		}
+	}
+	others := a.txn.Services()
+	if err := cluster.NodePortConflict(s, others); err != nil {
+		return Result{Err: fmt.Errorf("service %s: %w: %w", s.Key(), ErrConflict, err)}
+	}
+	if err := cluster.AllocateNodePorts(s, others); err != nil {
+		return Result{Err: fmt.Errorf("service %s: %w: %w", s.Key(), ErrConflict, err)}
 	}
 	a.txn.PutService(s)
 	return Result{Changed: 1}

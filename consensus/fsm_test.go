@@ -504,3 +504,34 @@ func TestPutWorkloadHistoryFitsTheObjectLimit(t *testing.T) {
 		t.Errorf("revision %d, history %d entries (want revision 6 and only revision 5 kept)", w.Revision, len(w.History))
 	}
 }
+
+// TestPutServiceNodePorts: the FSM allocates node ports, keeps them
+// across updates and refuses one already taken.
+func TestPutServiceNodePorts(t *testing.T) {
+	h := newHarness(t)
+	svc := func(name string, nodePort int32) *cluster.Service {
+		return &cluster.Service{Namespace: "default", Name: name, UID: "uid-" + name, Type: cluster.ServiceTypeLoadBalancer,
+			Selector: map[string]string{"app": name}, Ports: []cluster.ServicePort{{Name: "http", Port: 80, NodePort: nodePort}}}
+	}
+	nodePort := func(name string) int32 {
+		s, _ := h.state().Service("default", name)
+		return s.Ports[0].NodePort
+	}
+	h.must(&PutService{Service: svc("a", 0)})
+	h.must(&PutService{Service: svc("b", 0)})
+	if a, b := nodePort("a"), nodePort("b"); a != cluster.NodePortMin || b != cluster.NodePortMin+1 {
+		t.Fatalf("node ports %d, %d", a, b)
+	}
+	h.must(&PutService{Service: svc("a", 0)}) // a re-apply without nodePort keeps it
+	if a := nodePort("a"); a != cluster.NodePortMin {
+		t.Fatalf("after update: %d", a)
+	}
+	r := h.apply(&PutService{Service: svc("c", cluster.NodePortMin+1)})[0]
+	if !errors.Is(r.Err, ErrConflict) || !strings.Contains(r.Err.Error(), "30001 is already used by service default/b") {
+		t.Fatalf("taken node port: %v", r.Err)
+	}
+	r = h.apply(&PutService{Service: svc("c", 80)})[0]
+	if !errors.Is(r.Err, ErrInvalid) {
+		t.Fatalf("node port out of range: %v", r.Err)
+	}
+}

@@ -271,11 +271,12 @@ func (c *conv) service(s *corev1.Service) *Object {
 	}
 	switch t := s.Spec.Type; t {
 	case "", corev1.ServiceTypeClusterIP:
-	case corev1.ServiceTypeNodePort:
+	case corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer:
 		svc.Type = string(t)
 	default:
-		c.errf("spec.type", "%q is not supported by Shoal (ClusterIP or NodePort)", t)
+		c.errf("spec.type", "%q is not supported by Shoal (ClusterIP, NodePort or LoadBalancer)", t)
 	}
+	c.serviceTraffic(&s.Spec, svc.PublishesNodePorts())
 	if len(s.Spec.Ports) == 0 {
 		c.errf("spec.ports", "required")
 	}
@@ -284,6 +285,10 @@ func (c *conv) service(s *corev1.Service) *Object {
 		p := index("spec.ports", i)
 		port := cluster.ServicePort{Name: sp.Name, Port: sp.Port, NodePort: sp.NodePort,
 			Protocol: c.protocol(p+".protocol", sp.Protocol)}
+		if ap := sp.AppProtocol; ap != nil {
+			port.AppProtocol = *ap
+			c.check(p+".appProtocol", *ap, validation.IsQualifiedName(*ap))
+		}
 		// Kubernetes needs names to tell several ports apart (SRV records).
 		if sp.Name == "" && len(s.Spec.Ports) > 1 {
 			c.errf(p+".name", "required when a Service has more than one port")
@@ -306,14 +311,40 @@ func (c *conv) service(s *corev1.Service) *Object {
 			port.TargetPort = sp.Port // Kubernetes' default, written out like the others
 		}
 		if sp.NodePort != 0 {
-			if svc.Type != string(corev1.ServiceTypeNodePort) {
-				c.errf(p+".nodePort", "may only be set when spec.type is NodePort")
+			if !svc.PublishesNodePorts() {
+				c.errf(p+".nodePort", "may only be set when spec.type is NodePort or LoadBalancer")
+			} else if sp.NodePort < cluster.NodePortMin || sp.NodePort > cluster.NodePortMax {
+				c.errf(p+".nodePort", "%d is outside the node port range (%d-%d)", sp.NodePort, cluster.NodePortMin, cluster.NodePortMax)
 			}
-			c.port(p+".nodePort", sp.NodePort, true)
 		}
 		svc.Ports = append(svc.Ports, port)
 	}
 	return &Object{Namespace: ns, Name: name, Service: svc}
+}
+
+// serviceTraffic checks the fields that say how a Service's traffic is
+// spread: Shoal does what Kubernetes' defaults say, and only that.
+func (c *conv) serviceTraffic(s *corev1.ServiceSpec, published bool) {
+	switch p := s.ExternalTrafficPolicy; p {
+	case "", corev1.ServiceExternalTrafficPolicyCluster:
+	case corev1.ServiceExternalTrafficPolicyLocal:
+		c.errf("spec.externalTrafficPolicy", "%q is not supported by Shoal: every node forwards a node port's connections to the ready pods on any node, "+
+			"with the node's address as their source (Cluster)", p)
+	default:
+		c.errf("spec.externalTrafficPolicy", "%q is not valid (Cluster or Local)", p)
+	}
+	switch a := s.SessionAffinity; a {
+	case "", corev1.ServiceAffinityNone:
+	case corev1.ServiceAffinityClientIP:
+		c.errf("spec.sessionAffinity", "%q is not supported by Shoal (None: each connection may go to any ready pod)", a)
+	default:
+		c.errf("spec.sessionAffinity", "%q is not valid (None or ClientIP)", a)
+	}
+	if a := s.AllocateLoadBalancerNodePorts; a != nil && !*a {
+		c.errf("spec.allocateLoadBalancerNodePorts", "false is not supported by Shoal: a LoadBalancer is published through its node ports on every node")
+	} else if a != nil && !published {
+		c.errf("spec.allocateLoadBalancerNodePorts", "may only be set when spec.type is LoadBalancer")
+	}
 }
 
 // port checks a port number; required says whether 0 is an error.

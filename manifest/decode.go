@@ -196,15 +196,19 @@ func hintFor(p string) string {
 
 // hints follow "not supported by Shoal" for fields users reach for often.
 var hints = map[string]string{
-	"affinity":              "use nodeSelector",
-	"nodeName":              "use nodeSelector",
-	"matchExpressions":      "use matchLabels",
-	"persistentVolumeClaim": "standalone PersistentVolumeClaims are not supported: use a StatefulSet's volumeClaimTemplates",
-	"serviceAccountToken":   "Shoal has no API tokens for pods: the Shoal API is not for pods to call",
-	"fileKeyRef":            "use configMapKeyRef or secretKeyRef",
-	"seLinuxOptions":        "Shoal sets no SELinux labels",
-	"seLinuxChangePolicy":   "Shoal sets no SELinux labels",
-	"windowsOptions":        "Shoal runs Linux containers only",
+	"affinity":                 "use nodeSelector",
+	"nodeName":                 "use nodeSelector",
+	"matchExpressions":         "use matchLabels",
+	"persistentVolumeClaim":    "standalone PersistentVolumeClaims are not supported: use a StatefulSet's volumeClaimTemplates",
+	"serviceAccountToken":      "Shoal has no API tokens for pods: the Shoal API is not for pods to call",
+	"fileKeyRef":               "use configMapKeyRef or secretKeyRef",
+	"seLinuxOptions":           "Shoal sets no SELinux labels",
+	"seLinuxChangePolicy":      "Shoal sets no SELinux labels",
+	"windowsOptions":           "Shoal runs Linux containers only",
+	"loadBalancerIP":           "a LoadBalancer is published on every ready node's address",
+	"loadBalancerClass":        "Shoal publishes LoadBalancer services itself, on every ready node's address",
+	"loadBalancerSourceRanges": "Shoal does not filter a LoadBalancer's clients",
+	"externalIPs":              "publish with type NodePort or LoadBalancer",
 }
 
 // The fields Shoal supports, per kind. Anything else that is set is
@@ -351,7 +355,10 @@ var (
 
 	serviceShape = top(map[string]*shape{
 		"selector": leaf, "clusterIP": leaf, "type": leaf,
-		"ports": obj(map[string]*shape{"name": leaf, "protocol": leaf, "port": leaf, "targetPort": leaf, "nodePort": leaf}),
+		"ports": obj(map[string]*shape{
+			"name": leaf, "protocol": leaf, "port": leaf, "targetPort": leaf, "nodePort": leaf, "appProtocol": leaf,
+		}),
+		"externalTrafficPolicy": leaf, "sessionAffinity": leaf, "allocateLoadBalancerNodePorts": leaf,
 	})
 )
 

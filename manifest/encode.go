@@ -227,10 +227,22 @@ func ServiceToK8s(s *cluster.Service) *corev1.Service {
 		},
 		Spec: corev1.ServiceSpec{
 			Selector: s.Selector, ClusterIP: s.ClusterIP, Type: corev1.ServiceType(s.Type),
+			SessionAffinity: corev1.ServiceAffinityNone, // what Shoal does, as Kubernetes writes it
 		},
+	}
+	if s.PublishesNodePorts() {
+		out.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyCluster
+	}
+	if s.Type == cluster.ServiceTypeLoadBalancer {
+		for _, ip := range s.LoadBalancerIngress {
+			out.Status.LoadBalancer.Ingress = append(out.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
+		}
 	}
 	for _, p := range s.Ports {
 		sp := corev1.ServicePort{Name: p.Name, Protocol: corev1.Protocol(p.Protocol), Port: p.Port, NodePort: p.NodePort}
+		if p.AppProtocol != "" {
+			sp.AppProtocol = ptr(p.AppProtocol)
+		}
 		switch {
 		case p.TargetPortName != "":
 			sp.TargetPort = intstr.FromString(p.TargetPortName)

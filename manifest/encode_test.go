@@ -126,6 +126,17 @@ kind: Service
 metadata: {name: s, labels: {app: s}, annotations: {owner: ops}}
 spec: {selector: {app: p}, ports: [{port: 80}]}
 ---
+apiVersion: v1
+kind: Service
+metadata: {name: lb}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Cluster
+  sessionAffinity: None
+  allocateLoadBalancerNodePorts: true
+  selector: {app: p}
+  ports: [{name: http, port: 80, nodePort: 30080, appProtocol: http}, {name: h2, port: 81, appProtocol: kubernetes.io/h2c}]
+---
 apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: db, labels: {app: db}, annotations: {owner: ops}}
@@ -315,6 +326,13 @@ func TestServiceToK8s(t *testing.T) {
 	m := jsonOf(t, ServiceToK8s(s))
 	if at(m, "spec", "clusterIP") != "None" || at(m, "spec", "ports", 0, "targetPort") != 5432.0 || at(m, "spec", "ports", 1, "targetPort") != "metrics" {
 		t.Errorf("service: %v", m)
+	}
+	lb := &cluster.Service{Namespace: "default", Name: "web", Selector: map[string]string{"app": "web"}, Type: "LoadBalancer",
+		Ports: []cluster.ServicePort{{Protocol: "TCP", Port: 80, NodePort: 30080}}, LoadBalancerIngress: []string{"192.0.2.1", "192.0.2.2"}}
+	m = jsonOf(t, ServiceToK8s(lb))
+	if at(m, "status", "loadBalancer", "ingress", 1, "ip") != "192.0.2.2" || at(m, "spec", "ports", 0, "nodePort") != 30080.0 ||
+		at(m, "spec", "externalTrafficPolicy") != "Cluster" {
+		t.Errorf("load balancer: %v", m)
 	}
 }
 

@@ -55,15 +55,18 @@ func (r *Runtime) EnsureNAT(ctx context.Context) error { return r.cni.ensureNAT(
 // lose their way out until EnsureNAT runs again.
 func (r *Runtime) ClearNAT(ctx context.Context) error { return r.cni.clearNAT(ctx) }
 
-// ClearBridgeNAT removes the NAT and forwarding rules that a Runtime
-// installed for the pod bridge named bridge, without a Runtime: for a node
+// ClearBridgeNAT removes the NAT, forwarding and node-port rules that a
+// Runtime installed for the pod bridge named bridge, without a Runtime: for a node
 // that is gone for good (an uninstall, a test's cleanup). A running agent's
 // rules stay while it may still run pods.
 func ClearBridgeNAT(ctx context.Context, bridge string) error {
-	return newHostNet().clearNAT(ctx, natRules{
-		postrouting: chainName("POSTROUTING", bridge),
-		forward:     chainName("FORWARD", bridge),
-	})
+	h := newHostNet()
+	return errors.Join(
+		h.clearNAT(ctx, natRules{
+			postrouting: chainName("POSTROUTING", bridge),
+			forward:     chainName("FORWARD", bridge),
+		}),
+		h.clearChains(ctx, nodePortJumps(bridge), "node port rules"))
 }
 
 // hostNet changes the node's routes and iptables rules. Every change goes
@@ -323,10 +326,20 @@ func (h *hostNet) ensureNAT(ctx context.Context, n natRules) error {
 	if err := h.sysctl("net.ipv4.ip_forward", "1"); err != nil {
 		return fmt.Errorf("enable IPv4 forwarding: %w", err)
 	}
-	if _, err := h.run(ctx, n.restore(), "iptables-restore", "-w", "5", "--noflush"); err != nil {
+	if err := h.writeChains(ctx, n.restore(), n.jumps()); err != nil {
 		return fmt.Errorf("write pod NAT chains %s, %s: %w", n.postrouting, n.forward, err)
 	}
-	for _, j := range n.jumps() {
+	return nil
+}
+
+// writeChains replaces the contents of the chains that rules declares (in
+// one iptables-restore) and hooks in the jumps that are missing. The
+// caller holds h.mu.
+func (h *hostNet) writeChains(ctx context.Context, rules []byte, jumps []jump) error {
+	if _, err := h.run(ctx, rules, "iptables-restore", "-w", "5", "--noflush"); err != nil {
+		return err
+	}
+	for _, j := range jumps {
 		if h.iptables(ctx, "-t", j.table, "-C", j.from, "-j", j.to) == nil {
 			continue
 		}
@@ -344,10 +357,17 @@ func (h *hostNet) ensureNAT(ctx context.Context, n natRules) error {
 // clearNAT unhooks and deletes our chains; missing ones are fine.
 // Forwarding stays enabled: other software may rely on it.
 func (h *hostNet) clearNAT(ctx context.Context, n natRules) error {
+	return h.clearChains(ctx, n.jumps(), "pod NAT rules")
+}
+
+// clearChains unhooks and deletes the chains of jumps; missing ones are
+// fine. A chain hooked in twice (from PREROUTING and OUTPUT) is deleted
+// once its last jump is gone.
+func (h *hostNet) clearChains(ctx context.Context, jumps []jump, what string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var errs []error
-	for _, j := range n.jumps() {
+	for _, j := range jumps {
 		if h.iptables(ctx, "-t", j.table, "-S", j.to) != nil {
 			continue // no chain, so no jump to it either
 		}
@@ -359,6 +379,14 @@ func (h *hostNet) clearNAT(ctx context.Context, n natRules) error {
 				break
 			}
 		}
+	}
+	deleted := map[string]bool{}
+	for _, j := range jumps {
+		k := j.table + " " + j.to
+		if deleted[k] || h.iptables(ctx, "-t", j.table, "-S", j.to) != nil {
+			continue
+		}
+		deleted[k] = true
 		if err := h.iptables(ctx, "-t", j.table, "-F", j.to); err != nil {
 			errs = append(errs, fmt.Errorf("flush %s: %w", j.to, err))
 		}
@@ -367,7 +395,7 @@ func (h *hostNet) clearNAT(ctx context.Context, n natRules) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("clear pod NAT rules: %w", err)
+		return fmt.Errorf("clear %s: %w", what, err)
 	}
 	return nil
 }

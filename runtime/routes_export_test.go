@@ -24,6 +24,19 @@ func (t *HostNet) ClearRoutes(ctx context.Context) error            { return t.h
 func (t *HostNet) EnsureNAT(ctx context.Context) error              { return t.h.ensureNAT(ctx, t.nat) }
 func (t *HostNet) ClearNAT(ctx context.Context) error               { return t.h.clearNAT(ctx, t.nat) }
 
+// SyncNodePorts and ClearNodePorts are the node-port rules of the bridge.
+func (t *HostNet) SyncNodePorts(ctx context.Context, bridge string, ports []NodePort) error {
+	n, err := newNodePortRules(bridge, t.nat.podCIDR)
+	if err != nil {
+		return err
+	}
+	return t.h.syncNodePorts(ctx, n, ports)
+}
+
+func (t *HostNet) ClearNodePorts(ctx context.Context, bridge string) error {
+	return t.h.clearChains(ctx, nodePortJumps(bridge), "node port rules")
+}
+
 // RunCommand and WriteSysctl are the host's implementations.
 var (
 	RunCommand  = runCommand

@@ -90,10 +90,17 @@ func (s *Server) handleServices(w http.ResponseWriter, r *http.Request) {
 	}
 	ns := r.URL.Query().Get("namespace")
 	out := api.List[*cluster.Service]{Index: st.Index(), Items: []*cluster.Service{}}
+	// A LoadBalancer's status is the nodes of the moment, never stored.
+	ingress := cluster.LoadBalancerIngress(st.Nodes())
 	for _, svc := range st.Services() {
-		if ns == "" || svc.Namespace == ns {
-			out.Items = append(out.Items, svc)
+		if ns != "" && svc.Namespace != ns {
+			continue
 		}
+		if svc.Type == cluster.ServiceTypeLoadBalancer {
+			svc = svc.Clone()
+			svc.LoadBalancerIngress = ingress
+		}
+		out.Items = append(out.Items, svc)
 	}
 	writeJSON(w, out)
 }

@@ -255,6 +255,41 @@ func TestApplyPodMetadata(t *testing.T) {
 	}
 }
 
+// TestLoadBalancerService: a LoadBalancer gets node ports from the FSM,
+// keeps them on re-apply, shows the ready nodes' addresses as its
+// ingress, and a node port taken by another service is refused.
+func TestLoadBalancerService(t *testing.T) {
+	c, store := newTestAPI(t)
+	ctx := context.Background()
+	for _, n := range []*cluster.Node{{Name: "n2", Address: "192.0.2.2", Status: cluster.NodeReady}, {Name: "n3", Address: "192.0.2.3", Status: cluster.NodeDown}} {
+		if _, err := store.Apply(ctx, &consensus.PutNode{Node: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lb := "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  type: LoadBalancer\n  selector: {app: web}\n  ports: [{name: http, port: 80}]\n"
+	for i, want := range []string{"service/web created", "service/web unchanged"} {
+		resp, err := c.Apply(ctx, []api.File{{Name: "lb.yaml", Data: lb}})
+		if err != nil || resp.Results[0] != want {
+			t.Fatalf("apply %d: %v %v, want %s", i, resp, err, want)
+		}
+	}
+	l, err := c.Services(ctx, "default")
+	if err != nil || len(l.Items) != 1 {
+		t.Fatalf("services: %+v %v", l, err)
+	}
+	svc := l.Items[0]
+	if svc.Ports[0].NodePort != cluster.NodePortMin || fmt.Sprint(svc.LoadBalancerIngress) != "[192.0.2.2]" {
+		t.Errorf("service %+v: want node port %d and ingress [192.0.2.2] (the ready nodes with an address)", svc, cluster.NodePortMin)
+	}
+	if stored, _ := store.State().Service("default", "web"); stored.LoadBalancerIngress != nil {
+		t.Error("the ingress was stored")
+	}
+	taken := strings.Replace(strings.Replace(lb, "name: web}", "name: other}", 1), "port: 80}", fmt.Sprintf("port: 80, nodePort: %d}", cluster.NodePortMin), 1)
+	if _, err := c.Apply(ctx, []api.File{{Name: "other.yaml", Data: taken}}); err == nil || !strings.Contains(err.Error(), "30000 is already used by service default/web") {
+		t.Fatalf("taken node port: %v", err)
+	}
+}
+
 func TestNodesShowRaftRole(t *testing.T) {
 	c, _ := newTestAPI(t)
 	l, err := c.Nodes(context.Background())

@@ -162,6 +162,16 @@ func (s *Server) applyOne(st *cluster.State, o manifest.Object, t time.Time) (st
 		svc := o.Service.Clone()
 		old, ok := st.Service(svc.Namespace, svc.Name)
 		if !ok {
+			old = nil
+		}
+		// As the FSM will (it allocates the missing ones): an unchanged
+		// re-apply without nodePorts keeps them, and a node port taken
+		// is refused here, with the object's place.
+		cluster.KeepNodePorts(svc, old)
+		if err := cluster.NodePortConflict(svc, st.Services()); err != nil {
+			return "", nil, badRequest{err}
+		}
+		if old == nil {
 			svc.UID = s.cfg.NewUID()
 			return "created", &consensus.PutService{Service: svc}, nil
 		}

@@ -412,8 +412,17 @@ func describeService(out io.Writer, s *cluster.Service, pods []*cluster.Pod) err
 	fmt.Fprintf(w, "Selector:\t%s\n", dash(labelString(s.Selector)))
 	fmt.Fprintf(w, "Type:\t%s\n", orDefault(s.Type, "ClusterIP"))
 	fmt.Fprintf(w, "ClusterIP:\t%s\n", orDefault(s.ClusterIP, "<none> (names answer with pod IPs)"))
+	if s.Type == cluster.ServiceTypeLoadBalancer {
+		fmt.Fprintf(w, "LoadBalancer Ingress:\t%s\n", orDefault(strings.Join(s.LoadBalancerIngress, ", "), "<pending> (no node is ready)"))
+	}
 	for _, p := range s.Ports {
 		fmt.Fprintf(w, "Port:\t%s %d/%s\n", orDefault(p.Name, "<unset>"), p.Port, orDefault(p.Protocol, "TCP"))
+		if p.NodePort != 0 {
+			fmt.Fprintf(w, "NodePort:\t%s %d/%s (on every node's address)\n", orDefault(p.Name, "<unset>"), p.NodePort, orDefault(p.Protocol, "TCP"))
+		}
+	}
+	if s.PublishesNodePorts() {
+		fmt.Fprintf(w, "External Traffic Policy:\tCluster\n")
 	}
 	var eps []string
 	for _, p := range pods {

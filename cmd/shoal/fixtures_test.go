@@ -403,5 +403,17 @@ func fixtureServices() []*cluster.Service {
 			Selector: map[string]string{"app": "coredns"},
 			Ports:    []cluster.ServicePort{{Name: "dns", Protocol: "UDP", Port: 53, NodePort: 30053}},
 		},
+		{
+			Namespace: "default", Name: "shop", UID: "uid-svc-shop", Type: "LoadBalancer",
+			Selector: map[string]string{"app": "shop"},
+			Ports: []cluster.ServicePort{{Name: "http", Port: 80, TargetPortName: "http", NodePort: 30080, AppProtocol: "http"},
+				{Name: "https", Port: 443, NodePort: 30443}},
+			LoadBalancerIngress: []string{"10.0.0.11", "10.0.0.12"},
+		},
+		{
+			Namespace: "default", Name: "new-lb", UID: "uid-svc-new-lb", Type: "LoadBalancer",
+			Selector: map[string]string{"app": "new"},
+			Ports:    []cluster.ServicePort{{Port: 8080, NodePort: 30081}},
+		},
 	}
 }

@@ -212,6 +212,7 @@ func TestDescribeGolden(t *testing.T) {
 		{"describe-service", serviceCase("web")},
 		{"describe-service-headless", serviceCase("db")},
 		{"describe-service-nodeport", serviceCase("dns")},
+		{"describe-service-loadbalancer", serviceCase("shop")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.golden, func(t *testing.T) {

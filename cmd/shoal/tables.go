@@ -114,19 +114,36 @@ func workloadTable(plural string, workloads []api.WorkloadView, pods []*cluster.
 
 func serviceTable(services []*cluster.Service) *table {
 	t := &table{
-		header: []string{"NAME", "TYPE", "CLUSTER-IP", "PORT(S)"},
+		header: []string{"NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)"},
 		wide:   []string{"SELECTOR"},
 	}
 	for _, s := range services {
 		var ports []string
 		for _, p := range s.Ports {
-			ports = append(ports, fmt.Sprintf("%d/%s", p.Port, orDefault(p.Protocol, "TCP")))
+			if p.NodePort != 0 {
+				ports = append(ports, fmt.Sprintf("%d:%d/%s", p.Port, p.NodePort, orDefault(p.Protocol, "TCP")))
+			} else {
+				ports = append(ports, fmt.Sprintf("%d/%s", p.Port, orDefault(p.Protocol, "TCP")))
+			}
 		}
 		t.add(s.Name, serviceToK8s(s),
-			[]string{s.Name, orDefault(s.Type, "ClusterIP"), orDefault(s.ClusterIP, "<none>"), dash(strings.Join(ports, ","))},
+			[]string{s.Name, orDefault(s.Type, "ClusterIP"), orDefault(s.ClusterIP, "<none>"), externalIP(s), dash(strings.Join(ports, ","))},
 			[]string{dash(labelString(s.Selector))})
 	}
 	return t
+}
+
+// externalIP is the EXTERNAL-IP column as kubectl shows it: a
+// LoadBalancer's addresses, <pending> while it has none (no node is
+// ready), <none> for other types.
+func externalIP(s *cluster.Service) string {
+	switch {
+	case s.Type != cluster.ServiceTypeLoadBalancer:
+		return "<none>"
+	case len(s.LoadBalancerIngress) == 0:
+		return "<pending>"
+	}
+	return strings.Join(s.LoadBalancerIngress, ",")
 }
 
 // podStatusWord is the STATUS column as kubectl shows it: the most telling
