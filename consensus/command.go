@@ -347,3 +347,31 @@ func decodeBatch(b []byte) ([][]byte, error) {
 	}
 	return out, nil
 }
+
+// Try applies cmds, in order, to a copy of st as the FSM would apply them
+// in one log entry, and returns their results; st is left as it was and
+// nothing is proposed. It answers a server-side dry run: every check the
+// FSM makes (conflicts, node ports, capacity) without a commit. Each
+// command is applied from its encoded copy, as from the log, so the
+// caller's objects are not changed either.
+func Try(st *cluster.State, cmds ...Command) []Result {
+	a := &applier{txn: st.Txn(st.Index() + 1)}
+	out := make([]Result, len(cmds))
+	for i, c := range cmds {
+		b, err := encodeCommand(c)
+		if err != nil {
+			out[i] = Result{Err: err}
+			continue
+		}
+		_, dc, known, err := decodeCommand(b)
+		if err != nil || !known {
+			out[i] = Result{Err: fmt.Errorf("%w: command %s does not decode: %v", ErrInvalid, c.Type(), err)}
+			continue
+		}
+		if dc.Type() != ApplyPlanType {
+			a.pl = nil
+		}
+		out[i] = dc.apply(a)
+	}
+	return out
+}

@@ -535,3 +535,29 @@ func TestPutServiceNodePorts(t *testing.T) {
 		t.Fatalf("node port out of range: %v", r.Err)
 	}
 }
+
+// TestTry: a dry run answers what the FSM would, and changes nothing:
+// neither the state nor the caller's command.
+func TestTry(t *testing.T) {
+	h := newHarness(t)
+	taken := &cluster.Service{Namespace: "default", Name: "a", UID: "uid-a", Type: cluster.ServiceTypeNodePort,
+		Selector: map[string]string{"app": "a"}, Ports: []cluster.ServicePort{{Port: 80, NodePort: 30000}}}
+	h.must(&PutService{Service: taken})
+	st := h.state()
+	wl := testWorkload("web", 1, "nginx:1")
+	clash := &cluster.Service{Namespace: "default", Name: "b", UID: "uid-b", Type: cluster.ServiceTypeNodePort,
+		Selector: map[string]string{"app": "b"}, Ports: []cluster.ServicePort{{Port: 80, NodePort: 30000}}}
+	res := Try(st, &PutWorkload{Workload: wl}, &PutService{Service: clash})
+	if len(res) != 2 || res[0].Err != nil || !errors.Is(res[1].Err, ErrConflict) {
+		t.Fatalf("results %+v", res)
+	}
+	if wl.TemplateHash != "" || wl.Revision != 0 {
+		t.Errorf("the caller's workload was changed: %+v", wl)
+	}
+	if h.state() != st || st.Index() != h.state().Index() {
+		t.Error("the state changed")
+	}
+	if _, ok := st.Workload(cluster.KindDeployment, "default", "web"); ok {
+		t.Error("the dry run stored the workload")
+	}
+}

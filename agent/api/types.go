@@ -20,19 +20,26 @@ type File struct {
 	Data string `json:"data"`
 }
 
-// ApplyRequest carries manifest files.
+// ApplyRequest carries manifest files. With DryRun the agent does
+// everything an apply does (decoding, identities, the pod security
+// policy, size limits, the FSM's own checks) but commits nothing, and
+// answers what would have happened (`apply --dry-run=server`); a request
+// forwarded to the leader keeps it, as it keeps the whole body.
 type ApplyRequest struct {
-	Files []File `json:"files"`
+	Files  []File `json:"files"`
+	DryRun bool   `json:"dryRun,omitempty"`
 }
 
 // ApplyResponse says what happened to each object, kubectl style:
-// "deployment.apps/web created".
+// "deployment.apps/web created"; with DryRun, what would have happened
+// (Index is then the state's the answer was computed on).
 type ApplyResponse struct {
 	Results []string    `json:"results"`
 	Objects []ObjectRef `json:"objects"`
 	Index   uint64      `json:"index"`
 	// Warnings name what was stored but has no effect (RBAC kinds).
 	Warnings []string `json:"warnings,omitempty"`
+	DryRun   bool     `json:"dryRun,omitempty"`
 }
 
 // ObjectView is a stored ConfigMap, Secret, Namespace or API-only object.

@@ -148,8 +148,13 @@ func (c *Client) sendRaw(ctx context.Context, method, path string, q url.Values,
 
 // Apply stores the objects of manifest files.
 func (c *Client) Apply(ctx context.Context, files []api.File) (*api.ApplyResponse, error) {
+	return c.ApplyRequest(ctx, api.ApplyRequest{Files: files})
+}
+
+// ApplyRequest sends an apply as given: a dry run with req.DryRun.
+func (c *Client) ApplyRequest(ctx context.Context, req api.ApplyRequest) (*api.ApplyResponse, error) {
 	var out api.ApplyResponse
-	err := c.do(ctx, http.MethodPost, "/apply", nil, api.ApplyRequest{Files: files}, &out)
+	err := c.do(ctx, http.MethodPost, "/apply", nil, req, &out)
 	return &out, err
 }
 

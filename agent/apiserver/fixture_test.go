@@ -77,7 +77,9 @@ func newTestCluster(t *testing.T, cfg Config) *testCluster {
 // serve starts one more agent's API over the same state and CA.
 func (tc *testCluster) serve(t *testing.T, cfg Config) (*Server, string) {
 	t.Helper()
-	cfg.Store = tc.store
+	if cfg.Store == nil {
+		cfg.Store = tc.store
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -59,18 +59,30 @@ var kindNames = map[string]struct{ group, plural string }{
 // readManifests reads and decodes the manifest files of an apply or
 // delete request; on failure it has answered already.
 func (s *Server) readManifests(w http.ResponseWriter, r *http.Request) ([]manifest.Object, []byte, bool) {
+	objs, body, dryRun, ok := s.readApply(w, r)
+	if ok && dryRun {
+		// A client that thinks it asks for a dry run must not delete.
+		fail(w, badRequest{errors.New("dryRun: not supported here (apply only)")})
+		return nil, nil, false
+	}
+	return objs, body, ok
+}
+
+// readApply is readManifests that also says whether the request is a dry
+// run.
+func (s *Server) readApply(w http.ResponseWriter, r *http.Request) (objs []manifest.Object, body []byte, dryRun, ok bool) {
 	var req api.ApplyRequest
 	body, err := readBody(r, &req)
 	if err != nil {
 		fail(w, badRequest{err})
-		return nil, nil, false
+		return nil, nil, false, false
 	}
-	objs, err := decodeFiles(req.Files)
+	objs, err = decodeFiles(req.Files)
 	if err != nil {
 		fail(w, err)
-		return nil, nil, false
+		return nil, nil, false, false
 	}
-	return objs, body, true
+	return objs, body, req.DryRun, true
 }
 
 // commitObjects commits what an apply or delete decided (forwarding to the
@@ -91,7 +103,7 @@ func (s *Server) commitObjects(w http.ResponseWriter, r *http.Request, body []by
 }
 
 func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
-	objs, body, ok := s.readManifests(w, r)
+	objs, body, dryRun, ok := s.readApply(w, r)
 	if !ok {
 		return
 	}
@@ -103,7 +115,8 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 	st := s.cfg.Store.State()
 	now := s.cfg.Now().UTC()
 	var cmds []consensus.Command
-	resp := api.ApplyResponse{}
+	where := map[consensus.Command]string{} // the object each command stores
+	resp := api.ApplyResponse{DryRun: dryRun}
 	errs := checkNamespaces(st, objs)
 	pending := pendingNamespaces(objs)
 	caller, _ := CallerOf(r.Context())
@@ -124,16 +137,32 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 		resp.Objects = append(resp.Objects, api.ObjectRef{Resource: kn.plural, Namespace: o.Namespace, Name: o.Name})
 		if cmd != nil {
 			cmds = append(cmds, cmd)
+			where[cmd] = o.Where()
 		}
 		if warn := o.Warning(); warn != "" {
 			resp.Warnings = append(resp.Warnings, warn)
+		}
+	}
+	namespacesFirst(cmds)
+	if dryRun || len(errs) > 0 {
+		// What the FSM would say, on a copy of the state: for a dry run,
+		// and so that a refused apply reports the FSM's refusals of its
+		// other objects too, in one answer.
+		for i, res := range consensus.Try(st, cmds...) {
+			if res.Err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", where[cmds[i]], res.Err))
+			}
 		}
 	}
 	if len(errs) > 0 {
 		fail(w, badRequest{errors.Join(errs...)})
 		return
 	}
-	namespacesFirst(cmds)
+	if dryRun {
+		resp.Index = st.Index()
+		writeJSON(w, resp)
+		return
+	}
 	s.commitObjects(w, r, body, cmds, resp)
 }
 

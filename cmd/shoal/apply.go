@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,29 +15,57 @@ import (
 
 	"shoal/agent/api"
 	"shoal/agent/apiclient"
+	"shoal/manifest"
 )
 
 func newApplyCmd(g *globals) *cobra.Command {
 	var files []string
 	var wait bool
 	var timeout time.Duration
+	var dryRun string
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE|DIR|- [--wait]",
+		Use:   "apply -f FILE|DIR|- [--wait] [--dry-run=client|server]",
 		Short: "Store the desired state from Kubernetes-style YAML",
-		Args:  cobra.NoArgs,
+		// The flags are checked with the arguments, before the
+		// credentials are looked for.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := cobra.NoArgs(cmd, args); err != nil {
+				return err
+			}
+			switch dryRun {
+			case "none", "client", "server":
+			default:
+				return fmt.Errorf(`--dry-run: %q is not valid ("none", "client" or "server")`, dryRun)
+			}
+			if wait && dryRun != "none" {
+				return fmt.Errorf("--wait: nothing to wait for with --dry-run")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dryRun == "client" {
+				return applyClientDryRun(files, cmd.InOrStdin(), cmd.OutOrStdout())
+			}
 			in, err := readFiles(files, cmd.InOrStdin())
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
 			c := g.client()
-			resp, err := c.Apply(ctx, in)
+			resp, err := c.ApplyRequest(ctx, api.ApplyRequest{Files: in, DryRun: dryRun == "server"})
 			if err != nil {
 				return err
 			}
+			suffix := ""
+			if dryRun == "server" {
+				if !resp.DryRun {
+					// An agent that does not know dry runs applied it.
+					return fmt.Errorf("the agent applied the files: it does not support --dry-run=server (upgrade it)")
+				}
+				suffix = " (server dry run)"
+			}
 			for _, r := range resp.Results {
-				fmt.Fprintln(cmd.OutOrStdout(), r)
+				fmt.Fprintln(cmd.OutOrStdout(), r+suffix)
 			}
 			for _, warn := range resp.Warnings {
 				fmt.Fprintln(cmd.ErrOrStderr(), "Warning:", warn)
@@ -52,8 +81,36 @@ func newApplyCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "file, directory or - for stdin (repeatable)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the workloads are rolled out and pods run")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long --wait waits")
+	cmd.Flags().StringVar(&dryRun, "dry-run", "none", `"client": only check the files, in the CLI (no agent); `+
+		`"server": the agent checks everything an apply does and commits nothing`)
+	cmd.Flags().Lookup("dry-run").NoOptDefVal = "client" // kubectl's bare --dry-run
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
+}
+
+// applyClientDryRun decodes and checks the files in the CLI alone, as
+// `kubectl apply --dry-run=client` does without a cluster: it cannot tell
+// what the cluster holds, so every object is reported as created. The
+// agent's own checks (pod security policy, what exists) are left to
+// --dry-run=server.
+func applyClientDryRun(paths []string, stdin io.Reader, out io.Writer) error {
+	objs, err := manifest.Load(paths, stdin)
+	if err != nil {
+		return err
+	}
+	if len(objs) == 0 {
+		return errors.New("no objects in the given files")
+	}
+	for _, o := range objs {
+		group := strings.ToLower(o.Kind)
+		for _, r := range resources {
+			if r.kind == o.Kind {
+				group = r.group
+			}
+		}
+		fmt.Fprintf(out, "%s/%s created (dry run)\n", group, o.Name)
+	}
+	return nil
 }
 
 // readFiles reads manifest files as kubectl -f does: files, the *.yaml,

@@ -157,6 +157,10 @@ func newRoot() *cobra.Command {
 			if cmd.Annotations[offline] != "" {
 				return nil
 			}
+			// apply --dry-run=client needs no agent, so no credentials.
+			if f := cmd.Flags().Lookup("dry-run"); f != nil && f.Value.String() == "client" {
+				return nil
+			}
 			for c := cmd; c != nil; c = c.Parent() {
 				if c.Name() == "help" || c.Name() == "completion" {
 					return nil
