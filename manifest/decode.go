@@ -165,7 +165,7 @@ func within(p, q string) bool {
 // misspelt reports whether p and q name fields of one object that differ
 // only in case.
 func misspelt(p, q string) bool {
-	return p != q && parentOf(p) == parentOf(q) && strings.EqualFold(lastSegment(p), lastSegment(q))
+	return p != q && parentOf(p) == parentOf(q) && strings.EqualFold(lastKey(p), lastKey(q))
 }
 
 // parentOf is the path of the object or list holding path p's last
@@ -177,8 +177,8 @@ func parentOf(p string) string {
 	return p[:max(strings.LastIndex(p, "."), 0)]
 }
 
-// lastSegment is path p's last key or index, without brackets.
-func lastSegment(p string) string {
+// lastKey is path p's last key or index, without brackets.
+func lastKey(p string) string {
 	s := segments(p)
 	if len(s) == 0 {
 		return ""

@@ -128,9 +128,9 @@ func TestDecodeErrors(t *testing.T) {
 		{name: "probe with a port name the container lacks", old: "        resources:", new: "        readinessProbe: {httpGet: {port: http}}\n        resources:",
 			want: `web.yaml: document 1 (Deployment "web", line 18): spec.template.spec.containers[0].readinessProbe.httpGet.port: "http" is not the name of a port of this container`},
 		{name: "unsupported fields and bad values in one pass",
-			whole: strings.Replace(strings.Replace(deploy, "    spec:\n", "    spec:\n      schedulerName: x\n", 1), "memory: 64Mi", "ephemeral-storage: 1Gi", 1),
+			whole: strings.Replace(strings.Replace(deploy, "    spec:\n", "    spec:\n      schedulerName: x\n", 1), "memory: 64Mi", "hugepages-2Mi: 1Gi", 1),
 			want: `web.yaml: document 1 (Deployment "web", line 15): spec.template.spec.schedulerName: not supported by Shoal` + "\n" +
-				`web.yaml: document 1 (Deployment "web", line 21): spec.template.spec.containers[0].resources.limits.ephemeral-storage: resource "ephemeral-storage" is not supported by Shoal (cpu, memory, nvidia.com/gpu)`},
+				`web.yaml: document 1 (Deployment "web", line 21): spec.template.spec.containers[0].resources.limits.hugepages-2Mi: resource "hugepages-2Mi" is not supported by Shoal (cpu, memory, ephemeral-storage, nvidia.com/gpu)`},
 		{name: "unknown fields, wrong types and bad values in one pass",
 			whole: strings.Replace(strings.Replace(strings.Replace(deploy, "replicas: 2", "replicas: two", 1),
 				"        image: nginx:1.25\n", "        image: nginx:1.25\n        imagePullSecret: x\n        ports: [{containerPort: 70000}]\n", 1),
