@@ -21,6 +21,9 @@ func nodePorts(st *cluster.State) []runtime.NodePort {
 			svcs = append(svcs, s)
 		}
 	}
+	if len(svcs) == 0 {
+		return nil // most states: no need to look at every pod
+	}
 	eps := cluster.ServiceEndpoints(st, svcs)
 	var out []runtime.NodePort
 	for i, s := range svcs {
