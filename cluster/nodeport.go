@@ -124,13 +124,15 @@ type Endpoint struct {
 	Node string
 }
 
-// ServiceEndpoints lists the ready pods behind each port of each service,
-// indexed like the services and their ports, each list sorted by IP. A
-// pod that lacks a port named by targetPort is not behind that port.
+// ServiceEndpoints lists the ready pods behind each port of each service
+// (running ones, ready or not, for a Service that publishes not-ready
+// addresses), indexed like the services and their ports, each list sorted
+// by IP. A pod that lacks a port named by targetPort is not behind that
+// port.
 func ServiceEndpoints(st *State, services []*Service) [][][]Endpoint {
 	byNS := map[string][]*Pod{}
 	for p := range st.Pods() {
-		if p.Ready() && p.Status.PodIP != "" {
+		if !p.Terminating && p.Status.Phase == PodRunning && p.Status.PodIP != "" {
 			byNS[p.Namespace] = append(byNS[p.Namespace], p)
 		}
 	}
@@ -141,7 +143,7 @@ func ServiceEndpoints(st *State, services []*Service) [][][]Endpoint {
 			continue
 		}
 		for _, p := range byNS[s.Namespace] {
-			if !MatchesSelector(s.Selector, p.Labels) {
+			if !MatchesSelector(s.Selector, p.Labels) || (!p.Ready() && !s.PublishNotReadyAddresses) {
 				continue
 			}
 			for j, sp := range s.Ports {

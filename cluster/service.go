@@ -22,6 +22,15 @@ type Service struct {
 	// ServiceLB's design).
 	Type string `json:"type,omitempty"`
 
+	// PublishNotReadyAddresses makes DNS answer with the selected pods
+	// that have an address whether they are ready or not (peer discovery
+	// of clustered software that must find its peers before it is ready).
+	PublishNotReadyAddresses bool `json:"publishNotReadyAddresses,omitempty"`
+	// IPFamilies and IPFamilyPolicy are kept as given: Shoal's pod network
+	// is IPv4 single-stack, which is all the manifest may ask for.
+	IPFamilies     []string `json:"ipFamilies,omitempty"`
+	IPFamilyPolicy string   `json:"ipFamilyPolicy,omitempty"`
+
 	// LoadBalancerIngress is a LoadBalancer's status, the ready nodes'
 	// addresses: the API fills it when it answers, from the nodes of the
 	// moment; it is never stored.

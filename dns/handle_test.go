@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"shoal/cluster"
 )
 
 func TestAddressNameForms(t *testing.T) {
@@ -316,5 +318,30 @@ func TestBuildTableSkipsBadData(t *testing.T) {
 	resp := mustHandle(t, tab, query("web.default.svc.cluster.local.", dns.TypeA))
 	if got := addrs(resp.Answer); !slices.Equal(got, []string{"10.88.0.20"}) {
 		t.Errorf("web = %v", got)
+	}
+}
+
+// A Service that publishes not-ready addresses answers with its running
+// pods whether ready or not (peer discovery before readiness), never with
+// a stopping one; the same pods stay out of a normal Service's answers.
+func TestPublishNotReadyAddresses(t *testing.T) {
+	tx := fixture().Txn(2)
+	tx.PutService(&cluster.Service{Namespace: "default", Name: "db-peers", ClusterIP: "None", PublishNotReadyAddresses: true,
+		Selector: map[string]string{"app": "db"}})
+	tx.PutPod(pod("default", "db-3", "10.88.0.13", map[string]string{"app": "db"}, notReady, terminating))
+	tab := BuildTable(tx.Commit(), "", 0)
+	tests := []struct {
+		name string
+		want []string
+	}{
+		{"db-peers.default.svc.cluster.local.", []string{"10.88.0.10", "10.88.0.12", "10.88.1.11"}},
+		{"db.default.svc.cluster.local.", []string{"10.88.0.10", "10.88.1.11"}},
+	}
+	for _, tt := range tests {
+		got := addrs(mustHandle(t, tab, query(tt.name, dns.TypeA)).Answer)
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -145,7 +145,9 @@ func (b *builder) services(st *cluster.State) {
 	byLabel := make(map[string][]*cluster.Pod)
 	bySubdomain := make(map[string][]*cluster.Pod)
 	for p := range st.Pods() {
-		if !p.Ready() {
+		// Not-ready pods are indexed too, for the Services that publish
+		// them (publishNotReadyAddresses); a stopping one never is.
+		if p.Terminating || p.Status.PodIP == "" || p.Status.Phase != cluster.PodRunning {
 			continue
 		}
 		for k, v := range p.Labels {
@@ -166,6 +168,9 @@ func (b *builder) services(st *cluster.State) {
 				continue
 			}
 			seen[p] = true
+			if !p.Ready() && !s.PublishNotReadyAddresses {
+				continue
+			}
 			stateful := p.Spec.Hostname != "" && p.Spec.Subdomain == s.Name && isLabel(p.Spec.Hostname)
 			if !stateful && !cluster.MatchesSelector(s.Selector, p.Labels) {
 				continue
@@ -186,7 +191,7 @@ func (b *builder) services(st *cluster.State) {
 	}
 }
 
-// candidates are the ready pods that may belong to s: those carrying the
+// candidates are the running pods that may belong to s: those carrying the
 // rarest of its selector's labels, and those naming it as their subdomain.
 // Pods come out in the state's order (namespace, name) either way.
 func candidates(s *cluster.Service, byLabel, bySubdomain map[string][]*cluster.Pod) []*cluster.Pod {

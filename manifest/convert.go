@@ -277,8 +277,15 @@ func (c *conv) service(s *corev1.Service) *Object {
 		c.errf("spec.type", "%q is not supported by Shoal (ClusterIP, NodePort or LoadBalancer)", t)
 	}
 	c.serviceTraffic(&s.Spec, svc.PublishesNodePorts())
-	if len(s.Spec.Ports) == 0 {
-		c.errf("spec.ports", "required")
+	svc.PublishNotReadyAddresses = s.Spec.PublishNotReadyAddresses
+	svc.IPFamilyPolicy = c.ipFamilies(&s.Spec)
+	for _, f := range s.Spec.IPFamilies {
+		svc.IPFamilies = append(svc.IPFamilies, string(f))
+	}
+	// A headless Service may have no ports: its names answer with the
+	// pods' addresses (Kubernetes allows it, peer discovery uses it).
+	if len(s.Spec.Ports) == 0 && s.Spec.ClusterIP != corev1.ClusterIPNone {
+		c.errf("spec.ports", "required (unless clusterIP is None)")
 	}
 	names := map[string]bool{}
 	for i, sp := range s.Spec.Ports {
@@ -345,6 +352,32 @@ func (c *conv) serviceTraffic(s *corev1.ServiceSpec, published bool) {
 	} else if a != nil && !published {
 		c.errf("spec.allocateLoadBalancerNodePorts", "may only be set when spec.type is LoadBalancer")
 	}
+}
+
+// ipFamilies accepts what an IPv4 single-stack pod network gives: IPv4,
+// SingleStack, or PreferDualStack (which Kubernetes itself makes single
+// stack on such a cluster).
+func (c *conv) ipFamilies(s *corev1.ServiceSpec) string {
+	for i, f := range s.IPFamilies {
+		if f != corev1.IPv4Protocol {
+			c.errf(index("spec.ipFamilies", i), "%q is not supported by Shoal (IPv4: the pod network is IPv4 single-stack)", f)
+		}
+	}
+	if len(s.IPFamilies) > 1 {
+		c.errf("spec.ipFamilies", "at most one family on a single-stack cluster, got %d", len(s.IPFamilies))
+	}
+	if s.IPFamilyPolicy == nil {
+		return ""
+	}
+	switch p := *s.IPFamilyPolicy; p {
+	case corev1.IPFamilyPolicySingleStack, corev1.IPFamilyPolicyPreferDualStack:
+		return string(p)
+	case corev1.IPFamilyPolicyRequireDualStack:
+		c.errf("spec.ipFamilyPolicy", "%q is not supported by Shoal (SingleStack or PreferDualStack: the pod network is IPv4 single-stack)", p)
+	default:
+		c.errf("spec.ipFamilyPolicy", "%q is not valid (SingleStack, PreferDualStack or RequireDualStack)", p)
+	}
+	return ""
 }
 
 // port checks a port number; required says whether 0 is an error.

@@ -226,7 +226,8 @@ var (
 		"generation": ignored, "managedFields": ignored,
 	})
 
-	templateMeta = obj(map[string]*shape{"labels": leaf, "annotations": leaf, "creationTimestamp": ignored})
+	// A template's name is ignored by Kubernetes too: pods get their own.
+	templateMeta = obj(map[string]*shape{"labels": leaf, "annotations": leaf, "creationTimestamp": ignored, "name": ignored})
 
 	execShape      = obj(map[string]*shape{"command": leaf})
 	httpGetShape   = obj(map[string]*shape{"path": leaf, "port": leaf, "host": leaf, "scheme": leaf, "httpHeaders": leaf})
@@ -359,6 +360,7 @@ var (
 			"name": leaf, "protocol": leaf, "port": leaf, "targetPort": leaf, "nodePort": leaf, "appProtocol": leaf,
 		}),
 		"externalTrafficPolicy": leaf, "sessionAffinity": leaf, "allocateLoadBalancerNodePorts": leaf,
+		"publishNotReadyAddresses": leaf, "ipFamilies": leaf, "ipFamilyPolicy": leaf,
 	})
 )
 

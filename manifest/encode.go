@@ -227,8 +227,15 @@ func ServiceToK8s(s *cluster.Service) *corev1.Service {
 		},
 		Spec: corev1.ServiceSpec{
 			Selector: s.Selector, ClusterIP: s.ClusterIP, Type: corev1.ServiceType(s.Type),
-			SessionAffinity: corev1.ServiceAffinityNone, // what Shoal does, as Kubernetes writes it
+			SessionAffinity:          corev1.ServiceAffinityNone, // what Shoal does, as Kubernetes writes it
+			PublishNotReadyAddresses: s.PublishNotReadyAddresses,
 		},
+	}
+	for _, f := range s.IPFamilies {
+		out.Spec.IPFamilies = append(out.Spec.IPFamilies, corev1.IPFamily(f))
+	}
+	if s.IPFamilyPolicy != "" {
+		out.Spec.IPFamilyPolicy = ptr(corev1.IPFamilyPolicy(s.IPFamilyPolicy))
 	}
 	if s.PublishesNodePorts() {
 		out.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyCluster

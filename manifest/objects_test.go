@@ -129,3 +129,48 @@ func TestLoadDirAllOrNothing(t *testing.T) {
 		t.Fatalf("Load = %d objects, %v", len(objs), err)
 	}
 }
+
+func TestServiceDiscoveryFields(t *testing.T) {
+	svc := "apiVersion: v1\nkind: Service\nmetadata: {name: peers}\nspec:\n  selector: {app: kc}\n"
+	tests := []struct{ name, spec, wantErr string }{
+		{"headless without ports, publishing not-ready pods", "  clusterIP: None\n  publishNotReadyAddresses: true\n", ""},
+		{"ports needed unless headless", "", "spec.ports: required (unless clusterIP is None)"},
+		{"IPv4 single stack", "  clusterIP: None\n  ipFamilies: [IPv4]\n  ipFamilyPolicy: SingleStack\n", ""},
+		{"prefer dual stack", "  clusterIP: None\n  ipFamilyPolicy: PreferDualStack\n", ""},
+		{"IPv6", "  clusterIP: None\n  ipFamilies: [IPv6]\n", `spec.ipFamilies[0]: "IPv6" is not supported by Shoal`},
+		{"require dual stack", "  clusterIP: None\n  ipFamilyPolicy: RequireDualStack\n", `spec.ipFamilyPolicy: "RequireDualStack" is not supported`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objs, err := Decode([]byte(svc+tt.spec), "s.yaml")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := objs[0].Service
+			if strings.Contains(tt.spec, "publishNotReady") != s.PublishNotReadyAddresses {
+				t.Errorf("publishNotReadyAddresses %v", s.PublishNotReadyAddresses)
+			}
+		})
+	}
+}
+
+func TestTemplateNameIgnored(t *testing.T) {
+	d := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: m}
+spec:
+  selector: {matchLabels: {app: m}}
+  template:
+    metadata: {name: m, labels: {app: m}}
+    spec: {containers: [{name: c, image: busybox}]}
+`
+	if _, err := Decode([]byte(d), "d.yaml"); err != nil {
+		t.Fatal(err)
+	}
+}

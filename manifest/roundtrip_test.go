@@ -25,7 +25,7 @@ var ignoredOnPurpose = []string{
 	// applies again.
 	`^metadata\.(uid|resourceVersion|creationTimestamp|generation|managedFields)`,
 	`^status(\.|$)`,
-	`\.template\.metadata\.creationTimestamp$`,
+	`\.template\.metadata\.(creationTimestamp|name)$`,
 	`^spec\.volumeClaimTemplates\[\*\]\.(status|metadata\.creationTimestamp)`,
 	// A Secret's stringData is merged into data (shown base64, as
 	// Kubernetes shows it).
