@@ -312,19 +312,9 @@ func (p *Probe) clone() *Probe {
 	}
 	c := *p
 	c.Exec = slices.Clone(p.Exec)
-	if p.HTTPGet != nil {
-		h := *p.HTTPGet
-		h.Headers = slices.Clone(p.HTTPGet.Headers)
-		c.HTTPGet = &h
-	}
-	if p.TCPSocket != nil {
-		t := *p.TCPSocket
-		c.TCPSocket = &t
-	}
-	if p.GRPC != nil {
-		g := *p.GRPC
-		c.GRPC = &g
-	}
+	c.HTTPGet = p.HTTPGet.clone()
+	c.TCPSocket = clonePtr(p.TCPSocket)
+	c.GRPC = clonePtr(p.GRPC)
 	return &c
 }
 
@@ -359,21 +349,21 @@ func (h *LifecycleHandler) clone() *LifecycleHandler {
 	}
 	c := *h
 	c.Exec = slices.Clone(h.Exec)
-	if h.HTTPGet != nil {
-		g := *h.HTTPGet
-		g.Headers = slices.Clone(h.HTTPGet.Headers)
-		c.HTTPGet = &g
-	}
-	if h.TCPSocket != nil {
-		t := *h.TCPSocket
-		c.TCPSocket = &t
-	}
-	if h.Sleep != nil {
-		s := *h.Sleep
-		c.Sleep = &s
-	}
+	c.HTTPGet = h.HTTPGet.clone()
+	c.TCPSocket = clonePtr(h.TCPSocket)
+	c.Sleep = clonePtr(h.Sleep)
 	return &c
 }
+
+func (h *HTTPGetAction) clone() *HTTPGetAction {
+	if h == nil {
+		return nil
+	}
+	c := *h
+	c.Headers = slices.Clone(h.Headers)
+	return &c
+}
+
 
 // SleepAction pauses the hook, on the node, for Seconds.
 type SleepAction struct {

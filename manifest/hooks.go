@@ -28,22 +28,8 @@ func (c *conv) hook(h *corev1.LifecycleHandler, p string, portNames map[string]b
 		return nil
 	}
 	out := &cluster.LifecycleHandler{}
-	handlers := 0
-	if e := h.Exec; e != nil {
-		handlers++
-		out.Exec = sliceOrNil(e.Command)
-		if len(e.Command) == 0 {
-			c.errf(p+".exec.command", "required")
-		}
-	}
-	if g := h.HTTPGet; g != nil {
-		handlers++
-		out.HTTPGet = c.httpGet(g, p+".httpGet", portNames)
-	}
-	if t := h.TCPSocket; t != nil {
-		handlers++
-		out.TCPSocket = c.tcpSocket(t, p+".tcpSocket", portNames)
-	}
+	var handlers int
+	out.Exec, out.HTTPGet, out.TCPSocket, handlers = c.actions(h.Exec, h.HTTPGet, h.TCPSocket, p, portNames)
 	if s := h.Sleep; s != nil {
 		handlers++
 		out.Sleep = &cluster.SleepAction{Seconds: s.Seconds}

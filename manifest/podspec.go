@@ -387,22 +387,8 @@ func (c *conv) probe(pr *corev1.Probe, p string, portNames map[string]bool, only
 	if onlyOneSuccess && out.SuccessThreshold != 1 {
 		c.errf(p+".successThreshold", "must be 1 for liveness and startup probes")
 	}
-	handlers := 0
-	if e := pr.Exec; e != nil {
-		handlers++
-		out.Exec = sliceOrNil(e.Command)
-		if len(e.Command) == 0 {
-			c.errf(p+".exec.command", "required")
-		}
-	}
-	if h := pr.HTTPGet; h != nil {
-		handlers++
-		out.HTTPGet = c.httpGet(h, p+".httpGet", portNames)
-	}
-	if t := pr.TCPSocket; t != nil {
-		handlers++
-		out.TCPSocket = c.tcpSocket(t, p+".tcpSocket", portNames)
-	}
+	var handlers int
+	out.Exec, out.HTTPGet, out.TCPSocket, handlers = c.actions(pr.Exec, pr.HTTPGet, pr.TCPSocket, p, portNames)
 	if g := pr.GRPC; g != nil {
 		handlers++
 		out.GRPC = &cluster.GRPCAction{Port: g.Port}
@@ -448,6 +434,28 @@ func (c *conv) tcpSocket(t *corev1.TCPSocketAction, p string, portNames map[stri
 
 // probePort resolves a probe's port: a number, or the name of one of the
 // container's ports (checked here rather than failing at run time).
+// actions converts the handlers probes and hooks share, and counts those
+// set (exactly one is allowed; the caller says so with its own name).
+func (c *conv) actions(e *corev1.ExecAction, h *corev1.HTTPGetAction, t *corev1.TCPSocketAction, p string, portNames map[string]bool) (
+	exec []string, httpGet *cluster.HTTPGetAction, tcp *cluster.TCPSocketAction, n int) {
+	if e != nil {
+		n++
+		exec = sliceOrNil(e.Command)
+		if len(e.Command) == 0 {
+			c.errf(p+".exec.command", "required")
+		}
+	}
+	if h != nil {
+		n++
+		httpGet = c.httpGet(h, p+".httpGet", portNames)
+	}
+	if t != nil {
+		n++
+		tcp = c.tcpSocket(t, p+".tcpSocket", portNames)
+	}
+	return exec, httpGet, tcp, n
+}
+
 func (c *conv) probePort(p string, port intstr.IntOrString, portNames map[string]bool) (int32, string) {
 	if port.Type == intstr.String {
 		if !portNames[port.StrVal] {

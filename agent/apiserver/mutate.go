@@ -163,19 +163,8 @@ func (s *Server) handleUndo(w http.ResponseWriter, r *http.Request) {
 
 // handleHistory lists a workload's revisions (`rollout history`).
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
-	kind, err := workloadKind(r.PathValue("kind"))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	st, answered := s.readState(w, r)
-	if answered {
-		return
-	}
-	ns, name := r.PathValue("ns"), r.PathValue("name")
-	wl, ok := st.Workload(kind, ns, name)
+	_, wl, ok := s.readWorkload(w, r)
 	if !ok {
-		fail(w, fmt.Errorf("%s %s/%s: %w", kind, ns, name, errNotFound))
 		return
 	}
 	h := api.RolloutHistory{Limit: wl.HistoryLimit()}

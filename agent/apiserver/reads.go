@@ -145,23 +145,31 @@ func workloadStatus(st *cluster.State, wl *cluster.Workload) api.WorkloadStatus 
 	return ws
 }
 
-func (s *Server) handleRollout(w http.ResponseWriter, r *http.Request) {
+// readWorkload finds the workload a read's path names; ok is false when
+// it has answered (not found, forwarded).
+func (s *Server) readWorkload(w http.ResponseWriter, r *http.Request) (*cluster.State, *cluster.Workload, bool) {
 	kind, err := workloadKind(r.PathValue("kind"))
 	if err != nil {
 		fail(w, err)
-		return
+		return nil, nil, false
 	}
 	st, answered := s.readState(w, r)
 	if answered {
-		return
+		return nil, nil, false
 	}
 	ns, name := r.PathValue("ns"), r.PathValue("name")
 	wl, ok := st.Workload(kind, ns, name)
 	if !ok {
 		fail(w, fmt.Errorf("%s %s/%s: %w", kind, ns, name, errNotFound))
-		return
+		return nil, nil, false
 	}
-	writeJSON(w, rolloutStatus(st, wl))
+	return st, wl, true
+}
+
+func (s *Server) handleRollout(w http.ResponseWriter, r *http.Request) {
+	if st, wl, ok := s.readWorkload(w, r); ok {
+		writeJSON(w, rolloutStatus(st, wl))
+	}
 }
 
 // rolloutStatus speaks as `kubectl rollout status` does.
