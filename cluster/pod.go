@@ -364,7 +364,6 @@ func (h *HTTPGetAction) clone() *HTTPGetAction {
 	return &c
 }
 
-
 // SleepAction pauses the hook, on the node, for Seconds.
 type SleepAction struct {
 	Seconds int64 `json:"seconds"`
