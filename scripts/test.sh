@@ -28,7 +28,7 @@ existing() {
 }
 
 # Pure and in-process packages: fast, so they run with the race detector.
-read -r -a pure <<<"$(existing cluster manifest scheduler consensus gossip autopilot dns gpu pki policy agent cmd internal)"
+read -r -a pure <<<"$(existing cluster manifest scheduler consensus gossip autopilot dns gpu pki policy seal pullauth agent cmd internal)"
 # Packages that drive a real containerd (root): no -race (it slows the
 # child processes' handling and finds nothing the pure runs don't), one
 # package at a time (-p 1) because both start containerd instances and the
@@ -76,6 +76,17 @@ elif [[ -x $("$GO" env GOPATH)/bin/staticcheck ]]; then
 else
 	skip staticcheck "not installed: go install honnef.co/go/tools/cmd/staticcheck@latest"
 fi
+# Every package with tests must be in one of the lists above, or a new
+# package's tests would silently never run. bench and scripts hold
+# benchmarks and tools, run by `make bench` and the steps above.
+untested() {
+	local dir listed=" ${pure[*]} ${system[*]} "
+	for dir in $("$GO" list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}{{end}}' ./... | sed "s#^$PWD/##" | cut -d/ -f1 | sort -u); do
+		case $dir in bench | scripts) continue ;; esac
+		[[ $listed == *" ./$dir/... "* ]] || { echo "package tree $dir/ has tests that no step runs: add it to scripts/test.sh"; return 1; }
+	done
+}
+step packages untested
 if ((${#pure[@]})); then
 	step unit "$GO" test -race -count=1 -timeout "$RACE_TIMEOUT" "${testflags[@]}" "${pure[@]}"
 else
