@@ -243,4 +243,33 @@ func TestConfigConsumption(t *testing.T) {
 			t.Errorf("$TOKEN: exit %d, %q", code, out)
 		}
 	})
+
+	// The Kubernetes docs' MySQL example, its directory applied unchanged
+	// (ConfigMap and Services), mounted the way its StatefulSet's init
+	// container mounts it.
+	t.Run("kubernetes docs mysql config", func(t *testing.T) {
+		if r := a.Run("apply", "-f", "../manifest/testdata/k8s-examples/mysql"); r.Code != 0 {
+			t.Fatal(r.Err())
+		}
+		a.Apply(t, strings.ReplaceAll(manifest(mysqlConfigPod, image), "IDLE", idle))
+		a.WaitPods(t, 1, Named("mysql-conf"))
+		out, code := a.Exec(t, "mysql-conf", "app", "cat", "/mnt/config-map/primary.cnf")
+		if code != 0 || !strings.Contains(out, "log-bin") {
+			t.Errorf("primary.cnf: exit %d, %q", code, out)
+		}
+	})
 }
+
+const mysqlConfigPod = `
+apiVersion: v1
+kind: Pod
+metadata: {name: mysql-conf}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: config-map, configMap: {name: mysql}}]
+  containers:
+  - name: app
+    image: IMAGE
+    command: ["sh", "-c", "IDLE"]
+    volumeMounts: [{name: config-map, mountPath: /mnt/config-map}]
+`
