@@ -22,12 +22,16 @@ const (
 	KindRoleBinding        ObjectKind = "RoleBinding"
 	KindClusterRole        ObjectKind = "ClusterRole"
 	KindClusterRoleBinding ObjectKind = "ClusterRoleBinding"
+	// KindPodDisruptionBudget limits voluntary evictions (drain): see
+	// budget.go.
+	KindPodDisruptionBudget ObjectKind = "PodDisruptionBudget"
 )
 
 // ObjectKinds lists every ObjectKind.
 var ObjectKinds = []ObjectKind{
 	KindConfigMap, KindSecret, KindNamespace, KindServiceAccount,
 	KindRole, KindRoleBinding, KindClusterRole, KindClusterRoleBinding,
+	KindPodDisruptionBudget,
 }
 
 // Namespaced reports whether objects of the kind live in a namespace
@@ -90,6 +94,9 @@ type Object struct {
 	// `get -o yaml` shows what the user wrote.
 	Raw []byte `json:"raw,omitempty"`
 
+	// Budget is a PodDisruptionBudget's spec.
+	Budget *DisruptionBudget `json:"budget,omitempty"`
+
 	CreateIndex uint64    `json:"createIndex,omitempty"`
 	ModifyIndex uint64    `json:"modifyIndex,omitempty"`
 	CreatedAt   time.Time `json:"createdAt"`
@@ -118,6 +125,11 @@ func (o *Object) Clone() *Object {
 	c.Sealed = slices.Clone(o.Sealed)
 	c.SecretKeys = slices.Clone(o.SecretKeys)
 	c.Raw = slices.Clone(o.Raw)
+	if o.Budget != nil {
+		b := *o.Budget
+		b.Selector = cloneMap(o.Budget.Selector)
+		c.Budget = &b
+	}
 	return &c
 }
 

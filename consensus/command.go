@@ -46,9 +46,10 @@ const (
 	PutObjectsType
 	DeleteObjectType
 	SetSecretKeyType
+	EvictPodsType
 
 	// maxCommandType is the newest type this agent knows.
-	maxCommandType = SetSecretKeyType
+	maxCommandType = EvictPodsType
 
 	// batchType is the envelope the Store writes: many commands, one log
 	// entry, one result each. It is never nested.
@@ -78,6 +79,7 @@ var commandNames = map[CommandType]string{
 	PutObjectsType:         "PutObjects",
 	DeleteObjectType:       "DeleteObject",
 	SetSecretKeyType:       "SetSecretKey",
+	EvictPodsType:          "EvictPods",
 	batchType:              "Batch",
 }
 
@@ -231,6 +233,8 @@ func newCommand(t CommandType) (Command, bool) {
 		return &DeleteObject{}, true
 	case SetSecretKeyType:
 		return &SetSecretKey{}, true
+	case EvictPodsType:
+		return &EvictPods{}, true
 	}
 	return nil, false
 }
@@ -251,6 +255,8 @@ type Result struct {
 	Plan *PlanResult
 	// Ignored is set when the agent skipped an unknown optional command.
 	Ignored bool
+	// Blocked says, for an EvictPods, which pods stay and why.
+	Blocked []string
 }
 
 // PlanResult counts what an ApplyPlan did.

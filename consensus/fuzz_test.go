@@ -73,6 +73,7 @@ func fuzzCommands() []Command {
 		&DeleteObject{Kind: cluster.KindConfigMap, Namespace: "default", Name: "cfg"},
 		&DeleteObject{Kind: cluster.KindNamespace, Name: "shop"},
 		&SetSecretKey{ID: "k2"},
+		&EvictPods{Pods: []cluster.PodRef{ref("web-1"), ref("bare")}},
 	}
 }
 

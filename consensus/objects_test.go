@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"shoal/cluster"
@@ -150,5 +151,42 @@ func TestObjectCommands(t *testing.T) {
 			r := h.apply(tt.cmd)[0]
 			tt.check(t, h.state(), r)
 		})
+	}
+}
+
+func TestEvictPodsKeepsBudgets(t *testing.T) {
+	h := newHarness(t)
+	var refs []cluster.PodRef
+	var pods []*cluster.Pod
+	for _, n := range []string{"zk-0", "zk-1", "zk-2"} {
+		p := placed(testPod(n, 10, 0, 0), "")
+		p.Labels = map[string]string{"app": "zk"}
+		p.Status = cluster.PodStatus{Phase: cluster.PodRunning, Ready: true}
+		pods = append(pods, p)
+		refs = append(refs, p.Ref())
+	}
+	h.must(&PutNode{Node: testNode("a", 4000, 8<<30)})
+	h.must(&PutPods{Pods: pods})
+	h.must(&ApplyPlan{Plan: &cluster.Plan{Place: []cluster.Placement{{Pod: refs[0], Node: "a"}, {Pod: refs[1], Node: "a"}, {Pod: refs[2], Node: "a"}}}})
+	for _, ref := range refs {
+		h.must(&PodStatus{Node: "a", Updates: []cluster.PodStatusUpdate{{Ref: ref, Status: cluster.PodStatus{Phase: cluster.PodRunning, Ready: true}}}})
+	}
+	h.must(&PutObjects{Objects: []*cluster.Object{{Kind: cluster.KindPodDisruptionBudget, Namespace: "default", Name: "zk-pdb", UID: "b1",
+		Budget: &cluster.DisruptionBudget{MinAvailable: "2", Selector: map[string]string{"app": "zk"}}}}})
+
+	r := h.apply(&EvictPods{Pods: refs})[0]
+	if r.Changed != 1 || len(r.Blocked) != 2 {
+		t.Fatalf("evicted %d, blocked %v; want 1 and 2", r.Changed, r.Blocked)
+	}
+	want := "pod default/zk-1: evicting it would violate PodDisruptionBudget zk-pdb (needs 2 healthy pods and has 2)"
+	if r.Blocked[0] != want {
+		t.Errorf("blocked[0] = %q\nwant %q", r.Blocked[0], want)
+	}
+	// A second budget over the same pods makes them unevictable.
+	h.must(&PutObjects{Objects: []*cluster.Object{{Kind: cluster.KindPodDisruptionBudget, Namespace: "default", Name: "other", UID: "b2",
+		Budget: &cluster.DisruptionBudget{MaxUnavailable: "100%", Selector: map[string]string{"app": "zk"}}}}})
+	r = h.apply(&EvictPods{Pods: refs[1:]})[0]
+	if r.Changed != 0 || len(r.Blocked) != 2 || !strings.Contains(r.Blocked[0], "selected by 2 PodDisruptionBudgets") {
+		t.Errorf("two budgets: evicted %d, blocked %v", r.Changed, r.Blocked)
 	}
 }

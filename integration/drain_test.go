@@ -66,3 +66,51 @@ func TestClusterVolumeWaitsForDownNode(t *testing.T) {
 		t.Fatalf("db-0 runs on %s without its volume", p.Spec.NodeName)
 	}
 }
+
+const budgetManifest = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: keep}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: keep}}
+  template:
+    metadata: {labels: {app: keep}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: c, image: IMAGE, command: ["sh", "-c", "IDLE"]}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: keep}
+spec:
+  minAvailable: 2
+  selector: {matchLabels: {app: keep}}
+`
+
+// TestClusterDrainKeepsDisruptionBudget: a drain that would take a pod
+// the budget needs waits and says why; once a third replica is ready
+// elsewhere, the same drain finishes.
+func TestClusterDrainKeepsDisruptionBudget(t *testing.T) {
+	c := StartClusterWith(t, ClusterOptions{N: 2, Image: true})
+	a := c.Any()
+	a.Apply(t, strings.ReplaceAll(manifest(budgetManifest, c.Image), "IDLE", idle))
+	node := a.WaitPods(t, 2, Labeled("app", "keep"))[0].Spec.NodeName
+
+	r := a.Run("drain", node, "--timeout", "2s")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "would violate PodDisruptionBudget keep (needs 2 healthy pods and has 2)") {
+		t.Fatalf("drain against the budget: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if pods := a.WaitPods(t, 2, Labeled("app", "keep")); len(pods) != 2 {
+		t.Fatalf("the budget's pods: %s", Summary(pods))
+	}
+	a.Shoal(t, "scale", "deployment/keep", "--replicas", "3")
+	a.WaitPods(t, 3, Labeled("app", "keep"))
+	if out := a.Shoal(t, "drain", node); !strings.Contains(out, "node/"+node+" drained") {
+		t.Fatalf("drain with room in the budget: %s", out)
+	}
+	poll.Until(t, PodTimeout, "the drained node to hold no keep pod", func() (bool, string) {
+		on := PodsOn(a.Pods(t))[node]
+		return on == 0, fmt.Sprintf("%d pods still on %s", on, node)
+	})
+	c.Shoal(t, "uncordon", node)
+}

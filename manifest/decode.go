@@ -38,7 +38,7 @@ func init() {
 	}
 }
 
-const supportedKinds = "Deployment, StatefulSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding"
+const supportedKinds = "Deployment, StatefulSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget"
 
 // decode turns one document's JSON into objects: one, or the items of a
 // v1 List (what `get -o yaml` prints for several objects, so that it

@@ -9,9 +9,11 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"shoal/cluster"
@@ -38,6 +40,10 @@ var (
 		"spec": ignored, "status": ignored,
 	})
 	apiOnlyShape = leaf
+	budgetShape  = top(map[string]*shape{
+		"minAvailable": leaf, "maxUnavailable": leaf, "selector": selectorShape,
+		"unhealthyPodEvictionPolicy": leaf,
+	})
 )
 
 // objectKinds are the kinds decoded into cluster.Object.
@@ -48,6 +54,8 @@ var objectKinds = map[string]kindInfo{
 		func(c *conv, v any) *Object { return c.secret(v.(*corev1.Secret)) }},
 	string(cluster.KindNamespace): {"v1", reflect.TypeFor[corev1.Namespace](), namespaceShape,
 		func(c *conv, v any) *Object { return c.namespace(v.(*corev1.Namespace)) }},
+	string(cluster.KindPodDisruptionBudget): {"policy/v1", reflect.TypeFor[policyv1.PodDisruptionBudget](), budgetShape,
+		func(c *conv, v any) *Object { return c.budget(v.(*policyv1.PodDisruptionBudget)) }},
 	string(cluster.KindServiceAccount): {"v1", reflect.TypeFor[corev1.ServiceAccount](), apiOnlyShape,
 		func(c *conv, v any) *Object {
 			sa := v.(*corev1.ServiceAccount)
@@ -183,6 +191,56 @@ func (c *conv) secretType(t string, data map[string][]byte) {
 	}
 }
 
+// budget converts a PodDisruptionBudget: exactly one of minAvailable and
+// maxUnavailable, and a label selector.
+func (c *conv) budget(b *policyv1.PodDisruptionBudget) *Object {
+	o := c.objectMetaOf(cluster.KindPodDisruptionBudget, &b.ObjectMeta)
+	spec := &cluster.DisruptionBudget{}
+	if b.Spec.Selector != nil {
+		spec.Selector = b.Spec.Selector.MatchLabels
+	}
+	if len(spec.Selector) == 0 {
+		c.errf("spec.selector.matchLabels", "required (a budget without a selector protects no pod)")
+	}
+	c.labels("spec.selector.matchLabels", spec.Selector)
+	switch {
+	case b.Spec.MinAvailable != nil && b.Spec.MaxUnavailable != nil:
+		c.errf("spec.maxUnavailable", "may not be set together with minAvailable")
+	case b.Spec.MinAvailable != nil:
+		spec.MinAvailable = c.budgetCount("spec.minAvailable", b.Spec.MinAvailable.String())
+	case b.Spec.MaxUnavailable != nil:
+		spec.MaxUnavailable = c.budgetCount("spec.maxUnavailable", b.Spec.MaxUnavailable.String())
+	default:
+		c.errf("spec.minAvailable", "one of minAvailable and maxUnavailable is required")
+	}
+	switch p := b.Spec.UnhealthyPodEvictionPolicy; {
+	case p == nil || *p == policyv1.IfHealthyBudget:
+	case *p == policyv1.AlwaysAllow:
+		spec.AlwaysAllowUnhealthy = true
+	default:
+		c.errf("spec.unhealthyPodEvictionPolicy", "%q is not valid (IfHealthyBudget or AlwaysAllow)", *p)
+	}
+	o.Budget = spec
+	return &Object{Namespace: o.Namespace, Name: o.Name, Generic: o}
+}
+
+func (c *conv) budgetCount(p, v string) string {
+	if _, _, err := cluster.ParseIntOrPercent(v); err != nil {
+		c.errf(p, "%v", err)
+	}
+	return v
+}
+
+// WithBudgetStatus adds what a PodDisruptionBudget allows now to its
+// Kubernetes form (ObjectToK8s cannot know: it depends on the pods).
+func WithBudgetStatus(k8s any, st cluster.BudgetStatus) any {
+	if b, ok := k8s.(*policyv1.PodDisruptionBudget); ok {
+		b.Status = policyv1.PodDisruptionBudgetStatus{ExpectedPods: int32(st.ExpectedPods), CurrentHealthy: int32(st.CurrentHealthy),
+			DesiredHealthy: int32(st.DesiredHealthy), DisruptionsAllowed: int32(st.DisruptionsAllowed)}
+	}
+	return k8s
+}
+
 func (c *conv) namespace(n *corev1.Namespace) *Object {
 	o := c.objectMetaOf(cluster.KindNamespace, &n.ObjectMeta)
 	return &Object{Name: o.Name, Generic: o}
@@ -230,6 +288,8 @@ func ObjectToK8s(o *cluster.Object, secretData map[string][]byte) any {
 	case cluster.KindNamespace:
 		return &corev1.Namespace{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: string(o.Kind)}, ObjectMeta: meta,
 			Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}}
+	case cluster.KindPodDisruptionBudget:
+		return budgetToK8s(o, meta)
 	}
 	// An API-only object: what was applied, with the identity Shoal gave it.
 	var m map[string]any
@@ -246,4 +306,27 @@ func ObjectToK8s(o *cluster.Object, secretData map[string][]byte) any {
 	}
 	m["metadata"] = md
 	return m
+}
+
+func budgetToK8s(o *cluster.Object, meta metav1.ObjectMeta) *policyv1.PodDisruptionBudget {
+	out := &policyv1.PodDisruptionBudget{TypeMeta: metav1.TypeMeta{APIVersion: "policy/v1", Kind: string(o.Kind)}, ObjectMeta: meta}
+	b := o.Budget
+	if b == nil {
+		return out
+	}
+	out.Spec.Selector = &metav1.LabelSelector{MatchLabels: b.Selector}
+	count := func(v string) *intstr.IntOrString {
+		if v == "" {
+			return nil
+		}
+		x := intstr.Parse(v)
+		return &x
+	}
+	out.Spec.MinAvailable, out.Spec.MaxUnavailable = count(b.MinAvailable), count(b.MaxUnavailable)
+	policy := policyv1.IfHealthyBudget
+	if b.AlwaysAllowUnhealthy {
+		policy = policyv1.AlwaysAllow
+	}
+	out.Spec.UnhealthyPodEvictionPolicy = &policy
+	return out
 }

@@ -94,6 +94,23 @@ rules: [{apiGroups: [""], resources: [pods], verbs: [get, list]}]`, check: func(
 		}},
 		{name: "role binding wrong field", yaml: "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: rb}\nsubject: []",
 			wantErr: "subject: unknown field"},
+		{name: "disruption budget", yaml: "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: zk-pdb}\nspec:\n  selector: {matchLabels: {app: zk}}\n  maxUnavailable: 1\n",
+			check: func(t *testing.T, o Object) {
+				b := o.Generic.Budget
+				if b == nil || b.MaxUnavailable != "1" || b.MinAvailable != "" || b.Selector["app"] != "zk" || b.AlwaysAllowUnhealthy {
+					t.Errorf("budget %+v", b)
+				}
+			}},
+		{name: "disruption budget percent", yaml: "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: p}\nspec:\n  selector: {matchLabels: {app: zk}}\n  minAvailable: 50%\n  unhealthyPodEvictionPolicy: AlwaysAllow\n",
+			check: func(t *testing.T, o Object) {
+				if b := o.Generic.Budget; b.MinAvailable != "50%" || !b.AlwaysAllowUnhealthy {
+					t.Errorf("budget %+v", b)
+				}
+			}},
+		{name: "disruption budget both", yaml: "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: p}\nspec:\n  selector: {matchLabels: {app: zk}}\n  minAvailable: 1\n  maxUnavailable: 1\n",
+			wantErr: "spec.maxUnavailable: may not be set together with minAvailable"},
+		{name: "disruption budget without selector", yaml: "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: p}\nspec: {minAvailable: 120%}\n",
+			wantErr: "spec.minAvailable: \"120%\": expected a number of pods or a percentage"},
 		{name: "role wrong apiVersion", yaml: "apiVersion: v1\nkind: Role\nmetadata: {name: r}",
 			wantErr: `apiVersion: "v1" is not supported for Role (Shoal supports rbac.authorization.k8s.io/v1)`},
 	}

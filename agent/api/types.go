@@ -48,6 +48,16 @@ type ApplyResponse struct {
 type ObjectView struct {
 	Object     *cluster.Object   `json:"object"`
 	SecretData map[string][]byte `json:"secretData,omitempty"`
+	// Budget is what a PodDisruptionBudget allows now.
+	Budget *cluster.BudgetStatus `json:"budget,omitempty"`
+}
+
+// DrainResponse says what a drain did: the node is cordoned, Evicted pods
+// are stopping, and Blocked ones stay because a disruption budget does not
+// allow their eviction yet (`shoal drain` asks again until none is left).
+type DrainResponse struct {
+	Evicted int      `json:"evicted"`
+	Blocked []string `json:"blocked,omitempty"`
 }
 
 // SecretKeys carries the data keys that seal Secrets between agents, over

@@ -247,6 +247,13 @@ func (c *Client) NodeAction(ctx context.Context, node, action string) error {
 	return c.do(ctx, http.MethodPost, "/nodes/"+node+"/"+action, nil, nil, nil)
 }
 
+// Drain cordons a node and evicts its pods as their disruption budgets
+// allow; the answer names those that must wait.
+func (c *Client) Drain(ctx context.Context, node string) (*api.DrainResponse, error) {
+	var out api.DrainResponse
+	return &out, c.do(ctx, http.MethodPost, "/nodes/"+node+"/drain", nil, nil, &out)
+}
+
 // Logs copies a container's log to w; with follow it keeps copying until
 // ctx ends.
 func (c *Client) Logs(ctx context.Context, namespace, pod, container string, follow bool, w io.Writer) error {

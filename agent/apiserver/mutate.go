@@ -190,23 +190,39 @@ func (s *Server) handleNodeAction(w http.ResponseWriter, r *http.Request) {
 	case "uncordon":
 		cmds = append(cmds, &consensus.SetNodeSchedulable{Name: name, Schedulable: true})
 	case "drain":
-		// Cordon first, in the same entry, so that no replacement lands
-		// back on the node being emptied.
-		cmds = append(cmds, &consensus.SetNodeSchedulable{Name: name, Schedulable: false})
-		var refs []cluster.PodRef
-		for _, p := range st.PodsOnNode(name) {
-			if !p.Terminating {
-				refs = append(refs, p.Ref())
-			}
-		}
-		if len(refs) > 0 {
-			cmds = append(cmds, &consensus.TerminatePods{Pods: refs})
-		}
+		s.drain(w, r, st, name)
+		return
 	default:
 		fail(w, badRequest{fmt.Errorf("unknown node action %q (cordon, uncordon, drain)", action)})
 		return
 	}
 	s.commitOK(w, r, nil, cmds...)
+}
+
+// drain cordons a node and evicts its pods, in one entry so that no
+// replacement lands back on it; the FSM leaves the pods whose eviction a
+// PodDisruptionBudget forbids, and the answer names them and why.
+func (s *Server) drain(w http.ResponseWriter, r *http.Request, st *cluster.State, node string) {
+	cmds := []consensus.Command{&consensus.SetNodeSchedulable{Name: node, Schedulable: false}}
+	var refs []cluster.PodRef
+	for _, p := range st.PodsOnNode(node) {
+		if !p.Terminating {
+			refs = append(refs, p.Ref())
+		}
+	}
+	if len(refs) > 0 {
+		cmds = append(cmds, &consensus.EvictPods{Pods: refs})
+	}
+	res, forwarded, err := s.commit(w, r, nil, cmds...)
+	switch {
+	case forwarded:
+	case err != nil:
+		fail(w, err)
+	case len(res) < 2:
+		writeJSON(w, api.DrainResponse{})
+	default:
+		writeJSON(w, api.DrainResponse{Evicted: res[1].Changed, Blocked: res[1].Blocked})
+	}
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {

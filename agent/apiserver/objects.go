@@ -32,14 +32,15 @@ var objectResources = map[string]struct {
 	kind  cluster.ObjectKind
 	group string
 }{
-	"configmaps":          {cluster.KindConfigMap, "configmap"},
-	"secrets":             {cluster.KindSecret, "secret"},
-	"namespaces":          {cluster.KindNamespace, "namespace"},
-	"serviceaccounts":     {cluster.KindServiceAccount, "serviceaccount"},
-	"roles":               {cluster.KindRole, "role.rbac.authorization.k8s.io"},
-	"rolebindings":        {cluster.KindRoleBinding, "rolebinding.rbac.authorization.k8s.io"},
-	"clusterroles":        {cluster.KindClusterRole, "clusterrole.rbac.authorization.k8s.io"},
-	"clusterrolebindings": {cluster.KindClusterRoleBinding, "clusterrolebinding.rbac.authorization.k8s.io"},
+	"configmaps":           {cluster.KindConfigMap, "configmap"},
+	"secrets":              {cluster.KindSecret, "secret"},
+	"namespaces":           {cluster.KindNamespace, "namespace"},
+	"serviceaccounts":      {cluster.KindServiceAccount, "serviceaccount"},
+	"roles":                {cluster.KindRole, "role.rbac.authorization.k8s.io"},
+	"rolebindings":         {cluster.KindRoleBinding, "rolebinding.rbac.authorization.k8s.io"},
+	"clusterroles":         {cluster.KindClusterRole, "clusterrole.rbac.authorization.k8s.io"},
+	"clusterrolebindings":  {cluster.KindClusterRoleBinding, "clusterrolebinding.rbac.authorization.k8s.io"},
+	"poddisruptionbudgets": {cluster.KindPodDisruptionBudget, "poddisruptionbudget.policy"},
 }
 
 func init() {
@@ -73,6 +74,10 @@ func (s *Server) handleObjects(kind cluster.ObjectKind) http.HandlerFunc {
 				c.Sealed = nil
 				v.Object, v.SecretData = c, data
 			}
+			if o.Budget != nil {
+				st := o.Budget.Status(podsIn(st, o.Namespace))
+				v.Budget = &st
+			}
 			out.Items = append(out.Items, v)
 		}
 		if kind == cluster.KindNamespace {
@@ -92,6 +97,16 @@ func withBuiltinNamespaces(items []api.ObjectView, st *cluster.State) []api.Obje
 	}
 	slices.SortFunc(items, func(a, b api.ObjectView) int { return cmpString(a.Object.Name, b.Object.Name) })
 	return items
+}
+
+func podsIn(st *cluster.State, ns string) []*cluster.Pod {
+	var out []*cluster.Pod
+	for p := range st.Pods() {
+		if p.Namespace == ns {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func cmpString(a, b string) int {

@@ -240,3 +240,49 @@ data: {v: %s}
 		}
 	}
 }
+
+// TestDrainKeepsBudgets: drain cordons the node and evicts what the
+// PodDisruptionBudget allows; the rest is named with the reason, and a
+// second drain after the budget recovers takes it.
+func TestDrainKeepsBudgets(t *testing.T) {
+	tc := newTestCluster(t, Config{})
+	admin := tc.user(t, "admin")
+	ctx := context.Background()
+	tc.apply(t, &consensus.PutNode{Node: &cluster.Node{Name: "n1", Status: cluster.NodeReady,
+		Allocatable: cluster.Resources{MilliCPU: 4000, Memory: 8 << 30}}})
+	var refs []cluster.PodRef
+	var pods []*cluster.Pod
+	for _, name := range []string{"zk-0", "zk-1"} {
+		p := &cluster.Pod{Namespace: "default", Name: name, UID: "uid-" + name, Ordinal: -1, Labels: map[string]string{"app": "zk"},
+			Spec: cluster.PodSpec{Containers: []cluster.Container{{Name: "c", Image: "busybox"}}}}
+		pods, refs = append(pods, p), append(refs, p.Ref())
+	}
+	tc.apply(t, &consensus.PutPods{Pods: pods})
+	tc.apply(t, &consensus.ApplyPlan{Plan: &cluster.Plan{Place: []cluster.Placement{{Pod: refs[0], Node: "n1"}, {Pod: refs[1], Node: "n1"}}}})
+	running := cluster.PodStatus{Phase: cluster.PodRunning, Ready: true}
+	tc.apply(t, &consensus.PodStatus{Node: "n1", Updates: []cluster.PodStatusUpdate{{Ref: refs[0], Status: running}, {Ref: refs[1], Status: running}}})
+	if _, err := applyYAML(t, admin, "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: zk}\nspec:\n  selector: {matchLabels: {app: zk}}\n  minAvailable: 1\n"); err != nil {
+		t.Fatal(err)
+	}
+	l, err := admin.Objects(ctx, "poddisruptionbudgets", "default")
+	if err != nil || len(l.Items) != 1 || l.Items[0].Budget == nil || l.Items[0].Budget.DisruptionsAllowed != 1 {
+		t.Fatalf("budget listing %+v %v", l, err)
+	}
+	res, err := admin.Drain(ctx, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "pod default/zk-1: evicting it would violate PodDisruptionBudget zk (needs 1 healthy pods and has 1)"
+	if res.Evicted != 1 || len(res.Blocked) != 1 || res.Blocked[0] != want {
+		t.Fatalf("drain: %+v", res)
+	}
+	if n, _ := tc.store.State().Node("n1"); !n.Unschedulable {
+		t.Error("drain did not cordon the node")
+	}
+	// The evicted pod is gone and the budget has nothing to spare: a
+	// second drain keeps the last pod. Once it is not ready, the budget is
+	// broken anyway and Kubernetes' IfHealthyBudget keeps it too.
+	if res, err := admin.Drain(ctx, "n1"); err != nil || res.Evicted != 0 || len(res.Blocked) != 1 {
+		t.Errorf("second drain: %+v %v", res, err)
+	}
+}

@@ -137,6 +137,16 @@ func describeObject(out io.Writer, v api.ObjectView) error {
 		fmt.Fprintf(w, "Stored:\tencrypted (AES-256-GCM, cluster secret key)\n")
 	case cluster.KindNamespace:
 		fmt.Fprintf(w, "Status:\tActive\n")
+	case cluster.KindPodDisruptionBudget:
+		if b := o.Budget; b != nil {
+			fmt.Fprintf(w, "Min available:\t%s\n", orDefault(b.MinAvailable, "N/A"))
+			fmt.Fprintf(w, "Max unavailable:\t%s\n", orDefault(b.MaxUnavailable, "N/A"))
+			fmt.Fprintf(w, "Selector:\t%s\n", labelString(b.Selector))
+		}
+		if st := v.Budget; st != nil {
+			fmt.Fprintf(w, "Status:\t%d expected, %d healthy, %d desired healthy: %d disruptions allowed\n",
+				st.ExpectedPods, st.CurrentHealthy, st.DesiredHealthy, st.DisruptionsAllowed)
+		}
 	case cluster.KindServiceAccount:
 		fmt.Fprintf(w, "Tokens:\t<none> (Shoal has no Kubernetes API: no token is mounted into pods)\n")
 	}

@@ -29,6 +29,7 @@ var resources = []resource{
 	{"rolebindings", "RoleBinding", "rolebinding.rbac.authorization.k8s.io"},
 	{"clusterroles", "ClusterRole", "clusterrole.rbac.authorization.k8s.io"},
 	{"clusterrolebindings", "ClusterRoleBinding", "clusterrolebinding.rbac.authorization.k8s.io"},
+	{"poddisruptionbudgets", "PodDisruptionBudget", "poddisruptionbudget.policy"},
 }
 
 var aliases = map[string]string{
@@ -45,6 +46,7 @@ var aliases = map[string]string{
 	"rolebinding": "rolebindings", "rolebindings": "rolebindings",
 	"clusterrole": "clusterroles", "clusterroles": "clusterroles",
 	"clusterrolebinding": "clusterrolebindings", "clusterrolebindings": "clusterrolebindings",
+	"poddisruptionbudget": "poddisruptionbudgets", "poddisruptionbudgets": "poddisruptionbudgets", "pdb": "poddisruptionbudgets",
 }
 
 // objectKind is the stored kind of a resource kept as a cluster.Object,

@@ -187,7 +187,7 @@ func newRoot() *cobra.Command {
 		newExecCmd(g),
 		newNodeActionCmd(g, "cordon", "Mark a node unschedulable"),
 		newNodeActionCmd(g, "uncordon", "Mark a node schedulable again"),
-		newNodeActionCmd(g, "drain", "Cordon a node and move its pods elsewhere"),
+		newDrainCmd(g),
 		newRolloutCmd(g),
 		newSetCmd(g),
 		newTokenCmd(g),

@@ -161,6 +161,8 @@ func objectTable(kind cluster.ObjectKind, items []api.ObjectView, allNamespaces 
 		t.header = append(t.header, "TYPE", "DATA")
 	case cluster.KindNamespace:
 		t.header = append(t.header, "STATUS")
+	case cluster.KindPodDisruptionBudget:
+		t.header = append(t.header, "MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS")
 	}
 	t.header = append(t.header, "AGE")
 	namespaced := kind.Namespaced() && allNamespaces
@@ -177,14 +179,31 @@ func objectTable(kind cluster.ObjectKind, items []api.ObjectView, allNamespaces 
 			row = append(row, o.SecretType, fmt.Sprint(len(o.ConfigKeys())))
 		case cluster.KindNamespace:
 			row = append(row, "Active")
+		case cluster.KindPodDisruptionBudget:
+			row = append(row, budgetColumns(o, v.Budget)...)
 		}
 		row = append(row, age(o.CreatedAt, now))
 		if namespaced {
 			row = append([]string{o.Namespace}, row...)
 		}
-		t.add(o.Name, manifest.ObjectToK8s(o, v.SecretData), row, nil)
+		k8s := manifest.ObjectToK8s(o, v.SecretData)
+		if v.Budget != nil {
+			k8s = manifest.WithBudgetStatus(k8s, *v.Budget)
+		}
+		t.add(o.Name, k8s, row, nil)
 	}
 	return t
+}
+
+func budgetColumns(o *cluster.Object, st *cluster.BudgetStatus) []string {
+	allowed := "<unknown>"
+	if st != nil {
+		allowed = fmt.Sprint(st.DisruptionsAllowed)
+	}
+	if o.Budget == nil {
+		return []string{"N/A", "N/A", allowed}
+	}
+	return []string{orDefault(o.Budget.MinAvailable, "N/A"), orDefault(o.Budget.MaxUnavailable, "N/A"), allowed}
 }
 
 func readyTotal(p *cluster.Pod) int {

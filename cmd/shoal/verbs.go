@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"shoal/agent/api"
+	"shoal/agent/apiclient"
 	"shoal/manifest"
 )
 
@@ -153,6 +155,52 @@ func newNodeActionCmd(g *globals, action, short string) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "node/%s %s\n", args[0], past)
 			return nil
 		},
+	}
+}
+
+// drainRetry is how long drain waits before asking again for the pods a
+// disruption budget kept (kubectl's interval).
+const drainRetry = 5 * time.Second
+
+func newDrainCmd(g *globals) *cobra.Command {
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "drain NODE",
+		Short: "Cordon a node and evict its pods, as their PodDisruptionBudgets allow",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			return drain(ctx, g.client(), args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "how long to keep asking for the pods a disruption budget keeps")
+	return cmd
+}
+
+func drain(ctx context.Context, c *apiclient.Client, node string, out, errOut io.Writer) error {
+	cordoned := false
+	for {
+		res, err := c.Drain(ctx, node)
+		if err != nil {
+			return err
+		}
+		if !cordoned {
+			fmt.Fprintf(out, "node/%s cordoned\n", node)
+			cordoned = true
+		}
+		if len(res.Blocked) == 0 {
+			fmt.Fprintf(out, "node/%s drained\n", node)
+			return nil
+		}
+		for _, b := range res.Blocked {
+			fmt.Fprintf(errOut, "error when evicting %s (will retry after %v)\n", b, drainRetry)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("drain node %s: %d pods still kept by their disruption budgets: %w", node, len(res.Blocked), ctx.Err())
+		case <-time.After(drainRetry):
+		}
 	}
 }
 
