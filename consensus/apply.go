@@ -95,7 +95,7 @@ func (c *PutWorkload) apply(a *applier) Result {
 	if w == nil || w.Name == "" || w.UID == "" {
 		return invalid("workload needs a name and a UID")
 	}
-	if w.Kind != cluster.KindDeployment && w.Kind != cluster.KindStatefulSet {
+	if w.Kind != cluster.KindDeployment && w.Kind != cluster.KindStatefulSet && w.Kind != cluster.KindDaemonSet {
 		return invalid("workload kind %q", w.Kind)
 	}
 	w.Namespace = orDefault(w.Namespace)
