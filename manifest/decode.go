@@ -26,6 +26,8 @@ var kinds = map[string]kindInfo{
 		func(c *conv, v any) *Object { return c.deployment(v.(*appsv1.Deployment)) }},
 	KindStatefulSet: {"apps/v1", reflect.TypeFor[appsv1.StatefulSet](), statefulSetShape,
 		func(c *conv, v any) *Object { return c.statefulSet(v.(*appsv1.StatefulSet)) }},
+	KindDaemonSet: {"apps/v1", reflect.TypeFor[appsv1.DaemonSet](), daemonSetShape,
+		func(c *conv, v any) *Object { return c.daemonSet(v.(*appsv1.DaemonSet)) }},
 	KindPod: {"v1", reflect.TypeFor[corev1.Pod](), podShape,
 		func(c *conv, v any) *Object { return c.pod(v.(*corev1.Pod)) }},
 	KindService: {"v1", reflect.TypeFor[corev1.Service](), serviceShape,
@@ -38,7 +40,7 @@ func init() {
 	}
 }
 
-const supportedKinds = "Deployment, StatefulSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding"
+const supportedKinds = "Deployment, StatefulSet, DaemonSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding"
 
 // decode turns one document's JSON into objects: one, or the items of a
 // v1 List (what `get -o yaml` prints for several objects, so that it
@@ -349,6 +351,15 @@ var (
 		}),
 		"podManagementPolicy":  leaf,
 		"updateStrategy":       obj(map[string]*shape{"type": leaf}),
+		"revisionHistoryLimit": leaf,
+	})
+
+	daemonSetShape = top(map[string]*shape{
+		"selector": selectorShape, "template": templateShape,
+		"updateStrategy": obj(map[string]*shape{
+			"type":          leaf,
+			"rollingUpdate": obj(map[string]*shape{"maxSurge": leaf, "maxUnavailable": leaf}),
+		}),
 		"revisionHistoryLimit": leaf,
 	})
 

@@ -40,6 +40,7 @@ import (
 const (
 	KindDeployment  = "Deployment"
 	KindStatefulSet = "StatefulSet"
+	KindDaemonSet   = "DaemonSet"
 	KindPod         = "Pod"
 	KindService     = "Service"
 )

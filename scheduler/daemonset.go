@@ -15,22 +15,6 @@ const (
 	daemonPodNameRandomLn = 5
 )
 
-// ShouldRunDaemon reports whether node n should run a pod of a DaemonSet
-// whose template is spec. It is the one place that decides it, so that
-// placement rules (taints and tolerations, node affinity) extend it.
-// Cordoned nodes still run daemon pods: they tolerate
-// node.kubernetes.io/unschedulable, as in Kubernetes. Readiness and room
-// are not asked here: a node that qualifies keeps its pod while it is
-// NotReady or Down, and a pod without room stays Pending with the reason.
-func ShouldRunDaemon(n *cluster.Node, spec *cluster.PodSpec) bool {
-	for k, v := range spec.NodeSelector {
-		if lv, ok := n.Labels[k]; !ok || lv != v {
-			return false
-		}
-	}
-	return true
-}
-
 // daemonNode is one node's pods of a DaemonSet.
 type daemonNode struct {
 	node     string
@@ -38,7 +22,7 @@ type daemonNode struct {
 }
 
 // daemonSet converges one DaemonSet: a pod of its current template bound to
-// every node that should run one (ShouldRunDaemon), none elsewhere. A pod
+// every node that should run one (cluster.ShouldRunDaemon), none elsewhere. A pod
 // whose node left or stopped qualifying is stopped and not made again on
 // another node.
 func (p *pass) daemonSet(w *cluster.Workload) {
@@ -47,7 +31,7 @@ func (p *pass) daemonSet(w *cluster.Workload) {
 	for _, n := range p.st.Nodes() {
 		// A Down node keeps the pod it has but gets no new one: it would
 		// only wait there.
-		if ShouldRunDaemon(n, &w.Template) {
+		if cluster.ShouldRunDaemon(n, &w.Template) {
 			dn := &daemonNode{node: n.Name}
 			byNode[n.Name] = dn
 			if n.Status != cluster.NodeDown {

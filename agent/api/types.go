@@ -91,6 +91,8 @@ type WorkloadStatus struct {
 	Ready     int32 `json:"readyReplicas"`
 	Updated   int32 `json:"updatedReplicas"`
 	Available int32 `json:"availableReplicas"`
+	// Daemon is a DaemonSet's status, counted in nodes.
+	Daemon *cluster.DaemonCounts `json:"daemon,omitempty"`
 }
 
 // List wraps the items of a GET with the state index they were read at.

@@ -62,6 +62,9 @@ func (s *Server) handleScale(w http.ResponseWriter, r *http.Request) {
 		if req.Replicas < 0 {
 			return false, fmt.Errorf("replicas: must be 0 or more, got %d", req.Replicas)
 		}
+		if wl.Kind == cluster.KindDaemonSet {
+			return false, fmt.Errorf("daemonset %s cannot be scaled: it runs one pod on every node that matches its nodeSelector", wl.Name)
+		}
 		wl.Replicas = req.Replicas
 		return true, nil
 	}, nil)
@@ -193,9 +196,11 @@ func (s *Server) handleNodeAction(w http.ResponseWriter, r *http.Request) {
 		// Cordon first, in the same entry, so that no replacement lands
 		// back on the node being emptied.
 		cmds = append(cmds, &consensus.SetNodeSchedulable{Name: name, Schedulable: false})
+		// DaemonSet pods stay, as with kubectl's --ignore-daemonsets: they
+		// tolerate the cordon, and their set would make them again.
 		var refs []cluster.PodRef
 		for _, p := range st.PodsOnNode(name) {
-			if !p.Terminating {
+			if !p.Terminating && p.DaemonNode == "" {
 				refs = append(refs, p.Ref())
 			}
 		}

@@ -86,6 +86,9 @@ func podTable(pods []*cluster.Pod, allNamespaces bool, now time.Time) *table {
 // workloadTable lays out Deployments or StatefulSets (plural says which);
 // pods are those the workloads may own, for the Kubernetes-shaped status.
 func workloadTable(plural string, workloads []api.WorkloadView, pods []*cluster.Pod, now time.Time) *table {
+	if plural == "daemonsets" {
+		return daemonSetTable(workloads, pods, now)
+	}
 	deployments := plural == "deployments"
 	t := &table{
 		header: []string{"NAME", "READY", "AGE"},
@@ -101,6 +104,31 @@ func workloadTable(plural string, workloads []api.WorkloadView, pods []*cluster.
 		if deployments {
 			row = []string{wl.Name, ready, fmt.Sprint(v.Status.Updated), fmt.Sprint(v.Status.Available), age(wl.CreatedAt, now)}
 		}
+		var names, images []string
+		for _, c := range wl.Template.Containers {
+			names = append(names, c.Name)
+			images = append(images, c.Image)
+		}
+		t.add(wl.Name, workloadToK8s(v, pods), row,
+			[]string{strings.Join(names, ","), strings.Join(images, ","), labelString(wl.Selector)})
+	}
+	return t
+}
+
+// daemonSetTable lays out DaemonSets as kubectl does, counted in nodes.
+func daemonSetTable(workloads []api.WorkloadView, pods []*cluster.Pod, now time.Time) *table {
+	t := &table{
+		header: []string{"NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"},
+		wide:   []string{"CONTAINERS", "IMAGES", "SELECTOR"},
+	}
+	for _, v := range workloads {
+		wl := v.Workload
+		var d cluster.DaemonCounts
+		if v.Status.Daemon != nil {
+			d = *v.Status.Daemon
+		}
+		row := []string{wl.Name, fmt.Sprint(d.Desired), fmt.Sprint(d.Current), fmt.Sprint(d.Ready),
+			fmt.Sprint(d.Updated), fmt.Sprint(d.Available), orDefault(labelString(wl.Template.NodeSelector), "<none>"), age(wl.CreatedAt, now)}
 		var names, images []string
 		for _, c := range wl.Template.Containers {
 			names = append(names, c.Name)

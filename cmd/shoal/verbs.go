@@ -149,11 +149,35 @@ func newNodeActionCmd(g *globals, action, short string) *cobra.Command {
 			if err := g.client().NodeAction(cmd.Context(), args[0], action); err != nil {
 				return err
 			}
+			if action == "drain" {
+				if err := warnDaemonPods(cmd, g, args[0]); err != nil {
+					return err
+				}
+			}
 			past := map[string]string{"cordon": "cordoned", "uncordon": "uncordoned", "drain": "drained"}[action]
 			fmt.Fprintf(cmd.OutOrStdout(), "node/%s %s\n", args[0], past)
 			return nil
 		},
 	}
+}
+
+// warnDaemonPods says which pods drain left on the node, as kubectl does
+// with --ignore-daemonsets.
+func warnDaemonPods(cmd *cobra.Command, g *globals, node string) error {
+	pods, err := g.client().Pods(cmd.Context(), "")
+	if err != nil {
+		return fmt.Errorf("list the pods drain left on node %s: %w", node, err)
+	}
+	var kept []string
+	for _, p := range pods.Items {
+		if p.NodeName == node && p.DaemonNode != "" && !p.Terminating {
+			kept = append(kept, p.Key())
+		}
+	}
+	if len(kept) > 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), "Warning: ignoring DaemonSet-managed Pods: %s\n", strings.Join(kept, ", "))
+	}
+	return nil
 }
 
 func newRolloutCmd(g *globals) *cobra.Command {
