@@ -16,6 +16,7 @@ const (
 	KindDeployment  WorkloadKind = "Deployment"
 	KindStatefulSet WorkloadKind = "StatefulSet"
 	KindDaemonSet   WorkloadKind = "DaemonSet"
+	KindReplicaSet  WorkloadKind = "ReplicaSet"
 )
 
 // Workload is a Deployment or a StatefulSet: a number of pods made from one

@@ -224,6 +224,17 @@ func (c *conv) daemonSet(d *appsv1.DaemonSet) *Object {
 	return &Object{Namespace: w.Namespace, Name: w.Name, Workload: w}
 }
 
+// replicaSet converts a ReplicaSet: replicas of a template, never rolled
+// out, so no revisions are kept.
+func (c *conv) replicaSet(r *appsv1.ReplicaSet) *Object {
+	w := c.workload(cluster.KindReplicaSet, &r.ObjectMeta, validation.IsDNS1123Subdomain,
+		r.Spec.Replicas, nil, r.Spec.Selector, &r.Spec.Template, nil)
+	none := int32(0)
+	w.RevisionHistoryLimit = &none
+	w.TemplateHash = w.TemplateID()
+	return &Object{Namespace: w.Namespace, Name: w.Name, Workload: w}
+}
+
 // claimTemplates converts volumeClaimTemplates. Shoal's claims are
 // directories on the node that follow the pod, so only single-node access
 // modes make sense and the storage class is accepted but has no effect.

@@ -106,3 +106,40 @@ func TestDaemonSetStatus(t *testing.T) {
 		t.Errorf("strategy %+v", d.Spec.UpdateStrategy)
 	}
 }
+
+func TestReplicaSetDecode(t *testing.T) {
+	const rs = `apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: frontend
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {tier: frontend}
+  template:
+    metadata:
+      labels: {tier: frontend}
+    spec:
+      containers:
+      - name: app
+        image: busybox:1.36
+`
+	objs, err := Decode([]byte(rs), "rs.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := objs[0].Workload
+	if w.Kind != cluster.KindReplicaSet || w.Replicas != 3 || w.TemplateHash != w.TemplateID() || *w.RevisionHistoryLimit != 0 {
+		t.Errorf("workload %+v", w)
+	}
+	for _, tc := range []struct{ old, new, want string }{
+		{"replicas: 3", "replicas: -1", `rs.yaml: document 1 (ReplicaSet "frontend", line 6): spec.replicas: -1 must be 0 or more`},
+		{"replicas: 3", "replicas: 3\n  minReadySeconds: 5", `rs.yaml: document 1 (ReplicaSet "frontend", line 7): spec.minReadySeconds: not supported by Shoal`},
+		{"labels: {tier: frontend}", "labels: {tier: backend}", `rs.yaml: document 1 (ReplicaSet "frontend", line 11): spec.template.metadata.labels: do not match spec.selector.matchLabels map[tier:frontend]: the workload would never find its pods`},
+	} {
+		_, err := Decode([]byte(strings.Replace(rs, tc.old, tc.new, 1)), "rs.yaml")
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("error:\n got %v\nwant %s", err, tc.want)
+		}
+	}
+}

@@ -28,6 +28,8 @@ var kinds = map[string]kindInfo{
 		func(c *conv, v any) *Object { return c.statefulSet(v.(*appsv1.StatefulSet)) }},
 	KindDaemonSet: {"apps/v1", reflect.TypeFor[appsv1.DaemonSet](), daemonSetShape,
 		func(c *conv, v any) *Object { return c.daemonSet(v.(*appsv1.DaemonSet)) }},
+	KindReplicaSet: {"apps/v1", reflect.TypeFor[appsv1.ReplicaSet](), replicaSetShape,
+		func(c *conv, v any) *Object { return c.replicaSet(v.(*appsv1.ReplicaSet)) }},
 	KindPod: {"v1", reflect.TypeFor[corev1.Pod](), podShape,
 		func(c *conv, v any) *Object { return c.pod(v.(*corev1.Pod)) }},
 	KindService: {"v1", reflect.TypeFor[corev1.Service](), serviceShape,
@@ -40,7 +42,7 @@ func init() {
 	}
 }
 
-const supportedKinds = "Deployment, StatefulSet, DaemonSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding"
+const supportedKinds = "Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding"
 
 // decode turns one document's JSON into objects: one, or the items of a
 // v1 List (what `get -o yaml` prints for several objects, so that it
@@ -362,6 +364,8 @@ var (
 		}),
 		"revisionHistoryLimit": leaf,
 	})
+
+	replicaSetShape = top(map[string]*shape{"replicas": leaf, "selector": selectorShape, "template": templateShape})
 
 	podShape = top(podSpecShape.fields)
 

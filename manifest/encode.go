@@ -122,6 +122,9 @@ func WorkloadToK8s(w *cluster.Workload, pods []*cluster.Pod) any {
 	}
 	meta := workloadMeta(w)
 	template := workloadTemplate(w)
+	if w.Kind == cluster.KindReplicaSet {
+		return replicaSetToK8s(w, meta, template, pods)
+	}
 	var claims []corev1.PersistentVolumeClaim
 	selector := &metav1.LabelSelector{MatchLabels: w.Selector}
 	replicas := w.Replicas
@@ -216,6 +219,31 @@ func DaemonSetToK8s(w *cluster.Workload, c cluster.DaemonCounts) *appsv1.DaemonS
 			DesiredNumberScheduled: c.Desired, CurrentNumberScheduled: c.Current,
 			NumberReady: c.Ready, UpdatedNumberScheduled: c.Updated,
 			NumberAvailable: c.Available, NumberUnavailable: max(0, c.Desired-c.Available),
+		},
+	}
+}
+
+func replicaSetToK8s(w *cluster.Workload, meta metav1.ObjectMeta, template corev1.PodTemplateSpec, pods []*cluster.Pod) *appsv1.ReplicaSet {
+	var total, ready int32
+	for _, p := range pods {
+		if p.Terminating || (w.UID != "" && (p.Owner == nil || p.Owner.UID != w.UID)) {
+			continue
+		}
+		total++
+		if p.Ready() {
+			ready++
+		}
+	}
+	replicas := w.Replicas
+	return &appsv1.ReplicaSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: KindReplicaSet},
+		ObjectMeta: meta,
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: w.Selector}, Template: template,
+		},
+		Status: appsv1.ReplicaSetStatus{
+			ObservedGeneration: w.Generation, Replicas: total, FullyLabeledReplicas: total,
+			ReadyReplicas: ready, AvailableReplicas: ready,
 		},
 	}
 }

@@ -18,12 +18,12 @@ func TestExamplesRefused(t *testing.T) {
 	dir := "testdata/k8s-examples/"
 	tests := []struct{ file, want string }{
 		{"zookeeper.yaml", strings.Join([]string{
-			dir + `zookeeper.yaml: document 3 (PodDisruptionBudget "zk-pdb", line 30): unknown kind "PodDisruptionBudget" (Shoal supports Deployment, StatefulSet, DaemonSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding)`,
+			dir + `zookeeper.yaml: document 3 (PodDisruptionBudget "zk-pdb", line 30): unknown kind "PodDisruptionBudget" (Shoal supports Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding)`,
 			// Its securityContext (runAsUser, fsGroup) is supported: see TestExampleZookeeperSecurity.
 			dir + `zookeeper.yaml: document 4 (StatefulSet "zk", line 58): spec.template.spec.affinity: not supported by Shoal (use nodeSelector)`,
 		}, "\n")},
 		{"wordpress/mysql-deployment.yaml", strings.Join([]string{
-			dir + `wordpress/mysql-deployment.yaml: document 2 (PersistentVolumeClaim "mysql-pv-claim", line 15): unknown kind "PersistentVolumeClaim" (Shoal supports Deployment, StatefulSet, DaemonSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding)`,
+			dir + `wordpress/mysql-deployment.yaml: document 2 (PersistentVolumeClaim "mysql-pv-claim", line 15): unknown kind "PersistentVolumeClaim" (Shoal supports Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding)`,
 			// Its env valueFrom secretKeyRef is supported.
 			dir + `wordpress/mysql-deployment.yaml: document 3 (Deployment "wordpress-mysql", line 73): spec.template.spec.volumes[0].persistentVolumeClaim: not supported by Shoal (standalone PersistentVolumeClaims are not supported: use a StatefulSet's volumeClaimTemplates)`,
 		}, "\n")},

@@ -41,6 +41,7 @@ const (
 	KindDeployment  = "Deployment"
 	KindStatefulSet = "StatefulSet"
 	KindDaemonSet   = "DaemonSet"
+	KindReplicaSet  = "ReplicaSet"
 	KindPod         = "Pod"
 	KindService     = "Service"
 )

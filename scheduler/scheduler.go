@@ -59,6 +59,8 @@ func (o Options) Compute(st *cluster.State, now time.Time, ids IDSource) *cluste
 			p.statefulSet(w)
 		case cluster.KindDaemonSet:
 			p.daemonSet(w)
+		case cluster.KindReplicaSet:
+			p.replicaSet(w)
 		}
 	}
 	p.placeAll()

@@ -80,10 +80,53 @@ func TestDaemonSetAPI(t *testing.T) {
 		t.Error("drain left the bare pod running")
 	}
 
+	// A new template is a revision; undo goes back to the first one.
+	if _, err := c.Apply(ctx, []api.File{{Name: "ds.yaml", Data: strings.Replace(daemonSetYAML, "busybox:1", "busybox:2", 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.History(ctx, "daemonsets", "default", "agent")
+	if err != nil || len(h.Revisions) != 2 || h.Limit != cluster.DefaultRevisionHistoryLimit {
+		t.Fatalf("history %+v %v", h, err)
+	}
+	if _, err := c.Undo(ctx, "daemonsets", "default", "agent", 0); err != nil {
+		t.Fatal(err)
+	}
+	if wl, _ := store.State().Workload(cluster.KindDaemonSet, "default", "agent"); wl.Template.Containers[0].Image != "busybox:1" {
+		t.Fatalf("after undo the image is %s", wl.Template.Containers[0].Image)
+	}
+
 	if _, err := c.Delete(ctx, "daemonsets", "default", "agent"); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := store.State().Workload(cluster.KindDaemonSet, "default", "agent"); ok {
 		t.Fatal("DaemonSet still there after delete")
+	}
+}
+
+// TestReplicaSetAPI: a ReplicaSet applies, scales and deletes like the
+// other workloads.
+func TestReplicaSetAPI(t *testing.T) {
+	c, store := newTestAPI(t)
+	ctx := context.Background()
+	rs := strings.NewReplacer("kind: DaemonSet", "kind: ReplicaSet", "name: agent", "name: front", "spec:\n  selector", "spec:\n  replicas: 2\n  selector").Replace(daemonSetYAML)
+	resp, err := c.Apply(ctx, []api.File{{Name: "rs.yaml", Data: rs}})
+	if err != nil || len(resp.Results) != 1 || resp.Results[0] != "replicaset.apps/front created" {
+		t.Fatalf("apply: %v %v", resp, err)
+	}
+	if err := c.Scale(ctx, "replicasets", "default", "front", 5); err != nil {
+		t.Fatal(err)
+	}
+	if wl, ok := store.State().Workload(cluster.KindReplicaSet, "default", "front"); !ok || wl.Replicas != 5 {
+		t.Fatalf("after scale: %+v", wl)
+	}
+	l, err := c.Workloads(ctx, "replicasets", "")
+	if err != nil || len(l.Items) != 1 || l.Items[0].Workload.Name != "front" || l.Items[0].Status.Daemon != nil {
+		t.Fatalf("list: %+v %v", l, err)
+	}
+	if _, err := c.Delete(ctx, "replicasets", "default", "front"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := store.State().Workload(cluster.KindReplicaSet, "default", "front"); ok {
+		t.Fatal("ReplicaSet still there after delete")
 	}
 }

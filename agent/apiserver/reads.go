@@ -219,8 +219,10 @@ func workloadKind(plural string) (cluster.WorkloadKind, error) {
 		return cluster.KindStatefulSet, nil
 	case "daemonsets":
 		return cluster.KindDaemonSet, nil
+	case "replicasets":
+		return cluster.KindReplicaSet, nil
 	}
-	return "", badRequest{fmt.Errorf("%q is not a workload kind (deployments, statefulsets, daemonsets)", plural)}
+	return "", badRequest{fmt.Errorf("%q is not a workload kind (deployments, statefulsets, daemonsets, replicasets)", plural)}
 }
 
 // linearizer is what a consensus.Store offers for linearizable reads.

@@ -87,3 +87,44 @@ func TestDaemonSetGolden(t *testing.T) {
 		})
 	}
 }
+
+func TestReplicaSetGolden(t *testing.T) {
+	rs := &cluster.Workload{
+		Kind: cluster.KindReplicaSet, Namespace: "default", Name: "frontend", UID: "uid-fe", Replicas: 3,
+		Selector: map[string]string{"tier": "frontend"}, TemplateLabels: map[string]string{"tier": "frontend"},
+		Template:   cluster.PodSpec{Containers: []cluster.Container{{Name: "php-redis", Image: "gb-frontend:v5"}}},
+		Generation: 1, TemplateHash: "6a8c0e2f4b", CreatedAt: goldenNow.Add(-2 * time.Hour),
+	}
+	pod := func(name, node string, ready bool) *cluster.Pod {
+		return &cluster.Pod{Namespace: "default", Name: name, UID: "uid-" + name, Labels: rs.TemplateLabels, Ordinal: -1,
+			Owner: &cluster.OwnerRef{Kind: rs.Kind, Name: rs.Name, UID: rs.UID}, TemplateHash: rs.TemplateHash,
+			Spec: rs.Template.Clone(), NodeName: node, CreatedAt: goldenNow.Add(-time.Hour),
+			Status: cluster.PodStatus{Phase: cluster.PodRunning, Ready: ready}}
+	}
+	pods := []*cluster.Pod{pod("frontend-2kx7p", "node-b", true), pod("frontend-9wq4z", "gpu-1", true), pod("frontend-t5m8c", "node-b", false)}
+	views := []api.WorkloadView{{Workload: rs, Status: api.WorkloadStatus{Replicas: 3, Ready: 2, Updated: 3, Available: 2}}}
+	r, err := parseKind("rs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ golden, output string }{
+		{"get-replicasets", ""},
+		{"get-replicasets-wide", "wide"},
+		{"get-replicasets-yaml", "yaml"},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := show(&b, r, workloadTable("replicasets", views, pods, goldenNow), tc.output, false); err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, tc.golden, b.Bytes())
+		})
+	}
+	t.Run("describe-replicaset", func(t *testing.T) {
+		var b bytes.Buffer
+		if err := describeWorkload(&b, views[0], pods); err != nil {
+			t.Fatal(err)
+		}
+		checkGolden(t, "describe-replicaset", b.Bytes())
+	})
+}

@@ -60,7 +60,7 @@ func describe(ctx context.Context, c *apiclient.Client, r resource, ns, name str
 			}
 		}
 		return fmt.Errorf("node %q not found", name)
-	case "deployments", "statefulsets", "daemonsets":
+	case "deployments", "statefulsets", "daemonsets", "replicasets":
 		l, err := c.Workloads(ctx, r.plural, ns)
 		if err != nil {
 			return err
@@ -402,6 +402,8 @@ func describeWorkload(out io.Writer, v api.WorkloadView, pods []*cluster.Pod) er
 		} else {
 			fmt.Fprintf(w, "Update Strategy:\tRollingUpdate (maxSurge %s, maxUnavailable %s)\n", orDefault(wl.MaxSurge, "0"), orDefault(wl.MaxUnavailable, "1"))
 		}
+	case cluster.KindReplicaSet:
+		// No strategy: a ReplicaSet never rolls out.
 	case cluster.KindDeployment:
 		fmt.Fprintf(w, "Strategy:\t%s (maxSurge %s, maxUnavailable %s)\n", orDefault(wl.Strategy, "RollingUpdate"), orDefault(wl.MaxSurge, "25%"), orDefault(wl.MaxUnavailable, "25%"))
 	default:
