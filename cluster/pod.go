@@ -434,6 +434,10 @@ type Pod struct {
 
 	// NodeName is where the leader placed the pod; "" while Pending.
 	NodeName string `json:"nodeName,omitempty"`
+	// DaemonNode binds a DaemonSet pod to its node from creation on (as
+	// Kubernetes' DaemonSet controller does with node affinity): it is
+	// placed there or nowhere, and never moves.
+	DaemonNode string `json:"daemonNode,omitempty"`
 	// GPUs are the node's GPU IDs assigned to this pod by the leader, so two
 	// pods never hold one GPU.
 	GPUs []string `json:"gpus,omitempty"`

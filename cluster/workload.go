@@ -8,13 +8,15 @@ import (
 	"time"
 )
 
-// WorkloadKind is Deployment or StatefulSet.
+// WorkloadKind is Deployment, StatefulSet, DaemonSet or ReplicaSet.
 type WorkloadKind string
 
 // Workload kinds (and the owner kind of bare pods).
 const (
 	KindDeployment  WorkloadKind = "Deployment"
 	KindStatefulSet WorkloadKind = "StatefulSet"
+	KindDaemonSet   WorkloadKind = "DaemonSet"
+	KindReplicaSet  WorkloadKind = "ReplicaSet"
 )
 
 // Workload is a Deployment or a StatefulSet: a number of pods made from one
@@ -37,7 +39,8 @@ type Workload struct {
 	Template            PodSpec           `json:"template"`
 
 	// Strategy: RollingUpdate (with MaxSurge/MaxUnavailable, each an int or
-	// a percentage as Kubernetes writes it; defaults 25%/25%) or Recreate.
+	// a percentage as Kubernetes writes it; defaults 25%/25%, a DaemonSet's
+	// 0/1) or Recreate; a DaemonSet's RollingUpdate or OnDelete.
 	Strategy       string `json:"strategy,omitempty"`
 	MaxSurge       string `json:"maxSurge,omitempty"`
 	MaxUnavailable string `json:"maxUnavailable,omitempty"`

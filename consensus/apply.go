@@ -3,6 +3,7 @@ package consensus
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"shoal/cluster"
@@ -95,7 +96,7 @@ func (c *PutWorkload) apply(a *applier) Result {
 	if w == nil || w.Name == "" || w.UID == "" {
 		return invalid("workload needs a name and a UID")
 	}
-	if w.Kind != cluster.KindDeployment && w.Kind != cluster.KindStatefulSet {
+	if !slices.Contains([]cluster.WorkloadKind{cluster.KindDeployment, cluster.KindStatefulSet, cluster.KindDaemonSet, cluster.KindReplicaSet}, w.Kind) {
 		return invalid("workload kind %q", w.Kind)
 	}
 	w.Namespace = orDefault(w.Namespace)

@@ -561,3 +561,42 @@ func TestTry(t *testing.T) {
 		t.Error("the dry run stored the workload")
 	}
 }
+
+// TestDaemonPlacementRecheck: a daemon pod goes to its own node, cordoned
+// or not, and nowhere else; a NotReady node still refuses it.
+func TestDaemonPlacementRecheck(t *testing.T) {
+	const gi = 1 << 30
+	h := newHarness(t)
+	h.must(&PutNode{Node: testNode("cordoned", 8000, 16*gi)})
+	h.must(&SetNodeSchedulable{Name: "cordoned", Schedulable: false})
+	h.must(&PutNode{Node: testNode("other", 8000, 16*gi)})
+	notReady := testNode("sick", 8000, 16*gi)
+	notReady.Status = cluster.NodeNotReady
+	h.must(&PutNode{Node: notReady})
+	daemon := func(name, node string) *cluster.Pod {
+		p := testPod(name, 100, 0, 0)
+		p.DaemonNode = node
+		return p
+	}
+	h.must(&PutPods{Pods: []*cluster.Pod{daemon("d1", "cordoned"), daemon("d2", "cordoned"), daemon("d3", "sick")}})
+	created := daemon("d4", "other")
+	created.NodeName = "cordoned"
+	r := h.must(&ApplyPlan{Plan: &cluster.Plan{
+		Create: []*cluster.Pod{created},
+		Place: []cluster.Placement{
+			{Pod: ref("d1"), Node: "cordoned"},
+			{Pod: ref("d2"), Node: "other"},
+			{Pod: ref("d3"), Node: "sick"},
+		}}})
+	if r.Plan.Placed != 1 || len(r.Plan.Rejected) != 3 {
+		t.Fatalf("placed %d, rejected %+v", r.Plan.Placed, r.Plan.Rejected)
+	}
+	if p := h.pod("d1"); p.NodeName != "cordoned" {
+		t.Errorf("d1 on %q: %s", p.NodeName, p.SchedulingMessage)
+	}
+	for name, want := range map[string]string{"d2": "bound to node cordoned", "d3": "node sick is NotReady", "d4": "bound to node other"} {
+		if p := h.pod(name); p.NodeName != "" || !strings.Contains(p.SchedulingMessage, want) {
+			t.Errorf("%s: node %q message %q, want %q", name, p.NodeName, p.SchedulingMessage, want)
+		}
+	}
+}

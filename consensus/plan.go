@@ -63,8 +63,12 @@ func (pl *placer) check(p *cluster.Pod, node string, gpus []string, from string)
 	if !ok {
 		return "node " + node + " not found"
 	}
-	if !r.node.Schedulable() {
-		if r.node.Unschedulable {
+	if p.DaemonNode != "" && node != p.DaemonNode {
+		return "daemon pod is bound to node " + p.DaemonNode
+	}
+	// Daemon pods tolerate cordoning, as in Kubernetes.
+	if !r.node.Schedulable() && (p.DaemonNode == "" || r.node.Status != cluster.NodeReady) {
+		if r.node.Unschedulable && p.DaemonNode == "" {
 			return "node " + node + " is cordoned"
 		}
 		return fmt.Sprintf("node %s is %s", node, r.node.Status)

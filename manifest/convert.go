@@ -192,6 +192,49 @@ func (c *conv) statefulSet(s *appsv1.StatefulSet) *Object {
 	return &Object{Namespace: w.Namespace, Name: w.Name, Workload: w}
 }
 
+func (c *conv) daemonSet(d *appsv1.DaemonSet) *Object {
+	w := c.workload(cluster.KindDaemonSet, &d.ObjectMeta, validation.IsDNS1123Subdomain,
+		nil, d.Spec.RevisionHistoryLimit, d.Spec.Selector, &d.Spec.Template, nil)
+	// Replicas means nothing to a DaemonSet: its nodes decide.
+	w.Replicas = 0
+	s := d.Spec.UpdateStrategy
+	switch s.Type {
+	case "", appsv1.RollingUpdateDaemonSetStrategyType:
+		w.Strategy, w.MaxSurge, w.MaxUnavailable = string(appsv1.RollingUpdateDaemonSetStrategyType), "0", "1"
+		if ru := s.RollingUpdate; ru != nil {
+			if ru.MaxSurge != nil {
+				w.MaxSurge = c.intOrPercent("spec.updateStrategy.rollingUpdate.maxSurge", *ru.MaxSurge)
+			}
+			if ru.MaxUnavailable != nil {
+				w.MaxUnavailable = c.intOrPercent("spec.updateStrategy.rollingUpdate.maxUnavailable", *ru.MaxUnavailable)
+			}
+		}
+		if isZeroAmount(w.MaxSurge) && isZeroAmount(w.MaxUnavailable) {
+			c.errf("spec.updateStrategy.rollingUpdate", "maxSurge and maxUnavailable may not both be 0: the rollout could never progress")
+		}
+	case appsv1.OnDeleteDaemonSetStrategyType:
+		w.Strategy = string(s.Type)
+		if s.RollingUpdate != nil {
+			c.errf("spec.updateStrategy.rollingUpdate", "may not be set when spec.updateStrategy.type is OnDelete")
+		}
+	default:
+		c.errf("spec.updateStrategy.type", "%q is not supported (RollingUpdate or OnDelete)", s.Type)
+	}
+	w.TemplateHash = w.TemplateID()
+	return &Object{Namespace: w.Namespace, Name: w.Name, Workload: w}
+}
+
+// replicaSet converts a ReplicaSet: replicas of a template, never rolled
+// out, so no revisions are kept.
+func (c *conv) replicaSet(r *appsv1.ReplicaSet) *Object {
+	w := c.workload(cluster.KindReplicaSet, &r.ObjectMeta, validation.IsDNS1123Subdomain,
+		r.Spec.Replicas, nil, r.Spec.Selector, &r.Spec.Template, nil)
+	none := int32(0)
+	w.RevisionHistoryLimit = &none
+	w.TemplateHash = w.TemplateID()
+	return &Object{Namespace: w.Namespace, Name: w.Name, Workload: w}
+}
+
 // claimTemplates converts volumeClaimTemplates. Shoal's claims are
 // directories on the node that follow the pod, so only single-node access
 // modes make sense and the storage class is accepted but has no effect.

@@ -463,7 +463,7 @@ func TestCorpusBlockerKey(t *testing.T) {
 		err  Error
 		want string
 	}{
-		{"unknown kind", Error{Msg: `unknown kind "ConfigMap" (Shoal supports Deployment, StatefulSet, Pod, Service)`}, "kind ConfigMap"},
+		{"unknown kind", Error{Msg: `unknown kind "ConfigMap" (Shoal supports Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget)`}, "kind ConfigMap"},
 		{"unsupported field with hint",
 			Error{Path: "spec.template.spec.containers[0].env[1].valueFrom", Msg: "not supported by Shoal (only literal values: Shoal has no ConfigMaps or Secrets)"},
 			"valueFrom"},

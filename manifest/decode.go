@@ -26,6 +26,10 @@ var kinds = map[string]kindInfo{
 		func(c *conv, v any) *Object { return c.deployment(v.(*appsv1.Deployment)) }},
 	KindStatefulSet: {"apps/v1", reflect.TypeFor[appsv1.StatefulSet](), statefulSetShape,
 		func(c *conv, v any) *Object { return c.statefulSet(v.(*appsv1.StatefulSet)) }},
+	KindDaemonSet: {"apps/v1", reflect.TypeFor[appsv1.DaemonSet](), daemonSetShape,
+		func(c *conv, v any) *Object { return c.daemonSet(v.(*appsv1.DaemonSet)) }},
+	KindReplicaSet: {"apps/v1", reflect.TypeFor[appsv1.ReplicaSet](), replicaSetShape,
+		func(c *conv, v any) *Object { return c.replicaSet(v.(*appsv1.ReplicaSet)) }},
 	KindPod: {"v1", reflect.TypeFor[corev1.Pod](), podShape,
 		func(c *conv, v any) *Object { return c.pod(v.(*corev1.Pod)) }},
 	KindService: {"v1", reflect.TypeFor[corev1.Service](), serviceShape,
@@ -38,7 +42,7 @@ func init() {
 	}
 }
 
-const supportedKinds = "Deployment, StatefulSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget"
+const supportedKinds = "Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget"
 
 // decode turns one document's JSON into objects: one, or the items of a
 // v1 List (what `get -o yaml` prints for several objects, so that it
@@ -351,6 +355,17 @@ var (
 		"updateStrategy":       obj(map[string]*shape{"type": leaf}),
 		"revisionHistoryLimit": leaf,
 	})
+
+	daemonSetShape = top(map[string]*shape{
+		"selector": selectorShape, "template": templateShape,
+		"updateStrategy": obj(map[string]*shape{
+			"type":          leaf,
+			"rollingUpdate": obj(map[string]*shape{"maxSurge": leaf, "maxUnavailable": leaf}),
+		}),
+		"revisionHistoryLimit": leaf,
+	})
+
+	replicaSetShape = top(map[string]*shape{"replicas": leaf, "selector": selectorShape, "template": templateShape})
 
 	podShape = top(podSpecShape.fields)
 

@@ -110,29 +110,22 @@ func containerStatusToK8s(cs cluster.ContainerStatus) corev1.ContainerStatus {
 	return out
 }
 
-// WorkloadToK8s writes a workload as an apps/v1 Deployment or StatefulSet
-// (returned as *appsv1.Deployment or *appsv1.StatefulSet). Its status counts
-// the given pods: pass the workload's pods (others, by owner UID, are
-// skipped).
+// WorkloadToK8s writes a workload as an apps/v1 Deployment, StatefulSet or
+// DaemonSet (returned as a pointer to one). Its status counts the given
+// pods: pass the workload's pods (others, by owner UID, are skipped).
 func WorkloadToK8s(w *cluster.Workload, pods []*cluster.Pod) any {
-	meta := metav1.ObjectMeta{
-		Name: w.Name, Namespace: w.Namespace, UID: types.UID(w.UID),
-		Labels: w.Labels, Annotations: w.Annotations, Generation: w.Generation,
-		CreationTimestamp: metav1.NewTime(w.CreatedAt),
+	if w.Kind == cluster.KindDaemonSet {
+		// Without the nodes, the desired count is the nodes it runs on.
+		c := cluster.CountDaemons(w, pods, 0)
+		c.Desired = c.Current
+		return DaemonSetToK8s(w, c)
 	}
-	var spec corev1.PodSpec
+	meta := workloadMeta(w)
+	template := workloadTemplate(w)
+	if w.Kind == cluster.KindReplicaSet {
+		return replicaSetToK8s(w, meta, template, pods)
+	}
 	var claims []corev1.PersistentVolumeClaim
-	// Claim volumes are the claim templates' doing: write them back as
-	// volumeClaimTemplates, not as pod volumes, so the output re-applies.
-	tmpl := w.Template.Clone()
-	tmpl.Volumes = nil
-	for _, v := range w.Template.Volumes {
-		if v.Claim == nil {
-			tmpl.Volumes = append(tmpl.Volumes, v)
-		}
-	}
-	spec = podSpecToK8s(tmpl, "")
-	template := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: w.TemplateLabels, Annotations: w.TemplateAnnotations}, Spec: spec}
 	selector := &metav1.LabelSelector{MatchLabels: w.Selector}
 	replicas := w.Replicas
 	historyLimit := ptr(int32(w.HistoryLimit()))
@@ -203,6 +196,78 @@ func WorkloadToK8s(w *cluster.Workload, pods []*cluster.Pod) any {
 			UpdatedReplicas: updated, AvailableReplicas: ready, UnavailableReplicas: max(0, replicas-ready),
 		},
 	}
+}
+
+// DaemonSetToK8s writes a DaemonSet as an apps/v1 DaemonSet, with its
+// status counts c (see cluster.CountDaemons).
+func DaemonSetToK8s(w *cluster.Workload, c cluster.DaemonCounts) *appsv1.DaemonSet {
+	strategy := appsv1.DaemonSetUpdateStrategy{Type: appsv1.DaemonSetUpdateStrategyType(w.Strategy)}
+	if w.Strategy == string(appsv1.RollingUpdateDaemonSetStrategyType) {
+		strategy.RollingUpdate = &appsv1.RollingUpdateDaemonSet{
+			MaxSurge: intOrPercentToK8s(w.MaxSurge), MaxUnavailable: intOrPercentToK8s(w.MaxUnavailable),
+		}
+	}
+	return &appsv1.DaemonSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: KindDaemonSet},
+		ObjectMeta: workloadMeta(w),
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: w.Selector}, Template: workloadTemplate(w),
+			UpdateStrategy: strategy, RevisionHistoryLimit: ptr(int32(w.HistoryLimit())),
+		},
+		Status: appsv1.DaemonSetStatus{
+			ObservedGeneration:     w.Generation,
+			DesiredNumberScheduled: c.Desired, CurrentNumberScheduled: c.Current,
+			NumberReady: c.Ready, UpdatedNumberScheduled: c.Updated,
+			NumberAvailable: c.Available, NumberUnavailable: max(0, c.Desired-c.Available),
+		},
+	}
+}
+
+func replicaSetToK8s(w *cluster.Workload, meta metav1.ObjectMeta, template corev1.PodTemplateSpec, pods []*cluster.Pod) *appsv1.ReplicaSet {
+	var total, ready int32
+	for _, p := range pods {
+		if p.Terminating || (w.UID != "" && (p.Owner == nil || p.Owner.UID != w.UID)) {
+			continue
+		}
+		total++
+		if p.Ready() {
+			ready++
+		}
+	}
+	replicas := w.Replicas
+	return &appsv1.ReplicaSet{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: KindReplicaSet},
+		ObjectMeta: meta,
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: w.Selector}, Template: template,
+		},
+		Status: appsv1.ReplicaSetStatus{
+			ObservedGeneration: w.Generation, Replicas: total, FullyLabeledReplicas: total,
+			ReadyReplicas: ready, AvailableReplicas: ready,
+		},
+	}
+}
+
+func workloadMeta(w *cluster.Workload) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name: w.Name, Namespace: w.Namespace, UID: types.UID(w.UID),
+		Labels: w.Labels, Annotations: w.Annotations, Generation: w.Generation,
+		CreationTimestamp: metav1.NewTime(w.CreatedAt),
+	}
+}
+
+// workloadTemplate writes a workload's pod template. Claim volumes are the
+// claim templates' doing: they are written back as volumeClaimTemplates,
+// not as pod volumes, so the output re-applies.
+func workloadTemplate(w *cluster.Workload) corev1.PodTemplateSpec {
+	tmpl := w.Template.Clone()
+	tmpl.Volumes = nil
+	for _, v := range w.Template.Volumes {
+		if v.Claim == nil {
+			tmpl.Volumes = append(tmpl.Volumes, v)
+		}
+	}
+	return corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: w.TemplateLabels, Annotations: w.TemplateAnnotations}, Spec: podSpecToK8s(tmpl, "")}
 }
 
 func intOrPercentToK8s(s string) *intstr.IntOrString {

@@ -40,6 +40,8 @@ import (
 const (
 	KindDeployment  = "Deployment"
 	KindStatefulSet = "StatefulSet"
+	KindDaemonSet   = "DaemonSet"
+	KindReplicaSet  = "ReplicaSet"
 	KindPod         = "Pod"
 	KindService     = "Service"
 )

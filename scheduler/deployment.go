@@ -148,7 +148,11 @@ func countReady(pods []*cluster.Pod) int {
 // createDeploymentPods makes n pods named like Kubernetes' ReplicaSet pods:
 // "<deployment>-<template hash>-<5 random characters>".
 func (p *pass) createDeploymentPods(w *cluster.Workload, n int) {
-	prefix := w.Name + "-" + hashPrefix(w.TemplateHash) + "-"
+	p.createPods(w, w.Name+"-"+hashPrefix(w.TemplateHash)+"-", n)
+}
+
+// createPods makes n pods of w named prefix + 5 random characters.
+func (p *pass) createPods(w *cluster.Workload, prefix string, n int) {
 	for range n {
 		name := prefix + suffix(p.ids, 5)
 		for p.taken(w.Namespace, name) {

@@ -10,8 +10,11 @@
 //     stopping orphans;
 //  2. reconcile each Deployment (scale, rolling update, Recreate, replace
 //     lost and finished pods) and StatefulSet (ordinals, ordered creation,
-//     one-at-a-time scale-down and update, claims);
-//  3. place every unplaced pod: small filters that explain themselves, then
+//     one-at-a-time scale-down and update, claims) and DaemonSet (a pod
+//     bound to each node cluster.ShouldRunDaemon picks, rolling update or
+//     OnDelete) and ReplicaSet (scale and replace, no rollout);
+//  3. place every unplaced pod (a daemon pod on its own node only,
+//     cordoned or not): small filters that explain themselves, then
 //     spread and least-requested scoring over a bounded sample of feasible
 //     nodes;
 //  4. report why pods stay pending, only when the reason changed, so that a

@@ -57,6 +57,10 @@ func (o Options) Compute(st *cluster.State, now time.Time, ids IDSource) *cluste
 			p.deployment(w)
 		case cluster.KindStatefulSet:
 			p.statefulSet(w)
+		case cluster.KindDaemonSet:
+			p.daemonSet(w)
+		case cluster.KindReplicaSet:
+			p.replicaSet(w)
 		}
 	}
 	p.placeAll()

@@ -25,6 +25,10 @@ import (
 // GPU IDs, the node to copy claim data from ("" for none) and, when the
 // pod stays Pending, why.
 func (p *pass) placeVolumes(pod *cluster.Pod) (node string, gpus []string, from, msg string) {
+	if pod.DaemonNode != "" {
+		node, gpus, msg = p.placeDaemon(pod)
+		return node, gpus, "", msg
+	}
 	loc, claim := p.st.VolumeNode(pod)
 	if loc == "" {
 		node, gpus, msg = p.place(pod)

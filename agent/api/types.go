@@ -58,6 +58,8 @@ type ObjectView struct {
 type DrainResponse struct {
 	Evicted int      `json:"evicted"`
 	Blocked []string `json:"blocked,omitempty"`
+	// Ignored are the DaemonSet pods drain leaves on the node.
+	Ignored []string `json:"ignored,omitempty"`
 }
 
 // SecretKeys carries the data keys that seal Secrets between agents, over
@@ -101,6 +103,8 @@ type WorkloadStatus struct {
 	Ready     int32 `json:"readyReplicas"`
 	Updated   int32 `json:"updatedReplicas"`
 	Available int32 `json:"availableReplicas"`
+	// Daemon is a DaemonSet's status, counted in nodes.
+	Daemon *cluster.DaemonCounts `json:"daemon,omitempty"`
 }
 
 // List wraps the items of a GET with the state index they were read at.

@@ -62,6 +62,9 @@ func (s *Server) handleScale(w http.ResponseWriter, r *http.Request) {
 		if req.Replicas < 0 {
 			return false, fmt.Errorf("replicas: must be 0 or more, got %d", req.Replicas)
 		}
+		if wl.Kind == cluster.KindDaemonSet {
+			return false, fmt.Errorf("daemonset %s cannot be scaled: it runs one pod on every node that matches its nodeSelector", wl.Name)
+		}
 		wl.Replicas = req.Replicas
 		return true, nil
 	}, nil)
@@ -205,8 +208,15 @@ func (s *Server) handleNodeAction(w http.ResponseWriter, r *http.Request) {
 func (s *Server) drain(w http.ResponseWriter, r *http.Request, st *cluster.State, node string) {
 	cmds := []consensus.Command{&consensus.SetNodeSchedulable{Name: node, Schedulable: false}}
 	var refs []cluster.PodRef
+	var daemons []string
 	for _, p := range st.PodsOnNode(node) {
-		if !p.Terminating {
+		switch {
+		case p.Terminating:
+		case p.DaemonNode != "":
+			// DaemonSet pods stay, as with kubectl's --ignore-daemonsets:
+			// they tolerate the cordon, and their set would make them again.
+			daemons = append(daemons, p.Key())
+		default:
 			refs = append(refs, p.Ref())
 		}
 	}
@@ -219,9 +229,9 @@ func (s *Server) drain(w http.ResponseWriter, r *http.Request, st *cluster.State
 	case err != nil:
 		fail(w, err)
 	case len(res) < 2:
-		writeJSON(w, api.DrainResponse{})
+		writeJSON(w, api.DrainResponse{Ignored: daemons})
 	default:
-		writeJSON(w, api.DrainResponse{Evicted: res[1].Changed, Blocked: res[1].Blocked})
+		writeJSON(w, api.DrainResponse{Evicted: res[1].Changed, Blocked: res[1].Blocked, Ignored: daemons})
 	}
 }
 

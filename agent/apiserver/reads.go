@@ -126,6 +126,10 @@ func (s *Server) handleWorkloads(kind cluster.WorkloadKind) http.HandlerFunc {
 // them, the ready ones, and those of the current template.
 func workloadStatus(st *cluster.State, wl *cluster.Workload) api.WorkloadStatus {
 	var ws api.WorkloadStatus
+	if wl.Kind == cluster.KindDaemonSet {
+		c := cluster.CountDaemons(wl, st.PodsOwnedBy(wl.UID), cluster.DesiredDaemons(wl, st.Nodes()))
+		ws.Daemon = &c
+	}
 	for _, p := range st.PodsOwnedBy(wl.UID) {
 		if p.Terminating {
 			continue
@@ -175,7 +179,10 @@ func (s *Server) handleRollout(w http.ResponseWriter, r *http.Request) {
 // rolloutStatus speaks as `kubectl rollout status` does.
 func rolloutStatus(st *cluster.State, wl *cluster.Workload) api.RolloutStatus {
 	ws := workloadStatus(st, wl)
-	lower := map[cluster.WorkloadKind]string{cluster.KindDeployment: "deployment", cluster.KindStatefulSet: "statefulset"}[wl.Kind]
+	lower := map[cluster.WorkloadKind]string{cluster.KindDeployment: "deployment", cluster.KindStatefulSet: "statefulset", cluster.KindDaemonSet: "daemon set"}[wl.Kind]
+	if d := ws.Daemon; d != nil {
+		return daemonRolloutStatus(wl, d)
+	}
 	var old int32
 	for _, p := range st.PodsOwnedBy(wl.UID) {
 		if p.TemplateHash != wl.TemplateHash || p.Terminating {
@@ -193,14 +200,29 @@ func rolloutStatus(st *cluster.State, wl *cluster.Workload) api.RolloutStatus {
 	return api.RolloutStatus{Done: true, Message: fmt.Sprintf("%s %q successfully rolled out", lower, wl.Name)}
 }
 
+// daemonRolloutStatus speaks as `kubectl rollout status daemonset` does.
+func daemonRolloutStatus(wl *cluster.Workload, d *cluster.DaemonCounts) api.RolloutStatus {
+	switch {
+	case d.Updated < d.Desired:
+		return api.RolloutStatus{Message: fmt.Sprintf("Waiting for daemon set %q rollout to finish: %d out of %d new pods have been updated...", wl.Name, d.Updated, d.Desired)}
+	case d.Available < d.Desired:
+		return api.RolloutStatus{Message: fmt.Sprintf("Waiting for daemon set %q rollout to finish: %d of %d updated pods are available...", wl.Name, d.Available, d.Desired)}
+	}
+	return api.RolloutStatus{Done: true, Message: fmt.Sprintf("daemon set %q successfully rolled out", wl.Name)}
+}
+
 func workloadKind(plural string) (cluster.WorkloadKind, error) {
 	switch plural {
 	case "deployments":
 		return cluster.KindDeployment, nil
 	case "statefulsets":
 		return cluster.KindStatefulSet, nil
+	case "daemonsets":
+		return cluster.KindDaemonSet, nil
+	case "replicasets":
+		return cluster.KindReplicaSet, nil
 	}
-	return "", badRequest{fmt.Errorf("%q is not a workload kind (deployments, statefulsets)", plural)}
+	return "", badRequest{fmt.Errorf("%q is not a workload kind (deployments, statefulsets, daemonsets, replicasets)", plural)}
 }
 
 // linearizer is what a consensus.Store offers for linearizable reads.

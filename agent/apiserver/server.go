@@ -130,6 +130,8 @@ func NewServer(cfg Config) *Server {
 	route("GET /services", permRead, s.handleServices)
 	route("GET /deployments", permRead, s.handleWorkloads(cluster.KindDeployment))
 	route("GET /statefulsets", permRead, s.handleWorkloads(cluster.KindStatefulSet))
+	route("GET /daemonsets", permRead, s.handleWorkloads(cluster.KindDaemonSet))
+	route("GET /replicasets", permRead, s.handleWorkloads(cluster.KindReplicaSet))
 	route("POST /{kind}/{ns}/{name}/scale", permWrite, s.handleScale)
 	route("POST /{kind}/{ns}/{name}/resources", permWrite, s.handleResources)
 	route("GET /{kind}/{ns}/{name}/rollout", permRead, s.handleRollout)

@@ -52,6 +52,8 @@ func decodeFiles(files []api.File) ([]manifest.Object, error) {
 var kindNames = map[string]struct{ group, plural string }{
 	manifest.KindDeployment:  {"deployment.apps", "deployments"},
 	manifest.KindStatefulSet: {"statefulset.apps", "statefulsets"},
+	manifest.KindDaemonSet:   {"daemonset.apps", "daemonsets"},
+	manifest.KindReplicaSet:  {"replicaset.apps", "replicasets"},
 	manifest.KindPod:         {"pod", "pods"},
 	manifest.KindService:     {"service", "services"},
 }
@@ -287,7 +289,7 @@ func (s *Server) handleDeleteFiles(w http.ResponseWriter, r *http.Request) {
 // deleteCommand builds the command deleting one object, if it exists.
 func deleteCommand(st *cluster.State, plural, ns, name string) (consensus.Command, bool) {
 	switch plural {
-	case "deployments", "statefulsets":
+	case "deployments", "statefulsets", "daemonsets", "replicasets":
 		kind, _ := workloadKind(plural)
 		if _, ok := st.Workload(kind, ns, name); !ok {
 			return nil, false
@@ -319,8 +321,8 @@ func deleteCommand(st *cluster.State, plural, ns, name string) (consensus.Comman
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	plural, ns, name := r.PathValue("kind"), r.PathValue("ns"), r.PathValue("name")
-	if _, ok := objectResources[plural]; !ok && !slices.Contains([]string{"deployments", "statefulsets", "services", "pods"}, plural) {
-		fail(w, badRequest{fmt.Errorf("cannot delete %q (pods, deployments, statefulsets, services, configmaps, secrets, namespaces, serviceaccounts, roles, rolebindings, clusterroles, clusterrolebindings)", plural)})
+	if _, ok := objectResources[plural]; !ok && !slices.Contains([]string{"deployments", "statefulsets", "daemonsets", "replicasets", "services", "pods"}, plural) {
+		fail(w, badRequest{fmt.Errorf("cannot delete %q (pods, deployments, statefulsets, daemonsets, replicasets, services, configmaps, secrets, namespaces, serviceaccounts, roles, rolebindings, clusterroles, clusterrolebindings)", plural)})
 		return
 	}
 	cmd, ok := deleteCommand(s.cfg.Store.State(), plural, ns, name)

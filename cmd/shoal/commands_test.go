@@ -106,6 +106,7 @@ func TestCommandsThroughAgent(t *testing.T) {
 		{args: "describe deploy shop", golden: "describe-deployment"},
 		{args: "describe sts db", golden: "describe-statefulset"},
 		{args: "describe svc web", golden: "describe-service"},
+		{args: "scale ds/node-exporter --replicas 3", wantErr: "scale: daemonsets cannot be scaled (deployments, statefulsets and replicasets can)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.args, func(t *testing.T) {

@@ -60,7 +60,7 @@ func describe(ctx context.Context, c *apiclient.Client, r resource, ns, name str
 			}
 		}
 		return fmt.Errorf("node %q not found", name)
-	case "deployments", "statefulsets":
+	case "deployments", "statefulsets", "daemonsets", "replicasets":
 		l, err := c.Workloads(ctx, r.plural, ns)
 		if err != nil {
 			return err
@@ -395,11 +395,28 @@ func describeWorkload(out io.Writer, v api.WorkloadView, pods []*cluster.Pod) er
 	fmt.Fprintf(w, "Namespace:\t%s\n", wl.Namespace)
 	fmt.Fprintf(w, "Kind:\t%s\n", wl.Kind)
 	fmt.Fprintf(w, "Selector:\t%s\n", labelString(wl.Selector))
-	fmt.Fprintf(w, "Replicas:\t%d desired | %d updated | %d total | %d ready | %d available\n",
-		wl.Replicas, v.Status.Updated, v.Status.Replicas, v.Status.Ready, v.Status.Available)
-	if wl.Kind == cluster.KindDeployment {
-		fmt.Fprintf(w, "Strategy:\t%s (maxSurge %s, maxUnavailable %s)\n", orDefault(wl.Strategy, "RollingUpdate"), orDefault(wl.MaxSurge, "25%"), orDefault(wl.MaxUnavailable, "25%"))
+	if d := v.Status.Daemon; d != nil {
+		fmt.Fprintf(w, "Node-Selector:\t%s\n", orDefault(labelString(wl.Template.NodeSelector), "<none>"))
+		fmt.Fprintf(w, "Desired Number of Nodes Scheduled:\t%d\n", d.Desired)
+		fmt.Fprintf(w, "Current Number of Nodes Scheduled:\t%d\n", d.Current)
+		fmt.Fprintf(w, "Number of Nodes Scheduled with Up-to-date Pods:\t%d\n", d.Updated)
+		fmt.Fprintf(w, "Number of Nodes Scheduled with Available Pods:\t%d\n", d.Available)
 	} else {
+		fmt.Fprintf(w, "Replicas:\t%d desired | %d updated | %d total | %d ready | %d available\n",
+			wl.Replicas, v.Status.Updated, v.Status.Replicas, v.Status.Ready, v.Status.Available)
+	}
+	switch wl.Kind {
+	case cluster.KindDaemonSet:
+		if wl.Strategy == "OnDelete" {
+			fmt.Fprintf(w, "Update Strategy:\tOnDelete\n")
+		} else {
+			fmt.Fprintf(w, "Update Strategy:\tRollingUpdate (maxSurge %s, maxUnavailable %s)\n", orDefault(wl.MaxSurge, "0"), orDefault(wl.MaxUnavailable, "1"))
+		}
+	case cluster.KindReplicaSet:
+		// No strategy: a ReplicaSet never rolls out.
+	case cluster.KindDeployment:
+		fmt.Fprintf(w, "Strategy:\t%s (maxSurge %s, maxUnavailable %s)\n", orDefault(wl.Strategy, "RollingUpdate"), orDefault(wl.MaxSurge, "25%"), orDefault(wl.MaxUnavailable, "25%"))
+	default:
 		fmt.Fprintf(w, "Service:\t%s\n", dash(wl.ServiceName))
 		for _, c := range wl.VolumeClaimTemplates {
 			fmt.Fprintf(w, "Volume Claim:\t%s (%s)\n", c.ClaimName, cluster.FormatBytes(c.Storage))
@@ -409,7 +426,14 @@ func describeWorkload(out io.Writer, v api.WorkloadView, pods []*cluster.Pod) er
 	fmt.Fprintf(w, "Pods:\n")
 	for _, p := range pods {
 		if p.Owner != nil && p.Owner.UID == wl.UID {
-			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", p.Name, podStatusWord(p), dash(p.NodeName), dash(p.Status.PodIP))
+			node := dash(p.NodeName)
+			if p.NodeName == "" && p.DaemonNode != "" {
+				node = "(for " + p.DaemonNode + ")"
+			}
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", p.Name, podStatusWord(p), node, dash(p.Status.PodIP))
+			if p.NodeName == "" && p.DaemonNode != "" && p.SchedulingMessage != "" {
+				fmt.Fprintf(w, "    \t%s\n", p.SchedulingMessage)
+			}
 		}
 	}
 	return w.Flush()

@@ -23,7 +23,7 @@ func newGetCmd(g *globals) *cobra.Command {
 	var all, consistent bool
 	cmd := &cobra.Command{
 		Use: "get KIND [NAME] [-o wide|json|yaml|name]",
-		Long: "List objects of one kind: nodes, pods, deployments, statefulsets, services, configmaps, secrets,\n" +
+		Long: "List objects of one kind: nodes, pods, deployments, statefulsets, daemonsets, replicasets, services, configmaps, secrets,\n" +
 			"namespaces, serviceaccounts, roles, rolebindings, clusterroles, clusterrolebindings.",
 		Short: "List objects",
 		Args:  cobra.RangeArgs(1, 2),
@@ -139,7 +139,7 @@ func fetch(ctx context.Context, c *apiclient.Client, r resource, ns, name string
 			return nil, err
 		}
 		return podTable(named(l.Items, name, func(p *cluster.Pod) string { return p.Name }), ns == "", now), nil
-	case "deployments", "statefulsets":
+	case "deployments", "statefulsets", "daemonsets", "replicasets":
 		l, err := c.Workloads(ctx, r.plural, ns)
 		if err != nil {
 			return nil, err

@@ -24,5 +24,8 @@ func workloadToK8s(v api.WorkloadView, pods []*cluster.Pod) any {
 			own = append(own, p)
 		}
 	}
+	if v.Status.Daemon != nil {
+		return manifest.DaemonSetToK8s(v.Workload, *v.Status.Daemon)
+	}
 	return manifest.WorkloadToK8s(v.Workload, own)
 }

@@ -86,6 +86,12 @@ func podTable(pods []*cluster.Pod, allNamespaces bool, now time.Time) *table {
 // workloadTable lays out Deployments or StatefulSets (plural says which);
 // pods are those the workloads may own, for the Kubernetes-shaped status.
 func workloadTable(plural string, workloads []api.WorkloadView, pods []*cluster.Pod, now time.Time) *table {
+	switch plural {
+	case "daemonsets":
+		return daemonSetTable(workloads, pods, now)
+	case "replicasets":
+		return replicaSetTable(workloads, pods, now)
+	}
 	deployments := plural == "deployments"
 	t := &table{
 		header: []string{"NAME", "READY", "AGE"},
@@ -101,6 +107,51 @@ func workloadTable(plural string, workloads []api.WorkloadView, pods []*cluster.
 		if deployments {
 			row = []string{wl.Name, ready, fmt.Sprint(v.Status.Updated), fmt.Sprint(v.Status.Available), age(wl.CreatedAt, now)}
 		}
+		var names, images []string
+		for _, c := range wl.Template.Containers {
+			names = append(names, c.Name)
+			images = append(images, c.Image)
+		}
+		t.add(wl.Name, workloadToK8s(v, pods), row,
+			[]string{strings.Join(names, ","), strings.Join(images, ","), labelString(wl.Selector)})
+	}
+	return t
+}
+
+// daemonSetTable lays out DaemonSets as kubectl does, counted in nodes.
+func daemonSetTable(workloads []api.WorkloadView, pods []*cluster.Pod, now time.Time) *table {
+	t := &table{
+		header: []string{"NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"},
+		wide:   []string{"CONTAINERS", "IMAGES", "SELECTOR"},
+	}
+	for _, v := range workloads {
+		wl := v.Workload
+		var d cluster.DaemonCounts
+		if v.Status.Daemon != nil {
+			d = *v.Status.Daemon
+		}
+		row := []string{wl.Name, fmt.Sprint(d.Desired), fmt.Sprint(d.Current), fmt.Sprint(d.Ready),
+			fmt.Sprint(d.Updated), fmt.Sprint(d.Available), orDefault(labelString(wl.Template.NodeSelector), "<none>"), age(wl.CreatedAt, now)}
+		var names, images []string
+		for _, c := range wl.Template.Containers {
+			names = append(names, c.Name)
+			images = append(images, c.Image)
+		}
+		t.add(wl.Name, workloadToK8s(v, pods), row,
+			[]string{strings.Join(names, ","), strings.Join(images, ","), labelString(wl.Selector)})
+	}
+	return t
+}
+
+// replicaSetTable lays out ReplicaSets as kubectl does.
+func replicaSetTable(workloads []api.WorkloadView, pods []*cluster.Pod, now time.Time) *table {
+	t := &table{
+		header: []string{"NAME", "DESIRED", "CURRENT", "READY", "AGE"},
+		wide:   []string{"CONTAINERS", "IMAGES", "SELECTOR"},
+	}
+	for _, v := range workloads {
+		wl := v.Workload
+		row := []string{wl.Name, fmt.Sprint(wl.Replicas), fmt.Sprint(v.Status.Replicas), fmt.Sprint(v.Status.Ready), age(wl.CreatedAt, now)}
 		var names, images []string
 		for _, c := range wl.Template.Containers {
 			names = append(names, c.Name)

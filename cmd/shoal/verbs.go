@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,15 +60,15 @@ func newScaleCmd(g *globals) *cobra.Command {
 	var replicas int32
 	cmd := &cobra.Command{
 		Use:   "scale KIND/NAME --replicas N",
-		Short: "Set the number of replicas of a Deployment or StatefulSet",
+		Short: "Set the number of replicas of a Deployment, StatefulSet or ReplicaSet",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, name, err := parseKindName(args)
 			if err != nil {
 				return err
 			}
-			if r.plural != "deployments" && r.plural != "statefulsets" {
-				return fmt.Errorf("scale: %s cannot be scaled (deployments and statefulsets can)", r.plural)
+			if !slices.Contains([]string{"deployments", "statefulsets", "replicasets"}, r.plural) {
+				return fmt.Errorf("scale: %s cannot be scaled (deployments, statefulsets and replicasets can)", r.plural)
 			}
 			if replicas < 0 {
 				return fmt.Errorf("--replicas: must be 0 or more, got %d", replicas)
@@ -187,6 +188,10 @@ func drain(ctx context.Context, c *apiclient.Client, node string, out, errOut io
 		}
 		if !cordoned {
 			fmt.Fprintf(out, "node/%s cordoned\n", node)
+			if len(res.Ignored) > 0 {
+				// kubectl's --ignore-daemonsets: their set would make them again.
+				fmt.Fprintf(out, "Warning: ignoring DaemonSet-managed Pods: %s\n", strings.Join(res.Ignored, ", "))
+			}
 			cordoned = true
 		}
 		if len(res.Blocked) == 0 {
