@@ -69,6 +69,9 @@ func (pl *placer) check(p *cluster.Pod, node string, gpus []string, from string)
 		}
 		return fmt.Sprintf("node %s is %s", node, r.node.Status)
 	}
+	if why := hardRules(p, r.node); why != "" {
+		return why
+	}
 	if why := pl.checkVolume(p, node, from); why != "" {
 		return why
 	}
@@ -91,6 +94,21 @@ func (pl *placer) check(p *cluster.Pod, node string, gpus []string, from string)
 				return fmt.Sprintf("GPU %s named twice", g)
 			}
 		}
+	}
+	return ""
+}
+
+// hardRules re-checks the scheduler's node-level hard rules: the
+// nodeSelector and the taints that keep new pods off (NoSchedule,
+// NoExecute).
+func hardRules(p *cluster.Pod, n *cluster.Node) string {
+	for k, v := range p.Spec.NodeSelector {
+		if lv, ok := n.Labels[k]; !ok || lv != v {
+			return fmt.Sprintf("node %s does not match node selector %s=%s", n.Name, k, v)
+		}
+	}
+	if t, ok := cluster.Untolerated(n.Taints, p.Spec.Tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute); ok {
+		return fmt.Sprintf("node %s had untolerated taint %s", n.Name, t)
 	}
 	return ""
 }

@@ -307,7 +307,8 @@ var (
 			}),
 		}),
 		"restartPolicy": leaf, "nodeSelector": leaf, "terminationGracePeriodSeconds": leaf,
-		"hostname": leaf, "subdomain": leaf, "shareProcessNamespace": leaf,
+		"tolerations": obj(map[string]*shape{"key": leaf, "operator": leaf, "value": leaf, "effect": leaf, "tolerationSeconds": leaf}),
+		"hostname":    leaf, "subdomain": leaf, "shareProcessNamespace": leaf,
 		"serviceAccountName": leaf, "serviceAccount": leaf, "automountServiceAccountToken": leaf,
 		"enableServiceLinks": leaf, "dnsPolicy": leaf,
 		"dnsConfig": obj(map[string]*shape{

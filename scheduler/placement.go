@@ -31,10 +31,11 @@ type hostPort struct {
 // share it, and with it the pass's knowledge of which nodes cannot take
 // them.
 type shape struct {
-	req      cluster.Resources
-	selector map[string]string
-	ports    []hostPort
-	dynamic  []int // indexes in allFilters of the dynamic filters that can fail for this shape
+	req         cluster.Resources
+	selector    map[string]string
+	tolerations []cluster.Toleration
+	ports       []hostPort
+	dynamic     []int // indexes in allFilters of the dynamic filters that can fail for this shape
 
 	// cands are node indexes that passed the static filters and have not
 	// yet failed a dynamic one (-1: dropped, compacted away from time to
@@ -45,6 +46,10 @@ type shape struct {
 	offset int
 	// counts are the nodes each filter ruled out, for the message.
 	counts [numFilters]int
+	taints []taintCount
+	// avoid counts, per node index, the PreferNoSchedule taints the shape
+	// does not tolerate (nil when no node has any).
+	avoid map[int32]int32
 	// msg is set once no node is left: the shape fits nowhere for the rest
 	// of the pass, since usage only grows within a pass.
 	msg string
@@ -54,6 +59,8 @@ type shape struct {
 type staticSet struct {
 	nodes  []int32
 	counts [numFilters]int
+	taints []taintCount
+	avoid  map[int32]int32
 }
 
 // nodeTable is the per-pass placement index.
@@ -175,7 +182,7 @@ func (p *pass) place(pod *cluster.Pod) (node string, gpus []string, msg string) 
 	if pod.Owner != nil {
 		spread = p.spreadOf(pod.Owner.UID)
 	}
-	best, bestSpread, bestScore := int32(-1), int32(0), int64(0)
+	best, bestAvoid, bestSpread, bestScore := int32(-1), int32(0), int32(0), int64(0)
 	found, pos, n := 0, s.offset, len(s.cands)
 	for range n {
 		if found >= t.find {
@@ -196,18 +203,20 @@ func (p *pass) place(pod *cluster.Pod) (node string, gpus []string, msg string) 
 			continue
 		}
 		found++
-		// Spread an owner's pods first (fewest of its pods on the node),
-		// then prefer the least requested node.
+		// Avoid untolerated PreferNoSchedule taints first, then spread an
+		// owner's pods (fewest of its pods on the node), then prefer the
+		// least requested node.
+		av := s.avoid[i]
 		var sp int32
 		if spread != nil {
 			sp = spread[i]
 		}
-		if best >= 0 && sp > bestSpread {
+		if best >= 0 && (av > bestAvoid || av == bestAvoid && sp > bestSpread) {
 			continue // cannot win: skip the (dividing) score
 		}
 		sc := leastRequested(ni, s.req)
-		if best < 0 || sp < bestSpread || sc > bestScore {
-			best, bestSpread, bestScore = i, sp, sc
+		if best < 0 || av < bestAvoid || sp < bestSpread || sc > bestScore {
+			best, bestAvoid, bestSpread, bestScore = i, av, sp, sc
 		}
 	}
 	s.offset = pos
@@ -215,7 +224,7 @@ func (p *pass) place(pod *cluster.Pod) (node string, gpus []string, msg string) 
 		s.compact()
 	}
 	if best < 0 {
-		s.msg = explain(len(t.infos), &s.counts)
+		s.msg = explain(len(t.infos), &s.counts, s.taints)
 		return "", nil, s.msg
 	}
 	ni := &t.infos[best]
@@ -317,11 +326,12 @@ func (t *nodeTable) shapeOf(pod *cluster.Pod) *shape {
 	b = append(b, '|')
 	selStart := len(b)
 	b = selectorKey(b, pod.Spec.NodeSelector)
+	b = tolerationsKey(b, pod.Spec.Tolerations)
 	t.buf = b
 	if s, ok := t.shapes[string(b)]; ok {
 		return s
 	}
-	s := &shape{req: req, selector: pod.Spec.NodeSelector, ports: ports}
+	s := &shape{req: req, selector: pod.Spec.NodeSelector, tolerations: pod.Spec.Tolerations, ports: ports}
 	for j, f := range dynamicFilters {
 		switch f.(type) {
 		case cpuFilter:
@@ -351,6 +361,7 @@ func (t *nodeTable) shapeOf(pod *cluster.Pod) *shape {
 	s.cands = slices.Clone(st.nodes)
 	s.live = len(s.cands)
 	s.counts = st.counts
+	s.taints, s.avoid = st.taints, st.avoid
 	t.shapes[string(b)] = s
 	return s
 }
@@ -367,12 +378,23 @@ func (t *nodeTable) staticFor(key string, s *shape) *staticSet {
 		for j, f := range staticFilters {
 			if !f.fits(&t.infos[i], s) {
 				st.counts[j]++
+				if j == taintIndex {
+					bad, _ := cluster.Untolerated(t.infos[i].node.Taints, s.tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute)
+					st.taints = countTaint(st.taints, bad)
+				}
 				ok = false
 				break
 			}
 		}
-		if ok {
-			st.nodes = append(st.nodes, int32(i))
+		if !ok {
+			continue
+		}
+		st.nodes = append(st.nodes, int32(i))
+		if c := cluster.CountUntolerated(t.infos[i].node.Taints, s.tolerations, cluster.TaintPreferNoSchedule); c > 0 {
+			if st.avoid == nil {
+				st.avoid = map[int32]int32{}
+			}
+			st.avoid[int32(i)] = int32(c)
 		}
 	}
 	t.static[key] = st
@@ -394,6 +416,22 @@ func selectorKey(b []byte, sel map[string]string) []byte {
 		b = append(b, '=')
 		b = append(b, sel[k]...)
 		b = append(b, 0)
+	}
+	return b
+}
+
+// tolerationsKey appends a form of tols to b that tells shapes with
+// different tolerations apart.
+func tolerationsKey(b []byte, tols []cluster.Toleration) []byte {
+	for _, t := range tols {
+		b = append(b, '~')
+		b = append(b, t.Key...)
+		b = append(b, 0)
+		b = append(b, t.Operator...)
+		b = append(b, 0)
+		b = append(b, t.Value...)
+		b = append(b, 0)
+		b = append(b, t.Effect...)
 	}
 	return b
 }
