@@ -30,6 +30,8 @@ type PodSpec struct {
 	NodeSelector   map[string]string `json:"nodeSelector,omitempty"`
 	// Tolerations let the pod onto nodes with matching taints.
 	Tolerations []Toleration `json:"tolerations,omitempty"`
+	// Affinity holds node affinity (required and preferred).
+	Affinity *Affinity `json:"affinity,omitempty"`
 	// TerminationGracePeriodSeconds is how long a stopping container gets
 	// between SIGTERM and SIGKILL (Kubernetes' default: 30).
 	TerminationGracePeriodSeconds int64  `json:"terminationGracePeriodSeconds,omitempty"`
@@ -156,6 +158,7 @@ func (s PodSpec) Clone() PodSpec {
 	c.Volumes = cloneVolumes(s.Volumes)
 	c.NodeSelector = cloneMap(s.NodeSelector)
 	c.Tolerations = cloneTolerations(s.Tolerations)
+	c.Affinity = s.Affinity.Clone()
 	c.SecurityContext = s.SecurityContext.Clone()
 	c.EnableServiceLinks = clonePtr(s.EnableServiceLinks)
 	c.ImagePullSecrets = slices.Clone(s.ImagePullSecrets)

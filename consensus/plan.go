@@ -99,13 +99,16 @@ func (pl *placer) check(p *cluster.Pod, node string, gpus []string, from string)
 }
 
 // hardRules re-checks the scheduler's node-level hard rules: the
-// nodeSelector and the taints that keep new pods off (NoSchedule,
+// nodeSelector, the required node affinity and the taints that keep new pods off (NoSchedule,
 // NoExecute).
 func hardRules(p *cluster.Pod, n *cluster.Node) string {
 	for k, v := range p.Spec.NodeSelector {
 		if lv, ok := n.Labels[k]; !ok || lv != v {
 			return fmt.Sprintf("node %s does not match node selector %s=%s", n.Name, k, v)
 		}
+	}
+	if a := p.Spec.Affinity; a != nil && !a.NodeAffinity.RequiredMatch(n) {
+		return fmt.Sprintf("node %s does not match the pod's required node affinity", n.Name)
 	}
 	if t, ok := cluster.Untolerated(n.Taints, p.Spec.Tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute); ok {
 		return fmt.Sprintf("node %s had untolerated taint %s", n.Name, t)

@@ -52,7 +52,7 @@ func TestTaintNode(t *testing.T) {
 
 // The FSM enforces the node-level hard rules at ApplyPlan: a plan made
 // before a taint or label change cannot land a pod where it may not go.
-func TestApplyPlanRechecksTaintsAndSelector(t *testing.T) {
+func TestApplyPlanRechecksNodeRules(t *testing.T) {
 	h := newHarness(t)
 	tainted := testNode("tainted", 4000, 1<<30)
 	tainted.Taints = []cluster.Taint{{Key: "gpu", Value: "true", Effect: cluster.TaintNoSchedule}}
@@ -67,7 +67,11 @@ func TestApplyPlanRechecksTaintsAndSelector(t *testing.T) {
 	tolerant.Spec.Tolerations = []cluster.Toleration{{Operator: cluster.TolerationExists}}
 	selective := testPod("selective", 100, 0, 0)
 	selective.Spec.NodeSelector = map[string]string{"disk": "ssd"}
-	pods := []*cluster.Pod{testPod("p1", 100, 0, 0), testPod("p2", 100, 0, 0), testPod("p3", 100, 0, 0), tolerant, selective}
+	affine := testPod("affine", 100, 0, 0)
+	affine.Spec.Affinity = &cluster.Affinity{NodeAffinity: &cluster.NodeAffinity{Required: []cluster.NodeSelectorTerm{{
+		MatchFields: []cluster.NodeSelectorRequirement{{Key: cluster.FieldNodeName, Operator: cluster.OpIn, Values: []string{"tainted"}}},
+	}}}}
+	pods := []*cluster.Pod{testPod("p1", 100, 0, 0), testPod("p2", 100, 0, 0), testPod("p3", 100, 0, 0), tolerant, selective, affine}
 	h.must(&PutPods{Pods: pods})
 	ref := func(name string) cluster.PodRef {
 		return cluster.PodRef{Namespace: "default", Name: name, UID: "uid-" + name}
@@ -78,13 +82,15 @@ func TestApplyPlanRechecksTaintsAndSelector(t *testing.T) {
 		{Pod: ref("p3"), Node: "soft"},
 		{Pod: ref("tolerant"), Node: "tainted"},
 		{Pod: ref("selective"), Node: "soft"},
+		{Pod: ref("affine"), Node: "soft"},
 	}}})
 	want := map[string]string{
 		"p1":        "placement rejected: node tainted had untolerated taint {gpu: true}",
 		"p2":        "placement rejected: node evicting had untolerated taint {maint: }",
 		"selective": "placement rejected: node soft does not match node selector disk=ssd",
+		"affine":    "placement rejected: node soft does not match the pod's required node affinity",
 	}
-	if r.Plan.Placed != 2 || len(r.Plan.Rejected) != 3 {
+	if r.Plan.Placed != 2 || len(r.Plan.Rejected) != 4 {
 		t.Fatalf("placed %d, rejected %+v", r.Plan.Placed, r.Plan.Rejected)
 	}
 	for name, msg := range want {

@@ -21,16 +21,16 @@ type filter interface {
 // are evaluated once per selector and pass. Dynamic filters depend on what
 // is already placed on the node and are evaluated per placement.
 var (
-	staticFilters  = []filter{readyFilter{}, cordonFilter{}, selectorFilter{}, taintFilter{}}
+	staticFilters  = []filter{readyFilter{}, cordonFilter{}, selectorFilter{}, affinityFilter{}, taintFilter{}}
 	dynamicFilters = []filter{cpuFilter{}, memoryFilter{}, ephemeralStorageFilter{}, gpuFilter{}, portFilter{}}
 	// allFilters fixes each filter's index in shape.counts.
 	allFilters = append(slices.Clone(staticFilters), dynamicFilters...)
 )
 
 const (
-	firstDynamic = 4 // index of cpuFilter in allFilters
-	numFilters   = 9
-	taintIndex   = 3 // index of taintFilter in allFilters
+	firstDynamic = 5 // index of cpuFilter in allFilters
+	numFilters   = 10
+	taintIndex   = 4 // index of taintFilter in allFilters
 )
 
 type readyFilter struct{}
@@ -57,6 +57,14 @@ func (selectorFilter) fits(n *nodeInfo, s *shape) bool {
 }
 func (selectorFilter) explain(c int) string {
 	return strconv.Itoa(c) + " node(s) didn't match node selector"
+}
+
+// affinityFilter applies the required node affinity terms.
+type affinityFilter struct{}
+
+func (affinityFilter) fits(n *nodeInfo, s *shape) bool { return s.affinity.RequiredMatch(n.node) }
+func (affinityFilter) explain(c int) string {
+	return strconv.Itoa(c) + " node(s) didn't match Pod's node affinity"
 }
 
 // taintFilter keeps pods off nodes with a NoSchedule or NoExecute taint

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"cmp"
+	"encoding/json"
 	"slices"
 	"strconv"
 
@@ -34,6 +35,7 @@ type shape struct {
 	req         cluster.Resources
 	selector    map[string]string
 	tolerations []cluster.Toleration
+	affinity    *cluster.NodeAffinity
 	ports       []hostPort
 	dynamic     []int // indexes in allFilters of the dynamic filters that can fail for this shape
 
@@ -50,6 +52,9 @@ type shape struct {
 	// avoid counts, per node index, the PreferNoSchedule taints the shape
 	// does not tolerate (nil when no node has any).
 	avoid map[int32]int32
+	// prefer is, per node index, the weight of the preferred node
+	// affinity terms the node matches (nil when none does).
+	prefer map[int32]int64
 	// msg is set once no node is left: the shape fits nowhere for the rest
 	// of the pass, since usage only grows within a pass.
 	msg string
@@ -61,6 +66,7 @@ type staticSet struct {
 	counts [numFilters]int
 	taints []taintCount
 	avoid  map[int32]int32
+	prefer map[int32]int64
 }
 
 // nodeTable is the per-pass placement index.
@@ -182,7 +188,7 @@ func (p *pass) place(pod *cluster.Pod) (node string, gpus []string, msg string) 
 	if pod.Owner != nil {
 		spread = p.spreadOf(pod.Owner.UID)
 	}
-	best, bestAvoid, bestSpread, bestScore := int32(-1), int32(0), int32(0), int64(0)
+	best, bestAvoid, bestPref, bestSpread, bestScore := int32(-1), int32(0), int64(0), int32(0), int64(0)
 	found, pos, n := 0, s.offset, len(s.cands)
 	for range n {
 		if found >= t.find {
@@ -203,20 +209,26 @@ func (p *pass) place(pod *cluster.Pod) (node string, gpus []string, msg string) 
 			continue
 		}
 		found++
-		// Avoid untolerated PreferNoSchedule taints first, then spread an
-		// owner's pods (fewest of its pods on the node), then prefer the
-		// least requested node.
-		av := s.avoid[i]
+		// Avoid untolerated PreferNoSchedule taints first, then follow
+		// the preferred node affinity, then spread an owner's pods
+		// (fewest of its pods on the node), then prefer the least
+		// requested node.
+		av, pf := s.avoid[i], s.prefer[i]
 		var sp int32
 		if spread != nil {
 			sp = spread[i]
 		}
-		if best >= 0 && (av > bestAvoid || av == bestAvoid && sp > bestSpread) {
-			continue // cannot win: skip the (dividing) score
+		if best >= 0 {
+			if c := cmpRank(av, pf, sp, bestAvoid, bestPref, bestSpread); c != 0 {
+				if c > 0 {
+					continue // cannot win: skip the (dividing) score
+				}
+				bestScore = -1 << 62 // wins on rank whatever its score
+			}
 		}
 		sc := leastRequested(ni, s.req)
-		if best < 0 || av < bestAvoid || sp < bestSpread || sc > bestScore {
-			best, bestAvoid, bestSpread, bestScore = i, av, sp, sc
+		if best < 0 || sc > bestScore {
+			best, bestAvoid, bestPref, bestSpread, bestScore = i, av, pf, sp, sc
 		}
 	}
 	s.offset = pos
@@ -236,6 +248,18 @@ func (p *pass) place(pod *cluster.Pod) (node string, gpus []string, msg string) 
 		spread[best]++
 	}
 	return ni.node.Name, gpus, ""
+}
+
+// cmpRank orders two nodes by the preferences that outrank the resource
+// score: -1 when the first is better, 1 when worse, 0 when equal.
+func cmpRank(av int32, pf int64, sp int32, bav int32, bpf int64, bsp int32) int {
+	if c := cmp.Compare(av, bav); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(bpf, pf); c != 0 {
+		return c
+	}
+	return cmp.Compare(sp, bsp)
 }
 
 // feasible runs the shape's dynamic filters; a node that fails is counted
@@ -327,11 +351,19 @@ func (t *nodeTable) shapeOf(pod *cluster.Pod) *shape {
 	selStart := len(b)
 	b = selectorKey(b, pod.Spec.NodeSelector)
 	b = tolerationsKey(b, pod.Spec.Tolerations)
+	var aff *cluster.NodeAffinity
+	if pod.Spec.Affinity != nil && pod.Spec.Affinity.NodeAffinity != nil {
+		aff = pod.Spec.Affinity.NodeAffinity
+		// Rare enough to afford JSON; it tells affinities apart exactly.
+		j, _ := json.Marshal(aff)
+		b = append(b, '&')
+		b = append(b, j...)
+	}
 	t.buf = b
 	if s, ok := t.shapes[string(b)]; ok {
 		return s
 	}
-	s := &shape{req: req, selector: pod.Spec.NodeSelector, tolerations: pod.Spec.Tolerations, ports: ports}
+	s := &shape{req: req, selector: pod.Spec.NodeSelector, tolerations: pod.Spec.Tolerations, affinity: aff, ports: ports}
 	for j, f := range dynamicFilters {
 		switch f.(type) {
 		case cpuFilter:
@@ -361,7 +393,7 @@ func (t *nodeTable) shapeOf(pod *cluster.Pod) *shape {
 	s.cands = slices.Clone(st.nodes)
 	s.live = len(s.cands)
 	s.counts = st.counts
-	s.taints, s.avoid = st.taints, st.avoid
+	s.taints, s.avoid, s.prefer = st.taints, st.avoid, st.prefer
 	t.shapes[string(b)] = s
 	return s
 }
@@ -395,6 +427,12 @@ func (t *nodeTable) staticFor(key string, s *shape) *staticSet {
 				st.avoid = map[int32]int32{}
 			}
 			st.avoid[int32(i)] = int32(c)
+		}
+		if w := s.affinity.PreferredScore(t.infos[i].node); w > 0 {
+			if st.prefer == nil {
+				st.prefer = map[int32]int64{}
+			}
+			st.prefer[int32(i)] = w
 		}
 	}
 	t.static[key] = st

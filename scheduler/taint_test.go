@@ -96,3 +96,77 @@ func TestTolerationsSplitShapes(t *testing.T) {
 		}
 	}
 }
+
+func TestNodeAffinity(t *testing.T) {
+	zone := func(z string) func(*cluster.Node) { return withLabels("topology.kubernetes.io/zone", z) }
+	in := func(key string, values ...string) cluster.NodeSelectorTerm {
+		return cluster.NodeSelectorTerm{MatchExpressions: []cluster.NodeSelectorRequirement{{Key: key, Operator: cluster.OpIn, Values: values}}}
+	}
+	for _, tc := range []struct {
+		name  string
+		nodes []*cluster.Node
+		aff   *cluster.NodeAffinity
+		where map[string]bool
+		want  string
+	}{
+		{
+			name:  "required",
+			nodes: []*cluster.Node{mkNode("a", 64000, 64*gi, zone("x")), mkNode("b", 4000, gi, zone("y"))},
+			aff:   &cluster.NodeAffinity{Required: []cluster.NodeSelectorTerm{in("topology.kubernetes.io/zone", "y")}},
+			where: map[string]bool{"b": true},
+		},
+		{
+			name:  "required by name",
+			nodes: []*cluster.Node{mkNode("a", 64000, 64*gi), mkNode("b", 4000, gi)},
+			aff: &cluster.NodeAffinity{Required: []cluster.NodeSelectorTerm{{MatchFields: []cluster.NodeSelectorRequirement{
+				{Key: cluster.FieldNodeName, Operator: cluster.OpIn, Values: []string{"b"}}}}}},
+			where: map[string]bool{"b": true},
+		},
+		{
+			name:  "required nowhere",
+			nodes: []*cluster.Node{mkNode("a", 4000, gi, zone("x")), mkNode("b", 4000, gi, zone("x")), mkNode("c", 1, gi, zone("y"))},
+			aff:   &cluster.NodeAffinity{Required: []cluster.NodeSelectorTerm{in("topology.kubernetes.io/zone", "y")}},
+			want:  "0/3 nodes are available: 2 node(s) didn't match Pod's node affinity, 1 insufficient cpu",
+		},
+		{
+			name:  "preferred beats the emptier node",
+			nodes: []*cluster.Node{mkNode("a", 64000, 64*gi, zone("x")), mkNode("b", 4000, gi, zone("y"))},
+			aff:   &cluster.NodeAffinity{Preferred: []cluster.PreferredSchedulingTerm{{Weight: 1, Preference: in("topology.kubernetes.io/zone", "y")}}},
+			where: map[string]bool{"b": true},
+		},
+		{
+			name:  "heavier preference wins",
+			nodes: []*cluster.Node{mkNode("a", 4000, gi, zone("x")), mkNode("b", 4000, gi, zone("y"))},
+			aff: &cluster.NodeAffinity{Preferred: []cluster.PreferredSchedulingTerm{
+				{Weight: 10, Preference: in("topology.kubernetes.io/zone", "y")},
+				{Weight: 5, Preference: in("topology.kubernetes.io/zone", "x")},
+			}},
+			where: map[string]bool{"b": true},
+		},
+		{
+			name:  "preferred falls back when the node is full",
+			nodes: []*cluster.Node{mkNode("a", 4000, gi, zone("x")), mkNode("b", 1, gi, zone("y"))},
+			aff:   &cluster.NodeAffinity{Preferred: []cluster.PreferredSchedulingTerm{{Weight: 100, Preference: in("topology.kubernetes.io/zone", "y")}}},
+			where: map[string]bool{"a": true},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := mkWorkload(cluster.KindDeployment, "web", 2, small, func(w *cluster.Workload) {
+				w.Template.Affinity = &cluster.Affinity{NodeAffinity: tc.aff}
+			})
+			plan := Compute(mkState(tc.nodes, []*cluster.Workload{w}), t0, NewRandIDs(1, 1))
+			if len(plan.Create) != 2 {
+				t.Fatalf("created %d", len(plan.Create))
+			}
+			for _, p := range plan.Create {
+				if tc.where == nil {
+					if p.NodeName != "" || p.SchedulingMessage != tc.want {
+						t.Fatalf("%s on %q: %q\nwant %q", p.Name, p.NodeName, p.SchedulingMessage, tc.want)
+					}
+				} else if !tc.where[p.NodeName] {
+					t.Fatalf("%s on %q (%q), want one of %v", p.Name, p.NodeName, p.SchedulingMessage, tc.where)
+				}
+			}
+		})
+	}
+}
