@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"cmp"
-	"encoding/json"
 	"slices"
 	"strconv"
 
@@ -354,10 +353,7 @@ func (t *nodeTable) shapeOf(pod *cluster.Pod) *shape {
 	var aff *cluster.NodeAffinity
 	if pod.Spec.Affinity != nil && pod.Spec.Affinity.NodeAffinity != nil {
 		aff = pod.Spec.Affinity.NodeAffinity
-		// Rare enough to afford JSON; it tells affinities apart exactly.
-		j, _ := json.Marshal(aff)
-		b = append(b, '&')
-		b = append(b, j...)
+		b = affinityKey(b, aff)
 	}
 	t.buf = b
 	if s, ok := t.shapes[string(b)]; ok {
@@ -470,6 +466,39 @@ func tolerationsKey(b []byte, tols []cluster.Toleration) []byte {
 		b = append(b, t.Value...)
 		b = append(b, 0)
 		b = append(b, t.Effect...)
+	}
+	return b
+}
+
+// affinityKey appends a form of a to b that tells node affinities apart
+// (strings are 0-terminated, so no two affinities share a form).
+func affinityKey(b []byte, a *cluster.NodeAffinity) []byte {
+	term := func(b []byte, t cluster.NodeSelectorTerm) []byte {
+		for i, rs := range [][]cluster.NodeSelectorRequirement{t.MatchExpressions, t.MatchFields} {
+			b = append(b, '(', byte('0'+i))
+			for _, r := range rs {
+				b = append(b, r.Key...)
+				b = append(b, 0)
+				b = append(b, r.Operator...)
+				b = append(b, 0)
+				for _, v := range r.Values {
+					b = append(b, v...)
+					b = append(b, 0)
+				}
+				b = append(b, ';')
+			}
+			b = append(b, ')')
+		}
+		return b
+	}
+	b = append(b, '&')
+	for _, t := range a.Required {
+		b = term(b, t)
+	}
+	b = append(b, '|')
+	for _, p := range a.Preferred {
+		b = strconv.AppendInt(b, int64(p.Weight), 10)
+		b = term(b, p.Preference)
 	}
 	return b
 }
