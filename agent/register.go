@@ -40,9 +40,14 @@ func nodeRecord(cfg Config, gpus []cluster.GPU) *cluster.Node {
 	if cfg.Capacity.EphemeralStorage > 0 {
 		capacity.EphemeralStorage = cfg.Capacity.EphemeralStorage
 	}
-	labels := map[string]string{"kubernetes.io/hostname": cfg.Name, "kubernetes.io/os": "linux", "kubernetes.io/arch": goruntime.GOARCH}
+	labels := map[string]string{}
 	maps.Copy(labels, gpu.Labels(gpus))
 	maps.Copy(labels, cfg.Labels)
+	// The well-known labels are facts, set last as kubelet does: a
+	// --labels entry cannot make anti-affinity on the hostname lie.
+	labels["kubernetes.io/hostname"] = cfg.Name
+	labels["kubernetes.io/os"] = "linux"
+	labels["kubernetes.io/arch"] = goruntime.GOARCH
 	return &cluster.Node{
 		Name:         cfg.Name,
 		Address:      cfg.Advertise,

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	goruntime "runtime"
 	"testing"
 
 	"shoal/cluster"
@@ -32,5 +33,22 @@ func TestNodeRecordEphemeralStorage(t *testing.T) {
 				t.Errorf("capacity %d, allocatable %d; want %d", n.Capacity.EphemeralStorage, n.Allocatable.EphemeralStorage, tc.want)
 			}
 		})
+	}
+}
+
+// Every agent sets Kubernetes' well-known node labels; the zone (and any
+// other label) comes from --labels, which may not override the hostname.
+func TestNodeRecordWellKnownLabels(t *testing.T) {
+	n := nodeRecord(Config{Name: "n1", DataDir: t.TempDir(), Labels: map[string]string{"topology.kubernetes.io/zone": "eu-1a", "kubernetes.io/hostname": "other"}}, nil)
+	want := map[string]string{
+		"kubernetes.io/hostname":      "n1",
+		"kubernetes.io/os":            "linux",
+		"kubernetes.io/arch":          goruntime.GOARCH,
+		"topology.kubernetes.io/zone": "eu-1a",
+	}
+	for k, v := range want {
+		if n.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q (all: %v)", k, n.Labels[k], v, n.Labels)
+		}
 	}
 }

@@ -36,9 +36,11 @@ type Node struct {
 	GPUs        []GPU     `json:"gpus,omitempty"`
 	PodCIDR     string    `json:"podCIDR,omitempty"`
 	// Unschedulable is set by cordon and drain.
-	Unschedulable bool       `json:"unschedulable,omitempty"`
-	Status        NodeStatus `json:"status,omitempty"`
-	Raft          string     `json:"raft,omitempty"`
+	Unschedulable bool `json:"unschedulable,omitempty"`
+	// Taints are set by `shoal taint node`; they outlive re-registration.
+	Taints []Taint    `json:"taints,omitempty"`
+	Status NodeStatus `json:"status,omitempty"`
+	Raft   string     `json:"raft,omitempty"`
 	// AgentVersion is the shoal version the node runs.
 	AgentVersion string `json:"agentVersion,omitempty"`
 
@@ -70,6 +72,7 @@ func (n *Node) Clone() *Node {
 	c := *n
 	c.Labels = cloneMap(n.Labels)
 	c.GPUs = slices.Clone(n.GPUs)
+	c.Taints = slices.Clone(n.Taints)
 	return &c
 }
 

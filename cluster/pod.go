@@ -28,6 +28,10 @@ type PodSpec struct {
 	Volumes        []Volume          `json:"volumes,omitempty"`
 	RestartPolicy  RestartPolicy     `json:"restartPolicy,omitempty"`
 	NodeSelector   map[string]string `json:"nodeSelector,omitempty"`
+	// Tolerations let the pod onto nodes with matching taints.
+	Tolerations []Toleration `json:"tolerations,omitempty"`
+	// Affinity holds node affinity (required and preferred).
+	Affinity *Affinity `json:"affinity,omitempty"`
 	// TerminationGracePeriodSeconds is how long a stopping container gets
 	// between SIGTERM and SIGKILL (Kubernetes' default: 30).
 	TerminationGracePeriodSeconds int64  `json:"terminationGracePeriodSeconds,omitempty"`
@@ -153,6 +157,8 @@ func (s PodSpec) Clone() PodSpec {
 	c.Containers = cloneContainers(s.Containers)
 	c.Volumes = cloneVolumes(s.Volumes)
 	c.NodeSelector = cloneMap(s.NodeSelector)
+	c.Tolerations = cloneTolerations(s.Tolerations)
+	c.Affinity = s.Affinity.Clone()
 	c.SecurityContext = s.SecurityContext.Clone()
 	c.EnableServiceLinks = clonePtr(s.EnableServiceLinks)
 	c.ImagePullSecrets = slices.Clone(s.ImagePullSecrets)
@@ -546,4 +552,15 @@ type ContainerStatus struct {
 	LastMessage string `json:"lastMessage,omitempty"`
 	Image       string `json:"image,omitempty"`
 	ContainerID string `json:"containerID,omitempty"`
+}
+
+func cloneTolerations(ts []Toleration) []Toleration {
+	if ts == nil {
+		return nil
+	}
+	out := slices.Clone(ts)
+	for i := range out {
+		out[i].TolerationSeconds = clonePtr(ts[i].TolerationSeconds)
+	}
+	return out
 }

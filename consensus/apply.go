@@ -349,6 +349,8 @@ func (c *PutNode) apply(a *applier) Result {
 		// Cordon and the subnet outlive re-registration: an agent restarting
 		// must not uncordon itself or move its pods' network.
 		n.Unschedulable = n.Unschedulable || old.Unschedulable
+		// Taints are the users' (shoal taint), never the agent's.
+		n.Taints = old.Taints
 		if n.PodCIDR == "" {
 			n.PodCIDR = old.PodCIDR
 		}

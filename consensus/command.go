@@ -47,9 +47,10 @@ const (
 	DeleteObjectType
 	SetSecretKeyType
 	EvictPodsType
+	TaintNodeType
 
 	// maxCommandType is the newest type this agent knows.
-	maxCommandType = EvictPodsType
+	maxCommandType = TaintNodeType
 
 	// batchType is the envelope the Store writes: many commands, one log
 	// entry, one result each. It is never nested.
@@ -80,6 +81,7 @@ var commandNames = map[CommandType]string{
 	DeleteObjectType:       "DeleteObject",
 	SetSecretKeyType:       "SetSecretKey",
 	EvictPodsType:          "EvictPods",
+	TaintNodeType:          "TaintNode",
 	batchType:              "Batch",
 }
 
@@ -235,6 +237,8 @@ func newCommand(t CommandType) (Command, bool) {
 		return &SetSecretKey{}, true
 	case EvictPodsType:
 		return &EvictPods{}, true
+	case TaintNodeType:
+		return &TaintNode{}, true
 	}
 	return nil, false
 }

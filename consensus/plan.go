@@ -73,6 +73,9 @@ func (pl *placer) check(p *cluster.Pod, node string, gpus []string, from string)
 		}
 		return fmt.Sprintf("node %s is %s", node, r.node.Status)
 	}
+	if why := hardRules(p, r.node); why != "" {
+		return why
+	}
 	if why := pl.checkVolume(p, node, from); why != "" {
 		return why
 	}
@@ -95,6 +98,24 @@ func (pl *placer) check(p *cluster.Pod, node string, gpus []string, from string)
 				return fmt.Sprintf("GPU %s named twice", g)
 			}
 		}
+	}
+	return ""
+}
+
+// hardRules re-checks the scheduler's node-level hard rules: the
+// nodeSelector, the required node affinity and the taints that keep new pods off (NoSchedule,
+// NoExecute).
+func hardRules(p *cluster.Pod, n *cluster.Node) string {
+	for k, v := range p.Spec.NodeSelector {
+		if lv, ok := n.Labels[k]; !ok || lv != v {
+			return fmt.Sprintf("node %s does not match node selector %s=%s", n.Name, k, v)
+		}
+	}
+	if a := p.Spec.Affinity; a != nil && !a.NodeAffinity.RequiredMatch(n) {
+		return fmt.Sprintf("node %s does not match the pod's required node affinity", n.Name)
+	}
+	if t, ok := cluster.Untolerated(n.Taints, p.Spec.Tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute); ok {
+		return fmt.Sprintf("node %s had untolerated taint %s", n.Name, t)
 	}
 	return ""
 }

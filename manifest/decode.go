@@ -200,7 +200,8 @@ func hintFor(p string) string {
 
 // hints follow "not supported by Shoal" for fields users reach for often.
 var hints = map[string]string{
-	"affinity":                 "use nodeSelector",
+	"podAffinity":              "Shoal has nodeAffinity only, not inter-pod affinity",
+	"podAntiAffinity":          "Shoal has nodeAffinity only, not inter-pod anti-affinity",
 	"nodeName":                 "use nodeSelector",
 	"matchExpressions":         "use matchLabels",
 	"persistentVolumeClaim":    "standalone PersistentVolumeClaims are not supported: use a StatefulSet's volumeClaimTemplates",
@@ -275,6 +276,9 @@ var (
 	})
 	envFromShape = obj(map[string]*shape{"prefix": leaf, "configMapRef": objectRefShape, "secretRef": objectRefShape})
 
+	nodeSelectorReqShape  = obj(map[string]*shape{"key": leaf, "operator": leaf, "values": leaf})
+	nodeSelectorTermShape = obj(map[string]*shape{"matchExpressions": nodeSelectorReqShape, "matchFields": nodeSelectorReqShape})
+
 	containerShape = obj(map[string]*shape{
 		"name": leaf, "image": leaf, "command": leaf, "args": leaf, "workingDir": leaf,
 		"env": envShape, "envFrom": envFromShape,
@@ -311,7 +315,12 @@ var (
 			}),
 		}),
 		"restartPolicy": leaf, "nodeSelector": leaf, "terminationGracePeriodSeconds": leaf,
-		"hostname": leaf, "subdomain": leaf, "shareProcessNamespace": leaf,
+		"affinity": obj(map[string]*shape{"nodeAffinity": obj(map[string]*shape{
+			"requiredDuringSchedulingIgnoredDuringExecution":  obj(map[string]*shape{"nodeSelectorTerms": nodeSelectorTermShape}),
+			"preferredDuringSchedulingIgnoredDuringExecution": obj(map[string]*shape{"weight": leaf, "preference": nodeSelectorTermShape}),
+		})}),
+		"tolerations": obj(map[string]*shape{"key": leaf, "operator": leaf, "value": leaf, "effect": leaf, "tolerationSeconds": leaf}),
+		"hostname":    leaf, "subdomain": leaf, "shareProcessNamespace": leaf,
 		"serviceAccountName": leaf, "serviceAccount": leaf, "automountServiceAccountToken": leaf,
 		"enableServiceLinks": leaf, "dnsPolicy": leaf,
 		"dnsConfig": obj(map[string]*shape{

@@ -343,6 +343,8 @@ func podSpecToK8s(s cluster.PodSpec, podName string) corev1.PodSpec {
 		AutomountServiceAccountToken: s.AutomountServiceAccountToken,
 		DNSPolicy:                    corev1.DNSPolicy(s.DNSPolicy),
 		DNSConfig:                    dnsConfigToK8s(s.DNSConfig),
+		Tolerations:                  tolerationsToK8s(s.Tolerations),
+		Affinity:                     affinityToK8s(s.Affinity),
 	}
 	for _, name := range s.ImagePullSecrets {
 		out.ImagePullSecrets = append(out.ImagePullSecrets, corev1.LocalObjectReference{Name: name})

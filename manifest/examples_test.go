@@ -19,7 +19,7 @@ func TestExamplesRefused(t *testing.T) {
 	tests := []struct{ file, want string }{
 		{"zookeeper.yaml", strings.Join([]string{
 			// Its PodDisruptionBudget and securityContext (runAsUser, fsGroup) are supported: see TestExampleZookeeperSecurity.
-			dir + `zookeeper.yaml: document 4 (StatefulSet "zk", line 58): spec.template.spec.affinity: not supported by Shoal (use nodeSelector)`,
+			dir + `zookeeper.yaml: document 4 (StatefulSet "zk", line 59): spec.template.spec.affinity.podAntiAffinity: not supported by Shoal (Shoal has nodeAffinity only, not inter-pod anti-affinity)`,
 		}, "\n")},
 		{"wordpress/mysql-deployment.yaml", strings.Join([]string{
 			dir + `wordpress/mysql-deployment.yaml: document 2 (PersistentVolumeClaim "mysql-pv-claim", line 15): unknown kind "PersistentVolumeClaim" (Shoal supports Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget)`,

@@ -23,9 +23,10 @@ type K8sNode struct {
 
 // K8sNodeSpec mirrors the part of corev1.NodeSpec that Shoal has.
 type K8sNodeSpec struct {
-	PodCIDR       string   `json:"podCIDR,omitempty"`
-	PodCIDRs      []string `json:"podCIDRs,omitempty"`
-	Unschedulable bool     `json:"unschedulable,omitempty"`
+	PodCIDR       string         `json:"podCIDR,omitempty"`
+	PodCIDRs      []string       `json:"podCIDRs,omitempty"`
+	Unschedulable bool           `json:"unschedulable,omitempty"`
+	Taints        []corev1.Taint `json:"taints,omitempty"`
 }
 
 // K8sNodeStatus mirrors corev1.NodeStatus, plus raft, gpus and allocated.
@@ -75,6 +76,9 @@ func NodeToK8s(n *cluster.Node, usage cluster.NodeUsage) any {
 			Pods:        usage.Pods,
 			NodeInfo:    K8sNodeInfo{AgentVersion: n.AgentVersion},
 		},
+	}
+	for _, t := range n.Taints {
+		out.Spec.Taints = append(out.Spec.Taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
 	}
 	if n.PodCIDR != "" {
 		out.Spec.PodCIDRs = []string{n.PodCIDR}

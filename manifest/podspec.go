@@ -52,6 +52,8 @@ func (c *conv) podSpec(s *corev1.PodSpec, p string, claims []cluster.ClaimSource
 		c.errf(p+".restartPolicy", "%q is not supported (Always, OnFailure or Never)", rp)
 	}
 	c.labels(p+".nodeSelector", s.NodeSelector)
+	out.Tolerations = c.tolerations(s.Tolerations, p+".tolerations")
+	out.Affinity = c.affinity(s.Affinity, p+".affinity")
 	if g := s.TerminationGracePeriodSeconds; g != nil {
 		out.TerminationGracePeriodSeconds = *g
 		if *g < 0 || *g > maxGracePeriodSeconds {

@@ -83,3 +83,55 @@ func BenchmarkPlacePending100k(b *testing.B) {
 	}
 	b.ReportMetric(float64(placed)/b.Elapsed().Seconds(), "placements/s")
 }
+
+// BenchmarkPlace100kTaintsAffinity is BenchmarkPlace100k with node rules
+// in play: 10 zones, a tenth of the nodes tainted NoSchedule (tolerated by
+// half the workloads) and another tenth PreferNoSchedule, and every
+// workload requiring 6 of the zones and preferring one.
+func BenchmarkPlace100kTaintsAffinity(b *testing.B) {
+	nodes := make([]*cluster.Node, 5000)
+	for i := range nodes {
+		n := mkNode(fmt.Sprintf("node-%04d", i), 16000, 64*gi, withLabels("topology.kubernetes.io/zone", fmt.Sprintf("z%d", i%10)))
+		switch i % 20 {
+		case 0, 1:
+			n.Taints = []cluster.Taint{{Key: "dedicated", Value: "batch", Effect: cluster.TaintNoSchedule}}
+		case 2, 3:
+			n.Taints = []cluster.Taint{{Key: "spot", Effect: cluster.TaintPreferNoSchedule}}
+		}
+		nodes[i] = n
+	}
+	ws := make([]*cluster.Workload, 100)
+	for i := range ws {
+		ws[i] = mkWorkload(cluster.KindDeployment, fmt.Sprintf("app-%03d", i), 1000, small, func(w *cluster.Workload) {
+			zones := make([]string, 6)
+			for j := range zones {
+				zones[j] = fmt.Sprintf("z%d", (i+j)%10)
+			}
+			w.Template.Affinity = &cluster.Affinity{NodeAffinity: &cluster.NodeAffinity{
+				Required: []cluster.NodeSelectorTerm{{MatchExpressions: []cluster.NodeSelectorRequirement{
+					{Key: "topology.kubernetes.io/zone", Operator: cluster.OpIn, Values: zones}}}},
+				Preferred: []cluster.PreferredSchedulingTerm{{Weight: 10, Preference: cluster.NodeSelectorTerm{MatchExpressions: []cluster.NodeSelectorRequirement{
+					{Key: "topology.kubernetes.io/zone", Operator: cluster.OpIn, Values: zones[:1]}}}}},
+			}}
+			if i%2 == 0 {
+				w.Template.Tolerations = []cluster.Toleration{{Key: "dedicated", Operator: cluster.TolerationExists}}
+			}
+		})
+	}
+	st := mkState(nodes, ws)
+	b.ReportAllocs()
+	b.ResetTimer()
+	placed := 0
+	for i := range b.N {
+		plan := Compute(st, t0, NewRandIDs(uint64(i), 1))
+		for _, p := range plan.Create {
+			if p.NodeName != "" {
+				placed++
+			}
+		}
+	}
+	if placed != 100000*b.N {
+		b.Fatalf("placed %d of %d", placed, 100000*b.N)
+	}
+	b.ReportMetric(float64(placed)/b.Elapsed().Seconds(), "placements/s")
+}

@@ -21,15 +21,16 @@ type filter interface {
 // are evaluated once per selector and pass. Dynamic filters depend on what
 // is already placed on the node and are evaluated per placement.
 var (
-	staticFilters  = []filter{readyFilter{}, cordonFilter{}, selectorFilter{}}
+	staticFilters  = []filter{readyFilter{}, cordonFilter{}, selectorFilter{}, affinityFilter{}, taintFilter{}}
 	dynamicFilters = []filter{cpuFilter{}, memoryFilter{}, ephemeralStorageFilter{}, gpuFilter{}, portFilter{}}
 	// allFilters fixes each filter's index in shape.counts.
 	allFilters = append(slices.Clone(staticFilters), dynamicFilters...)
 )
 
 const (
-	firstDynamic = 3 // index of cpuFilter in allFilters
-	numFilters   = 8
+	firstDynamic = 5 // index of cpuFilter in allFilters
+	numFilters   = 10
+	taintIndex   = 4 // index of taintFilter in allFilters
 )
 
 type readyFilter struct{}
@@ -56,6 +57,27 @@ func (selectorFilter) fits(n *nodeInfo, s *shape) bool {
 }
 func (selectorFilter) explain(c int) string {
 	return strconv.Itoa(c) + " node(s) didn't match node selector"
+}
+
+// affinityFilter applies the required node affinity terms.
+type affinityFilter struct{}
+
+func (affinityFilter) fits(n *nodeInfo, s *shape) bool { return s.affinity.RequiredMatch(n.node) }
+func (affinityFilter) explain(c int) string {
+	return strconv.Itoa(c) + " node(s) didn't match Pod's node affinity"
+}
+
+// taintFilter keeps pods off nodes with a NoSchedule or NoExecute taint
+// they do not tolerate. Its message names the taint, so it is explained by
+// staticSet.taints rather than by a count.
+type taintFilter struct{}
+
+func (taintFilter) fits(n *nodeInfo, s *shape) bool {
+	_, bad := cluster.Untolerated(n.node.Taints, s.tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute)
+	return !bad
+}
+func (taintFilter) explain(c int) string {
+	return strconv.Itoa(c) + " node(s) had untolerated taint"
 }
 
 type cpuFilter struct{}
@@ -108,20 +130,49 @@ func (portFilter) explain(c int) string {
 // explain turns per-filter failure counts into the pod's pending message:
 // "0/3 nodes are available: 2 insufficient cpu, 1 node(s) didn't match
 // node selector" (most frequent reason first).
-func explain(total int, counts *[numFilters]int) string {
+func explain(total int, counts *[numFilters]int, taints []taintCount) string {
 	if total == 0 {
 		return "0/0 nodes are available: no nodes registered"
 	}
-	idx := make([]int, 0, numFilters)
+	type part struct {
+		n   int
+		msg string
+	}
+	parts := make([]part, 0, numFilters)
 	for i, c := range counts {
-		if c > 0 {
-			idx = append(idx, i)
+		switch {
+		case i == taintIndex:
+			// As Kubernetes: one part per taint, "2 node(s) had
+			// untolerated taint {gpu: true}".
+			for _, tc := range taints {
+				parts = append(parts, part{tc.n, strconv.Itoa(tc.n) + " node(s) had untolerated taint " + tc.taint})
+			}
+		case c > 0:
+			parts = append(parts, part{c, allFilters[i].explain(c)})
 		}
 	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(counts[b], counts[a]) })
-	parts := make([]string, len(idx))
-	for i, f := range idx {
-		parts[i] = allFilters[f].explain(counts[f])
+	slices.SortStableFunc(parts, func(a, b part) int { return cmp.Compare(b.n, a.n) })
+	msgs := make([]string, len(parts))
+	for i, p := range parts {
+		msgs[i] = p.msg
 	}
-	return "0/" + strconv.Itoa(total) + " nodes are available: " + strings.Join(parts, ", ")
+	return "0/" + strconv.Itoa(total) + " nodes are available: " + strings.Join(msgs, ", ")
+}
+
+// taintCount is how many nodes a taint kept a shape off.
+type taintCount struct {
+	taint string
+	n     int
+}
+
+// countTaint adds one node kept off by taint t.
+func countTaint(tcs []taintCount, t cluster.Taint) []taintCount {
+	key := t.String()
+	for i := range tcs {
+		if tcs[i].taint == key {
+			tcs[i].n++
+			return tcs
+		}
+	}
+	return append(tcs, taintCount{taint: key, n: 1})
 }

@@ -31,10 +31,12 @@ type hostPort struct {
 // share it, and with it the pass's knowledge of which nodes cannot take
 // them.
 type shape struct {
-	req      cluster.Resources
-	selector map[string]string
-	ports    []hostPort
-	dynamic  []int // indexes in allFilters of the dynamic filters that can fail for this shape
+	req         cluster.Resources
+	selector    map[string]string
+	tolerations []cluster.Toleration
+	affinity    *cluster.NodeAffinity
+	ports       []hostPort
+	dynamic     []int // indexes in allFilters of the dynamic filters that can fail for this shape
 
 	// cands are node indexes that passed the static filters and have not
 	// yet failed a dynamic one (-1: dropped, compacted away from time to
@@ -45,6 +47,13 @@ type shape struct {
 	offset int
 	// counts are the nodes each filter ruled out, for the message.
 	counts [numFilters]int
+	taints []taintCount
+	// avoid counts, per node index, the PreferNoSchedule taints the shape
+	// does not tolerate (nil when no node has any).
+	avoid map[int32]int32
+	// prefer is, per node index, the weight of the preferred node
+	// affinity terms the node matches (nil when none does).
+	prefer map[int32]int64
 	// msg is set once no node is left: the shape fits nowhere for the rest
 	// of the pass, since usage only grows within a pass.
 	msg string
@@ -54,6 +63,9 @@ type shape struct {
 type staticSet struct {
 	nodes  []int32
 	counts [numFilters]int
+	taints []taintCount
+	avoid  map[int32]int32
+	prefer map[int32]int64
 }
 
 // nodeTable is the per-pass placement index.
@@ -175,7 +187,7 @@ func (p *pass) place(pod *cluster.Pod) (node string, gpus []string, msg string) 
 	if pod.Owner != nil {
 		spread = p.spreadOf(pod.Owner.UID)
 	}
-	best, bestSpread, bestScore := int32(-1), int32(0), int64(0)
+	best, bestAvoid, bestPref, bestSpread, bestScore := int32(-1), int32(0), int64(0), int32(0), int64(0)
 	found, pos, n := 0, s.offset, len(s.cands)
 	for range n {
 		if found >= t.find {
@@ -196,18 +208,26 @@ func (p *pass) place(pod *cluster.Pod) (node string, gpus []string, msg string) 
 			continue
 		}
 		found++
-		// Spread an owner's pods first (fewest of its pods on the node),
-		// then prefer the least requested node.
+		// Avoid untolerated PreferNoSchedule taints first, then follow
+		// the preferred node affinity, then spread an owner's pods
+		// (fewest of its pods on the node), then prefer the least
+		// requested node.
+		av, pf := s.avoid[i], s.prefer[i]
 		var sp int32
 		if spread != nil {
 			sp = spread[i]
 		}
-		if best >= 0 && sp > bestSpread {
-			continue // cannot win: skip the (dividing) score
+		if best >= 0 {
+			if c := cmpRank(av, pf, sp, bestAvoid, bestPref, bestSpread); c != 0 {
+				if c > 0 {
+					continue // cannot win: skip the (dividing) score
+				}
+				bestScore = -1 << 62 // wins on rank whatever its score
+			}
 		}
 		sc := leastRequested(ni, s.req)
-		if best < 0 || sp < bestSpread || sc > bestScore {
-			best, bestSpread, bestScore = i, sp, sc
+		if best < 0 || sc > bestScore {
+			best, bestAvoid, bestPref, bestSpread, bestScore = i, av, pf, sp, sc
 		}
 	}
 	s.offset = pos
@@ -215,7 +235,7 @@ func (p *pass) place(pod *cluster.Pod) (node string, gpus []string, msg string) 
 		s.compact()
 	}
 	if best < 0 {
-		s.msg = explain(len(t.infos), &s.counts)
+		s.msg = explain(len(t.infos), &s.counts, s.taints)
 		return "", nil, s.msg
 	}
 	ni := &t.infos[best]
@@ -227,6 +247,18 @@ func (p *pass) place(pod *cluster.Pod) (node string, gpus []string, msg string) 
 		spread[best]++
 	}
 	return ni.node.Name, gpus, ""
+}
+
+// cmpRank orders two nodes by the preferences that outrank the resource
+// score: -1 when the first is better, 1 when worse, 0 when equal.
+func cmpRank(av int32, pf int64, sp int32, bav int32, bpf int64, bsp int32) int {
+	if c := cmp.Compare(av, bav); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(bpf, pf); c != 0 {
+		return c
+	}
+	return cmp.Compare(sp, bsp)
 }
 
 // feasible runs the shape's dynamic filters; a node that fails is counted
@@ -317,11 +349,17 @@ func (t *nodeTable) shapeOf(pod *cluster.Pod) *shape {
 	b = append(b, '|')
 	selStart := len(b)
 	b = selectorKey(b, pod.Spec.NodeSelector)
+	b = tolerationsKey(b, pod.Spec.Tolerations)
+	var aff *cluster.NodeAffinity
+	if pod.Spec.Affinity != nil && pod.Spec.Affinity.NodeAffinity != nil {
+		aff = pod.Spec.Affinity.NodeAffinity
+		b = affinityKey(b, aff)
+	}
 	t.buf = b
 	if s, ok := t.shapes[string(b)]; ok {
 		return s
 	}
-	s := &shape{req: req, selector: pod.Spec.NodeSelector, ports: ports}
+	s := &shape{req: req, selector: pod.Spec.NodeSelector, tolerations: pod.Spec.Tolerations, affinity: aff, ports: ports}
 	for j, f := range dynamicFilters {
 		switch f.(type) {
 		case cpuFilter:
@@ -351,6 +389,7 @@ func (t *nodeTable) shapeOf(pod *cluster.Pod) *shape {
 	s.cands = slices.Clone(st.nodes)
 	s.live = len(s.cands)
 	s.counts = st.counts
+	s.taints, s.avoid, s.prefer = st.taints, st.avoid, st.prefer
 	t.shapes[string(b)] = s
 	return s
 }
@@ -367,12 +406,29 @@ func (t *nodeTable) staticFor(key string, s *shape) *staticSet {
 		for j, f := range staticFilters {
 			if !f.fits(&t.infos[i], s) {
 				st.counts[j]++
+				if j == taintIndex {
+					bad, _ := cluster.Untolerated(t.infos[i].node.Taints, s.tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute)
+					st.taints = countTaint(st.taints, bad)
+				}
 				ok = false
 				break
 			}
 		}
-		if ok {
-			st.nodes = append(st.nodes, int32(i))
+		if !ok {
+			continue
+		}
+		st.nodes = append(st.nodes, int32(i))
+		if c := cluster.CountUntolerated(t.infos[i].node.Taints, s.tolerations, cluster.TaintPreferNoSchedule); c > 0 {
+			if st.avoid == nil {
+				st.avoid = map[int32]int32{}
+			}
+			st.avoid[int32(i)] = int32(c)
+		}
+		if w := s.affinity.PreferredScore(t.infos[i].node); w > 0 {
+			if st.prefer == nil {
+				st.prefer = map[int32]int64{}
+			}
+			st.prefer[int32(i)] = w
 		}
 	}
 	t.static[key] = st
@@ -394,6 +450,55 @@ func selectorKey(b []byte, sel map[string]string) []byte {
 		b = append(b, '=')
 		b = append(b, sel[k]...)
 		b = append(b, 0)
+	}
+	return b
+}
+
+// tolerationsKey appends a form of tols to b that tells shapes with
+// different tolerations apart.
+func tolerationsKey(b []byte, tols []cluster.Toleration) []byte {
+	for _, t := range tols {
+		b = append(b, '~')
+		b = append(b, t.Key...)
+		b = append(b, 0)
+		b = append(b, t.Operator...)
+		b = append(b, 0)
+		b = append(b, t.Value...)
+		b = append(b, 0)
+		b = append(b, t.Effect...)
+	}
+	return b
+}
+
+// affinityKey appends a form of a to b that tells node affinities apart
+// (strings are 0-terminated, so no two affinities share a form).
+func affinityKey(b []byte, a *cluster.NodeAffinity) []byte {
+	term := func(b []byte, t cluster.NodeSelectorTerm) []byte {
+		for i, rs := range [][]cluster.NodeSelectorRequirement{t.MatchExpressions, t.MatchFields} {
+			b = append(b, '(', byte('0'+i))
+			for _, r := range rs {
+				b = append(b, r.Key...)
+				b = append(b, 0)
+				b = append(b, r.Operator...)
+				b = append(b, 0)
+				for _, v := range r.Values {
+					b = append(b, v...)
+					b = append(b, 0)
+				}
+				b = append(b, ';')
+			}
+			b = append(b, ')')
+		}
+		return b
+	}
+	b = append(b, '&')
+	for _, t := range a.Required {
+		b = term(b, t)
+	}
+	b = append(b, '|')
+	for _, p := range a.Preferred {
+		b = strconv.AppendInt(b, int64(p.Weight), 10)
+		b = term(b, p.Preference)
 	}
 	return b
 }

@@ -61,10 +61,15 @@ func (p *pass) placeOn(pod *cluster.Pod, name, claim string) (string, []string, 
 	s := t.shapeOf(pod)
 	var counts [numFilters]int
 	ok := true
+	var taints []taintCount
 	for j, f := range staticFilters {
 		if !f.fits(ni, s) {
 			counts[j]++
 			ok = false
+			if j == taintIndex {
+				bad, _ := cluster.Untolerated(ni.node.Taints, s.tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute)
+				taints = countTaint(taints, bad)
+			}
 		}
 	}
 	for _, j := range s.dynamic {
@@ -74,7 +79,7 @@ func (p *pass) placeOn(pod *cluster.Pod, name, claim string) (string, []string, 
 		}
 	}
 	if !ok {
-		return "", nil, fmt.Sprintf("waiting for room on node %s, which holds volume %s: %s", name, claim, explain(1, &counts))
+		return "", nil, fmt.Sprintf("waiting for room on node %s, which holds volume %s: %s", name, claim, explain(1, &counts, taints))
 	}
 	var gpus []string
 	if s.req.GPU > 0 {

@@ -118,6 +118,13 @@ type ScaleRequest struct {
 	Replicas int32 `json:"replicas"`
 }
 
+// TaintRequest adds and removes a node's taints (`shoal taint node`); a
+// removal without an effect removes every taint of its key.
+type TaintRequest struct {
+	Add    []cluster.Taint `json:"add,omitempty"`
+	Remove []cluster.Taint `json:"remove,omitempty"`
+}
+
 // ResourcesRequest changes a workload's (or bare pod's) container
 // resources: `shoal set resources`.
 type ResourcesRequest struct {

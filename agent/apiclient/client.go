@@ -254,6 +254,11 @@ func (c *Client) Drain(ctx context.Context, node string) (*api.DrainResponse, er
 	return &out, c.do(ctx, http.MethodPost, "/nodes/"+node+"/drain", nil, nil, &out)
 }
 
+// Taint adds and removes a node's taints.
+func (c *Client) Taint(ctx context.Context, node string, req api.TaintRequest) error {
+	return c.do(ctx, http.MethodPost, "/nodes/"+node+"/taint", nil, req, nil)
+}
+
 // Logs copies a container's log to w; with follow it keeps copying until
 // ctx ends.
 func (c *Client) Logs(ctx context.Context, namespace, pod, container string, follow bool, w io.Writer) error {

@@ -235,6 +235,22 @@ func (s *Server) drain(w http.ResponseWriter, r *http.Request, st *cluster.State
 	}
 }
 
+// handleTaint changes a node's taints; the FSM checks them.
+func (s *Server) handleTaint(w http.ResponseWriter, r *http.Request) {
+	var req api.TaintRequest
+	body, err := readBody(r, &req)
+	if err != nil {
+		fail(w, badRequest{err})
+		return
+	}
+	name := r.PathValue("name")
+	if _, ok := s.cfg.Store.State().Node(name); !ok {
+		fail(w, fmt.Errorf("node %q: %w", name, errNotFound))
+		return
+	}
+	s.commitOK(w, r, body, &consensus.TaintNode{Name: name, Add: req.Add, Remove: req.Remove})
+}
+
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	var cmd consensus.PodStatus
 	body, err := readBody(r, &cmd)

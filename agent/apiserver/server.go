@@ -140,6 +140,7 @@ func NewServer(cfg Config) *Server {
 	route("GET /pods/{ns}/{name}/logs", permRead, s.handleLogs)
 	route("POST /pods/{ns}/{name}/exec", permExec, s.handleExec)
 	route("POST /nodes/{name}/{action}", permWrite, s.handleNodeAction)
+	route("POST /nodes/{name}/taint", permWrite, s.handleTaint)
 	route("POST /images/import", permWrite, s.handleImport)
 	route("GET /tokens", permAdmin, s.handleListTokens)
 	route("POST /tokens", permAdmin, s.handleCreateToken)

@@ -470,3 +470,34 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestTaintNode(t *testing.T) {
+	c, store := newTestAPI(t)
+	ctx := context.Background()
+	gpu := cluster.Taint{Key: "nvidia.com/gpu", Value: "present", Effect: cluster.TaintNoSchedule}
+	if err := c.Taint(ctx, "n1", api.TaintRequest{Add: []cluster.Taint{gpu}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := store.State().Node("n1"); !slices.Equal(n.Taints, []cluster.Taint{gpu}) {
+		t.Fatalf("taints %v", n.Taints)
+	}
+	for _, tc := range []struct {
+		name, node string
+		req        api.TaintRequest
+		msg        string
+	}{
+		{"unknown node", "n9", api.TaintRequest{Add: []cluster.Taint{gpu}}, "not found"},
+		{"missing taint", "n1", api.TaintRequest{Remove: []cluster.Taint{{Key: "other"}}}, `taint "other" not found on node n1`},
+		{"bad effect", "n1", api.TaintRequest{Add: []cluster.Taint{{Key: "x", Effect: "Never"}}}, "effect NoSchedule, PreferNoSchedule or NoExecute"},
+	} {
+		if err := c.Taint(ctx, tc.node, tc.req); err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: err %v, want %q", tc.name, err, tc.msg)
+		}
+	}
+	if err := c.Taint(ctx, "n1", api.TaintRequest{Remove: []cluster.Taint{{Key: "nvidia.com/gpu"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := store.State().Node("n1"); len(n.Taints) != 0 {
+		t.Fatalf("taints after removal %v", n.Taints)
+	}
+}

@@ -361,6 +361,17 @@ func describeNode(out io.Writer, v api.NodeView, pods []*cluster.Pod) error {
 	fmt.Fprintf(w, "Status:\t%s\n", n.Status)
 	fmt.Fprintf(w, "Raft:\t%s\n", dash(n.Raft))
 	fmt.Fprintf(w, "Unschedulable:\t%t\n", n.Unschedulable)
+	// As kubectl: one taint a line, key=value:Effect.
+	if len(n.Taints) == 0 {
+		fmt.Fprintf(w, "Taints:\t<none>\n")
+	}
+	for i, t := range n.Taints {
+		label := ""
+		if i == 0 {
+			label = "Taints:"
+		}
+		fmt.Fprintf(w, "%s\t%s\n", label, taintString(t))
+	}
 	fmt.Fprintf(w, "Address:\t%s\n", dash(n.Address))
 	fmt.Fprintf(w, "API:\t%s\n", dash(n.APIAddr))
 	fmt.Fprintf(w, "PodCIDR:\t%s\n", dash(n.PodCIDR))

@@ -86,7 +86,11 @@ func fixtureNodes() []api.NodeView {
 				Allocatable:   cluster.Resources{MilliCPU: 3500, Memory: 15 * gi, GPU: 1},
 				GPUs:          []cluster.GPU{{Index: 0}},
 				Unschedulable: true,
-				Status:        cluster.NodeReady, Raft: cluster.RaftNonvoter,
+				Taints: []cluster.Taint{
+					{Key: "nvidia.com/gpu", Value: "present", Effect: cluster.TaintNoSchedule},
+					{Key: "maintenance", Effect: cluster.TaintNoExecute},
+				},
+				Status: cluster.NodeReady, Raft: cluster.RaftNonvoter,
 			},
 		},
 	}

@@ -188,6 +188,7 @@ func newRoot() *cobra.Command {
 		newNodeActionCmd(g, "cordon", "Mark a node unschedulable"),
 		newNodeActionCmd(g, "uncordon", "Mark a node schedulable again"),
 		newDrainCmd(g),
+		newTaintCmd(g),
 		newRolloutCmd(g),
 		newSetCmd(g),
 		newTokenCmd(g),
