@@ -14,7 +14,13 @@ func ShouldRunDaemon(n *Node, spec *PodSpec) bool {
 			return false
 		}
 	}
-	return true
+	if spec.Affinity != nil && spec.Affinity.NodeAffinity != nil && !spec.Affinity.NodeAffinity.RequiredMatch(n) {
+		return false
+	}
+	// As Kubernetes' DaemonSet controller: a node whose NoSchedule or
+	// NoExecute taint the pod does not tolerate gets no daemon pod.
+	_, untolerated := Untolerated(n.Taints, spec.Tolerations, TaintNoSchedule, TaintNoExecute)
+	return !untolerated
 }
 
 // DaemonCounts is a DaemonSet's status in nodes, as Kubernetes counts it.

@@ -157,6 +157,7 @@ func (p *pass) placeDaemon(pod *cluster.Pod) (string, []string, string) {
 	ni := &t.infos[i]
 	s := t.shapeOf(pod)
 	var counts [numFilters]int
+	var taints []taintCount
 	fits := true
 	for j, f := range staticFilters {
 		if _, cordon := f.(cordonFilter); cordon {
@@ -165,6 +166,10 @@ func (p *pass) placeDaemon(pod *cluster.Pod) (string, []string, string) {
 		if !f.fits(ni, s) {
 			counts[j]++
 			fits = false
+			if j == taintIndex {
+				bad, _ := cluster.Untolerated(ni.node.Taints, s.tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute)
+				taints = countTaint(taints, bad)
+			}
 		}
 	}
 	for _, j := range s.dynamic {
@@ -174,7 +179,7 @@ func (p *pass) placeDaemon(pod *cluster.Pod) (string, []string, string) {
 		}
 	}
 	if !fits {
-		return "", nil, "daemon pod for node " + pod.DaemonNode + ": " + explain(1, &counts)
+		return "", nil, "daemon pod for node " + pod.DaemonNode + ": " + explain(1, &counts, taints)
 	}
 	var gpus []string
 	if s.req.GPU > 0 {
