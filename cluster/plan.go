@@ -16,12 +16,16 @@ type Plan struct {
 	// Delete removes pods from the state: unplaced ones, and terminating
 	// ones whose node reported them stopped or is gone for good.
 	Delete []PodRef `json:"delete,omitempty"`
+	// Jobs are new Job statuses; DeleteJobs are finished Jobs whose
+	// ttlSecondsAfterFinished has passed (their pods go as orphans).
+	Jobs       []JobStatusUpdate `json:"jobs,omitempty"`
+	DeleteJobs []PodRef          `json:"deleteJobs,omitempty"`
 }
 
 // Empty reports whether p changes nothing.
 func (p *Plan) Empty() bool {
 	return len(p.Create) == 0 && len(p.Place) == 0 && len(p.Pending) == 0 &&
-		len(p.Terminate) == 0 && len(p.Delete) == 0
+		len(p.Terminate) == 0 && len(p.Delete) == 0 && len(p.Jobs) == 0 && len(p.DeleteJobs) == 0
 }
 
 // PodRef names one pod; the UID guards against acting on a newer pod of the

@@ -51,6 +51,10 @@ type Workload struct {
 	// PodManagementPolicy is OrderedReady (default) or Parallel.
 	PodManagementPolicy string `json:"podManagementPolicy,omitempty"`
 
+	// Job only: its spec, and the status the leader keeps (see JobStatus).
+	Job       *JobSpec   `json:"job,omitempty"`
+	JobStatus *JobStatus `json:"jobStatus,omitempty"`
+
 	// Generation counts changes to the spec; TemplateHash identifies the
 	// current pod template (see TemplateID).
 	Generation   int64  `json:"generation"`
@@ -91,6 +95,8 @@ func (w *Workload) Clone() *Workload {
 	c.TemplateLabels = cloneMap(w.TemplateLabels)
 	c.TemplateAnnotations = cloneMap(w.TemplateAnnotations)
 	c.Template = w.Template.Clone()
+	c.Job = w.Job.Clone()
+	c.JobStatus = w.JobStatus.Clone()
 	if w.RevisionHistoryLimit != nil {
 		l := *w.RevisionHistoryLimit
 		c.RevisionHistoryLimit = &l

@@ -96,8 +96,11 @@ func (c *PutWorkload) apply(a *applier) Result {
 	if w == nil || w.Name == "" || w.UID == "" {
 		return invalid("workload needs a name and a UID")
 	}
-	if !slices.Contains([]cluster.WorkloadKind{cluster.KindDeployment, cluster.KindStatefulSet, cluster.KindDaemonSet, cluster.KindReplicaSet}, w.Kind) {
+	if !slices.Contains([]cluster.WorkloadKind{cluster.KindDeployment, cluster.KindStatefulSet, cluster.KindDaemonSet, cluster.KindReplicaSet, cluster.KindJob}, w.Kind) {
 		return invalid("workload kind %q", w.Kind)
+	}
+	if (w.Kind == cluster.KindJob) != (w.Job != nil) {
+		return invalid("workload %s: a Job, and only a Job, has a job spec", w.Name)
 	}
 	w.Namespace = orDefault(w.Namespace)
 	if err := a.nsMissing(w.Namespace); err != nil {
@@ -117,10 +120,57 @@ func (c *PutWorkload) apply(a *applier) Result {
 		w.UID, w.CreatedAt = old.UID, old.CreatedAt
 		w.Generation = old.Generation
 	}
+	if w.Kind == cluster.KindJob {
+		if r, ok := putJob(w, old); !ok {
+			return r
+		}
+	}
 	w.TakeHistory(old)
 	trimHistory(w)
 	a.txn.PutWorkload(w)
 	return Result{Changed: 1}
+}
+
+// putJob keeps a Job's status (the leader's to write, never a client's)
+// and refuses a new pod template, which Kubernetes holds immutable: the
+// Job's pods ran the old one. ok is false with the refusal.
+func putJob(w, old *cluster.Workload) (Result, bool) {
+	w.JobStatus = nil
+	if old == nil {
+		return Result{}, true
+	}
+	if old.TemplateHash != w.TemplateHash {
+		return invalid("job %s/%s: spec.template is immutable (delete the Job and create it again)", w.Namespace, w.Name), false
+	}
+	w.JobStatus = old.JobStatus.Clone()
+	return Result{}, true
+}
+
+// applyJobs stores the leader's new Job statuses and deletes the Jobs whose
+// time to live after finishing is over; their pods are left as orphans for
+// the scheduler to stop.
+func applyJobs(a *applier, plan *cluster.Plan, skipped *int) (changed int) {
+	for _, u := range plan.Jobs {
+		w, ok := a.txn.Workload(cluster.KindJob, orDefault(u.Namespace), u.Name)
+		if !ok || w.UID != u.UID || u.Status == nil {
+			*skipped++
+			continue
+		}
+		w = w.Clone()
+		w.JobStatus = u.Status.Clone()
+		a.txn.PutWorkload(w)
+		changed++
+	}
+	for _, ref := range plan.DeleteJobs {
+		w, ok := a.txn.Workload(cluster.KindJob, orDefault(ref.Namespace), ref.Name)
+		if !ok || w.UID != ref.UID {
+			*skipped++
+			continue
+		}
+		a.txn.DeleteWorkload(cluster.KindJob, w.Namespace, w.Name)
+		changed++
+	}
+	return changed
 }
 
 // trimHistory drops the oldest revisions until the workload fits in

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -30,6 +31,8 @@ var kinds = map[string]kindInfo{
 		func(c *conv, v any) *Object { return c.daemonSet(v.(*appsv1.DaemonSet)) }},
 	KindReplicaSet: {"apps/v1", reflect.TypeFor[appsv1.ReplicaSet](), replicaSetShape,
 		func(c *conv, v any) *Object { return c.replicaSet(v.(*appsv1.ReplicaSet)) }},
+	KindJob: {"batch/v1", reflect.TypeFor[batchv1.Job](), jobShape,
+		func(c *conv, v any) *Object { return c.job(v.(*batchv1.Job)) }},
 	KindPod: {"v1", reflect.TypeFor[corev1.Pod](), podShape,
 		func(c *conv, v any) *Object { return c.pod(v.(*corev1.Pod)) }},
 	KindService: {"v1", reflect.TypeFor[corev1.Service](), serviceShape,
@@ -42,7 +45,7 @@ func init() {
 	}
 }
 
-const supportedKinds = "Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget"
+const supportedKinds = "Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget, Job"
 
 // decode turns one document's JSON into objects: one, or the items of a
 // v1 List (what `get -o yaml` prints for several objects, so that it

@@ -126,6 +126,9 @@ func WorkloadToK8s(w *cluster.Workload, pods []*cluster.Pod) any {
 		return replicaSetToK8s(w, meta, template, pods)
 	}
 	var claims []corev1.PersistentVolumeClaim
+	if w.Kind == cluster.KindJob {
+		return jobToK8s(w, meta, template)
+	}
 	selector := &metav1.LabelSelector{MatchLabels: w.Selector}
 	replicas := w.Replicas
 	historyLimit := ptr(int32(w.HistoryLimit()))

@@ -155,6 +155,18 @@ func apply(t testing.TB, st *cluster.State, plan *cluster.Plan) *cluster.State {
 		}
 		tx.DeletePod(ref.Namespace, ref.Name)
 	}
+	for _, u := range plan.Jobs {
+		w, ok := tx.Workload(cluster.KindJob, u.Namespace, u.Name)
+		if !ok || w.UID != u.UID {
+			t.Fatalf("status of missing job %s", u.Name)
+		}
+		w = w.Clone()
+		w.JobStatus = u.Status.Clone()
+		tx.PutWorkload(w)
+	}
+	for _, ref := range plan.DeleteJobs {
+		tx.DeleteWorkload(cluster.KindJob, ref.Namespace, ref.Name)
+	}
 	return tx.Commit()
 }
 

@@ -21,6 +21,9 @@ type Options struct {
 	// so their StatefulSet pods are surely stopped. Only then is such a pod
 	// replaced; see statefulSetReleased.
 	Fenced map[string]bool
+	// JobBackoff is the wait after a Job's first pod failure, doubled for
+	// each further one (default DefaultJobBackoff).
+	JobBackoff time.Duration
 }
 
 // Compute runs one scheduling pass with the default Options.
@@ -61,6 +64,8 @@ func (o Options) Compute(st *cluster.State, now time.Time, ids IDSource) *cluste
 			p.daemonSet(w)
 		case cluster.KindReplicaSet:
 			p.replicaSet(w)
+		case cluster.KindJob:
+			p.job(w)
 		}
 	}
 	p.placeAll()

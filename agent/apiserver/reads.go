@@ -221,8 +221,10 @@ func workloadKind(plural string) (cluster.WorkloadKind, error) {
 		return cluster.KindDaemonSet, nil
 	case "replicasets":
 		return cluster.KindReplicaSet, nil
+	case "jobs":
+		return cluster.KindJob, nil
 	}
-	return "", badRequest{fmt.Errorf("%q is not a workload kind (deployments, statefulsets, daemonsets, replicasets)", plural)}
+	return "", badRequest{fmt.Errorf("%q is not a workload kind (deployments, statefulsets, daemonsets, replicasets, jobs)", plural)}
 }
 
 // linearizer is what a consensus.Store offers for linearizable reads.

@@ -132,6 +132,7 @@ func NewServer(cfg Config) *Server {
 	route("GET /statefulsets", permRead, s.handleWorkloads(cluster.KindStatefulSet))
 	route("GET /daemonsets", permRead, s.handleWorkloads(cluster.KindDaemonSet))
 	route("GET /replicasets", permRead, s.handleWorkloads(cluster.KindReplicaSet))
+	route("GET /jobs", permRead, s.handleWorkloads(cluster.KindJob))
 	route("POST /{kind}/{ns}/{name}/scale", permWrite, s.handleScale)
 	route("POST /{kind}/{ns}/{name}/resources", permWrite, s.handleResources)
 	route("GET /{kind}/{ns}/{name}/rollout", permRead, s.handleRollout)

@@ -54,6 +54,7 @@ var kindNames = map[string]struct{ group, plural string }{
 	manifest.KindStatefulSet: {"statefulset.apps", "statefulsets"},
 	manifest.KindDaemonSet:   {"daemonset.apps", "daemonsets"},
 	manifest.KindReplicaSet:  {"replicaset.apps", "replicasets"},
+	manifest.KindJob:         {"job.batch", "jobs"},
 	manifest.KindPod:         {"pod", "pods"},
 	manifest.KindService:     {"service", "services"},
 }
@@ -246,6 +247,7 @@ func sameWorkload(a, b *cluster.Workload) bool {
 		c := w.Clone()
 		c.CreateIndex, c.ModifyIndex, c.Generation = 0, 0, 0
 		c.Revision, c.History, c.PreviousTemplate = 0, nil, nil
+		c.JobStatus = nil // the leader's
 		return c
 	}
 	return sameJSON(strip(a), strip(b))
@@ -289,7 +291,7 @@ func (s *Server) handleDeleteFiles(w http.ResponseWriter, r *http.Request) {
 // deleteCommand builds the command deleting one object, if it exists.
 func deleteCommand(st *cluster.State, plural, ns, name string) (consensus.Command, bool) {
 	switch plural {
-	case "deployments", "statefulsets", "daemonsets", "replicasets":
+	case "deployments", "statefulsets", "daemonsets", "replicasets", "jobs":
 		kind, _ := workloadKind(plural)
 		if _, ok := st.Workload(kind, ns, name); !ok {
 			return nil, false
