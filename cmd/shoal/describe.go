@@ -60,7 +60,7 @@ func describe(ctx context.Context, c *apiclient.Client, r resource, ns, name str
 			}
 		}
 		return fmt.Errorf("node %q not found", name)
-	case "deployments", "statefulsets", "daemonsets", "replicasets":
+	case "deployments", "statefulsets", "daemonsets", "replicasets", "jobs":
 		l, err := c.Workloads(ctx, r.plural, ns)
 		if err != nil {
 			return err
@@ -70,6 +70,9 @@ func describe(ctx context.Context, c *apiclient.Client, r resource, ns, name str
 			return err
 		}
 		for _, v := range l.Items {
+			if v.Workload.Name == name && v.Workload.Kind == cluster.KindJob {
+				return describeJob(out, v, pods.Items, time.Now())
+			}
 			if v.Workload.Name == name {
 				return describeWorkload(out, v, pods.Items)
 			}

@@ -23,7 +23,7 @@ func newGetCmd(g *globals) *cobra.Command {
 	var all, consistent bool
 	cmd := &cobra.Command{
 		Use: "get KIND [NAME] [-o wide|json|yaml|name]",
-		Long: "List objects of one kind: nodes, pods, deployments, statefulsets, daemonsets, replicasets, services, configmaps, secrets,\n" +
+		Long: "List objects of one kind: nodes, pods, deployments, statefulsets, daemonsets, replicasets, jobs, services, configmaps, secrets,\n" +
 			"namespaces, serviceaccounts, roles, rolebindings, clusterroles, clusterrolebindings.",
 		Short: "List objects",
 		Args:  cobra.RangeArgs(1, 2),
@@ -151,6 +151,16 @@ func fetch(ctx context.Context, c *apiclient.Client, r resource, ns, name string
 		}
 		wls := named(l.Items, name, func(v api.WorkloadView) string { return v.Workload.Name })
 		return workloadTable(r.plural, wls, pods.Items, now), nil
+	case "jobs":
+		l, err := c.Workloads(ctx, r.plural, ns)
+		if err != nil {
+			return nil, err
+		}
+		pods, err := c.Pods(ctx, ns)
+		if err != nil {
+			return nil, err
+		}
+		return jobTable(named(l.Items, name, func(v api.WorkloadView) string { return v.Workload.Name }), pods.Items, now), nil
 	case "services":
 		l, err := c.Services(ctx, ns)
 		if err != nil {

@@ -89,11 +89,19 @@ func newLogsCmd(g *globals) *cobra.Command {
 	var container string
 	var follow bool
 	cmd := &cobra.Command{
-		Use:   "logs POD [-c CONTAINER] [-f]",
-		Short: "Print a container's log",
+		Use:   "logs POD|job/NAME [-c CONTAINER] [-f]",
+		Short: "Print a container's log (of a Job's first pod for job/NAME)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.client().Logs(cmd.Context(), g.namespace, args[0], container, follow, cmd.OutOrStdout())
+			c := g.client()
+			pod, note, err := logsTarget(cmd.Context(), c, g.namespace, args[0])
+			if err != nil {
+				return err
+			}
+			if note != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), note)
+			}
+			return c.Logs(cmd.Context(), g.namespace, pod, container, follow, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVarP(&container, "container", "c", "", "container (default: the pod's first)")
