@@ -21,7 +21,7 @@ const (
 	maxExitCodes        = 255
 )
 
-var jobShape = top(map[string]*shape{
+var jobSpecFields = map[string]*shape{
 	"template": templateShape, "completions": leaf, "parallelism": leaf, "backoffLimit": leaf,
 	"activeDeadlineSeconds": leaf, "ttlSecondsAfterFinished": leaf, "completionMode": leaf,
 	"podFailurePolicy": obj(map[string]*shape{
@@ -31,86 +31,93 @@ var jobShape = top(map[string]*shape{
 			"onPodConditions": leaf,
 		}),
 	}),
-})
+}
+
+var jobShape = top(jobSpecFields)
 
 func (c *conv) job(j *batchv1.Job) *Object {
 	// Indexed pods' hostnames are "<job>-<index>": a DNS label.
 	ns, name := c.meta(&j.ObjectMeta, validation.IsDNS1123Label)
-	s := j.Spec
 	w := &cluster.Workload{
 		Kind: cluster.KindJob, Namespace: ns, Name: name,
 		Labels: mapOrNil(j.Labels), Annotations: mapOrNil(j.Annotations), Generation: 1,
-		Selector:       map[string]string{cluster.JobNameLabel: name},
-		TemplateLabels: mapOrNil(s.Template.Labels), TemplateAnnotations: mapOrNil(s.Template.Annotations),
+		Selector: map[string]string{cluster.JobNameLabel: name},
 	}
-	c.labels("spec.template.metadata.labels", s.Template.Labels)
-	c.annotations("spec.template.metadata.annotations", s.Template.Annotations)
-	w.Template = c.podSpec(&s.Template.Spec, "spec.template.spec", nil, false)
+	w.Job = c.jobSpec("spec", j.Spec, w)
+	w.TemplateHash = w.TemplateID()
+	return &Object{Namespace: ns, Name: name, Workload: w}
+}
+
+// jobSpec converts a Job's spec at p (a Job's or a CronJob's job template),
+// setting w's pod template.
+func (c *conv) jobSpec(p string, s batchv1.JobSpec, w *cluster.Workload) *cluster.JobSpec {
+	w.TemplateLabels, w.TemplateAnnotations = mapOrNil(s.Template.Labels), mapOrNil(s.Template.Annotations)
+	c.labels(p+".template.metadata.labels", s.Template.Labels)
+	c.annotations(p+".template.metadata.annotations", s.Template.Annotations)
+	w.Template = c.podSpec(&s.Template.Spec, p+".template.spec", nil, false)
 	if rp := s.Template.Spec.RestartPolicy; rp != corev1.RestartPolicyOnFailure && rp != corev1.RestartPolicyNever {
-		c.errf("spec.template.spec.restartPolicy", "%q is not allowed in a Job: OnFailure or Never (required)", rp)
+		c.errf(p+".template.spec.restartPolicy", "%q is not allowed in a Job: OnFailure or Never (required)", rp)
 	}
 	js := &cluster.JobSpec{Completions: s.Completions, Parallelism: 1, BackoffLimit: defaultBackoffLimit,
 		ActiveDeadlineSeconds: s.ActiveDeadlineSeconds, TTLSecondsAfterFinished: s.TTLSecondsAfterFinished,
 		CompletionMode: cluster.CompletionNonIndexed}
-	c.jobCounts(js, s)
+	c.jobCounts(p, js, s)
 	if m := s.CompletionMode; m != nil {
 		switch *m {
 		case batchv1.NonIndexedCompletion, batchv1.IndexedCompletion:
 			js.CompletionMode = string(*m)
 		default:
-			c.errf("spec.completionMode", "%q is not supported (NonIndexed or Indexed)", *m)
+			c.errf(p+".completionMode", "%q is not supported (NonIndexed or Indexed)", *m)
 		}
 	}
 	if js.CompletionMode == cluster.CompletionIndexed && js.Completions == nil {
-		c.errf("spec.completions", "required when spec.completionMode is Indexed")
+		c.errf(p+".completions", "required when %s.completionMode is Indexed", p)
 	}
 	if pfp := s.PodFailurePolicy; pfp != nil {
 		if s.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
-			c.errf("spec.podFailurePolicy", "requires spec.template.spec.restartPolicy Never (a restarted container never fails its pod)")
+			c.errf(p+".podFailurePolicy", "requires %s.template.spec.restartPolicy Never (a restarted container never fails its pod)", p)
 		}
-		js.PodFailurePolicy = c.failureRules(pfp.Rules)
+		js.PodFailurePolicy = c.failureRules(p+".podFailurePolicy.rules", pfp.Rules)
 	}
-	w.Job = js
-	w.TemplateHash = w.TemplateID()
-	return &Object{Namespace: ns, Name: name, Workload: w}
+	return js
 }
 
 // jobCounts checks and copies the Job's numbers, defaulted as Kubernetes
 // does.
-func (c *conv) jobCounts(js *cluster.JobSpec, s batchv1.JobSpec) {
+func (c *conv) jobCounts(p string, js *cluster.JobSpec, s batchv1.JobSpec) {
 	if v := s.Completions; v != nil && *v < 0 {
-		c.errf("spec.completions", "%d must be 0 or more", *v)
+		c.errf(p+".completions", "%d must be 0 or more", *v)
 	}
 	if v := s.Parallelism; v != nil {
 		js.Parallelism = *v
 		if *v < 0 {
-			c.errf("spec.parallelism", "%d must be 0 or more", *v)
+			c.errf(p+".parallelism", "%d must be 0 or more", *v)
 		}
 	}
 	if v := s.BackoffLimit; v != nil {
 		js.BackoffLimit = *v
 		if *v < 0 {
-			c.errf("spec.backoffLimit", "%d must be 0 or more", *v)
+			c.errf(p+".backoffLimit", "%d must be 0 or more", *v)
 		}
 	}
 	if v := s.ActiveDeadlineSeconds; v != nil && *v <= 0 {
-		c.errf("spec.activeDeadlineSeconds", "%d must be more than 0", *v)
+		c.errf(p+".activeDeadlineSeconds", "%d must be more than 0", *v)
 	}
 	if v := s.TTLSecondsAfterFinished; v != nil && *v < 0 {
-		c.errf("spec.ttlSecondsAfterFinished", "%d must be 0 or more", *v)
+		c.errf(p+".ttlSecondsAfterFinished", "%d must be 0 or more", *v)
 	}
 }
 
 // failureRules converts podFailurePolicy rules; only onExitCodes is
 // supported: Shoal's nodes report no pod conditions such as DisruptionTarget
 // that onPodConditions could match truthfully.
-func (c *conv) failureRules(rules []batchv1.PodFailurePolicyRule) []cluster.PodFailureRule {
+func (c *conv) failureRules(at string, rules []batchv1.PodFailurePolicyRule) []cluster.PodFailureRule {
 	if len(rules) > maxPolicyRules {
-		c.errf("spec.podFailurePolicy.rules", "%d rules: at most %d", len(rules), maxPolicyRules)
+		c.errf(at, "%d rules: at most %d", len(rules), maxPolicyRules)
 	}
 	var out []cluster.PodFailureRule
 	for i, r := range rules {
-		p := index("spec.podFailurePolicy.rules", i)
+		p := index(at, i)
 		switch r.Action {
 		case batchv1.PodFailurePolicyActionFailJob, batchv1.PodFailurePolicyActionIgnore, batchv1.PodFailurePolicyActionCount:
 		default:
