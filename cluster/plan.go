@@ -20,12 +20,15 @@ type Plan struct {
 	// ttlSecondsAfterFinished has passed (their pods go as orphans).
 	Jobs       []JobStatusUpdate `json:"jobs,omitempty"`
 	DeleteJobs []PodRef          `json:"deleteJobs,omitempty"`
+	// CronRuns are the Jobs CronJobs start now.
+	CronRuns []CronRun `json:"cronRuns,omitempty"`
 }
 
 // Empty reports whether p changes nothing.
 func (p *Plan) Empty() bool {
 	return len(p.Create) == 0 && len(p.Place) == 0 && len(p.Pending) == 0 &&
-		len(p.Terminate) == 0 && len(p.Delete) == 0 && len(p.Jobs) == 0 && len(p.DeleteJobs) == 0
+		len(p.Terminate) == 0 && len(p.Delete) == 0 && len(p.Jobs) == 0 && len(p.DeleteJobs) == 0 &&
+		len(p.CronRuns) == 0
 }
 
 // PodRef names one pod; the UID guards against acting on a newer pod of the

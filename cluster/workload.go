@@ -54,6 +54,11 @@ type Workload struct {
 	// Job only: its spec, and the status the leader keeps (see JobStatus).
 	Job       *JobSpec   `json:"job,omitempty"`
 	JobStatus *JobStatus `json:"jobStatus,omitempty"`
+	// CronJob only: its spec and the leader's record of its runs.
+	Cron       *CronJobSpec   `json:"cron,omitempty"`
+	CronStatus *CronJobStatus `json:"cronStatus,omitempty"`
+	// Owner is the CronJob that made this Job, nil otherwise.
+	Owner *OwnerRef `json:"owner,omitempty"`
 
 	// Generation counts changes to the spec; TemplateHash identifies the
 	// current pod template (see TemplateID).
@@ -97,6 +102,12 @@ func (w *Workload) Clone() *Workload {
 	c.Template = w.Template.Clone()
 	c.Job = w.Job.Clone()
 	c.JobStatus = w.JobStatus.Clone()
+	c.Cron = w.Cron.Clone()
+	c.CronStatus = w.CronStatus.Clone()
+	if w.Owner != nil {
+		o := *w.Owner
+		c.Owner = &o
+	}
 	if w.RevisionHistoryLimit != nil {
 		l := *w.RevisionHistoryLimit
 		c.RevisionHistoryLimit = &l

@@ -96,11 +96,11 @@ func (c *PutWorkload) apply(a *applier) Result {
 	if w == nil || w.Name == "" || w.UID == "" {
 		return invalid("workload needs a name and a UID")
 	}
-	if !slices.Contains([]cluster.WorkloadKind{cluster.KindDeployment, cluster.KindStatefulSet, cluster.KindDaemonSet, cluster.KindReplicaSet, cluster.KindJob}, w.Kind) {
+	if !slices.Contains([]cluster.WorkloadKind{cluster.KindDeployment, cluster.KindStatefulSet, cluster.KindDaemonSet, cluster.KindReplicaSet, cluster.KindJob, cluster.KindCronJob}, w.Kind) {
 		return invalid("workload kind %q", w.Kind)
 	}
-	if (w.Kind == cluster.KindJob) != (w.Job != nil) {
-		return invalid("workload %s: a Job, and only a Job, has a job spec", w.Name)
+	if (w.Kind == cluster.KindJob) != (w.Job != nil) || (w.Kind == cluster.KindCronJob) != (w.Cron != nil) {
+		return invalid("workload %s: a Job has a job spec, a CronJob a cron spec, and nothing else either", w.Name)
 	}
 	w.Namespace = orDefault(w.Namespace)
 	if err := a.nsMissing(w.Namespace); err != nil {
@@ -125,6 +125,11 @@ func (c *PutWorkload) apply(a *applier) Result {
 			return r
 		}
 	}
+	// The leader's records, never a client's.
+	w.CronStatus = nil
+	if old != nil {
+		w.CronStatus = old.CronStatus.Clone()
+	}
 	w.TakeHistory(old)
 	trimHistory(w)
 	a.txn.PutWorkload(w)
@@ -135,15 +140,53 @@ func (c *PutWorkload) apply(a *applier) Result {
 // and refuses a new pod template, which Kubernetes holds immutable: the
 // Job's pods ran the old one. ok is false with the refusal.
 func putJob(w, old *cluster.Workload) (Result, bool) {
-	w.JobStatus = nil
+	w.JobStatus, w.Owner = nil, nil
 	if old == nil {
 		return Result{}, true
 	}
+	w.Owner = old.Owner
 	if old.TemplateHash != w.TemplateHash {
 		return invalid("job %s/%s: spec.template is immutable (delete the Job and create it again)", w.Namespace, w.Name), false
 	}
 	w.JobStatus = old.JobStatus.Clone()
 	return Result{}, true
+}
+
+// applyCronRuns starts the CronJobs' Jobs: each slot at most once, since
+// the slot is recorded in the same entry as its Job and a slot not after
+// the last recorded one is refused (a new leader that decided on an older
+// state).
+func applyCronRuns(a *applier, plan *cluster.Plan, skipped *int) (changed int) {
+	for _, run := range plan.CronRuns {
+		cj, ok := a.txn.Workload(cluster.KindCronJob, orDefault(run.CronJob.Namespace), run.CronJob.Name)
+		if !ok || cj.UID != run.CronJob.UID || run.Job == nil || run.Job.Kind != cluster.KindJob {
+			*skipped++
+			continue
+		}
+		if last := cj.CronStatus; last != nil && last.LastScheduleTime != nil && !run.Slot.After(*last.LastScheduleTime) {
+			*skipped++
+			continue
+		}
+		cj = cj.Clone()
+		cj.CronStatus = &cluster.CronJobStatus{LastScheduleTime: &run.Slot}
+		a.txn.PutWorkload(cj)
+		changed++
+		if _, taken := a.txn.Workload(cluster.KindJob, cj.Namespace, run.Job.Name); taken {
+			continue // the slot's Job exists (made by hand?): the slot is done
+		}
+		job := run.Job.Clone()
+		if r := (&PutWorkload{Workload: job}).apply(a); r.Err != nil {
+			continue // the namespace went: the slot is still recorded
+		}
+		// PutWorkload keeps the owner only of a stored Job; this one is new.
+		if j, ok := a.txn.Workload(cluster.KindJob, job.Namespace, job.Name); ok {
+			j = j.Clone()
+			j.Owner = &cluster.OwnerRef{Kind: cluster.KindCronJob, Name: cj.Name, UID: cj.UID}
+			a.txn.PutWorkload(j)
+		}
+		changed++
+	}
+	return changed
 }
 
 // applyJobs stores the leader's new Job statuses and deletes the Jobs whose

@@ -65,3 +65,40 @@ func TestJobCommands(t *testing.T) {
 		t.Error("expired job not deleted")
 	}
 }
+
+// TestCronRunsOncePerSlot: a CronJob's run stores its Job and the slot in
+// one entry; the same slot again (a new leader that decided on an older
+// state) or an older one changes nothing.
+func TestCronRunsOncePerSlot(t *testing.T) {
+	h := newHarness(t)
+	cj := testWorkload("tick", 0, "busybox")
+	cj.Kind = cluster.KindCronJob
+	cj.Cron = &cluster.CronJobSpec{Schedule: "* * * * *", ConcurrencyPolicy: cluster.ConcurrencyAllow}
+	h.must(&PutWorkload{Workload: cj})
+	slot := time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)
+	run := func(s time.Time, name, uid string) cluster.CronRun {
+		j := testJob(name, "busybox")
+		j.UID = uid
+		return cluster.CronRun{CronJob: cluster.PodRef{Namespace: "default", Name: "tick", UID: "wl-tick"}, Slot: s, Job: j}
+	}
+	h.must(&ApplyPlan{Plan: &cluster.Plan{CronRuns: []cluster.CronRun{run(slot, "tick-1", "j1")}}})
+	r := h.must(&ApplyPlan{Plan: &cluster.Plan{CronRuns: []cluster.CronRun{
+		run(slot, "tick-1b", "j2"), run(slot.Add(-time.Minute), "tick-0", "j3"),
+	}}})
+	if r.Skipped != 2 {
+		t.Errorf("skipped %d runs, want the repeated and the older slot", r.Skipped)
+	}
+	jobs := h.state().WorkloadsOfKind(cluster.KindJob)
+	if len(jobs) != 1 || jobs[0].Name != "tick-1" || !jobs[0].IsOwnedBy("wl-tick") {
+		t.Fatalf("jobs %v, want only tick-1 owned by the CronJob", jobs)
+	}
+	w, _ := h.state().Workload(cluster.KindCronJob, "default", "tick")
+	if w.CronStatus == nil || !w.CronStatus.LastScheduleTime.Equal(slot) {
+		t.Errorf("cron status %+v, want last schedule %v", w.CronStatus, slot)
+	}
+	// A client's apply keeps the record.
+	h.must(&PutWorkload{Workload: cj.Clone()})
+	if w, _ := h.state().Workload(cluster.KindCronJob, "default", "tick"); w.CronStatus == nil {
+		t.Error("re-apply dropped the last schedule time")
+	}
+}

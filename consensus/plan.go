@@ -280,7 +280,8 @@ func (c *ApplyPlan) apply(a *applier) Result {
 		}
 		pr.Placed++
 	}
-	r.Changed = pr.Created + pr.Placed + pr.Pending + pr.Terminated + pr.Deleted + applyJobs(a, plan, &r.Skipped)
+	r.Changed = pr.Created + pr.Placed + pr.Pending + pr.Terminated + pr.Deleted + applyJobs(a, plan, &r.Skipped) +
+		applyCronRuns(a, plan, &r.Skipped)
 	return r
 }
 

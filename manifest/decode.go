@@ -33,6 +33,8 @@ var kinds = map[string]kindInfo{
 		func(c *conv, v any) *Object { return c.replicaSet(v.(*appsv1.ReplicaSet)) }},
 	KindJob: {"batch/v1", reflect.TypeFor[batchv1.Job](), jobShape,
 		func(c *conv, v any) *Object { return c.job(v.(*batchv1.Job)) }},
+	KindCronJob: {"batch/v1", reflect.TypeFor[batchv1.CronJob](), cronJobShape,
+		func(c *conv, v any) *Object { return c.cronJob(v.(*batchv1.CronJob)) }},
 	KindPod: {"v1", reflect.TypeFor[corev1.Pod](), podShape,
 		func(c *conv, v any) *Object { return c.pod(v.(*corev1.Pod)) }},
 	KindService: {"v1", reflect.TypeFor[corev1.Service](), serviceShape,
@@ -45,7 +47,7 @@ func init() {
 	}
 }
 
-const supportedKinds = "Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget, Job"
+const supportedKinds = "Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget, Job, CronJob"
 
 // decode turns one document's JSON into objects: one, or the items of a
 // v1 List (what `get -o yaml` prints for several objects, so that it

@@ -126,8 +126,11 @@ func WorkloadToK8s(w *cluster.Workload, pods []*cluster.Pod) any {
 		return replicaSetToK8s(w, meta, template, pods)
 	}
 	var claims []corev1.PersistentVolumeClaim
-	if w.Kind == cluster.KindJob {
+	switch w.Kind {
+	case cluster.KindJob:
 		return jobToK8s(w, meta, template)
+	case cluster.KindCronJob:
+		return cronJobToK8s(w, meta, template)
 	}
 	selector := &metav1.LabelSelector{MatchLabels: w.Selector}
 	replicas := w.Replicas

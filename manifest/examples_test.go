@@ -22,7 +22,7 @@ func TestExamplesRefused(t *testing.T) {
 			dir + `zookeeper.yaml: document 4 (StatefulSet "zk", line 59): spec.template.spec.affinity.podAntiAffinity: not supported by Shoal (Shoal has nodeAffinity only, not inter-pod anti-affinity)`,
 		}, "\n")},
 		{"wordpress/mysql-deployment.yaml", strings.Join([]string{
-			dir + `wordpress/mysql-deployment.yaml: document 2 (PersistentVolumeClaim "mysql-pv-claim", line 15): unknown kind "PersistentVolumeClaim" (Shoal supports Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget, Job)`,
+			dir + `wordpress/mysql-deployment.yaml: document 2 (PersistentVolumeClaim "mysql-pv-claim", line 15): unknown kind "PersistentVolumeClaim" (Shoal supports Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget, Job, CronJob)`,
 			// Its env valueFrom secretKeyRef is supported.
 			dir + `wordpress/mysql-deployment.yaml: document 3 (Deployment "wordpress-mysql", line 73): spec.template.spec.volumes[0].persistentVolumeClaim: not supported by Shoal (standalone PersistentVolumeClaims are not supported: use a StatefulSet's volumeClaimTemplates)`,
 		}, "\n")},

@@ -39,7 +39,7 @@ func TestDecodeJob(t *testing.T) {
 	}
 	// The round-trip file must be accepted, or TestNoSilentDrops skips it.
 	objs, err = Decode(mustRead(t, "testdata/jobs/job.yaml"), "job.yaml")
-	if err != nil || len(objs) != 2 || len(objs[0].Workload.Job.PodFailurePolicy) != 3 {
+	if err != nil || len(objs) != 3 || len(objs[0].Workload.Job.PodFailurePolicy) != 3 || objs[2].Workload.Cron == nil {
 		t.Fatalf("testdata/jobs/job.yaml: %v (%d objects)", err, len(objs))
 	}
 }
@@ -73,6 +73,58 @@ func TestDecodeJobErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			in := strings.Replace(jobYAML, tt.old, tt.new, 1)
 			_, err := Decode([]byte(in), "job.yaml")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+const cronYAML = `apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: tick
+spec:
+  schedule: "* * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: c
+            image: busybox
+`
+
+func TestDecodeCronJob(t *testing.T) {
+	objs, err := Decode([]byte(cronYAML), "cron.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := objs[0].Workload
+	if w.Kind != cluster.KindCronJob || w.Cron == nil || w.Cron.ConcurrencyPolicy != cluster.ConcurrencyAllow ||
+		w.Cron.SuccessfulJobsHistoryLimit != 3 || w.Cron.FailedJobsHistoryLimit != 1 || w.Cron.JobTemplate.BackoffLimit != 6 {
+		t.Errorf("decoded %+v", w.Cron)
+	}
+	tests := []struct{ name, old, new, want string }{
+		{"bad schedule", `"* * * * *"`, `"61 * * * *"`, `spec.schedule: "61 * * * *" is not a cron schedule`},
+		{"six fields", `"* * * * *"`, `"0 * * * * *"`, `is not a cron schedule`},
+		{"TZ in schedule", `"* * * * *"`, `"TZ=UTC * * * * *"`, `use spec.timeZone`},
+		{"descriptor", `"* * * * *"`, `"@hourly"`, ``},
+		{"time zone", `  jobTemplate:`, "  timeZone: Mars/Olympus\n  jobTemplate:", `spec.timeZone: "Mars/Olympus" is not a time zone name`},
+		{"policy", `  jobTemplate:`, "  concurrencyPolicy: Sometimes\n  jobTemplate:", `spec.concurrencyPolicy: "Sometimes" is not supported`},
+		{"job template path", "Never", "Always", `spec.jobTemplate.spec.template.spec.restartPolicy: "Always" is not allowed in a Job`},
+		{"long name", "name: tick", "name: " + strings.Repeat("t", 53), `at most 52`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode([]byte(strings.Replace(cronYAML, tt.old, tt.new, 1)), "cron.yaml")
+			if tt.want == "" {
+				if err != nil {
+					t.Errorf("refused: %v", err)
+				}
+				return
+			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v, want it to contain %q", err, tt.want)
 			}

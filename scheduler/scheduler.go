@@ -66,6 +66,8 @@ func (o Options) Compute(st *cluster.State, now time.Time, ids IDSource) *cluste
 			p.replicaSet(w)
 		case cluster.KindJob:
 			p.job(w)
+		case cluster.KindCronJob:
+			p.cronJob(w)
 		}
 	}
 	p.placeAll()

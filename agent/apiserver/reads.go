@@ -223,8 +223,10 @@ func workloadKind(plural string) (cluster.WorkloadKind, error) {
 		return cluster.KindReplicaSet, nil
 	case "jobs":
 		return cluster.KindJob, nil
+	case "cronjobs":
+		return cluster.KindCronJob, nil
 	}
-	return "", badRequest{fmt.Errorf("%q is not a workload kind (deployments, statefulsets, daemonsets, replicasets, jobs)", plural)}
+	return "", badRequest{fmt.Errorf("%q is not a workload kind (deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs)", plural)}
 }
 
 // linearizer is what a consensus.Store offers for linearizable reads.

@@ -133,6 +133,7 @@ func NewServer(cfg Config) *Server {
 	route("GET /daemonsets", permRead, s.handleWorkloads(cluster.KindDaemonSet))
 	route("GET /replicasets", permRead, s.handleWorkloads(cluster.KindReplicaSet))
 	route("GET /jobs", permRead, s.handleWorkloads(cluster.KindJob))
+	route("GET /cronjobs", permRead, s.handleWorkloads(cluster.KindCronJob))
 	route("POST /{kind}/{ns}/{name}/scale", permWrite, s.handleScale)
 	route("POST /{kind}/{ns}/{name}/resources", permWrite, s.handleResources)
 	route("GET /{kind}/{ns}/{name}/rollout", permRead, s.handleRollout)

@@ -55,6 +55,7 @@ var kindNames = map[string]struct{ group, plural string }{
 	manifest.KindDaemonSet:   {"daemonset.apps", "daemonsets"},
 	manifest.KindReplicaSet:  {"replicaset.apps", "replicasets"},
 	manifest.KindJob:         {"job.batch", "jobs"},
+	manifest.KindCronJob:     {"cronjob.batch", "cronjobs"},
 	manifest.KindPod:         {"pod", "pods"},
 	manifest.KindService:     {"service", "services"},
 }
@@ -247,7 +248,7 @@ func sameWorkload(a, b *cluster.Workload) bool {
 		c := w.Clone()
 		c.CreateIndex, c.ModifyIndex, c.Generation = 0, 0, 0
 		c.Revision, c.History, c.PreviousTemplate = 0, nil, nil
-		c.JobStatus = nil // the leader's
+		c.JobStatus, c.CronStatus, c.Owner = nil, nil, nil // the leader's
 		return c
 	}
 	return sameJSON(strip(a), strip(b))
@@ -291,7 +292,7 @@ func (s *Server) handleDeleteFiles(w http.ResponseWriter, r *http.Request) {
 // deleteCommand builds the command deleting one object, if it exists.
 func deleteCommand(st *cluster.State, plural, ns, name string) (consensus.Command, bool) {
 	switch plural {
-	case "deployments", "statefulsets", "daemonsets", "replicasets", "jobs":
+	case "deployments", "statefulsets", "daemonsets", "replicasets", "jobs", "cronjobs":
 		kind, _ := workloadKind(plural)
 		if _, ok := st.Workload(kind, ns, name); !ok {
 			return nil, false

@@ -23,7 +23,7 @@ func newGetCmd(g *globals) *cobra.Command {
 	var all, consistent bool
 	cmd := &cobra.Command{
 		Use: "get KIND [NAME] [-o wide|json|yaml|name]",
-		Long: "List objects of one kind: nodes, pods, deployments, statefulsets, daemonsets, replicasets, jobs, services, configmaps, secrets,\n" +
+		Long: "List objects of one kind: nodes, pods, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs, services, configmaps, secrets,\n" +
 			"namespaces, serviceaccounts, roles, rolebindings, clusterroles, clusterrolebindings.",
 		Short: "List objects",
 		Args:  cobra.RangeArgs(1, 2),
@@ -161,6 +161,16 @@ func fetch(ctx context.Context, c *apiclient.Client, r resource, ns, name string
 			return nil, err
 		}
 		return jobTable(named(l.Items, name, func(v api.WorkloadView) string { return v.Workload.Name }), pods.Items, now), nil
+	case "cronjobs":
+		l, err := c.Workloads(ctx, r.plural, ns)
+		if err != nil {
+			return nil, err
+		}
+		jobs, err := c.Workloads(ctx, "jobs", ns)
+		if err != nil {
+			return nil, err
+		}
+		return cronJobTable(named(l.Items, name, func(v api.WorkloadView) string { return v.Workload.Name }), jobs.Items, now), nil
 	case "services":
 		l, err := c.Services(ctx, ns)
 		if err != nil {

@@ -182,6 +182,7 @@ func newRoot() *cobra.Command {
 		newDeleteCmd(g),
 		newGetCmd(g),
 		newDescribeCmd(g),
+		newCreateCmd(g),
 		newScaleCmd(g),
 		newLogsCmd(g),
 		newExecCmd(g),
