@@ -562,7 +562,7 @@ func (a *Agent) removeEverything() { a.removeEverythingWithin(cleanupTimeout) }
 
 // removeEverythingWithin is removeEverything waiting at most timeout.
 func (a *Agent) removeEverythingWithin(timeout time.Duration) {
-	for _, kind := range []string{"deployments", "statefulsets", "daemonsets", "replicasets", "services", "pods"} {
+	for _, kind := range []string{"cronjobs", "jobs", "deployments", "statefulsets", "daemonsets", "replicasets", "services", "pods"} {
 		r := a.Run("get", kind, "-A", "-o", "json")
 		if r.Code != 0 {
 			continue
