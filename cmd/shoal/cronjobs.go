@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"shoal/agent/api"
+	"shoal/agent/apiclient"
 	"shoal/cluster"
 	"shoal/manifest"
 )
@@ -111,4 +114,58 @@ func jobFromCronJob(cj *cluster.Workload, name string) ([]byte, error) {
 		return nil, fmt.Errorf("write job %s: %w", name, err)
 	}
 	return b, nil
+}
+
+func describeCronJobNamed(ctx context.Context, c *apiclient.Client, ns, name string, out io.Writer, notFound error) error {
+	l, err := c.Workloads(ctx, "cronjobs", ns)
+	if err != nil {
+		return err
+	}
+	jobs, err := c.Workloads(ctx, "jobs", ns)
+	if err != nil {
+		return err
+	}
+	for _, v := range l.Items {
+		if v.Workload.Name == name {
+			return describeCronJob(out, v, jobs.Items)
+		}
+	}
+	return notFound
+}
+
+func describeCronJob(out io.Writer, v api.WorkloadView, jobs []api.WorkloadView) error {
+	w := newDescribeWriter(out)
+	wl, cs := v.Workload, v.Workload.Cron
+	if cs == nil {
+		cs = &cluster.CronJobSpec{}
+	}
+	fmt.Fprintf(w, "Name:\t%s\n", wl.Name)
+	fmt.Fprintf(w, "Namespace:\t%s\n", wl.Namespace)
+	fmt.Fprintf(w, "Schedule:\t%s\n", cs.Schedule)
+	fmt.Fprintf(w, "Time Zone:\t%s\n", orDefault(cs.TimeZone, "UTC"))
+	fmt.Fprintf(w, "Concurrency Policy:\t%s\n", cs.ConcurrencyPolicy)
+	fmt.Fprintf(w, "Suspend:\t%v\n", cs.Suspend)
+	fmt.Fprintf(w, "Successful Job History Limit:\t%d\n", cs.SuccessfulJobsHistoryLimit)
+	fmt.Fprintf(w, "Failed Job History Limit:\t%d\n", cs.FailedJobsHistoryLimit)
+	if d := cs.StartingDeadlineSeconds; d != nil {
+		fmt.Fprintf(w, "Starting Deadline Seconds:\t%ds\n", *d)
+	} else {
+		fmt.Fprintf(w, "Starting Deadline Seconds:\t<unset>\n")
+	}
+	last := "<unset>"
+	if st := wl.CronStatus; st != nil && st.LastScheduleTime != nil {
+		last = st.LastScheduleTime.Format(time.RFC1123Z)
+	}
+	fmt.Fprintf(w, "Last Schedule Time:\t%s\n", last)
+	fmt.Fprintf(w, "Jobs:\n")
+	for _, j := range jobs {
+		if j.Workload.IsOwnedBy(wl.UID) {
+			st := j.Workload.JobStatus
+			if st == nil {
+				st = &cluster.JobStatus{}
+			}
+			fmt.Fprintf(w, "  %s\t%s\n", j.Workload.Name, jobStatusWord(st))
+		}
+	}
+	return w.Flush()
 }

@@ -62,6 +62,17 @@ func TestCronJobGolden(t *testing.T) {
 	}
 }
 
+func TestDescribeCronJobGolden(t *testing.T) {
+	cjs, jobs := cronFixtures(goldenNow)
+	for i, golden := range []string{"describe-cronjob", "describe-cronjob-suspended"} {
+		var b bytes.Buffer
+		if err := describeCronJob(&b, cjs[i], jobs); err != nil {
+			t.Fatal(err)
+		}
+		checkGolden(t, golden, b.Bytes())
+	}
+}
+
 // TestJobFromCronJob: `create job --from=cronjob/X` sends a manifest that
 // Shoal accepts, of the CronJob's job template.
 func TestJobFromCronJob(t *testing.T) {

@@ -78,6 +78,8 @@ func describe(ctx context.Context, c *apiclient.Client, r resource, ns, name str
 			}
 		}
 		return notFound
+	case "cronjobs":
+		return describeCronJobNamed(ctx, c, ns, name, out, notFound)
 	case "services":
 		l, err := c.Services(ctx, ns)
 		if err != nil {
