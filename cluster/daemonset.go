@@ -9,6 +9,18 @@ package cluster
 // pod while NotReady or Down, and a pod without room stays Pending with the
 // reason.
 func ShouldRunDaemon(n *Node, spec *PodSpec) bool {
+	return daemonFits(n, spec, TaintNoSchedule, TaintNoExecute)
+}
+
+// ShouldKeepDaemon reports whether a daemon pod already on node n may stay:
+// as in Kubernetes, a NoSchedule taint keeps new daemon pods off a node but
+// leaves the one it runs; only an untolerated NoExecute taint (or a node
+// that stopped matching) takes it away.
+func ShouldKeepDaemon(n *Node, spec *PodSpec) bool {
+	return daemonFits(n, spec, TaintNoExecute)
+}
+
+func daemonFits(n *Node, spec *PodSpec, effects ...TaintEffect) bool {
 	for k, v := range spec.NodeSelector {
 		if lv, ok := n.Labels[k]; !ok || lv != v {
 			return false
@@ -17,9 +29,9 @@ func ShouldRunDaemon(n *Node, spec *PodSpec) bool {
 	if spec.Affinity != nil && spec.Affinity.NodeAffinity != nil && !spec.Affinity.NodeAffinity.RequiredMatch(n) {
 		return false
 	}
-	// As Kubernetes' DaemonSet controller: a node whose NoSchedule or
-	// NoExecute taint the pod does not tolerate gets no daemon pod.
-	_, untolerated := Untolerated(n.Taints, spec.Tolerations, TaintNoSchedule, TaintNoExecute)
+	// As Kubernetes' DaemonSet controller: a node whose taints the pod
+	// does not tolerate gets no daemon pod.
+	_, untolerated := Untolerated(n.Taints, spec.Tolerations, effects...)
 	return !untolerated
 }
 

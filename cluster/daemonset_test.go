@@ -23,10 +23,18 @@ func TestShouldRunDaemon(t *testing.T) {
 		{"required node affinity matches", gpu, PodSpec{Tolerations: tolerateGPU, Affinity: onlyGPU}, true},
 		{"required node affinity does not match", plain, PodSpec{Affinity: onlyGPU}, false},
 	}
+	noExec := &Node{Name: "x", Taints: []Taint{{Key: "drain", Effect: TaintNoExecute}}}
+	if ShouldKeepDaemon(noExec, &PodSpec{}) || ShouldRunDaemon(noExec, &PodSpec{}) {
+		t.Error("an untolerated NoExecute taint must take the daemon pod away")
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := ShouldRunDaemon(tt.node, &tt.spec); got != tt.want {
 				t.Errorf("ShouldRunDaemon = %v, want %v", got, tt.want)
+			}
+			// NoSchedule keeps new pods off, never running ones.
+			if keep := ShouldKeepDaemon(tt.node, &tt.spec); keep != (tt.want || tt.name == "an untolerated NoSchedule taint keeps it off") {
+				t.Errorf("ShouldKeepDaemon = %v", keep)
 			}
 		})
 	}

@@ -30,11 +30,11 @@ func (p *pass) daemonSet(w *cluster.Workload) {
 	var nodes []*daemonNode
 	for _, n := range p.st.Nodes() {
 		// A Down node keeps the pod it has but gets no new one: it would
-		// only wait there.
-		if cluster.ShouldRunDaemon(n, &w.Template) {
+		// only wait there. So does a node tainted NoSchedule since.
+		if cluster.ShouldKeepDaemon(n, &w.Template) {
 			dn := &daemonNode{node: n.Name}
 			byNode[n.Name] = dn
-			if n.Status != cluster.NodeDown {
+			if n.Status != cluster.NodeDown && cluster.ShouldRunDaemon(n, &w.Template) {
 				nodes = append(nodes, dn)
 			}
 		}

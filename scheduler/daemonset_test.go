@@ -43,6 +43,9 @@ func TestDaemonSetNodes(t *testing.T) {
 	cordoned := func(n *cluster.Node) { n.Unschedulable = true }
 	down := func(n *cluster.Node) { n.Status = cluster.NodeDown }
 	sel := func(w *cluster.Workload) { w.Template.NodeSelector = map[string]string{"disk": "ssd"} }
+	taint := func(e cluster.TaintEffect) func(*cluster.Node) {
+		return func(n *cluster.Node) { n.Taints = []cluster.Taint{{Key: "dedicated", Value: "gpu", Effect: e}} }
+	}
 	ds := mkDaemonSet("agent", small)
 	tests := []struct {
 		name  string
@@ -74,6 +77,14 @@ func TestDaemonSetNodes(t *testing.T) {
 		{name: "cordoned node still runs one", w: ds,
 			nodes: []*cluster.Node{mkNode("a", 4000, 8*gi, cordoned), mkNode("b", 4000, 8*gi)},
 			want:  []string{"a", "b"}},
+		{name: "NoSchedule: no new pod, the running one stays", w: ds,
+			nodes: []*cluster.Node{mkNode("a", 4000, 8*gi, taint(cluster.TaintNoSchedule)), mkNode("b", 4000, 8*gi, taint(cluster.TaintNoSchedule)), mkNode("c", 4000, 8*gi)},
+			pods:  []*cluster.Pod{mkDaemonPod(ds, "agent-x1", "a", true)},
+			want:  []string{"a", "c"}},
+		{name: "NoExecute takes the running pod away", w: ds,
+			nodes: []*cluster.Node{mkNode("a", 4000, 8*gi, taint(cluster.TaintNoExecute)), mkNode("b", 4000, 8*gi)},
+			pods:  []*cluster.Pod{mkDaemonPod(ds, "agent-x1", "a", true)},
+			want:  []string{"b"}},
 		{name: "no room: pending with reason", w: ds,
 			nodes: []*cluster.Node{mkNode("a", 4000, 8*gi), mkNode("b", 50, 8*gi)},
 			want:  []string{"-b", "a"},
