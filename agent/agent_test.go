@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -274,6 +275,20 @@ func (a *testAgent) client(t *testing.T) *apiclient.Client {
 	return apiclient.NewClient(creds.Server, creds.Token, conf)
 }
 
+// clientOrNil is client without waiting: nil until the agent has written
+// its admin.conf.
+func (a *testAgent) clientOrNil() *apiclient.Client {
+	creds, err := apiclient.LoadCredentials(filepath.Join(a.cfg.DataDir, adminConfFile))
+	if err != nil {
+		return nil
+	}
+	conf, err := creds.TLS()
+	if err != nil {
+		return nil
+	}
+	return apiclient.NewClient(creds.Server, creds.Token, conf)
+}
+
 // joinToken is the join token the first agent wrote.
 func (a *testAgent) joinToken(t *testing.T) string {
 	t.Helper()
@@ -412,25 +427,26 @@ func TestAgentJoins(t *testing.T) {
 // restarted agent stop with a message naming the entry, instead of
 // crashing or serving a state that no longer follows the log.
 func TestAgentStopsOnUndecodableLogEntry(t *testing.T) {
-	dir := t.TempDir()
 	hp := func() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(testenv.FreePort(t))) }
-	cfg := Config{
-		Name: "solo", DataDir: dir, Bind: "127.0.0.1",
-		APIAddr: hp(), RaftAddr: hp(), GossipAddr: hp(),
-		GossipProfile: "test", Logger: testLogger(),
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, &memMachine{rt: newMemRuntime(dir), podDNS: hp()}) }()
-	a := &testAgent{cfg: cfg}
-	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer rcancel()
-	if err := a.client(t).WaitReady(rctx); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("first run: %v", err)
+	var cfg Config
+	var dir string
+	// A free port can be taken by another test between FreePort and the
+	// agent's bind: such a first run is tried again on other ports, any
+	// other failure of it is reported as it is.
+	for attempt := 1; ; attempt++ {
+		dir = t.TempDir()
+		cfg = Config{
+			Name: "solo", DataDir: dir, Bind: "127.0.0.1",
+			APIAddr: hp(), RaftAddr: hp(), GossipAddr: hp(),
+			GossipProfile: "test", Logger: testLogger(),
+		}
+		err := runUntilReady(t, cfg, &memMachine{rt: newMemRuntime(dir), podDNS: hp()})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 3 {
+			t.Fatalf("first run: %v", err)
+		}
 	}
 
 	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft", "raft.db")})
@@ -462,4 +478,41 @@ func TestAgentStopsOnUndecodableLogEntry(t *testing.T) {
 		t.Fatalf("restart over a corrupt entry: %v; want an error with %q before the deadline", err, want)
 	}
 	t.Logf("the agent stopped with: %v", err)
+}
+
+// runUntilReady runs an agent until its API answers ready, then stops it;
+// it returns the agent's own error if it ended first.
+func runUntilReady(t *testing.T, cfg Config, m machine) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, m) }()
+	ready := make(chan error, 1)
+	go func() {
+		rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
+		defer rcancel()
+		// The client reads the credentials the agent writes on start.
+		var c *apiclient.Client
+		for c == nil && rctx.Err() == nil {
+			c = (&testAgent{cfg: cfg}).clientOrNil()
+			if c == nil {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		if c == nil {
+			ready <- rctx.Err()
+			return
+		}
+		ready <- c.WaitReady(rctx)
+	}()
+	select {
+	case err := <-done:
+		return fmt.Errorf("the agent ended before it was ready: %w", err)
+	case err := <-ready:
+		cancel()
+		if runErr := <-done; err == nil {
+			return runErr
+		}
+		return err
+	}
 }

@@ -62,6 +62,7 @@ func (s *Server) handleObjects(kind cluster.ObjectKind) http.HandlerFunc {
 			ns = ""
 		}
 		out := api.List[api.ObjectView]{Index: st.Index(), Items: []api.ObjectView{}}
+		byNS := map[string][]*cluster.Pod{} // a namespace's pods, for its budgets
 		for _, o := range st.Objects(kind, ns) {
 			v := api.ObjectView{Object: o}
 			if kind == cluster.KindSecret {
@@ -75,8 +76,13 @@ func (s *Server) handleObjects(kind cluster.ObjectKind) http.HandlerFunc {
 				v.Object, v.SecretData = c, data
 			}
 			if o.Budget != nil {
-				st := o.Budget.Status(podsIn(st, o.Namespace))
-				v.Budget = &st
+				pods, ok := byNS[o.Namespace]
+				if !ok {
+					pods = podsIn(st, o.Namespace)
+					byNS[o.Namespace] = pods
+				}
+				bs := o.Budget.Status(pods)
+				v.Budget = &bs
 			}
 			out.Items = append(out.Items, v)
 		}
