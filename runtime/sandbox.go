@@ -168,7 +168,7 @@ func (r *Runtime) writeRecord(rec *sandboxRecord) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(r.podDir(rec.UID), sandboxFile), b, 0o644)
+	return atomicfile.Write(filepath.Join(r.podDir(rec.UID), sandboxFile), b, 0o600)
 }
 
 // writeEtcFiles generates the pod's /etc/hosts, /etc/resolv.conf and

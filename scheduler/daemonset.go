@@ -156,30 +156,8 @@ func (p *pass) placeDaemon(pod *cluster.Pod) (string, []string, string) {
 	}
 	ni := &t.infos[i]
 	s := t.shapeOf(pod)
-	var counts [numFilters]int
-	var taints []taintCount
-	fits := true
-	for j, f := range staticFilters {
-		if _, cordon := f.(cordonFilter); cordon {
-			continue
-		}
-		if !f.fits(ni, s) {
-			counts[j]++
-			fits = false
-			if j == taintIndex {
-				bad, _ := cluster.Untolerated(ni.node.Taints, s.tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute)
-				taints = countTaint(taints, bad)
-			}
-		}
-	}
-	for _, j := range s.dynamic {
-		if !allFilters[j].fits(ni, s) {
-			counts[j]++
-			fits = false
-		}
-	}
-	if !fits {
-		return "", nil, "daemon pod for node " + pod.DaemonNode + ": " + explain(1, &counts, taints)
+	if why := fitsOne(ni, s, true); why != "" {
+		return "", nil, "daemon pod for node " + pod.DaemonNode + ": " + why
 	}
 	var gpus []string
 	if s.req.GPU > 0 {

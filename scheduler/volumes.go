@@ -52,17 +52,17 @@ func (p *pass) placeVolumes(pod *cluster.Pod) (node string, gpus []string, from,
 	return node, gpus, "", msg
 }
 
-// placeOn places pod on node name (which holds its volume claim) if it
-// passes every filter there, claiming its resources.
-func (p *pass) placeOn(pod *cluster.Pod, name, claim string) (string, []string, string) {
-	t := p.table
-	i := t.index[name]
-	ni := &t.infos[i]
-	s := t.shapeOf(pod)
+// fitsOne checks one node against every filter (but the cordon, with
+// ignoreCordon) for a pod bound to it, and explains a refusal as
+// Kubernetes does for one node; "" when it fits.
+func fitsOne(ni *nodeInfo, s *shape, ignoreCordon bool) string {
 	var counts [numFilters]int
-	ok := true
 	var taints []taintCount
+	ok := true
 	for j, f := range staticFilters {
+		if _, cordon := f.(cordonFilter); cordon && ignoreCordon {
+			continue
+		}
 		if !f.fits(ni, s) {
 			counts[j]++
 			ok = false
@@ -78,8 +78,21 @@ func (p *pass) placeOn(pod *cluster.Pod, name, claim string) (string, []string, 
 			ok = false
 		}
 	}
-	if !ok {
-		return "", nil, fmt.Sprintf("waiting for room on node %s, which holds volume %s: %s", name, claim, explain(1, &counts, taints))
+	if ok {
+		return ""
+	}
+	return explain(1, &counts, taints)
+}
+
+// placeOn places pod on node name (which holds its volume claim) if it
+// passes every filter there, claiming its resources.
+func (p *pass) placeOn(pod *cluster.Pod, name, claim string) (string, []string, string) {
+	t := p.table
+	i := t.index[name]
+	ni := &t.infos[i]
+	s := t.shapeOf(pod)
+	if why := fitsOne(ni, s, false); why != "" {
+		return "", nil, fmt.Sprintf("waiting for room on node %s, which holds volume %s: %s", name, claim, why)
 	}
 	var gpus []string
 	if s.req.GPU > 0 {
