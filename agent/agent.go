@@ -28,6 +28,7 @@ import (
 	"shoal/consensus"
 	"shoal/dns"
 	"shoal/gpu"
+	"shoal/metrics"
 )
 
 // Run runs the agent until ctx ends, then shuts it down. Pods keep running
@@ -93,6 +94,9 @@ type controlPlane struct {
 	writer  *leaderWriter
 	srv     *apiserver.Server
 	apiAddr string
+	// metrics holds this node's sampled usage (served by the API and
+	// exported to Prometheus).
+	metrics *metrics.Recorder
 	// me is this node's record once the leader gave it a pod subnet.
 	me *cluster.Node
 }
@@ -100,8 +104,8 @@ type controlPlane struct {
 // startControl joins the cluster: Raft, gossip, the leader-only units and
 // the API; then it registers this node and waits for its pod subnet.
 func startControl(ctx context.Context, lc *lifecycle, cfg Config, creds *credentials, stop context.CancelCauseFunc, log *slog.Logger) (*controlPlane, error) {
-	cp := &controlPlane{creds: creds, reg: prometheus.NewRegistry()}
-	cp.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cp := &controlPlane{creds: creds, reg: prometheus.NewRegistry(), metrics: metrics.NewRecorder(cfg.Name, metricsWindowSize(cfg.MetricsInterval))}
+	cp.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), cp.metrics)
 
 	// What this machine offers: needed for the gossip metadata already.
 	cp.gpus = gpu.Merge(gpu.Discover(ctx, log), cfg.AdvertisedGPUs)
@@ -218,6 +222,7 @@ func (cp *controlPlane) startAPI(cfg Config, leases *leaseKeeper, lc *lifecycle,
 		VolumesDir: filepath.Join(cfg.DataDir, "volumes"),
 		Audit:      auditLog,
 		Secrets:    cp.creds.secrets,
+		Metrics:    cp.metrics,
 	})
 	cp.apiAddr, err = serveAPI(cfg, cp.srv, cp.creds.id.ServerTLS(tls.VerifyClientCertIfGiven), lc, log)
 	if err != nil {
@@ -290,6 +295,7 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 	lc.loop(health.run)
 	lc.loop(func(ctx context.Context) { runRouteSync(ctx, store, cfg.Name, rt.SyncRoutes, log) })
 	lc.loop(func(ctx context.Context) { runNodePortSync(ctx, store, rt.SyncNodePorts, log) })
+	lc.loop(cp.metricsSampler(ctx, cfg, rt, lc, log).run)
 
 	// Fencing: this node may run StatefulSet pods only while the leader
 	// confirms its lease.

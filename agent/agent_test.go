@@ -151,6 +151,12 @@ func (m *memRuntime) SyncRoutes(_ context.Context, routes []runtime.Route) error
 	return nil
 }
 
+// CgroupPath: containers held in memory have no cgroup (the sampler
+// finds none and reports only the node).
+func (m *memRuntime) CgroupPath(podUID, container string) string {
+	return "/shoal-memruntime-none/" + podUID + "/" + container
+}
+
 func (m *memRuntime) SyncNodePorts(_ context.Context, ports []runtime.NodePort) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -73,7 +73,11 @@ type Config struct {
 	// storage and evicts those over their limits (default 10s, the
 	// kubelet's); tests shorten it.
 	EvictionInterval time.Duration
-	Logger           *slog.Logger
+	// MetricsInterval is how often containers' and the node's CPU and
+	// memory are sampled (default 10s); the last minute of samples is
+	// kept in memory.
+	MetricsInterval time.Duration
+	Logger          *slog.Logger
 
 	// runtimeHealth are the container runtime monitor's timings (zero:
 	// the defaults); the package's tests shorten them.
@@ -151,6 +155,12 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.ParseCIDR(c.ClusterCIDR); err != nil {
 		errs = append(errs, fmt.Errorf("--cluster-cidr %q: %v", c.ClusterCIDR, err))
+	}
+	switch {
+	case c.MetricsInterval == 0:
+		c.MetricsInterval = 10 * time.Second
+	case c.MetricsInterval < time.Second || c.MetricsInterval > metricsSpan/2:
+		errs = append(errs, fmt.Errorf("--metrics-interval %s: expected 1s to 30s (a minute of samples is kept, at least two)", c.MetricsInterval))
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

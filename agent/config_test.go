@@ -30,7 +30,8 @@ func TestConfigValidate(t *testing.T) {
 				if c.Bind != "127.0.0.1" || c.Advertise != "127.0.0.1" || c.APIAddr != "127.0.0.1:7948" ||
 					c.RaftAddr != "127.0.0.1:7947" || c.GossipAddr != "127.0.0.1:7946" || c.BridgeName != "shoal0" ||
 					c.ClusterCIDR != "10.88.0.0/16" || c.ContainerdNamespace != "shoal" || c.GossipProfile != "lan" ||
-					c.DeadGrace != 30*time.Second || c.Lease != 10*time.Second || c.LeaseMargin != 5*time.Second {
+					c.DeadGrace != 30*time.Second || c.Lease != 10*time.Second || c.LeaseMargin != 5*time.Second ||
+					c.MetricsInterval != 10*time.Second {
 					return "defaults not filled"
 				}
 				return ""
@@ -60,6 +61,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "bad bind", cfg: Config{Name: "n", DataDir: "/d", Bind: "host"}, err: `--bind "host": not an IP address`},
 		{name: "bad profile", cfg: Config{Name: "n", DataDir: "/d", GossipProfile: "wan"}, err: "--gossip-profile"},
 		{name: "bad api addr", cfg: Config{Name: "n", DataDir: "/d", APIAddr: "nope"}, err: `--api-addr "nope": expected HOST:PORT`},
+		{name: "metrics interval too short", cfg: Config{Name: "n", DataDir: "/d", MetricsInterval: 100 * time.Millisecond}, err: "--metrics-interval 100ms: expected 1s to 30s"},
+		{name: "metrics interval too long", cfg: Config{Name: "n", DataDir: "/d", MetricsInterval: time.Minute}, err: "--metrics-interval 1m0s: expected 1s to 30s"},
 		{name: "bad cidr", cfg: Config{Name: "n", DataDir: "/d", ClusterCIDR: "10.88/16"}, err: "--cluster-cidr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

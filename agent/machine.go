@@ -53,6 +53,9 @@ type nodeRuntime interface {
 	SyncRoutes(ctx context.Context, routes []runtime.Route) error
 	SyncNodePorts(ctx context.Context, ports []runtime.NodePort) error
 	ClaimDir(namespace, claim, podName string) string
+	// CgroupPath names a container's cgroup, where the metrics sampler
+	// reads its counters.
+	CgroupPath(podUID, container string) string
 	// Healthy makes a cheap call to the runtime: an error when it is down,
 	// ctx's when it hangs.
 	Healthy(ctx context.Context) error

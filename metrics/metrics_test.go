@@ -1,8 +1,13 @@
 package metrics
 
 import (
+	"maps"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 var t0 = time.Date(2026, 12, 2, 13, 0, 0, 0, time.UTC)
@@ -154,5 +159,45 @@ func TestQuantities(t *testing.T) {
 	}
 	if _, err := ParseMemory("12Qi"); err == nil {
 		t.Error("ParseMemory(12Qi) did not fail")
+	}
+}
+
+func TestCollector(t *testing.T) {
+	r := NewRecorder("n1", 3)
+	k := ContainerKey{Namespace: "default", Pod: "web", PodUID: "u1", Container: "app"}
+	r.AddContainer(k, Sample{At: at(0), CPUNanos: 2_500_000_000, WorkingSet: 64 << 20})
+	r.AddNode(Sample{At: at(0), CPUNanos: 10e9, WorkingSet: 1 << 30})
+	r.SetGPUs("u1", []GPUUsage{{ID: "GPU-a", UtilizationPercent: 75, MemoryUsedBytes: 1 << 20}})
+	r.SetGPUs("gone", []GPUUsage{{ID: "GPU-b"}})
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(r)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			v := m.GetGauge().GetValue()
+			if mf.GetType() == dto.MetricType_COUNTER {
+				v = m.GetCounter().GetValue()
+			}
+			got[mf.GetName()+"{"+strings.Join(labels, ",")+"}"] = v
+		}
+	}
+	want := map[string]float64{
+		"shoal_container_cpu_usage_seconds_total{container=app,namespace=default,pod=web}":  2.5,
+		"shoal_container_memory_working_set_bytes{container=app,namespace=default,pod=web}": 64 << 20,
+		"shoal_node_cpu_usage_seconds_total{node=n1}":                                       10,
+		"shoal_node_memory_working_set_bytes{node=n1}":                                      1 << 30,
+		"shoal_pod_gpu_utilization_ratio{gpu=GPU-a,namespace=default,pod=web}":              0.75,
+		"shoal_pod_gpu_memory_used_bytes{gpu=GPU-a,namespace=default,pod=web}":              1 << 20,
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
 	}
 }

@@ -30,22 +30,24 @@ type GPUUsage struct {
 
 // ContainerUsage is one container's usage in a Report.
 type ContainerUsage struct {
-	Name  string
-	Usage Usage
+	Name  string `json:"name"`
+	Usage Usage  `json:"usage"`
 	// Latest is the newest sample (cumulative CPU time: Prometheus'
 	// counter).
-	Latest Sample
+	Latest Sample `json:"latest"`
 }
 
 // PodUsage is one pod's usage: its containers' over one window.
 type PodUsage struct {
-	Namespace, Name, UID string
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
 	// At is the newest container sample's time; Window the span the CPU
 	// rate covers (the longest of its containers').
-	At         time.Time
-	Window     time.Duration
-	Containers []ContainerUsage
-	GPUs       []GPUUsage
+	At         time.Time        `json:"at"`
+	Window     time.Duration    `json:"window"`
+	Containers []ContainerUsage `json:"containers"`
+	GPUs       []GPUUsage       `json:"gpus,omitempty"`
 }
 
 // Total is the sum of the pod's containers' usage.
@@ -59,20 +61,20 @@ func (p PodUsage) Total() Usage {
 
 // NodeUsage is the node's own usage (every process on the machine).
 type NodeUsage struct {
-	At     time.Time
-	Window time.Duration
-	Usage  Usage
-	Latest Sample
+	At     time.Time     `json:"at"`
+	Window time.Duration `json:"window"`
+	Usage  Usage         `json:"usage"`
+	Latest Sample        `json:"latest"`
 }
 
 // Report is what one node knows: its own usage and its pods'. Pods
 // whose containers have fewer than two samples are not in it yet.
 type Report struct {
-	Node string
+	Node string `json:"node"`
 	// NodeOK is false until the node has two samples.
-	NodeOK   bool
-	NodeInfo NodeUsage
-	Pods     []PodUsage
+	NodeOK   bool       `json:"nodeOK"`
+	NodeInfo NodeUsage  `json:"nodeInfo"`
+	Pods     []PodUsage `json:"pods"`
 }
 
 // Recorder keeps every container's window and the node's, safe for one

@@ -11,20 +11,20 @@ import "time"
 
 // Sample is one reading of a container's (or the node's) counters.
 type Sample struct {
-	At time.Time
+	At time.Time `json:"at"`
 	// CPUNanos is the CPU time used since the cgroup (or the machine)
 	// started: a counter, only its rate means something.
-	CPUNanos uint64
+	CPUNanos uint64 `json:"cpuNanos"`
 	// WorkingSet is the memory in use minus the inactive file cache
 	// (the kubelet's working set), in bytes.
-	WorkingSet int64
+	WorkingSet int64 `json:"workingSet"`
 }
 
 // Usage is what a container (or node) uses over a window: CPU as a rate,
 // memory as the latest working set.
 type Usage struct {
-	MilliCPU    int64
-	MemoryBytes int64
+	MilliCPU    int64 `json:"milliCPU"`
+	MemoryBytes int64 `json:"memoryBytes"`
 }
 
 // Add returns u plus v (a pod's usage is the sum of its containers').

@@ -125,3 +125,10 @@ func orElse(a, b int64) int64 {
 	}
 	return b
 }
+
+// CgroupPath is the cgroup of a pod's container, as containerd's default
+// spec names it ("/<namespace>/<container id>"), relative to the cgroup
+// root (v2) or to each controller's hierarchy (v1).
+func (r *Runtime) CgroupPath(podUID, container string) string {
+	return "/" + r.cfg.Namespace + "/" + ContainerID(podUID, container)
+}

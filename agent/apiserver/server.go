@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"shoal/agent/api"
+	"shoal/agent/apiclient"
 	"shoal/cluster"
 	"shoal/consensus"
 	"shoal/runtime/rtapi"
@@ -75,6 +76,9 @@ type Config struct {
 	// Secrets is this agent's keyring for Secrets at rest; nil refuses
 	// Secrets with data.
 	Secrets SecretKeys
+	// Metrics is this node's sampled resource usage; nil on an agent
+	// that samples none.
+	Metrics MetricsSource
 }
 
 // Server is the agent's HTTP API.
@@ -84,6 +88,9 @@ type Server struct {
 	log            *slog.Logger
 	mux            *http.ServeMux
 	pods           atomic.Pointer[podsBox]
+	// agentHTTP calls other agents' internal routes with this node's
+	// certificate (metrics).
+	agentHTTP *http.Client
 }
 
 type podsBox struct{ Pods }
@@ -115,6 +122,7 @@ func NewServer(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux()}
 	s.proxyTransport = &http.Transport{TLSClientConfig: cfg.ClientTLS, ForceAttemptHTTP2: true}
+	s.agentHTTP = apiclient.NewHTTPClient(cfg.ClientTLS)
 	p := api.PathPrefix
 	route := func(pattern string, need perm, h http.HandlerFunc) {
 		method, path, _ := strings.Cut(pattern, " ")
@@ -165,6 +173,11 @@ func NewServer(cfg Config) *Server {
 	route("PUT /internal/nodes/{name}", permNode, s.handlePutNode)
 	route("POST /internal/lease", permNode, s.handleLease)
 	route("POST /internal/certificate", permNode, s.handleRenew)
+	route("GET /internal/metrics", permNode, s.handleInternalMetrics)
+	route("GET /metrics/nodes", permRead, s.handleNodeMetrics)
+	route("GET /metrics/nodes/{name}", permRead, s.handleNodeMetrics)
+	route("GET /metrics/pods", permRead, s.handlePodMetrics)
+	route("GET /metrics/namespaces/{ns}/pods/{name}", permRead, s.handlePodMetrics)
 	if cfg.Gatherer != nil {
 		s.mux.Handle("GET /metrics", s.guard(permRead, promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP))
 	}
