@@ -197,6 +197,7 @@ func newRoot() *cobra.Command {
 		newSecretsCmd(g),
 		newPolicyCmd(g),
 		newImageCmd(g),
+		newTopCmd(g),
 	)
 	return root
 }
