@@ -3,7 +3,9 @@ package agent
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +126,31 @@ func TestMetricsWindowSize(t *testing.T) {
 		if got := metricsWindowSize(tt.every); got != tt.want {
 			t.Errorf("metricsWindowSize(%v) = %d, want %d", tt.every, got, tt.want)
 		}
+	}
+}
+
+// BenchmarkMetricsSample100Pods: one sampling pass over 100 pods of two
+// containers each, reading and parsing real cgroup v1 files (testdata)
+// and /proc, as the agent does every --metrics-interval.
+func BenchmarkMetricsSample100Pods(b *testing.B) {
+	txn := cluster.Empty().Txn(1)
+	for i := range 100 {
+		txn.PutPod(&cluster.Pod{Namespace: "default", Name: fmt.Sprintf("p%d", i), UID: fmt.Sprintf("u%d", i), NodeName: "n1",
+			Spec: cluster.PodSpec{Containers: []cluster.Container{{Name: "a"}, {Name: "b"}}}})
+	}
+	st := txn.Commit()
+	at := time.Now()
+	s := &metricsSampler{
+		node: "n1", every: 10 * time.Second, state: func() *cluster.State { return st },
+		cgroupOf: func(string, string) string { return "/shoal/abc" },
+		cgroups:  &cgroup.Reader{Root: os.DirFS("../metrics/cgroup/testdata/v1")},
+		host:     cgroup.HostNode(),
+		rec:      metrics.NewRecorder("n1", 7),
+		now:      func() time.Time { at = at.Add(10 * time.Second); return at },
+		log:      slog.New(slog.DiscardHandler),
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.sample()
 	}
 }
