@@ -3,6 +3,7 @@ package apiclient
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"shoal/agent/api"
+	"shoal/cluster"
 	"shoal/metrics"
 )
 
@@ -25,6 +27,29 @@ func (c *Client) NodeReport(ctx context.Context, span time.Duration) (metrics.Re
 	}
 	err := c.do(ctx, http.MethodGet, "/internal/metrics", q, nil, &out)
 	return out, err
+}
+
+// MetricsFetch is how an agent gathers the cluster's metrics (for `top`,
+// and for an autoscaler on the leader): self's report from local (its
+// own recorder), every other node's from its agent's internal route over
+// hc, which carries this node's certificate, each within timeout. Use it
+// with metrics.Gather.
+func MetricsFetch(st *cluster.State, self string, local func(span time.Duration) metrics.Report, hc *http.Client, span, timeout time.Duration) metrics.Fetch {
+	return func(ctx context.Context, name string) (metrics.Report, error) {
+		if name == self {
+			if local == nil {
+				return metrics.Report{}, errors.New("this agent samples no metrics")
+			}
+			return local(span), nil
+		}
+		n, ok := st.Node(name)
+		if !ok || n.APIAddr == "" {
+			return metrics.Report{}, errors.New("its API address is not known")
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return (&Client{Addr: n.APIAddr, HTTP: hc}).NodeReport(ctx, span)
+	}
 }
 
 // NodeMetrics is every node's usage (name ""), or one node's, with the

@@ -59,22 +59,11 @@ func parseSpan(v string) (time.Duration, error) {
 // the others' agents over mutual TLS with this node's certificate (as
 // agents call each other's internal routes), 5 s each at most.
 func (s *Server) gather(ctx context.Context, nodes []string) ([]metrics.Report, error) {
-	st := s.cfg.Store.State()
-	fetch := func(ctx context.Context, name string) (metrics.Report, error) {
-		if name == s.cfg.NodeName {
-			if s.cfg.Metrics == nil {
-				return metrics.Report{}, errNoMetrics
-			}
-			return s.cfg.Metrics.Report(0), nil
-		}
-		n, ok := st.Node(name)
-		if !ok || n.APIAddr == "" {
-			return metrics.Report{}, errors.New("its API address is not known")
-		}
-		ctx, cancel := context.WithTimeout(ctx, metricsFetchTimeout)
-		defer cancel()
-		return (&apiclient.Client{Addr: n.APIAddr, HTTP: s.agentHTTP}).NodeReport(ctx, 0)
+	var local func(time.Duration) metrics.Report
+	if s.cfg.Metrics != nil {
+		local = s.cfg.Metrics.Report
 	}
+	fetch := apiclient.MetricsFetch(s.cfg.Store.State(), s.cfg.NodeName, local, s.agentHTTP, 0, metricsFetchTimeout)
 	return metrics.Gather(ctx, nodes, fetch)
 }
 
