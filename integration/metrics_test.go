@@ -83,6 +83,7 @@ func TestTop(t *testing.T) {
 	if d := direct - hold.mib; d < -2 || d > 2 {
 		t.Errorf("hold: top says %d MiB, its cgroup %d MiB", hold.mib, direct)
 	}
+	t.Logf("hold: top %d MiB, cgroup read directly %d MiB", hold.mib, direct)
 
 	out := a.Shoal(t, "top", "pods", "--containers")
 	if !strings.Contains(out, "POD") || !strings.Contains(out, "burn") {
