@@ -317,6 +317,9 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 		EvictionInterval: cfg.EvictionInterval,
 		Secrets:          cp.creds.secrets,
 	})
+	sweeper := &claimSweeper{node: cfg.Name, volumesDir: filepath.Join(cfg.DataDir, "volumes"),
+		store: store, forget: cp.writer.forgetClaims, log: log}
+	lc.loop(sweeper.run)
 	lc.loop(func(ctx context.Context) {
 		if err := rec.Run(ctx); err != nil && ctx.Err() == nil {
 			log.Error("node reconciler stopped", "err", err)

@@ -164,8 +164,8 @@ func (m *memRuntime) SyncNodePorts(_ context.Context, ports []runtime.NodePort) 
 	return nil
 }
 
-func (m *memRuntime) ClaimDir(ns, claim, pod string) string {
-	return filepath.Join(m.dir, "volumes", ns, claim+"-"+pod)
+func (m *memRuntime) ClaimDir(ns string, claim *cluster.ClaimSource, pod string) string {
+	return filepath.Join(m.dir, "volumes", ns, claim.DirName(pod))
 }
 
 func (m *memRuntime) Healthy(ctx context.Context) error {

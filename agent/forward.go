@@ -66,6 +66,11 @@ func (w *leaderWriter) ReportStatus(ctx context.Context, nodeName string, update
 	return nil
 }
 
+// forgetClaims commits a node's ForgetClaims.
+func (w *leaderWriter) forgetClaims(ctx context.Context, cmd *consensus.ForgetClaims) error {
+	return w.apply(ctx, cmd, func(c *apiclient.Client) error { return c.ForgetClaims(ctx, cmd) })
+}
+
 // renewLease asks the leader to renew this node's fencing lease.
 func (w *leaderWriter) renewLease(ctx context.Context, node string) error {
 	c, err := w.leaderClient()

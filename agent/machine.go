@@ -52,7 +52,7 @@ type nodeRuntime interface {
 	apiserver.Pods
 	SyncRoutes(ctx context.Context, routes []runtime.Route) error
 	SyncNodePorts(ctx context.Context, ports []runtime.NodePort) error
-	ClaimDir(namespace, claim, podName string) string
+	ClaimDir(namespace string, claim *cluster.ClaimSource, podName string) string
 	// CgroupPath names a container's cgroup, where the metrics sampler
 	// reads its counters.
 	CgroupPath(podUID, container string) string

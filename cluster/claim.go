@@ -13,6 +13,11 @@ type ClaimLocation struct {
 	Claim string `json:"claim"`
 	// Node holds the data.
 	Node string `json:"node"`
+	// Released marks a deleted PersistentVolumeClaim's record: its node
+	// deletes the data, then the record goes (a tombstone, so that the
+	// decision to delete data is never inferred from an absence). A
+	// released record places no pod.
+	Released bool `json:"released,omitempty"`
 
 	CreateIndex uint64 `json:"createIndex,omitempty"`
 	ModifyIndex uint64 `json:"modifyIndex,omitempty"`
@@ -45,7 +50,7 @@ func (s *State) ClaimLocations() []*ClaimLocation { return all[*ClaimLocation](s
 // claims of a pod move together, so the first recorded one speaks for all.
 func (s *State) VolumeNode(p *Pod) (node, claim string) {
 	for _, c := range p.Claims() {
-		if loc, ok := s.ClaimLocation(p.Namespace, c); ok {
+		if loc, ok := s.ClaimLocation(p.Namespace, c); ok && !loc.Released {
 			return loc.Node, c
 		}
 	}
@@ -60,7 +65,7 @@ func (t *Txn) ClaimLocation(namespace, claim string) (*ClaimLocation, bool) {
 // VolumeNode is State.VolumeNode as of this change.
 func (t *Txn) VolumeNode(p *Pod) (node, claim string) {
 	for _, c := range p.Claims() {
-		if loc, ok := t.ClaimLocation(p.Namespace, c); ok {
+		if loc, ok := t.ClaimLocation(p.Namespace, c); ok && !loc.Released {
 			return loc.Node, c
 		}
 	}

@@ -31,7 +31,7 @@ const (
 var ObjectKinds = []ObjectKind{
 	KindConfigMap, KindSecret, KindNamespace, KindServiceAccount,
 	KindRole, KindRoleBinding, KindClusterRole, KindClusterRoleBinding,
-	KindPodDisruptionBudget,
+	KindPodDisruptionBudget, KindPersistentVolumeClaim,
 }
 
 // Namespaced reports whether objects of the kind live in a namespace
@@ -96,6 +96,8 @@ type Object struct {
 
 	// Budget is a PodDisruptionBudget's spec.
 	Budget *DisruptionBudget `json:"budget,omitempty"`
+	// Claim is a PersistentVolumeClaim's spec (see volumeclaim.go).
+	Claim *VolumeClaim `json:"claim,omitempty"`
 
 	CreateIndex uint64    `json:"createIndex,omitempty"`
 	ModifyIndex uint64    `json:"modifyIndex,omitempty"`
@@ -130,6 +132,7 @@ func (o *Object) Clone() *Object {
 		b.Selector = cloneMap(o.Budget.Selector)
 		c.Budget = &b
 	}
+	c.Claim = o.Claim.Clone()
 	return &c
 }
 

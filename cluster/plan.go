@@ -22,13 +22,24 @@ type Plan struct {
 	DeleteJobs []PodRef          `json:"deleteJobs,omitempty"`
 	// CronRuns are the Jobs CronJobs start now.
 	CronRuns []CronRun `json:"cronRuns,omitempty"`
+	// DeleteClaims are terminating PersistentVolumeClaims no pod holds any
+	// more: they go, and their data with them.
+	DeleteClaims []ClaimRef `json:"deleteClaims,omitempty"`
+}
+
+// ClaimRef names one PersistentVolumeClaim; the UID guards against
+// deleting a newer claim of the same name.
+type ClaimRef struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	UID       string `json:"uid"`
 }
 
 // Empty reports whether p changes nothing.
 func (p *Plan) Empty() bool {
 	return len(p.Create) == 0 && len(p.Place) == 0 && len(p.Pending) == 0 &&
 		len(p.Terminate) == 0 && len(p.Delete) == 0 && len(p.Jobs) == 0 && len(p.DeleteJobs) == 0 &&
-		len(p.CronRuns) == 0
+		len(p.CronRuns) == 0 && len(p.DeleteClaims) == 0
 }
 
 // PodRef names one pod; the UID guards against acting on a newer pod of the

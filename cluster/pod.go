@@ -258,8 +258,9 @@ type Volume struct {
 	Name     string          `json:"name"`
 	EmptyDir *EmptyDirSource `json:"emptyDir,omitempty"`
 	HostPath *HostPathSource `json:"hostPath,omitempty"`
-	// Claim names a StatefulSet volume claim; the node keeps its data under
-	// the data dir, per claim and pod, across pod restarts and deletions.
+	// Claim names a StatefulSet volume claim or a PersistentVolumeClaim;
+	// the node keeps its data under the data dir across pod restarts and
+	// deletions (ClaimSource.DirName).
 	Claim *ClaimSource `json:"claim,omitempty"`
 	// ConfigMap, Secret, DownwardAPI and Projected volumes are files the
 	// node writes from the cluster state (see configsource.go); containers
@@ -284,9 +285,14 @@ type HostPathSource struct {
 	Type string `json:"type,omitempty"`
 }
 
-// ClaimSource is a StatefulSet's per-pod persistent volume.
+// ClaimSource is a StatefulSet's per-pod persistent volume, or a pod's
+// standalone PersistentVolumeClaim.
 type ClaimSource struct {
 	ClaimName string `json:"claimName"`
+	// Standalone names a PersistentVolumeClaim object (a pod volume's
+	// persistentVolumeClaim.claimName), shared by the pods that name it;
+	// otherwise the claim is a StatefulSet pod's own.
+	Standalone bool `json:"standalone,omitempty"`
 	// Storage is the requested size in bytes (informational: volumes are
 	// directories on the node).
 	Storage int64 `json:"storage,omitempty"`

@@ -53,7 +53,7 @@ func (pl *placer) checkVolume(p *cluster.Pod, node, from string) string {
 // reports the copy done (volumesFetched).
 func (pl *placer) recordClaims(p *cluster.Pod) {
 	for _, c := range p.Claims() {
-		if loc, ok := pl.txn.ClaimLocation(p.Namespace, c); ok {
+		if loc, ok := pl.txn.ClaimLocation(p.Namespace, c); ok && !loc.Released {
 			if _, live := pl.txn.Node(loc.Node); live {
 				continue
 			}

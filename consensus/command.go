@@ -48,9 +48,10 @@ const (
 	SetSecretKeyType
 	EvictPodsType
 	TaintNodeType
+	ForgetClaimsType
 
 	// maxCommandType is the newest type this agent knows.
-	maxCommandType = TaintNodeType
+	maxCommandType = ForgetClaimsType
 
 	// batchType is the envelope the Store writes: many commands, one log
 	// entry, one result each. It is never nested.
@@ -82,6 +83,7 @@ var commandNames = map[CommandType]string{
 	SetSecretKeyType:       "SetSecretKey",
 	EvictPodsType:          "EvictPods",
 	TaintNodeType:          "TaintNode",
+	ForgetClaimsType:       "ForgetClaims",
 	batchType:              "Batch",
 }
 
@@ -239,6 +241,8 @@ func newCommand(t CommandType) (Command, bool) {
 		return &EvictPods{}, true
 	case TaintNodeType:
 		return &TaintNode{}, true
+	case ForgetClaimsType:
+		return &ForgetClaims{}, true
 	}
 	return nil, false
 }

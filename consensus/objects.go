@@ -65,6 +65,11 @@ func (c *PutObjects) apply(a *applier) Result {
 		if o.Kind == cluster.KindSecret && len(o.Sealed) == 0 && len(o.SecretKeys) > 0 {
 			return invalid("secret %s/%s: data must be sealed", o.Namespace, o.Name)
 		}
+		if o.Kind == cluster.KindPersistentVolumeClaim {
+			if err := a.checkClaimPut(o); err != nil {
+				return Result{Err: err}
+			}
+		}
 	}
 	var r Result
 	for _, o := range c.Objects {
@@ -83,8 +88,12 @@ func (c *PutObjects) apply(a *applier) Result {
 }
 
 func (c *DeleteObject) apply(a *applier) Result {
-	if _, ok := a.txn.Object(c.Kind, c.Namespace, c.Name); !ok {
+	o, ok := a.txn.Object(c.Kind, c.Namespace, c.Name)
+	if !ok {
 		return Result{Err: notFound(kindLower(c.Kind), c.Namespace, c.Name)}
+	}
+	if c.Kind == cluster.KindPersistentVolumeClaim {
+		return a.deleteClaim(o)
 	}
 	if c.Kind != cluster.KindNamespace {
 		a.txn.DeleteObject(c.Kind, c.Namespace, c.Name)
@@ -104,6 +113,8 @@ func kindLower(k cluster.ObjectKind) string {
 		return "secret"
 	case cluster.KindNamespace:
 		return "namespace"
+	case cluster.KindPersistentVolumeClaim:
+		return "persistentvolumeclaim"
 	}
 	return string(k)
 }
@@ -135,7 +146,13 @@ func (a *applier) deleteNamespace(ns string) Result {
 			continue
 		}
 		for _, o := range a.txn.Objects(k, ns) {
-			a.txn.DeleteObject(k, ns, o.Name)
+			if k == cluster.KindPersistentVolumeClaim {
+				// Its pods are stopping: a claim they hold goes once they
+				// are gone (the scheduler's DeleteClaims).
+				a.deleteClaim(o)
+			} else {
+				a.txn.DeleteObject(k, ns, o.Name)
+			}
 			r.Changed++
 		}
 	}

@@ -76,6 +76,9 @@ func (pl *placer) check(p *cluster.Pod, node string, gpus []string, from string)
 	if why := hardRules(p, r.node); why != "" {
 		return why
 	}
+	if why := pl.checkClaims(p); why != "" {
+		return why
+	}
 	if why := pl.checkVolume(p, node, from); why != "" {
 		return why
 	}
@@ -280,9 +283,14 @@ func (c *ApplyPlan) apply(a *applier) Result {
 		}
 		pr.Placed++
 	}
-	r.Changed = pr.Created + pr.Placed + pr.Pending + pr.Terminated + pr.Deleted + applyJobs(a, plan, &r.Skipped) +
-		applyCronRuns(a, plan, &r.Skipped)
+	r.Changed = pr.Created + pr.Placed + pr.Pending + pr.Terminated + pr.Deleted + applyControllers(a, plan, &r.Skipped)
 	return r
+}
+
+// applyControllers applies what the plan says of other objects than pods:
+// Jobs, CronJobs' runs, claims.
+func applyControllers(a *applier, plan *cluster.Plan, skipped *int) int {
+	return applyJobs(a, plan, skipped) + applyCronRuns(a, plan, skipped) + applyDeleteClaims(a, plan, skipped)
 }
 
 // deletable reports whether a pod may leave the state: nothing holds it on

@@ -374,6 +374,20 @@ func (s *Store) WaitForIndex(ctx context.Context, idx uint64) error {
 	}
 }
 
+// CaughtUp reports whether this member's State holds every entry the
+// leader has told it is committed, and a leader is known: a member that
+// just restarted replays an old state first, and nothing that deletes data
+// may act on that.
+func (s *Store) CaughtUp() bool {
+	if _, id := s.Leader(); id == "" {
+		return false
+	}
+	// AppliedIndex, not State().Index(): the last committed entries may be
+	// Raft's own (a leader's no-op), which never reach the State.
+	c := s.raft.CommitIndex()
+	return c > 0 && s.raft.AppliedIndex() >= c
+}
+
 // IsLeader reports whether this member is the leader now.
 func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
 

@@ -214,7 +214,7 @@ func TestConfigConsumptionErrors(t *testing.T) {
 		{"projected token", pod("volumes: [{name: v, projected: {sources: [{serviceAccountToken: {path: token}}]}}]", ""),
 			at + `5): spec.volumes[0].projected.sources[0].serviceAccountToken: not supported by Shoal (Shoal has no API tokens for pods: the Shoal API is not for pods to call)`},
 		{"two volume sources", pod("volumes: [{name: v, emptyDir: {}, configMap: {name: c}}]", ""),
-			at + `5): spec.volumes[0]: may have only one source (emptyDir, hostPath, configMap, secret, downwardAPI or projected)`},
+			at + `5): spec.volumes[0]: may have only one source (emptyDir, hostPath, persistentVolumeClaim, configMap, secret, downwardAPI or projected)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -47,7 +47,7 @@ func init() {
 	}
 }
 
-const supportedKinds = "Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget, Job, CronJob"
+const supportedKinds = "Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget, PersistentVolumeClaim, Job, CronJob"
 
 // decode turns one document's JSON into objects: one, or the items of a
 // v1 List (what `get -o yaml` prints for several objects, so that it
@@ -209,7 +209,6 @@ var hints = map[string]string{
 	"podAntiAffinity":          "Shoal has nodeAffinity only, not inter-pod anti-affinity",
 	"nodeName":                 "use nodeSelector",
 	"matchExpressions":         "use matchLabels",
-	"persistentVolumeClaim":    "standalone PersistentVolumeClaims are not supported: use a StatefulSet's volumeClaimTemplates",
 	"serviceAccountToken":      "Shoal has no API tokens for pods: the Shoal API is not for pods to call",
 	"fileKeyRef":               "use configMapKeyRef or secretKeyRef",
 	"seLinuxOptions":           "Shoal sets no SELinux labels",
@@ -304,12 +303,14 @@ var (
 	podSpecShape = obj(map[string]*shape{
 		"containers": containerShape, "initContainers": containerShape,
 		"volumes": obj(map[string]*shape{
-			"name":        leaf,
-			"emptyDir":    obj(map[string]*shape{"medium": leaf, "sizeLimit": leaf}),
-			"hostPath":    obj(map[string]*shape{"path": leaf, "type": leaf}),
-			"configMap":   obj(map[string]*shape{"name": leaf, "items": itemsShape, "defaultMode": leaf, "optional": leaf}),
-			"secret":      obj(map[string]*shape{"secretName": leaf, "items": itemsShape, "defaultMode": leaf, "optional": leaf}),
-			"downwardAPI": obj(map[string]*shape{"items": downwardItems, "defaultMode": leaf}),
+			"name":     leaf,
+			"emptyDir": obj(map[string]*shape{"medium": leaf, "sizeLimit": leaf}),
+			"hostPath": obj(map[string]*shape{"path": leaf, "type": leaf}),
+			// readOnly is refused: a volumeMount's readOnly does the same.
+			"persistentVolumeClaim": obj(map[string]*shape{"claimName": leaf}),
+			"configMap":             obj(map[string]*shape{"name": leaf, "items": itemsShape, "defaultMode": leaf, "optional": leaf}),
+			"secret":                obj(map[string]*shape{"secretName": leaf, "items": itemsShape, "defaultMode": leaf, "optional": leaf}),
+			"downwardAPI":           obj(map[string]*shape{"items": downwardItems, "defaultMode": leaf}),
 			"projected": obj(map[string]*shape{
 				"defaultMode": leaf,
 				"sources": obj(map[string]*shape{

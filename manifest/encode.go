@@ -269,7 +269,7 @@ func workloadTemplate(w *cluster.Workload) corev1.PodTemplateSpec {
 	tmpl := w.Template.Clone()
 	tmpl.Volumes = nil
 	for _, v := range w.Template.Volumes {
-		if v.Claim == nil {
+		if v.Claim == nil || v.Claim.Standalone {
 			tmpl.Volumes = append(tmpl.Volumes, v)
 		}
 	}
@@ -374,6 +374,8 @@ func podSpecToK8s(s cluster.PodSpec, podName string) corev1.PodSpec {
 			if v.HostPath.Type != "" {
 				kv.HostPath.Type = ptr(corev1.HostPathType(v.HostPath.Type))
 			}
+		case v.Claim != nil && v.Claim.Standalone:
+			kv.PersistentVolumeClaim = &corev1.PersistentVolumeClaimVolumeSource{ClaimName: v.Claim.ClaimName}
 		case v.Claim != nil:
 			kv.PersistentVolumeClaim = &corev1.PersistentVolumeClaimVolumeSource{ClaimName: v.Claim.ClaimName + "-" + podName}
 		default:

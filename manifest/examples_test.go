@@ -21,11 +21,6 @@ func TestExamplesRefused(t *testing.T) {
 			// Its PodDisruptionBudget and securityContext (runAsUser, fsGroup) are supported: see TestExampleZookeeperSecurity.
 			dir + `zookeeper.yaml: document 4 (StatefulSet "zk", line 59): spec.template.spec.affinity.podAntiAffinity: not supported by Shoal (Shoal has nodeAffinity only, not inter-pod anti-affinity)`,
 		}, "\n")},
-		{"wordpress/mysql-deployment.yaml", strings.Join([]string{
-			dir + `wordpress/mysql-deployment.yaml: document 2 (PersistentVolumeClaim "mysql-pv-claim", line 15): unknown kind "PersistentVolumeClaim" (Shoal supports Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget, Job, CronJob)`,
-			// Its env valueFrom secretKeyRef is supported.
-			dir + `wordpress/mysql-deployment.yaml: document 3 (Deployment "wordpress-mysql", line 73): spec.template.spec.volumes[0].persistentVolumeClaim: not supported by Shoal (standalone PersistentVolumeClaims are not supported: use a StatefulSet's volumeClaimTemplates)`,
-		}, "\n")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -54,6 +49,8 @@ func TestExamplesAccepted(t *testing.T) {
 			"Deployment/default/redis-follower", "Service/default/redis-follower",
 			"Deployment/default/redis-leader", "Service/default/redis-leader"}},
 		{[]string{"mysql"}, []string{"ConfigMap/default/mysql", "Service/default/mysql", "Service/default/mysql-read"}},
+		{[]string{"wordpress/mysql-deployment.yaml"}, []string{
+			"Service/default/wordpress-mysql", "PersistentVolumeClaim/default/mysql-pv-claim", "Deployment/default/wordpress-mysql"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.paths, ","), func(t *testing.T) {

@@ -56,6 +56,8 @@ var objectKinds = map[string]kindInfo{
 		func(c *conv, v any) *Object { return c.namespace(v.(*corev1.Namespace)) }},
 	string(cluster.KindPodDisruptionBudget): {"policy/v1", reflect.TypeFor[policyv1.PodDisruptionBudget](), budgetShape,
 		func(c *conv, v any) *Object { return c.budget(v.(*policyv1.PodDisruptionBudget)) }},
+	string(cluster.KindPersistentVolumeClaim): {"v1", reflect.TypeFor[corev1.PersistentVolumeClaim](), volumeClaimShape,
+		func(c *conv, v any) *Object { return c.volumeClaim(v.(*corev1.PersistentVolumeClaim)) }},
 	string(cluster.KindServiceAccount): {"v1", reflect.TypeFor[corev1.ServiceAccount](), apiOnlyShape,
 		func(c *conv, v any) *Object {
 			sa := v.(*corev1.ServiceAccount)
@@ -290,6 +292,8 @@ func ObjectToK8s(o *cluster.Object, secretData map[string][]byte) any {
 			Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}}
 	case cluster.KindPodDisruptionBudget:
 		return budgetToK8s(o, meta)
+	case cluster.KindPersistentVolumeClaim:
+		return volumeClaimToK8s(o, meta)
 	}
 	// An API-only object: what was applied, with the identity Shoal gave it.
 	var m map[string]any

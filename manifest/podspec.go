@@ -139,9 +139,9 @@ func (c *conv) volume(v corev1.Volume, p string, seen map[string]bool) cluster.V
 	seen[v.Name] = true
 	switch n := volumeSources(v); {
 	case n == 0:
-		c.errf(p, "needs a source: emptyDir, hostPath, configMap, secret, downwardAPI or projected (the volume types Shoal supports besides StatefulSet claims)")
+		c.errf(p, "needs a source: emptyDir, hostPath, persistentVolumeClaim, configMap, secret, downwardAPI or projected (the volume types Shoal supports besides StatefulSet claims)")
 	case n > 1:
-		c.errf(p, "may have only one source (emptyDir, hostPath, configMap, secret, downwardAPI or projected)")
+		c.errf(p, "may have only one source (emptyDir, hostPath, persistentVolumeClaim, configMap, secret, downwardAPI or projected)")
 	case v.EmptyDir != nil:
 		out.EmptyDir = &cluster.EmptyDirSource{Medium: string(v.EmptyDir.Medium)}
 		if m := v.EmptyDir.Medium; m != corev1.StorageMediumDefault && m != corev1.StorageMediumMemory {
@@ -156,6 +156,15 @@ func (c *conv) volume(v corev1.Volume, p string, seen map[string]bool) cluster.V
 		}
 	case v.HostPath != nil:
 		out.HostPath = c.hostPath(p, v.HostPath)
+	case v.PersistentVolumeClaim != nil:
+		// The claim need not exist yet: the pod waits for it, Pending.
+		name := v.PersistentVolumeClaim.ClaimName
+		if name == "" {
+			c.errf(p+".persistentVolumeClaim.claimName", "required")
+		} else {
+			c.check(p+".persistentVolumeClaim.claimName", name, validation.IsDNS1123Subdomain(name))
+		}
+		out.Claim = &cluster.ClaimSource{ClaimName: name, Standalone: true}
 	default:
 		c.configVolume(v, p, &out)
 	}
@@ -167,7 +176,7 @@ func (c *conv) volume(v corev1.Volume, p string, seen map[string]bool) cluster.V
 func volumeSources(v corev1.Volume) int {
 	n := 0
 	for _, set := range []bool{v.EmptyDir != nil, v.HostPath != nil, v.ConfigMap != nil, v.Secret != nil,
-		v.DownwardAPI != nil, v.Projected != nil} {
+		v.DownwardAPI != nil, v.Projected != nil, v.PersistentVolumeClaim != nil} {
 		if set {
 			n++
 		}

@@ -230,12 +230,13 @@ func (r *Runtime) logPath(uid, container string) string {
 	return filepath.Join(r.podDir(uid), "logs", container+".log")
 }
 
-// ClaimDir is where a StatefulSet pod's claim keeps its data on this node:
-// volumes/<ns>/<claim>-<pod>/ (as Kubernetes names the PVC "data-db-0").
-// The pod name of a StatefulSet is stable, so the data follows db-0 from
-// one incarnation to the next; it outlives the pod.
-func (r *Runtime) ClaimDir(namespace, claim, podName string) string {
-	return filepath.Join(r.cfg.DataDir, "volumes", namespace, claim+"-"+podName)
+// ClaimDir is where a pod's claim keeps its data on this node:
+// volumes/<ns>/<claim>-<pod>/ for a StatefulSet's (as Kubernetes names the
+// PVC "data-db-0"; the pod name is stable, so the data follows db-0 from
+// one incarnation to the next), volumes/<ns>/pvc_<claim>/ for a standalone
+// PersistentVolumeClaim (cluster.ClaimSource.DirName). It outlives the pod.
+func (r *Runtime) ClaimDir(namespace string, claim *cluster.ClaimSource, podName string) string {
+	return filepath.Join(r.cfg.DataDir, "volumes", namespace, claim.DirName(podName))
 }
 
 // maxIDLen is containerd's limit on identifiers.

@@ -223,7 +223,7 @@ func (r *Runtime) prepareVolumes(pod *cluster.Pod) error {
 			if err := errors.Join(validName(v.Claim.ClaimName), validName(pod.Namespace), validName(pod.Name)); err != nil {
 				return err
 			}
-			if err := os.MkdirAll(r.ClaimDir(pod.Namespace, v.Claim.ClaimName, pod.Name), 0o777); err != nil {
+			if err := os.MkdirAll(r.ClaimDir(pod.Namespace, v.Claim, pod.Name), 0o777); err != nil {
 				return err
 			}
 		case v.HostPath != nil:

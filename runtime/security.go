@@ -483,7 +483,7 @@ func (r *Runtime) applyFSGroup(pod *cluster.Pod) error {
 		case v.EmptyDir != nil:
 			dir = filepath.Join(r.podDir(pod.UID), "volumes", v.Name)
 		case v.Claim != nil:
-			dir = r.ClaimDir(pod.Namespace, v.Claim.ClaimName, pod.Name)
+			dir = r.ClaimDir(pod.Namespace, v.Claim, pod.Name)
 		default:
 			continue
 		}

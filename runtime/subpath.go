@@ -60,7 +60,7 @@ func (r *Runtime) volumeDir(pod *cluster.Pod, v cluster.Volume) (string, error) 
 	case v.HostPath != nil:
 		return v.HostPath.Path, nil
 	case v.Claim != nil:
-		return r.ClaimDir(pod.Namespace, v.Claim.ClaimName, pod.Name), nil
+		return r.ClaimDir(pod.Namespace, v.Claim, pod.Name), nil
 	case v.Config():
 		return r.configVolumeDir(pod.UID, v.Name), nil
 	default:

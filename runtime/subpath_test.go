@@ -424,7 +424,7 @@ func TestSubPathRemovePodKeepsClaim(t *testing.T) {
 		s := e.logsOf(pod.UID, "db")
 		return strings.Contains(s, "done"), s
 	})
-	claimFile := filepath.Join(e.rt.ClaimDir("default", "data", "db-0"), "sub", "dir", "file")
+	claimFile := filepath.Join(e.rt.ClaimDir("default", &cluster.ClaimSource{ClaimName: "data"}, "db-0"), "sub", "dir", "file")
 	if b, err := os.ReadFile(claimFile); err != nil || string(b) != "persisted\n" {
 		t.Fatalf("claim file: %q %v", b, err)
 	}

@@ -162,7 +162,7 @@ func (p *pass) placeAll() {
 	slices.SortStableFunc(todo, func(a, b *cluster.Pod) int { return cmp.Compare(a.CreateIndex, b.CreateIndex) })
 	p.table = p.buildTable()
 	for _, pod := range todo {
-		node, gpus, from, msg := p.placeVolumes(pod)
+		node, gpus, from, msg := p.placeClaims(pod)
 		if node != "" {
 			p.plan.Place = append(p.plan.Place, cluster.Placement{Pod: pod.Ref(), Node: node, GPUs: gpus, VolumeFrom: from})
 		} else if msg != pod.SchedulingMessage {
@@ -171,7 +171,7 @@ func (p *pass) placeAll() {
 	}
 	for _, pod := range p.created {
 		// Created pods are ours until the plan is committed: set directly.
-		pod.NodeName, pod.GPUs, pod.VolumeFrom, pod.SchedulingMessage = p.placeVolumes(pod)
+		pod.NodeName, pod.GPUs, pod.VolumeFrom, pod.SchedulingMessage = p.placeClaims(pod)
 	}
 }
 

@@ -71,6 +71,7 @@ func (o Options) Compute(st *cluster.State, now time.Time, ids IDSource) *cluste
 		}
 	}
 	p.placeAll()
+	p.releaseClaims()
 	return p.plan
 }
 
@@ -100,6 +101,8 @@ type pass struct {
 	created []*cluster.Pod
 
 	table *nodeTable // built lazily by placeAll
+	// claims: standalone claims' users, built lazily (claims.go).
+	claims map[string]*claimUse
 }
 
 // scan walks every pod once: garbage and orphans are handled here, the rest

@@ -50,6 +50,8 @@ type ObjectView struct {
 	SecretData map[string][]byte `json:"secretData,omitempty"`
 	// Budget is what a PodDisruptionBudget allows now.
 	Budget *cluster.BudgetStatus `json:"budget,omitempty"`
+	// Claim is a PersistentVolumeClaim's phase, node and users.
+	Claim *cluster.ClaimStatus `json:"claim,omitempty"`
 }
 
 // DrainResponse says what a drain did: the node is cordoned, Evicted pods

@@ -341,6 +341,12 @@ func (c *Client) ReportStatus(ctx context.Context, r *consensus.PodStatus) error
 	return c.do(ctx, http.MethodPost, "/internal/status", nil, r, nil)
 }
 
+// ForgetClaims removes the tombstones of claims whose data the node has
+// deleted.
+func (c *Client) ForgetClaims(ctx context.Context, cmd *consensus.ForgetClaims) error {
+	return c.do(ctx, http.MethodPost, "/internal/forget-claims", nil, cmd, nil)
+}
+
 // RegisterNode puts a node's record (capacity, addresses, labels, GPUs).
 func (c *Client) RegisterNode(ctx context.Context, n *cluster.Node) error {
 	return c.do(ctx, http.MethodPut, "/internal/nodes/"+n.Name, nil, n, nil)

@@ -267,6 +267,22 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	s.commitOK(w, r, body, &cmd)
 }
 
+// handleForgetClaims removes the tombstones of released claims whose data
+// the calling node has deleted; a node forgets only its own.
+func (s *Server) handleForgetClaims(w http.ResponseWriter, r *http.Request) {
+	var cmd consensus.ForgetClaims
+	body, err := readBody(r, &cmd)
+	if err != nil {
+		fail(w, badRequest{err})
+		return
+	}
+	if err := actsForSelf(r, cmd.Node); err != nil {
+		fail(w, err)
+		return
+	}
+	s.commitOK(w, r, body, &cmd)
+}
+
 func (s *Server) handlePutNode(w http.ResponseWriter, r *http.Request) {
 	var n cluster.Node
 	body, err := readBody(r, &n)

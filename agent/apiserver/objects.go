@@ -32,15 +32,16 @@ var objectResources = map[string]struct {
 	kind  cluster.ObjectKind
 	group string
 }{
-	"configmaps":           {cluster.KindConfigMap, "configmap"},
-	"secrets":              {cluster.KindSecret, "secret"},
-	"namespaces":           {cluster.KindNamespace, "namespace"},
-	"serviceaccounts":      {cluster.KindServiceAccount, "serviceaccount"},
-	"roles":                {cluster.KindRole, "role.rbac.authorization.k8s.io"},
-	"rolebindings":         {cluster.KindRoleBinding, "rolebinding.rbac.authorization.k8s.io"},
-	"clusterroles":         {cluster.KindClusterRole, "clusterrole.rbac.authorization.k8s.io"},
-	"clusterrolebindings":  {cluster.KindClusterRoleBinding, "clusterrolebinding.rbac.authorization.k8s.io"},
-	"poddisruptionbudgets": {cluster.KindPodDisruptionBudget, "poddisruptionbudget.policy"},
+	"configmaps":             {cluster.KindConfigMap, "configmap"},
+	"secrets":                {cluster.KindSecret, "secret"},
+	"namespaces":             {cluster.KindNamespace, "namespace"},
+	"serviceaccounts":        {cluster.KindServiceAccount, "serviceaccount"},
+	"roles":                  {cluster.KindRole, "role.rbac.authorization.k8s.io"},
+	"rolebindings":           {cluster.KindRoleBinding, "rolebinding.rbac.authorization.k8s.io"},
+	"clusterroles":           {cluster.KindClusterRole, "clusterrole.rbac.authorization.k8s.io"},
+	"clusterrolebindings":    {cluster.KindClusterRoleBinding, "clusterrolebinding.rbac.authorization.k8s.io"},
+	"poddisruptionbudgets":   {cluster.KindPodDisruptionBudget, "poddisruptionbudget.policy"},
+	"persistentvolumeclaims": {cluster.KindPersistentVolumeClaim, "persistentvolumeclaim"},
 }
 
 func init() {
@@ -84,6 +85,9 @@ func (s *Server) handleObjects(kind cluster.ObjectKind) http.HandlerFunc {
 				bs := o.Budget.Status(pods)
 				v.Budget = &bs
 			}
+			if o.Claim != nil {
+				v.Claim = claimStatus(st, o, podsIn(st, o.Namespace))
+			}
 			out.Items = append(out.Items, v)
 		}
 		if kind == cluster.KindNamespace {
@@ -103,6 +107,16 @@ func withBuiltinNamespaces(items []api.ObjectView, st *cluster.State) []api.Obje
 	}
 	slices.SortFunc(items, func(a, b api.ObjectView) int { return cmpString(a.Object.Name, b.Object.Name) })
 	return items
+}
+
+// claimStatus is a PersistentVolumeClaim's phase, node and users.
+func claimStatus(st *cluster.State, o *cluster.Object, pods []*cluster.Pod) *cluster.ClaimStatus {
+	var loc *cluster.ClaimLocation
+	if l, ok := st.ClaimLocation(o.Namespace, o.Name); ok && !l.Released {
+		loc = l
+	}
+	cs := cluster.ClaimStatusOf(loc, pods, o.Name)
+	return &cs
 }
 
 func podsIn(st *cluster.State, ns string) []*cluster.Pod {

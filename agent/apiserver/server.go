@@ -172,6 +172,7 @@ func NewServer(cfg Config) *Server {
 	route("POST /internal/status", permNode, s.handleStatus)
 	route("PUT /internal/nodes/{name}", permNode, s.handlePutNode)
 	route("POST /internal/lease", permNode, s.handleLease)
+	route("POST /internal/forget-claims", permNode, s.handleForgetClaims)
 	route("POST /internal/certificate", permNode, s.handleRenew)
 	route("GET /internal/metrics", permNode, s.handleInternalMetrics)
 	route("GET /metrics/nodes", permRead, s.handleNodeMetrics)

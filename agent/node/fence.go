@@ -169,7 +169,7 @@ func (r *Reconciler) fetchVolumes(ctx context.Context, pod *cluster.Pod, from st
 	if r.cfg.FetchVolume == nil || r.cfg.ClaimDir == nil {
 		return errors.New(errNoFetcherMessage)
 	}
-	for _, claim := range pod.Claims() {
+	for _, claim := range pod.ClaimSources() {
 		dest := r.cfg.ClaimDir(pod.Namespace, claim, pod.Name)
 		if err := r.cfg.FetchVolume(ctx, from, pod.Namespace, filepath.Base(dest), dest); err != nil {
 			return err

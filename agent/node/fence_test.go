@@ -55,7 +55,9 @@ func TestVolumeCopiedBeforeAnyContainerStarts(t *testing.T) {
 	ff := &fakeFetcher{fail: 2}
 	h := start(t, func(h *harness) { ff.h = h }, func(c *Config) {
 		c.FetchVolume = ff.fetch
-		c.ClaimDir = func(ns, claim, pod string) string { return filepath.Join("/data/volumes", ns, claim+"-"+pod) }
+		c.ClaimDir = func(ns string, claim *cluster.ClaimSource, pod string) string {
+			return filepath.Join("/data/volumes", ns, claim.DirName(pod))
+		}
 	})
 	p := statefulPod("app")
 	p.VolumeFrom = "n0"

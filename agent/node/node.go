@@ -98,7 +98,7 @@ type Config struct {
 	FetchVolume func(ctx context.Context, fromNode, namespace, claim, destDir string) error
 	// ClaimDir is where this node keeps a pod's claim (the runtime's
 	// layout: (*runtime.Runtime).ClaimDir).
-	ClaimDir func(namespace, claim, podName string) string
+	ClaimDir func(namespace string, claim *cluster.ClaimSource, podName string) string
 	// LeaseValid reports whether this node's fencing lease holds; nil means
 	// always. While it does not, the node's StatefulSet pods are stopped
 	// and none starts (see fence.go).

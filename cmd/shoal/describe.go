@@ -152,6 +152,8 @@ func describeObject(out io.Writer, v api.ObjectView) error {
 			fmt.Fprintf(w, "Status:\t%d expected, %d healthy, %d desired healthy: %d disruptions allowed\n",
 				st.ExpectedPods, st.CurrentHealthy, st.DesiredHealthy, st.DisruptionsAllowed)
 		}
+	case cluster.KindPersistentVolumeClaim:
+		describeClaim(w, o, v.Claim)
 	case cluster.KindServiceAccount:
 		fmt.Fprintf(w, "Tokens:\t<none> (Shoal has no Kubernetes API: no token is mounted into pods)\n")
 	}
@@ -295,6 +297,8 @@ func volumeSection(w io.Writer, vols []cluster.Volume) {
 			fmt.Fprintf(w, "  %s:\tEmptyDir %s\n", v.Name, v.EmptyDir.Medium)
 		case v.HostPath != nil:
 			fmt.Fprintf(w, "  %s:\tHostPath %s\n", v.Name, v.HostPath.Path)
+		case v.Claim != nil && v.Claim.Standalone:
+			fmt.Fprintf(w, "  %s:\tPersistentVolumeClaim %s\n", v.Name, v.Claim.ClaimName)
 		case v.Claim != nil:
 			fmt.Fprintf(w, "  %s:\tClaim %s\n", v.Name, v.Claim.ClaimName)
 		case v.ConfigMap != nil:
@@ -489,4 +493,28 @@ func timeOrNone(t time.Time) string {
 		return "<none>"
 	}
 	return t.Format(time.RFC1123)
+}
+
+// describeClaim prints a PersistentVolumeClaim's spec, phase, node and the
+// pods that hold it.
+func describeClaim(w io.Writer, o *cluster.Object, st *cluster.ClaimStatus) {
+	cl := o.Claim
+	if cl == nil {
+		return
+	}
+	cols := claimColumns(o, st)
+	fmt.Fprintf(w, "Status:\t%s\n", cols[0])
+	fmt.Fprintf(w, "Node:\t%s\n", cols[1])
+	fmt.Fprintf(w, "Capacity:\t%s (requested; a claim is a directory on its node, not limited)\n", cols[2])
+	fmt.Fprintf(w, "Access Modes:\t%s\n", cols[3])
+	fmt.Fprintf(w, "StorageClass:\t%s\n", dash(cols[4]))
+	fmt.Fprintf(w, "VolumeMode:\t%s\n", orDefault(cl.VolumeMode, "Filesystem"))
+	if cl.Terminating {
+		fmt.Fprintf(w, "Finalizers:\t[kubernetes.io/pvc-protection] (deleted once no pod uses it)\n")
+	}
+	var users []string
+	if st != nil {
+		users = st.UsedBy
+	}
+	fmt.Fprintf(w, "Used By:\t%s\n", dash(strings.Join(users, ", ")))
 }

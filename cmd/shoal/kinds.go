@@ -34,6 +34,7 @@ var resources = []resource{
 	{"clusterroles", "ClusterRole", "clusterrole.rbac.authorization.k8s.io"},
 	{"clusterrolebindings", "ClusterRoleBinding", "clusterrolebinding.rbac.authorization.k8s.io"},
 	{"poddisruptionbudgets", "PodDisruptionBudget", "poddisruptionbudget.policy"},
+	{"persistentvolumeclaims", "PersistentVolumeClaim", "persistentvolumeclaim"},
 }
 
 var aliases = map[string]string{
@@ -55,6 +56,7 @@ var aliases = map[string]string{
 	"clusterrole": "clusterroles", "clusterroles": "clusterroles",
 	"clusterrolebinding": "clusterrolebindings", "clusterrolebindings": "clusterrolebindings",
 	"poddisruptionbudget": "poddisruptionbudgets", "poddisruptionbudgets": "poddisruptionbudgets", "pdb": "poddisruptionbudgets",
+	"persistentvolumeclaim": "persistentvolumeclaims", "persistentvolumeclaims": "persistentvolumeclaims", "pvc": "persistentvolumeclaims",
 }
 
 // objectKind is the stored kind of a resource kept as a cluster.Object,

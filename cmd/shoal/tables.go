@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	kresource "k8s.io/apimachinery/pkg/api/resource"
+
 	"shoal/agent/api"
 	"shoal/cluster"
 	"shoal/manifest"
@@ -214,6 +216,8 @@ func objectTable(kind cluster.ObjectKind, items []api.ObjectView, allNamespaces 
 		t.header = append(t.header, "STATUS")
 	case cluster.KindPodDisruptionBudget:
 		t.header = append(t.header, "MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS")
+	case cluster.KindPersistentVolumeClaim:
+		t.header = append(t.header, "STATUS", "NODE", "CAPACITY", "ACCESS MODES", "STORAGECLASS")
 	}
 	t.header = append(t.header, "AGE")
 	namespaced := kind.Namespaced() && allNamespaces
@@ -232,6 +236,8 @@ func objectTable(kind cluster.ObjectKind, items []api.ObjectView, allNamespaces 
 			row = append(row, "Active")
 		case cluster.KindPodDisruptionBudget:
 			row = append(row, budgetColumns(o, v.Budget)...)
+		case cluster.KindPersistentVolumeClaim:
+			row = append(row, claimColumns(o, v.Claim)...)
 		}
 		row = append(row, age(o.CreatedAt, now))
 		if namespaced {
@@ -241,9 +247,48 @@ func objectTable(kind cluster.ObjectKind, items []api.ObjectView, allNamespaces 
 		if v.Budget != nil {
 			k8s = manifest.WithBudgetStatus(k8s, *v.Budget)
 		}
+		if v.Claim != nil {
+			k8s = manifest.WithClaimStatus(k8s, *v.Claim)
+		}
 		t.add(o.Name, k8s, row, nil)
 	}
 	return t
+}
+
+// claimColumns are a PersistentVolumeClaim's STATUS (Terminating while
+// its deletion waits for its pods, as kubectl shows it), NODE, CAPACITY,
+// ACCESS MODES and STORAGECLASS.
+func claimColumns(o *cluster.Object, st *cluster.ClaimStatus) []string {
+	cl := o.Claim
+	if cl == nil {
+		return []string{"<unknown>", "<none>", "", "", ""}
+	}
+	status := "<unknown>"
+	if st != nil {
+		status = st.Phase
+	}
+	if cl.Terminating {
+		status = "Terminating"
+	}
+	node := "<none>"
+	if st != nil && st.Node != "" {
+		node = st.Node
+	}
+	class := ""
+	if cl.StorageClassName != nil {
+		class = *cl.StorageClassName
+	}
+	return []string{status, node, kresource.NewQuantity(cl.Storage, kresource.BinarySI).String(), accessModes(cl.AccessModes), class}
+}
+
+// accessModes abbreviates access modes as kubectl does (RWO, RWOP).
+func accessModes(modes []string) string {
+	short := map[string]string{cluster.AccessReadWriteOnce: "RWO", cluster.AccessReadWriteOncePod: "RWOP"}
+	out := make([]string, len(modes))
+	for i, m := range modes {
+		out[i] = orDefault(short[m], m)
+	}
+	return strings.Join(out, ",")
 }
 
 func budgetColumns(o *cluster.Object, st *cluster.BudgetStatus) []string {
