@@ -68,7 +68,7 @@ func CountDaemons(w *Workload, pods []*Pod, desired int32) DaemonCounts {
 		s.any = true
 		s.ready = s.ready || p.Ready()
 		s.updated = s.updated || cur
-		s.available = s.available || (cur && p.Ready())
+		s.available = s.available || (cur && w.PodAvailable(p))
 	}
 	for _, s := range nodes {
 		c.Current++

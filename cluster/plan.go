@@ -25,6 +25,8 @@ type Plan struct {
 	// DeleteClaims are terminating PersistentVolumeClaims no pod holds any
 	// more: they go, and their data with them.
 	DeleteClaims []ClaimRef `json:"deleteClaims,omitempty"`
+	// Readiness are the leader's availability stamps (minReadySeconds).
+	Readiness []PodReadiness `json:"readiness,omitempty"`
 }
 
 // ClaimRef names one PersistentVolumeClaim; the UID guards against
@@ -39,7 +41,7 @@ type ClaimRef struct {
 func (p *Plan) Empty() bool {
 	return len(p.Create) == 0 && len(p.Place) == 0 && len(p.Pending) == 0 &&
 		len(p.Terminate) == 0 && len(p.Delete) == 0 && len(p.Jobs) == 0 && len(p.DeleteJobs) == 0 &&
-		len(p.CronRuns) == 0 && len(p.DeleteClaims) == 0
+		len(p.CronRuns) == 0 && len(p.DeleteClaims) == 0 && len(p.Readiness) == 0
 }
 
 // PodRef names one pod; the UID guards against acting on a newer pod of the

@@ -465,6 +465,11 @@ type Pod struct {
 	// Terminating asks the node to stop the pod (grace period, then kill);
 	// the pod leaves the state once its node reports it stopped.
 	Terminating bool `json:"terminating,omitempty"`
+	// ReadySince and Available are the leader's stamps for workloads with
+	// minReadySeconds (see available.go): when it saw the pod ready, and
+	// that it has been ready long enough.
+	ReadySince time.Time `json:"readySince,omitzero"`
+	Available  bool      `json:"available,omitempty"`
 
 	Status PodStatus `json:"status"`
 

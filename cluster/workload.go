@@ -44,6 +44,10 @@ type Workload struct {
 	Strategy       string `json:"strategy,omitempty"`
 	MaxSurge       string `json:"maxSurge,omitempty"`
 	MaxUnavailable string `json:"maxUnavailable,omitempty"`
+	// MinReadySeconds: a pod counts as available only once it has been
+	// ready this long (Deployment, StatefulSet, DaemonSet, ReplicaSet; see
+	// available.go).
+	MinReadySeconds int32 `json:"minReadySeconds,omitempty"`
 
 	// StatefulSet only.
 	ServiceName          string        `json:"serviceName,omitempty"`

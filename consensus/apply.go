@@ -405,6 +405,7 @@ func (c *PodStatus) apply(a *applier) Result {
 		if fetched {
 			p.VolumeFrom = ""
 		}
+		p.ClearReadiness()
 		a.txn.PutPod(p)
 		r.Changed++
 	}

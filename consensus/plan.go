@@ -290,7 +290,8 @@ func (c *ApplyPlan) apply(a *applier) Result {
 // applyControllers applies what the plan says of other objects than pods:
 // Jobs, CronJobs' runs, claims.
 func applyControllers(a *applier, plan *cluster.Plan, skipped *int) int {
-	return applyJobs(a, plan, skipped) + applyCronRuns(a, plan, skipped) + applyDeleteClaims(a, plan, skipped)
+	return applyJobs(a, plan, skipped) + applyCronRuns(a, plan, skipped) + applyDeleteClaims(a, plan, skipped) +
+		applyReadiness(a, plan, skipped)
 }
 
 // deletable reports whether a pod may leave the state: nothing holds it on
@@ -301,4 +302,29 @@ func deletable(txn *cluster.Txn, p *cluster.Pod) bool {
 	}
 	n, ok := txn.Node(p.NodeName)
 	return !ok || n.Status == cluster.NodeDown
+}
+
+// applyReadiness stores the leader's availability stamps of pods that are
+// still ready.
+func applyReadiness(a *applier, plan *cluster.Plan, skipped *int) int {
+	n := 0
+	for _, pr := range plan.Readiness {
+		p, ok := a.txn.Pod(orDefault(pr.Pod.Namespace), pr.Pod.Name)
+		if !ok || p.UID != pr.Pod.UID || !p.Ready() || pr.ReadySince.IsZero() ||
+			(p.ReadySince.Equal(pr.ReadySince) && p.Available == pr.Available) {
+			*skipped++
+			continue
+		}
+		// A later stamp never moves ReadySince: the pod was ready since the
+		// first one.
+		if !p.ReadySince.IsZero() && !p.ReadySince.Equal(pr.ReadySince) {
+			*skipped++
+			continue
+		}
+		p = p.Clone()
+		p.ReadySince, p.Available = pr.ReadySince, pr.Available
+		a.txn.PutPod(p)
+		n++
+	}
+	return n
 }

@@ -117,6 +117,7 @@ func (c *conv) workload(kind cluster.WorkloadKind, m *metav1.ObjectMeta, nameChe
 func (c *conv) deployment(d *appsv1.Deployment) *Object {
 	w := c.workload(cluster.KindDeployment, &d.ObjectMeta, validation.IsDNS1123Subdomain,
 		d.Spec.Replicas, d.Spec.RevisionHistoryLimit, d.Spec.Selector, &d.Spec.Template, nil)
+	w.MinReadySeconds = c.minReadySeconds(d.Spec.MinReadySeconds)
 	s := d.Spec.Strategy
 	switch s.Type {
 	case "", appsv1.RollingUpdateDeploymentStrategyType:
@@ -170,6 +171,7 @@ func (c *conv) statefulSet(s *appsv1.StatefulSet) *Object {
 	w := c.workload(cluster.KindStatefulSet, &s.ObjectMeta, validation.IsDNS1123Label,
 		s.Spec.Replicas, s.Spec.RevisionHistoryLimit, s.Spec.Selector, &s.Spec.Template, claims)
 	w.VolumeClaimTemplates = claims
+	w.MinReadySeconds = c.minReadySeconds(s.Spec.MinReadySeconds)
 	w.ServiceName = s.Spec.ServiceName
 	if w.ServiceName != "" {
 		c.check("spec.serviceName", w.ServiceName, validation.IsDNS1035Label(w.ServiceName))
@@ -197,6 +199,7 @@ func (c *conv) daemonSet(d *appsv1.DaemonSet) *Object {
 		nil, d.Spec.RevisionHistoryLimit, d.Spec.Selector, &d.Spec.Template, nil)
 	// Replicas means nothing to a DaemonSet: its nodes decide.
 	w.Replicas = 0
+	w.MinReadySeconds = c.minReadySeconds(d.Spec.MinReadySeconds)
 	s := d.Spec.UpdateStrategy
 	switch s.Type {
 	case "", appsv1.RollingUpdateDaemonSetStrategyType:
@@ -229,10 +232,21 @@ func (c *conv) daemonSet(d *appsv1.DaemonSet) *Object {
 func (c *conv) replicaSet(r *appsv1.ReplicaSet) *Object {
 	w := c.workload(cluster.KindReplicaSet, &r.ObjectMeta, validation.IsDNS1123Subdomain,
 		r.Spec.Replicas, nil, r.Spec.Selector, &r.Spec.Template, nil)
+	w.MinReadySeconds = c.minReadySeconds(r.Spec.MinReadySeconds)
 	none := int32(0)
 	w.RevisionHistoryLimit = &none
 	w.TemplateHash = w.TemplateID()
 	return &Object{Namespace: w.Namespace, Name: w.Name, Workload: w}
+}
+
+// minReadySeconds checks spec.minReadySeconds: how long a pod must have
+// been ready to count as available.
+func (c *conv) minReadySeconds(v int32) int32 {
+	if v < 0 {
+		c.errf("spec.minReadySeconds", "%d must be 0 or more", v)
+		return 0
+	}
+	return v
 }
 
 // claimTemplates converts volumeClaimTemplates. Shoal's claims are

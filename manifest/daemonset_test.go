@@ -134,7 +134,7 @@ spec:
 	}
 	for _, tc := range []struct{ old, new, want string }{
 		{"replicas: 3", "replicas: -1", `rs.yaml: document 1 (ReplicaSet "frontend", line 6): spec.replicas: -1 must be 0 or more`},
-		{"replicas: 3", "replicas: 3\n  minReadySeconds: 5", `rs.yaml: document 1 (ReplicaSet "frontend", line 7): spec.minReadySeconds: not supported by Shoal`},
+		{"replicas: 3", "replicas: 3\n  minReadySeconds: -5", `rs.yaml: document 1 (ReplicaSet "frontend", line 7): spec.minReadySeconds: -5 must be 0 or more`},
 		{"labels: {tier: frontend}", "labels: {tier: backend}", `rs.yaml: document 1 (ReplicaSet "frontend", line 11): spec.template.metadata.labels: do not match spec.selector.matchLabels map[tier:frontend]: the workload would never find its pods`},
 	} {
 		_, err := Decode([]byte(strings.Replace(rs, tc.old, tc.new, 1)), "rs.yaml")

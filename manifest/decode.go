@@ -353,7 +353,7 @@ var (
 			"type":          leaf,
 			"rollingUpdate": obj(map[string]*shape{"maxSurge": leaf, "maxUnavailable": leaf}),
 		}),
-		"revisionHistoryLimit": leaf, "progressDeadlineSeconds": ignored,
+		"revisionHistoryLimit": leaf, "minReadySeconds": leaf, "progressDeadlineSeconds": ignored,
 	})
 
 	statefulSetShape = top(map[string]*shape{
@@ -368,7 +368,7 @@ var (
 		}),
 		"podManagementPolicy":  leaf,
 		"updateStrategy":       obj(map[string]*shape{"type": leaf}),
-		"revisionHistoryLimit": leaf,
+		"revisionHistoryLimit": leaf, "minReadySeconds": leaf,
 	})
 
 	daemonSetShape = top(map[string]*shape{
@@ -377,10 +377,10 @@ var (
 			"type":          leaf,
 			"rollingUpdate": obj(map[string]*shape{"maxSurge": leaf, "maxUnavailable": leaf}),
 		}),
-		"revisionHistoryLimit": leaf,
+		"revisionHistoryLimit": leaf, "minReadySeconds": leaf,
 	})
 
-	replicaSetShape = top(map[string]*shape{"replicas": leaf, "selector": selectorShape, "template": templateShape})
+	replicaSetShape = top(map[string]*shape{"replicas": leaf, "selector": selectorShape, "template": templateShape, "minReadySeconds": leaf})
 
 	podShape = top(podSpecShape.fields)
 

@@ -136,7 +136,7 @@ func WorkloadToK8s(w *cluster.Workload, pods []*cluster.Pod) any {
 	replicas := w.Replicas
 	historyLimit := ptr(int32(w.HistoryLimit()))
 
-	var total, ready, updated int32
+	var total, ready, available, updated int32
 	for _, p := range pods {
 		if p.Terminating || (w.UID != "" && (p.Owner == nil || p.Owner.UID != w.UID)) {
 			continue
@@ -144,6 +144,9 @@ func WorkloadToK8s(w *cluster.Workload, pods []*cluster.Pod) any {
 		total++
 		if p.Ready() {
 			ready++
+		}
+		if w.PodAvailable(p) {
+			available++
 		}
 		if p.TemplateHash == w.TemplateHash {
 			updated++
@@ -175,11 +178,12 @@ func WorkloadToK8s(w *cluster.Workload, pods []*cluster.Pod) any {
 				ServiceName: w.ServiceName, VolumeClaimTemplates: claims,
 				RevisionHistoryLimit: historyLimit,
 				PodManagementPolicy:  appsv1.PodManagementPolicyType(w.PodManagementPolicy),
+				MinReadySeconds:      w.MinReadySeconds,
 				UpdateStrategy:       appsv1.StatefulSetUpdateStrategy{Type: appsv1.StatefulSetUpdateStrategyType(w.Strategy)},
 			},
 			Status: appsv1.StatefulSetStatus{
 				ObservedGeneration: w.Generation, Replicas: total, ReadyReplicas: ready,
-				CurrentReplicas: updated, UpdatedReplicas: updated, AvailableReplicas: ready,
+				CurrentReplicas: updated, UpdatedReplicas: updated, AvailableReplicas: available,
 				CurrentRevision: w.Name + "-" + w.TemplateHash, UpdateRevision: w.Name + "-" + w.TemplateHash,
 			},
 		}
@@ -195,11 +199,11 @@ func WorkloadToK8s(w *cluster.Workload, pods []*cluster.Pod) any {
 		ObjectMeta: meta,
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &replicas, Selector: selector, Template: template, Strategy: strategy,
-			RevisionHistoryLimit: historyLimit,
+			RevisionHistoryLimit: historyLimit, MinReadySeconds: w.MinReadySeconds,
 		},
 		Status: appsv1.DeploymentStatus{
 			ObservedGeneration: w.Generation, Replicas: total, ReadyReplicas: ready,
-			UpdatedReplicas: updated, AvailableReplicas: ready, UnavailableReplicas: max(0, replicas-ready),
+			UpdatedReplicas: updated, AvailableReplicas: available, UnavailableReplicas: max(0, replicas-available),
 		},
 	}
 }
@@ -219,6 +223,7 @@ func DaemonSetToK8s(w *cluster.Workload, c cluster.DaemonCounts) *appsv1.DaemonS
 		Spec: appsv1.DaemonSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: w.Selector}, Template: workloadTemplate(w),
 			UpdateStrategy: strategy, RevisionHistoryLimit: ptr(int32(w.HistoryLimit())),
+			MinReadySeconds: w.MinReadySeconds,
 		},
 		Status: appsv1.DaemonSetStatus{
 			ObservedGeneration:     w.Generation,
@@ -230,7 +235,7 @@ func DaemonSetToK8s(w *cluster.Workload, c cluster.DaemonCounts) *appsv1.DaemonS
 }
 
 func replicaSetToK8s(w *cluster.Workload, meta metav1.ObjectMeta, template corev1.PodTemplateSpec, pods []*cluster.Pod) *appsv1.ReplicaSet {
-	var total, ready int32
+	var total, ready, available int32
 	for _, p := range pods {
 		if p.Terminating || (w.UID != "" && (p.Owner == nil || p.Owner.UID != w.UID)) {
 			continue
@@ -239,6 +244,9 @@ func replicaSetToK8s(w *cluster.Workload, meta metav1.ObjectMeta, template corev
 		if p.Ready() {
 			ready++
 		}
+		if w.PodAvailable(p) {
+			available++
+		}
 	}
 	replicas := w.Replicas
 	return &appsv1.ReplicaSet{
@@ -246,10 +254,11 @@ func replicaSetToK8s(w *cluster.Workload, meta metav1.ObjectMeta, template corev
 		ObjectMeta: meta,
 		Spec: appsv1.ReplicaSetSpec{
 			Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: w.Selector}, Template: template,
+			MinReadySeconds: w.MinReadySeconds,
 		},
 		Status: appsv1.ReplicaSetStatus{
 			ObservedGeneration: w.Generation, Replicas: total, FullyLabeledReplicas: total,
-			ReadyReplicas: ready, AvailableReplicas: ready,
+			ReadyReplicas: ready, AvailableReplicas: available,
 		},
 	}
 }

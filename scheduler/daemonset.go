@@ -91,17 +91,17 @@ func (p *pass) daemonRollingUpdate(w *cluster.Workload, nodes []*daemonNode) {
 			p.createDaemonPod(w, dn.node)
 			numUnavailable++
 		case len(dn.old) == 0:
-			if !dn.cur[0].Ready() {
+			if !w.PodAvailable(dn.cur[0]) {
 				numUnavailable++
 			}
 		case len(dn.cur) > 0:
 			surging++
-			if dn.cur[0].Ready() {
+			if w.PodAvailable(dn.cur[0]) {
 				for _, pod := range dn.old {
 					p.stop(pod) // replaced by a ready new pod
 				}
 			}
-		case countReady(dn.old) == 0:
+		case countAvailable(w, dn.old) == 0:
 			// Nothing available to lose: replace at once.
 			for _, pod := range dn.old {
 				p.stop(pod)

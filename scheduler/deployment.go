@@ -68,24 +68,26 @@ func (p *pass) deployment(w *cluster.Workload) {
 	if n := min(desired-len(cur), desired+surge-total); n > 0 {
 		p.createDeploymentPods(w, n)
 	}
-	readyCur, readyOld := countReady(cur), countReady(old)
-	// Old pods that are not ready cost no availability; Kubernetes still
-	// bounds their clean-up so that total pods never drop below the
+	// Availability, not readiness, is what maxUnavailable keeps: with
+	// minReadySeconds a pod counts once it has been ready that long.
+	availCur, availOld := countAvailable(w, cur), countAvailable(w, old)
+	// Old pods that are not available cost no availability; Kubernetes
+	// still bounds their clean-up so that total pods never drop below the
 	// minimum while new ones are unavailable.
-	budget := total - minAvailable - (len(cur) - readyCur)
+	budget := total - minAvailable - (len(cur) - availCur)
 	slices.SortFunc(old, stopOrder)
-	var ready []*cluster.Pod
+	var avail []*cluster.Pod
 	for _, pod := range old {
-		if pod.Ready() {
-			ready = append(ready, pod)
+		if w.PodAvailable(pod) {
+			avail = append(avail, pod)
 		} else if budget > 0 {
 			p.stop(pod)
 			budget--
 		}
 	}
-	// Ready old pods go only while enough pods stay available.
-	for i := 0; i < len(ready) && i < readyCur+readyOld-minAvailable; i++ {
-		p.stop(ready[i])
+	// Available old pods go only while enough pods stay available.
+	for i := 0; i < len(avail) && i < availCur+availOld-minAvailable; i++ {
+		p.stop(avail[i])
 	}
 }
 
@@ -135,10 +137,12 @@ func rank(p *cluster.Pod) int {
 	return 2
 }
 
-func countReady(pods []*cluster.Pod) int {
+// countAvailable counts the pods of w that are available (ready, for
+// minReadySeconds).
+func countAvailable(w *cluster.Workload, pods []*cluster.Pod) int {
 	n := 0
 	for _, p := range pods {
-		if p.Ready() {
+		if w.PodAvailable(p) {
 			n++
 		}
 	}

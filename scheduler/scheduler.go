@@ -55,6 +55,7 @@ func (o Options) Compute(st *cluster.State, now time.Time, ids IDSource) *cluste
 	workloads := st.Workloads()
 	p.scan(workloads)
 	for _, w := range workloads {
+		p.readiness(w)
 		switch w.Kind {
 		case cluster.KindDeployment:
 			p.deployment(w)

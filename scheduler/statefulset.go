@@ -92,7 +92,7 @@ func (p *pass) createOrdinals(w *cluster.Workload, byOrdinal map[int]*cluster.Po
 			}
 			continue
 		}
-		if ordered && !p.readyNow(pod) {
+		if ordered && !p.availableNow(w, pod) {
 			break
 		}
 	}
@@ -142,7 +142,7 @@ func (p *pass) rollStateful(w *cluster.Workload, byOrdinal map[int]*cluster.Pod,
 			return // fencing decides about pods on dead nodes, not us
 		}
 		for j := range replicas {
-			if j != i && !p.readyNow(byOrdinal[j]) {
+			if j != i && !p.availableNow(w, byOrdinal[j]) {
 				return
 			}
 		}
@@ -151,10 +151,11 @@ func (p *pass) rollStateful(w *cluster.Workload, byOrdinal map[int]*cluster.Pod,
 	}
 }
 
-// readyNow reports whether a pod is ready and stays so after this pass: a
-// pod on a dead node only looks ready (its last report).
-func (p *pass) readyNow(pod *cluster.Pod) bool {
-	return pod.Ready() && !p.stopped[pod] && !p.fenced(pod)
+// availableNow reports whether a pod is available (ready, for
+// minReadySeconds) and stays so after this pass: a pod on a dead node only
+// looks ready (its last report).
+func (p *pass) availableNow(w *cluster.Workload, pod *cluster.Pod) bool {
+	return w.PodAvailable(pod) && !p.stopped[pod] && !p.fenced(pod)
 }
 
 // fenced reports whether a StatefulSet pod sits on a Down or vanished node

@@ -141,9 +141,9 @@ func workloadStatus(st *cluster.State, wl *cluster.Workload) api.WorkloadStatus 
 		}
 		if p.Ready() {
 			ws.Ready++
-			if current {
-				ws.Available++
-			}
+		}
+		if current && wl.PodAvailable(p) {
+			ws.Available++
 		}
 	}
 	return ws

@@ -425,6 +425,9 @@ func describeWorkload(out io.Writer, v api.WorkloadView, pods []*cluster.Pod) er
 		fmt.Fprintf(w, "Replicas:\t%d desired | %d updated | %d total | %d ready | %d available\n",
 			wl.Replicas, v.Status.Updated, v.Status.Replicas, v.Status.Ready, v.Status.Available)
 	}
+	if wl.MinReadySeconds > 0 {
+		fmt.Fprintf(w, "MinReadySeconds:\t%d (a pod counts as available once ready that long)\n", wl.MinReadySeconds)
+	}
 	switch wl.Kind {
 	case cluster.KindDaemonSet:
 		if wl.Strategy == "OnDelete" {
