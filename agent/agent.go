@@ -294,7 +294,7 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 		func(err error) { stop(err) }, log)
 	lc.loop(health.run)
 	lc.loop(func(ctx context.Context) { runRouteSync(ctx, store, cfg.Name, rt.SyncRoutes, log) })
-	lc.loop(func(ctx context.Context) { runNodePortSync(ctx, store, rt.SyncNodePorts, log) })
+	lc.loop(func(ctx context.Context) { runServiceSync(ctx, store, cfg.Name, rt.SyncServices, log) })
 	lc.loop(cp.metricsSampler(ctx, cfg, rt, lc, log).run)
 
 	// Fencing: this node may run StatefulSet pods only while the leader
@@ -399,6 +399,7 @@ func initCluster(ctx context.Context, store *consensus.Store, cfg Config) error 
 	res, err := store.Apply(ctx, &consensus.SetConfig{Config: cluster.Config{
 		ClusterID:   newUID(),
 		ClusterCIDR: cfg.ClusterCIDR,
+		ServiceCIDR: cfg.ServiceCIDR,
 		Domain:      cluster.DefaultDomain,
 	}})
 	if err == nil {

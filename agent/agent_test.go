@@ -37,11 +37,11 @@ type memRuntime struct {
 	dir    string
 	events chan rtapi.Event
 
-	mu        sync.Mutex
-	pods      map[string]*rtapi.PodState
-	routes    []runtime.Route
-	nodePorts []runtime.NodePort
-	closed    bool
+	mu       sync.Mutex
+	pods     map[string]*rtapi.PodState
+	routes   []runtime.Route
+	services []runtime.ServicePort
+	closed   bool
 	// healthy answers Healthy; nil: always healthy.
 	healthy func(ctx context.Context) error
 }
@@ -157,10 +157,10 @@ func (m *memRuntime) CgroupPath(podUID, container string) string {
 	return "/shoal-memruntime-none/" + podUID + "/" + container
 }
 
-func (m *memRuntime) SyncNodePorts(_ context.Context, ports []runtime.NodePort) error {
+func (m *memRuntime) SyncServices(_ context.Context, ports []runtime.ServicePort) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.nodePorts = slices.Clone(ports)
+	m.services = slices.Clone(ports)
 	return nil
 }
 

@@ -69,6 +69,9 @@ type Config struct {
 	// in tests use one each.
 	BridgeName  string
 	ClusterCIDR string
+	// ServiceCIDR is where Services' virtual IPs come from (default
+	// 10.43.0.0/16); like ClusterCIDR, the first agent's is the cluster's.
+	ServiceCIDR string
 	// EvictionInterval is how often the node measures its pods' local
 	// storage and evicts those over their limits (default 10s, the
 	// kubelet's); tests shorten it.
@@ -155,6 +158,13 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.ParseCIDR(c.ClusterCIDR); err != nil {
 		errs = append(errs, fmt.Errorf("--cluster-cidr %q: %v", c.ClusterCIDR, err))
+	} else {
+		if c.ServiceCIDR == "" {
+			c.ServiceCIDR = cluster.DefaultServiceCIDR
+		}
+		if err := cluster.CheckServiceCIDR(c.ServiceCIDR, c.ClusterCIDR); err != nil {
+			errs = append(errs, fmt.Errorf("--service-cidr: %w", err))
+		}
 	}
 	switch {
 	case c.MetricsInterval == 0:

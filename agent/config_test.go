@@ -64,6 +64,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "metrics interval too short", cfg: Config{Name: "n", DataDir: "/d", MetricsInterval: 100 * time.Millisecond}, err: "--metrics-interval 100ms: expected 1s to 30s"},
 		{name: "metrics interval too long", cfg: Config{Name: "n", DataDir: "/d", MetricsInterval: time.Minute}, err: "--metrics-interval 1m0s: expected 1s to 30s"},
 		{name: "bad cidr", cfg: Config{Name: "n", DataDir: "/d", ClusterCIDR: "10.88/16"}, err: "--cluster-cidr"},
+		{name: "service cidr overlaps pods", cfg: Config{Name: "n", DataDir: "/d", ClusterCIDR: "10.0.0.0/8"}, err: "--service-cidr: service CIDR 10.43.0.0/16 overlaps the cluster (pod) CIDR 10.0.0.0/8"},
+		{name: "bad service cidr", cfg: Config{Name: "n", DataDir: "/d", ServiceCIDR: "10.43.0.0/30"}, err: "--service-cidr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg

@@ -45,13 +45,13 @@ type runtimeConfig struct {
 
 // nodeRuntime is the container runtime as the agent wires it: the node
 // reconciler drives it, the API execs and reads logs through it, the
-// route loop writes the host-gw routes and the node-port loop the
-// published ports; *runtime.Runtime implements it.
+// route loop writes the host-gw routes and the service loop the
+// cluster IP and node-port rules; *runtime.Runtime implements it.
 type nodeRuntime interface {
 	node.Runtime
 	apiserver.Pods
 	SyncRoutes(ctx context.Context, routes []runtime.Route) error
-	SyncNodePorts(ctx context.Context, ports []runtime.NodePort) error
+	SyncServices(ctx context.Context, ports []runtime.ServicePort) error
 	ClaimDir(namespace string, claim *cluster.ClaimSource, podName string) string
 	// CgroupPath names a container's cgroup, where the metrics sampler
 	// reads its counters.

@@ -104,6 +104,7 @@ func stateSyncLoop[T any](ctx context.Context, src routeSource, what string, wan
 		ch := src.Changed()
 		w := want(src.State())
 		if !ok || !equal(w, applied) {
+			start := time.Now()
 			if err := sync(ctx, w); err != nil {
 				if ctx.Err() != nil {
 					return
@@ -114,7 +115,7 @@ func stateSyncLoop[T any](ctx context.Context, src routeSource, what string, wan
 				backoff = min(2*backoff, time.Minute)
 			} else {
 				if !equal(w, applied) {
-					log.Info(what + " synced")
+					log.Info(what+" synced", "took", time.Since(start))
 				}
 				applied, ok, backoff, retry = w, true, time.Second, nil
 			}

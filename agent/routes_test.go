@@ -159,22 +159,34 @@ func TestRouteSyncLoop(t *testing.T) {
 	}
 }
 
-// nodePorts publishes every node port of NodePort and LoadBalancer
-// services, to the ready pods behind it on any node.
-func TestNodePorts(t *testing.T) {
+// servicePorts serves every cluster IP and every node port, to the
+// ready pods behind it on any node (named target ports resolved per pod,
+// unready pods left out unless the Service publishes them), with the
+// Service's affinity and traffic policy.
+func TestServicePorts(t *testing.T) {
 	txn := cluster.Empty().Txn(1)
 	txn.PutService(&cluster.Service{Namespace: "default", Name: "web", Type: cluster.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "web"},
-		Ports: []cluster.ServicePort{{Name: "http", Protocol: "TCP", Port: 80, TargetPort: 8080, NodePort: 30080}, {Name: "old", Protocol: "TCP", Port: 81}}})
+		ClusterIP: "10.43.0.10", ExternalTrafficPolicy: cluster.ExternalTrafficPolicyLocal,
+		Ports: []cluster.ServicePort{{Name: "http", Protocol: "TCP", Port: 80, TargetPortName: "http", NodePort: 30080}, {Name: "old", Protocol: "TCP", Port: 81}}})
 	txn.PutService(&cluster.Service{Namespace: "default", Name: "db", Type: cluster.ServiceTypeClusterIP, Selector: map[string]string{"app": "web"},
+		ClusterIP: "10.43.0.11", SessionAffinity: cluster.SessionAffinityClientIP, PublishNotReadyAddresses: true, Ports: []cluster.ServicePort{{Port: 5432}}})
+	txn.PutService(&cluster.Service{Namespace: "default", Name: "headless", ClusterIP: cluster.ClusterIPNone, Selector: map[string]string{"app": "web"},
 		Ports: []cluster.ServicePort{{Port: 5432}}})
-	for i, node := range []string{"b", "a"} {
+	for i, node := range []string{"b", "a", "a"} {
 		txn.PutPod(&cluster.Pod{Namespace: "default", Name: fmt.Sprintf("web-%d", i), UID: fmt.Sprint(i), Labels: map[string]string{"app": "web"},
-			NodeName: node, Status: cluster.PodStatus{Phase: cluster.PodRunning, Ready: true, PodIP: fmt.Sprintf("10.88.%d.5", i+1)}})
+			Spec:     cluster.PodSpec{Containers: []cluster.Container{{Name: "c", Ports: []cluster.ContainerPort{{Name: "http", ContainerPort: int32(8080 + i)}}}}},
+			NodeName: node, Status: cluster.PodStatus{Phase: cluster.PodRunning, Ready: i < 2, PodIP: fmt.Sprintf("10.88.%d.5", i+1)}})
 	}
-	got := nodePorts(txn.Commit())
-	want := []runtime.NodePort{{Protocol: "TCP", Port: 30080, Service: "default/web:http",
-		Endpoints: []runtime.Endpoint{{IP: "10.88.1.5", Port: 8080}, {IP: "10.88.2.5", Port: 8080}}}}
+	got := servicePorts(txn.Commit(), "a")
+	want := []runtime.ServicePort{
+		{Service: "default/db:", ClusterIP: "10.43.0.11", Port: 5432, AffinitySeconds: cluster.DefaultSessionAffinityTimeout,
+			Endpoints: []runtime.Endpoint{{IP: "10.88.1.5", Port: 5432}, {IP: "10.88.2.5", Port: 5432, Local: true}, {IP: "10.88.3.5", Port: 5432, Local: true}}},
+		{Service: "default/web:http", Protocol: "TCP", ClusterIP: "10.43.0.10", Port: 80, NodePort: 30080, NodeLocal: true,
+			Endpoints: []runtime.Endpoint{{IP: "10.88.1.5", Port: 8080}, {IP: "10.88.2.5", Port: 8081, Local: true}}},
+		{Service: "default/web:old", Protocol: "TCP", ClusterIP: "10.43.0.10", Port: 81,
+			Endpoints: []runtime.Endpoint{{IP: "10.88.1.5", Port: 81}, {IP: "10.88.2.5", Port: 81, Local: true}}},
+	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("node ports\n got %+v\nwant %+v", got, want)
+		t.Errorf("service ports\n got %+v\nwant %+v", got, want)
 	}
 }

@@ -27,7 +27,7 @@ func BenchmarkPlaceThroughRaft(b *testing.B) {
 		leader := stores[0]
 		ctx := context.Background()
 		// A /16 has room for 256 nodes' /24s; 5,000 nodes need a /8.
-		setup := []consensus.Command{&consensus.SetConfig{Config: cluster.Config{ClusterCIDR: "10.0.0.0/8"}}}
+		setup := []consensus.Command{&consensus.SetConfig{Config: cluster.Config{ClusterCIDR: "10.0.0.0/8", ServiceCIDR: "172.30.0.0/16"}}}
 		for i := range nodes {
 			r := cluster.Resources{MilliCPU: 16000, Memory: 64 << 30}
 			setup = append(setup, &consensus.PutNode{Node: &cluster.Node{

@@ -9,6 +9,9 @@ const (
 	DefaultDomain = "cluster.local"
 	// DefaultClusterCIDR is the pod network, one /24 per node.
 	DefaultClusterCIDR = "10.88.0.0/16"
+	// DefaultServiceCIDR is where Services' virtual IPs come from (k3s's
+	// default); it must not overlap the cluster CIDR.
+	DefaultServiceCIDR = "10.43.0.0/16"
 	// DefaultBridgeName is a node's pod bridge.
 	DefaultBridgeName = "shoal0"
 	// DefaultContainerdNamespace holds an agent's containers.

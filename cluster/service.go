@@ -2,8 +2,10 @@ package cluster
 
 import "slices"
 
-// Service names a set of pods (by label selector) and their ports; the DNS
-// server answers its name with the ready pods' IPs.
+// Service names a set of pods (by label selector) and their ports. A
+// Service that is not headless has a virtual IP (ClusterIP) that every
+// node balances over the ready pods; its DNS name answers with that IP, a
+// headless Service's with the ready pods' IPs.
 type Service struct {
 	Namespace string            `json:"namespace"`
 	Name      string            `json:"name"`
@@ -13,9 +15,19 @@ type Service struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Selector    map[string]string `json:"selector,omitempty"`
 	Ports       []ServicePort     `json:"ports,omitempty"`
-	// ClusterIP is "None" for a headless service, "" otherwise; both answer
-	// with pod IPs (there are no virtual IPs yet).
+	// ClusterIP is "None" for a headless service, else its virtual IP from
+	// the service CIDR: given, or allocated by the FSM (AssignClusterIP).
+	// "" is a Service stored before Shoal had virtual IPs.
 	ClusterIP string `json:"clusterIP,omitempty"`
+	// SessionAffinity is None ("") or ClientIP: a client's connections go
+	// to the pod its first one went to for SessionAffinityTimeout seconds
+	// (0: DefaultSessionAffinityTimeout) after its last.
+	SessionAffinity        string `json:"sessionAffinity,omitempty"`
+	SessionAffinityTimeout int32  `json:"sessionAffinityTimeout,omitempty"`
+	// ExternalTrafficPolicy is Cluster ("") or Local: a node port's
+	// connections go only to the pods on the node they arrived at, with
+	// the client's address kept as their source.
+	ExternalTrafficPolicy string `json:"externalTrafficPolicy,omitempty"`
 	// Type is ClusterIP (default), NodePort or LoadBalancer. The last two
 	// publish each port's NodePort on every node's addresses; a
 	// LoadBalancer's external addresses are the ready nodes' (k3s
@@ -54,8 +66,11 @@ func (s *Service) Clone() *Service {
 	return &c
 }
 
-// Service types, as Kubernetes spells them.
+// Service types and policies, as Kubernetes spells them.
 const (
+	SessionAffinityClientIP    = "ClientIP"
+	ExternalTrafficPolicyLocal = "Local"
+
 	ServiceTypeClusterIP    = "ClusterIP"
 	ServiceTypeNodePort     = "NodePort"
 	ServiceTypeLoadBalancer = "LoadBalancer"

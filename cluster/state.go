@@ -11,6 +11,8 @@ type Config struct {
 	ClusterID string `json:"clusterID,omitempty"`
 	// ClusterCIDR is split into one /24 per node (default 10.88.0.0/16).
 	ClusterCIDR string `json:"clusterCIDR,omitempty"`
+	// ServiceCIDR holds the Services' virtual IPs (default 10.43.0.0/16).
+	ServiceCIDR string `json:"serviceCIDR,omitempty"`
 	// Domain is the DNS cluster domain (default cluster.local).
 	Domain string `json:"domain,omitempty"`
 	// PodSecurity is the pod security level applied objects must meet

@@ -62,6 +62,9 @@ func configWithDefaults(c cluster.Config) cluster.Config {
 	if c.Domain == "" {
 		c.Domain = cluster.DefaultDomain
 	}
+	if c.ServiceCIDR == "" {
+		c.ServiceCIDR = cluster.DefaultServiceCIDR
+	}
 	return c
 }
 
@@ -82,6 +85,9 @@ func (c *SetConfig) apply(a *applier) Result {
 	cfg := configWithDefaults(c.Config)
 	if _, err := podPrefix(cfg.ClusterCIDR); err != nil {
 		return Result{Err: err}
+	}
+	if err := cluster.CheckServiceCIDR(cfg.ServiceCIDR, cfg.ClusterCIDR); err != nil {
+		return Result{Err: fmt.Errorf("%w: %w", ErrInvalid, err)}
 	}
 	// Nodes keep the subnets they have; only new nodes use a new CIDR.
 	a.txn.SetConfig(cfg)
@@ -294,6 +300,11 @@ func (c *PutService) apply(a *applier) Result {
 		return Result{Err: fmt.Errorf("service %s: %w: %w", s.Key(), ErrConflict, err)}
 	}
 	if err := cluster.AllocateNodePorts(s, others); err != nil {
+		return Result{Err: fmt.Errorf("service %s: %w: %w", s.Key(), ErrConflict, err)}
+	}
+	// Virtual IPs too: every member derives the same one from the same
+	// state, and two services cannot take one address.
+	if err := cluster.AssignClusterIP(s, old, others, configWithDefaults(a.txn.Config()).ServiceCIDR); err != nil {
 		return Result{Err: fmt.Errorf("service %s: %w: %w", s.Key(), ErrConflict, err)}
 	}
 	a.txn.PutService(s)

@@ -29,7 +29,7 @@ func BenchmarkPlacements(b *testing.B) {
 			cfg.LeaderLeaseTimeout = 500 * time.Millisecond
 		})
 		leader := c.leader(b)
-		mustApply(b, leader, &SetConfig{Config: cluster.Config{ClusterCIDR: "10.0.0.0/8"}})
+		mustApply(b, leader, &SetConfig{Config: cluster.Config{ClusterCIDR: "10.0.0.0/8", ServiceCIDR: "172.30.0.0/16"}})
 		var cmds []Command
 		for n := range nodes {
 			cmds = append(cmds, &PutNode{Node: testNode(fmt.Sprintf("node-%05d", n), 4000, 16<<30)})

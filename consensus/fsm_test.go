@@ -3,6 +3,7 @@ package consensus
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -598,5 +599,86 @@ func TestDaemonPlacementRecheck(t *testing.T) {
 		if p := h.pod(name); p.NodeName != "" || !strings.Contains(p.SchedulingMessage, want) {
 			t.Errorf("%s: node %q message %q, want %q", name, p.NodeName, p.SchedulingMessage, want)
 		}
+	}
+}
+
+// TestPutServiceClusterIPs: the FSM gives every non-headless service a
+// virtual IP from the service CIDR, keeps it across re-applies, honours a
+// free one asked for, refuses a taken or foreign one (naming
+// spec.clusterIP) and frees it at delete.
+func TestPutServiceClusterIPs(t *testing.T) {
+	h := newHarness(t)
+	h.must(&SetConfig{Config: cluster.Config{ClusterID: "c1", ServiceCIDR: "10.43.0.0/24"}})
+	svc := func(name, ip string) *cluster.Service {
+		return &cluster.Service{Namespace: "default", Name: name, UID: "uid-" + name, ClusterIP: ip,
+			Selector: map[string]string{"app": name}, Ports: []cluster.ServicePort{{Port: 80}}}
+	}
+	ipOf := func(name string) string {
+		s, _ := h.state().Service("default", name)
+		return s.ClusterIP
+	}
+	h.must(&PutService{Service: svc("a", "")})
+	a := ipOf("a")
+	if p := netip.MustParsePrefix("10.43.0.0/24"); !p.Contains(netip.MustParseAddr(a)) || a == "10.43.0.0" || a == "10.43.0.255" {
+		t.Fatalf("a got %q", a)
+	}
+	h.must(&PutService{Service: svc("a", "")})
+	if ipOf("a") != a {
+		t.Errorf("re-apply moved a from %s to %s", a, ipOf("a"))
+	}
+	h.must(&PutService{Service: svc("h", cluster.ClusterIPNone)})
+	if ipOf("h") != cluster.ClusterIPNone {
+		t.Errorf("headless got %q", ipOf("h"))
+	}
+	h.must(&PutService{Service: svc("b", "10.43.0.7")})
+	for _, tc := range []struct{ ip, want string }{
+		{"10.43.0.7", "spec.clusterIP: 10.43.0.7 is already used by service default/b"},
+		{"10.44.0.7", "spec.clusterIP: 10.44.0.7 is not a usable address of the service CIDR 10.43.0.0/24"},
+		{"10.43.0.255", "not a usable address"},
+		{"banana", `spec.clusterIP: "banana" is not an IPv4 address`},
+	} {
+		r := h.apply(&PutService{Service: svc("c", tc.ip)})[0]
+		if r.Err == nil || !strings.Contains(r.Err.Error(), tc.want) {
+			t.Errorf("clusterIP %s: %v, want %q", tc.ip, r.Err, tc.want)
+		}
+		if _, ok := h.state().Service("default", "c"); ok {
+			t.Errorf("clusterIP %s: service stored", tc.ip)
+		}
+	}
+	if r := h.apply(&PutService{Service: svc("a", "10.43.0.9")})[0]; r.Err == nil || !strings.Contains(r.Err.Error(), "may not change") {
+		t.Errorf("changing a's IP: %v", r.Err)
+	}
+	h.must(&DeleteService{Namespace: "default", Name: "b"})
+	h.must(&PutService{Service: svc("c", "10.43.0.7")})
+	// The same log gives every member the same IPs, snapshots included.
+	st := h.state()
+	for _, s := range st.Services() {
+		if s.Name != "h" && !s.HasClusterIP() {
+			t.Errorf("%s has no IP", s.Name)
+		}
+	}
+}
+
+// TestClusterIPsFillTheRange: allocation finds the last free address and
+// then reports the range full.
+func TestClusterIPsFillTheRange(t *testing.T) {
+	h := newHarness(t)
+	h.must(&SetConfig{Config: cluster.Config{ClusterID: "c1", ServiceCIDR: "10.43.0.0/28"}})
+	seen := map[string]bool{}
+	for i := range 14 {
+		name := fmt.Sprintf("s%d", i)
+		h.must(&PutService{Service: &cluster.Service{Name: name, UID: name, Selector: map[string]string{"a": "b"}, Ports: []cluster.ServicePort{{Port: 80}}}})
+		s, _ := h.state().Service("default", name)
+		if seen[s.ClusterIP] {
+			t.Fatalf("%s got %s twice", name, s.ClusterIP)
+		}
+		seen[s.ClusterIP] = true
+	}
+	r := h.apply(&PutService{Service: &cluster.Service{Name: "full", UID: "full", Selector: map[string]string{"a": "b"}, Ports: []cluster.ServicePort{{Port: 80}}}})[0]
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "no free address left in the service CIDR 10.43.0.0/28") {
+		t.Errorf("full range: %v", r.Err)
+	}
+	if r := h.apply(&SetConfig{Config: cluster.Config{ClusterCIDR: "10.0.0.0/8"}})[0]; !errors.Is(r.Err, ErrInvalid) || !strings.Contains(r.Err.Error(), "overlaps") {
+		t.Errorf("service CIDR overlapping pods: %v", r.Err)
 	}
 }

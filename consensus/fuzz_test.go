@@ -42,7 +42,7 @@ func fuzzCommands() []Command {
 	sts.Kind = cluster.KindStatefulSet
 	sts.VolumeClaimTemplates = []cluster.ClaimSource{{ClaimName: "data", Storage: 1 << 30}}
 	return []Command{
-		&SetConfig{Config: cluster.Config{ClusterID: "c1", ClusterCIDR: "10.0.0.0/8"}},
+		&SetConfig{Config: cluster.Config{ClusterID: "c1", ClusterCIDR: "10.0.0.0/8", ServiceCIDR: "172.30.0.0/16"}},
 		&PutWorkload{Workload: sts},
 		&DeleteWorkload{Kind: cluster.KindDeployment, Namespace: "default", Name: "web"},
 		&PutService{Service: &cluster.Service{Name: "db", UID: "s2", Selector: map[string]string{"app": "db"}}},

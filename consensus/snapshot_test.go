@@ -36,7 +36,7 @@ var _ raft.SnapshotSink = (*memSink)(nil)
 // snapshot must carry.
 func richState(t *testing.T) *cluster.State {
 	h := newHarness(t)
-	h.must(&SetConfig{Config: cluster.Config{ClusterID: "c1", ClusterCIDR: "10.0.0.0/8"}})
+	h.must(&SetConfig{Config: cluster.Config{ClusterID: "c1", ClusterCIDR: "10.0.0.0/8", ServiceCIDR: "172.30.0.0/16"}})
 	for i := range 50 {
 		n := testNode("node-"+string(rune('a'+i%26))+string(rune('a'+i/26)), 4000, 8<<30, "GPU-x")
 		n.Labels = map[string]string{"zone": "z1"}

@@ -37,6 +37,7 @@ func fingerprint(seed maphash.Seed, st *cluster.State, domain string) uint64 {
 		str(s.Namespace)
 		str(s.Name)
 		labels(s.Selector)
+		str(s.ClusterIP)
 		str(strconv.FormatBool(s.PublishNotReadyAddresses))
 		for _, p := range s.Ports {
 			str(p.Name)

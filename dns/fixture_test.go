@@ -35,20 +35,22 @@ func terminating(p *cluster.Pod) { p.Terminating = true }
 // fixture is a small cluster exercising every rule:
 //
 //	default/db   StatefulSet db-0, db-1 ready; db-2 not ready; port "sql"
-//	default/web  web-a (IPv4), web-b (IPv6) ready; web-c terminating;
-//	             port "http" → container port named "web"
-//	default/idle no ready pods
-//	prod/db      one pod; a pod labelled app=db in "other" has no service
+//	default/db   headless: the pods' addresses
+//	default/web  virtual IP 10.43.0.80; web-a (IPv4), web-b (IPv6) ready;
+//	             web-c terminating; port "http" → container port named "web"
+//	default/idle no ready pods, stored without a virtual IP (an older Shoal)
+//	prod/db      virtual IP 10.43.0.53; one pod; a pod labelled app=db in
+//	             "other" has no service
 func fixture() *cluster.State {
 	tx := cluster.Empty().Txn(1)
 	tx.PutService(&cluster.Service{Namespace: "default", Name: "db", ClusterIP: "None",
 		Selector: map[string]string{"app": "db"},
 		Ports:    []cluster.ServicePort{{Name: "sql", Port: 5432}, {Port: 9000}}})
-	tx.PutService(&cluster.Service{Namespace: "default", Name: "web",
+	tx.PutService(&cluster.Service{Namespace: "default", Name: "web", ClusterIP: "10.43.0.80",
 		Selector: map[string]string{"app": "web"},
 		Ports:    []cluster.ServicePort{{Name: "http", Protocol: "TCP", Port: 80, TargetPortName: "web"}}})
 	tx.PutService(&cluster.Service{Namespace: "default", Name: "idle", Selector: map[string]string{"app": "idle"}})
-	tx.PutService(&cluster.Service{Namespace: "prod", Name: "db", Selector: map[string]string{"app": "db"},
+	tx.PutService(&cluster.Service{Namespace: "prod", Name: "db", ClusterIP: "10.43.0.53", Selector: map[string]string{"app": "db"},
 		Ports: []cluster.ServicePort{{Name: "dns", Protocol: "UDP", Port: 53, TargetPort: 5353}}})
 
 	db := map[string]string{"app": "db"}
@@ -76,7 +78,7 @@ func fixture() *cluster.State {
 // benchmarks.
 func bigState(n int) *cluster.State {
 	tx := cluster.Empty().Txn(1)
-	tx.PutService(&cluster.Service{Namespace: "default", Name: "big",
+	tx.PutService(&cluster.Service{Namespace: "default", Name: "big", ClusterIP: cluster.ClusterIPNone,
 		Selector: map[string]string{"app": "big"},
 		Ports:    []cluster.ServicePort{{Name: "http", Port: 80}}})
 	for i := range n {

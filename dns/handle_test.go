@@ -25,11 +25,12 @@ func TestAddressNameForms(t *testing.T) {
 		{"db.default.svc.", dns.TypeA, dbDefault},
 		{"db.default.", dns.TypeA, dbDefault},
 		{"db.", dns.TypeA, dbDefault}, // bare name: default namespace
-		{"db.prod.svc.cluster.local.", dns.TypeA, []string{"10.88.2.5"}},
-		{"db.prod.", dns.TypeA, []string{"10.88.2.5"}},
-		{"web.default.svc.cluster.local.", dns.TypeA, []string{"10.88.0.20"}},
-		{"web.default.svc.cluster.local.", dns.TypeAAAA, []string{"fd00::21"}},
-		{"web.", dns.TypeAAAA, []string{"fd00::21"}},
+		// A service with a virtual IP answers with it, as in Kubernetes.
+		{"db.prod.svc.cluster.local.", dns.TypeA, []string{"10.43.0.53"}},
+		{"db.prod.", dns.TypeA, []string{"10.43.0.53"}},
+		{"web.default.svc.cluster.local.", dns.TypeA, []string{"10.43.0.80"}},
+		{"web.default.svc.cluster.local.", dns.TypeAAAA, nil},
+		{"web.", dns.TypeA, []string{"10.43.0.80"}},
 		// StatefulSet pods by hostname.
 		{"db-0.db.default.svc.cluster.local.", dns.TypeA, []string{"10.88.0.10"}},
 		{"db-0.db.default.", dns.TypeA, []string{"10.88.0.10"}},
@@ -87,9 +88,9 @@ func TestSRV(t *testing.T) {
 			"db-0.db.default.svc.cluster.local.:5432", "db-1.db.default.svc.cluster.local.:5432"}},
 		{"_sql._tcp.db.", []string{
 			"db-0.db.default.svc.cluster.local.:5432", "db-1.db.default.svc.cluster.local.:5432"}},
-		{"_http._tcp.web.default.svc.cluster.local.", []string{
-			"10-88-0-20.web.default.svc.cluster.local.:8080", "fd00--21.web.default.svc.cluster.local.:8080"}},
-		{"_dns._udp.db.prod.svc.cluster.local.", []string{"10-88-2-5.db.prod.svc.cluster.local.:5353"}},
+		// A service with a virtual IP: itself, on the service's port.
+		{"_http._tcp.web.default.svc.cluster.local.", []string{"web.default.svc.cluster.local.:80"}},
+		{"_dns._udp.db.prod.svc.cluster.local.", []string{"db.prod.svc.cluster.local.:53"}},
 	} {
 		resp := mustHandle(t, tab, query(tc.name, dns.TypeSRV))
 		var got []string
@@ -312,12 +313,18 @@ func TestFitTruncatesUDP(t *testing.T) {
 
 func TestBuildTableSkipsBadData(t *testing.T) {
 	tx := fixture().Txn(2)
-	tx.PutPod(pod("default", "bad-ip", "not-an-ip", map[string]string{"app": "web"}))
-	tx.PutPod(pod("default", "no-ip", "", map[string]string{"app": "web"}))
+	tx.PutPod(pod("default", "bad-ip", "not-an-ip", map[string]string{"app": "db"}))
+	tx.PutPod(pod("default", "no-ip", "", map[string]string{"app": "db"}))
+	tx.PutService(&cluster.Service{Namespace: "default", Name: "bad-vip", ClusterIP: "not-an-ip", Selector: map[string]string{"app": "web"}})
 	tab := BuildTable(tx.Commit(), "", 0)
-	resp := mustHandle(t, tab, query("web.default.svc.cluster.local.", dns.TypeA))
+	resp := mustHandle(t, tab, query("db.default.svc.cluster.local.", dns.TypeA))
+	if got := addrs(resp.Answer); !slices.Equal(got, []string{"10.88.0.10", "10.88.1.11"}) {
+		t.Errorf("db = %v", got)
+	}
+	// A virtual IP that is not one answers like a service without one.
+	resp = mustHandle(t, tab, query("bad-vip.default.svc.cluster.local.", dns.TypeA))
 	if got := addrs(resp.Answer); !slices.Equal(got, []string{"10.88.0.20"}) {
-		t.Errorf("web = %v", got)
+		t.Errorf("bad-vip = %v", got)
 	}
 }
 

@@ -220,12 +220,12 @@ func TestServerTruncatesUDPThenTCPIsComplete(t *testing.T) {
 func TestServerTableSwap(t *testing.T) {
 	s, _ := startServer(t, nil)
 	tx := fixture().Txn(2)
-	tx.PutPod(pod("default", "web-d", "10.88.3.3", map[string]string{"app": "web"}))
-	tx.DeletePod("default", "web-a")
+	tx.PutPod(pod("default", "db-9", "10.88.3.3", map[string]string{"app": "db"}))
+	tx.DeletePod("default", "db-0")
 	s.Update(tx.Commit())
-	resp := exchange(t, "udp", s.Addrs()[0], query("web.", dns.TypeA))
-	if got := addrs(resp.Answer); !slices.Equal(got, []string{"10.88.3.3"}) {
-		t.Errorf("after Update, web = %v, want [10.88.3.3]", got)
+	resp := exchange(t, "udp", s.Addrs()[0], query("db.", dns.TypeA))
+	if got := addrs(resp.Answer); !slices.Equal(got, []string{"10.88.1.11", "10.88.3.3"}) {
+		t.Errorf("after Update, headless db = %v, want [10.88.1.11 10.88.3.3]", got)
 	}
 }
 
@@ -416,7 +416,7 @@ func TestUpdateRebuildsOnlyForDNSChanges(t *testing.T) {
 	before := s.Table()
 
 	tx := st.Txn(2)
-	p, _ := tx.Pod("default", "web-a")
+	p, _ := tx.Pod("default", "db-0")
 	p = p.Clone()
 	p.Status.Containers = []cluster.ContainerStatus{{Name: "c", RestartCount: 3}}
 	tx.PutPod(p)
@@ -430,13 +430,24 @@ func TestUpdateRebuildsOnlyForDNSChanges(t *testing.T) {
 	p = p.Clone()
 	p.Status.Ready = false
 	tx.PutPod(p)
-	s.Update(tx.Commit())
+	st = tx.Commit()
+	s.Update(st)
 	if s.Table() == before {
 		t.Fatal("a readiness change kept the old table")
 	}
-	resp := Handle(s.Table(), query("web.", dns.TypeA))
-	if len(resp.Answer) != 0 {
-		t.Errorf("unready web-a still answered: %v", resp.Answer)
+	resp := Handle(s.Table(), query("db.", dns.TypeA))
+	if got := addrs(resp.Answer); !slices.Equal(got, []string{"10.88.1.11"}) {
+		t.Errorf("headless db answered %v with db-0 unready", got)
+	}
+	// A virtual IP assigned to a service is a DNS change too.
+	tx = st.Txn(4)
+	svc, _ := tx.Service("default", "idle")
+	svc = svc.Clone()
+	svc.ClusterIP = "10.43.0.99"
+	tx.PutService(svc)
+	s.Update(tx.Commit())
+	if got := addrs(Handle(s.Table(), query("idle.", dns.TypeA)).Answer); !slices.Equal(got, []string{"10.43.0.99"}) {
+		t.Errorf("idle after its virtual IP = %v", got)
 	}
 }
 

@@ -215,11 +215,15 @@ func candidates(s *cluster.Service, byLabel, bySubdomain map[string][]*cluster.P
 }
 
 // service adds one service's names: the service itself, its named ports'
-// SRV names, and a name per pod (the SRV targets).
+// SRV names, and a name per pod (the SRV targets of a headless service).
+// A service with a virtual IP answers with that IP, and its SRV records
+// name the service on the service's ports, as Kubernetes' DNS does; a
+// headless one (or one stored before Shoal had virtual IPs) answers with
+// its ready pods and their target ports.
 func (b *builder) service(s *cluster.Service, targets []target) {
 	svc := strings.ToLower(s.Name)
 	ns := strings.ToLower(s.Namespace)
-	var members []target // selected pods answer for the service name
+	var members []target // selected pods answer for a headless service name
 	for _, tg := range targets {
 		// A StatefulSet pod is named under its governing service even when
 		// the selector would not pick it, but only selected pods are the
@@ -229,7 +233,13 @@ func (b *builder) service(s *cluster.Service, targets []target) {
 		}
 		b.addresses(svc+"."+ns, tg.host, []target{tg})
 	}
-	b.addresses(svc+"."+ns, "", members)
+	vip, err := netip.ParseAddr(s.ClusterIP)
+	virtual := s.HasClusterIP() && err == nil
+	if virtual {
+		b.addresses(svc+"."+ns, "", []target{{addr: vip}})
+	} else {
+		b.addresses(svc+"."+ns, "", members)
+	}
 	for _, port := range s.Ports {
 		if port.Name == "" || !isLabel(port.Name) {
 			continue
@@ -242,6 +252,12 @@ func (b *builder) service(s *cluster.Service, targets []target) {
 		weight := uint16(100 / max(len(members), 1))
 		for _, name := range b.forms(rel, ns) {
 			n := b.node(name)
+			if virtual {
+				targetName := svc + "." + ns + ".svc." + b.t.domain
+				n.srv = append(n.srv, &dns.SRV{Hdr: b.hdr(name, dns.TypeSRV), Weight: 100, Port: uint16(port.Port), Target: targetName})
+				n.extra = append(n.extra, b.addr(targetName, vip))
+				continue
+			}
 			for _, tg := range members {
 				targetName := tg.host + "." + svc + "." + ns + ".svc." + b.t.domain
 				n.srv = append(n.srv, &dns.SRV{
@@ -349,9 +365,9 @@ func dashed(a netip.Addr) string {
 	return r.Replace(a.String())
 }
 
-// targetPort is the port a client must dial on the pod: there are no
-// virtual IPs, so it connects to the pod directly, on the service's target
-// port (by number, by container port name, or the service port itself).
+// targetPort is the port a client of a headless service dials on the pod:
+// it connects to the pod directly, on the service's target port (by
+// number, by container port name, or the service port itself).
 func targetPort(sp cluster.ServicePort, p *cluster.Pod) uint16 {
 	if sp.TargetPort != 0 {
 		return uint16(sp.TargetPort)

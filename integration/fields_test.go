@@ -178,8 +178,8 @@ func TestPodFieldsAndLoadBalancer(t *testing.T) {
 			!strings.Contains(r.Stdout, "pod/dnsnone unchanged (server dry run)") {
 			t.Fatalf("%s\n%s", r.Err(), r.Stdout)
 		}
-		bad := strings.Replace(scaled, "externalTrafficPolicy: Cluster", "externalTrafficPolicy: Local", 1)
-		if r := a.RunInput([]byte(bad), "apply", "--dry-run=server", "-f", "-"); r.Code == 0 || !strings.Contains(r.Stderr, `"Local" is not supported`) {
+		bad := strings.Replace(scaled, "externalTrafficPolicy: Cluster", "externalTrafficPolicy: Both", 1)
+		if r := a.RunInput([]byte(bad), "apply", "--dry-run=server", "-f", "-"); r.Code == 0 || !strings.Contains(r.Stderr, `"Both" is not valid`) {
 			t.Errorf("a refused dry run: exit %d: %s", r.Code, r.Stderr)
 		}
 		time.Sleep(time.Second)

@@ -99,6 +99,10 @@ type Options struct {
 	// (internal/testenv), so tests and other agents on the machine never
 	// share one. Agents of one cluster share ClusterCIDR.
 	Bridge, ClusterCIDR string
+	// ServiceCIDR is the Services' virtual IPs: the agent's default inside
+	// a network namespace, else a /24 of the test's own, since agents on
+	// the host's network share its nat table.
+	ServiceCIDR string
 	// Containerd is a running containerd's socket; "" lets the agent start
 	// its own as a child, under its data dir (what users get by default).
 	Containerd string
@@ -221,6 +225,9 @@ func LaunchAgent(t testing.TB, opts Options) *Agent {
 	if a.Opts.ClusterCIDR == "" {
 		a.Opts.ClusterCIDR = testenv.PodCIDR(t)
 	}
+	if a.Opts.ServiceCIDR == "" && a.Opts.NetNS == "" {
+		a.Opts.ServiceCIDR = testenv.ServiceCIDR(t)
+	}
 	a.API = net.JoinHostPort(host, strconv.Itoa(a.Opts.APIPort))
 	a.DNS = net.JoinHostPort(host, strconv.Itoa(a.Opts.DNSPort))
 	logDir := t.TempDir()
@@ -267,6 +274,9 @@ func (a *Agent) args() []string {
 		"--bridge", o.Bridge,
 		"--cluster-cidr", o.ClusterCIDR,
 	)
+	if o.ServiceCIDR != "" {
+		args = append(args, "--service-cidr", o.ServiceCIDR)
+	}
 	if o.Containerd != "" {
 		args = append(args, "--containerd", o.Containerd)
 	}

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"shoal/cluster"
@@ -321,11 +322,7 @@ func (c *conv) service(s *corev1.Service) *Object {
 		c.errf("spec.selector", "required (Shoal has no Endpoints objects: a Service finds its pods by selector)")
 	}
 	c.labels("spec.selector", s.Spec.Selector)
-	switch s.Spec.ClusterIP {
-	case "", corev1.ClusterIPNone:
-	default:
-		c.errf("spec.clusterIP", "%q is not supported by Shoal (\"\" or \"None\": Shoal has no virtual IPs; names resolve to pod IPs)", s.Spec.ClusterIP)
-	}
+	svc.ClusterIP = c.clusterIP(&s.Spec)
 	switch t := s.Spec.Type; t {
 	case "", corev1.ServiceTypeClusterIP:
 	case corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer:
@@ -333,7 +330,7 @@ func (c *conv) service(s *corev1.Service) *Object {
 	default:
 		c.errf("spec.type", "%q is not supported by Shoal (ClusterIP, NodePort or LoadBalancer)", t)
 	}
-	c.serviceTraffic(&s.Spec, svc.PublishesNodePorts())
+	c.serviceTraffic(&s.Spec, svc)
 	svc.PublishNotReadyAddresses = s.Spec.PublishNotReadyAddresses
 	svc.IPFamilyPolicy = c.ipFamilies(&s.Spec)
 	for _, f := range s.Spec.IPFamilies {
@@ -386,21 +383,60 @@ func (c *conv) service(s *corev1.Service) *Object {
 	return &Object{Namespace: ns, Name: name, Service: svc}
 }
 
-// serviceTraffic checks the fields that say how a Service's traffic is
-// spread: Shoal does what Kubernetes' defaults say, and only that.
-func (c *conv) serviceTraffic(s *corev1.ServiceSpec, published bool) {
+// clusterIP reads spec.clusterIP and spec.clusterIPs: None (headless),
+// an IPv4 address (the FSM checks it is a free one of the service CIDR)
+// or "" for one allocated at apply. clusterIPs, Kubernetes' dual-stack
+// list, may only repeat clusterIP: the pod network is IPv4 single-stack.
+func (c *conv) clusterIP(s *corev1.ServiceSpec) string {
+	ip := s.ClusterIP
+	if ip == "" && len(s.ClusterIPs) > 0 {
+		ip = s.ClusterIPs[0]
+	}
+	if len(s.ClusterIPs) > 1 || len(s.ClusterIPs) == 1 && s.ClusterIPs[0] != ip {
+		c.errf("spec.clusterIPs", "%q: must be [spec.clusterIP] (Shoal's Services are IPv4 single-stack)", s.ClusterIPs)
+	}
+	if ip == "" || ip == corev1.ClusterIPNone {
+		return ip
+	}
+	if a, err := netip.ParseAddr(ip); err != nil || !a.Is4() {
+		c.errf("spec.clusterIP", "%q is not valid (None, or an IPv4 address of the cluster's service CIDR)", ip)
+		return ""
+	}
+	return ip
+}
+
+// serviceTraffic reads the fields that say how a Service's traffic is
+// spread: session affinity (ClientIP, with its timeout) and, for a
+// Service published on node ports, the external traffic policy.
+func (c *conv) serviceTraffic(s *corev1.ServiceSpec, svc *cluster.Service) {
+	published := svc.PublishesNodePorts()
 	switch p := s.ExternalTrafficPolicy; p {
 	case "", corev1.ServiceExternalTrafficPolicyCluster:
 	case corev1.ServiceExternalTrafficPolicyLocal:
-		c.errf("spec.externalTrafficPolicy", "%q is not supported by Shoal: every node forwards a node port's connections to the ready pods on any node, "+
-			"with the node's address as their source (Cluster)", p)
+		if !published {
+			c.errf("spec.externalTrafficPolicy", "may only be Local when spec.type is NodePort or LoadBalancer")
+		}
+		svc.ExternalTrafficPolicy = cluster.ExternalTrafficPolicyLocal
 	default:
 		c.errf("spec.externalTrafficPolicy", "%q is not valid (Cluster or Local)", p)
 	}
 	switch a := s.SessionAffinity; a {
 	case "", corev1.ServiceAffinityNone:
+		if s.SessionAffinityConfig != nil {
+			c.errf("spec.sessionAffinityConfig", "may only be set when spec.sessionAffinity is ClientIP")
+		}
 	case corev1.ServiceAffinityClientIP:
-		c.errf("spec.sessionAffinity", "%q is not supported by Shoal (None: each connection may go to any ready pod)", a)
+		if s.ClusterIP == corev1.ClusterIPNone {
+			c.errf("spec.sessionAffinity", "ClientIP needs a virtual IP: a headless Service's clients connect to the pods themselves")
+		}
+		svc.SessionAffinity = cluster.SessionAffinityClientIP
+		if cfg := s.SessionAffinityConfig; cfg != nil && cfg.ClientIP != nil && cfg.ClientIP.TimeoutSeconds != nil {
+			t := *cfg.ClientIP.TimeoutSeconds
+			if t < 1 || t > 86400 {
+				c.errf("spec.sessionAffinityConfig.clientIP.timeoutSeconds", "%d is outside 1-86400", t)
+			}
+			svc.SessionAffinityTimeout = t
+		}
 	default:
 		c.errf("spec.sessionAffinity", "%q is not valid (None or ClientIP)", a)
 	}

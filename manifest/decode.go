@@ -385,11 +385,12 @@ var (
 	podShape = top(podSpecShape.fields)
 
 	serviceShape = top(map[string]*shape{
-		"selector": leaf, "clusterIP": leaf, "type": leaf,
+		"selector": leaf, "clusterIP": leaf, "clusterIPs": leaf, "type": leaf,
 		"ports": obj(map[string]*shape{
 			"name": leaf, "protocol": leaf, "port": leaf, "targetPort": leaf, "nodePort": leaf, "appProtocol": leaf,
 		}),
 		"externalTrafficPolicy": leaf, "sessionAffinity": leaf, "allocateLoadBalancerNodePorts": leaf,
+		"sessionAffinityConfig":    obj(map[string]*shape{"clientIP": obj(map[string]*shape{"timeoutSeconds": leaf})}),
 		"publishNotReadyAddresses": leaf, "ipFamilies": leaf, "ipFamilyPolicy": leaf,
 	})
 )

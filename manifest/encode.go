@@ -307,9 +307,16 @@ func ServiceToK8s(s *cluster.Service) *corev1.Service {
 		},
 		Spec: corev1.ServiceSpec{
 			Selector: s.Selector, ClusterIP: s.ClusterIP, Type: corev1.ServiceType(s.Type),
-			SessionAffinity:          corev1.ServiceAffinityNone, // what Shoal does, as Kubernetes writes it
+			SessionAffinity:          corev1.ServiceAffinityNone, // Kubernetes writes the default out
 			PublishNotReadyAddresses: s.PublishNotReadyAddresses,
 		},
+	}
+	if s.ClusterIP != "" {
+		out.Spec.ClusterIPs = []string{s.ClusterIP}
+	}
+	if s.SessionAffinity == cluster.SessionAffinityClientIP {
+		out.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+		out.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: ptr(s.AffinitySeconds())}}
 	}
 	for _, f := range s.IPFamilies {
 		out.Spec.IPFamilies = append(out.Spec.IPFamilies, corev1.IPFamily(f))
@@ -319,6 +326,9 @@ func ServiceToK8s(s *cluster.Service) *corev1.Service {
 	}
 	if s.PublishesNodePorts() {
 		out.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyCluster
+		if s.ExternalTrafficPolicy == cluster.ExternalTrafficPolicyLocal {
+			out.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+		}
 	}
 	if s.Type == cluster.ServiceTypeLoadBalancer {
 		for _, ip := range s.LoadBalancerIngress {

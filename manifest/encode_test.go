@@ -334,6 +334,27 @@ func TestServiceToK8s(t *testing.T) {
 		at(m, "spec", "externalTrafficPolicy") != "Cluster" {
 		t.Errorf("load balancer: %v", m)
 	}
+	vip := &cluster.Service{Namespace: "default", Name: "web", Selector: map[string]string{"app": "web"}, Type: "NodePort", ClusterIP: "10.43.0.7",
+		SessionAffinity: cluster.SessionAffinityClientIP, ExternalTrafficPolicy: cluster.ExternalTrafficPolicyLocal,
+		Ports: []cluster.ServicePort{{Protocol: "TCP", Port: 80, NodePort: 30080}}}
+	m = jsonOf(t, ServiceToK8s(vip))
+	if at(m, "spec", "clusterIP") != "10.43.0.7" || at(m, "spec", "clusterIPs", 0) != "10.43.0.7" || at(m, "spec", "sessionAffinity") != "ClientIP" ||
+		at(m, "spec", "sessionAffinityConfig", "clientIP", "timeoutSeconds") != 10800.0 || at(m, "spec", "externalTrafficPolicy") != "Local" {
+		t.Errorf("virtual IP: %v", m)
+	}
+	// What encode writes, decode reads back the same.
+	y, err := yaml.Marshal(ServiceToK8s(vip))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := Decode(y, "vip.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := objs[0].Service
+	if got.ClusterIP != vip.ClusterIP || got.SessionAffinity != vip.SessionAffinity || got.SessionAffinityTimeout != 10800 || got.ExternalTrafficPolicy != vip.ExternalTrafficPolicy {
+		t.Errorf("round trip: %+v", got)
+	}
 }
 
 func TestNodeToK8s(t *testing.T) {

@@ -196,18 +196,23 @@ func TestDecodeErrors(t *testing.T) {
 
 func TestDecodeServiceAndPodErrors(t *testing.T) {
 	tests := []struct{ name, in, want string }{
-		{"cluster IP", "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  clusterIP: 10.0.0.1\n  selector: {app: db}\n  ports: [{port: 5432}]\n",
-			`s.yaml: document 1 (Service "db", line 5): spec.clusterIP: "10.0.0.1" is not supported by Shoal ("" or "None": Shoal has no virtual IPs; names resolve to pod IPs)`},
+		{"cluster IP", "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  clusterIP: fd00::1\n  clusterIPs: [fd00::1, 10.43.0.1]\n  selector: {app: db}\n  ports: [{port: 5432}]\n",
+			`s.yaml: document 1 (Service "db", line 5): spec.clusterIP: "fd00::1" is not valid (None, or an IPv4 address of the cluster's service CIDR)` + "\n" +
+				`s.yaml: document 1 (Service "db", line 6): spec.clusterIPs: ["fd00::1" "10.43.0.1"]: must be [spec.clusterIP] (Shoal's Services are IPv4 single-stack)`},
+		{"session affinity", "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  clusterIP: None\n  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 0}}\n  externalTrafficPolicy: Local\n  selector: {app: db}\n  ports: [{port: 5432}]\n",
+			`s.yaml: document 1 (Service "db", line 6): spec.sessionAffinity: ClientIP needs a virtual IP: a headless Service's clients connect to the pods themselves` + "\n" +
+				`s.yaml: document 1 (Service "db", line 7): spec.sessionAffinityConfig.clientIP.timeoutSeconds: 0 is outside 1-86400` + "\n" +
+				`s.yaml: document 1 (Service "db", line 8): spec.externalTrafficPolicy: may only be Local when spec.type is NodePort or LoadBalancer`},
 		{"ExternalName", "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  type: ExternalName\n  selector: {app: db}\n  ports: [{port: 5432}]\n",
 			`s.yaml: document 1 (Service "db", line 5): spec.type: "ExternalName" is not supported by Shoal (ClusterIP, NodePort or LoadBalancer)`},
 		{"LoadBalancer refusals", "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  type: LoadBalancer\n  loadBalancerIP: 192.0.2.1\n" +
-			"  loadBalancerSourceRanges: [10.0.0.0/8]\n  loadBalancerClass: x\n  externalTrafficPolicy: Local\n  sessionAffinity: ClientIP\n" +
+			"  loadBalancerSourceRanges: [10.0.0.0/8]\n  loadBalancerClass: x\n  externalTrafficPolicy: Both\n  sessionAffinity: Sometimes\n" +
 			"  allocateLoadBalancerNodePorts: false\n  selector: {app: db}\n  ports: [{port: 5432, nodePort: 8080, appProtocol: \"bad proto\"}]\n",
 			`s.yaml: document 1 (Service "db", line 6): spec.loadBalancerIP: not supported by Shoal (a LoadBalancer is published on every ready node's address)` + "\n" +
 				`s.yaml: document 1 (Service "db", line 7): spec.loadBalancerSourceRanges: not supported by Shoal (Shoal does not filter a LoadBalancer's clients)` + "\n" +
 				`s.yaml: document 1 (Service "db", line 8): spec.loadBalancerClass: not supported by Shoal (Shoal publishes LoadBalancer services itself, on every ready node's address)` + "\n" +
-				`s.yaml: document 1 (Service "db", line 9): spec.externalTrafficPolicy: "Local" is not supported by Shoal: every node forwards a node port's connections to the ready pods on any node, with the node's address as their source (Cluster)` + "\n" +
-				`s.yaml: document 1 (Service "db", line 10): spec.sessionAffinity: "ClientIP" is not supported by Shoal (None: each connection may go to any ready pod)` + "\n" +
+				`s.yaml: document 1 (Service "db", line 9): spec.externalTrafficPolicy: "Both" is not valid (Cluster or Local)` + "\n" +
+				`s.yaml: document 1 (Service "db", line 10): spec.sessionAffinity: "Sometimes" is not valid (None or ClientIP)` + "\n" +
 				`s.yaml: document 1 (Service "db", line 11): spec.allocateLoadBalancerNodePorts: false is not supported by Shoal: a LoadBalancer is published through its node ports on every node` + "\n" +
 				`s.yaml: document 1 (Service "db", line 13): spec.ports[0].appProtocol: "bad proto" is invalid: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')` + "\n" +
 				`s.yaml: document 1 (Service "db", line 13): spec.ports[0].nodePort: 8080 is outside the node port range (30000-32767)`},

@@ -55,7 +55,7 @@ func (r *Runtime) EnsureNAT(ctx context.Context) error { return r.cni.ensureNAT(
 // lose their way out until EnsureNAT runs again.
 func (r *Runtime) ClearNAT(ctx context.Context) error { return r.cni.clearNAT(ctx) }
 
-// ClearBridgeNAT removes the NAT, forwarding and node-port rules that a
+// ClearBridgeNAT removes the NAT, forwarding and service rules that a
 // Runtime installed for the pod bridge named bridge, without a Runtime: for a node
 // that is gone for good (an uninstall, a test's cleanup). A running agent's
 // rules stay while it may still run pods.
@@ -66,7 +66,7 @@ func ClearBridgeNAT(ctx context.Context, bridge string) error {
 			postrouting: chainName("POSTROUTING", bridge),
 			forward:     chainName("FORWARD", bridge),
 		}),
-		h.clearChains(ctx, nodePortJumps(bridge), "node port rules"))
+		h.clearServices(ctx, bridge))
 }
 
 // hostNet changes the node's routes and iptables rules. Every change goes

@@ -24,17 +24,17 @@ func (t *HostNet) ClearRoutes(ctx context.Context) error            { return t.h
 func (t *HostNet) EnsureNAT(ctx context.Context) error              { return t.h.ensureNAT(ctx, t.nat) }
 func (t *HostNet) ClearNAT(ctx context.Context) error               { return t.h.clearNAT(ctx, t.nat) }
 
-// SyncNodePorts and ClearNodePorts are the node-port rules of the bridge.
-func (t *HostNet) SyncNodePorts(ctx context.Context, bridge string, ports []NodePort) error {
-	n, err := newNodePortRules(bridge, t.nat.podCIDR)
+// SyncServices and ClearServices are the service rules of the bridge.
+func (t *HostNet) SyncServices(ctx context.Context, bridge string, ports []ServicePort) error {
+	n, err := newServiceRules(bridge, t.nat.podCIDR, t.nat.clusterCIDR)
 	if err != nil {
 		return err
 	}
-	return t.h.syncNodePorts(ctx, n, ports)
+	return t.h.syncServices(ctx, n, ports)
 }
 
-func (t *HostNet) ClearNodePorts(ctx context.Context, bridge string) error {
-	return t.h.clearChains(ctx, nodePortJumps(bridge), "node port rules")
+func (t *HostNet) ClearServices(ctx context.Context, bridge string) error {
+	return t.h.clearServices(ctx, bridge)
 }
 
 // RunCommand and WriteSysctl are the host's implementations.

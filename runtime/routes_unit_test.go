@@ -48,44 +48,6 @@ COMMIT
 	}
 }
 
-func TestNodePortRules(t *testing.T) {
-	n, err := newNodePortRules("shoal0", "10.88.3.0/24")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := n.restore([]NodePort{
-		{Protocol: "TCP", Port: 30080, Service: "default/web:http", Endpoints: []Endpoint{{"10.88.1.2", 8080}, {"10.88.2.2", 8080}, {"10.88.2.3", 8081}}},
-		{Protocol: "UDP", Port: 30053, Service: "default/dns:dns", Endpoints: []Endpoint{{"10.88.1.9", 53}}},
-		{Protocol: "TCP", Port: 30081, Service: "default/idle:", Endpoints: nil},
-		{Protocol: "TCP", Port: 30082, Service: "default/bad:", Endpoints: []Endpoint{{"fd00::1", 80}}},
-	})
-	if err == nil || err.Error() != "node port default/bad: 30082: endpoint fd00::1:80 is not an IPv4 address and port" {
-		t.Errorf("error %v", err)
-	}
-	want := `*nat
-:SHOAL-NODEPORTS-shoal0 - [0:0]
-:SHOAL-NPMASQ-shoal0 - [0:0]
--A SHOAL-NODEPORTS-shoal0 -m addrtype ! --dst-type LOCAL -j RETURN
--A SHOAL-NODEPORTS-shoal0 -d 127.0.0.0/8 -j RETURN
--A SHOAL-NODEPORTS-shoal0 -p tcp -m tcp --dport 30080 -m comment --comment "default/web:http" -j MARK --set-xmark 0x1000/0x1000
--A SHOAL-NODEPORTS-shoal0 -p tcp -m tcp --dport 30080 -m comment --comment "default/web:http" -m statistic --mode random --probability 0.3333333333 -j DNAT --to-destination 10.88.1.2:8080
--A SHOAL-NODEPORTS-shoal0 -p tcp -m tcp --dport 30080 -m comment --comment "default/web:http" -m statistic --mode random --probability 0.5000000000 -j DNAT --to-destination 10.88.2.2:8080
--A SHOAL-NODEPORTS-shoal0 -p tcp -m tcp --dport 30080 -m comment --comment "default/web:http" -j DNAT --to-destination 10.88.2.3:8081
--A SHOAL-NODEPORTS-shoal0 -p udp -m udp --dport 30053 -m comment --comment "default/dns:dns" -j MARK --set-xmark 0x1000/0x1000
--A SHOAL-NODEPORTS-shoal0 -p udp -m udp --dport 30053 -m comment --comment "default/dns:dns" -j DNAT --to-destination 10.88.1.9:53
--A SHOAL-NPMASQ-shoal0 -m mark --mark 0x1000/0x1000 -j SNAT --to-source 10.88.3.1
-COMMIT
-*filter
-:SHOAL-NPFWD-shoal0 - [0:0]
--A SHOAL-NPFWD-shoal0 -m mark --mark 0x1000/0x1000 -j ACCEPT
--A SHOAL-NPFWD-shoal0 -m conntrack --ctstate DNAT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-COMMIT
-`
-	if string(got) != want {
-		t.Errorf("restore:\n%s\nwant:\n%s", got, want)
-	}
-}
-
 // With a cluster CIDR the bridge plugin must not masquerade: our rule does.
 func TestNetworkClusterCIDRTurnsOffIPMasq(t *testing.T) {
 	for _, tc := range []struct {

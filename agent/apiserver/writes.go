@@ -198,9 +198,10 @@ func (s *Server) applyOne(st *cluster.State, o manifest.Object, t time.Time) (st
 			old = nil
 		}
 		// As the FSM will (it allocates the missing ones): an unchanged
-		// re-apply without nodePorts keeps them, and a node port taken
-		// is refused here, with the object's place.
+		// re-apply without nodePorts or clusterIP keeps them, and a node
+		// port taken is refused here, with the object's place.
 		cluster.KeepNodePorts(svc, old)
+		cluster.KeepClusterIP(svc, old)
 		if err := cluster.NodePortConflict(svc, st.Services()); err != nil {
 			return "", nil, badRequest{err}
 		}

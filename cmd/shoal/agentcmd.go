@@ -92,6 +92,7 @@ its host's root uses with the CLI.`,
 	f.DurationVar(&cfg.Lease, "lease", 10*time.Second, "StatefulSet fencing lease: a node that cannot renew it for this long stops its StatefulSet pods")
 	f.StringVar(&cfg.BridgeName, "bridge", cluster.DefaultBridgeName, "name of the pod bridge")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cluster.DefaultClusterCIDR, "pod network of the cluster, one /24 per node")
+	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cluster.DefaultServiceCIDR, "virtual IPs of the cluster's Services (the first agent's is the cluster's; must not overlap --cluster-cidr)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

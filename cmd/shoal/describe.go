@@ -468,7 +468,12 @@ func describeService(out io.Writer, s *cluster.Service, pods []*cluster.Pod) err
 	fmt.Fprintf(w, "Namespace:\t%s\n", s.Namespace)
 	fmt.Fprintf(w, "Selector:\t%s\n", dash(labelString(s.Selector)))
 	fmt.Fprintf(w, "Type:\t%s\n", orDefault(s.Type, "ClusterIP"))
-	fmt.Fprintf(w, "ClusterIP:\t%s\n", orDefault(s.ClusterIP, "<none> (names answer with pod IPs)"))
+	fmt.Fprintf(w, "IP:\t%s\n", orDefault(s.ClusterIP, "<none> (stored before Shoal had virtual IPs: apply it again for one)"))
+	affinity := "None"
+	if s.AffinitySeconds() > 0 {
+		affinity = fmt.Sprintf("ClientIP (%ds)", s.AffinitySeconds())
+	}
+	fmt.Fprintf(w, "Session Affinity:\t%s\n", affinity)
 	if s.Type == cluster.ServiceTypeLoadBalancer {
 		fmt.Fprintf(w, "LoadBalancer Ingress:\t%s\n", orDefault(strings.Join(s.LoadBalancerIngress, ", "), "<pending> (no node is ready)"))
 	}
@@ -479,11 +484,11 @@ func describeService(out io.Writer, s *cluster.Service, pods []*cluster.Pod) err
 		}
 	}
 	if s.PublishesNodePorts() {
-		fmt.Fprintf(w, "External Traffic Policy:\tCluster\n")
+		fmt.Fprintf(w, "External Traffic Policy:\t%s\n", orDefault(s.ExternalTrafficPolicy, "Cluster"))
 	}
 	var eps []string
 	for _, p := range pods {
-		if p.Namespace == s.Namespace && cluster.MatchesSelector(s.Selector, p.Labels) && p.Ready() {
+		if p.Namespace == s.Namespace && cluster.MatchesSelector(s.Selector, p.Labels) && (p.Ready() || s.PublishNotReadyAddresses) && p.Status.PodIP != "" {
 			eps = append(eps, p.Status.PodIP)
 		}
 	}

@@ -393,7 +393,8 @@ func fixtureStatefulSets(now time.Time) []api.WorkloadView {
 func fixtureServices() []*cluster.Service {
 	return []*cluster.Service{
 		{
-			Namespace: "default", Name: "web", UID: "uid-svc-web",
+			Namespace: "default", Name: "web", UID: "uid-svc-web", ClusterIP: "10.43.12.7",
+			SessionAffinity: cluster.SessionAffinityClientIP, SessionAffinityTimeout: 600,
 			Selector: map[string]string{"app": "web"},
 			Ports:    []cluster.ServicePort{{Name: "http", Port: 80, TargetPort: 8080}, {Name: "https", Port: 443}},
 		},
@@ -403,12 +404,13 @@ func fixtureServices() []*cluster.Service {
 			Ports:    []cluster.ServicePort{{Port: 5432}},
 		},
 		{
-			Namespace: "default", Name: "dns", UID: "uid-svc-dns", Type: "NodePort",
-			Selector: map[string]string{"app": "coredns"},
-			Ports:    []cluster.ServicePort{{Name: "dns", Protocol: "UDP", Port: 53, NodePort: 30053}},
+			Namespace: "default", Name: "dns", UID: "uid-svc-dns", Type: "NodePort", ClusterIP: "10.43.0.10",
+			ExternalTrafficPolicy: cluster.ExternalTrafficPolicyLocal,
+			Selector:              map[string]string{"app": "coredns"},
+			Ports:                 []cluster.ServicePort{{Name: "dns", Protocol: "UDP", Port: 53, NodePort: 30053}},
 		},
 		{
-			Namespace: "default", Name: "shop", UID: "uid-svc-shop", Type: "LoadBalancer",
+			Namespace: "default", Name: "shop", UID: "uid-svc-shop", Type: "LoadBalancer", ClusterIP: "10.43.200.1",
 			Selector: map[string]string{"app": "shop"},
 			Ports: []cluster.ServicePort{{Name: "http", Port: 80, TargetPortName: "http", NodePort: 30080, AppProtocol: "http"},
 				{Name: "https", Port: 443, NodePort: 30443}},

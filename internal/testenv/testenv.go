@@ -398,6 +398,25 @@ func ClusterCIDR(tb testing.TB) string {
 	return ""
 }
 
+// ServiceCIDR returns a /24 for a test agent's Service virtual IPs
+// (10.224.0.0/13 and up, apart from PodCIDR's and ClusterCIDR's ranges)
+// that no route of the host uses: agents on the host's own network share
+// its nat table, so two tests' clusters must not hand out the same IPs.
+func ServiceCIDR(tb testing.TB) string {
+	tb.Helper()
+	routes := hostRoutes(tb)
+	start := (os.Getpid()*113 + int(linkSeq.Add(1))*7) % 2048
+	for i := range 2048 {
+		n := (start + i) % 2048
+		cidr := fmt.Sprintf("10.%d.%d.0/24", 224+n/256, n%256)
+		if !strings.Contains(routes, cidr) {
+			return cidr
+		}
+	}
+	tb.Fatal("testenv: no free service CIDR")
+	return ""
+}
+
 func hostRoutes(tb testing.TB) string {
 	tb.Helper()
 	out, err := exec.Command("ip", "-4", "route", "show", "table", "all").Output()

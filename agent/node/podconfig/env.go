@@ -165,27 +165,19 @@ func (o *objects) valueFrom(c cluster.Container, s *cluster.EnvVarSource) (v str
 	return "", false, fmt.Errorf("valueFrom has no source")
 }
 
-// serviceEnv is kubelet's service links for the Services of namespace ns:
-// for a Service "redis-primary" with port 6379 named "tcp",
-// REDIS_PRIMARY_SERVICE_HOST, REDIS_PRIMARY_SERVICE_PORT(_TCP),
+// serviceEnv is kubelet's service links for the Services of namespace ns
+// that have a virtual IP: for a Service "redis-primary" with port 6379
+// named "tcp", REDIS_PRIMARY_SERVICE_HOST, REDIS_PRIMARY_SERVICE_PORT(_TCP),
 // REDIS_PRIMARY_PORT and REDIS_PRIMARY_PORT_6379_TCP(_PROTO, _PORT,
-// _ADDR). Headless Services have none, as in Kubernetes. Shoal has no
-// virtual IPs: the host is the Service's cluster DNS name (which answers
-// with its ready pods), or its ClusterIP where one is set.
+// _ADDR), all with the ClusterIP. Headless Services have none, as in
+// Kubernetes, nor has one stored before Shoal had virtual IPs.
 func serviceEnv(st *cluster.State, ns string) map[string]string {
-	domain := st.Config().Domain
-	if domain == "" {
-		domain = cluster.DefaultDomain
-	}
 	out := map[string]string{}
 	for _, s := range st.Services() {
-		if s.Namespace != ns || s.ClusterIP == "None" {
+		if s.Namespace != ns || !s.HasClusterIP() {
 			continue
 		}
 		host := s.ClusterIP
-		if net.ParseIP(host) == nil {
-			host = s.Name + "." + s.Namespace + ".svc." + domain
-		}
 		prefix := envName(s.Name)
 		out[prefix+"_SERVICE_HOST"] = host
 		for i, p := range s.Ports {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -43,11 +44,13 @@ func newFixture(t *testing.T) *fixture {
 		SecretKeys: []string{"bad-name=", "password", "user"}})
 	// Same names in another namespace: never seen from prod.
 	txn.PutObject(&cluster.Object{Kind: cluster.KindConfigMap, Namespace: "other", Name: "only-there", Data: map[string]string{"k": "v"}})
-	txn.PutService(&cluster.Service{Namespace: "prod", Name: "redis-primary", Ports: []cluster.ServicePort{
+	txn.PutService(&cluster.Service{Namespace: "prod", Name: "redis-primary", ClusterIP: "10.43.0.7", Ports: []cluster.ServicePort{
 		{Name: "redis", Port: 6379}, {Name: "metrics", Port: 9121, Protocol: "TCP"}}})
-	txn.PutService(&cluster.Service{Namespace: "prod", Name: "dns", Ports: []cluster.ServicePort{{Port: 53, Protocol: "UDP"}}})
+	txn.PutService(&cluster.Service{Namespace: "prod", Name: "dns", ClusterIP: "10.43.0.10", Ports: []cluster.ServicePort{{Port: 53, Protocol: "UDP"}}})
 	txn.PutService(&cluster.Service{Namespace: "prod", Name: "headless", ClusterIP: "None", Ports: []cluster.ServicePort{{Port: 1}}})
-	txn.PutService(&cluster.Service{Namespace: "other", Name: "elsewhere", Ports: []cluster.ServicePort{{Port: 2}}})
+	txn.PutService(&cluster.Service{Namespace: "other", Name: "elsewhere", ClusterIP: "10.43.0.2", Ports: []cluster.ServicePort{{Port: 2}}})
+	// Stored before Shoal had virtual IPs: no links until re-applied.
+	txn.PutService(&cluster.Service{Namespace: "prod", Name: "old", Ports: []cluster.ServicePort{{Port: 3}}})
 	pod := &cluster.Pod{
 		Namespace: "prod", Name: "web-0", UID: "uid-1", NodeName: "n1",
 		Labels:      map[string]string{"app": "web", "tier": "front"},
@@ -263,16 +266,16 @@ func TestServiceLinksAndCommandExpansion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := "redis-primary.prod.svc.example.internal"
+	host := "10.43.0.7"
 	want := "DNS_SERVICE_PORT=mine\n" +
 		"URL=redis://" + host + ":6379\n" +
 		"POD_IP=10.88.1.5\n" +
-		"DNS_PORT=udp://dns.prod.svc.example.internal:53\n" +
-		"DNS_PORT_53_UDP=udp://dns.prod.svc.example.internal:53\n" +
-		"DNS_PORT_53_UDP_ADDR=dns.prod.svc.example.internal\n" +
+		"DNS_PORT=udp://10.43.0.10:53\n" +
+		"DNS_PORT_53_UDP=udp://10.43.0.10:53\n" +
+		"DNS_PORT_53_UDP_ADDR=10.43.0.10\n" +
 		"DNS_PORT_53_UDP_PORT=53\n" +
 		"DNS_PORT_53_UDP_PROTO=udp\n" +
-		"DNS_SERVICE_HOST=dns.prod.svc.example.internal\n" +
+		"DNS_SERVICE_HOST=10.43.0.10\n" +
 		"REDIS_PRIMARY_PORT=tcp://" + host + ":6379\n" +
 		"REDIS_PRIMARY_PORT_6379_TCP=tcp://" + host + ":6379\n" +
 		"REDIS_PRIMARY_PORT_6379_TCP_ADDR=" + host + "\n" +
@@ -297,13 +300,13 @@ func TestServiceLinksAndCommandExpansion(t *testing.T) {
 		t.Error("the container passed in was changed")
 	}
 
-	// Turned off: none of them; a ClusterIP, where one is set, is the host.
+	// Turned off: none of them.
 	f.pod.Spec.EnableServiceLinks = ptr(false)
 	out, _, err = Container(f.source(), cluster.Container{Name: "app", Env: []cluster.EnvVar{{Name: "X", Value: "$(DNS_SERVICE_HOST)"}}})
 	if err != nil || envString(out.Env) != "X=$(DNS_SERVICE_HOST)\n" {
 		t.Errorf("service links off: %q %v", envString(out.Env), err)
 	}
-	if got := serviceEnv(f.st, "other")["ELSEWHERE_SERVICE_HOST"]; got != "elsewhere.other.svc.example.internal" {
+	if got := serviceEnv(f.st, "other")["ELSEWHERE_SERVICE_HOST"]; got != "10.43.0.2" {
 		t.Errorf("other namespace's service host %q", got)
 	}
 }
@@ -442,5 +445,37 @@ func TestRefs(t *testing.T) {
 		{cluster.KindSecret, "s2"}, {cluster.KindConfigMap, "c3"}}
 	if got := Refs(spec); !reflect.DeepEqual(got, want) {
 		t.Errorf("Refs: %v, want %v", got, want)
+	}
+}
+
+// TestServiceEnvNames: kubelet's naming, upper case with dashes turned to
+// underscores, for the service and its port names; the first port is the
+// Docker link's <SVC>_PORT.
+func TestServiceEnvNames(t *testing.T) {
+	for _, tc := range []struct {
+		svc  cluster.Service
+		want map[string]string
+	}{
+		{cluster.Service{Name: "my-db", ClusterIP: "10.43.1.2", Ports: []cluster.ServicePort{{Name: "pg-main", Port: 5432}, {Name: "dns", Port: 53, Protocol: "UDP"}}},
+			map[string]string{
+				"MY_DB_SERVICE_HOST": "10.43.1.2", "MY_DB_SERVICE_PORT": "5432", "MY_DB_SERVICE_PORT_PG_MAIN": "5432", "MY_DB_SERVICE_PORT_DNS": "53",
+				"MY_DB_PORT": "tcp://10.43.1.2:5432", "MY_DB_PORT_5432_TCP": "tcp://10.43.1.2:5432", "MY_DB_PORT_5432_TCP_PROTO": "tcp",
+				"MY_DB_PORT_5432_TCP_PORT": "5432", "MY_DB_PORT_5432_TCP_ADDR": "10.43.1.2",
+				"MY_DB_PORT_53_UDP": "udp://10.43.1.2:53", "MY_DB_PORT_53_UDP_PROTO": "udp", "MY_DB_PORT_53_UDP_PORT": "53", "MY_DB_PORT_53_UDP_ADDR": "10.43.1.2",
+			}},
+		{cluster.Service{Name: "sctp", ClusterIP: "10.43.1.3", Ports: []cluster.ServicePort{{Port: 9, Protocol: "SCTP"}}},
+			map[string]string{
+				"SCTP_SERVICE_HOST": "10.43.1.3", "SCTP_SERVICE_PORT": "9", "SCTP_PORT": "sctp://10.43.1.3:9",
+				"SCTP_PORT_9_SCTP": "sctp://10.43.1.3:9", "SCTP_PORT_9_SCTP_PROTO": "sctp", "SCTP_PORT_9_SCTP_PORT": "9", "SCTP_PORT_9_SCTP_ADDR": "10.43.1.3",
+			}},
+		{cluster.Service{Name: "headless", ClusterIP: cluster.ClusterIPNone, Ports: []cluster.ServicePort{{Port: 1}}}, map[string]string{}},
+	} {
+		txn := cluster.Empty().Txn(1)
+		s := tc.svc
+		s.Namespace = "ns"
+		txn.PutService(&s)
+		if got := serviceEnv(txn.Commit(), "ns"); !maps.Equal(got, tc.want) {
+			t.Errorf("%s:\n got %v\nwant %v", s.Name, got, tc.want)
+		}
 	}
 }
