@@ -330,6 +330,9 @@ func (c *conv) service(s *corev1.Service) *Object {
 	default:
 		c.errf("spec.type", "%q is not supported by Shoal (ClusterIP, NodePort or LoadBalancer)", t)
 	}
+	if svc.Headless() && svc.PublishesNodePorts() {
+		c.errf("spec.clusterIP", "may not be None when spec.type is %s: node ports lead to the virtual IP's pods", svc.Type)
+	}
 	c.serviceTraffic(&s.Spec, svc)
 	svc.PublishNotReadyAddresses = s.Spec.PublishNotReadyAddresses
 	svc.IPFamilyPolicy = c.ipFamilies(&s.Spec)

@@ -199,6 +199,8 @@ func TestDecodeServiceAndPodErrors(t *testing.T) {
 		{"cluster IP", "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  clusterIP: fd00::1\n  clusterIPs: [fd00::1, 10.43.0.1]\n  selector: {app: db}\n  ports: [{port: 5432}]\n",
 			`s.yaml: document 1 (Service "db", line 5): spec.clusterIP: "fd00::1" is not valid (None, or an IPv4 address of the cluster's service CIDR)` + "\n" +
 				`s.yaml: document 1 (Service "db", line 6): spec.clusterIPs: ["fd00::1" "10.43.0.1"]: must be [spec.clusterIP] (Shoal's Services are IPv4 single-stack)`},
+		{"headless node port", "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  type: NodePort\n  clusterIP: None\n  selector: {app: db}\n  ports: [{port: 5432}]\n",
+			`s.yaml: document 1 (Service "db", line 6): spec.clusterIP: may not be None when spec.type is NodePort: node ports lead to the virtual IP's pods`},
 		{"session affinity", "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  clusterIP: None\n  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: 0}}\n  externalTrafficPolicy: Local\n  selector: {app: db}\n  ports: [{port: 5432}]\n",
 			`s.yaml: document 1 (Service "db", line 6): spec.sessionAffinity: ClientIP needs a virtual IP: a headless Service's clients connect to the pods themselves` + "\n" +
 				`s.yaml: document 1 (Service "db", line 7): spec.sessionAffinityConfig.clientIP.timeoutSeconds: 0 is outside 1-86400` + "\n" +

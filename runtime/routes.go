@@ -340,18 +340,64 @@ func (h *hostNet) writeChains(ctx context.Context, rules []byte, jumps []jump) e
 		return err
 	}
 	for _, j := range jumps {
+		if j.first {
+			if err := h.jumpFirst(ctx, j); err != nil {
+				return err
+			}
+			continue
+		}
 		if h.iptables(ctx, "-t", j.table, "-C", j.from, "-j", j.to) == nil {
 			continue
 		}
 		op := []string{"-A", j.from}
-		if j.first {
-			op = []string{"-I", j.from, "1"}
-		}
 		if err := h.iptables(ctx, append(append([]string{"-t", j.table}, op...), "-j", j.to)...); err != nil {
 			return fmt.Errorf("hook %s into %s %s: %w", j.to, j.table, j.from, err)
 		}
 	}
 	return nil
+}
+
+// jumpFirst makes sure j is ahead of every rule in its built-in chain
+// that is not one of Shoal's own jumps: software that inserts its rules
+// at the top later (the CNI firewall plugin's CNI-FORWARD, on the first
+// pod) would otherwise accept what ours must refuse. A jump out of place
+// is moved to the top.
+func (h *hostNet) jumpFirst(ctx context.Context, j jump) error {
+	out, err := h.run(ctx, nil, "iptables", "-w", "5", "-t", j.table, "-S", j.from)
+	if err != nil {
+		return fmt.Errorf("list %s %s: %w", j.table, j.from, err)
+	}
+	if jumpLeads(string(out), j) {
+		return nil
+	}
+	for h.iptables(ctx, "-t", j.table, "-C", j.from, "-j", j.to) == nil {
+		if err := h.iptables(ctx, "-t", j.table, "-D", j.from, "-j", j.to); err != nil {
+			return fmt.Errorf("move %s to the top of %s %s: %w", j.to, j.table, j.from, err)
+		}
+	}
+	if err := h.iptables(ctx, "-t", j.table, "-I", j.from, "1", "-j", j.to); err != nil {
+		return fmt.Errorf("hook %s into %s %s: %w", j.to, j.table, j.from, err)
+	}
+	return nil
+}
+
+// jumpLeads reports whether the rules of j's built-in chain in rules
+// (`iptables -S` or iptables-save lines; others are skipped) have j's
+// jump before any rule other than a jump to a SHOAL- chain.
+func jumpLeads(rules string, j jump) bool {
+	want := "-A " + j.from + " -j " + j.to
+	for _, l := range strings.Split(rules, "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case !strings.HasPrefix(l, "-A "+j.from+" "):
+		case l == want:
+			return true
+		case strings.HasPrefix(l, "-A "+j.from+" -j SHOAL-") && !strings.Contains(strings.TrimPrefix(l, "-A "+j.from+" -j "), " "):
+		case strings.HasPrefix(l, "-A "):
+			return false
+		}
+	}
+	return false
 }
 
 // clearNAT unhooks and deletes our chains; missing ones are fine.

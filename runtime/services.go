@@ -54,6 +54,10 @@ type Endpoint struct {
 // is Shoal's.
 const masqMark = "0x1000/0x1000"
 
+// localMark lets a node-port connection of externalTrafficPolicy Local
+// through FORWARD without masquerade: its pod sees the client's address.
+const localMark = "0x2000/0x2000"
+
 // serviceRules are this node's service chains (names per bridge, like
 // natRules'). Fixed chains: nat's svcs (cluster IPs) and dnat (node
 // ports), both from PREROUTING and OUTPUT; masq (from POSTROUTING) gives
@@ -183,6 +187,7 @@ func (n serviceRules) restore(ports []ServicePort, existing []string) ([]byte, e
 	b.WriteString("COMMIT\n")
 	fmt.Fprintf(&b, "*filter\n:%s - [0:0]\n:%s - [0:0]\n", n.forward, n.reject)
 	fmt.Fprintf(&b, "-A %s -m mark --mark %s -j ACCEPT\n", n.forward, masqMark)
+	fmt.Fprintf(&b, "-A %s -m mark --mark %s -j ACCEPT\n", n.forward, localMark)
 	fmt.Fprintf(&b, "-A %s -m conntrack --ctstate DNAT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n", n.forward)
 	b.WriteString(t.filter.String())
 	b.WriteString("COMMIT\n")
@@ -296,11 +301,14 @@ func (n serviceRules) portRules(t *restoreText, p ServicePort) error {
 		}
 		if len(local) > 0 {
 			target := n.dynamicChain("S", key)
-			if !p.NodeLocal {
-				// Connections from anywhere, to pods anywhere: the pod
-				// gateway's source brings the reply back through here.
-				fmt.Fprintf(&t.nat, "-A %s %s -j MARK --set-xmark %s\n", n.dnat, match, masqMark)
+			// Connections from anywhere, to pods anywhere: the pod
+			// gateway's source brings the reply back through here. Local
+			// ones go to this node's pods, whose replies pass here anyway.
+			mark := masqMark
+			if p.NodeLocal {
+				mark = localMark
 			}
+			fmt.Fprintf(&t.nat, "-A %s %s -j MARK --set-xmark %s\n", n.dnat, match, mark)
 			if p.NodeLocal || p.ClusterIP == "" {
 				target = n.dynamicChain("L", key)
 				n.balance(t, target, p, local, localChains)
@@ -388,12 +396,17 @@ func (h *hostNet) syncServices(ctx context.Context, n serviceRules, ports []Serv
 	if err := h.sysctl("net.bridge.bridge-nf-call-iptables", "1"); err != nil {
 		errs = append(errs, fmt.Errorf("enable br_netfilter (load the br_netfilter module; pods reaching a cluster IP served on their own node need it): %w", err))
 	}
-	existing, err := h.natChains(ctx)
+	// One listing and one restore when nothing else changed: an
+	// endpoint turning ready reaches the kernel in milliseconds.
+	saved, err := h.run(ctx, nil, "iptables-save")
 	if err != nil {
-		return fmt.Errorf("sync services: %w", err)
+		return fmt.Errorf("sync services: list rules: %w", err)
 	}
-	rules, bad := n.restore(ports, existing)
-	if err := h.writeChains(ctx, rules, n.jumps()); err != nil {
+	rules, bad := n.restore(ports, savedChains(string(saved), "nat"))
+	if _, err := h.run(ctx, rules, "iptables-restore", "-w", "5", "--noflush"); err != nil {
+		return fmt.Errorf("write service rules: %w", err)
+	}
+	if err := h.hookJumps(ctx, n.jumps(), string(saved)); err != nil {
 		return fmt.Errorf("write service rules: %w", err)
 	}
 	return errors.Join(append(errs, bad)...)
@@ -401,17 +414,65 @@ func (h *hostNet) syncServices(ctx context.Context, n serviceRules, ports []Serv
 
 // natChains lists the nat table's chains.
 func (h *hostNet) natChains(ctx context.Context) ([]string, error) {
-	out, err := h.run(ctx, nil, "iptables", "-w", "5", "-t", "nat", "-S")
+	out, err := h.run(ctx, nil, "iptables-save", "-t", "nat")
 	if err != nil {
 		return nil, fmt.Errorf("list nat chains: %w", err)
 	}
-	var chains []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(l); len(f) == 2 && f[0] == "-N" {
-			chains = append(chains, f[1])
+	return savedChains(string(out), "nat"), nil
+}
+
+// savedTable is the lines of table in iptables-save output.
+func savedTable(saved, table string) []string {
+	var out []string
+	in := false
+	for _, l := range strings.Split(saved, "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(l, "*"):
+			in = l == "*"+table
+		case l == "COMMIT":
+			in = false
+		case in:
+			out = append(out, l)
 		}
 	}
-	return chains, nil
+	return out
+}
+
+// savedChains lists the chains of table in iptables-save output.
+func savedChains(saved, table string) []string {
+	var out []string
+	for _, l := range savedTable(saved, table) {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], ":") {
+			out = append(out, f[0][1:])
+		}
+	}
+	return out
+}
+
+// hookJumps adds the jumps that saved (iptables-save output from before
+// the restore, which leaves built-in chains alone) lacks, and moves a
+// jump that must go first and does not.
+func (h *hostNet) hookJumps(ctx context.Context, jumps []jump, saved string) error {
+	for _, j := range jumps {
+		rules := strings.Join(savedTable(saved, j.table), "\n")
+		if j.first {
+			if jumpLeads(rules, j) {
+				continue
+			}
+			if err := h.jumpFirst(ctx, j); err != nil {
+				return err
+			}
+			continue
+		}
+		if slices.Contains(strings.Split(rules, "\n"), "-A "+j.from+" -j "+j.to) {
+			continue
+		}
+		if err := h.iptables(ctx, "-t", j.table, "-A", j.from, "-j", j.to); err != nil {
+			return fmt.Errorf("hook %s into %s %s: %w", j.to, j.table, j.from, err)
+		}
+	}
+	return nil
 }
 
 // clearServices removes the service chains of bridge: the per-service

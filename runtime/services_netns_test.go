@@ -206,6 +206,10 @@ func TestClusterIPsBalanceOnTheNode(t *testing.T) {
 		if err := h.EnsureNAT(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// As the CNI firewall plugin does on the first pod: a rule of its
+		// own at the top of FORWARD, accepting the pods' traffic, which
+		// must not get ahead of the refusal of a port without endpoints.
+		ipCmd(t, "netns", "exec", n, "iptables", "-w", "5", "-I", "FORWARD", "1", "-s", fmt.Sprintf("10.88.%d.0/24", i+1), "-j", "ACCEPT")
 		other := 1 - i
 		if err := h.SyncRoutes(ctx, []runtime.Route{{CIDR: fmt.Sprintf("10.88.%d.0/24", other+1), Via: fmt.Sprintf("192.168.252.%d", other+1)}}); err != nil {
 			t.Fatal(err)
@@ -297,6 +301,17 @@ func TestClusterIPsBalanceOnTheNode(t *testing.T) {
 	} else if !strings.Contains(err.Error(), "refused") {
 		t.Errorf("a cluster IP without endpoints: %v, want connection refused", err)
 	}
+	// externalTrafficPolicy Local: node 1's node port goes to its own
+	// pods only, and they see the client's address.
+	if err := hosts[0].SyncServices(ctx, "br0", []runtime.ServicePort{{Service: "default/local:", Protocol: "TCP", NodePort: 30081, NodeLocal: true,
+		Endpoints: []runtime.Endpoint{ep(0), ep(1)}}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if name, src := askName(t, nodeNS[1], "192.168.252.1:30081"); name != pods[0].ns || src != "192.168.252.2" {
+			t.Fatalf("Local node port reached %s from %s, want %s from the client 192.168.252.2", name, src, pods[0].ns)
+		}
+	}
 	serve(0, ep(1))
 	via, direct := dialTimes(t, pods[0].ns, "10.43.0.10:80", 300), dialTimes(t, pods[0].ns, pods[1].ip+":8080", 300)
 	t.Logf("connection setup from pod 1 to pod 2 on the other node, 300 each: through the cluster IP median %v p99 %v; straight to the pod median %v p99 %v",
@@ -307,7 +322,8 @@ func TestClusterIPsBalanceOnTheNode(t *testing.T) {
 		}
 	}
 	for _, tbl := range []string{"nat", "filter"} {
-		if out := ipOut(t, "netns", "exec", nodeNS[0], "iptables", "-w", "5", "-t", tbl, "-S"); strings.Contains(out, "SHOAL-") && strings.Contains(out, "10.43.0.") || strings.Contains(out, "SHOAL-S") {
+		if out := ipOut(t, "netns", "exec", nodeNS[0], "iptables", "-w", "5", "-t", tbl, "-S"); strings.Contains(out, "SHOAL-S") ||
+			strings.Contains(out, "SHOAL-N") || strings.Contains(out, "SHOAL-E") {
 			t.Errorf("%s rules after ClearServices:\n%s", tbl, out)
 		}
 	}
