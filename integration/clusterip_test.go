@@ -158,6 +158,7 @@ func TestClusterIPs(t *testing.T) {
 		vip, viaVIP, viaVIP/200, direct, viaPod, viaPod/200)
 
 	touched := readyToTraffic(t, c, a)
+	time.Sleep(2 * time.Second) // the other agents' syncs, to be logged
 	syncTimes(t, c, touched)
 }
 
