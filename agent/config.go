@@ -153,18 +153,8 @@ func (c *Config) Validate() error {
 	if c.BridgeName == "" {
 		c.BridgeName = cluster.DefaultBridgeName
 	}
-	if c.ClusterCIDR == "" {
-		c.ClusterCIDR = cluster.DefaultClusterCIDR
-	}
-	if _, _, err := net.ParseCIDR(c.ClusterCIDR); err != nil {
-		errs = append(errs, fmt.Errorf("--cluster-cidr %q: %v", c.ClusterCIDR, err))
-	} else {
-		if c.ServiceCIDR == "" {
-			c.ServiceCIDR = cluster.DefaultServiceCIDR
-		}
-		if err := cluster.CheckServiceCIDR(c.ServiceCIDR, c.ClusterCIDR); err != nil {
-			errs = append(errs, fmt.Errorf("--service-cidr: %w", err))
-		}
+	if err := c.validateCIDRs(); err != nil {
+		errs = append(errs, err)
 	}
 	switch {
 	case c.MetricsInterval == 0:
@@ -223,4 +213,22 @@ func hostAddress(addrs func() ([]net.Addr, error)) (string, error) {
 		return v6, nil
 	}
 	return "", errors.New("this host has no global unicast address to advertise")
+}
+
+// validateCIDRs fills in and checks the pod and service networks: the
+// service CIDR must not overlap the pods'.
+func (c *Config) validateCIDRs() error {
+	if c.ClusterCIDR == "" {
+		c.ClusterCIDR = cluster.DefaultClusterCIDR
+	}
+	if _, _, err := net.ParseCIDR(c.ClusterCIDR); err != nil {
+		return fmt.Errorf("--cluster-cidr %q: %v", c.ClusterCIDR, err)
+	}
+	if c.ServiceCIDR == "" {
+		c.ServiceCIDR = cluster.DefaultServiceCIDR
+	}
+	if err := cluster.CheckServiceCIDR(c.ServiceCIDR, c.ClusterCIDR); err != nil {
+		return fmt.Errorf("--service-cidr: %w", err)
+	}
+	return nil
 }
