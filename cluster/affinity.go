@@ -5,10 +5,12 @@ import (
 	"strconv"
 )
 
-// Affinity holds a pod's placement preferences; Shoal has the node
-// affinity part.
+// Affinity holds a pod's placement rules: node affinity and inter-pod
+// affinity and anti-affinity (podaffinity.go).
 type Affinity struct {
-	NodeAffinity *NodeAffinity `json:"nodeAffinity,omitempty"`
+	NodeAffinity    *NodeAffinity `json:"nodeAffinity,omitempty"`
+	PodAffinity     *PodAffinity  `json:"podAffinity,omitempty"`
+	PodAntiAffinity *PodAffinity  `json:"podAntiAffinity,omitempty"`
 }
 
 // NodeAffinity is Kubernetes' node affinity: Required (any of its terms)
@@ -132,7 +134,7 @@ func (a *Affinity) Clone() *Affinity {
 	if a == nil {
 		return nil
 	}
-	c := &Affinity{}
+	c := &Affinity{PodAffinity: a.PodAffinity.Clone(), PodAntiAffinity: a.PodAntiAffinity.Clone()}
 	if na := a.NodeAffinity; na != nil {
 		c.NodeAffinity = &NodeAffinity{Required: cloneTerms(na.Required)}
 		for _, p := range na.Preferred {

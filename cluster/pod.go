@@ -30,8 +30,10 @@ type PodSpec struct {
 	NodeSelector   map[string]string `json:"nodeSelector,omitempty"`
 	// Tolerations let the pod onto nodes with matching taints.
 	Tolerations []Toleration `json:"tolerations,omitempty"`
-	// Affinity holds node affinity (required and preferred).
+	// Affinity holds node affinity and inter-pod (anti-)affinity.
 	Affinity *Affinity `json:"affinity,omitempty"`
+	// TopologySpreadConstraints spread matching pods over node domains.
+	TopologySpreadConstraints []TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
 	// TerminationGracePeriodSeconds is how long a stopping container gets
 	// between SIGTERM and SIGKILL (Kubernetes' default: 30).
 	TerminationGracePeriodSeconds int64  `json:"terminationGracePeriodSeconds,omitempty"`
@@ -159,6 +161,7 @@ func (s PodSpec) Clone() PodSpec {
 	c.NodeSelector = cloneMap(s.NodeSelector)
 	c.Tolerations = cloneTolerations(s.Tolerations)
 	c.Affinity = s.Affinity.Clone()
+	c.TopologySpreadConstraints = cloneSpread(s.TopologySpreadConstraints)
 	c.SecurityContext = s.SecurityContext.Clone()
 	c.EnableServiceLinks = clonePtr(s.EnableServiceLinks)
 	c.ImagePullSecrets = slices.Clone(s.ImagePullSecrets)

@@ -205,8 +205,6 @@ func hintFor(p string) string {
 
 // hints follow "not supported by Shoal" for fields users reach for often.
 var hints = map[string]string{
-	"podAffinity":              "Shoal has nodeAffinity only, not inter-pod affinity",
-	"podAntiAffinity":          "Shoal has nodeAffinity only, not inter-pod anti-affinity",
 	"nodeName":                 "use nodeSelector",
 	"matchExpressions":         "use matchLabels",
 	"serviceAccountToken":      "Shoal has no API tokens for pods: the Shoal API is not for pods to call",
@@ -283,6 +281,18 @@ var (
 	nodeSelectorReqShape  = obj(map[string]*shape{"key": leaf, "operator": leaf, "values": leaf})
 	nodeSelectorTermShape = obj(map[string]*shape{"matchExpressions": nodeSelectorReqShape, "matchFields": nodeSelectorReqShape})
 
+	// Inter-pod affinity (podaffinity.go checks the values; a
+	// namespaceSelector other than {} is refused there).
+	labelSelectorShape = obj(map[string]*shape{"matchLabels": leaf, "matchExpressions": nodeSelectorReqShape})
+	podAffinityTerm    = obj(map[string]*shape{
+		"labelSelector": labelSelectorShape, "namespaces": leaf, "namespaceSelector": leaf,
+		"topologyKey": leaf, "matchLabelKeys": leaf, "mismatchLabelKeys": leaf,
+	})
+	podAffinityShape = obj(map[string]*shape{
+		"requiredDuringSchedulingIgnoredDuringExecution":  podAffinityTerm,
+		"preferredDuringSchedulingIgnoredDuringExecution": obj(map[string]*shape{"weight": leaf, "podAffinityTerm": podAffinityTerm}),
+	})
+
 	containerShape = obj(map[string]*shape{
 		"name": leaf, "image": leaf, "command": leaf, "args": leaf, "workingDir": leaf,
 		"env": envShape, "envFrom": envFromShape,
@@ -321,10 +331,17 @@ var (
 			}),
 		}),
 		"restartPolicy": leaf, "nodeSelector": leaf, "terminationGracePeriodSeconds": leaf,
-		"affinity": obj(map[string]*shape{"nodeAffinity": obj(map[string]*shape{
-			"requiredDuringSchedulingIgnoredDuringExecution":  obj(map[string]*shape{"nodeSelectorTerms": nodeSelectorTermShape}),
-			"preferredDuringSchedulingIgnoredDuringExecution": obj(map[string]*shape{"weight": leaf, "preference": nodeSelectorTermShape}),
-		})}),
+		"affinity": obj(map[string]*shape{
+			"nodeAffinity": obj(map[string]*shape{
+				"requiredDuringSchedulingIgnoredDuringExecution":  obj(map[string]*shape{"nodeSelectorTerms": nodeSelectorTermShape}),
+				"preferredDuringSchedulingIgnoredDuringExecution": obj(map[string]*shape{"weight": leaf, "preference": nodeSelectorTermShape}),
+			}),
+			"podAffinity": podAffinityShape, "podAntiAffinity": podAffinityShape,
+		}),
+		"topologySpreadConstraints": obj(map[string]*shape{
+			"maxSkew": leaf, "topologyKey": leaf, "whenUnsatisfiable": leaf, "labelSelector": labelSelectorShape,
+			"minDomains": leaf, "nodeAffinityPolicy": leaf, "nodeTaintsPolicy": leaf, "matchLabelKeys": leaf,
+		}),
 		"tolerations": obj(map[string]*shape{"key": leaf, "operator": leaf, "value": leaf, "effect": leaf, "tolerationSeconds": leaf}),
 		"hostname":    leaf, "subdomain": leaf, "shareProcessNamespace": leaf,
 		"serviceAccountName": leaf, "serviceAccount": leaf, "automountServiceAccountToken": leaf,

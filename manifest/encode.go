@@ -370,6 +370,7 @@ func podSpecToK8s(s cluster.PodSpec, podName string) corev1.PodSpec {
 		DNSConfig:                    dnsConfigToK8s(s.DNSConfig),
 		Tolerations:                  tolerationsToK8s(s.Tolerations),
 		Affinity:                     affinityToK8s(s.Affinity),
+		TopologySpreadConstraints:    topologySpreadToK8s(s.TopologySpreadConstraints),
 	}
 	for _, name := range s.ImagePullSecrets {
 		out.ImagePullSecrets = append(out.ImagePullSecrets, corev1.LocalObjectReference{Name: name})

@@ -1,7 +1,6 @@
 package manifest
 
 import (
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -10,30 +9,8 @@ import (
 	"shoal/cluster"
 )
 
-// The real Kubernetes manifests in testdata/k8s-examples (see its README):
-// what Shoal supports converts correctly, and what it does not is refused
-// naming the first unsupported kind or field.
-
-func TestExamplesRefused(t *testing.T) {
-	dir := "testdata/k8s-examples/"
-	tests := []struct{ file, want string }{
-		{"zookeeper.yaml", strings.Join([]string{
-			// Its PodDisruptionBudget and securityContext (runAsUser, fsGroup) are supported: see TestExampleZookeeperSecurity.
-			dir + `zookeeper.yaml: document 4 (StatefulSet "zk", line 59): spec.template.spec.affinity.podAntiAffinity: not supported by Shoal (Shoal has nodeAffinity only, not inter-pod anti-affinity)`,
-		}, "\n")},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			objs, err := Load([]string{dir + tt.file}, nil)
-			if err == nil {
-				t.Fatalf("Load accepted %d objects, want an error", len(objs))
-			}
-			if err.Error() != tt.want {
-				t.Errorf("error:\n got %s\nwant %s", err, tt.want)
-			}
-		})
-	}
-}
+// The real Kubernetes manifests in testdata/k8s-examples (see its README)
+// convert correctly.
 
 func TestExamplesAccepted(t *testing.T) {
 	dir := "testdata/k8s-examples/"
@@ -44,6 +21,7 @@ func TestExamplesAccepted(t *testing.T) {
 		{[]string{"deployment-sidecar.yaml"}, []string{"Deployment/default/myapp"}},
 		{[]string{"php-apache.yaml"}, []string{"Deployment/default/php-apache", "Service/default/php-apache"}},
 		{[]string{"web.yaml"}, []string{"Service/default/nginx", "StatefulSet/default/web"}},
+		{[]string{"zookeeper.yaml"}, []string{"Service/default/zk-hs", "Service/default/zk-cs", "PodDisruptionBudget/default/zk-pdb", "StatefulSet/default/zk"}},
 		{[]string{"guestbook"}, []string{
 			"Deployment/default/frontend", "Service/default/frontend",
 			"Deployment/default/redis-follower", "Service/default/redis-follower",
@@ -176,26 +154,22 @@ func TestExampleResources(t *testing.T) {
 	}
 }
 
-// TestExampleZookeeperSecurity: zookeeper.yaml is refused for its
-// podAntiAffinity and PodDisruptionBudget only; without them, its pod
-// securityContext converts.
-func TestExampleZookeeperSecurity(t *testing.T) {
-	b, err := os.ReadFile("testdata/k8s-examples/zookeeper.yaml")
+// TestExampleZookeeper: zookeeper.yaml's pod securityContext and its
+// required anti-affinity on the hostname convert.
+func TestExampleZookeeper(t *testing.T) {
+	objs, err := Load([]string{"testdata/k8s-examples/zookeeper.yaml"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs := strings.Split(string(b), "\n---\n")
-	sts := docs[len(docs)-1]
-	start, end := strings.Index(sts, "      affinity:\n"), strings.Index(sts, "      containers:\n")
-	if !strings.Contains(sts, "kind: StatefulSet") || start < 0 || end < start {
-		t.Fatalf("zookeeper.yaml changed:\n%s", sts)
+	tmpl := objs[len(objs)-1].Workload.Template
+	if want := (&cluster.PodSecurityContext{RunAsUser: i64(1000), FSGroup: i64(1000)}); !reflect.DeepEqual(tmpl.SecurityContext, want) {
+		t.Errorf("securityContext: %s", jsonString(tmpl.SecurityContext))
 	}
-	objs, err := Decode([]byte(sts[:start]+sts[end:]), "zk.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := objs[0].Workload.Template.SecurityContext
-	if want := (&cluster.PodSecurityContext{RunAsUser: i64(1000), FSGroup: i64(1000)}); !reflect.DeepEqual(got, want) {
-		t.Errorf("securityContext: %s", jsonString(got))
+	want := &cluster.Affinity{PodAntiAffinity: &cluster.PodAffinity{Required: []cluster.PodAffinityTerm{{
+		LabelSelector: &cluster.LabelSelector{MatchExpressions: []cluster.LabelSelectorRequirement{{Key: "app", Operator: cluster.OpIn, Values: []string{"zk"}}}},
+		TopologyKey:   "kubernetes.io/hostname",
+	}}}}
+	if !reflect.DeepEqual(tmpl.Affinity, want) {
+		t.Errorf("affinity: %s", jsonString(tmpl.Affinity))
 	}
 }

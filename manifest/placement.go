@@ -67,13 +67,31 @@ func tolerationsToK8s(ts []cluster.Toleration) []corev1.Toleration {
 	return out
 }
 
-// affinity converts spec.affinity: node affinity is supported; pod
-// affinity and anti-affinity are refused by the shape check.
+// affinity converts spec.affinity: node affinity, pod affinity and pod
+// anti-affinity.
 func (c *conv) affinity(a *corev1.Affinity, p string) *cluster.Affinity {
-	if a == nil || a.NodeAffinity == nil {
+	if a == nil {
 		return nil
 	}
-	na, np := a.NodeAffinity, p+".nodeAffinity"
+	out := &cluster.Affinity{NodeAffinity: c.nodeAffinity(a.NodeAffinity, p+".nodeAffinity")}
+	if pa := a.PodAffinity; pa != nil {
+		out.PodAffinity = c.podAffinity(pa.RequiredDuringSchedulingIgnoredDuringExecution,
+			pa.PreferredDuringSchedulingIgnoredDuringExecution, p+".podAffinity")
+	}
+	if pa := a.PodAntiAffinity; pa != nil {
+		out.PodAntiAffinity = c.podAffinity(pa.RequiredDuringSchedulingIgnoredDuringExecution,
+			pa.PreferredDuringSchedulingIgnoredDuringExecution, p+".podAntiAffinity")
+	}
+	if out.NodeAffinity == nil && out.PodAffinity == nil && out.PodAntiAffinity == nil {
+		return nil
+	}
+	return out
+}
+
+func (c *conv) nodeAffinity(na *corev1.NodeAffinity, np string) *cluster.NodeAffinity {
+	if na == nil {
+		return nil
+	}
 	out := &cluster.NodeAffinity{}
 	if r := na.RequiredDuringSchedulingIgnoredDuringExecution; r != nil {
 		rp := np + ".requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
@@ -96,7 +114,7 @@ func (c *conv) affinity(a *corev1.Affinity, p string) *cluster.Affinity {
 	if out.Required == nil && out.Preferred == nil {
 		return nil
 	}
-	return &cluster.Affinity{NodeAffinity: out}
+	return out
 }
 
 func (c *conv) nodeSelectorTerm(t corev1.NodeSelectorTerm, p string) cluster.NodeSelectorTerm {
@@ -153,23 +171,42 @@ func requirement(r corev1.NodeSelectorRequirement) cluster.NodeSelectorRequireme
 	return cluster.NodeSelectorRequirement{Key: r.Key, Operator: string(r.Operator), Values: slices.Clone(r.Values)}
 }
 
-// affinityToK8s writes node affinity back as given.
+// affinityToK8s writes the affinity back as given.
 func affinityToK8s(a *cluster.Affinity) *corev1.Affinity {
-	if a == nil || a.NodeAffinity == nil {
+	if a == nil {
+		return nil
+	}
+	out := &corev1.Affinity{NodeAffinity: nodeAffinityToK8s(a.NodeAffinity)}
+	if a.PodAffinity != nil {
+		req, pref := podAffinityToK8s(a.PodAffinity)
+		out.PodAffinity = &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: req, PreferredDuringSchedulingIgnoredDuringExecution: pref}
+	}
+	if a.PodAntiAffinity != nil {
+		req, pref := podAffinityToK8s(a.PodAntiAffinity)
+		out.PodAntiAffinity = &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: req, PreferredDuringSchedulingIgnoredDuringExecution: pref}
+	}
+	if out.NodeAffinity == nil && out.PodAffinity == nil && out.PodAntiAffinity == nil {
+		return nil
+	}
+	return out
+}
+
+func nodeAffinityToK8s(a *cluster.NodeAffinity) *corev1.NodeAffinity {
+	if a == nil {
 		return nil
 	}
 	na := &corev1.NodeAffinity{}
-	if len(a.NodeAffinity.Required) > 0 {
+	if len(a.Required) > 0 {
 		na.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{}
-		for _, t := range a.NodeAffinity.Required {
+		for _, t := range a.Required {
 			na.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms = append(na.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms, termToK8s(t))
 		}
 	}
-	for _, p := range a.NodeAffinity.Preferred {
+	for _, p := range a.Preferred {
 		na.PreferredDuringSchedulingIgnoredDuringExecution = append(na.PreferredDuringSchedulingIgnoredDuringExecution,
 			corev1.PreferredSchedulingTerm{Weight: p.Weight, Preference: termToK8s(p.Preference)})
 	}
-	return &corev1.Affinity{NodeAffinity: na}
+	return na
 }
 
 func termToK8s(t cluster.NodeSelectorTerm) corev1.NodeSelectorTerm {

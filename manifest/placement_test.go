@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	"shoal/cluster"
@@ -40,5 +41,53 @@ func TestConvertPlacement(t *testing.T) {
 	fit := map[string]string{"kubernetes.io/arch": "arm64", "nvidia.com/gpu.present": "true", "cores": "16", "generation": "4"}
 	if !na.RequiredMatch(node("n", fit)) || !na.RequiredMatch(node("gpu-1", nil)) || na.RequiredMatch(node("n", nil)) {
 		t.Error("required terms match the wrong nodes")
+	}
+}
+
+func TestPodAffinityManifest(t *testing.T) {
+	objs, err := Decode(mustRead(t, "testdata/placement/pod-affinity.yaml"), "pod-affinity.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := objs[0].Workload.Template
+	pa, anti := spec.Affinity.PodAffinity, spec.Affinity.PodAntiAffinity
+	if len(pa.Required) != 1 || !slices.Equal(pa.Required[0].Namespaces, []string{"shop", "shared"}) ||
+		pa.Required[0].TopologyKey != "topology.kubernetes.io/zone" || len(pa.Required[0].LabelSelector.MatchExpressions) != 2 {
+		t.Errorf("podAffinity required %+v", pa.Required)
+	}
+	if len(pa.Preferred) != 1 || pa.Preferred[0].Weight != 20 || !pa.Preferred[0].Term.AllNamespaces {
+		t.Errorf("podAffinity preferred %+v", pa.Preferred)
+	}
+	if len(anti.Required) != 1 || !slices.Equal(anti.Required[0].MatchLabelKeys, []string{"pod-template-hash"}) {
+		t.Errorf("podAntiAffinity required %+v", anti.Required)
+	}
+	if len(anti.Preferred) != 1 || !slices.Equal(anti.Preferred[0].Term.MismatchLabelKeys, []string{"tier"}) {
+		t.Errorf("podAntiAffinity preferred %+v", anti.Preferred)
+	}
+	// The merged selector keeps this pod's template hash and nothing else.
+	own := objs[0].Workload.TemplateLabels
+	sel := anti.Required[0].Selector(own)
+	other := map[string]string{"app": "web", "tier": "front", "pod-template-hash": "old"}
+	if !sel.Matches(own) || sel.Matches(other) {
+		t.Errorf("matchLabelKeys selector %+v", sel)
+	}
+	if !anti.Required[0].InNamespace("shop", "shop") || anti.Required[0].InNamespace("shop", "default") ||
+		!pa.Required[0].InNamespace("shop", "shared") || !pa.Preferred[0].Term.InNamespace("shop", "any") {
+		t.Error("namespaces resolved wrongly")
+	}
+	three := int32(3)
+	want := []cluster.TopologySpreadConstraint{
+		{MaxSkew: 1, TopologyKey: "topology.kubernetes.io/zone", WhenUnsatisfiable: cluster.DoNotSchedule,
+			LabelSelector: &cluster.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, MinDomains: &three,
+			NodeAffinityPolicy: cluster.PolicyIgnore, NodeTaintsPolicy: cluster.PolicyHonor, MatchLabelKeys: []string{"pod-template-hash"}},
+		{MaxSkew: 2, TopologyKey: "kubernetes.io/hostname", WhenUnsatisfiable: cluster.ScheduleAnyway,
+			LabelSelector: &cluster.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+	}
+	if got := spec.TopologySpreadConstraints; !reflect.DeepEqual(got, want) {
+		t.Errorf("topologySpreadConstraints %s", jsonString(got))
+	}
+	if spec.TopologySpreadConstraints[0].HonorsAffinity() || !spec.TopologySpreadConstraints[0].HonorsTaints() ||
+		!spec.TopologySpreadConstraints[1].HonorsAffinity() || spec.TopologySpreadConstraints[1].HonorsTaints() {
+		t.Error("inclusion policies")
 	}
 }

@@ -54,6 +54,7 @@ func (c *conv) podSpec(s *corev1.PodSpec, p string, claims []cluster.ClaimSource
 	c.labels(p+".nodeSelector", s.NodeSelector)
 	out.Tolerations = c.tolerations(s.Tolerations, p+".tolerations")
 	out.Affinity = c.affinity(s.Affinity, p+".affinity")
+	out.TopologySpreadConstraints = c.topologySpread(s.TopologySpreadConstraints, p+".topologySpreadConstraints")
 	if g := s.TerminationGracePeriodSeconds; g != nil {
 		out.TerminationGracePeriodSeconds = *g
 		if *g < 0 || *g > maxGracePeriodSeconds {
