@@ -135,3 +135,54 @@ func BenchmarkPlace100kTaintsAffinity(b *testing.B) {
 	}
 	b.ReportMetric(float64(placed)/b.Elapsed().Seconds(), "placements/s")
 }
+
+// podAffinityCluster is benchCluster with inter-pod rules: 10 zones, and
+// every workload's pods (labelled with one of 10 tiers) keep apart on the
+// hostname (required), prefer hosts without pods of their tier, and
+// spread over the zones with maxSkew 1.
+func podAffinityCluster() *cluster.State {
+	nodes := make([]*cluster.Node, 5000)
+	for i := range nodes {
+		name := fmt.Sprintf("node-%04d", i)
+		nodes[i] = mkNode(name, 16000, 64*gi, withLabels(
+			"kubernetes.io/hostname", name, "topology.kubernetes.io/zone", fmt.Sprintf("z%d", i%10)))
+	}
+	ws := make([]*cluster.Workload, 100)
+	for i := range ws {
+		name, tier := fmt.Sprintf("app-%03d", i), fmt.Sprintf("t%d", i%10)
+		ws[i] = mkWorkload(cluster.KindDeployment, name, 1000, small, func(w *cluster.Workload) {
+			w.TemplateLabels["tier"] = tier
+			app := &cluster.LabelSelector{MatchLabels: map[string]string{"app": name}}
+			w.Template.Affinity = &cluster.Affinity{PodAntiAffinity: &cluster.PodAffinity{
+				Required: []cluster.PodAffinityTerm{{LabelSelector: app, TopologyKey: "kubernetes.io/hostname"}},
+				Preferred: []cluster.WeightedPodAffinityTerm{{Weight: 50, Term: cluster.PodAffinityTerm{
+					LabelSelector: &cluster.LabelSelector{MatchLabels: map[string]string{"tier": tier}}, TopologyKey: "kubernetes.io/hostname"}}},
+			}}
+			w.Template.TopologySpreadConstraints = []cluster.TopologySpreadConstraint{{
+				MaxSkew: 1, TopologyKey: "topology.kubernetes.io/zone", WhenUnsatisfiable: cluster.DoNotSchedule, LabelSelector: app,
+			}}
+		})
+	}
+	return mkState(nodes, ws)
+}
+
+// BenchmarkPlace100kPodAffinity is BenchmarkPlace100k with required and
+// preferred pod anti-affinity and a zone spread constraint on every pod.
+func BenchmarkPlace100kPodAffinity(b *testing.B) {
+	st := podAffinityCluster()
+	b.ReportAllocs()
+	b.ResetTimer()
+	placed := 0
+	for i := range b.N {
+		plan := Compute(st, t0, NewRandIDs(uint64(i), 1))
+		for _, p := range plan.Create {
+			if p.NodeName != "" {
+				placed++
+			}
+		}
+	}
+	if placed != 100000*b.N {
+		b.Fatalf("placed %d of %d", placed, 100000*b.N)
+	}
+	b.ReportMetric(float64(placed)/b.Elapsed().Seconds(), "placements/s")
+}

@@ -156,13 +156,8 @@ func (p *pass) placeDaemon(pod *cluster.Pod) (string, []string, string) {
 	}
 	ni := &t.infos[i]
 	s := t.shapeOf(pod)
-	if why := fitsOne(ni, s, true); why != "" {
+	if why := p.fitsOne(ni, s, true); why != "" {
 		return "", nil, "daemon pod for node " + pod.DaemonNode + ": " + why
 	}
-	var gpus []string
-	if s.req.GPU > 0 {
-		gpus = slices.Clone(ni.gpus[:s.req.GPU])
-	}
-	t.hold(ni, s.req, gpus, s.ports)
-	return pod.DaemonNode, gpus, ""
+	return pod.DaemonNode, t.bind(pod, i, s), ""
 }

@@ -23,14 +23,27 @@ type filter interface {
 var (
 	staticFilters  = []filter{readyFilter{}, cordonFilter{}, selectorFilter{}, affinityFilter{}, taintFilter{}}
 	dynamicFilters = []filter{cpuFilter{}, memoryFilter{}, ephemeralStorageFilter{}, gpuFilter{}, portFilter{}}
+	// The inter-pod filters (interpod.go) depend on where other pods run.
+	// Kubernetes gives a node one inter-pod reason at most, the first.
+	interPodFilters = []filter{podAffinityFilter{}, podAntiAffinityFilter{}, existingAntiAffinityFilter{}, spreadLabelFilter{}, spreadFilter{}}
 	// allFilters fixes each filter's index in shape.counts.
-	allFilters = append(slices.Clone(staticFilters), dynamicFilters...)
+	allFilters = slices.Concat(staticFilters, dynamicFilters, interPodFilters)
 )
 
 const (
-	firstDynamic = 5 // index of cpuFilter in allFilters
-	numFilters   = 10
-	taintIndex   = 4 // index of taintFilter in allFilters
+	firstDynamic  = 5  // index of cpuFilter in allFilters
+	firstInterPod = 10 // index of podAffinityFilter in allFilters
+	numFilters    = 15
+	taintIndex    = 4 // index of taintFilter in allFilters
+)
+
+// Indexes of the inter-pod filters in allFilters.
+const (
+	podAffinityIndex = firstInterPod + iota
+	podAntiAffinityIndex
+	existingAntiIndex
+	spreadLabelIndex
+	spreadIndex
 )
 
 type readyFilter struct{}
@@ -125,6 +138,53 @@ func (portFilter) fits(n *nodeInfo, s *shape) bool {
 }
 func (portFilter) explain(c int) string {
 	return strconv.Itoa(c) + " node(s) didn't have free ports for the requested pod ports"
+}
+
+// podAffinityFilter applies the required pod affinity terms. It is not
+// monotonic (a node passes once a selected pod lands nearby), so it is
+// checked per placement and never drops a node for the pass.
+type podAffinityFilter struct{}
+
+func (podAffinityFilter) fits(n *nodeInfo, s *shape) bool { return s.rules.affinityFits(n.idx) }
+func (podAffinityFilter) explain(c int) string {
+	return strconv.Itoa(c) + " node(s) didn't match pod affinity rules"
+}
+
+// podAntiAffinityFilter applies the pod's required anti-affinity terms.
+type podAntiAffinityFilter struct{}
+
+func (podAntiAffinityFilter) fits(n *nodeInfo, s *shape) bool { return s.rules.antiFits(n.idx) }
+func (podAntiAffinityFilter) explain(c int) string {
+	return strconv.Itoa(c) + " node(s) didn't match pod anti-affinity rules"
+}
+
+// existingAntiAffinityFilter applies the required anti-affinity terms of
+// the pods already placed: they keep matching pods away too.
+type existingAntiAffinityFilter struct{}
+
+func (existingAntiAffinityFilter) fits(n *nodeInfo, s *shape) bool {
+	return s.rules.existingFits(n.idx)
+}
+func (existingAntiAffinityFilter) explain(c int) string {
+	return strconv.Itoa(c) + " node(s) didn't satisfy existing pods anti-affinity rules"
+}
+
+// spreadLabelFilter refuses nodes without a DoNotSchedule constraint's
+// topology key.
+type spreadLabelFilter struct{}
+
+func (spreadLabelFilter) fits(n *nodeInfo, s *shape) bool { return s.rules.spreadLabelFits(n.idx) }
+func (spreadLabelFilter) explain(c int) string {
+	return strconv.Itoa(c) + " node(s) didn't match pod topology spread constraints (missing required label)"
+}
+
+// spreadFilter applies the DoNotSchedule constraints' maxSkew; like pod
+// affinity it is checked per placement.
+type spreadFilter struct{}
+
+func (spreadFilter) fits(n *nodeInfo, s *shape) bool { return s.rules.spreadFits(n.idx) }
+func (spreadFilter) explain(c int) string {
+	return strconv.Itoa(c) + " node(s) didn't match pod topology spread constraints"
 }
 
 // explain turns per-filter failure counts into the pod's pending message:

@@ -11,6 +11,7 @@ import (
 // nodeInfo is one node and what is left of it in this pass.
 type nodeInfo struct {
 	node  *cluster.Node
+	idx   int32 // in nodeTable.infos
 	alloc cluster.Resources
 	// free is Allocatable minus the requests of the pods that hold
 	// resources there (cluster.Pod.Holds, as cluster.UsageOf counts them),
@@ -37,6 +38,11 @@ type shape struct {
 	affinity    *cluster.NodeAffinity
 	ports       []hostPort
 	dynamic     []int // indexes in allFilters of the dynamic filters that can fail for this shape
+	// rules are the inter-pod rules (nil when the pass has none).
+	// runEnd is, per position in cands, where its domain's run ends (see
+	// runs); nil without a domain mask.
+	runEnd []int32
+	rules  *podRules
 
 	// cands are node indexes that passed the static filters and have not
 	// yet failed a dynamic one (-1: dropped, compacted away from time to
@@ -79,11 +85,14 @@ type nodeTable struct {
 	// find is how many feasible nodes a placement looks at before scoring.
 	find int
 	buf  []byte
+	// ip holds the inter-pod counts; nil when no pod of the pass has
+	// inter-pod rules, so that the plain case pays nothing for them.
+	ip *interPod
 }
 
 // buildTable indexes the nodes and what their pods hold. It walks every
 // pod once, so it is only built when something needs placing.
-func (p *pass) buildTable() *nodeTable {
+func (p *pass) buildTable(todo []*cluster.Pod) *nodeTable {
 	nodes := p.st.Nodes()
 	t := &nodeTable{
 		infos:  make([]nodeInfo, len(nodes)),
@@ -95,7 +104,7 @@ func (p *pass) buildTable() *nodeTable {
 	}
 	for i, n := range nodes {
 		ni := &t.infos[i]
-		ni.node, ni.alloc, ni.free = n, n.Allocatable, n.Allocatable
+		ni.node, ni.idx, ni.alloc, ni.free = n, int32(i), n.Allocatable, n.Allocatable
 		if len(n.GPUs) > 0 {
 			ni.gpus = make([]string, len(n.GPUs))
 			for j, g := range n.GPUs {
@@ -111,7 +120,33 @@ func (p *pass) buildTable() *nodeTable {
 		}
 		t.hold(&t.infos[i], pod.Spec.Requests(), pod.GPUs, podPorts(pod))
 	}
+	if p.interPodRules(todo) {
+		t.ip = newInterPod(t.infos)
+		for _, pod := range p.all {
+			if i, ok := t.index[pod.NodeName]; ok && pod.Holds() {
+				t.ip.recordExisting(pod, i, pod.Terminating || p.stopped[pod])
+			}
+		}
+	}
 	return t
+}
+
+// interPodRules reports whether a pod to place has inter-pod rules, or a
+// placed one has required anti-affinity, which keeps new pods away too.
+func (p *pass) interPodRules(todo []*cluster.Pod) bool {
+	for _, pods := range [][]*cluster.Pod{todo, p.created} {
+		for _, pod := range pods {
+			if pod.Spec.HasPodAffinity() {
+				return true
+			}
+		}
+	}
+	for _, pod := range p.all {
+		if a := pod.Spec.Affinity; a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.Required) > 0 && pod.NodeName != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // hold charges a pod's requests, GPUs and host ports to a node.
@@ -160,7 +195,7 @@ func (p *pass) placeAll() {
 	// Oldest first, as Kubernetes' queue does: a pod that has waited for a
 	// GPU gets the one freed before a replacement created after it.
 	slices.SortStableFunc(todo, func(a, b *cluster.Pod) int { return cmp.Compare(a.CreateIndex, b.CreateIndex) })
-	p.table = p.buildTable()
+	p.table = p.buildTable(todo)
 	for _, pod := range todo {
 		node, gpus, from, msg := p.placeClaims(pod)
 		if node != "" {
@@ -187,38 +222,76 @@ func (p *pass) place(pod *cluster.Pod) (node string, gpus []string, msg string) 
 	if pod.Owner != nil {
 		spread = p.spreadOf(pod.Owner.UID)
 	}
-	best, bestAvoid, bestPref, bestSpread, bestScore := int32(-1), int32(0), int64(0), int32(0), int64(0)
-	found, pos, n := 0, s.offset, len(s.cands)
-	for range n {
-		if found >= t.find {
-			break
+	var skip domainMask
+	if s.rules != nil {
+		s.rules.sync(t.ip)
+		skip = s.rules.mask()
+	}
+	best := t.search(s, spread, skip)
+	if s.live*2 < len(s.cands) {
+		s.compact()
+	}
+	if best < 0 {
+		msg := t.explainShape(s)
+		// With no transient filter, nothing freed in a pass makes room:
+		// the shape fits nowhere for the rest of it.
+		if s.rules == nil || !s.rules.transient {
+			s.msg = msg
 		}
+		return "", nil, msg
+	}
+	gpus = t.bind(pod, best, s)
+	if spread != nil {
+		spread[best]++
+	}
+	return t.infos[best].node.Name, gpus, ""
+}
+
+// search looks at the shape's candidates from its offset until it has
+// found t.find feasible nodes, and returns the best (-1: none). Nodes a
+// filter refuses for the rest of the pass are dropped from cands.
+func (t *nodeTable) search(s *shape, spread []int32, skip domainMask) int32 {
+	best, bestRank, bestScore := int32(-1), nodeRank{}, int64(0)
+	found, pos, n := 0, s.offset, len(s.cands)
+	for seen := 0; seen < n && found < t.find; {
 		if pos >= n {
 			pos = 0
 		}
 		i := s.cands[pos]
+		if i >= 0 && skip.refuses(i) {
+			// Dropped nodes keep their place, so runs stay valid.
+			end := int(s.runEnd[pos])
+			seen += end - pos
+			pos = end
+			continue
+		}
 		pos++
+		seen++
 		if i < 0 {
 			continue
 		}
 		ni := &t.infos[i]
+		// The resource filters, then the inter-pod ones (Kubernetes'
+		// order).
 		if !t.feasible(ni, s) {
 			s.cands[pos-1] = -1
 			s.live--
 			continue
 		}
-		found++
-		// Avoid untolerated PreferNoSchedule taints first, then follow
-		// the preferred node affinity, then spread an owner's pods
-		// (fewest of its pods on the node), then prefer the least
-		// requested node.
-		av, pf := s.avoid[i], s.prefer[i]
-		var sp int32
-		if spread != nil {
-			sp = spread[i]
+		if s.rules != nil {
+			if j, stays := s.rules.fails(i); j >= 0 {
+				if stays {
+					s.cands[pos-1] = -1
+					s.live--
+					s.counts[j]++
+				}
+				continue
+			}
 		}
+		found++
+		r := s.rankOf(i, spread)
 		if best >= 0 {
-			if c := cmpRank(av, pf, sp, bestAvoid, bestPref, bestSpread); c != 0 {
+			if c := r.cmp(bestRank); c != 0 {
 				if c > 0 {
 					continue // cannot win: skip the (dividing) score
 				}
@@ -227,38 +300,108 @@ func (p *pass) place(pod *cluster.Pod) (node string, gpus []string, msg string) 
 		}
 		sc := leastRequested(ni, s.req)
 		if best < 0 || sc > bestScore {
-			best, bestAvoid, bestPref, bestSpread, bestScore = i, av, pf, sp, sc
+			best, bestRank, bestScore = i, r, sc
 		}
 	}
 	s.offset = pos
-	if s.live*2 < len(s.cands) {
-		s.compact()
+	return best
+}
+
+// explainShape says why no node takes the shape now. The search skips
+// and does not count the nodes the transient filters refuse, so they are
+// counted here, one inter-pod reason per node as in Kubernetes; this only
+// runs when a pod stays Pending.
+func (t *nodeTable) explainShape(s *shape) string {
+	var transient [numFilters]int
+	if s.rules != nil {
+		for pos, i := range s.cands {
+			if i < 0 {
+				continue
+			}
+			if !t.feasible(&t.infos[i], s) {
+				s.cands[pos] = -1
+				s.live--
+				continue
+			}
+			j, stays := s.rules.fails(i)
+			switch {
+			case j < 0:
+			case stays:
+				s.cands[pos] = -1
+				s.live--
+				s.counts[j]++
+			default:
+				transient[j]++
+			}
+		}
 	}
-	if best < 0 {
-		s.msg = explain(len(t.infos), &s.counts, s.taints)
-		return "", nil, s.msg
+	counts := s.counts
+	for j, c := range transient {
+		counts[j] += c
 	}
-	ni := &t.infos[best]
+	return explain(len(t.infos), &counts, s.taints)
+}
+
+// bind claims node i's resources for pod and records it in the inter-pod
+// counts; it returns the GPU IDs taken.
+func (t *nodeTable) bind(pod *cluster.Pod, i int32, s *shape) []string {
+	ni := &t.infos[i]
+	var gpus []string
 	if s.req.GPU > 0 {
 		gpus = slices.Clone(ni.gpus[:s.req.GPU])
 	}
 	t.hold(ni, s.req, gpus, s.ports)
-	if spread != nil {
-		spread[best]++
+	if s.rules != nil {
+		s.rules.sync(t.ip)
+		t.ip.record(placedPod{ns: pod.Namespace, labels: pod.Labels, node: i}, s.rules.member, s.rules.own)
 	}
-	return ni.node.Name, gpus, ""
+	return gpus
 }
 
-// cmpRank orders two nodes by the preferences that outrank the resource
-// score: -1 when the first is better, 1 when worse, 0 when equal.
-func cmpRank(av int32, pf int64, sp int32, bav int32, bpf int64, bsp int32) int {
-	if c := cmp.Compare(av, bav); c != 0 {
+// nodeRank is what outranks the resource score, in order: untolerated
+// PreferNoSchedule taints (fewer first), preferred node affinity, then
+// preferred pod affinity (higher first), ScheduleAnyway spread, then the
+// owner's pods on the node (fewer first).
+type nodeRank struct {
+	avoid  int32
+	prefer int64
+	pods   int64
+	skew   int64
+	spread int32
+}
+
+// cmp is -1 when r is better than o, 1 when worse, 0 when equal.
+func (r nodeRank) cmp(o nodeRank) int {
+	if c := cmp.Compare(r.avoid, o.avoid); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(bpf, pf); c != 0 {
+	if c := cmp.Compare(o.prefer, r.prefer); c != 0 {
 		return c
 	}
-	return cmp.Compare(sp, bsp)
+	if c := cmp.Compare(o.pods, r.pods); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(r.skew, o.skew); c != 0 {
+		return c
+	}
+	return cmp.Compare(r.spread, o.spread)
+}
+
+func (s *shape) rankOf(i int32, spread []int32) nodeRank {
+	var r nodeRank
+	if s.avoid != nil {
+		r.avoid = s.avoid[i]
+	}
+	if s.prefer != nil {
+		r.prefer = s.prefer[i]
+	}
+	if spread != nil {
+		r.spread = spread[i]
+	}
+	if s.rules != nil {
+		r.pods, r.skew = s.rules.scores(i)
+	}
+	return r
 }
 
 // feasible runs the shape's dynamic filters; a node that fails is counted
@@ -308,6 +451,34 @@ func (s *shape) compact() {
 		out = append(out, i)
 	}
 	s.cands, s.offset = out, off
+	s.runs()
+}
+
+// runs groups cands by the domain of the shape's masked topology (see
+// domainMask) and records where each run ends, so that a search skips a
+// domain the skew refuses in one step. Within a domain nodes keep their
+// order.
+func (s *shape) runs() {
+	if s.rules == nil || s.rules.maskTopo == nil {
+		return
+	}
+	dom := s.rules.maskTopo.dom
+	if s.runEnd == nil {
+		slices.SortStableFunc(s.cands, func(a, b int32) int { return cmp.Compare(dom[a], dom[b]) })
+	}
+	s.runEnd = s.runEnd[:0]
+	for j := range s.cands {
+		s.runEnd = append(s.runEnd, 0)
+		if j > 0 && dom[s.cands[j]] == dom[s.cands[j-1]] {
+			continue
+		}
+		for k := j - 1; k >= 0 && s.runEnd[k] == 0; k-- {
+			s.runEnd[k] = int32(j)
+		}
+	}
+	for k := len(s.cands) - 1; k >= 0 && s.runEnd[k] == 0; k-- {
+		s.runEnd[k] = int32(len(s.cands))
+	}
 }
 
 // spreadOf returns how many pods of owner each node runs: the owner's
@@ -355,6 +526,10 @@ func (t *nodeTable) shapeOf(pod *cluster.Pod) *shape {
 		aff = pod.Spec.Affinity.NodeAffinity
 		b = affinityKey(b, aff)
 	}
+	selEnd := len(b)
+	if t.ip != nil {
+		b = podRulesKey(b, pod)
+	}
 	t.buf = b
 	if s, ok := t.shapes[string(b)]; ok {
 		return s
@@ -385,9 +560,13 @@ func (t *nodeTable) shapeOf(pod *cluster.Pod) *shape {
 		}
 		s.dynamic = append(s.dynamic, firstDynamic+j)
 	}
-	st := t.staticFor(string(b[selStart:]), s)
+	if t.ip != nil {
+		s.rules = t.rulesFor(pod, s, string(b[selStart:selEnd]))
+	}
+	st := t.staticFor(string(b[selStart:selEnd]), s)
 	s.cands = slices.Clone(st.nodes)
 	s.live = len(s.cands)
+	s.runs()
 	s.counts = st.counts
 	s.taints, s.avoid, s.prefer = st.taints, st.avoid, st.prefer
 	t.shapes[string(b)] = s
@@ -440,7 +619,8 @@ func selectorKey(b []byte, sel map[string]string) []byte {
 	if len(sel) == 0 {
 		return b
 	}
-	keys := make([]string, 0, len(sel))
+	var small [8]string // most pods have few labels: no allocation
+	keys := small[:0]
 	for k := range sel {
 		keys = append(keys, k)
 	}

@@ -55,7 +55,7 @@ func (p *pass) placeVolumes(pod *cluster.Pod) (node string, gpus []string, from,
 // fitsOne checks one node against every filter (but the cordon, with
 // ignoreCordon) for a pod bound to it, and explains a refusal as
 // Kubernetes does for one node; "" when it fits.
-func fitsOne(ni *nodeInfo, s *shape, ignoreCordon bool) string {
+func (p *pass) fitsOne(ni *nodeInfo, s *shape, ignoreCordon bool) string {
 	var counts [numFilters]int
 	var taints []taintCount
 	ok := true
@@ -78,6 +78,13 @@ func fitsOne(ni *nodeInfo, s *shape, ignoreCordon bool) string {
 			ok = false
 		}
 	}
+	if s.rules != nil {
+		s.rules.sync(p.table.ip)
+		if j, _ := s.rules.fails(ni.idx); j >= 0 {
+			counts[j]++
+			ok = false
+		}
+	}
 	if ok {
 		return ""
 	}
@@ -91,14 +98,10 @@ func (p *pass) placeOn(pod *cluster.Pod, name, claim string) (string, []string, 
 	i := t.index[name]
 	ni := &t.infos[i]
 	s := t.shapeOf(pod)
-	if why := fitsOne(ni, s, false); why != "" {
+	if why := p.fitsOne(ni, s, false); why != "" {
 		return "", nil, fmt.Sprintf("waiting for room on node %s, which holds volume %s: %s", name, claim, why)
 	}
-	var gpus []string
-	if s.req.GPU > 0 {
-		gpus = append([]string(nil), ni.gpus[:s.req.GPU]...)
-	}
-	t.hold(ni, s.req, gpus, s.ports)
+	gpus := t.bind(pod, i, s)
 	if pod.Owner != nil {
 		p.spreadOf(pod.Owner.UID)[i]++
 	}
