@@ -224,6 +224,7 @@ func podSpecNotes(w io.Writer, s *cluster.PodSpec) {
 	if s.ShareProcessNamespace {
 		fmt.Fprintf(w, "Process Namespace:\tshared by the pod's containers\n")
 	}
+	placementNotes(w, s)
 }
 
 // containerSection prints containers under title, each with the status its
