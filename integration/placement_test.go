@@ -99,3 +99,70 @@ func scheduledMessages(pods []corev1.Pod) string {
 	}
 	return b.String()
 }
+
+// spreadOut is a Deployment of REPLICAS that keeps one pod per node by
+// required pod anti-affinity on the hostname.
+const spreadOut = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: spread}
+spec:
+  replicas: REPLICAS
+  selector: {matchLabels: {app: spread}}
+  template:
+    metadata: {labels: {app: spread}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - labelSelector: {matchLabels: {app: spread}}
+            topologyKey: kubernetes.io/hostname
+      containers:
+      - name: c
+        image: IMAGE
+        command: ["sh", "-c", "` + idle + `"]
+        resources:
+          requests: {cpu: 10m, memory: 8Mi}
+`
+
+// TestClusterPodAntiAffinity: N+1 replicas with required anti-affinity on
+// the hostname over N agents run one per node; the extra one stays
+// Pending, and describe gives Kubernetes' reason.
+func TestClusterPodAntiAffinity(t *testing.T) {
+	const n = 2
+	c := StartClusterWith(t, ClusterOptions{N: n, Image: true})
+	a := c.Any()
+	a.Apply(t, strings.ReplaceAll(manifest(spreadOut, c.Image), "REPLICAS", fmt.Sprint(n+1)))
+	want := fmt.Sprintf("0/%d nodes are available: %d node(s) didn't match pod anti-affinity rules", n, n)
+	var pending corev1.Pod
+	poll.Until(t, PodTimeout, "one pod Running on each node and one Pending", func() (bool, string) {
+		pods := Select(a.Pods(t), Labeled("app", "spread"))
+		var running []corev1.Pod
+		var waiting []corev1.Pod
+		for _, p := range pods {
+			switch {
+			case p.Spec.NodeName == "" && podScheduledMessage(p) == want:
+				waiting = append(waiting, p)
+			case p.Status.Phase == corev1.PodRunning && IsReady(p):
+				running = append(running, p)
+			}
+		}
+		on := PodsOn(running)
+		if len(pods) != n+1 || len(running) != n || len(on) != n || len(waiting) != 1 {
+			return false, "pods: " + Summary(pods) + scheduledMessages(pods)
+		}
+		pending = waiting[0]
+		return true, ""
+	})
+	d := a.Shoal(t, "describe", "pod", pending.Name)
+	for _, line := range []string{
+		"Pod Anti-Affinity:",
+		"required: app=spread on kubernetes.io/hostname",
+		"FailedScheduling  " + want,
+	} {
+		if !strings.Contains(d, line) {
+			t.Errorf("describe pod %s lacks %q:\n%s", pending.Name, line, d)
+		}
+	}
+}
