@@ -13,7 +13,8 @@ func FuzzDecode(f *testing.F) {
 	files, _ := filepath.Glob("testdata/k8s-examples/*.yaml")
 	more, _ := filepath.Glob("testdata/k8s-examples/*/*.yaml")
 	secure, _ := filepath.Glob("testdata/security/*.yaml")
-	for _, p := range slices.Concat(files, more, secure) {
+	placement, _ := filepath.Glob("testdata/placement/*.yaml")
+	for _, p := range slices.Concat(files, more, secure, placement) {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

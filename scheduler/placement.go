@@ -258,12 +258,16 @@ func (t *nodeTable) search(s *shape, spread []int32, skip domainMask) int32 {
 			pos = 0
 		}
 		i := s.cands[pos]
-		if i >= 0 && skip.refuses(i) {
-			// Dropped nodes keep their place, so runs stay valid.
-			end := int(s.runEnd[pos])
-			seen += end - pos
-			pos = end
-			continue
+		allowed := false
+		if i >= 0 && skip.on {
+			var refused bool
+			if refused, allowed = skip.check(i); refused {
+				// Dropped nodes keep their place, so runs stay valid.
+				end := int(s.runEnd[pos])
+				seen += end - pos
+				pos = end
+				continue
+			}
 		}
 		pos++
 		seen++
@@ -279,7 +283,7 @@ func (t *nodeTable) search(s *shape, spread []int32, skip domainMask) int32 {
 			continue
 		}
 		if s.rules != nil {
-			if j, stays := s.rules.fails(i); j >= 0 {
+			if j, stays := s.rules.fails(i, allowed); j >= 0 {
 				if stays {
 					s.cands[pos-1] = -1
 					s.live--
@@ -289,9 +293,22 @@ func (t *nodeTable) search(s *shape, spread []int32, skip domainMask) int32 {
 			}
 		}
 		found++
-		r := s.rankOf(i, spread)
+		// The rank, inline: this loop is the scheduler's hot path.
+		var r nodeRank
+		if s.avoid != nil {
+			r.avoid = s.avoid[i]
+		}
+		if s.prefer != nil {
+			r.prefer = s.prefer[i]
+		}
+		if spread != nil {
+			r.spread = spread[i]
+		}
+		if s.rules != nil {
+			r.pods, r.skew = s.rules.scores(i)
+		}
 		if best >= 0 {
-			if c := r.cmp(bestRank); c != 0 {
+			if c := r.cmp(&bestRank); c != 0 {
 				if c > 0 {
 					continue // cannot win: skip the (dividing) score
 				}
@@ -323,7 +340,7 @@ func (t *nodeTable) explainShape(s *shape) string {
 				s.live--
 				continue
 			}
-			j, stays := s.rules.fails(i)
+			j, stays := s.rules.fails(i, false)
 			switch {
 			case j < 0:
 			case stays:
@@ -371,37 +388,28 @@ type nodeRank struct {
 }
 
 // cmp is -1 when r is better than o, 1 when worse, 0 when equal.
-func (r nodeRank) cmp(o nodeRank) int {
-	if c := cmp.Compare(r.avoid, o.avoid); c != 0 {
-		return c
+func (r *nodeRank) cmp(o *nodeRank) int {
+	switch {
+	case r.avoid != o.avoid:
+		return sign(r.avoid < o.avoid)
+	case r.prefer != o.prefer:
+		return sign(r.prefer > o.prefer)
+	case r.pods != o.pods:
+		return sign(r.pods > o.pods)
+	case r.skew != o.skew:
+		return sign(r.skew < o.skew)
+	case r.spread != o.spread:
+		return sign(r.spread < o.spread)
 	}
-	if c := cmp.Compare(o.prefer, r.prefer); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(o.pods, r.pods); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(r.skew, o.skew); c != 0 {
-		return c
-	}
-	return cmp.Compare(r.spread, o.spread)
+	return 0
 }
 
-func (s *shape) rankOf(i int32, spread []int32) nodeRank {
-	var r nodeRank
-	if s.avoid != nil {
-		r.avoid = s.avoid[i]
+// sign is -1 for a better value, 1 for a worse one.
+func sign(better bool) int {
+	if better {
+		return -1
 	}
-	if s.prefer != nil {
-		r.prefer = s.prefer[i]
-	}
-	if spread != nil {
-		r.spread = spread[i]
-	}
-	if s.rules != nil {
-		r.pods, r.skew = s.rules.scores(i)
-	}
-	return r
+	return 1
 }
 
 // feasible runs the shape's dynamic filters; a node that fails is counted

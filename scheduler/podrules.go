@@ -407,8 +407,11 @@ func stringsKey(b []byte, ss []string) []byte {
 // that the node fails it for the rest of the pass (pods only arrive
 // within a pass, so a node an anti-affinity rule or a missing label
 // refuses stays refused, while affinity and skew may come right).
-func (r *podRules) fails(i int32) (j int, stays bool) {
-	if len(r.hard) > 0 {
+//
+// masked says the domain mask of this placement allowed node i: with no
+// other DoNotSchedule constraint, the skew need not be checked again.
+func (r *podRules) fails(i int32, masked bool) (j int, stays bool) {
+	if len(r.hard) > 0 && (!masked || len(r.hard) > 1) {
 		if j := r.spreadFails(i); j >= 0 {
 			return j, j == spreadLabelIndex
 		}
@@ -459,12 +462,15 @@ type domainMask struct {
 	m   uint64
 }
 
-func (k domainMask) refuses(i int32) bool {
-	if !k.on {
-		return false
-	}
+// check reports whether the mask refuses node i, or allows it; a node
+// without the label is neither.
+func (k domainMask) check(i int32) (refused, allowed bool) {
 	d := k.dom[i]
-	return d >= 0 && k.m&(1<<uint(d)) == 0
+	if d < 0 {
+		return false, false
+	}
+	ok := k.m&(1<<uint(d)) != 0
+	return !ok, ok
 }
 
 // mask computes the allowed domains of maskTopo's constraint, as

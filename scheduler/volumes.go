@@ -80,7 +80,7 @@ func (p *pass) fitsOne(ni *nodeInfo, s *shape, ignoreCordon bool) string {
 	}
 	if s.rules != nil {
 		s.rules.sync(p.table.ip)
-		if j, _ := s.rules.fails(ni.idx); j >= 0 {
+		if j, _ := s.rules.fails(ni.idx, false); j >= 0 {
 			counts[j]++
 			ok = false
 		}
