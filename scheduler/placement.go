@@ -218,6 +218,11 @@ func (p *pass) place(pod *cluster.Pod) (node string, gpus []string, msg string) 
 	if s.msg != "" {
 		return "", nil, s.msg
 	}
+	if s.rules != nil && s.rules.waiting != "" && s.rules.waitedAt == len(t.ip.placed) {
+		// Nothing was placed since this shape last fitted nowhere, and
+		// only a placement can make room for it.
+		return "", nil, s.rules.waiting
+	}
 	var spread []int32
 	if pod.Owner != nil {
 		spread = p.spreadOf(pod.Owner.UID)
@@ -237,6 +242,8 @@ func (p *pass) place(pod *cluster.Pod) (node string, gpus []string, msg string) 
 		// the shape fits nowhere for the rest of it.
 		if s.rules == nil || !s.rules.transient {
 			s.msg = msg
+		} else {
+			s.rules.waiting, s.rules.waitedAt = msg, len(t.ip.placed)
 		}
 		return "", nil, msg
 	}

@@ -38,6 +38,10 @@ type podRules struct {
 	// constraint with 64 domains at most (nil: none); see domainMask.
 	maskTopo *topology
 	maskRule int
+	// waiting is why no node took the last pod of this shape, when
+	// len(interPod.placed) was waitedAt.
+	waiting  string
+	waitedAt int
 }
 
 // weightedCount is a preferred term: w per selected pod in the domain
