@@ -21,6 +21,9 @@ const hostnameKey = "kubernetes.io/hostname"
 type topology struct {
 	dom []int32 // per node index: its domain, -1 without the label
 	n   int32   // number of domains
+	// identity: node i is domain i (every node has its own value, the
+	// hostname's case).
+	identity bool
 }
 
 // groupTerm is one selector of a group with the namespaces it looks in.
@@ -129,6 +132,13 @@ func (ip *interPod) topologyOf(key string) *topology {
 			t.n++
 		}
 		t.dom[i] = id
+	}
+	t.identity = true
+	for i, d := range t.dom {
+		if d != int32(i) {
+			t.identity = false
+			break
+		}
 	}
 	ip.topos[key] = t
 	return t

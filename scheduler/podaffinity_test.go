@@ -3,6 +3,7 @@ package scheduler
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"testing"
 
 	"shoal/cluster"
@@ -356,5 +357,43 @@ func TestDaemonPodAntiAffinity(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("daemon pods %v, want %v", got, want)
+	}
+}
+
+// TestTopologyDomains: a label's values number the domains; the hostname
+// falls back to the node's name, and one node per domain reads as such.
+func TestTopologyDomains(t *testing.T) {
+	nodes := []nodeInfo{
+		{node: zoned("a", "z1", 1)},
+		{node: mkNode("b", 1, gi)},
+		{node: zoned("c", "z1", 1)},
+		{node: zoned("d", "z2", 1)},
+	}
+	ip := newInterPod(nodes)
+	tests := []struct {
+		key      string
+		dom      []int32
+		n        int32
+		identity bool
+	}{
+		{hostKey, []int32{0, 1, 2, 3}, 4, true},
+		{zoneKey, []int32{0, -1, 0, 1}, 2, false},
+		{"missing", []int32{-1, -1, -1, -1}, 0, false},
+	}
+	for _, tt := range tests {
+		topo := ip.topologyOf(tt.key)
+		if !slices.Equal(topo.dom, tt.dom) || topo.n != tt.n || topo.identity != tt.identity {
+			t.Errorf("%s: dom %v n %d identity %t, want %v %d %t", tt.key, topo.dom, topo.n, topo.identity, tt.dom, tt.n, tt.identity)
+		}
+		c := checkOf(topo, []int32{5, 6, 7, 8})
+		for i, d := range tt.dom {
+			want := int32(0)
+			if d >= 0 {
+				want = []int32{5, 6, 7, 8}[d]
+			}
+			if got := c.count(int32(i)); got != want {
+				t.Errorf("%s: count(%d) = %d, want %d", tt.key, i, got, want)
+			}
+		}
 	}
 }

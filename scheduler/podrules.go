@@ -17,7 +17,7 @@ type podRules struct {
 	// the pass's lists up to seenGroups and seenAnti.
 	member     []*podGroup
 	seenGroups int
-	hit        []*antiTerm
+	hit        []domCheck
 	seenAnti   int
 	// own are the pods' required anti-affinity terms, recorded where a
 	// pod lands so that later pods keep away (the rule is symmetric).
@@ -25,7 +25,7 @@ type podRules struct {
 	// anti and aff count, per domain, the pods the required anti-affinity
 	// terms (each) and affinity terms (all together) select; affSelf is
 	// whether the pods match all their own affinity terms.
-	anti    []*domainCount
+	anti    []domCheck
 	aff     []*domainCount
 	affSelf bool
 	prefer  []weightedCount
@@ -48,7 +48,33 @@ type podRules struct {
 // (negative for anti-affinity).
 type weightedCount struct {
 	w int64
-	c *domainCount
+	c domCheck
+}
+
+// domCheck reads a count per domain for a node: the checks' hot path,
+// flat (no pointer to follow) and, for a topology whose domains are the
+// nodes themselves (the hostname), without the domain lookup.
+type domCheck struct {
+	dom []int32 // nil: node i is domain i
+	n   []int32
+}
+
+func checkOf(t *topology, n []int32) domCheck {
+	if t.identity {
+		return domCheck{n: n}
+	}
+	return domCheck{dom: t.dom, n: n}
+}
+
+// count is the count in node i's domain, 0 for a node without the label.
+func (c *domCheck) count(i int32) int32 {
+	if c.dom == nil {
+		return c.n[i]
+	}
+	if d := c.dom[i]; d >= 0 {
+		return c.n[d]
+	}
+	return 0
 }
 
 // spreadRule is one topology spread constraint; self is 1 when the pod
@@ -85,19 +111,22 @@ func (t *nodeTable) rulesFor(pod *cluster.Pod, s *shape, staticKey string) *podR
 			r.affinity(ip, pa, pod)
 			for _, w := range pa.Preferred {
 				g := ip.group([]groupTerm{resolveTerm(&w.Term, pod)})
-				r.prefer = append(r.prefer, weightedCount{int64(w.Weight), g.countsFor(ip.topologyOf(w.Term.TopologyKey))})
+				topo := ip.topologyOf(w.Term.TopologyKey)
+				r.prefer = append(r.prefer, weightedCount{int64(w.Weight), checkOf(topo, g.countsFor(topo).n)})
 			}
 		}
 		if pa := a.PodAntiAffinity; pa != nil {
 			for i := range pa.Required {
 				term := &pa.Required[i]
 				gt := resolveTerm(term, pod)
-				r.anti = append(r.anti, ip.group([]groupTerm{gt}).countsFor(ip.topologyOf(term.TopologyKey)))
+				topo := ip.topologyOf(term.TopologyKey)
+				r.anti = append(r.anti, checkOf(topo, ip.group([]groupTerm{gt}).countsFor(topo).n))
 				r.own = append(r.own, ip.antiTermOf(gt, term.TopologyKey))
 			}
 			for _, w := range pa.Preferred {
 				g := ip.group([]groupTerm{resolveTerm(&w.Term, pod)})
-				r.prefer = append(r.prefer, weightedCount{-int64(w.Weight), g.countsFor(ip.topologyOf(w.Term.TopologyKey))})
+				topo := ip.topologyOf(w.Term.TopologyKey)
+				r.prefer = append(r.prefer, weightedCount{-int64(w.Weight), checkOf(topo, g.countsFor(topo).n)})
 			}
 		}
 	}
@@ -204,7 +233,7 @@ func (r *podRules) sync(ip *interPod) {
 	r.seenGroups = len(ip.groupList)
 	for _, a := range ip.antiList[r.seenAnti:] {
 		if a.term.matches(r.ns, r.labels) {
-			r.hit = append(r.hit, a)
+			r.hit = append(r.hit, checkOf(a.topo, a.n))
 		}
 	}
 	r.seenAnti = len(ip.antiList)
@@ -242,8 +271,8 @@ func (r *podRules) affinityFits(i int32) bool {
 // antiFits: no required anti-affinity term's domain of node i holds a
 // selected pod (a node without the label is no domain: it passes).
 func (r *podRules) antiFits(i int32) bool {
-	for _, c := range r.anti {
-		if d := c.topo.dom[i]; d >= 0 && c.n[d] > 0 {
+	for j := range r.anti {
+		if r.anti[j].count(i) > 0 {
 			return false
 		}
 	}
@@ -253,8 +282,8 @@ func (r *podRules) antiFits(i int32) bool {
 // existingFits: no pod in node i's domains carries a required
 // anti-affinity term that matches this shape's pods.
 func (r *podRules) existingFits(i int32) bool {
-	for _, a := range r.hit {
-		if d := a.topo.dom[i]; d >= 0 && a.n[d] > 0 {
+	for j := range r.hit {
+		if r.hit[j].count(i) > 0 {
 			return false
 		}
 	}
@@ -315,10 +344,8 @@ func (r *podRules) spreadFails(i int32) int {
 // i's domains (anti-affinity weights count against).
 func (r *podRules) preferScore(i int32) int64 {
 	var s int64
-	for _, p := range r.prefer {
-		if d := p.c.topo.dom[i]; d >= 0 {
-			s += p.w * int64(p.c.n[d])
-		}
+	for j := range r.prefer {
+		s += r.prefer[j].w * int64(r.prefer[j].c.count(i))
 	}
 	return s
 }
