@@ -101,13 +101,12 @@ type PodAffinity struct {
 // domain.
 type PodAffinityTerm struct {
 	LabelSelector *LabelSelector `json:"labelSelector,omitempty"`
-	// Namespaces lists where the selected pods are; empty with
-	// AllNamespaces false means the pod's own namespace.
-	Namespaces []string `json:"namespaces,omitempty"`
-	// AllNamespaces is an empty namespaceSelector ({}), which selects
-	// every namespace.
-	AllNamespaces bool   `json:"allNamespaces,omitempty"`
-	TopologyKey   string `json:"topologyKey"`
+	// Namespaces and the namespaces NamespaceSelector selects (by their
+	// labels; {} selects all) are where the selected pods are; neither
+	// means the pod's own namespace.
+	Namespaces        []string       `json:"namespaces,omitempty"`
+	NamespaceSelector *LabelSelector `json:"namespaceSelector,omitempty"`
+	TopologyKey       string         `json:"topologyKey"`
 	// MatchLabelKeys and MismatchLabelKeys narrow the selector to pods
 	// that share (do not share) the pod's values for these keys.
 	MatchLabelKeys    []string `json:"matchLabelKeys,omitempty"`
@@ -126,16 +125,17 @@ func (t *PodAffinityTerm) Selector(labels map[string]string) *LabelSelector {
 	return t.LabelSelector.withKeys(labels, t.MatchLabelKeys, t.MismatchLabelKeys)
 }
 
+// LabelNamespaceName is the label Kubernetes gives every namespace: its
+// name, so that a namespaceSelector can name namespaces.
+const LabelNamespaceName = "kubernetes.io/metadata.name"
+
 // InNamespace reports whether the term, written in a pod of namespace
-// own, selects pods of namespace ns.
-func (t *PodAffinityTerm) InNamespace(own, ns string) bool {
-	if t.AllNamespaces {
-		return true
-	}
-	if len(t.Namespaces) == 0 {
+// own, selects pods of namespace ns, whose labels are nsLabels.
+func (t *PodAffinityTerm) InNamespace(own, ns string, nsLabels map[string]string) bool {
+	if len(t.Namespaces) == 0 && t.NamespaceSelector == nil {
 		return ns == own
 	}
-	return slices.Contains(t.Namespaces, ns)
+	return slices.Contains(t.Namespaces, ns) || t.NamespaceSelector.Matches(nsLabels)
 }
 
 // Clone returns a deep copy of a.
@@ -156,6 +156,7 @@ func (a *PodAffinity) Clone() *PodAffinity {
 func (t PodAffinityTerm) clone() PodAffinityTerm {
 	t.LabelSelector = t.LabelSelector.Clone()
 	t.Namespaces = slices.Clone(t.Namespaces)
+	t.NamespaceSelector = t.NamespaceSelector.Clone()
 	t.MatchLabelKeys = slices.Clone(t.MatchLabelKeys)
 	t.MismatchLabelKeys = slices.Clone(t.MismatchLabelKeys)
 	return t

@@ -56,19 +56,24 @@ func TestAffinityTermSelectorAndNamespaces(t *testing.T) {
 	if len(term.LabelSelector.MatchExpressions) != 0 {
 		t.Error("Selector changed the term's own selector")
 	}
+	shop := map[string]string{LabelNamespaceName: "b", "team": "shop"}
 	nsTests := []struct {
 		term    PodAffinityTerm
 		own, ns string
+		labels  map[string]string
 		want    bool
 	}{
-		{PodAffinityTerm{}, "a", "a", true},
-		{PodAffinityTerm{}, "a", "b", false},
-		{PodAffinityTerm{Namespaces: []string{"b"}}, "a", "b", true},
-		{PodAffinityTerm{Namespaces: []string{"b"}}, "a", "a", false},
-		{PodAffinityTerm{AllNamespaces: true}, "a", "z", true},
+		{PodAffinityTerm{}, "a", "a", nil, true},
+		{PodAffinityTerm{}, "a", "b", shop, false},
+		{PodAffinityTerm{Namespaces: []string{"b"}}, "a", "b", shop, true},
+		{PodAffinityTerm{Namespaces: []string{"b"}}, "a", "a", nil, false},
+		{PodAffinityTerm{NamespaceSelector: &LabelSelector{}}, "a", "z", nil, true},
+		{PodAffinityTerm{NamespaceSelector: &LabelSelector{MatchLabels: map[string]string{"team": "shop"}}}, "a", "b", shop, true},
+		{PodAffinityTerm{NamespaceSelector: &LabelSelector{MatchLabels: map[string]string{"team": "shop"}}}, "a", "a", nil, false},
+		{PodAffinityTerm{Namespaces: []string{"a"}, NamespaceSelector: &LabelSelector{MatchLabels: map[string]string{"team": "shop"}}}, "x", "a", nil, true},
 	}
 	for _, tt := range nsTests {
-		if got := tt.term.InNamespace(tt.own, tt.ns); got != tt.want {
+		if got := tt.term.InNamespace(tt.own, tt.ns, tt.labels); got != tt.want {
 			t.Errorf("%+v.InNamespace(%s, %s) = %t", tt.term, tt.own, tt.ns, got)
 		}
 	}

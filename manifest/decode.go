@@ -281,11 +281,10 @@ var (
 	nodeSelectorReqShape  = obj(map[string]*shape{"key": leaf, "operator": leaf, "values": leaf})
 	nodeSelectorTermShape = obj(map[string]*shape{"matchExpressions": nodeSelectorReqShape, "matchFields": nodeSelectorReqShape})
 
-	// Inter-pod affinity (podaffinity.go checks the values; a
-	// namespaceSelector other than {} is refused there).
+	// Inter-pod affinity (podaffinity.go checks the values).
 	labelSelectorShape = obj(map[string]*shape{"matchLabels": leaf, "matchExpressions": nodeSelectorReqShape})
 	podAffinityTerm    = obj(map[string]*shape{
-		"labelSelector": labelSelectorShape, "namespaces": leaf, "namespaceSelector": leaf,
+		"labelSelector": labelSelectorShape, "namespaces": leaf, "namespaceSelector": labelSelectorShape,
 		"topologyKey": leaf, "matchLabelKeys": leaf, "mismatchLabelKeys": leaf,
 	})
 	podAffinityShape = obj(map[string]*shape{

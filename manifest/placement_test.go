@@ -55,7 +55,7 @@ func TestPodAffinityManifest(t *testing.T) {
 		pa.Required[0].TopologyKey != "topology.kubernetes.io/zone" || len(pa.Required[0].LabelSelector.MatchExpressions) != 2 {
 		t.Errorf("podAffinity required %+v", pa.Required)
 	}
-	if len(pa.Preferred) != 1 || pa.Preferred[0].Weight != 20 || !pa.Preferred[0].Term.AllNamespaces {
+	if len(pa.Preferred) != 2 || pa.Preferred[0].Weight != 20 || pa.Preferred[0].Term.NamespaceSelector == nil {
 		t.Errorf("podAffinity preferred %+v", pa.Preferred)
 	}
 	if len(anti.Required) != 1 || !slices.Equal(anti.Required[0].MatchLabelKeys, []string{"pod-template-hash"}) {
@@ -71,8 +71,10 @@ func TestPodAffinityManifest(t *testing.T) {
 	if !sel.Matches(own) || sel.Matches(other) {
 		t.Errorf("matchLabelKeys selector %+v", sel)
 	}
-	if !anti.Required[0].InNamespace("shop", "shop") || anti.Required[0].InNamespace("shop", "default") ||
-		!pa.Required[0].InNamespace("shop", "shared") || !pa.Preferred[0].Term.InNamespace("shop", "any") {
+	team := map[string]string{"team": "data"}
+	if !anti.Required[0].InNamespace("shop", "shop", nil) || anti.Required[0].InNamespace("shop", "default", nil) ||
+		!pa.Required[0].InNamespace("shop", "shared", nil) || !pa.Preferred[0].Term.InNamespace("shop", "any", nil) ||
+		!pa.Preferred[1].Term.InNamespace("shop", "any", team) || pa.Preferred[1].Term.InNamespace("shop", "shop", nil) {
 		t.Error("namespaces resolved wrongly")
 	}
 	three := int32(3)

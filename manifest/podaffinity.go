@@ -45,17 +45,10 @@ func (c *conv) podAffinityTerm(t corev1.PodAffinityTerm, p string) cluster.PodAf
 		c.check(index(field(p, "namespaces"), i), ns, validation.IsDNS1123Label(ns))
 	}
 	out := cluster.PodAffinityTerm{
-		LabelSelector: c.labelSelector(t.LabelSelector, field(p, "labelSelector")),
-		Namespaces:    slices.Clone(t.Namespaces),
-		TopologyKey:   t.TopologyKey,
-	}
-	if ns := t.NamespaceSelector; ns != nil {
-		// Namespaces carry no labels the scheduler reads, so only the
-		// selector that needs none is supported.
-		if len(ns.MatchLabels)+len(ns.MatchExpressions) > 0 {
-			c.errf(field(p, "namespaceSelector"), "only {} (every namespace) is supported by Shoal: list the namespaces in namespaces instead")
-		}
-		out.AllNamespaces = true
+		LabelSelector:     c.labelSelector(t.LabelSelector, field(p, "labelSelector")),
+		Namespaces:        slices.Clone(t.Namespaces),
+		NamespaceSelector: c.labelSelector(t.NamespaceSelector, field(p, "namespaceSelector")),
+		TopologyKey:       t.TopologyKey,
 	}
 	out.MatchLabelKeys = c.labelKeys(t.MatchLabelKeys, t.LabelSelector, field(p, "matchLabelKeys"))
 	out.MismatchLabelKeys = c.labelKeys(t.MismatchLabelKeys, t.LabelSelector, field(p, "mismatchLabelKeys"))
@@ -209,15 +202,12 @@ func podAffinityToK8s(a *cluster.PodAffinity) (req []corev1.PodAffinityTerm, pre
 }
 
 func podAffinityTermToK8s(t cluster.PodAffinityTerm) corev1.PodAffinityTerm {
-	out := corev1.PodAffinityTerm{
+	return corev1.PodAffinityTerm{
 		LabelSelector: labelSelectorToK8s(t.LabelSelector), Namespaces: slices.Clone(t.Namespaces),
-		TopologyKey: t.TopologyKey, MatchLabelKeys: slices.Clone(t.MatchLabelKeys),
+		NamespaceSelector: labelSelectorToK8s(t.NamespaceSelector),
+		TopologyKey:       t.TopologyKey, MatchLabelKeys: slices.Clone(t.MatchLabelKeys),
 		MismatchLabelKeys: slices.Clone(t.MismatchLabelKeys),
 	}
-	if t.AllNamespaces {
-		out.NamespaceSelector = &metav1.LabelSelector{}
-	}
-	return out
 }
 
 func labelSelectorToK8s(s *cluster.LabelSelector) *metav1.LabelSelector {

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"maps"
 	"slices"
 
 	"shoal/cluster"
@@ -97,12 +98,27 @@ type interPod struct {
 	// byLabel indexes placed by label key and value, so that a group made
 	// late in the pass looks at the pods it may match, not at all.
 	byLabel map[string]map[string][]int32
-	buf     []byte
+	// nsLabels are the namespaces' labels, for namespaceSelectors.
+	nsLabels map[string]map[string]string
+	buf      []byte
 }
 
-func newInterPod(nodes []nodeInfo) *interPod {
+func newInterPod(nodes []nodeInfo, st *cluster.State) *interPod {
+	nsLabels := map[string]map[string]string{}
+	for _, ns := range cluster.BuiltinNamespaces {
+		nsLabels[ns] = map[string]string{cluster.LabelNamespaceName: ns}
+	}
+	for _, o := range st.Objects(cluster.KindNamespace, "") {
+		l := maps.Clone(o.Labels)
+		if l == nil {
+			l = map[string]string{}
+		}
+		l[cluster.LabelNamespaceName] = o.Name // as Kubernetes sets it
+		nsLabels[o.Name] = l
+	}
 	return &interPod{
-		nodes: nodes, topos: map[string]*topology{}, groups: map[string]*podGroup{},
+		nsLabels: nsLabels,
+		nodes:    nodes, topos: map[string]*topology{}, groups: map[string]*podGroup{},
 		antis: map[string]*antiTerm{}, spreads: map[string]*spreadCount{},
 		byLabel: map[string]map[string][]int32{},
 	}

@@ -121,7 +121,7 @@ func (p *pass) buildTable(todo []*cluster.Pod) *nodeTable {
 		t.hold(&t.infos[i], pod.Spec.Requests(), pod.GPUs, podPorts(pod))
 	}
 	if p.interPodRules(todo) {
-		t.ip = newInterPod(t.infos)
+		t.ip = newInterPod(t.infos, p.st)
 		for _, pod := range p.all {
 			if i, ok := t.index[pod.NodeName]; ok && pod.Holds() {
 				t.ip.recordExisting(pod, i, pod.Terminating || p.stopped[pod])

@@ -369,7 +369,7 @@ func TestTopologyDomains(t *testing.T) {
 		{node: zoned("c", "z1", 1)},
 		{node: zoned("d", "z2", 1)},
 	}
-	ip := newInterPod(nodes)
+	ip := newInterPod(nodes, cluster.Empty())
 	tests := []struct {
 		key      string
 		dom      []int32
@@ -395,5 +395,38 @@ func TestTopologyDomains(t *testing.T) {
 				t.Errorf("%s: count(%d) = %d, want %d", tt.key, i, got, want)
 			}
 		}
+	}
+}
+
+// TestPodAffinityNamespaceSelector: a namespaceSelector selects
+// namespaces by their labels, the name label Kubernetes gives each
+// included.
+func TestPodAffinityNamespaceSelector(t *testing.T) {
+	nodes := []*cluster.Node{zoned("c", "z2", 64000), zoned("d", "z2", 4000)}
+	cache := runningPod("cache", "other", "c", map[string]string{"app": "cache"}, cluster.PodSpec{Containers: []cluster.Container{{Name: "c", Image: "i"}}})
+	tests := []struct {
+		name string
+		sel  *cluster.LabelSelector
+		want map[string]int
+	}{
+		{"by label", sel("team", "data"), map[string]int{"d": 2}},
+		{"by name label", sel(cluster.LabelNamespaceName, "other"), map[string]int{"d": 2}},
+		{"empty selects all", &cluster.LabelSelector{}, map[string]int{"d": 2}},
+		{"no namespace matches", sel("team", "web"), map[string]int{"c": 1, "d": 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := mkWorkload(cluster.KindDeployment, "web", 2, small, antiAffinity(cluster.PodAffinityTerm{
+				LabelSelector: sel("app", "cache"), NamespaceSelector: tt.sel, TopologyKey: hostKey}))
+			tx := mkState(nodes, []*cluster.Workload{w}, cache).Txn(2)
+			tx.PutObject(&cluster.Object{Kind: cluster.KindNamespace, Name: "other", UID: "ns-other", Labels: map[string]string{"team": "data"}})
+			got := map[string]int{}
+			for _, p := range Compute(tx.Commit(), t0, NewRandIDs(1, 1)).Create {
+				got[p.NodeName]++
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("placed %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -87,17 +87,27 @@ type spreadRule struct {
 }
 
 // resolveTerm is the group term a pod's affinity term selects: its
-// selector with matchLabelKeys merged, in the namespaces it names (the
-// pod's own when none).
-func resolveTerm(t *cluster.PodAffinityTerm, pod *cluster.Pod) groupTerm {
-	g := groupTerm{sel: t.Selector(pod.Labels), all: t.AllNamespaces}
+// selector with matchLabelKeys merged, in the namespaces it names or its
+// namespaceSelector selects now (the pod's own when neither is set; all
+// with an empty selector).
+func (ip *interPod) resolveTerm(t *cluster.PodAffinityTerm, pod *cluster.Pod) groupTerm {
+	g := groupTerm{sel: t.Selector(pod.Labels)}
+	ns := t.NamespaceSelector
 	switch {
-	case g.all:
-	case len(t.Namespaces) == 0:
+	case ns != nil && len(ns.MatchLabels)+len(ns.MatchExpressions) == 0:
+		g.all = true
+		return g
+	case ns == nil && len(t.Namespaces) == 0:
 		g.ns = []string{pod.Namespace}
-	default:
-		g.ns = slices.Compact(slices.Sorted(slices.Values(t.Namespaces)))
+		return g
 	}
+	g.ns = slices.Clone(t.Namespaces)
+	for name, labels := range ip.nsLabels {
+		if ns.Matches(labels) {
+			g.ns = append(g.ns, name)
+		}
+	}
+	g.ns = slices.Compact(slices.Sorted(slices.Values(g.ns)))
 	return g
 }
 
@@ -110,7 +120,7 @@ func (t *nodeTable) rulesFor(pod *cluster.Pod, s *shape, staticKey string) *podR
 		if pa := a.PodAffinity; pa != nil {
 			r.affinity(ip, pa, pod)
 			for _, w := range pa.Preferred {
-				g := ip.group([]groupTerm{resolveTerm(&w.Term, pod)})
+				g := ip.group([]groupTerm{ip.resolveTerm(&w.Term, pod)})
 				topo := ip.topologyOf(w.Term.TopologyKey)
 				r.prefer = append(r.prefer, weightedCount{int64(w.Weight), checkOf(topo, g.countsFor(topo).n)})
 			}
@@ -118,13 +128,13 @@ func (t *nodeTable) rulesFor(pod *cluster.Pod, s *shape, staticKey string) *podR
 		if pa := a.PodAntiAffinity; pa != nil {
 			for i := range pa.Required {
 				term := &pa.Required[i]
-				gt := resolveTerm(term, pod)
+				gt := ip.resolveTerm(term, pod)
 				topo := ip.topologyOf(term.TopologyKey)
 				r.anti = append(r.anti, checkOf(topo, ip.group([]groupTerm{gt}).countsFor(topo).n))
 				r.own = append(r.own, ip.antiTermOf(gt, term.TopologyKey))
 			}
 			for _, w := range pa.Preferred {
-				g := ip.group([]groupTerm{resolveTerm(&w.Term, pod)})
+				g := ip.group([]groupTerm{ip.resolveTerm(&w.Term, pod)})
 				topo := ip.topologyOf(w.Term.TopologyKey)
 				r.prefer = append(r.prefer, weightedCount{-int64(w.Weight), checkOf(topo, g.countsFor(topo).n)})
 			}
@@ -150,7 +160,7 @@ func (r *podRules) affinity(ip *interPod, pa *cluster.PodAffinity, pod *cluster.
 	terms := make([]groupTerm, len(pa.Required))
 	r.affSelf = true
 	for i := range pa.Required {
-		terms[i] = resolveTerm(&pa.Required[i], pod)
+		terms[i] = ip.resolveTerm(&pa.Required[i], pod)
 		r.affSelf = r.affSelf && terms[i].matches(pod.Namespace, pod.Labels)
 	}
 	g := ip.group(terms)
@@ -404,9 +414,7 @@ func podAffinityKey(b []byte, a *cluster.PodAffinity) []byte {
 	}
 	term := func(b []byte, t *cluster.PodAffinityTerm) []byte {
 		b = labelSelectorKey(b, t.LabelSelector)
-		if t.AllNamespaces {
-			b = append(b, '*')
-		}
+		b = labelSelectorKey(b, t.NamespaceSelector)
 		b = stringsKey(b, t.Namespaces)
 		b = append(b, t.TopologyKey...)
 		b = append(b, 0)
@@ -477,7 +485,7 @@ func (ip *interPod) recordExisting(pod *cluster.Pod, i int32, leaving bool) {
 	if a := pod.Spec.Affinity; a != nil && a.PodAntiAffinity != nil {
 		for j := range a.PodAntiAffinity.Required {
 			term := &a.PodAntiAffinity.Required[j]
-			own = append(own, ip.antiTermOf(resolveTerm(term, pod), term.TopologyKey))
+			own = append(own, ip.antiTermOf(ip.resolveTerm(term, pod), term.TopologyKey))
 		}
 	}
 	ip.record(placedPod{ns: pod.Namespace, labels: pod.Labels, node: i, leaving: leaving}, nil, own)

@@ -57,9 +57,14 @@ func affinityLines(w io.Writer, title string, a *cluster.PodAffinity) {
 // termString is "app=web in namespaces a,b on kubernetes.io/hostname".
 func termString(t cluster.PodAffinityTerm) string {
 	s := selectorString(t.LabelSelector)
+	ns := t.NamespaceSelector
 	switch {
-	case t.AllNamespaces:
+	case ns != nil && len(ns.MatchLabels)+len(ns.MatchExpressions) == 0:
 		s += " in all namespaces"
+	case ns != nil && len(t.Namespaces) > 0:
+		s += " in namespaces " + strings.Join(t.Namespaces, ",") + " and those matching " + selectorString(ns)
+	case ns != nil:
+		s += " in namespaces matching " + selectorString(ns)
 	case len(t.Namespaces) > 0:
 		s += " in namespaces " + strings.Join(t.Namespaces, ",")
 	}

@@ -16,7 +16,9 @@ func TestDescribePodPlacement(t *testing.T) {
 		Containers: []cluster.Container{{Name: "app", Image: "nginx"}},
 		Affinity: &cluster.Affinity{
 			PodAffinity: &cluster.PodAffinity{Preferred: []cluster.WeightedPodAffinityTerm{{Weight: 20, Term: cluster.PodAffinityTerm{
-				LabelSelector: &cluster.LabelSelector{MatchLabels: map[string]string{"app": "cache"}}, AllNamespaces: true, TopologyKey: "topology.kubernetes.io/zone"}}}},
+				LabelSelector: &cluster.LabelSelector{MatchLabels: map[string]string{"app": "cache"}}, NamespaceSelector: &cluster.LabelSelector{}, TopologyKey: "topology.kubernetes.io/zone"}},
+				{Weight: 10, Term: cluster.PodAffinityTerm{LabelSelector: &cluster.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
+					NamespaceSelector: &cluster.LabelSelector{MatchLabels: map[string]string{"team": "data"}}, TopologyKey: "kubernetes.io/hostname"}}}},
 			PodAntiAffinity: &cluster.PodAffinity{
 				Required: []cluster.PodAffinityTerm{{LabelSelector: &cluster.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, TopologyKey: "kubernetes.io/hostname"}},
 				Preferred: []cluster.WeightedPodAffinityTerm{{Weight: 50, Term: cluster.PodAffinityTerm{
@@ -37,7 +39,8 @@ func TestDescribePodPlacement(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"Pod Affinity:                 preferred (weight 20): app=cache in all namespaces on topology.kubernetes.io/zone\n",
+		"Pod Affinity:                 preferred (weight 20): app=cache in all namespaces on topology.kubernetes.io/zone\n" +
+			"                              preferred (weight 10): app=db in namespaces matching team=data on kubernetes.io/hostname\n",
 		"Pod Anti-Affinity:            required: app=web on kubernetes.io/hostname\n" +
 			"                              preferred (weight 50): tier in (a,b),!canary in namespaces shop on kubernetes.io/hostname\n",
 		"Topology Spread Constraints:  topology.kubernetes.io/zone:DoNotSchedule when max skew 1 is exceeded for selector app=web, min domains 2\n" +
