@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"slices"
 	"strings"
@@ -393,7 +394,7 @@ func (h *hostNet) syncServices(ctx context.Context, n serviceRules, ports []Serv
 		return fmt.Errorf("enable IPv4 forwarding: %w", err)
 	}
 	var errs []error
-	if err := h.sysctl("net.bridge.bridge-nf-call-iptables", "1"); err != nil {
+	if err := h.bridgeNetfilter(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("enable br_netfilter (load the br_netfilter module; pods reaching a cluster IP served on their own node need it): %w", err))
 	}
 	// One listing and one restore when nothing else changed: an
@@ -410,6 +411,21 @@ func (h *hostNet) syncServices(ctx context.Context, n serviceRules, ports []Serv
 		return fmt.Errorf("write service rules: %w", err)
 	}
 	return errors.Join(append(errs, bad)...)
+}
+
+// bridgeNetfilter makes bridged traffic pass iptables, loading
+// br_netfilter first where the kernel has it as a module not yet loaded
+// (a fresh Debian server: its sysctls do not exist until then).
+func (h *hostNet) bridgeNetfilter(ctx context.Context) error {
+	const key = "net.bridge.bridge-nf-call-iptables"
+	err := h.sysctl(key, "1")
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if _, merr := h.run(ctx, nil, "modprobe", "br_netfilter"); merr != nil {
+		return errors.Join(err, merr)
+	}
+	return h.sysctl(key, "1")
 }
 
 // natChains lists the nat table's chains.

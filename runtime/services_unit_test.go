@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"strings"
 	"testing"
@@ -126,5 +128,48 @@ COMMIT
 	}, saved)
 	if err != nil || len(ran) != 1 || ran[0] != "iptables -w 5 -t nat -A OUTPUT -j SHOAL-SERVICES-b" {
 		t.Errorf("hook jumps ran %q, %v; want only the missing OUTPUT jump", ran, err)
+	}
+}
+
+func TestBridgeNetfilterLoadsTheModule(t *testing.T) {
+	missing := &fs.PathError{Op: "open", Path: "/proc/sys/net/bridge/bridge-nf-call-iptables", Err: fs.ErrNotExist}
+	cases := []struct {
+		name      string
+		sysctls   []error // what each sysctl call returns, in order
+		modprobe  error
+		wantCalls []string
+		wantErr   bool
+	}{
+		{"already there", []error{nil}, nil, nil, false},
+		{"module loaded on demand", []error{missing, nil}, nil, []string{"modprobe br_netfilter"}, false},
+		{"no module", []error{missing}, errors.New("modprobe: FATAL: Module br_netfilter not found"), []string{"modprobe br_netfilter"}, true},
+		{"read-only /proc/sys", []error{fs.ErrPermission}, nil, nil, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var calls []string
+			n := 0
+			h := &hostNet{
+				run: func(_ context.Context, _ []byte, name string, args ...string) ([]byte, error) {
+					calls = append(calls, strings.Join(append([]string{name}, args...), " "))
+					return nil, c.modprobe
+				},
+				sysctl: func(key, value string) error {
+					if key != "net.bridge.bridge-nf-call-iptables" || value != "1" {
+						t.Fatalf("sysctl %s=%s", key, value)
+					}
+					err := c.sysctls[n]
+					n++
+					return err
+				},
+			}
+			err := h.bridgeNetfilter(context.Background())
+			if (err != nil) != c.wantErr {
+				t.Fatalf("err = %v, want error %v", err, c.wantErr)
+			}
+			if strings.Join(calls, ";") != strings.Join(c.wantCalls, ";") {
+				t.Fatalf("commands %q, want %q", calls, c.wantCalls)
+			}
+		})
 	}
 }
