@@ -27,6 +27,10 @@ type Plan struct {
 	DeleteClaims []ClaimRef `json:"deleteClaims,omitempty"`
 	// Readiness are the leader's availability stamps (minReadySeconds).
 	Readiness []PodReadiness `json:"readiness,omitempty"`
+	// Resize admits in-place resizes of placed pods; ResizePending
+	// records why others wait (or that they no longer do).
+	Resize        []PodResize           `json:"resize,omitempty"`
+	ResizePending []ResizePendingUpdate `json:"resizePending,omitempty"`
 }
 
 // ClaimRef names one PersistentVolumeClaim; the UID guards against
@@ -41,7 +45,8 @@ type ClaimRef struct {
 func (p *Plan) Empty() bool {
 	return len(p.Create) == 0 && len(p.Place) == 0 && len(p.Pending) == 0 &&
 		len(p.Terminate) == 0 && len(p.Delete) == 0 && len(p.Jobs) == 0 && len(p.DeleteJobs) == 0 &&
-		len(p.CronRuns) == 0 && len(p.DeleteClaims) == 0 && len(p.Readiness) == 0
+		len(p.CronRuns) == 0 && len(p.DeleteClaims) == 0 && len(p.Readiness) == 0 &&
+		len(p.Resize) == 0 && len(p.ResizePending) == 0
 }
 
 // PodRef names one pod; the UID guards against acting on a newer pod of the

@@ -209,6 +209,10 @@ type Container struct {
 	RestartPolicy RestartPolicy `json:"restartPolicy,omitempty"`
 	// SecurityContext overrides the pod's for this container.
 	SecurityContext *SecurityContext `json:"securityContext,omitempty"`
+
+	// ResizePolicy says, per resource, whether an in-place resize restarts
+	// the container (default: it does not).
+	ResizePolicy []ContainerResizePolicy `json:"resizePolicy,omitempty"`
 }
 
 // Clone returns a deep copy of c.
@@ -219,6 +223,7 @@ func (c Container) Clone() Container {
 	out.Env = cloneEnv(c.Env)
 	out.EnvFrom = cloneEnvFrom(c.EnvFrom)
 	out.Ports = slices.Clone(c.Ports)
+	out.ResizePolicy = slices.Clone(c.ResizePolicy)
 	out.VolumeMounts = slices.Clone(c.VolumeMounts)
 	out.LivenessProbe = c.LivenessProbe.clone()
 	out.ReadinessProbe = c.ReadinessProbe.clone()
@@ -465,6 +470,13 @@ type Pod struct {
 	// SchedulingMessage says why an unplaced pod is Pending
 	// ("0/3 nodes: 3 insufficient cpu").
 	SchedulingMessage string `json:"schedulingMessage,omitempty"`
+	// DesiredResources is a bare pod's resize asked for and not yet
+	// admitted (a workload's pods take theirs from its template); Spec
+	// holds what the pod was admitted with.
+	DesiredResources []ContainerResources `json:"desiredResources,omitempty"`
+	// ResizePending says why the scheduler has not admitted a resize yet
+	// (Kubernetes' PodResizePending condition); nil when none waits.
+	ResizePending *ResizePending `json:"resizePending,omitempty"`
 	// Terminating asks the node to stop the pod (grace period, then kill);
 	// the pod leaves the state once its node reports it stopped.
 	Terminating bool `json:"terminating,omitempty"`
@@ -497,6 +509,11 @@ func (p *Pod) Clone() *Pod {
 	}
 	c.Spec = p.Spec.Clone()
 	c.GPUs = slices.Clone(p.GPUs)
+	c.DesiredResources = slices.Clone(p.DesiredResources)
+	for i := range c.DesiredResources {
+		c.DesiredResources[i].ResizePolicy = slices.Clone(p.DesiredResources[i].ResizePolicy)
+	}
+	c.ResizePending = clonePtr(p.ResizePending)
 	c.Status = p.Status.Clone()
 	return &c
 }
@@ -524,6 +541,11 @@ type PodStatus struct {
 	// every claim's data is copied to it; no container starts before the
 	// FSM has moved the claims here in answer.
 	VolumesFetched bool `json:"volumesFetched,omitempty"`
+	// Resizing is set while the node has not applied the resources the
+	// pod was admitted with (Kubernetes' PodResizeInProgress);
+	// ResizeMessage says what holds it up (a memory limit below usage).
+	Resizing      bool   `json:"resizing,omitempty"`
+	ResizeMessage string `json:"resizeMessage,omitempty"`
 }
 
 // Clone returns a deep copy of s.
@@ -566,6 +588,16 @@ type ContainerStatus struct {
 	LastMessage string `json:"lastMessage,omitempty"`
 	Image       string `json:"image,omitempty"`
 	ContainerID string `json:"containerID,omitempty"`
+	// Resources are the requests and limits applied to the running
+	// container (its cgroup), which lag the spec while a resize is in
+	// progress.
+	Resources AppliedResources `json:"resources,omitzero"`
+}
+
+// AppliedResources are the requests and limits a container runs with.
+type AppliedResources struct {
+	Requests Resources `json:"requests,omitzero"`
+	Limits   Resources `json:"limits,omitzero"`
 }
 
 func cloneTolerations(ts []Toleration) []Toleration {

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -114,11 +115,18 @@ func (c *PutWorkload) apply(a *applier) Result {
 	}
 	w.TemplateHash = w.TemplateID()
 	old, ok := a.txn.Workload(w.Kind, w.Namespace, w.Name)
+	resized := ok && resizeInPlace(old, w)
+	if resized {
+		// Only the containers' cpu and memory changed: the pods are
+		// resized where they run, so the template keeps its identity (no
+		// rollout, no new revision).
+		w.TemplateHash = old.TemplateHash
+	}
 	switch {
 	case !ok:
 		w.Generation = max(w.Generation, 1)
 		old = nil
-	case old.TemplateHash != w.TemplateHash:
+	case old.TemplateHash != w.TemplateHash || resized:
 		// A new template starts a rollout; the old one joins the history.
 		w.UID, w.CreatedAt = old.UID, old.CreatedAt
 		w.Generation = old.Generation + 1
@@ -140,6 +148,20 @@ func (c *PutWorkload) apply(a *applier) Result {
 	trimHistory(w)
 	a.txn.PutWorkload(w)
 	return Result{Changed: 1}
+}
+
+// resizeInPlace reports whether new differs from old only in what pods can
+// take in place (see cluster.ResizeOnly). Only the kinds whose controller
+// compares pods with the current template resize; a Job's template is
+// immutable, a CronJob's reaches only its future Jobs.
+func resizeInPlace(old, new *cluster.Workload) bool {
+	switch new.Kind {
+	case cluster.KindDeployment, cluster.KindStatefulSet, cluster.KindDaemonSet, cluster.KindReplicaSet:
+	default:
+		return false
+	}
+	return old.TemplateHash != new.TemplateHash && maps.Equal(old.TemplateLabels, new.TemplateLabels) &&
+		maps.Equal(old.TemplateAnnotations, new.TemplateAnnotations) && cluster.ResizeOnly(old.Template, new.Template)
 }
 
 // putJob keeps a Job's status (the leader's to write, never a client's)
@@ -428,6 +450,7 @@ func statusEqual(a, b cluster.PodStatus) bool {
 		a.PodIP != b.PodIP || a.HostIP != b.HostIP || a.Ready != b.Ready ||
 		!a.StartedAt.Equal(b.StartedAt) || a.Stopped != b.Stopped ||
 		a.VolumesFetched != b.VolumesFetched ||
+		a.Resizing != b.Resizing || a.ResizeMessage != b.ResizeMessage ||
 		len(a.Containers) != len(b.Containers) {
 		return false
 	}

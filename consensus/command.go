@@ -270,6 +270,8 @@ type Result struct {
 // PlanResult counts what an ApplyPlan did.
 type PlanResult struct {
 	Created, Placed, Pending, Terminated, Deleted int
+	// Resized counts admitted resizes and changed pending-resize records.
+	Resized int
 	// Rejected lists placements (of new or existing pods) that failed the
 	// re-check at apply time; those pods stay Pending with the message.
 	Rejected []cluster.PendingReason

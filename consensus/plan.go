@@ -240,7 +240,7 @@ func (c *ApplyPlan) apply(a *applier) Result {
 		}
 		pr.Pending++
 	}
-	pl := a.placer()
+	pl := applyResizes(a, plan, &r) // before placements, as the scheduler counted them
 	for _, p := range plan.Create {
 		if p == nil || p.Name == "" || p.UID == "" {
 			r.Skipped++
@@ -283,7 +283,8 @@ func (c *ApplyPlan) apply(a *applier) Result {
 		}
 		pr.Placed++
 	}
-	r.Changed = pr.Created + pr.Placed + pr.Pending + pr.Terminated + pr.Deleted + applyControllers(a, plan, &r.Skipped)
+	r.Changed = pr.Created + pr.Placed + pr.Pending + pr.Terminated + pr.Deleted + applyControllers(a, plan, &r.Skipped) +
+		pr.Resized
 	return r
 }
 

@@ -301,6 +301,7 @@ var (
 		"livenessProbe": probeShape, "readinessProbe": probeShape, "startupProbe": probeShape,
 		"lifecycle":       obj(map[string]*shape{"postStart": hookShape, "preStop": hookShape}),
 		"imagePullPolicy": leaf, "restartPolicy": leaf,
+		"resizePolicy": obj(map[string]*shape{"resourceName": leaf, "restartPolicy": leaf}),
 		"securityContext": obj(map[string]*shape{
 			"runAsUser": leaf, "runAsGroup": leaf, "runAsNonRoot": leaf,
 			"readOnlyRootFilesystem": leaf, "allowPrivilegeEscalation": leaf, "privileged": leaf,

@@ -451,6 +451,11 @@ func containerToK8s(c cluster.Container) corev1.Container {
 			Protocol: corev1.Protocol(p.Protocol),
 		})
 	}
+	for _, r := range c.ResizePolicy {
+		out.ResizePolicy = append(out.ResizePolicy, corev1.ContainerResizePolicy{
+			ResourceName: corev1.ResourceName(r.ResourceName), RestartPolicy: corev1.ResourceResizeRestartPolicy(r.RestartPolicy),
+		})
+	}
 	for _, m := range c.VolumeMounts {
 		out.VolumeMounts = append(out.VolumeMounts, corev1.VolumeMount{
 			Name: m.Name, MountPath: m.MountPath, SubPath: m.SubPath, ReadOnly: m.ReadOnly,

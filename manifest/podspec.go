@@ -222,6 +222,7 @@ func (c *conv) container(k *corev1.Container, p string, init bool, volumes, name
 	out.Requests, out.Limits = c.resources(p+".resources", k.Resources)
 	out.VolumeMounts = c.volumeMounts(p+".volumeMounts", k.VolumeMounts, volumes)
 	out.SecurityContext = c.containerSecurity(k.SecurityContext, p)
+	out.ResizePolicy = c.resizePolicy(p+".resizePolicy", k.ResizePolicy, init && !sidecar)
 
 	// Kubernetes allows probes on init containers only when they are
 	// sidecars: an ordinary one runs to completion and is never "ready".

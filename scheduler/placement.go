@@ -118,7 +118,11 @@ func (p *pass) buildTable(todo []*cluster.Pod) *nodeTable {
 		if !ok || !pod.Holds() {
 			continue
 		}
-		t.hold(&t.infos[i], pod.Spec.Requests(), pod.GPUs, podPorts(pod))
+		req, ok := p.resized[pod]
+		if !ok {
+			req = pod.Spec.Requests()
+		}
+		t.hold(&t.infos[i], req, pod.GPUs, podPorts(pod))
 	}
 	if p.interPodRules(todo) {
 		t.ip = newInterPod(t.infos, p.st)

@@ -71,6 +71,7 @@ func (o Options) Compute(st *cluster.State, now time.Time, ids IDSource) *cluste
 			p.cronJob(w)
 		}
 	}
+	p.resizeAll(workloads)
 	p.placeAll()
 	p.releaseClaims()
 	return p.plan
@@ -104,6 +105,9 @@ type pass struct {
 	table *nodeTable // built lazily by placeAll
 	// claims: standalone claims' users, built lazily (claims.go).
 	claims map[string]*claimUse
+	// resized are the new requests of the pods whose resize this pass
+	// admits (resize.go): placements count them.
+	resized map[*cluster.Pod]cluster.Resources
 }
 
 // scan walks every pod once: garbage and orphans are handled here, the rest

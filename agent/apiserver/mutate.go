@@ -70,8 +70,10 @@ func (s *Server) handleScale(w http.ResponseWriter, r *http.Request) {
 	}, nil)
 }
 
-// handleResources changes container resources in the pod template: the
-// pods are replaced by a rollout with the new requests and limits.
+// handleResources changes container resources in the pod template. A
+// change of cpu and memory only is resized in place (the FSM keeps the
+// template's hash, the scheduler admits each pod's resize, its node
+// applies it); ephemeral storage or GPUs roll the pods.
 func (s *Server) handleResources(w http.ResponseWriter, r *http.Request) {
 	var req api.ResourcesRequest
 	body, err := readBody(r, &req)

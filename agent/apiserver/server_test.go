@@ -133,15 +133,27 @@ func TestScaleDeleteAndRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	wl2, _ := store.State().Workload(cluster.KindDeployment, "default", "web")
-	if wl2.TemplateHash == wl.TemplateHash || wl2.Template.Containers[0].Limits.Memory != 64<<20 {
+	if wl2.Template.Containers[0].Limits.Memory != 64<<20 {
 		t.Fatalf("set resources did not change the template: %+v", wl2.Template.Containers[0])
 	}
-	if _, err := c.Undo(ctx, "deployments", "default", "web", 0); err != nil {
-		t.Fatal(err)
+	// Resized in place: the template keeps its hash and revision, so
+	// nothing rolls and there is no previous template to go back to.
+	if wl2.TemplateHash != wl.TemplateHash || wl2.CurrentRevisionNumber() != wl.CurrentRevisionNumber() || wl2.Generation != wl.Generation+1 {
+		t.Fatalf("set resources rolled: hash %s→%s revision %d→%d", wl.TemplateHash, wl2.TemplateHash, wl.CurrentRevisionNumber(), wl2.CurrentRevisionNumber())
+	}
+	if _, err := c.Undo(ctx, "deployments", "default", "web", 0); err == nil || !strings.Contains(err.Error(), "no rollout history") {
+		t.Fatalf("undo after an in-place resize: %v", err)
+	}
+	// Re-applying the manifest puts the old limits back, in place too.
+	if res, err := c.Apply(ctx, []api.File{{Name: "web.yaml", Data: deployment}}); err != nil || !strings.Contains(res.Results[0], "configured") {
+		t.Fatalf("re-apply: %+v %v", res, err)
 	}
 	wl3, _ := store.State().Workload(cluster.KindDeployment, "default", "web")
-	if wl3.TemplateHash != wl.TemplateHash {
-		t.Fatalf("undo: template %s, want %s", wl3.TemplateHash, wl.TemplateHash)
+	if wl3.TemplateHash != wl.TemplateHash || wl3.Template.Containers[0].Limits != wl.Template.Containers[0].Limits {
+		t.Fatalf("re-apply: template %s %+v", wl3.TemplateHash, wl3.Template.Containers[0].Limits)
+	}
+	if res, err := c.Apply(ctx, []api.File{{Name: "web.yaml", Data: deployment}}); err != nil || !strings.Contains(res.Results[0], "unchanged") {
+		t.Fatalf("second re-apply: %+v %v", res, err)
 	}
 	if _, err := c.Delete(ctx, "deployments", "default", "web"); err != nil {
 		t.Fatal(err)
@@ -252,6 +264,42 @@ func TestApplyPodMetadata(t *testing.T) {
 	if _, err := c.Apply(ctx, []api.File{{Name: "p.yaml", Data: strings.Replace(withNote, "busybox:1", "busybox:2", 1)}}); err == nil ||
 		!strings.Contains(err.Error(), "cannot change") {
 		t.Fatalf("spec change: %v", err)
+	}
+}
+
+// TestApplyPodResize: a bare pod's cpu and memory change in place: the
+// apply asks for them (DesiredResources) and the scheduler admits them;
+// asking for what it has withdraws the request.
+func TestApplyPodResize(t *testing.T) {
+	c, store := newTestAPI(t)
+	ctx := context.Background()
+	pod := "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: busybox:1, resources: {limits: {cpu: 100m}}}]}\n"
+	if _, err := c.Apply(ctx, []api.File{{Name: "p.yaml", Data: pod}}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := store.State().Pod("default", "p")
+	bigger := strings.Replace(pod, "cpu: 100m", "cpu: 300m, memory: 64Mi", 1)
+	for i, tc := range []struct {
+		manifest, result string
+		desired          int64
+	}{
+		{bigger, "pod/p configured", 300},
+		{bigger, "pod/p unchanged", 300},
+		{pod, "pod/p configured", 0},
+	} {
+		resp, err := c.Apply(ctx, []api.File{{Name: "p.yaml", Data: tc.manifest}})
+		if err != nil || resp.Results[0] != tc.result {
+			t.Fatalf("apply %d: %v %v, want %s", i, resp, err, tc.result)
+		}
+		after, _ := store.State().Pod("default", "p")
+		var desired int64
+		if len(after.DesiredResources) == 1 {
+			desired = after.DesiredResources[0].Limits.MilliCPU
+		}
+		if after.UID != before.UID || after.TemplateHash != before.TemplateHash || desired != tc.desired ||
+			after.Spec.Containers[0].Limits.MilliCPU != 100 {
+			t.Fatalf("apply %d: desired %+v spec %+v", i, after.DesiredResources, after.Spec.Containers[0].Limits)
+		}
 	}
 }
 

@@ -227,29 +227,43 @@ func (s *Server) applyOne(st *cluster.State, o manifest.Object, t time.Time) (st
 		if old.Owner != nil {
 			return "", nil, badRequest{fmt.Errorf("pod %s is managed by %s %s; change the %s instead", p.Name, old.Owner.Kind, old.Owner.Name, old.Owner.Kind)}
 		}
-		if sameJSON(old.Spec, p.Spec) {
-			if maps.Equal(old.Labels, p.Labels) && maps.Equal(old.Annotations, p.Annotations) {
-				return "unchanged", nil, nil
-			}
-			// Metadata may change on a running pod, as in Kubernetes; its
-			// template hash stays, so its containers are left alone.
-			upd := old.Clone()
-			upd.Labels, upd.Annotations = p.Labels, p.Annotations
-			return "configured", &consensus.PutPods{Pods: []*cluster.Pod{upd}}, nil
+		if cluster.ResizeOnly(old.Spec, p.Spec) {
+			// Metadata may change on a running pod, as in Kubernetes, and
+			// so may its containers' cpu and memory (resized in place); its
+			// template hash stays, so its containers are not recreated.
+			return resizePod(old, p)
 		}
-		return "", nil, badRequest{fmt.Errorf("pod %s exists and a running pod's spec cannot change; delete it first (shoal delete pod %s)", p.Name, p.Name)}
+		return "", nil, badRequest{fmt.Errorf("pod %s exists and a running pod's spec cannot change beyond its containers' cpu and memory (resized in place); delete it first (shoal delete pod %s)", p.Name, p.Name)}
 	}
 	return "", nil, badRequest{fmt.Errorf("nothing to apply")}
 }
 
 // sameWorkload compares what a user can change, not what the cluster
 // stamps (indexes, generation, history).
+// resizePod asks for an in-place resize of a bare pod: the scheduler
+// admits it when the node has room (see cluster.Pod.DesiredResources).
+// Asking for what the pod has already withdraws a resize not yet admitted.
+func resizePod(old, p *cluster.Pod) (string, consensus.Command, error) {
+	upd := old.Clone()
+	upd.Labels, upd.Annotations = p.Labels, p.Annotations
+	upd.DesiredResources = p.Spec.ContainerResources()
+	if !old.Spec.ResourcesDiffer(upd.DesiredResources) {
+		upd.DesiredResources = nil
+	}
+	if sameJSON(old, upd) {
+		return "unchanged", nil, nil
+	}
+	return "configured", &consensus.PutPods{Pods: []*cluster.Pod{upd}}, nil
+}
+
 func sameWorkload(a, b *cluster.Workload) bool {
 	strip := func(w *cluster.Workload) *cluster.Workload {
 		c := w.Clone()
 		c.CreateIndex, c.ModifyIndex, c.Generation = 0, 0, 0
 		c.Revision, c.History, c.PreviousTemplate = 0, nil, nil
 		c.JobStatus, c.CronStatus, c.Owner = nil, nil, nil // the leader's
+		// The FSM's: a resized template keeps the hash it had.
+		c.TemplateHash = ""
 		return c
 	}
 	return sameJSON(strip(a), strip(b))

@@ -175,6 +175,7 @@ func statusEqual(a, b cluster.PodStatus) bool {
 		a.PodIP != b.PodIP || a.HostIP != b.HostIP || a.Ready != b.Ready ||
 		a.Stopped != b.Stopped || !a.StartedAt.Equal(b.StartedAt) ||
 		a.VolumesFetched != b.VolumesFetched ||
+		a.Resizing != b.Resizing || a.ResizeMessage != b.ResizeMessage ||
 		len(a.Containers) != len(b.Containers) {
 		return false
 	}

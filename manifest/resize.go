@@ -1,0 +1,47 @@
+package manifest
+
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	"shoal/cluster"
+)
+
+// resizePolicy converts a container's resizePolicy, as Kubernetes
+// validates it: cpu or memory, each once, NotRequired or RestartContainer;
+// an init container that runs to completion has none (it is never
+// resized).
+func (c *conv) resizePolicy(p string, in []corev1.ContainerResizePolicy, runsToCompletion bool) []cluster.ContainerResizePolicy {
+	if len(in) == 0 {
+		return nil
+	}
+	if runsToCompletion {
+		c.errf(p, "may not be set on init containers that are not sidecars (restartPolicy: Always)")
+		return nil
+	}
+	var out []cluster.ContainerResizePolicy
+	seen := map[corev1.ResourceName]bool{}
+	for i, r := range in {
+		pp := index(p, i)
+		switch r.ResourceName {
+		case corev1.ResourceCPU, corev1.ResourceMemory:
+			if seen[r.ResourceName] {
+				c.errf(pp+".resourceName", "%q is given twice", r.ResourceName)
+			}
+			seen[r.ResourceName] = true
+		case "":
+			c.errf(pp+".resourceName", "required (cpu or memory)")
+		default:
+			c.errf(pp+".resourceName", "%q is not supported (cpu or memory)", r.ResourceName)
+		}
+		switch r.RestartPolicy {
+		case corev1.NotRequired, corev1.RestartContainer:
+		case "":
+			c.errf(pp+".restartPolicy", "required (NotRequired or RestartContainer)")
+		default:
+			c.errf(pp+".restartPolicy", "%q is not valid (NotRequired or RestartContainer)", r.RestartPolicy)
+		}
+		out = append(out, cluster.ContainerResizePolicy{ResourceName: string(r.ResourceName),
+			RestartPolicy: cluster.ResizeRestartPolicy(r.RestartPolicy)})
+	}
+	return out
+}
