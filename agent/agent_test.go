@@ -95,6 +95,20 @@ func (m *memRuntime) WriteVolume(_ context.Context, pod *cluster.Pod, _ string, 
 	return nil
 }
 
+func (m *memRuntime) UpdateResources(_ context.Context, uid string, c cluster.Container) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.pods[uid]; p != nil {
+		for i := range p.Containers {
+			if ct := &p.Containers[i]; ct.Name == c.Name && ct.Running {
+				ct.Resources = &cluster.AppliedResources{Requests: c.Requests, Limits: c.Limits}
+				return nil
+			}
+		}
+	}
+	return errors.New("container not running")
+}
+
 func (m *memRuntime) StopContainer(_ context.Context, uid, name string, _ time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

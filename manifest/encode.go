@@ -68,12 +68,14 @@ func PodToK8s(p *cluster.Pod) *corev1.Pod {
 		{Type: corev1.ContainersReady, Status: ready},
 		{Type: corev1.PodReady, Status: ready},
 	}
+	st.Conditions = append(st.Conditions, resizeConditions(p)...)
 	isInit := map[string]bool{}
 	for _, c := range p.Spec.InitContainers {
 		isInit[c.Name] = true
 	}
 	for _, cs := range p.Status.Containers {
 		k := containerStatusToK8s(cs)
+		appliedToK8s(&k, cs)
 		if isInit[cs.Name] {
 			st.InitContainerStatuses = append(st.InitContainerStatuses, k)
 		} else {

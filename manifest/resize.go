@@ -45,3 +45,34 @@ func (c *conv) resizePolicy(p string, in []corev1.ContainerResizePolicy, runsToC
 	}
 	return out
 }
+
+// resizeConditions are Kubernetes' (1.33+) resize conditions: a resize the
+// scheduler has not admitted (PodResizePending, Deferred or Infeasible)
+// and one the node has not applied yet (PodResizeInProgress, reason Error
+// with the node's words when it failed).
+func resizeConditions(p *cluster.Pod) []corev1.PodCondition {
+	var out []corev1.PodCondition
+	if r := p.ResizePending; r != nil {
+		out = append(out, corev1.PodCondition{Type: corev1.PodResizePending, Status: corev1.ConditionTrue,
+			Reason: r.Reason, Message: r.Message})
+	}
+	if p.Status.Resizing {
+		c := corev1.PodCondition{Type: corev1.PodResizeInProgress, Status: corev1.ConditionTrue}
+		if p.Status.ResizeMessage != "" {
+			c.Reason, c.Message = corev1.PodReasonError, p.Status.ResizeMessage
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// appliedToK8s shows, as status.containerStatuses[].resources, the
+// requests and limits the node applied to the container.
+func appliedToK8s(k *corev1.ContainerStatus, cs cluster.ContainerStatus) {
+	if cs.Resources == (cluster.AppliedResources{}) {
+		return
+	}
+	k.Resources = &corev1.ResourceRequirements{
+		Requests: resourceListToK8s(cs.Resources.Requests), Limits: resourceListToK8s(cs.Resources.Limits),
+	}
+}

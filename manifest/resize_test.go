@@ -60,3 +60,48 @@ func TestResizePolicy(t *testing.T) {
 		})
 	}
 }
+
+func TestPodResizeStatusToK8s(t *testing.T) {
+	applied := cluster.AppliedResources{Limits: cluster.Resources{MilliCPU: 500, Memory: 64 << 20}}
+	tests := []struct {
+		name  string
+		edit  func(*cluster.Pod)
+		conds map[string]string // type → reason
+		msg   string
+	}{
+		{name: "none", edit: func(*cluster.Pod) {}, conds: map[string]string{}},
+		{name: "pending", edit: func(p *cluster.Pod) {
+			p.ResizePending = &cluster.ResizePending{Reason: cluster.ResizeInfeasible, Message: "Node didn't have enough capacity"}
+		}, conds: map[string]string{"PodResizePending": "Infeasible"}, msg: "Node didn't have enough capacity"},
+		{name: "in progress", edit: func(p *cluster.Pod) { p.Status.Resizing = true },
+			conds: map[string]string{"PodResizeInProgress": ""}},
+		{name: "in progress with an error", edit: func(p *cluster.Pod) {
+			p.Status.Resizing, p.Status.ResizeMessage = true, "below current usage"
+		}, conds: map[string]string{"PodResizeInProgress": "Error"}, msg: "below current usage"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &cluster.Pod{Name: "p", Namespace: "default", NodeName: "n",
+				Spec:   cluster.PodSpec{Containers: []cluster.Container{{Name: "c", Image: "i"}}},
+				Status: cluster.PodStatus{Phase: cluster.PodRunning, Containers: []cluster.ContainerStatus{{Name: "c", State: cluster.ContainerRunning, Resources: applied}}}}
+			tc.edit(p)
+			k := PodToK8s(p)
+			got := map[string]string{}
+			for _, c := range k.Status.Conditions {
+				if strings.HasPrefix(string(c.Type), "PodResize") {
+					got[string(c.Type)] = string(c.Reason)
+					if !strings.Contains(c.Message, tc.msg) {
+						t.Errorf("%s message %q", c.Type, c.Message)
+					}
+				}
+			}
+			if !reflect.DeepEqual(got, tc.conds) {
+				t.Errorf("conditions %v, want %v", got, tc.conds)
+			}
+			r := k.Status.ContainerStatuses[0].Resources
+			if r == nil || r.Limits.Cpu().String() != "500m" || r.Limits.Memory().String() != "64Mi" {
+				t.Errorf("containerStatuses[0].resources %+v", r)
+			}
+		})
+	}
+}

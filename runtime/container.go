@@ -88,8 +88,10 @@ func (r *Runtime) startContainer(ctx context.Context, pod *cluster.Pod, sb *rtap
 			return fmt.Errorf("container ID %s is taken by pod %s/%s (%s)", id,
 				labels[LabelPodNamespace], labels[LabelPodName], labels[LabelPodUID])
 		}
-		if labels[LabelGeneration] != gen {
-			r.logger.Info("replacing container of an older generation", "pod", pod.Key(), "container", c.Name)
+		// A container restarted for a resize (resizePolicy
+		// RestartContainer) is recreated too: its spec holds the limits.
+		if resized := labels[labelResources] != "" && labels[labelResources] != resourcesLabel(c); labels[LabelGeneration] != gen || resized {
+			r.logger.Info("replacing container of an older generation or size", "pod", pod.Key(), "container", c.Name)
 			if err := r.deleteContainer(ctx, ctr, r.grace(pod)); err != nil {
 				return err
 			}
@@ -215,6 +217,7 @@ func (r *Runtime) createContainer(ctx context.Context, pod *cluster.Pod, sb *rta
 		LabelContainer:    c.Name,
 		LabelGeneration:   gen,
 		LabelAttempt:      strconv.Itoa(attempt),
+		labelResources:    resourcesLabel(c),
 	}
 	// A snapshot left by a create that crashed half-way would make
 	// WithNewSnapshot fail forever.

@@ -219,7 +219,7 @@ func TestCPULimitInCgroup(t *testing.T) {
 	c.Limits = cluster.Resources{MilliCPU: 250, Memory: 64 << 20}
 	c.Requests = cluster.Resources{MilliCPU: 100}
 	pod := newPod("cpu", c)
-	e.start(t, pod)
+	sb := e.start(t, pod)
 	e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c rtapi.ContainerState) bool { return c.Running })
 	// cgroup v2 has cpu.max; v1 has the quota in its own file.
 	_, out, _ := e.exec(t, pod.UID, "main", "sh", "-c",
@@ -250,8 +250,46 @@ func TestCPULimitInCgroup(t *testing.T) {
 	if st.MemoryBytes == 0 || st.Pids == 0 {
 		t.Errorf("stats %+v", st)
 	}
-	if _, c, _ := e.container(t, pod.UID, "main"); !c.Running || c.Attempt != 1 {
-		t.Errorf("after update: %+v", c)
+	_, got, _ := e.container(t, pod.UID, "main")
+	if !got.Running || got.Attempt != 1 {
+		t.Errorf("after update: %+v", got)
+	}
+	// What was applied is recorded, for the node's resize status.
+	if want := (cluster.AppliedResources{Requests: c.Requests, Limits: c.Limits}); got.Resources == nil || *got.Resources != want {
+		t.Errorf("applied resources %+v, want %+v", got.Resources, want)
+	}
+
+	// A memory limit below usage is refused, as the kubelet does, and
+	// nothing changes.
+	low := c
+	low.Limits.Memory = int64(st.MemoryBytes) / 2
+	var below *rtapi.ResizeBelowUsageError
+	if err := e.rt.UpdateResources(context.Background(), pod.UID, low); !errors.As(err, &below) || below.Limit != low.Limits.Memory {
+		t.Fatalf("memory limit below usage: %v", err)
+	}
+	_, out, _ = e.exec(t, pod.UID, "main", "sh", "-c",
+		"cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
+	if strings.TrimSpace(out) != fmt.Sprint(64<<20) {
+		t.Errorf("memory limit after a refused update %q, want %d", out, 64<<20)
+	}
+
+	// A restart with other resources (resizePolicy RestartContainer)
+	// recreates the container: its spec holds the limits.
+	if err := e.rt.StopContainer(context.Background(), pod.UID, "main", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.Limits.Memory = 96 << 20
+	if err := e.rt.StartContainer(context.Background(), pod, sb, c, 2); err != nil {
+		t.Fatal(err)
+	}
+	e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c rtapi.ContainerState) bool { return c.Running })
+	_, out, _ = e.exec(t, pod.UID, "main", "sh", "-c",
+		"cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
+	if strings.TrimSpace(out) != fmt.Sprint(96<<20) {
+		t.Errorf("memory limit after a restart with new resources %q, want %d", out, 96<<20)
+	}
+	if _, got, _ := e.container(t, pod.UID, "main"); got.Attempt != 2 || got.Resources == nil || got.Resources.Limits.Memory != 96<<20 {
+		t.Errorf("after the restart: %+v", got)
 	}
 }
 

@@ -102,6 +102,7 @@ func (r *Runtime) containerState(ctx context.Context, ctr client.Container, l ma
 		ID:         ctr.ID(),
 		Generation: l[LabelGeneration],
 		Image:      image,
+		Resources:  appliedResources(l),
 	}
 	cs.Attempt, _ = strconv.Atoi(l[LabelAttempt])
 	if t, err := time.Parse(time.RFC3339Nano, l[labelStartedAt]); err == nil {

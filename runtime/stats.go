@@ -115,7 +115,13 @@ func (r *Runtime) updateResources(ctx context.Context, podUID string, c cluster.
 		mem = c.Limits.Memory
 	}
 	res.Memory.Limit = &mem
-	return task.Update(ctx, client.WithResources(res))
+	if err := r.memoryFits(ctx, podUID, c); err != nil {
+		return err
+	}
+	if err := task.Update(ctx, client.WithResources(res)); err != nil {
+		return err
+	}
+	return recordResources(ctx, ctr, c)
 }
 
 // orElse returns a, or b when a is zero.

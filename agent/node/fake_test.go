@@ -70,6 +70,9 @@ type fakeRuntime struct {
 	// UID and volume.
 	started map[string]cluster.Container
 	volumes map[string][]rtapi.VolumeFile
+	// usage is a container's memory use, by pod UID and name: an
+	// UpdateResources to a lower limit is refused.
+	usage map[string]int64
 }
 
 func newFakeRuntime(clock *fakeClock) *fakeRuntime {
@@ -120,6 +123,7 @@ func (f *fakeRuntime) StartContainer(ctx context.Context, pod *cluster.Pod, sb *
 	cs := rtapi.ContainerState{
 		Name: c.Name, ID: pod.UID + "-" + c.Name, Generation: pod.TemplateHash, Attempt: attempt,
 		Running: true, StartedAt: f.clock.Now(), Image: c.Image,
+		Resources: &cluster.AppliedResources{Requests: c.Requests, Limits: c.Limits},
 	}
 	if f.onStart != nil {
 		if e := f.onStart(pod, c, attempt); e != nil {
@@ -160,6 +164,34 @@ func (f *fakeRuntime) RemovePod(ctx context.Context, podUID string, grace time.D
 	f.record(call{op: "RemovePod", uid: podUID, grace: grace})
 	delete(f.pods, podUID)
 	return nil
+}
+
+func (f *fakeRuntime) UpdateResources(ctx context.Context, podUID string, c cluster.Container) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record(call{op: "UpdateResources", uid: podUID, container: c.Name})
+	p := f.pods[podUID]
+	if p == nil {
+		return errors.New("no pod")
+	}
+	i := slices.IndexFunc(p.Containers, func(x rtapi.ContainerState) bool { return x.Name == c.Name && x.Running })
+	if i < 0 {
+		return errors.New("container not running")
+	}
+	if u := f.usage[podUID+"/"+c.Name]; c.Limits.Memory > 0 && u > c.Limits.Memory {
+		return &rtapi.ResizeBelowUsageError{Limit: c.Limits.Memory, Usage: u}
+	}
+	p.Containers[i].Resources = &cluster.AppliedResources{Requests: c.Requests, Limits: c.Limits}
+	return nil
+}
+
+func (f *fakeRuntime) setUsage(uid, container string, bytes int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.usage == nil {
+		f.usage = map[string]int64{}
+	}
+	f.usage[uid+"/"+container] = bytes
 }
 
 func (f *fakeRuntime) ListPods(ctx context.Context) ([]rtapi.PodState, error) {

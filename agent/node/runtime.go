@@ -29,6 +29,11 @@ type Runtime interface {
 	// never sees a mix of two versions); it writes nothing when they are
 	// what it shows already. The pod's sandbox exists.
 	WriteVolume(ctx context.Context, pod *cluster.Pod, volume string, files []rtapi.VolumeFile) error
+	// UpdateResources applies c's cpu and memory requests and limits to
+	// its running container in place (an in-place resize) and records them
+	// as applied; a memory limit below the container's usage is refused
+	// with *rtapi.ResizeBelowUsageError.
+	UpdateResources(ctx context.Context, podUID string, c cluster.Container) error
 	// StopContainer sends SIGTERM, waits up to grace, then SIGKILL; it
 	// returns once the task is gone. Stopping a stopped container is a no-op.
 	StopContainer(ctx context.Context, podUID, container string, grace time.Duration) error

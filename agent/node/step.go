@@ -18,6 +18,7 @@ const (
 	actStopContainer
 	actRemovePod
 	actFetchVolume
+	actResize
 )
 
 // action is a runtime call decided by step and carried out by the worker.
@@ -117,6 +118,12 @@ type ctrMemory struct {
 	stoppedAttempt int
 	startFail      failure
 	stopFail       failure
+	// resizeFail is the last in-place resize that failed, for its
+	// back-off and the pod's resize message.
+	resizeFail failure
+	// assumed is what a container that does not record its applied
+	// resources is taken to run with (see podMemory.applied).
+	assumed *cluster.AppliedResources
 	// hookFailAttempt is the attempt whose postStart hook failed, and
 	// hookMsg why: that run is stopped and counts as a crash.
 	hookFailAttempt int
@@ -286,6 +293,7 @@ func (m *podMemory) runContainers(in stepInput, st *cluster.PodStatus) decision 
 		mains = m.mainPass(in, observed)
 	}
 	st.Containers = append(ini.statuses, mains.statuses...)
+	m.resizeStatus(in.pod, observed, st)
 	ph := podPhase(ini, mains, m.phase == cluster.PodRunning)
 	st.Phase, st.Ready, st.Reason, st.Message = ph.phase, ph.ready, ph.reason, ph.message
 	// Init containers come first: their call is the one made.
@@ -397,6 +405,8 @@ func (m *podMemory) record(a action, sb *rtapi.PodSandbox, err error, now time.T
 		if err == nil {
 			m.removed = true
 		}
+	case actResize:
+		fail(&m.ctr(a.container.Name).resizeFail)
 	case actFetchVolume:
 		fail(&m.vol.fail)
 		if err == nil {

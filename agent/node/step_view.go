@@ -46,6 +46,9 @@ func (m *podMemory) view(in stepInput, c cluster.Container, policy cluster.Resta
 	if oc != nil {
 		cs.ContainerID = oc.ID
 		cs.RestartCount = int32(max(oc.Attempt-1, 0))
+		if oc.Resources != nil {
+			cs.Resources = *oc.Resources
+		}
 	}
 	switch {
 	case oc != nil && oc.Running:
@@ -74,6 +77,9 @@ func (m *podMemory) viewRunning(in stepInput, c cluster.Container, oc *rtapi.Con
 		cs.Message = pr.msg // a failing readiness probe says why
 	}
 	why := stopReason(in.pod, oc, pr, noRestart)
+	if why == "" {
+		why = m.resizeStep(in, c, oc, &v)
+	}
 	if cm.hookFailAttempt == oc.Attempt && why != stopCompleted && why != stopRecreate {
 		why = stopPostStart
 	}
@@ -152,7 +158,7 @@ func (m *podMemory) viewExited(in stepInput, c cluster.Container, policy cluster
 
 // imposed reports a stop that was not the container's doing: it restarts
 // at once and does not count as a crash.
-func imposed(why string) bool { return why == stopRecreate || why == stopFenced }
+func imposed(why string) bool { return why == stopRecreate || why == stopFenced || why == stopResize }
 
 // restarts reports whether a container that exited (failed or not) runs
 // again.

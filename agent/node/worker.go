@@ -229,6 +229,11 @@ func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a a
 		}
 		err = rt.RemovePod(ctx, w.uid, a.grace)
 		w.ticket = w.r.lister.request()
+	case actResize:
+		log.Info("resizing container in place", "pod", pod.Key(), "container", a.container.Name,
+			"requests", a.container.Requests.String(), "limits", a.container.Limits.String())
+		err = rt.UpdateResources(ctx, w.uid, a.container)
+		w.ticket = w.r.lister.request()
 	case actFetchVolume:
 		log.Info("copying volume data", "pod", pod.Key(), "from", a.from)
 		err = w.r.fetchVolumes(ctx, pod, a.from)
@@ -243,7 +248,7 @@ func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a a
 }
 
 func (k actionKind) String() string {
-	return [...]string{"none", "EnsureSandbox", "PullImage", "StartContainer", "StopContainer", "RemovePod", "FetchVolume"}[k]
+	return [...]string{"none", "EnsureSandbox", "PullImage", "StartContainer", "StopContainer", "RemovePod", "FetchVolume", "Resize"}[k]
 }
 
 // syncProbers runs one prober per running container instance that has

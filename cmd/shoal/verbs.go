@@ -307,7 +307,11 @@ func newSetCmd(g *globals) *cobra.Command {
 	res := &cobra.Command{
 		Use:   "resources KIND/NAME [--requests k=v,...] [--limits k=v,...] [-c CONTAINER]",
 		Short: "Change CPU/memory of a workload's containers (vertical scaling)",
-		Args:  cobra.RangeArgs(1, 2),
+		Long: "Change the requests and limits of a workload's containers. A change of cpu and memory only\n" +
+			"is applied to the running pods in place (no rollout): each pod's resize is admitted where its\n" +
+			"node has room (else it shows PodResizePending) and restarts only the containers whose\n" +
+			"resizePolicy says RestartContainer. ephemeral-storage or nvidia.com/gpu roll the pods.",
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, name, err := parseKindName(args)
 			if err != nil {

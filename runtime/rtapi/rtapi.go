@@ -6,8 +6,11 @@ package rtapi
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"time"
+
+	"shoal/cluster"
 )
 
 // PodSandbox is a pod's network namespace and directories, shared by all its
@@ -40,6 +43,22 @@ type ContainerState struct {
 	StartedAt  time.Time
 	FinishedAt time.Time
 	Image      string
+	// Resources are the requests and limits applied to it (at creation
+	// or by an in-place resize); nil when unknown (a container created
+	// before Shoal recorded them).
+	Resources *cluster.AppliedResources
+}
+
+// ResizeBelowUsageError refuses an in-place resize whose memory limit is
+// below what the container uses, as the kubelet does: the resize waits,
+// and is retried.
+type ResizeBelowUsageError struct {
+	Limit, Usage int64
+}
+
+func (e *ResizeBelowUsageError) Error() string {
+	return fmt.Sprintf("attempting to set the memory limit (%s) below current usage (%d bytes)",
+		cluster.FormatBytes(e.Limit), e.Usage)
 }
 
 // PodState is what containerd holds for one pod, found by labels.
