@@ -93,7 +93,7 @@ func (l *schedulerUnit) pass(ctx context.Context, ids scheduler.IDSource) {
 	case res[0].Plan != nil:
 		pr := res[0].Plan
 		l.log.Debug("plan committed", "created", pr.Created, "placed", pr.Placed, "pending", pr.Pending,
-			"terminated", pr.Terminated, "deleted", pr.Deleted, "rejected", len(pr.Rejected))
+			"terminated", pr.Terminated, "deleted", pr.Deleted, "resized", pr.Resized, "rejected", len(pr.Rejected))
 	}
 }
 

@@ -88,9 +88,11 @@ func (r *Runtime) startContainer(ctx context.Context, pod *cluster.Pod, sb *rtap
 			return fmt.Errorf("container ID %s is taken by pod %s/%s (%s)", id,
 				labels[LabelPodNamespace], labels[LabelPodName], labels[LabelPodUID])
 		}
-		// A container restarted for a resize (resizePolicy
-		// RestartContainer) is recreated too: its spec holds the limits.
-		if resized := labels[labelResources] != "" && labels[labelResources] != resourcesLabel(c); labels[LabelGeneration] != gen || resized {
+		// A container of another generation is replaced; so is one
+		// started with other resources than its OCI spec holds
+		// (a restart for a resize, or after one made in place): every new
+		// task takes its limits from that spec.
+		if resized := labels[labelOCIResources] != "" && labels[labelOCIResources] != resourcesLabel(c); labels[LabelGeneration] != gen || resized {
 			r.logger.Info("replacing container of an older generation or size", "pod", pod.Key(), "container", c.Name)
 			if err := r.deleteContainer(ctx, ctr, r.grace(pod)); err != nil {
 				return err
@@ -113,7 +115,13 @@ func (r *Runtime) startContainer(ctx context.Context, pod *cluster.Pod, sb *rtap
 		} else if !errdefs.IsNotFound(err) {
 			return err
 		}
-		if _, err := ctr.SetLabels(ctx, map[string]string{LabelAttempt: strconv.Itoa(attempt)}); err != nil {
+		// The new task runs with the spec's resources, whatever an
+		// in-place resize gave the last one.
+		relabel := map[string]string{LabelAttempt: strconv.Itoa(attempt)}
+		if spec, ok := labels[labelOCIResources]; ok {
+			relabel[labelResources] = spec
+		}
+		if _, err := ctr.SetLabels(ctx, relabel); err != nil {
 			return err
 		}
 	}
@@ -218,6 +226,7 @@ func (r *Runtime) createContainer(ctx context.Context, pod *cluster.Pod, sb *rta
 		LabelGeneration:   gen,
 		LabelAttempt:      strconv.Itoa(attempt),
 		labelResources:    resourcesLabel(c),
+		labelOCIResources: resourcesLabel(c),
 	}
 	// A snapshot left by a create that crashed half-way would make
 	// WithNewSnapshot fail forever.

@@ -16,6 +16,11 @@ import (
 // reconciler sees what a container runs with, across agent restarts.
 const labelResources = "io.shoal.resources"
 
+// labelOCIResources records the requests and limits in the container's
+// OCI spec, which every new task of it starts with: a start with other
+// ones (a restart after an in-place resize) recreates the container.
+const labelOCIResources = "io.shoal.resources.spec"
+
 func resourcesLabel(c cluster.Container) string {
 	b, _ := json.Marshal(cluster.AppliedResources{Requests: c.Requests, Limits: c.Limits}) // plain data always encodes
 	return string(b)

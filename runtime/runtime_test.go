@@ -278,6 +278,7 @@ func TestCPULimitInCgroup(t *testing.T) {
 	if err := e.rt.StopContainer(context.Background(), pod.UID, "main", time.Second); err != nil {
 		t.Fatal(err)
 	}
+	c = pod.Spec.Containers[0] // with its image
 	c.Limits.Memory = 96 << 20
 	if err := e.rt.StartContainer(context.Background(), pod, sb, c, 2); err != nil {
 		t.Fatal(err)
@@ -290,6 +291,26 @@ func TestCPULimitInCgroup(t *testing.T) {
 	}
 	if _, got, _ := e.container(t, pod.UID, "main"); got.Attempt != 2 || got.Resources == nil || got.Resources.Limits.Memory != 96<<20 {
 		t.Errorf("after the restart: %+v", got)
+	}
+
+	// Resized in place, then restarted (a crash) with the same spec: the
+	// new task keeps the resized limits, though the container's spec was
+	// made with others.
+	c.Limits.MilliCPU = 700
+	if err := e.rt.UpdateResources(context.Background(), pod.UID, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rt.StopContainer(context.Background(), pod.UID, "main", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rt.StartContainer(context.Background(), pod, sb, c, 3); err != nil {
+		t.Fatal(err)
+	}
+	e.waitContainer(t, pod.UID, "main", 10*time.Second, func(c rtapi.ContainerState) bool { return c.Running })
+	_, out, _ = e.exec(t, pod.UID, "main", "sh", "-c",
+		"cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+	if f := strings.Fields(out); len(f) == 0 || f[0] != "70000" {
+		t.Errorf("cpu quota after a restart that followed an in-place resize: %q, want 70000", out)
 	}
 }
 
