@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"shoal/internal/poll"
 )
@@ -144,6 +145,59 @@ func TestInPlaceResize(t *testing.T) {
 		}
 		if got := cgroupLimits(t, a, pod.Name, "app"); got != (limits{cpu: 20000, mem: 80 << 20}) {
 			t.Errorf("app's cgroup after apply: %+v", got)
+		}
+	})
+
+	t.Run("deferred until a bare pod shrinks", func(t *testing.T) {
+		// hog takes all but 50m of the node's cpu: app's growth by 200m is
+		// Deferred, until hog (a bare pod) is shrunk in place.
+		var nodes struct{ Items []Node }
+		a.ShoalJSON(t, &nodes, "get", "nodes")
+		alloc := resource.MustParse(nodes.Items[0].Status.Allocatable["cpu"])
+		free := alloc.MilliValue()
+		for _, p := range a.Pods(t) {
+			for _, c := range p.Spec.Containers {
+				free -= c.Resources.Requests.Cpu().MilliValue()
+			}
+		}
+		a.Apply(t, manifest(fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: hog}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: app
+      image: IMAGE
+      command: ["sh", "-c", "`+idle+`"]
+      resources: {limits: {cpu: %dm, memory: 32Mi}}
+`, free-50), image))
+		hog := a.WaitPods(t, 1, Named("hog"))[0]
+		defer a.Shoal(t, "delete", "pod", "hog")
+		a.Shoal(t, "set", "resources", "deployment/rz", "-c", "app", "--requests", "cpu=300m", "--limits", "cpu=400m")
+		poll.Until(t, PodTimeout, "PodResizePending Deferred", func() (bool, string) {
+			p, _ := a.Pod(t, pod.Name)
+			c := condition(p, "PodResizePending")
+			return c.Reason == "Deferred" && strings.Contains(c.Message, "cpu, requested:"), fmt.Sprintf("%+v", p.Status.Conditions)
+		})
+		if got := cgroupLimits(t, a, pod.Name, "app"); got.cpu != 20000 {
+			t.Errorf("app's cgroup while its resize waits: %+v", got)
+		}
+		a.Shoal(t, "set", "resources", "pod/hog", "--requests", "cpu=100m", "--limits", "cpu=100m")
+		poll.Until(t, PodTimeout, "both resized", func() (bool, string) {
+			p, _ := a.Pod(t, pod.Name)
+			h, _ := a.Pod(t, "hog")
+			app, _ := Container(p, "app")
+			hc, _ := Container(h, "app")
+			return !hasCondition(p, "PodResizePending") && limitsOf(app) == "400m/80Mi" && limitsOf(hc) == "100m/32Mi",
+				limitsOf(app) + " " + limitsOf(hc) + fmt.Sprintf(" %+v", p.Status.Conditions)
+		})
+		h, _ := a.Pod(t, "hog")
+		if hc, _ := Container(h, "app"); h.UID != hog.UID || hc.RestartCount != 0 {
+			t.Errorf("hog: uid %s restarts %d; want it resized in place", h.UID, hc.RestartCount)
+		}
+		if got := cgroupLimits(t, a, "hog", "app"); got.cpu != 10000 {
+			t.Errorf("hog's cgroup: %+v, want cpu quota 10000", got)
 		}
 	})
 

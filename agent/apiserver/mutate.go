@@ -81,36 +81,84 @@ func (s *Server) handleResources(w http.ResponseWriter, r *http.Request) {
 		fail(w, badRequest{err})
 		return
 	}
+	if r.PathValue("kind") == "pods" {
+		s.resizePod(w, r, body, req)
+		return
+	}
 	s.updateWorkload(w, r, body, always(func(wl *cluster.Workload) error {
-		found := false
-		for i := range wl.Template.Containers {
-			c := &wl.Template.Containers[i]
-			if req.Container != "" && c.Name != req.Container {
-				continue
-			}
-			found = true
-			c.Requests = setResources(c.Requests, req.Requests, req.SetRequests)
-			c.Limits = setResources(c.Limits, req.Limits, req.SetLimits)
-			if c.Limits.GPU != c.Requests.GPU && c.Limits.GPU != 0 {
-				c.Requests.GPU = c.Limits.GPU
-			}
-			if c.Limits.MilliCPU != 0 && c.Requests.MilliCPU > c.Limits.MilliCPU {
-				return fmt.Errorf("container %s: cpu request %s exceeds its limit %s", c.Name, cluster.FormatMilliCPU(c.Requests.MilliCPU), cluster.FormatMilliCPU(c.Limits.MilliCPU))
-			}
-			if c.Limits.Memory != 0 && c.Requests.Memory > c.Limits.Memory {
-				return fmt.Errorf("container %s: memory request %s exceeds its limit %s", c.Name, cluster.FormatBytes(c.Requests.Memory), cluster.FormatBytes(c.Limits.Memory))
-			}
-			if c.Limits.EphemeralStorage != 0 && c.Requests.EphemeralStorage > c.Limits.EphemeralStorage {
-				return fmt.Errorf("container %s: ephemeral-storage request %s exceeds its limit %s", c.Name,
-					cluster.FormatBytes(c.Requests.EphemeralStorage), cluster.FormatBytes(c.Limits.EphemeralStorage))
-			}
-		}
-		if !found {
-			return fmt.Errorf("container %q: not in %s %s", req.Container, wl.Kind, wl.Name)
+		if err := setContainerResources(wl.Template.Containers, req); err != nil {
+			return fmt.Errorf("%w in %s %s", err, wl.Kind, wl.Name)
 		}
 		wl.TemplateHash = wl.TemplateID()
 		return nil
 	}), nil)
+}
+
+// setContainerResources applies req to containers (all, or the one it
+// names).
+func setContainerResources(containers []cluster.Container, req api.ResourcesRequest) error {
+	found := false
+	for i := range containers {
+		c := &containers[i]
+		if req.Container != "" && c.Name != req.Container {
+			continue
+		}
+		found = true
+		c.Requests = setResources(c.Requests, req.Requests, req.SetRequests)
+		c.Limits = setResources(c.Limits, req.Limits, req.SetLimits)
+		if c.Limits.GPU != c.Requests.GPU && c.Limits.GPU != 0 {
+			c.Requests.GPU = c.Limits.GPU
+		}
+		if c.Limits.MilliCPU != 0 && c.Requests.MilliCPU > c.Limits.MilliCPU {
+			return fmt.Errorf("container %s: cpu request %s exceeds its limit %s", c.Name, cluster.FormatMilliCPU(c.Requests.MilliCPU), cluster.FormatMilliCPU(c.Limits.MilliCPU))
+		}
+		if c.Limits.Memory != 0 && c.Requests.Memory > c.Limits.Memory {
+			return fmt.Errorf("container %s: memory request %s exceeds its limit %s", c.Name, cluster.FormatBytes(c.Requests.Memory), cluster.FormatBytes(c.Limits.Memory))
+		}
+		if c.Limits.EphemeralStorage != 0 && c.Requests.EphemeralStorage > c.Limits.EphemeralStorage {
+			return fmt.Errorf("container %s: ephemeral-storage request %s exceeds its limit %s", c.Name,
+				cluster.FormatBytes(c.Requests.EphemeralStorage), cluster.FormatBytes(c.Limits.EphemeralStorage))
+		}
+	}
+	if !found {
+		return fmt.Errorf("container %q: not found", req.Container)
+	}
+	return nil
+}
+
+// resizePod asks for an in-place resize of a bare pod (`set resources
+// pod/NAME`), on top of any resize it waits for; the scheduler admits it
+// where the node has room. Only cpu and memory change in place.
+func (s *Server) resizePod(w http.ResponseWriter, r *http.Request, body []byte, req api.ResourcesRequest) {
+	ns, name := r.PathValue("ns"), r.PathValue("name")
+	old, ok := s.cfg.Store.State().Pod(ns, name)
+	if !ok {
+		fail(w, fmt.Errorf("pod %s/%s: %w", ns, name, errNotFound))
+		return
+	}
+	if old.Owner != nil {
+		fail(w, badRequest{fmt.Errorf("pod %s is managed by %s %s; set the resources of the %s instead", name, old.Owner.Kind, old.Owner.Name, old.Owner.Kind)})
+		return
+	}
+	spec := old.Spec.WithResources(old.DesiredResources)
+	if err := setContainerResources(spec.Containers, req); err != nil {
+		fail(w, badRequest{fmt.Errorf("%w in pod %s", err, name)})
+		return
+	}
+	if !cluster.ResizeOnly(old.Spec, spec) {
+		fail(w, badRequest{fmt.Errorf("pod %s: only cpu and memory change on a running pod (in place); for ephemeral-storage or nvidia.com/gpu delete and re-create it", name)})
+		return
+	}
+	_, cmd, _ := resizePodCommand(old, old.Labels, old.Annotations, spec)
+	if cmd != nil {
+		if _, forwarded, err := s.commit(w, r, body, cmd); forwarded {
+			return
+		} else if err != nil {
+			fail(w, err)
+			return
+		}
+	}
+	writeJSON(w, map[string]string{"status": "ok"})
 }
 
 // always is a change that is always committed.

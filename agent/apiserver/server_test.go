@@ -301,6 +301,29 @@ func TestApplyPodResize(t *testing.T) {
 			t.Fatalf("apply %d: desired %+v spec %+v", i, after.DesiredResources, after.Spec.Containers[0].Limits)
 		}
 	}
+	// `set resources pod/p` asks the same way; what cannot change in
+	// place is refused, and changes nothing.
+	if err := c.SetResources(ctx, "pods", "default", "p", api.ResourcesRequest{
+		Limits: cluster.Resources{Memory: 96 << 20}, SetLimits: []string{"memory"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := store.State().Pod("default", "p")
+	if len(after.DesiredResources) != 1 || after.DesiredResources[0].Limits != (cluster.Resources{MilliCPU: 100, Memory: 96 << 20}) {
+		t.Fatalf("set resources pod/p: desired %+v", after.DesiredResources)
+	}
+	index := store.State().Index()
+	for _, req := range []api.ResourcesRequest{
+		{Limits: cluster.Resources{EphemeralStorage: 1 << 30}, SetLimits: []string{"ephemeral-storage"}},
+		{Container: "nope", Limits: cluster.Resources{MilliCPU: 1}, SetLimits: []string{"cpu"}},
+	} {
+		if err := c.SetResources(ctx, "pods", "default", "p", req); err == nil {
+			t.Errorf("%+v accepted", req)
+		}
+	}
+	if store.State().Index() != index {
+		t.Fatal("a refused set resources changed the state")
+	}
 }
 
 // TestLoadBalancerService: a LoadBalancer gets node ports from the FSM,

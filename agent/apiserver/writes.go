@@ -231,7 +231,7 @@ func (s *Server) applyOne(st *cluster.State, o manifest.Object, t time.Time) (st
 			// Metadata may change on a running pod, as in Kubernetes, and
 			// so may its containers' cpu and memory (resized in place); its
 			// template hash stays, so its containers are not recreated.
-			return resizePod(old, p)
+			return resizePodCommand(old, p.Labels, p.Annotations, p.Spec)
 		}
 		return "", nil, badRequest{fmt.Errorf("pod %s exists and a running pod's spec cannot change beyond its containers' cpu and memory (resized in place); delete it first (shoal delete pod %s)", p.Name, p.Name)}
 	}
@@ -240,13 +240,13 @@ func (s *Server) applyOne(st *cluster.State, o manifest.Object, t time.Time) (st
 
 // sameWorkload compares what a user can change, not what the cluster
 // stamps (indexes, generation, history).
-// resizePod asks for an in-place resize of a bare pod: the scheduler
+// resizePodCommand asks for an in-place resize of a bare pod: the scheduler
 // admits it when the node has room (see cluster.Pod.DesiredResources).
 // Asking for what the pod has already withdraws a resize not yet admitted.
-func resizePod(old, p *cluster.Pod) (string, consensus.Command, error) {
+func resizePodCommand(old *cluster.Pod, labels, annotations map[string]string, spec cluster.PodSpec) (string, consensus.Command, error) {
 	upd := old.Clone()
-	upd.Labels, upd.Annotations = p.Labels, p.Annotations
-	upd.DesiredResources = p.Spec.ContainerResources()
+	upd.Labels, upd.Annotations = labels, annotations
+	upd.DesiredResources = spec.ContainerResources()
 	if !old.Spec.ResourcesDiffer(upd.DesiredResources) {
 		upd.DesiredResources = nil
 	}
