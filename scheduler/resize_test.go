@@ -141,3 +141,28 @@ func TestResizePendingConverges(t *testing.T) {
 		t.Fatalf("second pass: %+v", plan)
 	}
 }
+
+// Every kind whose controller compares pods with its current template
+// resizes them in place: none is created or stopped.
+func TestResizeEveryKind(t *testing.T) {
+	for _, kind := range []cluster.WorkloadKind{cluster.KindDeployment, cluster.KindStatefulSet, cluster.KindDaemonSet, cluster.KindReplicaSet} {
+		t.Run(string(kind), func(t *testing.T) {
+			w := mkWorkload(kind, "web", 2, cluster.Resources{MilliCPU: 100}, func(w *cluster.Workload) {
+				if kind == cluster.KindStatefulSet {
+					w.ServiceName = "web"
+				}
+			})
+			st := converge(t, mkState([]*cluster.Node{mkNode("a", 4000, 8*gi), mkNode("b", 4000, 8*gi)}, []*cluster.Workload{w}))
+			pods := live(st, w.UID)
+			if len(pods) != 2 {
+				t.Fatalf("%d pods", len(pods))
+			}
+			tx := st.Txn(st.Index() + 1)
+			tx.PutWorkload(resized(w, cluster.Resources{MilliCPU: 300}))
+			plan := Compute(tx.Commit(), t0, NewRandIDs(1, 1))
+			if len(plan.Resize) != 2 || len(plan.Create)+len(plan.Terminate)+len(plan.Delete)+len(plan.Place) != 0 {
+				t.Fatalf("plan %+v", plan)
+			}
+		})
+	}
+}

@@ -181,6 +181,7 @@ func describePod(out io.Writer, p *cluster.Pod) error {
 	fmt.Fprintf(w, "Conditions:\n")
 	fmt.Fprintf(w, "  PodScheduled:\t%t\n", p.NodeName != "")
 	fmt.Fprintf(w, "  Ready:\t%t\n", p.Ready())
+	resizeConditions(w, p)
 	volumeSection(w, p.Spec.Volumes)
 	podEvents(w, p)
 	return w.Flush()
