@@ -104,6 +104,7 @@ func (c *conv) podSpec(s *corev1.PodSpec, p string, claims []cluster.ClaimSource
 	}
 	c.nonRootConflicts(&out, p)
 	c.resourceRefContainers(&out, p)
+	c.resizeNeverRestarts(&out, p)
 	// Only false is stored: nil is Kubernetes' default (true), so the
 	// templates applied before the field existed keep their hash.
 	if l := s.EnableServiceLinks; l != nil && !*l {

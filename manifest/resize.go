@@ -46,6 +46,22 @@ func (c *conv) resizePolicy(p string, in []corev1.ContainerResizePolicy, runsToC
 	return out
 }
 
+// resizeNeverRestarts refuses, as Kubernetes does, a resizePolicy that
+// restarts a container of a pod whose restartPolicy is Never.
+func (c *conv) resizeNeverRestarts(s *cluster.PodSpec, p string) {
+	if s.RestartPolicy != cluster.RestartNever {
+		return
+	}
+	for i, ct := range s.Containers {
+		for j, r := range ct.ResizePolicy {
+			if r.RestartPolicy == cluster.ResizeRestartContainer {
+				c.errf(index(index(p+".containers", i)+".resizePolicy", j)+".restartPolicy",
+					"must be NotRequired when the pod's restartPolicy is Never")
+			}
+		}
+	}
+}
+
 // resizeConditions are Kubernetes' (1.33+) resize conditions: a resize the
 // scheduler has not admitted (PodResizePending, Deferred or Infeasible)
 // and one the node has not applied yet (PodResizeInProgress, reason Error

@@ -34,6 +34,8 @@ func TestResizePolicy(t *testing.T) {
 			err: `spec.containers[0].resizePolicy[1].resourceName: "cpu" is given twice`},
 		{name: "unknown field", in: main("    - {resourceName: cpu, restartPolicy: NotRequired, when: now}\n"),
 			err: `resizePolicy[0].when`},
+		{name: "restart under restartPolicy Never", in: pod("  restartPolicy: Never\n  containers:\n  - name: c\n    image: busybox\n    resizePolicy: [{resourceName: cpu, restartPolicy: NotRequired}, {resourceName: memory, restartPolicy: RestartContainer}]\n"),
+			err: `spec.containers[0].resizePolicy[1].restartPolicy: must be NotRequired when the pod's restartPolicy is Never`},
 		{name: "init container", in: pod("  initContainers:\n  - name: i\n    image: busybox\n    resizePolicy: [{resourceName: cpu, restartPolicy: NotRequired}]\n  containers:\n  - {name: c, image: busybox}\n"),
 			err: `spec.initContainers[0].resizePolicy: may not be set on init containers that are not sidecars`},
 	}
