@@ -85,14 +85,22 @@ func (s *PodSpec) ContainerResources() []ContainerResources {
 }
 
 // ResourcesDiffer reports whether want gives any of the spec's containers
-// other resources (or another resize policy) than it has.
+// other resources (or another resize policy) than it has. It runs for
+// every pod on every scheduling pass, so it looks at the container of the
+// same index first and copies none.
 func (s *PodSpec) ResourcesDiffer(want []ContainerResources) bool {
-	for _, w := range want {
-		for _, c := range s.Containers {
-			if c.Name == w.Name && (c.Requests != w.Requests || c.Limits != w.Limits ||
-				!slices.Equal(c.ResizePolicy, w.ResizePolicy)) {
-				return true
-			}
+	for i := range want {
+		w := &want[i]
+		j := i
+		if j >= len(s.Containers) || s.Containers[j].Name != w.Name {
+			j = slices.IndexFunc(s.Containers, func(c Container) bool { return c.Name == w.Name })
+		}
+		if j < 0 {
+			continue
+		}
+		c := &s.Containers[j]
+		if c.Requests != w.Requests || c.Limits != w.Limits || !slices.Equal(c.ResizePolicy, w.ResizePolicy) {
+			return true
 		}
 	}
 	return false

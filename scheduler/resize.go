@@ -13,83 +13,81 @@ import (
 // DesiredResources) gets them if its node has room for the difference;
 // otherwise it keeps running with what it holds and the pod records why
 // (PodResizePending: Deferred when the room may come, Infeasible when the
-// node is too small). Resizes on one node are admitted in pod key order,
-// each counting the ones before it. Unplaced pods take their new resources
-// at once and wait for the next pass to be placed with them.
+// node is too small). Resizes on one node are admitted in a fixed order
+// (workloads', then bare pods', each in key order), each counting the
+// ones before it. Unplaced pods take their new resources at once and wait
+// for the next pass to be placed with them.
 func (p *pass) resizeAll(workloads []*cluster.Workload) {
-	want := map[string][]cluster.ContainerResources{} // by workload UID, for current-template pods
+	r := resizer{pass: p, unplaced: map[*cluster.Pod]bool{}}
 	for _, w := range workloads {
 		switch w.Kind {
 		case cluster.KindDeployment, cluster.KindStatefulSet, cluster.KindDaemonSet, cluster.KindReplicaSet:
-			want[w.UID] = w.Template.ContainerResources()
+		default:
+			continue
+		}
+		want := w.Template.ContainerResources()
+		for _, pod := range p.owned[w.UID] {
+			if pod.TemplateHash != w.TemplateHash {
+				r.resize(pod, nil) // an older template's: the rollout replaces it
+				continue
+			}
+			r.resize(pod, want)
 		}
 	}
-	byUID := make(map[string]*cluster.Workload, len(workloads))
-	for _, w := range workloads {
-		byUID[w.UID] = w
-	}
-	var free map[string]cluster.Resources // by node, filled as needed
-	unplaced := map[*cluster.Pod]bool{}
 	for _, pod := range p.all {
-		res := p.wantResources(pod, byUID, want)
-		if res == nil {
-			if pod.ResizePending != nil && !pod.Terminating {
-				p.plan.ResizePending = append(p.plan.ResizePending, cluster.ResizePendingUpdate{Pod: pod.Ref()})
-			}
-			continue
+		if pod.Owner == nil && (len(pod.DesiredResources) > 0 || pod.ResizePending != nil) {
+			r.resize(pod, pod.DesiredResources)
 		}
-		if pod.NodeName == "" {
-			p.plan.Resize = append(p.plan.Resize, cluster.PodResize{Pod: pod.Ref(), Containers: res})
-			unplaced[pod] = true
-			continue
-		}
-		n, ok := p.nodes[pod.NodeName]
-		if !ok {
-			continue
-		}
-		if free == nil {
-			free = map[string]cluster.Resources{}
-		}
-		f, ok := free[n.Name]
-		if !ok {
-			f = allocatable(n).Sub(cluster.UsageOf(p.st.PodsOnNode(n.Name)).Requested)
-		}
-		spec := pod.Spec.WithResources(res)
-		pending := resizeVerdict(n, f, pod.Spec.Requests(), spec.Requests())
-		if pending == nil {
-			f = f.Add(pod.Spec.Requests()).Sub(spec.Requests())
-			p.plan.Resize = append(p.plan.Resize, cluster.PodResize{Pod: pod.Ref(), Containers: res})
-			if p.resized == nil {
-				p.resized = map[*cluster.Pod]cluster.Resources{}
-			}
-			p.resized[pod] = spec.Requests()
-		} else if !samePending(pod.ResizePending, pending) {
-			p.plan.ResizePending = append(p.plan.ResizePending, cluster.ResizePendingUpdate{Pod: pod.Ref(), Pending: pending})
-		}
-		free[n.Name] = f
 	}
-	if len(unplaced) > 0 {
-		p.pending = slices.DeleteFunc(p.pending, func(pod *cluster.Pod) bool { return unplaced[pod] })
+	if len(r.unplaced) > 0 {
+		p.pending = slices.DeleteFunc(p.pending, func(pod *cluster.Pod) bool { return r.unplaced[pod] })
 	}
 }
 
-// wantResources is what pod's containers should have when that differs
-// from what they have, else nil. A pod on its way out, or one of an older
-// template (a rollout replaces it), is left alone.
-func (p *pass) wantResources(pod *cluster.Pod, byUID map[string]*cluster.Workload, want map[string][]cluster.ContainerResources) []cluster.ContainerResources {
-	if pod.Terminating || p.stopped[pod] || finished(pod) {
-		return nil
+// resizer is the state of resizeAll.
+type resizer struct {
+	*pass
+	free     map[string]cluster.Resources // by node, filled as needed
+	unplaced map[*cluster.Pod]bool
+}
+
+// resize gives pod res (nil: what it has) if it should and can take it.
+func (r *resizer) resize(pod *cluster.Pod, res []cluster.ContainerResources) {
+	if pod.Terminating || r.stopped[pod] || finished(pod) || len(res) == 0 || !pod.Spec.ResourcesDiffer(res) {
+		if pod.ResizePending != nil && !pod.Terminating {
+			r.plan.ResizePending = append(r.plan.ResizePending, cluster.ResizePendingUpdate{Pod: pod.Ref()})
+		}
+		return
 	}
-	var res []cluster.ContainerResources
-	if pod.Owner == nil {
-		res = pod.DesiredResources
-	} else if w := byUID[pod.Owner.UID]; w != nil && w.TemplateHash == pod.TemplateHash {
-		res = want[w.UID]
+	if pod.NodeName == "" {
+		r.plan.Resize = append(r.plan.Resize, cluster.PodResize{Pod: pod.Ref(), Containers: res})
+		r.unplaced[pod] = true
+		return
 	}
-	if len(res) == 0 || !pod.Spec.ResourcesDiffer(res) {
-		return nil
+	n, ok := r.nodes[pod.NodeName]
+	if !ok {
+		return
 	}
-	return res
+	if r.free == nil {
+		r.free = map[string]cluster.Resources{}
+	}
+	f, ok := r.free[n.Name]
+	if !ok {
+		f = allocatable(n).Sub(cluster.UsageOf(r.st.PodsOnNode(n.Name)).Requested)
+	}
+	spec := pod.Spec.WithResources(res)
+	pending := resizeVerdict(n, f, pod.Spec.Requests(), spec.Requests())
+	if pending == nil {
+		f = f.Add(pod.Spec.Requests()).Sub(spec.Requests())
+		r.plan.Resize = append(r.plan.Resize, cluster.PodResize{Pod: pod.Ref(), Containers: res})
+		if r.resized == nil {
+			r.resized = map[*cluster.Pod]cluster.Resources{}
+		}
+		r.resized[pod] = spec.Requests()
+	} else if !samePending(pod.ResizePending, pending) {
+		r.plan.ResizePending = append(r.plan.ResizePending, cluster.ResizePendingUpdate{Pod: pod.Ref(), Pending: pending})
+	}
+	r.free[n.Name] = f
 }
 
 // allocatable is what pods may request of n (its capacity when it reported
