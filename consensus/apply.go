@@ -361,6 +361,9 @@ func (c *PutPods) apply(a *applier) Result {
 		if old, ok := a.txn.Pod(p.Namespace, p.Name); ok && old.UID != p.UID && !gone(old) {
 			return Result{Err: fmt.Errorf("pod %s exists with UID %s: %w", p.Key(), old.UID, ErrConflict)}
 		}
+		if why := desiredInvalid(p); why != "" {
+			return invalid("pod %s: desiredResources: %s", p.Key(), why)
+		}
 	}
 	pl := newPlacer(a.txn)
 	var r Result

@@ -93,6 +93,26 @@ func (pl *placer) resize(p *cluster.Pod, res []cluster.ContainerResources) strin
 	return ""
 }
 
+// desiredInvalid says why a bare pod's DesiredResources could never be
+// admitted ("" when they can): the scheduler would propose them forever.
+func desiredInvalid(p *cluster.Pod) string {
+	if len(p.DesiredResources) == 0 {
+		return ""
+	}
+	if p.Owner != nil {
+		return "only a bare pod has its own (a workload's pods follow its template)"
+	}
+	for _, r := range p.DesiredResources {
+		if !hasContainer(p, r.Name) {
+			return "pod has no container " + r.Name
+		}
+	}
+	if !cluster.ResizeOnly(p.Spec, p.Spec.WithResources(p.DesiredResources)) {
+		return "only cpu and memory change in place"
+	}
+	return ""
+}
+
 func hasContainer(p *cluster.Pod, name string) bool {
 	for _, c := range p.Spec.Containers {
 		if c.Name == name {

@@ -97,3 +97,31 @@ func TestApplyPlanResize(t *testing.T) {
 		t.Errorf("unknown container admitted: %+v", res)
 	}
 }
+
+// A bare pod's desired resources must be an in-place resize of its own
+// containers, or the command is refused.
+func TestPutPodsDesiredResources(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		desired []cluster.ContainerResources
+		owned   bool
+		ok      bool
+	}{
+		{"cpu", []cluster.ContainerResources{{Name: "c", Limits: cluster.Resources{MilliCPU: 300}}}, false, true},
+		{"unknown container", []cluster.ContainerResources{{Name: "x", Limits: cluster.Resources{MilliCPU: 300}}}, false, false},
+		{"gpu", []cluster.ContainerResources{{Name: "c", Limits: cluster.Resources{GPU: 1}}}, false, false},
+		{"a workload's pod", []cluster.ContainerResources{{Name: "c", Limits: cluster.Resources{MilliCPU: 300}}}, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			p := testPod("p", 100, 0, 0)
+			p.DesiredResources = tc.desired
+			if tc.owned {
+				p.Owner = &cluster.OwnerRef{Kind: cluster.KindDeployment, Name: "web", UID: "wl-web"}
+			}
+			if err := h.apply(&PutPods{Pods: []*cluster.Pod{p}})[0].Err; (err == nil) != tc.ok {
+				t.Fatalf("PutPods: %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+}
