@@ -75,7 +75,7 @@ func PodToK8s(p *cluster.Pod) *corev1.Pod {
 	}
 	for _, cs := range p.Status.Containers {
 		k := containerStatusToK8s(cs)
-		appliedToK8s(&k, cs)
+		appliedToK8s(&k, cs, p.Spec.Containers)
 		if isInit[cs.Name] {
 			st.InitContainerStatuses = append(st.InitContainerStatuses, k)
 		} else {

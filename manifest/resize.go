@@ -83,12 +83,18 @@ func resizeConditions(p *cluster.Pod) []corev1.PodCondition {
 }
 
 // appliedToK8s shows, as status.containerStatuses[].resources, the
-// requests and limits the node applied to the container.
-func appliedToK8s(k *corev1.ContainerStatus, cs cluster.ContainerStatus) {
-	if cs.Resources == (cluster.AppliedResources{}) {
-		return
+// requests and limits the node applied to the container, and as its
+// allocatedResources the requests the scheduler admitted (a main
+// container's spec).
+func appliedToK8s(k *corev1.ContainerStatus, cs cluster.ContainerStatus, mains []cluster.Container) {
+	if cs.Resources != (cluster.AppliedResources{}) {
+		k.Resources = &corev1.ResourceRequirements{
+			Requests: resourceListToK8s(cs.Resources.Requests), Limits: resourceListToK8s(cs.Resources.Limits),
+		}
 	}
-	k.Resources = &corev1.ResourceRequirements{
-		Requests: resourceListToK8s(cs.Resources.Requests), Limits: resourceListToK8s(cs.Resources.Limits),
+	for i := range mains {
+		if mains[i].Name == cs.Name && !mains[i].Requests.IsZero() {
+			k.AllocatedResources = resourceListToK8s(mains[i].Requests)
+		}
 	}
 }

@@ -84,7 +84,7 @@ func TestPodResizeStatusToK8s(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := &cluster.Pod{Name: "p", Namespace: "default", NodeName: "n",
-				Spec:   cluster.PodSpec{Containers: []cluster.Container{{Name: "c", Image: "i"}}},
+				Spec:   cluster.PodSpec{Containers: []cluster.Container{{Name: "c", Image: "i", Requests: cluster.Resources{MilliCPU: 250}}}},
 				Status: cluster.PodStatus{Phase: cluster.PodRunning, Containers: []cluster.ContainerStatus{{Name: "c", State: cluster.ContainerRunning, Resources: applied}}}}
 			tc.edit(p)
 			k := PodToK8s(p)
@@ -99,6 +99,9 @@ func TestPodResizeStatusToK8s(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, tc.conds) {
 				t.Errorf("conditions %v, want %v", got, tc.conds)
+			}
+			if a := k.Status.ContainerStatuses[0].AllocatedResources; a.Cpu().String() != "250m" {
+				t.Errorf("allocatedResources %v, want the admitted request", a)
 			}
 			r := k.Status.ContainerStatuses[0].Resources
 			if r == nil || r.Limits.Cpu().String() != "500m" || r.Limits.Memory().String() != "64Mi" {
