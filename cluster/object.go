@@ -31,7 +31,7 @@ const (
 var ObjectKinds = []ObjectKind{
 	KindConfigMap, KindSecret, KindNamespace, KindServiceAccount,
 	KindRole, KindRoleBinding, KindClusterRole, KindClusterRoleBinding,
-	KindPodDisruptionBudget, KindPersistentVolumeClaim,
+	KindPodDisruptionBudget, KindPersistentVolumeClaim, KindHorizontalPodAutoscaler,
 }
 
 // Namespaced reports whether objects of the kind live in a namespace
@@ -98,6 +98,8 @@ type Object struct {
 	Budget *DisruptionBudget `json:"budget,omitempty"`
 	// Claim is a PersistentVolumeClaim's spec (see volumeclaim.go).
 	Claim *VolumeClaim `json:"claim,omitempty"`
+	// Autoscaler is a HorizontalPodAutoscaler's spec and status.
+	Autoscaler *Autoscaler `json:"autoscaler,omitempty"`
 
 	CreateIndex uint64    `json:"createIndex,omitempty"`
 	ModifyIndex uint64    `json:"modifyIndex,omitempty"`
@@ -133,6 +135,7 @@ func (o *Object) Clone() *Object {
 		c.Budget = &b
 	}
 	c.Claim = o.Claim.Clone()
+	c.Autoscaler = o.Autoscaler.Clone()
 	return &c
 }
 

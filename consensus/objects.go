@@ -80,11 +80,21 @@ func (c *PutObjects) apply(a *applier) Result {
 		}
 		if ok {
 			o.UID, o.CreatedAt = old.UID, old.CreatedAt
+			keepAutoscalerStatus(o, old)
 		}
 		a.txn.PutObject(o)
 		r.Changed++
 	}
 	return r
+}
+
+// keepAutoscalerStatus keeps what the leader's controller wrote when a
+// user applies a HorizontalPodAutoscaler again (a write without status),
+// as Kubernetes keeps status across a spec update.
+func keepAutoscalerStatus(o, old *cluster.Object) {
+	if o.Autoscaler != nil && o.Autoscaler.Status == nil && old.Autoscaler != nil {
+		o.Autoscaler.Status = old.Autoscaler.Status
+	}
 }
 
 func (c *DeleteObject) apply(a *applier) Result {

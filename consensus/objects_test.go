@@ -17,6 +17,11 @@ func cmObj(ns, name string) *cluster.Object {
 		Data: map[string]string{"k": "v"}}
 }
 
+func hpaObj(st *cluster.AutoscalerStatus) *cluster.Object {
+	return &cluster.Object{Kind: cluster.KindHorizontalPodAutoscaler, Namespace: "default", Name: "web", UID: "hpa-web",
+		Autoscaler: &cluster.Autoscaler{TargetKind: cluster.KindDeployment, TargetName: "web", MinReplicas: 1, MaxReplicas: 3, Status: st}}
+}
+
 func TestObjectCommands(t *testing.T) {
 	inShop := func(w *cluster.Workload) *cluster.Workload { w.Namespace = "shop"; return w }
 	tests := []struct {
@@ -49,6 +54,17 @@ func TestObjectCommands(t *testing.T) {
 			check: func(t *testing.T, s *cluster.State, r Result) {
 				if !errors.Is(r.Err, ErrInvalid) || len(s.Workloads()) != 0 {
 					t.Errorf("err %v", r.Err)
+				}
+			},
+		},
+		{
+			name:  "applying an autoscaler again keeps the status the leader wrote",
+			setup: []Command{&PutObjects{Objects: []*cluster.Object{hpaObj(&cluster.AutoscalerStatus{DesiredReplicas: 3})}}},
+			cmd:   &PutObjects{Objects: []*cluster.Object{hpaObj(nil)}},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				o, ok := s.Object(cluster.KindHorizontalPodAutoscaler, "default", "web")
+				if r.Err != nil || !ok || o.Autoscaler.Status == nil || o.Autoscaler.Status.DesiredReplicas != 3 {
+					t.Errorf("err %v, object %+v", r.Err, o)
 				}
 			},
 		},

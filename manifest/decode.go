@@ -47,7 +47,7 @@ func init() {
 	}
 }
 
-const supportedKinds = "Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget, PersistentVolumeClaim, Job, CronJob"
+const supportedKinds = "Deployment, StatefulSet, DaemonSet, ReplicaSet, Pod, Service, ConfigMap, Secret, Namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding, PodDisruptionBudget, PersistentVolumeClaim, HorizontalPodAutoscaler, Job, CronJob"
 
 // decode turns one document's JSON into objects: one, or the items of a
 // v1 List (what `get -o yaml` prints for several objects, so that it

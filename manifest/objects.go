@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -58,6 +59,8 @@ var objectKinds = map[string]kindInfo{
 		func(c *conv, v any) *Object { return c.budget(v.(*policyv1.PodDisruptionBudget)) }},
 	string(cluster.KindPersistentVolumeClaim): {"v1", reflect.TypeFor[corev1.PersistentVolumeClaim](), volumeClaimShape,
 		func(c *conv, v any) *Object { return c.volumeClaim(v.(*corev1.PersistentVolumeClaim)) }},
+	string(cluster.KindHorizontalPodAutoscaler): {"autoscaling/v2", reflect.TypeFor[autoscalingv2.HorizontalPodAutoscaler](), autoscalerShape,
+		func(c *conv, v any) *Object { return c.autoscaler(v.(*autoscalingv2.HorizontalPodAutoscaler)) }},
 	string(cluster.KindServiceAccount): {"v1", reflect.TypeFor[corev1.ServiceAccount](), apiOnlyShape,
 		func(c *conv, v any) *Object {
 			sa := v.(*corev1.ServiceAccount)
@@ -294,6 +297,8 @@ func ObjectToK8s(o *cluster.Object, secretData map[string][]byte) any {
 		return budgetToK8s(o, meta)
 	case cluster.KindPersistentVolumeClaim:
 		return volumeClaimToK8s(o, meta)
+	case cluster.KindHorizontalPodAutoscaler:
+		return autoscalerToK8s(o, meta)
 	}
 	// An API-only object: what was applied, with the identity Shoal gave it.
 	var m map[string]any

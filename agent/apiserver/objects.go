@@ -32,16 +32,17 @@ var objectResources = map[string]struct {
 	kind  cluster.ObjectKind
 	group string
 }{
-	"configmaps":             {cluster.KindConfigMap, "configmap"},
-	"secrets":                {cluster.KindSecret, "secret"},
-	"namespaces":             {cluster.KindNamespace, "namespace"},
-	"serviceaccounts":        {cluster.KindServiceAccount, "serviceaccount"},
-	"roles":                  {cluster.KindRole, "role.rbac.authorization.k8s.io"},
-	"rolebindings":           {cluster.KindRoleBinding, "rolebinding.rbac.authorization.k8s.io"},
-	"clusterroles":           {cluster.KindClusterRole, "clusterrole.rbac.authorization.k8s.io"},
-	"clusterrolebindings":    {cluster.KindClusterRoleBinding, "clusterrolebinding.rbac.authorization.k8s.io"},
-	"poddisruptionbudgets":   {cluster.KindPodDisruptionBudget, "poddisruptionbudget.policy"},
-	"persistentvolumeclaims": {cluster.KindPersistentVolumeClaim, "persistentvolumeclaim"},
+	"configmaps":               {cluster.KindConfigMap, "configmap"},
+	"secrets":                  {cluster.KindSecret, "secret"},
+	"namespaces":               {cluster.KindNamespace, "namespace"},
+	"serviceaccounts":          {cluster.KindServiceAccount, "serviceaccount"},
+	"roles":                    {cluster.KindRole, "role.rbac.authorization.k8s.io"},
+	"rolebindings":             {cluster.KindRoleBinding, "rolebinding.rbac.authorization.k8s.io"},
+	"clusterroles":             {cluster.KindClusterRole, "clusterrole.rbac.authorization.k8s.io"},
+	"clusterrolebindings":      {cluster.KindClusterRoleBinding, "clusterrolebinding.rbac.authorization.k8s.io"},
+	"poddisruptionbudgets":     {cluster.KindPodDisruptionBudget, "poddisruptionbudget.policy"},
+	"persistentvolumeclaims":   {cluster.KindPersistentVolumeClaim, "persistentvolumeclaim"},
+	"horizontalpodautoscalers": {cluster.KindHorizontalPodAutoscaler, "horizontalpodautoscaler.autoscaling"},
 }
 
 func init() {
@@ -215,6 +216,9 @@ func sameObject(a, b *cluster.Object) bool {
 	strip := func(o *cluster.Object) *cluster.Object {
 		c := o.Clone()
 		c.CreateIndex, c.ModifyIndex = 0, 0
+		if c.Autoscaler != nil {
+			c.Autoscaler.Status = nil // the leader's
+		}
 		return c
 	}
 	return sameJSON(strip(a), strip(b))

@@ -44,7 +44,7 @@ func TestClaimTableAndDescribe(t *testing.T) {
 				t.Errorf("table %q %q, want a row %q", tab.header, tab.rows, tt.row)
 			}
 			var b bytes.Buffer
-			if err := describeObject(&b, tt.v); err != nil {
+			if err := describeObject(&b, tt.v, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			for _, want := range tt.describes {

@@ -106,7 +106,7 @@ func describe(ctx context.Context, c *apiclient.Client, r resource, ns, name str
 		}
 		for _, v := range l.Items {
 			if v.Object.Name == name {
-				return describeObject(out, v)
+				return describeObject(out, v, time.Now())
 			}
 		}
 		return notFound
@@ -116,7 +116,7 @@ func describe(ctx context.Context, c *apiclient.Client, r resource, ns, name str
 
 // describeObject prints a ConfigMap's data, a Secret's keys and sizes
 // (never its values, as kubectl), or a stored API-only object.
-func describeObject(out io.Writer, v api.ObjectView) error {
+func describeObject(out io.Writer, v api.ObjectView, now time.Time) error {
 	o := v.Object
 	w := newDescribeWriter(out)
 	fmt.Fprintf(w, "Name:\t%s\n", o.Name)
@@ -154,6 +154,8 @@ func describeObject(out io.Writer, v api.ObjectView) error {
 		}
 	case cluster.KindPersistentVolumeClaim:
 		describeClaim(w, o, v.Claim)
+	case cluster.KindHorizontalPodAutoscaler:
+		describeAutoscaler(w, out, o, now)
 	case cluster.KindServiceAccount:
 		fmt.Fprintf(w, "Tokens:\t<none> (Shoal has no Kubernetes API: no token is mounted into pods)\n")
 	}

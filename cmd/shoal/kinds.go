@@ -35,6 +35,7 @@ var resources = []resource{
 	{"clusterrolebindings", "ClusterRoleBinding", "clusterrolebinding.rbac.authorization.k8s.io"},
 	{"poddisruptionbudgets", "PodDisruptionBudget", "poddisruptionbudget.policy"},
 	{"persistentvolumeclaims", "PersistentVolumeClaim", "persistentvolumeclaim"},
+	{"horizontalpodautoscalers", "HorizontalPodAutoscaler", "horizontalpodautoscaler.autoscaling"},
 }
 
 var aliases = map[string]string{
@@ -57,6 +58,7 @@ var aliases = map[string]string{
 	"clusterrolebinding": "clusterrolebindings", "clusterrolebindings": "clusterrolebindings",
 	"poddisruptionbudget": "poddisruptionbudgets", "poddisruptionbudgets": "poddisruptionbudgets", "pdb": "poddisruptionbudgets",
 	"persistentvolumeclaim": "persistentvolumeclaims", "persistentvolumeclaims": "persistentvolumeclaims", "pvc": "persistentvolumeclaims",
+	"horizontalpodautoscaler": "horizontalpodautoscalers", "horizontalpodautoscalers": "horizontalpodautoscalers", "hpa": "horizontalpodautoscalers",
 }
 
 // objectKind is the stored kind of a resource kept as a cluster.Object,

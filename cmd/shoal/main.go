@@ -184,6 +184,7 @@ func newRoot() *cobra.Command {
 		newDescribeCmd(g),
 		newCreateCmd(g),
 		newScaleCmd(g),
+		newAutoscaleCmd(g),
 		newLogsCmd(g),
 		newExecCmd(g),
 		newNodeActionCmd(g, "cordon", "Mark a node unschedulable"),

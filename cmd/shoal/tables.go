@@ -218,6 +218,8 @@ func objectTable(kind cluster.ObjectKind, items []api.ObjectView, allNamespaces 
 		t.header = append(t.header, "MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS")
 	case cluster.KindPersistentVolumeClaim:
 		t.header = append(t.header, "STATUS", "NODE", "CAPACITY", "ACCESS MODES", "STORAGECLASS")
+	case cluster.KindHorizontalPodAutoscaler:
+		t.header = append(t.header, "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS")
 	}
 	t.header = append(t.header, "AGE")
 	namespaced := kind.Namespaced() && allNamespaces
@@ -238,6 +240,8 @@ func objectTable(kind cluster.ObjectKind, items []api.ObjectView, allNamespaces 
 			row = append(row, budgetColumns(o, v.Budget)...)
 		case cluster.KindPersistentVolumeClaim:
 			row = append(row, claimColumns(o, v.Claim)...)
+		case cluster.KindHorizontalPodAutoscaler:
+			row = append(row, autoscalerColumns(o)...)
 		}
 		row = append(row, age(o.CreatedAt, now))
 		if namespaced {
