@@ -80,7 +80,11 @@ type Config struct {
 	// memory are sampled (default 10s); the last minute of samples is
 	// kept in memory.
 	MetricsInterval time.Duration
-	Logger          *slog.Logger
+	// HPASyncPeriod is how often the leader reconciles every
+	// HorizontalPodAutoscaler (default 15s, Kubernetes'
+	// --horizontal-pod-autoscaler-sync-period).
+	HPASyncPeriod time.Duration
+	Logger        *slog.Logger
 
 	// runtimeHealth are the container runtime monitor's timings (zero:
 	// the defaults); the package's tests shorten them.
@@ -156,12 +160,7 @@ func (c *Config) Validate() error {
 	if err := c.validateCIDRs(); err != nil {
 		errs = append(errs, err)
 	}
-	switch {
-	case c.MetricsInterval == 0:
-		c.MetricsInterval = 10 * time.Second
-	case c.MetricsInterval < time.Second || c.MetricsInterval > metricsSpan/2:
-		errs = append(errs, fmt.Errorf("--metrics-interval %s: expected 1s to 30s (a minute of samples is kept, at least two)", c.MetricsInterval))
-	}
+	errs = append(errs, c.periods()...)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -231,4 +230,23 @@ func (c *Config) validateCIDRs() error {
 		return fmt.Errorf("--service-cidr: %w", err)
 	}
 	return nil
+}
+
+// periods defaults and checks the metrics sampling interval and the
+// autoscaler's sync period.
+func (c *Config) periods() []error {
+	var errs []error
+	switch {
+	case c.MetricsInterval == 0:
+		c.MetricsInterval = 10 * time.Second
+	case c.MetricsInterval < time.Second || c.MetricsInterval > metricsSpan/2:
+		errs = append(errs, fmt.Errorf("--metrics-interval %s: expected 1s to 30s (a minute of samples is kept, at least two)", c.MetricsInterval))
+	}
+	switch {
+	case c.HPASyncPeriod == 0:
+		c.HPASyncPeriod = 15 * time.Second
+	case c.HPASyncPeriod < time.Second || c.HPASyncPeriod > 10*time.Minute:
+		errs = append(errs, fmt.Errorf("--hpa-sync-period %s: expected 1s to 10m", c.HPASyncPeriod))
+	}
+	return errs
 }

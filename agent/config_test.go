@@ -31,7 +31,7 @@ func TestConfigValidate(t *testing.T) {
 					c.RaftAddr != "127.0.0.1:7947" || c.GossipAddr != "127.0.0.1:7946" || c.BridgeName != "shoal0" ||
 					c.ClusterCIDR != "10.88.0.0/16" || c.ContainerdNamespace != "shoal" || c.GossipProfile != "lan" ||
 					c.DeadGrace != 30*time.Second || c.Lease != 10*time.Second || c.LeaseMargin != 5*time.Second ||
-					c.MetricsInterval != 10*time.Second {
+					c.MetricsInterval != 10*time.Second || c.HPASyncPeriod != 15*time.Second {
 					return "defaults not filled"
 				}
 				return ""
@@ -62,6 +62,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "bad profile", cfg: Config{Name: "n", DataDir: "/d", GossipProfile: "wan"}, err: "--gossip-profile"},
 		{name: "bad api addr", cfg: Config{Name: "n", DataDir: "/d", APIAddr: "nope"}, err: `--api-addr "nope": expected HOST:PORT`},
 		{name: "metrics interval too short", cfg: Config{Name: "n", DataDir: "/d", MetricsInterval: 100 * time.Millisecond}, err: "--metrics-interval 100ms: expected 1s to 30s"},
+		{name: "hpa sync period too short", cfg: Config{Name: "n", DataDir: "/d", HPASyncPeriod: 100 * time.Millisecond}, err: "--hpa-sync-period 100ms: expected 1s to 10m"},
 		{name: "metrics interval too long", cfg: Config{Name: "n", DataDir: "/d", MetricsInterval: time.Minute}, err: "--metrics-interval 1m0s: expected 1s to 30s"},
 		{name: "bad cidr", cfg: Config{Name: "n", DataDir: "/d", ClusterCIDR: "10.88/16"}, err: "--cluster-cidr"},
 		{name: "service cidr overlaps pods", cfg: Config{Name: "n", DataDir: "/d", ClusterCIDR: "10.0.0.0/8"}, err: "--service-cidr: service CIDR 10.43.0.0/16 overlaps the cluster (pod) CIDR 10.0.0.0/8"},

@@ -76,6 +76,7 @@ its host's root uses with the CLI.`,
 	f.DurationVar(&cfg.EvictionInterval, "eviction-interval", 10*time.Second, "how often pods' local storage is measured against their ephemeral-storage limits")
 	_ = f.MarkHidden("eviction-interval")
 	f.DurationVar(&cfg.MetricsInterval, "metrics-interval", 10*time.Second, "how often containers' and the node's CPU and memory are sampled for `shoal top` and /metrics (1s to 30s; the last minute is kept)")
+	f.DurationVar(&cfg.HPASyncPeriod, "hpa-sync-period", 15*time.Second, "how often the leader reconciles every HorizontalPodAutoscaler (1s to 10m; Kubernetes' default 15s)")
 	f.StringVar(&labels, "labels", "", "node labels, k=v,...")
 	f.StringVar(&cfg.Containerd, "containerd", "", "socket of a running containerd (default: start one under the data dir)")
 	f.StringVar(&cfg.ContainerdNamespace, "containerd-namespace", cluster.DefaultContainerdNamespace, "containerd namespace for this agent's containers")
