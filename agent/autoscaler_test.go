@@ -198,3 +198,52 @@ func hpaStatus(st *cluster.State) *cluster.AutoscalerStatus {
 	o, _ := st.Object(cluster.KindHorizontalPodAutoscaler, "default", "web")
 	return o.Autoscaler.Status
 }
+
+// A manual scale of an autoscaled workload is overridden at the next
+// sync, as in Kubernetes: down while busy, or above maxReplicas.
+func TestAutoscalerUnitOverridesManualScale(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	store := &fakeStore{st: hpaFixture(2, t0.Add(-10*time.Minute))}
+	now := t0
+	cpu := int64(50)
+	u := &autoscalerUnit{store: store, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: func() time.Time { return now },
+		fetch: func(*cluster.State) metrics.Fetch {
+			return func(_ context.Context, node string) (metrics.Report, error) {
+				r := metrics.Report{Node: node}
+				for _, uid := range []string{"uid-0", "uid-1"} {
+					r.Pods = append(r.Pods, metrics.PodUsage{Namespace: "default", UID: uid, At: now, Window: 10 * time.Second,
+						Containers: []metrics.ContainerUsage{{Name: "c", Usage: metrics.Usage{MilliCPU: cpu}}}})
+				}
+				return r, nil
+			}
+		},
+		history: map[string]*autoscale.History{}, readiness: map[string]readiness{}}
+	scale := func(n int32) {
+		st := store.State()
+		wl, _ := st.Workload(cluster.KindDeployment, "default", "web")
+		wl = wl.Clone()
+		wl.Replicas = n
+		if _, err := store.Apply(context.Background(), &consensus.PutWorkload{Workload: wl}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// At target (50%): 2 stays 2.
+	u.syncAll(context.Background())
+	if got := replicasOf(store.State()); got != 2 {
+		t.Fatalf("at target: %d replicas", got)
+	}
+	for _, c := range []struct {
+		cpu          int64
+		manual, want int32
+	}{
+		{cpu: 50, manual: 9, want: 4},  // above maxReplicas: back to 4 at once
+		{cpu: 100, manual: 1, want: 4}, // busy: up again as the load needs
+	} {
+		now, cpu = now.Add(20*time.Second), c.cpu
+		scale(c.manual)
+		u.syncAll(context.Background())
+		if got := replicasOf(store.State()); got != c.want {
+			t.Errorf("scaled by hand to %d: the autoscaler set %d, want %d", c.manual, got, c.want)
+		}
+	}
+}
