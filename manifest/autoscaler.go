@@ -2,9 +2,11 @@ package manifest
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -33,6 +35,36 @@ var (
 		"behavior": obj(map[string]*shape{"scaleUp": scalingRulesShape, "scaleDown": scalingRulesShape}),
 	})
 )
+
+// olderVersions are kinds read in an older API version too, converted
+// to the version Shoal stores and prints, as Kubernetes serves them.
+var olderVersions = map[string]kindInfo{
+	"autoscaling/v1 HorizontalPodAutoscaler": {"autoscaling/v1", reflect.TypeFor[autoscalingv1.HorizontalPodAutoscaler](), autoscalerV1Shape,
+		func(c *conv, v any) *Object { return c.autoscalerV1(v.(*autoscalingv1.HorizontalPodAutoscaler)) }},
+}
+
+var autoscalerV1Shape = top(map[string]*shape{
+	"scaleTargetRef": obj(map[string]*shape{"apiVersion": leaf, "kind": leaf, "name": leaf}),
+	"minReplicas":    leaf, "maxReplicas": leaf, "targetCPUUtilizationPercentage": leaf,
+})
+
+// autoscalerV1 reads autoscaling/v1: its targetCPUUtilizationPercentage
+// is v2's cpu Utilization target.
+func (c *conv) autoscalerV1(h *autoscalingv1.HorizontalPodAutoscaler) *Object {
+	ref := h.Spec.ScaleTargetRef
+	v2 := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: h.ObjectMeta, Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+		ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name},
+		MinReplicas:    h.Spec.MinReplicas, MaxReplicas: h.Spec.MaxReplicas}}
+	if p := h.Spec.TargetCPUUtilizationPercentage; p != nil {
+		if *p < 1 {
+			c.errf("spec.targetCPUUtilizationPercentage", "%d: must be at least 1", *p)
+		} else {
+			v2.Spec.Metrics = []autoscalingv2.MetricSpec{{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
+				Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: p}}}}
+		}
+	}
+	return c.autoscaler(v2)
+}
 
 // scaleTargets are the kinds an autoscaler may scale.
 var scaleTargets = map[string]cluster.WorkloadKind{

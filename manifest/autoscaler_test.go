@@ -79,3 +79,29 @@ func TestAutoscalerRefused(t *testing.T) {
 		t.Errorf("DaemonSet target: %v", err)
 	}
 }
+
+// autoscaling/v1 is read as v2: targetCPUUtilizationPercentage is the
+// cpu Utilization target.
+func TestAutoscalerV1(t *testing.T) {
+	v1 := strings.Replace(hpaHead, "autoscaling/v2", "autoscaling/v1", 1)
+	objs, err := Decode([]byte(v1+"  minReplicas: 2\n  maxReplicas: 5\n  targetCPUUtilizationPercentage: 70\n"), "hpa.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := objs[0].Generic.Autoscaler
+	if a.MinReplicas != 2 || a.MaxReplicas != 5 || len(a.Metrics) != 1 || a.Metrics[0].Resource != "cpu" || a.Metrics[0].AverageUtilization != 70 {
+		t.Errorf("autoscaler %+v", a)
+	}
+	for _, c := range []struct{ spec, want string }{
+		{"  maxReplicas: 5\n  targetCPUUtilizationPercentage: 0\n", "spec.targetCPUUtilizationPercentage: 0: must be at least 1"},
+		{"  maxReplicas: 5\n  metrics: []\n", "spec.metrics: unknown field"},
+	} {
+		if _, err := Decode([]byte(v1+c.spec), "hpa.yaml"); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("err = %v, want %q", err, c.want)
+		}
+	}
+	if _, err := Decode([]byte(strings.Replace(hpaHead, "autoscaling/v2", "autoscaling/v2beta2", 1)+"  maxReplicas: 5\n"), "hpa.yaml"); err == nil ||
+		!strings.Contains(err.Error(), `apiVersion: "autoscaling/v2beta2" is not supported for HorizontalPodAutoscaler`) {
+		t.Errorf("v2beta2: %v", err)
+	}
+}

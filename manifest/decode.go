@@ -106,6 +106,9 @@ func (d *document) decodeObject(generic any) (*Object, error) {
 	if !ok {
 		return nil, d.errorAt("", fmt.Sprintf("unknown kind %q (Shoal supports %s)", kind, supportedKinds))
 	}
+	if older, ok := olderVersions[apiVersion+" "+kind]; ok {
+		info = older
+	}
 	if apiVersion != info.apiVersion {
 		if apiVersion == "" {
 			return nil, d.errorAt("apiVersion", fmt.Sprintf("required (%s for %s)", info.apiVersion, kind))
