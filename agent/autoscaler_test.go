@@ -247,3 +247,56 @@ func TestAutoscalerUnitOverridesManualScale(t *testing.T) {
 		}
 	}
 }
+
+// The pods' inputs per metric: cpu and memory from the containers'
+// usage and requests, nvidia.com/gpu from the GPUs' NVML utilization
+// (a pod holding GPUs counts 100 as its "request").
+func TestMetricInput(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	pod := func(name string, req cluster.Resources) *cluster.Pod {
+		return &cluster.Pod{Name: name, UID: "uid-" + name, NodeName: "a", Spec: cluster.PodSpec{Containers: []cluster.Container{{Name: "c", Requests: req}}},
+			Status: cluster.PodStatus{Phase: cluster.PodRunning, Ready: true, StartedAt: t0.Add(-time.Hour)}}
+	}
+	gpuPods := []*cluster.Pod{pod("g0", cluster.Resources{GPU: 1, MilliCPU: 500}), pod("g1", cluster.Resources{GPU: 2, MilliCPU: 500})}
+	usage := map[string]metrics.PodUsage{
+		"uid-g0": {UID: "uid-g0", At: t0, Window: 10 * time.Second, GPUs: []metrics.GPUUsage{{ID: "0", UtilizationPercent: 90}},
+			Containers: []metrics.ContainerUsage{{Name: "c", Usage: metrics.Usage{MilliCPU: 100, MemoryBytes: 64 << 20}}}},
+		"uid-g1": {UID: "uid-g1", At: t0, Window: 10 * time.Second, GPUs: []metrics.GPUUsage{{ID: "1", UtilizationPercent: 100}, {ID: "2", UtilizationPercent: 80}},
+			Containers: []metrics.ContainerUsage{{Name: "c", Usage: metrics.Usage{MilliCPU: 300, MemoryBytes: 32 << 20}}}},
+	}
+	cases := []struct {
+		name     string
+		metric   cluster.AutoscalerMetric
+		pods     []*cluster.Pod
+		want     int32
+		wantUtil int32
+		wantErr  bool
+	}{
+		{name: "gpu busy 90% against 45%", metric: cluster.AutoscalerMetric{Resource: cluster.GPUResource, TargetType: cluster.UtilizationTarget, AverageUtilization: 45},
+			pods: gpuPods, want: 4, wantUtil: 90},
+		{name: "gpu within tolerance", metric: cluster.AutoscalerMetric{Resource: cluster.GPUResource, TargetType: cluster.UtilizationTarget, AverageUtilization: 85},
+			pods: gpuPods, want: 2, wantUtil: 90},
+		{name: "cpu utilization", metric: cluster.AutoscalerMetric{Resource: cluster.CPUResource, TargetType: cluster.UtilizationTarget, AverageUtilization: 20},
+			pods: gpuPods, want: 4, wantUtil: 40},
+		{name: "memory average value", metric: cluster.AutoscalerMetric{Resource: cluster.MemoryResource, TargetType: cluster.AverageValueTarget, AverageValue: 16 << 20},
+			pods: gpuPods, want: 6},
+		{name: "gpu without GPU requests", metric: cluster.AutoscalerMetric{Resource: cluster.GPUResource, TargetType: cluster.UtilizationTarget, AverageUtilization: 50},
+			pods: []*cluster.Pod{pod("g0", cluster.Resources{MilliCPU: 500})}, wantErr: true},
+		{name: "memory utilization without memory requests", metric: cluster.AutoscalerMetric{Resource: cluster.MemoryResource, TargetType: cluster.UtilizationTarget, AverageUtilization: 50},
+			pods: gpuPods, wantErr: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := autoscale.Replicas(metricInput(c.metric, c.pods, usage, map[string]readiness{}, 2, t0))
+			if c.wantErr {
+				if err == nil {
+					t.Fatalf("no error, %+v", res)
+				}
+				return
+			}
+			if err != nil || res.Replicas != c.want || res.Utilization != c.wantUtil {
+				t.Errorf("%+v, %v; want %d replicas at %d%%", res, err, c.want, c.wantUtil)
+			}
+		})
+	}
+}
