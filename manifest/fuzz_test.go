@@ -14,7 +14,8 @@ func FuzzDecode(f *testing.F) {
 	more, _ := filepath.Glob("testdata/k8s-examples/*/*.yaml")
 	secure, _ := filepath.Glob("testdata/security/*.yaml")
 	placement, _ := filepath.Glob("testdata/placement/*.yaml")
-	for _, p := range slices.Concat(files, more, secure, placement) {
+	autoscaling, _ := filepath.Glob("testdata/autoscaling/*.yaml")
+	for _, p := range slices.Concat(files, more, secure, placement, autoscaling) {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)
