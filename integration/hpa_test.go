@@ -113,14 +113,23 @@ func TestHPA(t *testing.T) {
 
 // TestHPALatency measures, with the default 15 s sync period and 10 s
 // metrics interval, the time from the load starting (the ConfigMap
-// switched on) to a second pod Ready under the autoscaler.
+// switched on) to a second pod Ready under the autoscaler made by
+// `shoal autoscale`. The load starts just after a sync (the one that
+// first reports the idle pod), so this is the sync period's full wait.
 func TestHPALatency(t *testing.T) {
 	image := Image(t)
 	a := StartAgent(t, Options{})
 	a.Apply(t, loadSwitch(false))
 	a.Apply(t, manifest(hpaLoad, image))
 	a.WaitPods(t, 1, Labeled("app", "burn"))
-	a.Apply(t, hpaSpec)
+	// kubectl's verb: the same autoscaler as hpaSpec, with the default
+	// behavior.
+	if out := a.Shoal(t, "autoscale", "deployment/burn", "--min", "1", "--max", "3", "--cpu-percent", "50"); !strings.Contains(out, "horizontalpodautoscaler.autoscaling/burn autoscaled") {
+		t.Errorf("autoscale: %s", out)
+	}
+	if r := a.Run("autoscale", "deployment/burn", "--max", "3"); r.Code == 0 || !strings.Contains(r.Stderr, "already exists") {
+		t.Errorf("autoscale again: %d %s", r.Code, r.Err())
+	}
 	// Idle and measured: the autoscaler has seen the pod below target.
 	poll.Until(t, 60*time.Second, "the autoscaler to measure the idle pod", func() (bool, string) {
 		out := a.Shoal(t, "get", "hpa")

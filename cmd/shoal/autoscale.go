@@ -54,7 +54,8 @@ func newAutoscaleCmd(g *globals) *cobra.Command {
 				return err
 			}
 			for _, r := range resp.Results {
-				fmt.Fprintln(cmd.OutOrStdout(), strings.Replace(r, " configured", " autoscaled", 1))
+				// kubectl's word for it.
+				fmt.Fprintln(cmd.OutOrStdout(), strings.Replace(r, " created", " autoscaled", 1))
 			}
 			return nil
 		},
