@@ -369,15 +369,7 @@ func labelSelectorKey(b []byte, s *cluster.LabelSelector) []byte {
 	b = append(b, '{')
 	b = selectorKey(b, s.MatchLabels)
 	for _, r := range s.MatchExpressions {
-		b = append(b, r.Key...)
-		b = append(b, 0)
-		b = append(b, r.Operator...)
-		b = append(b, 0)
-		for _, v := range r.Values {
-			b = append(b, v...)
-			b = append(b, 0)
-		}
-		b = append(b, ';')
+		b = requirementKey(b, r.Key, r.Operator, r.Values)
 	}
 	return append(b, '}')
 }

@@ -669,6 +669,20 @@ func tolerationsKey(b []byte, tols []cluster.Toleration) []byte {
 	return b
 }
 
+// requirementKey appends one selector requirement to b, each string
+// 0-terminated and the requirement ';'-terminated.
+func requirementKey(b []byte, key, op string, values []string) []byte {
+	b = append(b, key...)
+	b = append(b, 0)
+	b = append(b, op...)
+	b = append(b, 0)
+	for _, v := range values {
+		b = append(b, v...)
+		b = append(b, 0)
+	}
+	return append(b, ';')
+}
+
 // affinityKey appends a form of a to b that tells node affinities apart
 // (strings are 0-terminated, so no two affinities share a form).
 func affinityKey(b []byte, a *cluster.NodeAffinity) []byte {
@@ -676,15 +690,7 @@ func affinityKey(b []byte, a *cluster.NodeAffinity) []byte {
 		for i, rs := range [][]cluster.NodeSelectorRequirement{t.MatchExpressions, t.MatchFields} {
 			b = append(b, '(', byte('0'+i))
 			for _, r := range rs {
-				b = append(b, r.Key...)
-				b = append(b, 0)
-				b = append(b, r.Operator...)
-				b = append(b, 0)
-				for _, v := range r.Values {
-					b = append(b, v...)
-					b = append(b, 0)
-				}
-				b = append(b, ';')
+				b = requirementKey(b, r.Key, r.Operator, r.Values)
 			}
 			b = append(b, ')')
 		}
