@@ -128,13 +128,15 @@ func TestConfigConsumption(t *testing.T) {
 				env[k] = v
 			}
 		}
+		// Service links carry the Service's virtual IP, as the kubelet's.
+		redis := serviceIP(t, a, "redis-primary")
 		want := map[string]string{
 			"LEVEL": "debug", "PASSWORD": "s3cret-pw", "POD_NAME": "cfg", "POD_IP": p.Status.PodIP,
 			"NODE": p.Spec.NodeName, "TIER": "front", "MEM_MI": "64", "GREETING": "level is debug",
 			"level": "debug", "app.conf": "greeting=hello", "DB_password": "s3cret-pw", "DB_user": "app",
-			"REDIS_PRIMARY_SERVICE_HOST": "redis-primary.default.svc.cluster.local",
+			"REDIS_PRIMARY_SERVICE_HOST": redis,
 			"REDIS_PRIMARY_SERVICE_PORT": "6379",
-			"REDIS_PRIMARY_PORT":         "tcp://redis-primary.default.svc.cluster.local:6379",
+			"REDIS_PRIMARY_PORT":         "tcp://" + redis + ":6379",
 		}
 		for k, v := range want {
 			if env[k] != v {
