@@ -3,6 +3,7 @@ package scheduler
 import (
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"testing"
 
@@ -309,7 +310,7 @@ func TestPodAffinityAcrossPasses(t *testing.T) {
 // TestPodAffinityBenchCluster checks the benchmark's placements keep
 // every rule: one pod of a workload per node, and zone counts within 1.
 func TestPodAffinityBenchCluster(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() && os.Getenv("CI") == "" {
 		t.Skip("places 100,000 pods")
 	}
 	st := podAffinityCluster()
