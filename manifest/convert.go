@@ -122,18 +122,12 @@ func (c *conv) deployment(d *appsv1.Deployment) *Object {
 	s := d.Spec.Strategy
 	switch s.Type {
 	case "", appsv1.RollingUpdateDeploymentStrategyType:
-		w.Strategy, w.MaxSurge, w.MaxUnavailable = string(appsv1.RollingUpdateDeploymentStrategyType), "25%", "25%"
+		w.Strategy = string(appsv1.RollingUpdateDeploymentStrategyType)
+		var surge, unavailable *intstr.IntOrString
 		if ru := s.RollingUpdate; ru != nil {
-			if ru.MaxSurge != nil {
-				w.MaxSurge = c.intOrPercent("spec.strategy.rollingUpdate.maxSurge", *ru.MaxSurge)
-			}
-			if ru.MaxUnavailable != nil {
-				w.MaxUnavailable = c.intOrPercent("spec.strategy.rollingUpdate.maxUnavailable", *ru.MaxUnavailable)
-			}
+			surge, unavailable = ru.MaxSurge, ru.MaxUnavailable
 		}
-		if isZeroAmount(w.MaxSurge) && isZeroAmount(w.MaxUnavailable) {
-			c.errf("spec.strategy.rollingUpdate", "maxSurge and maxUnavailable may not both be 0: the rollout could never progress")
-		}
+		w.MaxSurge, w.MaxUnavailable = c.rollingUpdate("spec.strategy.rollingUpdate", surge, unavailable, "25%", "25%")
 	case appsv1.RecreateDeploymentStrategyType:
 		w.Strategy = string(s.Type)
 		if s.RollingUpdate != nil {
@@ -144,6 +138,23 @@ func (c *conv) deployment(d *appsv1.Deployment) *Object {
 	}
 	w.TemplateHash = w.TemplateID()
 	return &Object{Namespace: w.Namespace, Name: w.Name, Workload: w}
+}
+
+// rollingUpdate validates a rolling update's maxSurge and maxUnavailable
+// at p (Deployments' and DaemonSets' share the rules), the defaults given
+// where unset.
+func (c *conv) rollingUpdate(p string, surge, unavailable *intstr.IntOrString, defSurge, defUnavailable string) (string, string) {
+	s, u := defSurge, defUnavailable
+	if surge != nil {
+		s = c.intOrPercent(p+".maxSurge", *surge)
+	}
+	if unavailable != nil {
+		u = c.intOrPercent(p+".maxUnavailable", *unavailable)
+	}
+	if isZeroAmount(s) && isZeroAmount(u) {
+		c.errf(p, "maxSurge and maxUnavailable may not both be 0: the rollout could never progress")
+	}
+	return s, u
 }
 
 // intOrPercent validates maxSurge/maxUnavailable and writes them the way
@@ -204,18 +215,12 @@ func (c *conv) daemonSet(d *appsv1.DaemonSet) *Object {
 	s := d.Spec.UpdateStrategy
 	switch s.Type {
 	case "", appsv1.RollingUpdateDaemonSetStrategyType:
-		w.Strategy, w.MaxSurge, w.MaxUnavailable = string(appsv1.RollingUpdateDaemonSetStrategyType), "0", "1"
+		w.Strategy = string(appsv1.RollingUpdateDaemonSetStrategyType)
+		var surge, unavailable *intstr.IntOrString
 		if ru := s.RollingUpdate; ru != nil {
-			if ru.MaxSurge != nil {
-				w.MaxSurge = c.intOrPercent("spec.updateStrategy.rollingUpdate.maxSurge", *ru.MaxSurge)
-			}
-			if ru.MaxUnavailable != nil {
-				w.MaxUnavailable = c.intOrPercent("spec.updateStrategy.rollingUpdate.maxUnavailable", *ru.MaxUnavailable)
-			}
+			surge, unavailable = ru.MaxSurge, ru.MaxUnavailable
 		}
-		if isZeroAmount(w.MaxSurge) && isZeroAmount(w.MaxUnavailable) {
-			c.errf("spec.updateStrategy.rollingUpdate", "maxSurge and maxUnavailable may not both be 0: the rollout could never progress")
-		}
+		w.MaxSurge, w.MaxUnavailable = c.rollingUpdate("spec.updateStrategy.rollingUpdate", surge, unavailable, "0", "1")
 	case appsv1.OnDeleteDaemonSetStrategyType:
 		w.Strategy = string(s.Type)
 		if s.RollingUpdate != nil {
