@@ -109,15 +109,20 @@ func workloadTable(plural string, workloads []api.WorkloadView, pods []*cluster.
 		if deployments {
 			row = []string{wl.Name, ready, fmt.Sprint(v.Status.Updated), fmt.Sprint(v.Status.Available), age(wl.CreatedAt, now)}
 		}
-		var names, images []string
-		for _, c := range wl.Template.Containers {
-			names = append(names, c.Name)
-			images = append(images, c.Image)
-		}
-		t.add(wl.Name, workloadToK8s(v, pods), row,
-			[]string{strings.Join(names, ","), strings.Join(images, ","), labelString(wl.Selector)})
+		t.add(wl.Name, workloadToK8s(v, pods), row, workloadWide(wl))
 	}
 	return t
+}
+
+// workloadWide is a workload's -o wide columns: CONTAINERS, IMAGES,
+// SELECTOR.
+func workloadWide(wl *cluster.Workload) []string {
+	var names, images []string
+	for _, c := range wl.Template.Containers {
+		names = append(names, c.Name)
+		images = append(images, c.Image)
+	}
+	return []string{strings.Join(names, ","), strings.Join(images, ","), labelString(wl.Selector)}
 }
 
 // daemonSetTable lays out DaemonSets as kubectl does, counted in nodes.
@@ -134,13 +139,7 @@ func daemonSetTable(workloads []api.WorkloadView, pods []*cluster.Pod, now time.
 		}
 		row := []string{wl.Name, fmt.Sprint(d.Desired), fmt.Sprint(d.Current), fmt.Sprint(d.Ready),
 			fmt.Sprint(d.Updated), fmt.Sprint(d.Available), orDefault(labelString(wl.Template.NodeSelector), "<none>"), age(wl.CreatedAt, now)}
-		var names, images []string
-		for _, c := range wl.Template.Containers {
-			names = append(names, c.Name)
-			images = append(images, c.Image)
-		}
-		t.add(wl.Name, workloadToK8s(v, pods), row,
-			[]string{strings.Join(names, ","), strings.Join(images, ","), labelString(wl.Selector)})
+		t.add(wl.Name, workloadToK8s(v, pods), row, workloadWide(wl))
 	}
 	return t
 }
@@ -154,13 +153,7 @@ func replicaSetTable(workloads []api.WorkloadView, pods []*cluster.Pod, now time
 	for _, v := range workloads {
 		wl := v.Workload
 		row := []string{wl.Name, fmt.Sprint(wl.Replicas), fmt.Sprint(v.Status.Replicas), fmt.Sprint(v.Status.Ready), age(wl.CreatedAt, now)}
-		var names, images []string
-		for _, c := range wl.Template.Containers {
-			names = append(names, c.Name)
-			images = append(images, c.Image)
-		}
-		t.add(wl.Name, workloadToK8s(v, pods), row,
-			[]string{strings.Join(names, ","), strings.Join(images, ","), labelString(wl.Selector)})
+		t.add(wl.Name, workloadToK8s(v, pods), row, workloadWide(wl))
 	}
 	return t
 }
