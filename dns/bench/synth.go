@@ -19,13 +19,22 @@ func ip(i, j, perService int) string {
 	return fmt.Sprintf("10.%d.%d.%d", 88+n/(250*256), n/250%256, n%250+1)
 }
 
+// vip is the virtual IP of service i, if it has one: the even ones do, the
+// odd ones are headless and answer with their pods' addresses.
+func vip(i int) string {
+	if i%2 != 0 {
+		return cluster.ClusterIPNone
+	}
+	return fmt.Sprintf("10.43.%d.%d", i/250, i%250+1)
+}
+
 // State is a cluster of services in "default", each selecting
-// podsPerService ready pods.
+// podsPerService ready pods; half have a virtual IP, half are headless.
 func State(services, podsPerService int) *cluster.State {
 	tx := cluster.Empty().Txn(1)
 	for i := range services {
 		app := fmt.Sprintf("svc%d", i)
-		tx.PutService(&cluster.Service{Namespace: "default", Name: app,
+		tx.PutService(&cluster.Service{Namespace: "default", Name: app, ClusterIP: vip(i),
 			Selector: map[string]string{"app": app},
 			Ports:    []cluster.ServicePort{{Name: "http", Port: 80}}})
 		for j := range podsPerService {
@@ -39,10 +48,17 @@ func State(services, podsPerService int) *cluster.State {
 	return tx.Commit()
 }
 
-// WriteHosts writes the services' A records as a hosts file: dnsmasq
-// answers a name listed several times with all its addresses, as Shoal does.
+// WriteHosts writes the services' A records as a hosts file, as Shoal
+// answers them: a virtual IP, or every pod's address (dnsmasq answers a
+// name listed several times with all its addresses).
 func WriteHosts(w io.Writer, services, podsPerService int) error {
 	for i := range services {
+		if v := vip(i); v != cluster.ClusterIPNone {
+			if _, err := fmt.Fprintf(w, "%s %s\n", v, Name(i)); err != nil {
+				return fmt.Errorf("write hosts: %w", err)
+			}
+			continue
+		}
 		for j := range podsPerService {
 			if _, err := fmt.Fprintf(w, "%s %s\n", ip(i, j, podsPerService), Name(i)); err != nil {
 				return fmt.Errorf("write hosts: %w", err)

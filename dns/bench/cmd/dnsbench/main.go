@@ -5,8 +5,11 @@
 //
 // For each server it runs dnsperf twice: flat out (throughput, and the
 // latency that queueing behind -q outstanding queries gives) and at a fixed
-// rate well below saturation (the latency a client sees). The servers take
-// turns, rounds times, so a noisy neighbour hurts both alike.
+// rate below saturation (the latency a client sees). The servers take
+// turns, rounds times, so a noisy neighbour hurts both alike, and the
+// summary gives each round's ratio of Shoal's queries/s to dnsmasq's: on a
+// shared machine the ratio of one round is what can be compared, not the
+// absolute figures. scripts/bench-dns.sh runs it.
 package main
 
 import (
@@ -41,6 +44,7 @@ type options struct {
 	services, pods int
 	duration       time.Duration
 	outstanding    int
+	clients        int
 	rate           int
 	rounds         int
 	dnsperf        string
@@ -56,8 +60,9 @@ func main() {
 	flag.IntVar(&o.pods, "pods", 3, "ready pods per service (A records per answer)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each dnsperf run")
 	flag.IntVar(&o.outstanding, "q", 100, "dnsperf outstanding queries in the flat-out run")
-	flag.IntVar(&o.rate, "rate", 5000, "queries/s of the fixed-rate latency run")
-	flag.IntVar(&o.rounds, "rounds", 2, "times each server is measured, alternating")
+	flag.IntVar(&o.clients, "c", 8, "dnsperf clients (source sockets) in every run")
+	flag.IntVar(&o.rate, "rate", 20000, "queries/s of the fixed-rate latency run")
+	flag.IntVar(&o.rounds, "rounds", 3, "times each server is measured, alternating")
 	flag.StringVar(&o.dnsperf, "dnsperf", "dnsperf", "dnsperf binary")
 	flag.StringVar(&o.dnsmasq, "dnsmasq", "dnsmasq", "dnsmasq binary")
 	flag.StringVar(&o.serve, "serve", "", "only serve the synthetic cluster on this HOST:PORT until interrupted (for dig or dnsperf by hand)")
@@ -75,7 +80,12 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(o); err != nil {
+	// On SIGINT/SIGTERM the context ends: dnsperf and dnsmasq, started
+	// with it, are killed by PID and waited for before dnsbench exits.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, o)
+	cancel()
+	if err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "dnsbench:", err)
 		os.Exit(1)
@@ -84,12 +94,12 @@ func main() {
 
 // result is one dnsperf run.
 type result struct {
-	qps      float64
-	p50, p99 time.Duration
-	lost     int
+	qps            float64
+	p50, p99, p999 time.Duration
+	lost           int
 }
 
-func run(o options) error {
+func run(ctx context.Context, o options) error {
 	dir, err := os.MkdirTemp("", "dnsbench")
 	if err != nil {
 		return fmt.Errorf("temp dir: %w", err)
@@ -119,21 +129,18 @@ func run(o options) error {
 		return fmt.Errorf("shoal dns: %w", err)
 	}
 	srv.Update(bench.State(o.services, o.pods))
-	ctx := context.Background()
 	if err := srv.Start(ctx); err != nil {
 		return fmt.Errorf("shoal dns: %w", err)
 	}
-	defer func() { _ = srv.Shutdown(ctx) }()
+	defer func() { _ = srv.Shutdown(context.WithoutCancel(ctx)) }()
 	shoalAddr := srv.Addrs()[0]
 	if o.serve != "" {
 		fmt.Println("serving", o.services, "services on", shoalAddr)
-		sig, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-		defer cancel()
-		<-sig.Done()
+		<-ctx.Done()
 		return nil
 	}
 
-	dnsmasqAddr, stop, err := startDnsmasq(o.dnsmasq, hosts)
+	dnsmasqAddr, stop, err := startDnsmasq(ctx, o.dnsmasq, hosts)
 	if err != nil {
 		return err
 	}
@@ -145,28 +152,50 @@ func run(o options) error {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	fmt.Printf("%d services × %d pods, %s per run, %d rounds, CPUs %d\n\n",
-		o.services, o.pods, o.duration, o.rounds, runtime.NumCPU())
-	fmt.Printf("%-8s %-18s %12s %10s %10s %6s\n", "server", "run", "queries/s", "p50", "p99", "lost")
+	fmt.Printf("%d services × %d pods, %s per run, dnsperf -c %d, %d rounds, CPUs %d\n\n",
+		o.services, o.pods, o.duration, o.clients, o.rounds, runtime.NumCPU())
+	fmt.Printf("%-8s %-20s %12s %10s %10s %10s %6s\n", "server", "run", "queries/s", "p50", "p99", "p99.9", "lost")
+	// rounds[i][server] is the flat-out and fixed-rate result of round i.
+	rounds := make([][2][2]result, o.rounds)
 	for round := range o.rounds {
-		for _, s := range servers {
-			for _, r := range []struct {
+		for si, s := range servers {
+			for ri, r := range []struct {
 				what string
 				args []string
 			}{
 				{fmt.Sprintf("flat out, q=%d", o.outstanding), []string{"-q", strconv.Itoa(o.outstanding)}},
-				{fmt.Sprintf("%d/s, q=10", o.rate), []string{"-q", "10", "-Q", strconv.Itoa(o.rate)}},
+				{fmt.Sprintf("%d/s, q=%d", o.rate, o.outstanding), []string{"-q", strconv.Itoa(o.outstanding), "-Q", strconv.Itoa(o.rate)}},
 			} {
-				res, err := dnsperf(o, s.addr, queries, r.args)
+				res, err := dnsperf(ctx, o, s.addr, queries, r.args)
 				if err != nil {
 					return fmt.Errorf("%s: %w", s.name, err)
 				}
-				fmt.Printf("%-8s %-18s %12.0f %10s %10s %6d   (round %d)\n", s.name, r.what, res.qps,
-					res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond), res.lost, round+1)
+				rounds[round][si][ri] = res
+				fmt.Printf("%-8s %-20s %12.0f %10s %10s %10s %6d   (round %d)\n", s.name, r.what, res.qps,
+					res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond), res.p999.Round(time.Microsecond), res.lost, round+1)
 			}
 		}
 	}
+	summarize(rounds, o.rate)
 	return nil
+}
+
+// summarize prints, per round, the flat-out queries/s of both servers and
+// their ratio (measured minutes apart under the same load), and the p99 of
+// each at the fixed rate; then the spread of the ratios.
+func summarize(rounds [][2][2]result, rate int) {
+	fmt.Printf("\n%-6s %12s %12s %7s %14s %14s\n", "round", "shoal q/s", "dnsmasq q/s", "ratio",
+		fmt.Sprintf("shoal p99@%dk", rate/1000), fmt.Sprintf("dnsmasq p99@%dk", rate/1000))
+	var ratios []float64
+	for i, r := range rounds {
+		ratio := r[0][0].qps / r[1][0].qps
+		ratios = append(ratios, ratio)
+		fmt.Printf("%-6d %12.0f %12.0f %6.2fx %14s %14s\n", i+1, r[0][0].qps, r[1][0].qps, ratio,
+			r[0][1].p99.Round(time.Microsecond), r[1][1].p99.Round(time.Microsecond))
+	}
+	slices.Sort(ratios)
+	fmt.Printf("ratio shoal/dnsmasq: min %.2fx, median %.2fx, max %.2fx\n",
+		ratios[0], ratios[len(ratios)/2], ratios[len(ratios)-1])
 }
 
 func writeFile(path string, fill func(io.Writer) error) error {
@@ -192,12 +221,12 @@ func writeFile(path string, fill func(io.Writer) error) error {
 
 // startDnsmasq runs dnsmasq on a free loopback port, answering only from
 // the hosts file; stop kills it by its PID and waits for it.
-func startDnsmasq(bin, hosts string) (string, func(), error) {
+func startDnsmasq(ctx context.Context, bin, hosts string) (string, func(), error) {
 	port, err := freePort()
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(bin, "--no-daemon", "--port="+strconv.Itoa(port), "--no-resolv", "--no-hosts",
+	cmd := exec.CommandContext(ctx, bin, "--no-daemon", "--port="+strconv.Itoa(port), "--no-resolv", "--no-hosts",
 		"--addn-hosts="+hosts, "--listen-address=127.0.0.1", "--bind-interfaces", "--pid-file=",
 		"--log-facility=-")
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
@@ -250,9 +279,10 @@ func waitAnswer(addr, name string) error {
 // dnsperf runs dnsperf verbosely and computes the latency percentiles from
 // its per-query lines ("> NOERROR name A 0.000120"): dnsperf itself only
 // prints the mean.
-func dnsperf(o options, addr, queries string, extra []string) (result, error) {
+func dnsperf(ctx context.Context, o options, addr, queries string, extra []string) (result, error) {
 	host, port, _ := net.SplitHostPort(addr)
-	args := append([]string{"-s", host, "-p", port, "-d", queries, "-l", strconv.Itoa(int(o.duration.Seconds())), "-v"}, extra...)
+	args := append([]string{"-s", host, "-p", port, "-d", queries, "-l", strconv.Itoa(int(o.duration.Seconds())),
+		"-c", strconv.Itoa(o.clients), "-v"}, extra...)
 	// The per-query lines go to a file, not a pipe: a pipe that the reader
 	// drains a little late stalls dnsperf's sender and skews the run.
 	log, err := os.CreateTemp("", "dnsperf")
@@ -261,7 +291,7 @@ func dnsperf(o options, addr, queries string, extra []string) (result, error) {
 	}
 	defer os.Remove(log.Name())
 	defer log.Close()
-	cmd := exec.Command(o.dnsperf, args...)
+	cmd := exec.CommandContext(ctx, o.dnsperf, args...)
 	cmd.Stdout, cmd.Stderr = log, io.Discard
 	if err := cmd.Run(); err != nil {
 		return result{}, fmt.Errorf("dnsperf: %w", err)
@@ -297,5 +327,6 @@ func dnsperf(o options, addr, queries string, extra []string) (result, error) {
 	slices.Sort(lat)
 	res.p50 = lat[len(lat)/2]
 	res.p99 = lat[len(lat)*99/100]
+	res.p999 = lat[len(lat)*999/1000]
 	return res, nil
 }
