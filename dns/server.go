@@ -64,8 +64,9 @@ type Config struct {
 	Registry prometheus.Registerer
 	// Logger; default slog.Default().
 	Logger *slog.Logger
-	// UDPReaders is how many goroutines read each UDP socket; default
-	// GOMAXPROCS (at most 4).
+	// UDPReaders is how many goroutines read each UDP address, each from
+	// its own SO_REUSEPORT socket on Linux; default GOMAXPROCS (at most
+	// maxUDPReaders).
 	UDPReaders int
 }
 
@@ -147,7 +148,7 @@ func New(cfg Config) (*Server, error) {
 		forwardFor: cfg.ForwardFor,
 	}
 	if s.udpReaders <= 0 {
-		s.udpReaders = min(runtime.GOMAXPROCS(0), 4)
+		s.udpReaders = min(runtime.GOMAXPROCS(0), maxUDPReaders)
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	s.table.Store(BuildTable(cluster.Empty(), cfg.Domain, cfg.TTL))
@@ -214,17 +215,23 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.started = true
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	sockets, readers := s.udpReaders, 1
+	if !reusePort {
+		sockets, readers = 1, s.udpReaders
+	}
 	for _, addr := range s.addrs {
-		pc, l, err := listen(addr)
+		pcs, l, err := listen(ctx, addr, sockets)
 		if err != nil {
 			_ = s.stopLocked(ctx)
 			return err
 		}
-		s.bound = append(s.bound, pc.LocalAddr().String())
-		s.udp = append(s.udp, pc)
-		for range s.udpReaders {
-			s.done.Add(1)
-			go s.serveUDP(pc)
+		s.bound = append(s.bound, pcs[0].LocalAddr().String())
+		s.udp = append(s.udp, pcs...)
+		for _, pc := range pcs {
+			for range readers {
+				s.done.Add(1)
+				go s.serveUDP(pc)
+			}
 		}
 		if err := s.serve(&dns.Server{Listener: l, Handler: s}); err != nil {
 			_ = s.stopLocked(ctx)
@@ -238,7 +245,11 @@ func (s *Server) Start(ctx context.Context) error {
 // listen binds addr over UDP, then TCP on the same port, so that a client
 // retrying a truncated answer over TCP finds the server where it was. With
 // port 0 the port the kernel picks for UDP may be taken for TCP: try again.
-func listen(addr string) (*net.UDPConn, net.Listener, error) {
+// Then it binds sockets-1 more UDP sockets to the same address (with
+// SO_REUSEPORT, which all of them set). The TCP listener does not set it:
+// a second server started on the same address fails on it, as it did
+// before, instead of quietly taking a share of the queries.
+func listen(ctx context.Context, addr string, sockets int) ([]*net.UDPConn, net.Listener, error) {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dns: listen %s: %w", addr, err)
@@ -248,23 +259,50 @@ func listen(addr string) (*net.UDPConn, net.Listener, error) {
 		attempts = 20
 	}
 	for i := 0; ; i++ {
-		udpAddr, err := net.ResolveUDPAddr("udp", addr)
+		pc, err := listenUDP(ctx, addr)
 		if err != nil {
-			return nil, nil, fmt.Errorf("dns: listen udp %s: %w", addr, err)
-		}
-		pc, err := net.ListenUDP("udp", udpAddr)
-		if err != nil {
-			return nil, nil, fmt.Errorf("dns: listen udp %s: %w", addr, err)
+			return nil, nil, err
 		}
 		l, err := net.Listen("tcp", pc.LocalAddr().String())
 		if err == nil {
-			return pc, l, nil
+			pcs, err := moreUDP(ctx, pc, sockets)
+			if err != nil {
+				_ = l.Close()
+				return nil, nil, err
+			}
+			return pcs, l, nil
 		}
 		_ = pc.Close()
 		if i+1 >= attempts {
 			return nil, nil, fmt.Errorf("dns: listen tcp %s: %w", addr, err)
 		}
 	}
+}
+
+// moreUDP binds sockets-1 more UDP sockets beside pc, closing all of them
+// if one fails.
+func moreUDP(ctx context.Context, pc *net.UDPConn, sockets int) ([]*net.UDPConn, error) {
+	pcs := []*net.UDPConn{pc}
+	for len(pcs) < sockets {
+		more, err := listenUDP(ctx, pc.LocalAddr().String())
+		if err != nil {
+			for _, c := range pcs {
+				_ = c.Close()
+			}
+			return nil, err
+		}
+		pcs = append(pcs, more)
+	}
+	return pcs, nil
+}
+
+func listenUDP(ctx context.Context, addr string) (*net.UDPConn, error) {
+	lc := net.ListenConfig{Control: reusePortControl}
+	c, err := lc.ListenPacket(ctx, "udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dns: listen udp %s: %w", addr, err)
+	}
+	return c.(*net.UDPConn), nil
 }
 
 // serve runs srv in the background and waits until it is accepting, so a
@@ -372,7 +410,12 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 // local answers req from client without blocking: REFUSED over the rate
 // limit, else from the table. nil means the query must be forwarded.
 func (s *Server) local(req *dns.Msg, client netip.Addr) *dns.Msg {
-	if !s.limit.allow(client) {
+	return s.admitted(req, client, notAsked)
+}
+
+// admitted is local for a query the limiter may already have judged (adm).
+func (s *Server) admitted(req *dns.Msg, client netip.Addr, adm admission) *dns.Msg {
+	if adm == limited || adm == notAsked && !s.limit.allow(client) {
 		s.metrics.rateLimited.Inc()
 		return reply(req, dns.RcodeRefused)
 	}

@@ -63,10 +63,11 @@ func startUpstream(t *testing.T) *fakeUpstream {
 		}
 		_ = w.WriteMsg(m)
 	})
-	pc, l, err := listen("127.0.0.1:0")
+	pcs, l, err := listen(context.Background(), "127.0.0.1:0", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	pc := pcs[0]
 	u.addr = pc.LocalAddr().String()
 	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: l, Handler: h}} {
 		started := make(chan struct{})

@@ -26,7 +26,10 @@ type Table struct {
 	domain string // lower-case FQDN, "cluster.local."
 	ttl    uint32
 	soa    dns.RR
-	names  map[string]*node // lower-case FQDN → records
+	// soaWire is soa packed, the authority section of negative answers
+	// on the fast path (wire.go).
+	soaWire []byte
+	names   map[string]*node // lower-case FQDN → records
 }
 
 // node is everything the table holds for one name. A node with no records
@@ -40,6 +43,8 @@ type node struct {
 	// for the host: they are outside the cluster domain, so a negative
 	// answer for them carries no SOA.
 	inZone bool
+	// packed are the non-empty sets above as the fast path writes them.
+	packed []packedSet
 }
 
 // Domain is the table's cluster domain as a lower-case FQDN.
@@ -71,7 +76,19 @@ func BuildTable(st *cluster.State, domain string, ttl time.Duration) *Table {
 	b.apex()
 	b.services(st)
 	b.pods(st)
+	b.pack()
 	return b.t
+}
+
+// pack prepares every answer as the fast path sends it, so a query for a
+// cluster name costs a copy of bytes rather than packing records.
+func (b *builder) pack() {
+	if p, ok := packSet(dns.TypeSOA, []dns.RR{b.t.soa}, nil); ok {
+		b.t.soaWire = p.rrs
+	}
+	for _, n := range b.t.names {
+		n.pack()
+	}
 }
 
 type builder struct {
@@ -405,4 +422,12 @@ func inZone(name, domain string) bool {
 		return name == domain
 	}
 	return len(name) > len(domain) && strings.HasSuffix(name, domain) && name[len(name)-len(domain)-1] == '.'
+}
+
+// inZoneBytes is inZone for a name the fast path read from a datagram.
+func inZoneBytes(name []byte, domain string) bool {
+	if len(name) == len(domain) {
+		return string(name) == domain
+	}
+	return len(name) > len(domain) && string(name[len(name)-len(domain):]) == domain && name[len(name)-len(domain)-1] == '.'
 }
