@@ -83,11 +83,12 @@ func BuildTable(st *cluster.State, domain string, ttl time.Duration) *Table {
 // pack prepares every answer as the fast path sends it, so a query for a
 // cluster name costs a copy of bytes rather than packing records.
 func (b *builder) pack() {
-	if p, ok := packSet(dns.TypeSOA, []dns.RR{b.t.soa}, nil); ok {
+	var a arena
+	if p, ok := packSet(dns.TypeSOA, []dns.RR{b.t.soa}, nil, &a); ok {
 		b.t.soaWire = p.rrs
 	}
 	for _, n := range b.t.names {
-		n.pack()
+		n.pack(&a)
 	}
 }
 

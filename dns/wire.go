@@ -53,16 +53,65 @@ type packedSet struct {
 	extra uint16 // records in the additional section
 }
 
+// arena hands out the packed sets' memory in large chunks: a table has
+// tens of thousands of them, and one allocation each would add as many
+// objects for the collector.
+type arena struct {
+	bytes []byte
+	ends  []uint16
+	sets  []packedSet
+}
+
+const arenaChunk = 64 << 10
+
+func (a *arena) byteSlice(n int) []byte {
+	if cap(a.bytes)-len(a.bytes) < n {
+		a.bytes = make([]byte, 0, max(n, arenaChunk))
+	}
+	l := len(a.bytes)
+	a.bytes = a.bytes[:l+n]
+	return a.bytes[l : l+n : l+n]
+}
+
+func (a *arena) endSlice(n int) []uint16 {
+	if cap(a.ends)-len(a.ends) < n {
+		a.ends = make([]uint16, 0, max(n, arenaChunk/2))
+	}
+	l := len(a.ends)
+	a.ends = a.ends[:l+n]
+	return a.ends[l : l : l+n]
+}
+
+func (a *arena) setSlice(n int) []packedSet {
+	if cap(a.sets)-len(a.sets) < n {
+		a.sets = make([]packedSet, 0, max(n, arenaChunk/64))
+	}
+	l := len(a.sets)
+	a.sets = a.sets[:l+n]
+	return a.sets[l : l : l+n]
+}
+
 // pack prepares the node's answers for the fast path. A set that does not
 // pack (which the builder never makes) is simply left to the slow path.
-func (n *node) pack() {
-	for _, s := range []struct {
+func (n *node) pack(a *arena) {
+	sets := [...]struct {
 		qtype uint16
 		set   []dns.RR
 	}{
 		{dns.TypeA, n.a}, {dns.TypeAAAA, n.aaaa}, {dns.TypeSRV, n.srv},
 		{dns.TypePTR, n.ptr}, {dns.TypeSOA, n.soa}, {dns.TypeNS, n.ns},
-	} {
+	}
+	k := 0
+	for _, s := range sets {
+		if len(s.set) > 0 && len(s.set) <= maxFastAnswers {
+			k++
+		}
+	}
+	if k == 0 {
+		return
+	}
+	n.packed = a.setSlice(k)
+	for _, s := range sets {
 		if len(s.set) == 0 || len(s.set) > maxFastAnswers {
 			continue
 		}
@@ -70,13 +119,13 @@ func (n *node) pack() {
 		if s.qtype == dns.TypeSRV {
 			extra = n.extra
 		}
-		if p, ok := packSet(s.qtype, s.set, extra); ok {
+		if p, ok := packSet(s.qtype, s.set, extra, a); ok {
 			n.packed = append(n.packed, p)
 		}
 	}
 }
 
-func packSet(qtype uint16, set, extra []dns.RR) (packedSet, bool) {
+func packSet(qtype uint16, set, extra []dns.RR, a *arena) (packedSet, bool) {
 	size := 0
 	for _, rr := range set {
 		size += dns.Len(rr)
@@ -87,7 +136,7 @@ func packSet(qtype uint16, set, extra []dns.RR) (packedSet, bool) {
 	if size > dns.MaxMsgSize {
 		return packedSet{}, false
 	}
-	p := packedSet{qtype: qtype, rrs: make([]byte, size), ends: make([]uint16, 0, len(set)), extra: uint16(len(extra))}
+	p := packedSet{qtype: qtype, rrs: a.byteSlice(size), ends: a.endSlice(len(set)), extra: uint16(len(extra))}
 	off := 0
 	var err error
 	for _, rr := range set {
