@@ -23,7 +23,14 @@ func TestServerUDPManyClients(t *testing.T) {
 	const clients = 12
 	var wg sync.WaitGroup
 	errs := make(chan error, clients*len(names)*2)
+	types := []uint16{dns.TypeA, dns.TypeA, dns.TypeA, dns.TypeSRV, dns.TypeA, dns.TypeMX}
 	for c := range clients {
+		var wires [][]byte
+		for i, name := range names {
+			for _, edns := range []int{-1, 1232} {
+				wires = append(wires, queryWire(t, name, types[i], edns, c%2 == 0, uint16(c*100+i), true, false))
+			}
+		}
 		wg.Go(func() {
 			conn, err := net.Dial("udp", addr)
 			if err != nil {
@@ -31,12 +38,8 @@ func TestServerUDPManyClients(t *testing.T) {
 				return
 			}
 			defer conn.Close()
-			for i, name := range names {
-				for _, edns := range []int{-1, 1232} {
-					wire := queryWire(t, name, []uint16{dns.TypeA, dns.TypeA, dns.TypeA, dns.TypeSRV, dns.TypeA, dns.TypeMX}[i],
-						edns, c%2 == 0, uint16(c*100+i), true, false)
-					errs <- askUDP(conn, tab, wire)
-				}
+			for _, wire := range wires {
+				errs <- askUDP(conn, tab, wire)
 			}
 		})
 	}

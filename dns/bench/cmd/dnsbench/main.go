@@ -14,6 +14,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -96,7 +97,10 @@ func main() {
 type result struct {
 	qps            float64
 	p50, p99, p999 time.Duration
-	lost           int
+	// cpu is the server's CPU time (user and system) per query answered:
+	// unlike queries/s it hardly depends on what else the machine runs.
+	cpu  time.Duration
+	lost int
 }
 
 func run(ctx context.Context, o options) error {
@@ -140,13 +144,18 @@ func run(ctx context.Context, o options) error {
 		return nil
 	}
 
-	dnsmasqAddr, stop, err := startDnsmasq(ctx, o.dnsmasq, hosts)
+	dnsmasqAddr, dnsmasqPID, stop, err := startDnsmasq(ctx, o.dnsmasq, hosts)
 	if err != nil {
 		return err
 	}
 	defer stop()
 
-	servers := []struct{ name, addr string }{{"shoal", shoalAddr}, {"dnsmasq", dnsmasqAddr}}
+	// Shoal's server runs in this process, which does nothing else while
+	// dnsperf runs.
+	servers := []struct {
+		name, addr string
+		pid        int
+	}{{"shoal", shoalAddr, os.Getpid()}, {"dnsmasq", dnsmasqAddr, dnsmasqPID}}
 	for _, s := range servers {
 		if err := waitAnswer(s.addr, bench.Name(0)+"."); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
@@ -154,7 +163,7 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Printf("%d services × %d pods, %s per run, dnsperf -c %d, %d rounds, CPUs %d\n\n",
 		o.services, o.pods, o.duration, o.clients, o.rounds, runtime.NumCPU())
-	fmt.Printf("%-8s %-20s %12s %10s %10s %10s %6s\n", "server", "run", "queries/s", "p50", "p99", "p99.9", "lost")
+	fmt.Printf("%-8s %-20s %12s %10s %10s %10s %6s %9s\n", "server", "run", "queries/s", "p50", "p99", "p99.9", "lost", "CPU/query")
 	// rounds[i][server] is the flat-out and fixed-rate result of round i.
 	rounds := make([][2][2]result, o.rounds)
 	for round := range o.rounds {
@@ -166,13 +175,25 @@ func run(ctx context.Context, o options) error {
 				{fmt.Sprintf("flat out, q=%d", o.outstanding), []string{"-q", strconv.Itoa(o.outstanding)}},
 				{fmt.Sprintf("%d/s, q=%d", o.rate, o.outstanding), []string{"-q", strconv.Itoa(o.outstanding), "-Q", strconv.Itoa(o.rate)}},
 			} {
+				cpu0, err := cpuTime(s.pid)
+				if err != nil {
+					return err
+				}
 				res, err := dnsperf(ctx, o, s.addr, queries, r.args)
 				if err != nil {
 					return fmt.Errorf("%s: %w", s.name, err)
 				}
+				cpu1, err := cpuTime(s.pid)
+				if err != nil {
+					return err
+				}
+				if n := res.qps * o.duration.Seconds(); n > 0 {
+					res.cpu = time.Duration(float64(cpu1-cpu0) / n)
+				}
 				rounds[round][si][ri] = res
-				fmt.Printf("%-8s %-20s %12.0f %10s %10s %10s %6d   (round %d)\n", s.name, r.what, res.qps,
-					res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond), res.p999.Round(time.Microsecond), res.lost, round+1)
+				fmt.Printf("%-8s %-20s %12.0f %10s %10s %10s %6d %9s   (round %d)\n", s.name, r.what, res.qps,
+					res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond), res.p999.Round(time.Microsecond), res.lost,
+					res.cpu.Round(10*time.Nanosecond), round+1)
 			}
 		}
 	}
@@ -184,14 +205,15 @@ func run(ctx context.Context, o options) error {
 // their ratio (measured minutes apart under the same load), and the p99 of
 // each at the fixed rate; then the spread of the ratios.
 func summarize(rounds [][2][2]result, rate int) {
-	fmt.Printf("\n%-6s %12s %12s %7s %14s %14s\n", "round", "shoal q/s", "dnsmasq q/s", "ratio",
-		fmt.Sprintf("shoal p99@%dk", rate/1000), fmt.Sprintf("dnsmasq p99@%dk", rate/1000))
+	fmt.Printf("\n%-6s %12s %12s %7s %14s %14s %11s %11s\n", "round", "shoal q/s", "dnsmasq q/s", "ratio",
+		fmt.Sprintf("shoal p99@%dk", rate/1000), fmt.Sprintf("dnsmasq p99@%dk", rate/1000), "shoal CPU/q", "dnsmasq CPU/q")
 	var ratios []float64
 	for i, r := range rounds {
 		ratio := r[0][0].qps / r[1][0].qps
 		ratios = append(ratios, ratio)
-		fmt.Printf("%-6d %12.0f %12.0f %6.2fx %14s %14s\n", i+1, r[0][0].qps, r[1][0].qps, ratio,
-			r[0][1].p99.Round(time.Microsecond), r[1][1].p99.Round(time.Microsecond))
+		fmt.Printf("%-6d %12.0f %12.0f %6.2fx %14s %14s %11s %11s\n", i+1, r[0][0].qps, r[1][0].qps, ratio,
+			r[0][1].p99.Round(time.Microsecond), r[1][1].p99.Round(time.Microsecond),
+			r[0][0].cpu.Round(10*time.Nanosecond), r[1][0].cpu.Round(10*time.Nanosecond))
 	}
 	slices.Sort(ratios)
 	fmt.Printf("ratio shoal/dnsmasq: min %.2fx, median %.2fx, max %.2fx\n",
@@ -221,23 +243,47 @@ func writeFile(path string, fill func(io.Writer) error) error {
 
 // startDnsmasq runs dnsmasq on a free loopback port, answering only from
 // the hosts file; stop kills it by its PID and waits for it.
-func startDnsmasq(ctx context.Context, bin, hosts string) (string, func(), error) {
+func startDnsmasq(ctx context.Context, bin, hosts string) (string, int, func(), error) {
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	cmd := exec.CommandContext(ctx, bin, "--no-daemon", "--port="+strconv.Itoa(port), "--no-resolv", "--no-hosts",
 		"--addn-hosts="+hosts, "--listen-address=127.0.0.1", "--bind-interfaces", "--pid-file=",
 		"--log-facility=-")
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("start dnsmasq: %w", err)
+		return "", 0, nil, fmt.Errorf("start dnsmasq: %w", err)
 	}
 	stop := func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), stop, nil
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd.Process.Pid, stop, nil
+}
+
+// cpuTime is the user and system CPU time process pid has used, from
+// /proc/PID/stat (in clock ticks of 10 ms: over a run of seconds that is
+// precise enough).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("cpu time: %w", err)
+	}
+	// The command name, field 2, is in parentheses and may hold spaces:
+	// count fields after its closing one. utime and stime are fields 14
+	// and 15.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("cpu time: short /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("cpu time: %w", err)
+	}
+	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return time.Duration(utime+stime) * tick, nil
 }
 
 // freePort finds a port free for both UDP and TCP on loopback.
