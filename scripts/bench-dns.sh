@@ -5,9 +5,11 @@
 # starts dnsmasq answering the same names from a hosts file generated from
 # the same cluster, and runs dnsperf against each in turn with the same
 # query file: flat out (queries/s) and at RATE queries/s (p99). It prints
-# every run, then per round Shoal's queries/s over dnsmasq's and both p99s.
-# The servers alternate, ROUNDS times, so load from elsewhere on the machine
-# hurts both alike: compare the ratio, not the absolute figures.
+# every run, then per round Shoal's queries/s over dnsmasq's, both p99s and
+# each server's CPU time per query. The servers alternate, ROUNDS times, so
+# load from elsewhere on the machine hurts both alike: compare the ratio
+# (and the CPU per query, which that load hardly moves), not the absolute
+# queries/s.
 #
 # dnsbench starts dnsmasq itself and kills it by its PID when done (also on
 # Ctrl-C); Shoal's server runs inside dnsbench. Root is not needed (dnsmasq
