@@ -10,6 +10,7 @@ func (t *Txn) Nodes() []*Node { return allTxn[*Node](t.nodes, "") }
 // RestoreNode stores n with the indexes it carries (for snapshot restore).
 func (t *Txn) RestoreNode(n *Node) {
 	ci, mi := n.CreateIndex, n.ModifyIndex
+	t.restored()
 	t.PutNode(n)
 	n.CreateIndex, n.ModifyIndex = ci, mi
 }
@@ -17,6 +18,7 @@ func (t *Txn) RestoreNode(n *Node) {
 // RestoreWorkload stores w with the indexes it carries.
 func (t *Txn) RestoreWorkload(w *Workload) {
 	ci, mi := w.CreateIndex, w.ModifyIndex
+	t.restored()
 	t.PutWorkload(w)
 	w.CreateIndex, w.ModifyIndex = ci, mi
 }
@@ -24,6 +26,7 @@ func (t *Txn) RestoreWorkload(w *Workload) {
 // RestorePod stores p with the indexes it carries.
 func (t *Txn) RestorePod(p *Pod) {
 	ci, mi := p.CreateIndex, p.ModifyIndex
+	t.restored()
 	t.PutPod(p)
 	p.CreateIndex, p.ModifyIndex = ci, mi
 }
@@ -31,6 +34,11 @@ func (t *Txn) RestorePod(p *Pod) {
 // RestoreService stores s with the indexes it carries.
 func (t *Txn) RestoreService(s *Service) {
 	ci, mi := s.CreateIndex, s.ModifyIndex
+	t.restored()
 	t.PutService(s)
 	s.CreateIndex, s.ModifyIndex = ci, mi
 }
+
+// restored marks the change as a snapshot's: there is no earlier State to
+// describe it against, so readers of the change feed start afresh.
+func (t *Txn) restored() { t.ch().All = true }

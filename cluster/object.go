@@ -209,15 +209,20 @@ func (t *Txn) PutObject(o *Object) {
 	}
 	o.ModifyIndex = t.index
 	t.objects.Insert([]byte(o.Key()), o)
+	t.objectChanged(o.Kind)
 }
 
 // RestoreObject puts an object from a snapshot, indexes as they were.
-func (t *Txn) RestoreObject(o *Object) { t.objects.Insert([]byte(o.Key()), o) }
+func (t *Txn) RestoreObject(o *Object) {
+	t.restored()
+	t.objects.Insert([]byte(o.Key()), o)
+}
 
 // DeleteObject removes an object (what a Namespace held is left for the
 // caller).
 func (t *Txn) DeleteObject(kind ObjectKind, namespace, name string) {
 	t.objects.Delete([]byte(ObjectKey(kind, namespace, name)))
+	t.objectChanged(kind)
 }
 
 // Workloads returns every workload as of this change.

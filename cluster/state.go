@@ -37,6 +37,9 @@ type State struct {
 	// Secondary indexes, values are the *Pod:
 	podsByNode  *iradix.Tree // nodeName + "\x00" + pod key
 	podsByOwner *iradix.Tree // owner UID + "\x00" + pod key
+	// waiting: pod key, for the pods a scheduling pass retries whenever
+	// room may have come (see Pod.Waiting).
+	waiting *iradix.Tree
 	// claims: namespace + "/" + claim → *ClaimLocation (see claim.go).
 	claims *iradix.Tree
 	// trust and tokens: see trust.go.
@@ -44,12 +47,14 @@ type State struct {
 	tokens *iradix.Tree // ID → *Token
 	// objects: ObjectKey → *Object (ConfigMaps, Secrets, Namespaces, ...).
 	objects *iradix.Tree
+	// log is what the transactions up to this State touched (changes.go).
+	log *changeLog
 }
 
 // Empty is the state of a new cluster.
 func Empty() *State {
 	t := iradix.New()
-	return &State{nodes: t, workloads: t, pods: t, services: t, podsByNode: t, podsByOwner: t, claims: t, tokens: t, objects: t}
+	return &State{nodes: t, workloads: t, pods: t, services: t, podsByNode: t, podsByOwner: t, waiting: t, claims: t, tokens: t, objects: t}
 }
 
 // Index is the Raft index of the last change in s.
@@ -85,6 +90,9 @@ func (s *State) Pod(namespace, name string) (*Pod, bool) {
 	return get[*Pod](s.pods, Key(namespace, name))
 }
 
+// PodByKey returns a pod by its Key.
+func (s *State) PodByKey(key string) (*Pod, bool) { return get[*Pod](s.pods, key) }
+
 // Pods iterates over every pod, by namespace and name.
 func (s *State) Pods() iter.Seq[*Pod] { return each[*Pod](s.pods, "") }
 
@@ -100,6 +108,10 @@ func (s *State) PodsOnNode(node string) []*Pod {
 func (s *State) PodsOwnedBy(uid string) []*Pod {
 	return all[*Pod](s.podsByOwner, uid+"\x00")
 }
+
+// WaitingPods returns the pods that wait for room (Pod.Waiting), by
+// namespace and name, without walking the others.
+func (s *State) WaitingPods() []*Pod { return all[*Pod](s.waiting, "") }
 
 // Service returns one service.
 func (s *State) Service(namespace, name string) (*Service, bool) {
@@ -120,10 +132,14 @@ func (s *State) Txn(index uint64) *Txn {
 		services:    s.services.Txn(),
 		podsByNode:  s.podsByNode.Txn(),
 		podsByOwner: s.podsByOwner.Txn(),
+		waiting:     s.waiting.Txn(),
 		claims:      s.claims.Txn(),
 		trust:       s.trust,
 		tokens:      s.tokens.Txn(),
 		objects:     s.objects.Txn(),
+		parent:      s.index,
+		log:         s.log,
+		changes:     &Changes{},
 	}
 }
 
@@ -138,17 +154,27 @@ type Txn struct {
 	services    *iradix.Txn
 	podsByNode  *iradix.Txn
 	podsByOwner *iradix.Txn
+	waiting     *iradix.Txn
 	claims      *iradix.Txn
 	trust       Trust
 	tokens      *iradix.Txn
 	objects     *iradix.Txn
+	// parent and log are the State this change started from; changes is
+	// what it touched so far.
+	parent  uint64
+	log     *changeLog
+	changes *Changes
+	shared  bool // changes is in a committed State's log
 }
 
 // Index is the Raft index the change will carry.
 func (t *Txn) Index() uint64 { return t.index }
 
 // SetConfig replaces the cluster settings.
-func (t *Txn) SetConfig(c Config) { t.config = c }
+func (t *Txn) SetConfig(c Config) {
+	t.config = c
+	t.ch().All = true
+}
 
 // Config returns the settings as of this change.
 func (t *Txn) Config() Config { return t.config }
@@ -165,10 +191,19 @@ func (t *Txn) PutNode(n *Node) {
 	}
 	n.ModifyIndex = t.index
 	t.nodes.Insert([]byte(n.Name), n)
+	t.nodeChanged(n.Name)
 }
 
 // DeleteNode removes a node (its pods stay, to be rescheduled).
-func (t *Txn) DeleteNode(name string) { t.nodes.Delete([]byte(name)) }
+func (t *Txn) DeleteNode(name string) {
+	t.nodes.Delete([]byte(name))
+	t.nodeChanged(name)
+}
+
+func (t *Txn) nodeChanged(name string) {
+	mark(&t.ch().Nodes, name)
+	t.ch().Capacity = true
+}
 
 // Workload returns a workload as of this change.
 func (t *Txn) Workload(kind WorkloadKind, namespace, name string) (*Workload, bool) {
@@ -184,11 +219,25 @@ func (t *Txn) PutWorkload(w *Workload) {
 	}
 	w.ModifyIndex = t.index
 	t.workloads.Insert([]byte(w.Key()), w)
+	t.workloadChanged(w)
 }
 
 // DeleteWorkload removes a workload; its pods are left for the caller.
 func (t *Txn) DeleteWorkload(kind WorkloadKind, namespace, name string) {
+	if old, ok := t.Workload(kind, namespace, name); ok {
+		mark(&t.ch().Gone, old.UID)
+		t.workloadChanged(old)
+	}
 	t.workloads.Delete([]byte(WorkloadKey(kind, namespace, name)))
+}
+
+// workloadChanged records w and the CronJob that owns it, if any (a Job's
+// status decides its CronJob's next run and history).
+func (t *Txn) workloadChanged(w *Workload) {
+	mark(&t.ch().Workloads, w.Key())
+	if o := w.Owner; o != nil {
+		mark(&t.ch().Workloads, WorkloadKey(o.Kind, w.Namespace, o.Name))
+	}
 }
 
 // Pod returns a pod as of this change.
@@ -210,12 +259,14 @@ func (t *Txn) PodsOwnedBy(uid string) []*Pod {
 // indexes in step.
 func (t *Txn) PutPod(p *Pod) {
 	key := p.Key()
-	if old, ok := t.Pod(p.Namespace, p.Name); ok {
+	old, ok := t.Pod(p.Namespace, p.Name)
+	if ok {
 		p.CreateIndex = old.CreateIndex
 		t.unindexPod(old)
 	} else {
 		p.CreateIndex = t.index
 	}
+	t.podChanged(key, old, p)
 	p.ModifyIndex = t.index
 	t.pods.Insert([]byte(key), p)
 	if p.NodeName != "" {
@@ -223,6 +274,9 @@ func (t *Txn) PutPod(p *Pod) {
 	}
 	if p.Owner != nil {
 		t.podsByOwner.Insert([]byte(p.Owner.UID+"\x00"+key), p)
+	}
+	if p.Waiting() {
+		t.waiting.Insert([]byte(key), p)
 	}
 }
 
@@ -234,6 +288,7 @@ func (t *Txn) DeletePod(namespace, name string) {
 	}
 	t.unindexPod(old)
 	t.pods.Delete([]byte(old.Key()))
+	t.podChanged(old.Key(), old, nil)
 }
 
 func (t *Txn) unindexPod(p *Pod) {
@@ -242,6 +297,9 @@ func (t *Txn) unindexPod(p *Pod) {
 	}
 	if p.Owner != nil {
 		t.podsByOwner.Delete([]byte(p.Owner.UID + "\x00" + p.Key()))
+	}
+	if p.Waiting() {
+		t.waiting.Delete([]byte(p.Key()))
 	}
 }
 
@@ -272,6 +330,7 @@ func (t *Txn) DeleteService(namespace, name string) {
 
 // Commit returns the new State.
 func (t *Txn) Commit() *State {
+	t.shared = true
 	return &State{
 		index:       t.index,
 		config:      t.config,
@@ -281,10 +340,12 @@ func (t *Txn) Commit() *State {
 		services:    t.services.Commit(),
 		podsByNode:  t.podsByNode.Commit(),
 		podsByOwner: t.podsByOwner.Commit(),
+		waiting:     t.waiting.Commit(),
 		claims:      t.claims.Commit(),
 		trust:       t.trust,
 		tokens:      t.tokens.Commit(),
 		objects:     t.objects.Commit(),
+		log:         appendLog(t.log, t.parent, t.index, t.changes),
 	}
 }
 

@@ -11,7 +11,7 @@ func (p *pass) readiness(w *cluster.Workload) {
 	if w.MinReadySeconds <= 0 {
 		return
 	}
-	for _, pod := range p.owned[w.UID] {
+	for _, pod := range p.ownedBy(w.UID) {
 		if !pod.Ready() {
 			continue
 		}
@@ -20,6 +20,8 @@ func (p *pass) readiness(w *cluster.Workload) {
 			p.plan.Readiness = append(p.plan.Readiness, cluster.PodReadiness{Pod: pod.Ref(), ReadySince: p.now})
 		case !pod.Available && !p.now.Before(pod.ReadySince.Add(w.MinReady())):
 			p.plan.Readiness = append(p.plan.Readiness, cluster.PodReadiness{Pod: pod.Ref(), ReadySince: pod.ReadySince, Available: true})
+		case !pod.Available:
+			p.wakeAt(w, pod.ReadySince.Add(w.MinReady()))
 		}
 	}
 }

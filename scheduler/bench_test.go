@@ -42,12 +42,34 @@ func BenchmarkPlace100k(b *testing.B) {
 	b.ReportMetric(float64(placed)/b.Elapsed().Seconds(), "placements/s")
 }
 
-// BenchmarkIdle100k measures a no-op pass over a converged cluster of
-// 100,000 running pods: the price of the leader's loop when nothing
-// changes.
-func BenchmarkIdle100k(b *testing.B) {
+// idleCluster is benchCluster converged: 100,000 running, ready pods.
+func idleCluster(b *testing.B) *cluster.State {
 	st := benchCluster()
-	st = kubelet(apply(b, st, Compute(st, t0, NewRandIDs(1, 1))), allReady)
+	return kubelet(apply(b, st, Compute(st, t0, NewRandIDs(1, 1))), allReady)
+}
+
+// BenchmarkIdle100k measures the leader's pass over a converged cluster of
+// 100,000 running pods when nothing changed: what its loop costs idle.
+func BenchmarkIdle100k(b *testing.B) {
+	st := idleCluster(b)
+	tr := &Tracker{FullEvery: -1}
+	if res, _ := tr.Pass(Options{}, st, t0, NewRandIDs(2, 2)); !res.Plan.Empty() {
+		b.Fatalf("converged cluster: plan not empty")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		tr.Down(st)
+		if res, ran := tr.Pass(Options{}, st, t0, NewRandIDs(2, 2)); ran || !res.Plan.Empty() {
+			b.Fatalf("idle pass ran (%v) or planned something", ran)
+		}
+	}
+}
+
+// BenchmarkIdle100kFull measures a full no-op pass over the same cluster:
+// the price of the safety net the leader runs every DefaultFullEvery.
+func BenchmarkIdle100kFull(b *testing.B) {
+	st := idleCluster(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -55,6 +77,49 @@ func BenchmarkIdle100k(b *testing.B) {
 			b.Fatalf("idle pass not empty: %d create, %d terminate", len(plan.Create), len(plan.Terminate))
 		}
 	}
+}
+
+// BenchmarkOneChange100k measures the leader's pass after one pod of the
+// idle 100,000 changed: a status report (not ready), or the pod gone, which
+// the pass replaces and places.
+func BenchmarkOneChange100k(b *testing.B) {
+	base := idleCluster(b)
+	pod, _ := base.Pod(cluster.DefaultNamespace, firstPod(base).Name)
+	for _, tc := range []struct {
+		name string
+		edit func(*cluster.Txn)
+		want func(*cluster.Plan) bool
+	}{
+		{"status", func(tx *cluster.Txn) {
+			c := pod.Clone()
+			c.Status.Ready = false
+			tx.PutPod(c)
+		}, (*cluster.Plan).Empty},
+		{"deleted", func(tx *cluster.Txn) { tx.DeletePod(pod.Namespace, pod.Name) },
+			func(p *cluster.Plan) bool { return len(p.Create) == 1 && p.Create[0].NodeName != "" }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			tx := base.Txn(base.Index() + 1)
+			tc.edit(tx)
+			st := tx.Commit()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				tr := &Tracker{FullEvery: -1, ready: true, last: base.Index()}
+				res, ran := tr.Pass(Options{}, st, t0, NewRandIDs(2, 2))
+				if !ran || res.Full || !tc.want(res.Plan) {
+					b.Fatalf("pass ran %v, full %v, plan %+v", ran, res.Full, res.Plan)
+				}
+			}
+		})
+	}
+}
+
+func firstPod(st *cluster.State) *cluster.Pod {
+	for p := range st.Pods() {
+		return p
+	}
+	return nil
 }
 
 // BenchmarkPlacePending100k measures placing 100,000 pods that already

@@ -33,7 +33,7 @@ func (p *pass) claimUses() map[string]*claimUse {
 		return p.claims
 	}
 	p.claims = map[string]*claimUse{}
-	for _, pod := range p.all {
+	for _, pod := range p.allPods() {
 		for _, c := range pod.StandaloneClaims() {
 			if pod.UsesClaim(c) {
 				u := p.claimUse(pod.Namespace, c)

@@ -180,4 +180,26 @@ func (p *pass) cronJob(w *cluster.Workload) {
 	if d.run != nil {
 		p.plan.CronRuns = append(p.plan.CronRuns, *d.run)
 	}
+	if next, ok := nextSlot(w.Cron, p.now); ok {
+		p.wakeAt(w, next)
+	}
+}
+
+// nextSlot is a CronJob's first slot after now, when it has one.
+func nextSlot(spec *cluster.CronJobSpec, now time.Time) (time.Time, bool) {
+	if spec.Suspend {
+		return time.Time{}, false
+	}
+	sched, err := cron.ParseStandard(spec.Schedule)
+	if err != nil {
+		return time.Time{}, false
+	}
+	loc := time.UTC
+	if spec.TimeZone != "" {
+		if loc, err = time.LoadLocation(spec.TimeZone); err != nil {
+			return time.Time{}, false
+		}
+	}
+	next := sched.Next(now.In(loc))
+	return next, !next.IsZero()
 }

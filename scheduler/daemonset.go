@@ -39,7 +39,7 @@ func (p *pass) daemonSet(w *cluster.Workload) {
 			}
 		}
 	}
-	for _, pod := range p.owned[w.UID] {
+	for _, pod := range p.ownedBy(w.UID) {
 		if pod.Terminating {
 			continue
 		}

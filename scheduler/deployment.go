@@ -18,7 +18,7 @@ const (
 // template, following Kubernetes' rolling-update arithmetic.
 func (p *pass) deployment(w *cluster.Workload) {
 	var cur, old []*cluster.Pod
-	for _, pod := range p.owned[w.UID] {
+	for _, pod := range p.ownedBy(w.UID) {
 		if pod.Terminating {
 			continue // on its way out; not counted, as in Kubernetes
 		}
@@ -44,7 +44,7 @@ func (p *pass) deployment(w *cluster.Workload) {
 		// promises that old and new never run side by side. A pod on a dead
 		// node is the exception, as for every Deployment pod: it may never
 		// report back, and waiting for it would stall the rollout.
-		for _, pod := range p.owned[w.UID] {
+		for _, pod := range p.ownedBy(w.UID) {
 			if pod.TemplateHash != w.TemplateHash && !p.deleted[pod] && !p.lost(pod) {
 				p.stopExtra(cur, len(cur)-desired)
 				return

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"reflect"
 	"strconv"
+	"time"
 
 	"shoal/cluster"
 )
@@ -16,7 +17,7 @@ func (p *pass) job(w *cluster.Workload) {
 	if backoff <= 0 {
 		backoff = DefaultJobBackoff
 	}
-	d := decideJob(w, p.owned[w.UID], p.lost, p.now, backoff)
+	d := decideJob(w, p.ownedBy(w.UID), p.lost, p.now, backoff)
 	for _, pod := range d.stop {
 		p.stop(pod)
 	}
@@ -28,6 +29,25 @@ func (p *pass) job(w *cluster.Workload) {
 	}
 	if d.expire {
 		p.plan.DeleteJobs = append(p.plan.DeleteJobs, cluster.PodRef{Namespace: w.Namespace, Name: w.Name, UID: w.UID})
+	}
+	p.jobWake(w, d.status, backoff)
+}
+
+// jobWake asks for the next pass the Job's clock needs: its TTL once
+// finished, else its active deadline and the end of its back-off.
+func (p *pass) jobWake(w *cluster.Workload, st *cluster.JobStatus, backoff time.Duration) {
+	spec := w.Job
+	if c, finished := st.Finished(); finished {
+		if ttl := spec.TTLSecondsAfterFinished; ttl != nil {
+			p.wakeAt(w, c.LastTransitionTime.Add(time.Duration(*ttl)*time.Second))
+		}
+		return
+	}
+	if ads := spec.ActiveDeadlineSeconds; ads != nil && st.StartTime != nil {
+		p.wakeAt(w, st.StartTime.Add(time.Duration(*ads)*time.Second))
+	}
+	if st.Failed > 0 && st.LastFailure != nil {
+		p.wakeAt(w, st.LastFailure.Add(jobBackoff(backoff, st.Failed)))
 	}
 }
 

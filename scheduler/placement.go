@@ -113,7 +113,7 @@ func (p *pass) buildTable(todo []*cluster.Pod) *nodeTable {
 		}
 		t.index[n.Name] = int32(i)
 	}
-	for _, pod := range p.all {
+	for _, pod := range p.allPods() {
 		i, ok := t.index[pod.NodeName]
 		if !ok || !pod.Holds() {
 			continue
@@ -126,7 +126,7 @@ func (p *pass) buildTable(todo []*cluster.Pod) *nodeTable {
 	}
 	if p.interPodRules(todo) {
 		t.ip = newInterPod(t.infos, p.st)
-		for _, pod := range p.all {
+		for _, pod := range p.allPods() {
 			if i, ok := t.index[pod.NodeName]; ok && pod.Holds() {
 				t.ip.recordExisting(pod, i, pod.Terminating || p.stopped[pod])
 			}
@@ -145,7 +145,7 @@ func (p *pass) interPodRules(todo []*cluster.Pod) bool {
 			}
 		}
 	}
-	for _, pod := range p.all {
+	for _, pod := range p.allPods() {
 		if a := pod.Spec.Affinity; a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.Required) > 0 && pod.NodeName != "" {
 			return true
 		}
@@ -509,7 +509,7 @@ func (p *pass) spreadOf(owner string) []int32 {
 		return sp
 	}
 	sp := make([]int32, len(t.infos))
-	for _, pod := range p.owned[owner] {
+	for _, pod := range p.ownedBy(owner) {
 		if i, ok := t.index[pod.NodeName]; ok && !pod.Terminating && !p.stopped[pod] {
 			sp[i]++
 		}

@@ -8,7 +8,7 @@ import "shoal/cluster"
 // stay until they end or are deleted.
 func (p *pass) replicaSet(w *cluster.Workload) {
 	var live []*cluster.Pod
-	for _, pod := range p.owned[w.UID] {
+	for _, pod := range p.ownedBy(w.UID) {
 		if pod.Terminating {
 			continue
 		}

@@ -26,7 +26,7 @@ func (p *pass) resizeAll(workloads []*cluster.Workload) {
 			continue
 		}
 		want := w.Template.ContainerResources()
-		for _, pod := range p.owned[w.UID] {
+		for _, pod := range p.ownedBy(w.UID) {
 			if pod.TemplateHash != w.TemplateHash {
 				r.resize(pod, nil) // an older template's: the rollout replaces it
 				continue
@@ -34,7 +34,7 @@ func (p *pass) resizeAll(workloads []*cluster.Workload) {
 			r.resize(pod, want)
 		}
 	}
-	for _, pod := range p.all {
+	for _, pod := range p.scanned {
 		if pod.Owner == nil && (len(pod.DesiredResources) > 0 || pod.ResizePending != nil) {
 			r.resize(pod, pod.DesiredResources)
 		}

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"iter"
 	"maps"
 	"time"
 
@@ -37,6 +38,14 @@ func Compute(st *cluster.State, now time.Time, ids IDSource) *cluster.Plan {
 // modifies st or the objects in it. A converged cluster yields an empty
 // plan.
 func (o Options) Compute(st *cluster.State, now time.Time, ids IDSource) *cluster.Plan {
+	return o.Run(st, now, ids, nil).Plan
+}
+
+// Run is Compute restricted to a Scope (nil: everything). The restricted
+// pass is the full one over fewer keys: same steps, same order, so that on
+// a state whose earlier passes' plans were applied it decides exactly what
+// the full pass would (scope_test.go checks this over random histories).
+func (o Options) Run(st *cluster.State, now time.Time, ids IDSource, sc *Scope) Result {
 	p := &pass{
 		st:      st,
 		now:     now,
@@ -48,13 +57,19 @@ func (o Options) Compute(st *cluster.State, now time.Time, ids IDSource) *cluste
 		stopped: map[*cluster.Pod]bool{},
 		deleted: map[*cluster.Pod]bool{},
 		names:   map[string]bool{},
+		wake:    map[string]time.Time{},
 	}
 	for _, n := range st.Nodes() {
 		p.nodes[n.Name] = n
 	}
 	workloads := st.Workloads()
-	p.scan(workloads)
-	for _, w := range workloads {
+	todo := workloads
+	if sc.full() {
+		p.scan(workloads, st.Pods())
+	} else {
+		todo = p.restrict(workloads, sc)
+	}
+	for _, w := range todo {
 		p.readiness(w)
 		switch w.Kind {
 		case cluster.KindDeployment:
@@ -71,10 +86,14 @@ func (o Options) Compute(st *cluster.State, now time.Time, ids IDSource) *cluste
 			p.cronJob(w)
 		}
 	}
-	p.resizeAll(workloads)
+	p.resizeAll(todo)
 	p.placeAll()
 	p.releaseClaims()
-	return p.plan
+	res := Result{Plan: p.plan, Wake: p.wake, Full: sc.full(), Reconciled: make([]string, len(todo))}
+	for i, w := range todo {
+		res.Reconciled[i] = w.Key()
+	}
+	return res
 }
 
 // pass is the working state of one Compute call.
@@ -86,9 +105,14 @@ type pass struct {
 	plan *cluster.Plan
 
 	nodes map[string]*cluster.Node // by name, so lookups skip the radix tree
+	// partial is set for a pass restricted to a Scope: all and owned are
+	// then filled on demand (allPods, ownedBy).
+	partial bool
 	// all is every pod in the state, in key order; the node table is built
 	// from it only when something needs placing, so an idle pass stays cheap.
 	all []*cluster.Pod
+	// scanned are the pods scan looked at: all of them, or a Scope's.
+	scanned []*cluster.Pod
 	// owned groups pods by owner UID (one scan instead of a radix walk per
 	// workload).
 	owned map[string][]*cluster.Pod
@@ -108,18 +132,25 @@ type pass struct {
 	// resized are the new requests of the pods whose resize this pass
 	// admits (resize.go): placements count them.
 	resized map[*cluster.Pod]cluster.Resources
+	// wake is, per workload key, when the pass must look again although
+	// nothing changed (scope.go).
+	wake map[string]time.Time
 }
 
-// scan walks every pod once: garbage and orphans are handled here, the rest
-// is grouped for the workload reconcilers and the placer.
-func (p *pass) scan(workloads []*cluster.Workload) {
+// scan walks the pods once, in key order (every pod, or a Scope's):
+// garbage and orphans are handled here, the rest is grouped for the
+// workload reconcilers and the placer.
+func (p *pass) scan(workloads []*cluster.Workload, pods iter.Seq[*cluster.Pod]) {
 	uids := make(map[string]bool, len(workloads))
 	for _, w := range workloads {
 		uids[w.UID] = true
 	}
-	p.all = make([]*cluster.Pod, 0, p.st.PodCount())
-	for pod := range p.st.Pods() {
-		p.all = append(p.all, pod)
+	if !p.partial {
+		p.scanned = make([]*cluster.Pod, 0, p.st.PodCount())
+		defer func() { p.all = p.scanned }()
+	}
+	for pod := range pods {
+		p.scanned = append(p.scanned, pod)
 		if pod.Terminating {
 			// Nobody will report on it again: it was never placed, its node
 			// says it is gone, or the node itself is gone. On a Down node it
@@ -140,7 +171,9 @@ func (p *pass) scan(workloads []*cluster.Workload) {
 				}
 				continue
 			}
-			p.owned[pod.Owner.UID] = append(p.owned[pod.Owner.UID], pod)
+			if !p.partial {
+				p.owned[pod.Owner.UID] = append(p.owned[pod.Owner.UID], pod)
+			}
 		}
 		if !pod.Terminating && pod.NodeName == "" {
 			p.pending = append(p.pending, pod)

@@ -39,7 +39,7 @@ func (p *pass) statefulSet(w *cluster.Workload) {
 // updates go one pod at a time, so they wait.
 func (p *pass) statefulPods(w *cluster.Workload) (byOrdinal map[int]*cluster.Pod, busy bool) {
 	byOrdinal = map[int]*cluster.Pod{}
-	for _, pod := range p.owned[w.UID] {
+	for _, pod := range p.ownedBy(w.UID) {
 		if p.released(pod) {
 			p.delete(pod)
 			continue
