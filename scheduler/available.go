@@ -5,8 +5,9 @@ import "shoal/cluster"
 // readiness stamps the pods of a workload with minReadySeconds (see
 // cluster/available.go): when this pass first sees one ready, and once it
 // has been ready that long. The pass's now is the only clock: a pod
-// becomes available on the first pass after its time, and the workload's
-// controller counts it from the next (passes run at least every second).
+// becomes available on the first pass after its time (the pass asks for a
+// wake-up then, see scope.go), and the workload's controller counts it from
+// the next.
 func (p *pass) readiness(w *cluster.Workload) {
 	if w.MinReadySeconds <= 0 {
 		return

@@ -25,6 +25,14 @@
 // cluster and the standard library. Calling it twice on the same state with
 // identically seeded IDSources gives identical plans.
 //
+// The leader does not run the whole pass on every change: Options.Run
+// restricts it to a Scope (what the state's change feed says changed since
+// the last pass, the workloads whose wake-up came, the nodes whose fencing
+// changed), and Tracker decides between no pass, a restricted one and a
+// full one. The restricted pass is the full pass over fewer keys, so on a
+// state where the earlier plans were applied both decide the same
+// (TestTrackerMatchesFullPass).
+//
 // Speed comes from never scanning every node for every pod: nodes that pass
 // the static filters (ready, not cordoned, nodeSelector) are computed once
 // per selector; each pod shape (requests, selector, host ports) keeps its
