@@ -48,7 +48,11 @@ func newHistory(t *testing.T, seed uint64) *history {
 		s.ActiveDeadlineSeconds = ptrTo(int64(120))
 		s.TTLSecondsAfterFinished = ptrTo(int32(30))
 	})
-	h.st = mkState(nodes, append(ws, job))
+	cron := mkCron(func(s *cluster.CronJobSpec) {
+		s.ConcurrencyPolicy = cluster.ConcurrencyForbid
+		s.JobTemplate.TTLSecondsAfterFinished = ptrTo(int32(90))
+	})
+	h.st = mkState(nodes, append(ws, job, cron))
 	return h
 }
 
@@ -67,7 +71,7 @@ func (h *history) step() string {
 		h.kubelet(tx)
 	case 3:
 		w := ws[h.rnd.IntN(len(ws))].Clone()
-		if w.Kind == cluster.KindJob {
+		if w.Kind == cluster.KindJob || w.Kind == cluster.KindCronJob {
 			return "noop"
 		}
 		w.Replicas = int32(h.rnd.IntN(6))
@@ -75,7 +79,7 @@ func (h *history) step() string {
 		tx.PutWorkload(w)
 	case 4:
 		w := ws[h.rnd.IntN(len(ws))]
-		if w.Kind == cluster.KindJob {
+		if w.Kind == cluster.KindJob || w.Kind == cluster.KindCronJob {
 			return "noop"
 		}
 		c := newImage(w, fmt.Sprintf("img:%d", h.rnd.IntN(100)))
@@ -110,7 +114,7 @@ func (h *history) step() string {
 		tx.DeleteWorkload(w.Kind, w.Namespace, w.Name)
 	case 10:
 		w := ws[h.rnd.IntN(len(ws))].Clone()
-		if w.Kind == cluster.KindJob || w.Kind == cluster.KindDaemonSet {
+		if w.Kind == cluster.KindJob || w.Kind == cluster.KindDaemonSet || w.Kind == cluster.KindCronJob {
 			return "noop"
 		}
 		w.Template.Containers[0].Requests.MilliCPU = int64(100 * (1 + h.rnd.IntN(15)))
@@ -192,10 +196,20 @@ func allOf(st *cluster.State) []*cluster.Pod {
 func applyAll(t *testing.T, st *cluster.State, plan *cluster.Plan) *cluster.State {
 	t.Helper()
 	st = apply(t, st, plan)
-	if len(plan.Readiness)+len(plan.Resize)+len(plan.ResizePending) == 0 {
+	if len(plan.Readiness)+len(plan.Resize)+len(plan.ResizePending)+len(plan.CronRuns) == 0 {
 		return st
 	}
 	tx := st.Txn(st.Index() + 1)
+	for _, run := range plan.CronRuns {
+		cj, ok := tx.Workload(cluster.KindCronJob, run.CronJob.Namespace, run.CronJob.Name)
+		if !ok {
+			continue
+		}
+		cj = cj.Clone()
+		cj.CronStatus = &cluster.CronJobStatus{LastScheduleTime: &run.Slot}
+		tx.PutWorkload(cj)
+		tx.PutWorkload(run.Job.Clone())
+	}
 	edit := func(ref cluster.PodRef, f func(*cluster.Pod)) {
 		p, ok := tx.Pod(ref.Namespace, ref.Name)
 		if !ok || p.UID != ref.UID {
