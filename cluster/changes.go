@@ -212,3 +212,9 @@ func hostPorts(p *Pod) []ContainerPort {
 func (p *Pod) Waiting() bool {
 	return (p.NodeName == "" && !p.Terminating) || p.ResizePending != nil
 }
+
+// RequiredAntiAffinity reports whether p has required pod anti-affinity.
+func RequiredAntiAffinity(p *Pod) bool {
+	a := p.Spec.Affinity
+	return a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.Required) > 0
+}

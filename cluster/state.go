@@ -40,6 +40,9 @@ type State struct {
 	// waiting: pod key, for the pods a scheduling pass retries whenever
 	// room may have come (see Pod.Waiting).
 	waiting *iradix.Tree
+	// antiAffinity: pod key, for the pods with required pod
+	// anti-affinity, which keep new pods away wherever they run.
+	antiAffinity *iradix.Tree
 	// claims: namespace + "/" + claim → *ClaimLocation (see claim.go).
 	claims *iradix.Tree
 	// trust and tokens: see trust.go.
@@ -54,7 +57,7 @@ type State struct {
 // Empty is the state of a new cluster.
 func Empty() *State {
 	t := iradix.New()
-	return &State{nodes: t, workloads: t, pods: t, services: t, podsByNode: t, podsByOwner: t, waiting: t, claims: t, tokens: t, objects: t}
+	return &State{nodes: t, workloads: t, pods: t, services: t, podsByNode: t, podsByOwner: t, waiting: t, antiAffinity: t, claims: t, tokens: t, objects: t}
 }
 
 // Index is the Raft index of the last change in s.
@@ -113,6 +116,10 @@ func (s *State) PodsOwnedBy(uid string) []*Pod {
 // namespace and name, without walking the others.
 func (s *State) WaitingPods() []*Pod { return all[*Pod](s.waiting, "") }
 
+// PodsWithRequiredAntiAffinity returns the pods with required pod
+// anti-affinity, by namespace and name.
+func (s *State) PodsWithRequiredAntiAffinity() []*Pod { return all[*Pod](s.antiAffinity, "") }
+
 // Service returns one service.
 func (s *State) Service(namespace, name string) (*Service, bool) {
 	return get[*Service](s.services, Key(namespace, name))
@@ -124,41 +131,43 @@ func (s *State) Services() []*Service { return all[*Service](s.services, "") }
 // Txn starts a change that will carry Raft index index.
 func (s *State) Txn(index uint64) *Txn {
 	return &Txn{
-		index:       index,
-		config:      s.config,
-		nodes:       s.nodes.Txn(),
-		workloads:   s.workloads.Txn(),
-		pods:        s.pods.Txn(),
-		services:    s.services.Txn(),
-		podsByNode:  s.podsByNode.Txn(),
-		podsByOwner: s.podsByOwner.Txn(),
-		waiting:     s.waiting.Txn(),
-		claims:      s.claims.Txn(),
-		trust:       s.trust,
-		tokens:      s.tokens.Txn(),
-		objects:     s.objects.Txn(),
-		parent:      s.index,
-		log:         s.log,
-		changes:     &Changes{},
+		index:        index,
+		config:       s.config,
+		nodes:        s.nodes.Txn(),
+		workloads:    s.workloads.Txn(),
+		pods:         s.pods.Txn(),
+		services:     s.services.Txn(),
+		podsByNode:   s.podsByNode.Txn(),
+		podsByOwner:  s.podsByOwner.Txn(),
+		waiting:      s.waiting.Txn(),
+		antiAffinity: s.antiAffinity.Txn(),
+		claims:       s.claims.Txn(),
+		trust:        s.trust,
+		tokens:       s.tokens.Txn(),
+		objects:      s.objects.Txn(),
+		parent:       s.index,
+		log:          s.log,
+		changes:      &Changes{},
 	}
 }
 
 // Txn is a change to a State. It is not safe for concurrent use. Objects
 // put into it are owned by it from then on: don't mutate them afterwards.
 type Txn struct {
-	index       uint64
-	config      Config
-	nodes       *iradix.Txn
-	workloads   *iradix.Txn
-	pods        *iradix.Txn
-	services    *iradix.Txn
-	podsByNode  *iradix.Txn
-	podsByOwner *iradix.Txn
-	waiting     *iradix.Txn
-	claims      *iradix.Txn
-	trust       Trust
-	tokens      *iradix.Txn
-	objects     *iradix.Txn
+	index        uint64
+	config       Config
+	nodes        *iradix.Txn
+	workloads    *iradix.Txn
+	pods         *iradix.Txn
+	services     *iradix.Txn
+	podsByNode   *iradix.Txn
+	podsByOwner  *iradix.Txn
+	waiting      *iradix.Txn
+	antiAffinity *iradix.Txn
+	claims       *iradix.Txn
+	trust        Trust
+	tokens       *iradix.Txn
+	objects      *iradix.Txn
 	// parent and log are the State this change started from; changes is
 	// what it touched so far.
 	parent  uint64
@@ -278,6 +287,9 @@ func (t *Txn) PutPod(p *Pod) {
 	if p.Waiting() {
 		t.waiting.Insert([]byte(key), p)
 	}
+	if RequiredAntiAffinity(p) {
+		t.antiAffinity.Insert([]byte(key), p)
+	}
 }
 
 // DeletePod removes a pod.
@@ -300,6 +312,9 @@ func (t *Txn) unindexPod(p *Pod) {
 	}
 	if p.Waiting() {
 		t.waiting.Delete([]byte(p.Key()))
+	}
+	if RequiredAntiAffinity(p) {
+		t.antiAffinity.Delete([]byte(p.Key()))
 	}
 }
 
@@ -332,20 +347,21 @@ func (t *Txn) DeleteService(namespace, name string) {
 func (t *Txn) Commit() *State {
 	t.shared = true
 	return &State{
-		index:       t.index,
-		config:      t.config,
-		nodes:       t.nodes.Commit(),
-		workloads:   t.workloads.Commit(),
-		pods:        t.pods.Commit(),
-		services:    t.services.Commit(),
-		podsByNode:  t.podsByNode.Commit(),
-		podsByOwner: t.podsByOwner.Commit(),
-		waiting:     t.waiting.Commit(),
-		claims:      t.claims.Commit(),
-		trust:       t.trust,
-		tokens:      t.tokens.Commit(),
-		objects:     t.objects.Commit(),
-		log:         appendLog(t.log, t.parent, t.index, t.changes),
+		index:        t.index,
+		config:       t.config,
+		nodes:        t.nodes.Commit(),
+		workloads:    t.workloads.Commit(),
+		pods:         t.pods.Commit(),
+		services:     t.services.Commit(),
+		podsByNode:   t.podsByNode.Commit(),
+		podsByOwner:  t.podsByOwner.Commit(),
+		waiting:      t.waiting.Commit(),
+		antiAffinity: t.antiAffinity.Commit(),
+		claims:       t.claims.Commit(),
+		trust:        t.trust,
+		tokens:       t.tokens.Commit(),
+		objects:      t.objects.Commit(),
+		log:          appendLog(t.log, t.parent, t.index, t.changes),
 	}
 }
 

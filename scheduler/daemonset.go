@@ -154,7 +154,7 @@ func (p *pass) placeDaemon(pod *cluster.Pod) (string, []string, string) {
 	if !ok {
 		return "", nil, "node " + pod.DaemonNode + " is gone"
 	}
-	ni := &t.infos[i]
+	ni := t.info(i)
 	s := t.shapeOf(pod)
 	if why := p.fitsOne(ni, s, true); why != "" {
 		return "", nil, "daemon pod for node " + pod.DaemonNode + ": " + why

@@ -20,6 +20,9 @@ type nodeInfo struct {
 	// gpus are the node's unclaimed GPU IDs, in the node's order.
 	gpus  []string
 	ports map[hostPort]bool
+	// loaded is set once the node's pods are charged to it; a restricted
+	// pass charges a node only when placement first looks at it.
+	loaded bool
 }
 
 // hostPort is a published node port.
@@ -88,6 +91,19 @@ type nodeTable struct {
 	// ip holds the inter-pod counts; nil when no pod of the pass has
 	// inter-pod rules, so that the plain case pays nothing for them.
 	ip *interPod
+	// load charges a node's pods to it (nil once all are: a full pass
+	// charges every pod up front).
+	load func(ni *nodeInfo)
+}
+
+// info returns node i's entry with its pods charged.
+func (t *nodeTable) info(i int32) *nodeInfo {
+	ni := &t.infos[i]
+	if !ni.loaded && t.load != nil {
+		ni.loaded = true
+		t.load(ni)
+	}
+	return ni
 }
 
 // buildTable indexes the nodes and what their pods hold. It walks every
@@ -113,18 +129,26 @@ func (p *pass) buildTable(todo []*cluster.Pod) *nodeTable {
 		}
 		t.index[n.Name] = int32(i)
 	}
-	for _, pod := range p.allPods() {
-		i, ok := t.index[pod.NodeName]
-		if !ok || !pod.Holds() {
-			continue
+	rules := p.interPodRules(todo)
+	if p.partial && !rules {
+		// A restricted pass charges only the nodes placement looks at,
+		// from the node index, in the same (key) order as the full walk.
+		t.load = func(ni *nodeInfo) {
+			for _, pod := range p.st.PodsOnNode(ni.node.Name) {
+				p.charge(t, ni, pod)
+			}
 		}
-		req, ok := p.resized[pod]
-		if !ok {
-			req = pod.Spec.Requests()
-		}
-		t.hold(&t.infos[i], req, pod.GPUs, podPorts(pod))
+		return t
 	}
-	if p.interPodRules(todo) {
+	for _, pod := range p.allPods() {
+		if i, ok := t.index[pod.NodeName]; ok {
+			p.charge(t, &t.infos[i], pod)
+		}
+	}
+	for i := range t.infos {
+		t.infos[i].loaded = true
+	}
+	if rules {
 		t.ip = newInterPod(t.infos, p.st)
 		for _, pod := range p.allPods() {
 			if i, ok := t.index[pod.NodeName]; ok && pod.Holds() {
@@ -133,6 +157,18 @@ func (p *pass) buildTable(todo []*cluster.Pod) *nodeTable {
 		}
 	}
 	return t
+}
+
+// charge counts what a pod on ni holds there.
+func (p *pass) charge(t *nodeTable, ni *nodeInfo, pod *cluster.Pod) {
+	if !pod.Holds() {
+		return
+	}
+	req, ok := p.resized[pod]
+	if !ok {
+		req = pod.Spec.Requests()
+	}
+	t.hold(ni, req, pod.GPUs, podPorts(pod))
 }
 
 // interPodRules reports whether a pod to place has inter-pod rules, or a
@@ -145,8 +181,12 @@ func (p *pass) interPodRules(todo []*cluster.Pod) bool {
 			}
 		}
 	}
-	for _, pod := range p.allPods() {
-		if a := pod.Spec.Affinity; a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.Required) > 0 && pod.NodeName != "" {
+	pods := p.all
+	if p.partial {
+		pods = p.st.PodsWithRequiredAntiAffinity()
+	}
+	for _, pod := range pods {
+		if cluster.RequiredAntiAffinity(pod) && pod.NodeName != "" {
 			return true
 		}
 	}
@@ -285,7 +325,7 @@ func (t *nodeTable) search(s *shape, spread []int32, skip domainMask) int32 {
 		if i < 0 {
 			continue
 		}
-		ni := &t.infos[i]
+		ni := t.info(i)
 		// The resource filters, then the inter-pod ones (Kubernetes'
 		// order).
 		if !t.feasible(ni, s) {
@@ -346,7 +386,7 @@ func (t *nodeTable) explainShape(s *shape) string {
 			if i < 0 {
 				continue
 			}
-			if !t.feasible(&t.infos[i], s) {
+			if !t.feasible(t.info(i), s) {
 				s.cands[pos] = -1
 				s.live--
 				continue
@@ -373,7 +413,7 @@ func (t *nodeTable) explainShape(s *shape) string {
 // bind claims node i's resources for pod and records it in the inter-pod
 // counts; it returns the GPU IDs taken.
 func (t *nodeTable) bind(pod *cluster.Pod, i int32, s *shape) []string {
-	ni := &t.infos[i]
+	ni := t.info(i)
 	var gpus []string
 	if s.req.GPU > 0 {
 		gpus = slices.Clone(ni.gpus[:s.req.GPU])

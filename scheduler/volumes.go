@@ -96,7 +96,7 @@ func (p *pass) fitsOne(ni *nodeInfo, s *shape, ignoreCordon bool) string {
 func (p *pass) placeOn(pod *cluster.Pod, name, claim string) (string, []string, string) {
 	t := p.table
 	i := t.index[name]
-	ni := &t.infos[i]
+	ni := t.info(i)
 	s := t.shapeOf(pod)
 	if why := p.fitsOne(ni, s, false); why != "" {
 		return "", nil, fmt.Sprintf("waiting for room on node %s, which holds volume %s: %s", name, claim, why)
