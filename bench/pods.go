@@ -3,13 +3,15 @@ package bench
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"time"
+
+	"shoal/agent/api"
+	"shoal/agent/apiclient"
 )
 
 // Idle is the benchmark containers' command: a shell that sleeps and stops
@@ -28,6 +30,9 @@ type Env struct {
 	AgentNamespace string
 	CtrNamespace   string
 	Image          string
+	// API polls the pods' phases and deletes them: a CLI process per
+	// poll would take CPU from the agent it measures.
+	API *apiclient.Client
 }
 
 // Result is what one run measured.
@@ -118,15 +123,16 @@ spec:
 	return b.Bytes()
 }
 
-// ShoalApply applies PodsManifest and returns the time until all n pods
-// are Running, polling `get pods -o json` every 50 ms.
+// ShoalApply applies PodsManifest with the CLI, as a user would, and
+// returns the time until all n pods are Running, polling the API every
+// 50 ms.
 func (e Env) ShoalApply(ctx context.Context, n int) (time.Duration, error) {
 	start := time.Now()
 	if _, err := e.shoal(ctx, PodsManifest(e.Image, n), "apply", "-f", "-"); err != nil {
 		return 0, err
 	}
 	for {
-		running, err := e.running(ctx)
+		running, _, err := e.count(ctx)
 		if err != nil {
 			return 0, err
 		}
@@ -141,48 +147,42 @@ func (e Env) ShoalApply(ctx context.Context, n int) (time.Duration, error) {
 	}
 }
 
-// running counts the bench pods in phase Running.
-func (e Env) running(ctx context.Context) (int, error) {
-	out, err := e.shoal(ctx, nil, "get", "pods", "-o", "json")
+// count returns how many bench pods there are, and how many of them are
+// Running.
+func (e Env) count(ctx context.Context) (running, all int, err error) {
+	l, err := e.API.Pods(ctx, "")
 	if err != nil {
-		return 0, err
+		return 0, 0, fmt.Errorf("list pods: %w", err)
 	}
-	var l struct {
-		Items []struct {
-			Metadata struct{ Name string }
-			Status   struct{ Phase string }
+	for _, p := range l.Items {
+		if !strings.HasPrefix(p.Name, "bench-") {
+			continue
+		}
+		all++
+		if p.Status.Phase == "Running" {
+			running++
 		}
 	}
-	if err := json.Unmarshal(out, &l); err != nil {
-		return 0, fmt.Errorf("get pods -o json: %w", err)
-	}
-	n := 0
-	for _, it := range l.Items {
-		if strings.HasPrefix(it.Metadata.Name, "bench-") && it.Status.Phase == "Running" {
-			n++
-		}
-	}
-	return n, nil
+	return running, all, nil
 }
 
-// ShoalCleanup deletes the bench pods and waits until they are gone.
+// ShoalCleanup deletes the n bench pods and waits until they are gone.
 func (e Env) ShoalCleanup(ctx context.Context, n int) error {
-	for i := range n {
-		if _, err := e.shoal(ctx, nil, "delete", "pod", fmt.Sprintf("bench-%d", i)); err != nil {
-			return err
-		}
+	files := []api.File{{Name: "bench.yaml", Data: string(PodsManifest(e.Image, n))}}
+	if _, err := e.API.DeleteFiles(ctx, files); err != nil {
+		return fmt.Errorf("delete the bench pods: %w", err)
 	}
 	for {
-		out, err := e.shoal(ctx, nil, "get", "pods", "-o", "json")
+		_, all, err := e.count(ctx)
 		if err != nil {
 			return err
 		}
-		if !bytes.Contains(out, []byte(`"bench-`)) {
+		if all == 0 {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("%d bench pods left: %w", all, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

@@ -9,7 +9,9 @@
 # agent using it (--containerd, so ctr and the agent share it), runs
 # bench/cmd/podbench against them, and stops and removes all of it.
 #
-# Environment: N (default 20), SETTLE (default 10s), BENCH_REGISTRY
+# Environment: N (pod counts, comma-separated; default 20), RUNS (1),
+# SETTLE (default 10s), LOG_LEVEL (the agent's, info), AGENT_LOG (copy the
+# agent's log there at the end, to see where its time went), BENCH_REGISTRY
 # (default 127.0.0.1:5055), BENCH_API (default 127.0.0.1:7958), BENCH_RAFT
 # (127.0.0.1:7957), BENCH_BRIDGE (shbench0), BENCH_CIDR (10.124.0.0/16).
 set -euo pipefail
@@ -17,7 +19,10 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 N=${N:-20}
+RUNS=${RUNS:-1}
 SETTLE=${SETTLE:-10s}
+LOG_LEVEL=${LOG_LEVEL:-info}
+AGENT_LOG=${AGENT_LOG:-}
 REGISTRY=${BENCH_REGISTRY:-127.0.0.1:5055}
 API=${BENCH_API:-127.0.0.1:7958}
 # Its own Raft port, bridge and pod network, so the benchmark runs beside
@@ -36,6 +41,7 @@ cleanup() {
 	local rc=$?
 	say "cleaning up $dir"
 	stop_pid "$dir/agent.pid" 15
+	if [[ -n $AGENT_LOG ]]; then cp "$dir/agent.log" "$AGENT_LOG" || true; fi
 	# Whatever the agent left (it removes its pods itself when asked; a
 	# failed run may not have asked), then containerd.
 	kill_shims_under "$dir"
@@ -74,7 +80,8 @@ unset SHOAL_TOKEN SHOAL_TOKEN_FILE
 start_bg "$dir/agent.pid" "$dir/agent.log" "$SHOAL" agent --name bench \
 	--data-dir "$dir/agent" --bind 127.0.0.1 --api-addr "$API" \
 	--dns-addr 127.0.0.1:10153 --raft-addr "$RAFT" --bridge "$BRIDGE" \
-	--cluster-cidr "$CIDR" --containerd "$dir/containerd/containerd.sock"
+	--cluster-cidr "$CIDR" --containerd "$dir/containerd/containerd.sock" \
+	--log-level "$LOG_LEVEL"
 # The API trusts no client for being local: the CLI reads the agent's
 # admin credentials (server, cluster CA, token; root only), and only them.
 export SHOAL_CONFIG=$dir/agent/admin.conf
@@ -85,4 +92,5 @@ fi
 
 go run ./bench/cmd/podbench -shoal "$SHOAL" -addr "$API" \
 	-containerd "$dir/containerd/containerd.sock" -image "$IMAGE" \
-	-agent-pid "$(<"$dir/agent.pid")" -n "$N" -settle "$SETTLE"
+	-credentials "$SHOAL_CONFIG" -agent-pid "$(<"$dir/agent.pid")" \
+	-n "$N" -runs "$RUNS" -settle "$SETTLE"
