@@ -142,8 +142,10 @@ func (r *reporter) flush(ctx context.Context) bool {
 	r.mu.Unlock()
 
 	cctx, cancel := context.WithTimeout(ctx, reportTimeout)
+	began := time.Now()
 	err := r.dst.ReportStatus(cctx, r.node, batch)
 	cancel()
+	r.log.Debug("reported pod statuses", "pods", len(batch), "took", time.Since(began), "ok", err == nil)
 
 	now := r.clock.Now()
 	r.mu.Lock()

@@ -157,6 +157,9 @@ func (w *worker) run(ctx context.Context) {
 				node: w.r.cfg.NodeName, fenced: !w.r.leaseValid(), evict: evict, config: cfg})
 			w.syncProbers(ctx, pod, obs)
 			if d.status != nil && (w.published == nil || !statusEqual(*w.published, *d.status)) {
+				if w.published == nil || w.published.Phase != d.status.Phase {
+					log.Debug("pod phase", "pod", pod.Key(), "phase", d.status.Phase)
+				}
 				w.published = d.status
 				w.r.reporter.set(pod.Ref(), *d.status)
 			}
@@ -193,6 +196,7 @@ func (w *worker) run(ctx context.Context) {
 // listing that started after the change.
 func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a action) {
 	rt := w.r.cfg.Runtime
+	began := time.Now()
 	var (
 		sb       *rtapi.PodSandbox
 		err      error
@@ -241,6 +245,8 @@ func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a a
 	if err != nil && ctx.Err() == nil {
 		log.Warn("runtime call failed", "call", a.kind.String(), "err", err)
 	}
+	// Where a pod's start spends its time (make bench-pods, LOG_LEVEL=debug).
+	log.Debug("runtime call done", "call", a.kind.String(), "took", time.Since(began), "ok", err == nil)
 	w.mem.record(a, sb, err, w.r.cfg.Clock.Now())
 	if hookFail != "" {
 		w.mem.postStartFailed(a.container.Name, a.attempt, hookFail)
