@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -528,6 +529,14 @@ func TestAgentRestartAdoptsPods(t *testing.T) {
 		p.Containers[0].Generation != runtime.Generation(pod, pod.Spec.Containers[0]) {
 		t.Fatalf("containers %+v", p.Containers)
 	}
+	// One pod's state is what the listing shows of it.
+	one, err := rt2.PodState(ctx, pod.UID)
+	if err != nil || one == nil || !reflect.DeepEqual(*one, p) {
+		t.Fatalf("PodState = %+v, %v; want the listing's %+v", one, err, p)
+	}
+	if none, err := rt2.PodState(ctx, newUID()); none != nil || err != nil {
+		t.Fatalf("PodState of an unknown pod = %+v, %v; want nil, nil", none, err)
+	}
 	sb2, err := rt2.EnsureSandbox(ctx, pod)
 	if err != nil || *sb2 != *sb {
 		t.Fatalf("EnsureSandbox again: %+v %v, want %+v", sb2, err, sb)
@@ -544,6 +553,9 @@ func TestAgentRestartAdoptsPods(t *testing.T) {
 	}
 	if _, c, _ := e.container(t, pod.UID, "main"); !c.Exited || c.ExitCode != 137 {
 		t.Errorf("after stop: %+v", c)
+	}
+	if one, err := rt2.PodState(ctx, pod.UID); err != nil || one == nil || len(one.Containers) != 1 || !one.Containers[0].Exited || one.Containers[0].ExitCode != 137 {
+		t.Errorf("PodState after stop = %+v, %v", one, err)
 	}
 }
 

@@ -16,9 +16,12 @@ import (
 	"shoal/runtime/rtapi"
 
 	apievents "github.com/containerd/containerd/api/events"
+	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/events"
+	"github.com/containerd/containerd/v2/pkg/protobuf"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/typeurl/v2"
 )
 
@@ -37,34 +40,13 @@ func (r *Runtime) listPods(ctx context.Context) ([]rtapi.PodState, error) {
 	if err != nil {
 		return nil, err
 	}
-	byUID := map[string]*rtapi.PodState{}
-	pod := func(uid string) *rtapi.PodState {
-		p, ok := byUID[uid]
-		if !ok {
-			p = &rtapi.PodState{UID: uid}
-			byUID[uid] = p
-		}
-		return p
+	statuses, err := r.taskStatuses(ctx)
+	if err != nil {
+		return nil, err
 	}
-	for _, ctr := range ctrs {
-		info, err := ctr.Info(ctx, client.WithoutRefreshedMetadata)
-		if err != nil {
-			return nil, err
-		}
-		l := info.Labels
-		p := pod(l[LabelPodUID])
-		p.Namespace, p.Name = l[LabelPodNamespace], l[LabelPodName]
-		if isPause(l) {
-			continue // the sandbox's, not a container of the pod
-		}
-		cs, err := r.containerState(ctx, ctr, l, info.Image)
-		if err != nil {
-			if errdefs.IsNotFound(err) {
-				continue // deleted while we looked
-			}
-			return nil, err
-		}
-		p.Containers = append(p.Containers, cs)
+	ps := podStates{}
+	if err := r.addContainers(ctx, ps, ctrs, statuses); err != nil {
+		return nil, err
 	}
 	// Sandboxes without containers: a pod whose containers were never
 	// created, or that an interrupted RemovePod left behind.
@@ -74,11 +56,93 @@ func (r *Runtime) listPods(ctx context.Context) ([]rtapi.PodState, error) {
 	}
 	for _, e := range entries {
 		if e.IsDir() {
-			pod(e.Name())
+			ps.pod(e.Name())
 		}
 	}
-	out := make([]rtapi.PodState, 0, len(byUID))
-	for uid, p := range byUID {
+	return r.finishPods(ps), nil
+}
+
+// PodState returns what ListPods would show of one pod, nil when the
+// runtime holds nothing of it; it asks containerd about that pod's
+// containers only, so a pod that just changed sees it at once, whatever
+// the node runs.
+func (r *Runtime) PodState(ctx context.Context, uid string) (*rtapi.PodState, error) {
+	st, err := r.podState(r.ctx(ctx), uid)
+	if err != nil {
+		return nil, fmt.Errorf("state of pod %s: %w", uid, err)
+	}
+	return st, nil
+}
+
+func (r *Runtime) podState(ctx context.Context, uid string) (*rtapi.PodState, error) {
+	if err := validName(uid); err != nil {
+		return nil, err
+	}
+	ctrs, err := r.client.Containers(ctx, fmt.Sprintf("labels.%q==%q", LabelPodUID, uid))
+	if err != nil {
+		return nil, err
+	}
+	ps := podStates{}
+	if err := r.addContainers(ctx, ps, ctrs, nil); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(r.podDir(uid)); err == nil && fi.IsDir() {
+		ps.pod(uid)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	out := r.finishPods(ps)
+	for i := range out {
+		if out[i].UID == uid {
+			return &out[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// podStates gathers a listing's pods by UID.
+type podStates map[string]*rtapi.PodState
+
+func (ps podStates) pod(uid string) *rtapi.PodState {
+	p, ok := ps[uid]
+	if !ok {
+		p = &rtapi.PodState{UID: uid}
+		ps[uid] = p
+	}
+	return p
+}
+
+// addContainers adds ctrs to their pods; statuses are their tasks' as
+// listed (nil: each asked for on its own).
+func (r *Runtime) addContainers(ctx context.Context, ps podStates, ctrs []client.Container, statuses map[string]client.Status) error {
+	for _, ctr := range ctrs {
+		info, err := ctr.Info(ctx, client.WithoutRefreshedMetadata)
+		if err != nil {
+			return err
+		}
+		l := info.Labels
+		p := ps.pod(l[LabelPodUID])
+		p.Namespace, p.Name = l[LabelPodNamespace], l[LabelPodName]
+		if isPause(l) {
+			continue // the sandbox's, not a container of the pod
+		}
+		cs, err := r.containerState(ctx, ctr, l, info.Image, statuses)
+		if err != nil {
+			if errdefs.IsNotFound(err) {
+				continue // deleted while we looked
+			}
+			return err
+		}
+		p.Containers = append(p.Containers, cs)
+	}
+	return nil
+}
+
+// finishPods adds each pod's sandbox from its record and sorts pods and
+// containers.
+func (r *Runtime) finishPods(ps podStates) []rtapi.PodState {
+	out := make([]rtapi.PodState, 0, len(ps))
+	for uid, p := range ps {
 		if rec, err := r.readRecord(uid); err == nil {
 			p.Namespace, p.Name = rec.Namespace, rec.Name
 			// A record without an IP is a sandbox whose network setup
@@ -93,10 +157,35 @@ func (r *Runtime) listPods(ctx context.Context) ([]rtapi.PodState, error) {
 	slices.SortFunc(out, func(a, b rtapi.PodState) int {
 		return strings.Compare(a.Namespace+"/"+a.Name+"/"+a.UID, b.Namespace+"/"+b.Name+"/"+b.UID)
 	})
+	return out
+}
+
+// taskStatuses is the status of every task in the namespace, by container
+// ID, from one Tasks.List: a listing then costs two calls to containerd
+// however many containers there are, not two per container.
+func (r *Runtime) taskStatuses(ctx context.Context) (map[string]client.Status, error) {
+	resp, err := r.client.TaskService().List(ctx, &tasks.ListTasksRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", errgrpc.ToNative(err))
+	}
+	out := make(map[string]client.Status, len(resp.Tasks))
+	for _, t := range resp.Tasks {
+		out[t.ID] = client.Status{
+			// As client.Task.Status spells it.
+			Status:     client.ProcessStatus(strings.ToLower(t.Status.String())),
+			ExitStatus: t.ExitStatus,
+			ExitTime:   protobuf.FromTimestamp(t.ExitedAt),
+		}
+	}
 	return out, nil
 }
 
-func (r *Runtime) containerState(ctx context.Context, ctr client.Container, l map[string]string, image string) (rtapi.ContainerState, error) {
+// containerState reads one container's state; its task's status comes
+// from listed when there (see taskStatuses), else from containerd: a task
+// Tasks.List left out (its shim did not answer in time, or it was created
+// since) is asked for on its own, so that an error is an error, not a
+// container that looks never started.
+func (r *Runtime) containerState(ctx context.Context, ctr client.Container, l map[string]string, image string, listed map[string]client.Status) (rtapi.ContainerState, error) {
 	cs := rtapi.ContainerState{
 		Name:       l[LabelContainer],
 		ID:         ctr.ID(),
@@ -108,16 +197,18 @@ func (r *Runtime) containerState(ctx context.Context, ctr client.Container, l ma
 	if t, err := time.Parse(time.RFC3339Nano, l[labelStartedAt]); err == nil {
 		cs.StartedAt = t
 	}
-	task, err := ctr.Task(ctx, nil)
-	if errdefs.IsNotFound(err) {
-		return cs, nil // created, never started (or its task was deleted)
-	}
-	if err != nil {
-		return cs, err
-	}
-	st, err := task.Status(ctx)
-	if err != nil {
-		return cs, err
+	st, ok := listed[ctr.ID()]
+	if !ok {
+		task, err := ctr.Task(ctx, nil)
+		if errdefs.IsNotFound(err) {
+			return cs, nil // created, never started (or its task was deleted)
+		}
+		if err != nil {
+			return cs, err
+		}
+		if st, err = task.Status(ctx); err != nil {
+			return cs, err
+		}
 	}
 	switch st.Status {
 	case client.Running, client.Paused, client.Pausing:
