@@ -159,7 +159,7 @@ func (r *Runtime) createContainer(ctx context.Context, pod *cluster.Pod, sb *rta
 		return nil, err
 	}
 	ref, _ := NormalizeImage(c.Image)
-	img, err := r.client.GetImage(ctx, ref)
+	img, err := r.image(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -228,6 +228,11 @@ func (r *Runtime) createContainer(ctx context.Context, pod *cluster.Pod, sb *rta
 		labelResources:    resourcesLabel(c),
 		labelOCIResources: resourcesLabel(c),
 	}
+	return r.newContainer(ctx, id, ref, img, specOpts, labels)
+}
+
+// newContainer creates container id from img, with a fresh snapshot of it.
+func (r *Runtime) newContainer(ctx context.Context, id, ref string, img client.Image, specOpts []oci.SpecOpts, labels map[string]string) (client.Container, error) {
 	// A snapshot left by a create that crashed half-way would make
 	// WithNewSnapshot fail forever.
 	if err := r.client.SnapshotService(r.snapshotter()).Remove(ctx, id); err != nil && !errdefs.IsNotFound(err) {
@@ -244,6 +249,12 @@ func (r *Runtime) createContainer(ctx context.Context, pod *cluster.Pod, sb *rta
 	)
 	ctr, err := r.client.NewContainer(ctx, id, opts...)
 	if err != nil {
+		if errdefs.IsNotFound(err) {
+			// Its layers may be gone (a snapshot removed by hand): the
+			// next start checks the image again rather than trust the
+			// cache.
+			r.images.forget(ref)
+		}
 		return nil, fmt.Errorf("create container: %w", err)
 	}
 	return ctr, nil

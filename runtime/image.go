@@ -164,14 +164,35 @@ func (r *Runtime) imageUnpacked(ctx context.Context, ref string) (present, priva
 		return false, false, err
 	}
 	private = img.Labels()[labelPulledWithCredentials] == "true"
-	ok, err := img.IsUnpacked(ctx, r.cfg.Snapshotter)
-	if err != nil || ok {
-		return ok, private, err
+	if r.images.get(ref, img) != nil {
+		return true, private, nil
 	}
-	if err := img.Unpack(ctx, r.cfg.Snapshotter); err != nil {
-		return false, false, fmt.Errorf("unpack: %w", err)
+	ok, err := img.IsUnpacked(ctx, r.cfg.Snapshotter)
+	if err != nil {
+		return false, false, err
+	}
+	if !ok {
+		if err := img.Unpack(ctx, r.cfg.Snapshotter); err != nil {
+			return false, false, fmt.Errorf("unpack: %w", err)
+		}
+	}
+	if err := r.images.put(ctx, ref, img); err != nil {
+		return false, false, err
 	}
 	return true, private, nil
+}
+
+// image returns ref for a container to be created from, with what the
+// cache holds of it (see imageCache).
+func (r *Runtime) image(ctx context.Context, ref string) (client.Image, error) {
+	img, err := r.client.GetImage(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if c := r.images.get(ref, img); c != nil {
+		return c, nil
+	}
+	return img, nil
 }
 
 // plainHTTP reports whether registry host (host or host:port) is spoken to

@@ -114,6 +114,8 @@ type Runtime struct {
 	oomd map[string]bool // container ID → OOM event seen for its current task
 
 	pulls sync.Map // image ref → *sync.Mutex serialising its pulls
+	// images holds what was read of unpacked images (imagecache.go).
+	images imageCache
 	// pulledWith records which credentials may use a private image.
 	pulledWith credentialRecords
 
