@@ -141,6 +141,18 @@ func (m *memRuntime) ListPods(context.Context) ([]rtapi.PodState, error) {
 	return out, nil
 }
 
+func (m *memRuntime) PodState(_ context.Context, uid string) (*rtapi.PodState, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.pods[uid]
+	if p == nil {
+		return nil, nil
+	}
+	c := *p
+	c.Containers = slices.Clone(p.Containers)
+	return &c, nil
+}
+
 func (m *memRuntime) Exec(_ context.Context, uid, container string, cmd []string, _ io.Reader, stdout, _ io.Writer) (rtapi.ExecResult, error) {
 	_, err := fmt.Fprintf(stdout, "%s/%s: %s\n", uid, container, strings.Join(cmd, " "))
 	return rtapi.ExecResult{ExitCode: 0}, err

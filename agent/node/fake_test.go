@@ -214,6 +214,25 @@ func (f *fakeRuntime) ListPods(ctx context.Context) ([]rtapi.PodState, error) {
 	return out, nil
 }
 
+func (f *fakeRuntime) PodState(ctx context.Context, uid string) (*rtapi.PodState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
+	p := f.pods[uid]
+	if p == nil {
+		return nil, nil
+	}
+	c := *p
+	c.Containers = slices.Clone(p.Containers)
+	if p.Sandbox != nil {
+		sb := *p.Sandbox
+		c.Sandbox = &sb
+	}
+	return &c, nil
+}
+
 func (f *fakeRuntime) Exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (rtapi.ExecResult, error) {
 	f.mu.Lock()
 	exec, execCtx := f.exec, f.execCtx

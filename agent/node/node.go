@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	goruntime "runtime"
 	"sync"
 	"time"
 
@@ -85,6 +86,12 @@ type Config struct {
 	// OrphanGrace is the grace period for pods the runtime holds but the
 	// state no longer mentions, whose spec is unknown (30s).
 	OrphanGrace time.Duration
+	// MaxParallelStarts bounds how many pods set up their sandbox or
+	// start a container at once (4 per CPU, at least 8: much of a start
+	// waits on containerd, its shim and the disk): a hundred pods placed
+	// together then queue rather than share the CPUs a hundred ways, and
+	// the first ones run, and report, early.
+	MaxParallelStarts int
 	// EvictionInterval is how often running pods with a local storage
 	// limit are measured, and evicted when over it (10s, the kubelet's
 	// eviction monitoring period).
@@ -149,6 +156,9 @@ func (c *Config) setDefaults() {
 	def(&c.ProbeSecond, time.Second)
 	def(&c.OrphanGrace, 30*time.Second)
 	def(&c.EvictionInterval, 10*time.Second)
+	if c.MaxParallelStarts <= 0 {
+		c.MaxParallelStarts = max(8, 4*goruntime.GOMAXPROCS(0))
+	}
 }
 
 // Reconciler runs this node's pods. Create it with New and call Run once.
@@ -158,6 +168,9 @@ type Reconciler struct {
 	lister   *lister
 	reporter *reporter
 	wg       sync.WaitGroup // every goroutine Run started, workers included
+	// starts holds a token per sandbox setup or container start in
+	// flight (MaxParallelStarts).
+	starts chan struct{}
 
 	// Owned by the main loop (Run's goroutine).
 	workers map[string]*worker // pod UID → worker
@@ -177,6 +190,7 @@ func New(cfg Config) *Reconciler {
 		log:      log,
 		lister:   newLister(),
 		reporter: newReporter(cfg.NodeName, cfg.Reporter, cfg.ReportInterval, cfg.ResyncInterval, cfg.Clock, log),
+		starts:   make(chan struct{}, cfg.MaxParallelStarts),
 		workers:  map[string]*worker{},
 		desired:  map[string]*cluster.Pod{},
 		leaseOK:  true,
@@ -243,6 +257,17 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			r.syncDesired(ctx)
 		}
 	}
+}
+
+// bounded runs f once one of the MaxParallelStarts slots is free.
+func (r *Reconciler) bounded(ctx context.Context, f func() error) error {
+	select {
+	case r.starts <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-r.starts }()
+	return f()
 }
 
 func (r *Reconciler) goroutine(f func()) {
@@ -358,6 +383,13 @@ func (l *lister) request() uint64 {
 	l.mu.Unlock()
 	poke(l.wake)
 	return ticket
+}
+
+// last returns the number of the latest listing to have started.
+func (l *lister) last() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.started
 }
 
 func (l *lister) run(ctx context.Context, rt Runtime, out chan<- listResult) {

@@ -43,6 +43,10 @@ type Runtime interface {
 	RemovePod(ctx context.Context, podUID string, grace time.Duration) error
 	// ListPods returns every pod this runtime holds, found by labels.
 	ListPods(ctx context.Context) ([]rtapi.PodState, error)
+	// PodState returns what ListPods would show of one pod (nil: the
+	// runtime holds nothing of it), at a cost that does not grow with the
+	// pods on the node.
+	PodState(ctx context.Context, podUID string) (*rtapi.PodState, error)
 	// Exec runs cmd in a container, streaming its output; the exit code is
 	// in the result.
 	Exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (rtapi.ExecResult, error)

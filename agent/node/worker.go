@@ -116,9 +116,48 @@ func (w *worker) setObserved(obs *rtapi.PodState, seq uint64) bool {
 	if w.closed {
 		return false
 	}
+	if seq < w.seq {
+		// Older than what refresh read after the worker's last change.
+		return true
+	}
 	w.obs, w.seq = obs, seq
 	poke(w.wake)
 	return true
+}
+
+// takeTicket asks for a listing after a change the worker made: until one
+// that started after it arrives (or refresh reads the pod), the worker
+// waits. What it saw before the change is stale, refresh's read included.
+func (w *worker) takeTicket() {
+	t := w.r.lister.request()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ticket = t
+	w.seq = min(w.seq, t-1)
+}
+
+// refresh reads the pod's own state after a change the worker made, so
+// the next step sees the change (and the status saying so goes out)
+// without waiting for a listing of every pod on the node, which grows
+// with them. The listing asked for still comes; those that started before
+// this read are then ignored (setObserved), so what the worker sees never
+// goes back in time.
+func (w *worker) refresh(ctx context.Context, log *slog.Logger) {
+	before := w.r.lister.last()
+	obs, err := w.r.cfg.Runtime.PodState(ctx, w.uid)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Debug("reading the pod's state; waiting for the next listing", "err", err)
+		}
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// As new as the first listing to start after the read; the ticket
+	// taken before the read is never above it.
+	if seq := before + 1; seq >= w.seq {
+		w.obs, w.seq = obs, seq
+	}
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -204,7 +243,10 @@ func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a a
 	)
 	switch a.kind {
 	case actEnsureSandbox:
-		sb, err = rt.EnsureSandbox(ctx, pod)
+		err = w.r.bounded(ctx, func() (err error) {
+			sb, err = rt.EnsureSandbox(ctx, pod)
+			return err
+		})
 	case actPullImage:
 		err = w.pullImage(ctx, log, pod, a)
 	case actStartContainer:
@@ -213,8 +255,9 @@ func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a a
 			break // nothing reached the runtime
 		}
 		log.Info("starting container", "pod", pod.Key(), "container", a.container.Name, "attempt", a.attempt)
-		err = rt.StartContainer(ctx, pod, w.mem.sandbox, c, a.attempt)
-		w.ticket = w.r.lister.request()
+		err = w.r.bounded(ctx, func() error { return rt.StartContainer(ctx, pod, w.mem.sandbox, c, a.attempt) })
+		w.takeTicket()
+		w.refresh(ctx, log)
 		if err == nil && postStartOf(a.container) != nil {
 			hookFail = w.postStart(ctx, log, pod, a.container)
 		}
@@ -225,19 +268,19 @@ func (w *worker) do(ctx context.Context, log *slog.Logger, pod *cluster.Pod, a a
 			grace = w.preStop(ctx, log, pod, a.container, grace)
 		}
 		err = rt.StopContainer(ctx, w.uid, a.container.Name, grace)
-		w.ticket = w.r.lister.request()
+		w.takeTicket()
 	case actRemovePod:
 		log.Info("removing pod", "grace", a.grace)
 		if len(a.running) > 0 {
 			w.stopAll(ctx, log, pod, a.running, a.grace)
 		}
 		err = rt.RemovePod(ctx, w.uid, a.grace)
-		w.ticket = w.r.lister.request()
+		w.takeTicket()
 	case actResize:
 		log.Info("resizing container in place", "pod", pod.Key(), "container", a.container.Name,
 			"requests", a.container.Requests.String(), "limits", a.container.Limits.String())
 		err = rt.UpdateResources(ctx, w.uid, a.container)
-		w.ticket = w.r.lister.request()
+		w.takeTicket()
 	case actFetchVolume:
 		log.Info("copying volume data", "pod", pod.Key(), "from", a.from)
 		err = w.r.fetchVolumes(ctx, pod, a.from)
