@@ -20,7 +20,12 @@ import (
 // the node's pod CIDR, port mapping for hostPorts; with a cluster CIDR, our
 // own NAT rules instead of the bridge plugin's (see natRules).
 type network struct {
-	cni    gocni.CNI
+	// cni has every plugin: it tears every pod down, and sets up pods
+	// while the node's own forwarding rules are not in place.
+	cni gocni.CNI
+	// lean, once they are, sets up pods without the plugins that would
+	// only repeat them (see leanPlugins); nil when there are none.
+	lean   map[leanKey]gocni.CNI
 	conf   []byte
 	bridge string
 	// podNet is the node's pod subnet; a requested IP outside it is not
@@ -84,13 +89,72 @@ func newNetwork(cfg Config) (*network, error) {
 	if pluginExists(cfg.CNI.BinDirs, "firewall") {
 		plugins = append(plugins, map[string]any{"type": "firewall", "backend": "iptables"})
 	}
+	conf, c, err := newCNI(cfg, plugins)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	n := &network{cni: c, conf: conf, bridge: cfg.CNI.BridgeName, podNet: podNet, host: newHostNet(), nat: nat, log: log}
+	if nat != nil {
+		if n.lean, err = leanCNIs(cfg, plugins); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// leanKey picks a lean plugin list: whether the pod publishes host
+// ports (portmap is needed).
+type leanKey struct{ ports bool }
+
+// leanCNIs are the plugin lists for pods set up while the node's own
+// rules (natRules) are in place: without the firewall plugin, whose
+// per-pod FORWARD rules ours hold for the whole pod subnet, and without
+// portmap for a pod with no host ports. Each plugin left out is a process
+// and, for the firewall, a handful of iptables runs less per pod: most of
+// what setting up a pod's network costs.
+func leanCNIs(cfg Config, plugins []map[string]any) (map[leanKey]gocni.CNI, error) {
+	out := map[leanKey]gocni.CNI{}
+	for _, k := range []leanKey{{ports: false}, {ports: true}} {
+		_, c, err := newCNI(cfg, leanPlugins(plugins, k))
+		if err != nil {
+			return nil, err
+		}
+		out[k] = c
+	}
+	return out, nil
+}
+
+// leanPlugins is plugins without those k's pods do without.
+func leanPlugins(plugins []map[string]any, k leanKey) []map[string]any {
+	var keep []map[string]any
+	for _, p := range plugins {
+		switch p["type"] {
+		case "firewall":
+			continue
+		case "portmap":
+			if !k.ports {
+				continue
+			}
+		}
+		keep = append(keep, p)
+	}
+	return keep
+}
+
+// newCNI returns the conflist of plugins and a CNI that runs it (eth0),
+// with a loopback network for lo.
+func newCNI(cfg Config, plugins []map[string]any) ([]byte, gocni.CNI, error) {
 	conf, err := json.Marshal(map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       "shoal-" + cfg.CNI.BridgeName,
 		"plugins":    plugins,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := gocni.New(
 		gocni.WithPluginDir(cfg.CNI.BinDirs),
@@ -99,13 +163,9 @@ func newNetwork(cfg Config) (*network, error) {
 		gocni.WithLoNetwork,
 	)
 	if err != nil {
-		return nil, fmt.Errorf("CNI config: %w", err)
+		return nil, nil, fmt.Errorf("CNI config: %w", err)
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	return &network{cni: c, conf: conf, bridge: cfg.CNI.BridgeName, podNet: podNet, host: newHostNet(), nat: nat, log: log}, nil
+	return conf, c, nil
 }
 
 // ensureNAT installs the NAT and forwarding rules once (again after a
@@ -160,15 +220,18 @@ func (n *network) setup(ctx context.Context, uid, nsPath string, ports []gocni.P
 	// cluster; it still reaches every pod, so it starts, and the rules are
 	// tried again at the next pod start (a kernel without the MASQUERADE
 	// target, as some micro-VMs have, never gets them).
+	c := n.cni
 	if err := n.ensureNAT(ctx); err != nil {
 		n.log.Error("pod NAT rules not installed: pods on this node reach only the cluster network", "err", err)
+	} else if n.lean != nil {
+		c = n.lean[leanKey{ports: len(ports) > 0}]
 	}
 	opts := n.opts(ports)
 	if ip := net.ParseIP(want); ip != nil && n.podNet.Contains(ip) {
 		ones, _ := n.podNet.Mask.Size()
 		opts = append(opts, gocni.WithCapability("ips", []string{fmt.Sprintf("%s/%d", ip, ones)}))
 	}
-	res, err := n.cni.Setup(ctx, cniID(uid), nsPath, opts...)
+	res, err := c.Setup(ctx, cniID(uid), nsPath, opts...)
 	if err != nil {
 		return "", fmt.Errorf("CNI setup: %w", err)
 	}

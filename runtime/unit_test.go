@@ -160,6 +160,45 @@ func TestNetworkConfig(t *testing.T) {
 	}
 }
 
+// With a cluster CIDR the node's own FORWARD rules cover what the
+// firewall plugin would add per pod: pods are set up without it, and
+// without portmap when they publish no host port.
+func TestLeanPlugins(t *testing.T) {
+	plugins := []map[string]any{{"type": "bridge"}, {"type": "portmap"}, {"type": "firewall"}}
+	for _, tc := range []struct {
+		k    leanKey
+		want string
+	}{
+		{leanKey{ports: false}, "bridge"},
+		{leanKey{ports: true}, "bridge,portmap"},
+	} {
+		var types []string
+		for _, p := range leanPlugins(plugins, tc.k) {
+			types = append(types, p["type"].(string))
+		}
+		if got := strings.Join(types, ","); got != tc.want {
+			t.Errorf("leanPlugins(%+v) = %s, want %s", tc.k, got, tc.want)
+		}
+	}
+	if len(plugins) != 3 {
+		t.Errorf("leanPlugins changed its input: %v", plugins)
+	}
+	bin := t.TempDir()
+	os.WriteFile(filepath.Join(bin, "firewall"), nil, 0o755)
+	for _, cidr := range []string{"", "10.88.0.0/16"} {
+		n, err := newNetwork(Config{DataDir: "/data", CNI: CNIConfig{BinDirs: []string{bin}, BridgeName: "br9", PodCIDR: "10.88.7.0/24", ClusterCIDR: cidr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (n.lean != nil) != (cidr != "") || (n.lean != nil && len(n.lean) != 2) {
+			t.Errorf("cluster CIDR %q: lean lists %v", cidr, n.lean)
+		}
+		if !strings.Contains(string(n.conf), `"firewall"`) {
+			t.Errorf("cluster CIDR %q: teardown list without the firewall: %s", cidr, n.conf)
+		}
+	}
+}
+
 func TestHostPorts(t *testing.T) {
 	pod := &cluster.Pod{Spec: cluster.PodSpec{Containers: []cluster.Container{{
 		Ports: []cluster.ContainerPort{{ContainerPort: 80, HostPort: 8080}, {ContainerPort: 53, HostPort: 5353, Protocol: "UDP"}, {ContainerPort: 9090}},
