@@ -4,7 +4,10 @@
 #   make build       bin/shoal
 #   make test        deps, gofmt, vet, staticcheck, unit (-race), containerd tests
 #   make demo        one agent running examples/ (make demo-down stops it)
-#   make bench       Go benchmarks; make bench-pods for the pods-vs-ctr figures
+#   make bench       every figure beside its floor, one run (root): pod start
+#                    vs ctr run -d (20/50/100), DNS vs dnsmasq, agent memory,
+#                    scheduler Place100k/Idle100k
+#   make bench-go    all Go benchmarks; make bench-pods the pod start alone
 #   make fmt lint deps (lint: vet, staticcheck, function sizes)
 
 GO       ?= go
@@ -23,7 +26,7 @@ export CGO_CFLAGS
 BENCH     ?= .
 BENCHTIME ?= 1s
 
-.PHONY: all build test deps fmt lint vet demo demo-down bench bench-pods clean
+.PHONY: all build test deps fmt lint vet demo demo-down bench bench-go bench-pods clean
 
 all: build
 
@@ -57,12 +60,18 @@ demo: build
 demo-down:
 	scripts/demo-down.sh
 
+# Every tracked figure beside its floor, in one run (scripts/bench.sh;
+# root). N and RUNS pick the pod counts and runs of the pod-start table.
+bench: build
+	GO=$(GO) scripts/bench.sh
+
 # Go benchmarks of every package that has them (scheduler, consensus, dns,
 # bench/...). No -race: it would distort the figures.
-bench:
+bench-go:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -count=1 ./...
 
-# Apply of 20 pods vs ctr run -d of the same 20, and agent RSS (root).
+# Apply of N pods (default 20; N=20,50,100 RUNS=3 for the table) vs ctr
+# run -d of the same N, and agent RSS (root).
 bench-pods: build
 	scripts/bench-pods.sh
 
