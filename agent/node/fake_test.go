@@ -47,6 +47,12 @@ type fakeRuntime struct {
 	clock  *fakeClock
 	events chan rtapi.Event
 	lists  atomic.Int64
+	// listsStall, when set, makes ListPods wait until its context ends
+	// (a listing that takes forever); PodState still answers.
+	listsStall atomic.Bool
+	// during, when set, runs outside the lock in EnsureSandbox and
+	// StartContainer (to see how many run at once).
+	during func()
 
 	mu      sync.Mutex
 	pods    map[string]*rtapi.PodState
@@ -89,6 +95,9 @@ func (f *fakeRuntime) record(c call) {
 }
 
 func (f *fakeRuntime) EnsureSandbox(ctx context.Context, pod *cluster.Pod) (*rtapi.PodSandbox, error) {
+	if f.during != nil {
+		f.during()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record(call{op: "EnsureSandbox", uid: pod.UID})
@@ -112,6 +121,9 @@ func (f *fakeRuntime) PullImage(ctx context.Context, image, policy string, creds
 }
 
 func (f *fakeRuntime) StartContainer(ctx context.Context, pod *cluster.Pod, sb *rtapi.PodSandbox, c cluster.Container, attempt int) error {
+	if f.during != nil {
+		f.during()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record(call{op: "StartContainer", uid: pod.UID, container: c.Name, attempt: attempt})
@@ -195,6 +207,10 @@ func (f *fakeRuntime) setUsage(uid, container string, bytes int64) {
 }
 
 func (f *fakeRuntime) ListPods(ctx context.Context) ([]rtapi.PodState, error) {
+	if f.listsStall.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	f.lists.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()

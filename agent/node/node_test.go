@@ -505,3 +505,52 @@ func TestInitContainerFailureFailsNeverPod(t *testing.T) {
 		t.Errorf("starts = %s, want only the init container once", got)
 	}
 }
+
+// After a start the worker reads its own pod: the status says Running
+// without a listing of every pod, however long that takes.
+func TestStartReportedWithoutListing(t *testing.T) {
+	h := start(t, nil, nil)
+	h.waitFor("first listing", func() bool { return h.rt.lists.Load() > 0 })
+	h.rt.listsStall.Store(true)
+	p := newPod("web", "app")
+	h.src.putPod(p)
+	h.waitFor("web reported Running", func() bool {
+		return h.rep.sawStatus(p.UID, func(s cluster.PodStatus) bool { return s.Phase == cluster.PodRunning })
+	})
+	if n := len(startsOf(h.rt.callsOf("StartContainer"), p.UID)); n != 1 {
+		t.Errorf("%d starts, want 1", n)
+	}
+}
+
+// Sandbox setups and container starts share MaxParallelStarts slots.
+func TestStartsBounded(t *testing.T) {
+	for _, limit := range []int{1, 3} {
+		var inFlight, most atomic.Int64
+		h := start(t, func(h *harness) {
+			h.rt.during = func() {
+				n := inFlight.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				time.Sleep(5 * time.Millisecond)
+				inFlight.Add(-1)
+			}
+		}, func(c *Config) { c.MaxParallelStarts = limit })
+		var pods []*cluster.Pod
+		for i := range 8 {
+			p := newPod(fmt.Sprintf("p%d-%d", limit, i), "app")
+			pods = append(pods, p)
+			h.src.putPod(p)
+		}
+		h.waitFor("every pod Running", func() bool {
+			for _, p := range pods {
+				if h.status(p.Name).Phase != cluster.PodRunning {
+					return false
+				}
+			}
+			return true
+		})
+		if m := most.Load(); m > int64(limit) || m < 1 {
+			t.Errorf("limit %d: %d starts at once", limit, m)
+		}
+	}
+}
