@@ -79,6 +79,9 @@ func run(ctx context.Context, cfg Config, m machine) error {
 		return halted(err)
 	}
 	log.Info("agent ready", "api", cp.apiAddr, "dns", strings.Join(dnsAddrs, ","), "pod_cidr", cp.me.PodCIDR)
+	if cfg.Ready != nil {
+		cfg.Ready()
+	}
 	<-ctx.Done()
 	log.Info("agent stopping")
 	return halted(nil)

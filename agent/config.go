@@ -85,6 +85,9 @@ type Config struct {
 	// --horizontal-pod-autoscaler-sync-period).
 	HPASyncPeriod time.Duration
 	Logger        *slog.Logger
+	// Ready, when set, is called once, when the agent serves (API, DNS
+	// and node reconciler up): the end of its start-up.
+	Ready func()
 
 	// runtimeHealth are the container runtime monitor's timings (zero:
 	// the defaults); the package's tests shorten them.

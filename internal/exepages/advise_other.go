@@ -1,0 +1,13 @@
+//go:build !linux
+
+package exepages
+
+import "errors"
+
+var errUnsupported = errors.New("exepages: Linux only")
+
+// ReadByPage is Linux only.
+func ReadByPage() error { return errUnsupported }
+
+// Release is Linux only.
+func Release() error { return errUnsupported }
