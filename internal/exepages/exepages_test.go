@@ -112,6 +112,17 @@ func TestAdviseSelf(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("Linux only")
 	}
+	// A test binary just linked may still be dirty in the page cache,
+	// and dirty pages are not given back before they are written.
+	f, err := os.Open("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.Sync()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := exeRSS(t)
 	if err := ReadByPage(); err != nil {
 		t.Fatal(err)
