@@ -126,7 +126,10 @@ have=0
 for n in $COUNTS; do
 	if ((n > have)); then
 		pods "$have" "$n" | "$SHOAL" --addr "$API" apply -f - >/dev/null
-		wait_until "$n pods Running" 600 all_running "$n" || die "pods did not start; see $dir/agent.log"
+		if ! wait_until "$n pods Running" 600 all_running "$n"; then
+			tail -n 20 "$dir/agent.log" >&2
+			die "the pods did not start"
+		fi
 		have=$n
 	fi
 	say "$n pods: agent idle for ${SETTLE}s"
@@ -134,13 +137,14 @@ for n in $COUNTS; do
 	rows+=("$(report "$n")")
 done
 
-echo
-echo "agent $SHOAL (pid $agent), idle ${SETTLE}s at each count; MiB"
-printf '%5s %8s %8s %8s %8s %8s %8s\n' pods RSS PSS anon file PSS-file threads
-printf '%s\n' "${rows[@]}"
-
 if ((have > 0)); then
 	say "removing the pods"
 	pods 0 "$have" | "$SHOAL" --addr "$API" delete -f - >/dev/null
 	wait_until "pods removed" 300 pods_gone "$API" || warn "pods left behind; the cleanup kills their shims"
 fi
+
+# The table last: make bench's summary shows the closing lines.
+echo
+echo "agent $SHOAL, idle ${SETTLE}s at each count; MiB"
+printf '%5s %8s %8s %8s %8s %8s %8s\n' pods RSS PSS anon file PSS-file threads
+printf '%s\n' "${rows[@]}"
