@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"shoal/agent/api"
+	"shoal/agent/apiclient"
 	"shoal/cluster"
 	"shoal/consensus"
 	"shoal/consensus/consensustest"
@@ -124,4 +127,58 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.Write(p)
+}
+
+// TestForwardToUnreachableLeader: when the leader's API does not answer,
+// a follower's forwarded request fails with an error that says so and
+// where it tried, not a bare 502 with an empty body (the CLI printed
+// "error:" and nothing else; found by the fault suite, integration
+// TestChaos, when the leader was killed).
+func TestForwardToUnreachableLeader(t *testing.T) {
+	stores := consensustest.Cluster(t, 2, func(i int, c *consensus.Config) { c.NodeID = fmt.Sprintf("n%d", i+1) })
+	leader, follower := stores[0], stores[1]
+	if !leader.IsLeader() {
+		leader, follower = follower, leader
+	}
+	tc := newTestCluster(t, Config{Store: leader, NodeName: "n1"})
+	// A port nothing listens on: taken, then released.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	_, leaderID := leader.Leader()
+	tc.apply(t, &consensus.PutNode{Node: &cluster.Node{Name: leaderID, APIAddr: dead, Status: cluster.NodeReady}})
+	poll.Until(t, 10*time.Second, "the follower to hold the leader's node", func() (bool, string) {
+		_, ok := follower.State().Node(leaderID)
+		return ok, ""
+	})
+	_, faddr := tc.serve(t, Config{Store: follower, NodeName: "n2"})
+	c := tc.user(t, "admin")
+	c.Addr = faddr
+	for _, tcase := range []struct {
+		name string
+		call func() error
+	}{
+		{"write", func() error {
+			_, err := c.Apply(context.Background(), []api.File{{Name: "web.yaml", Data: deployment}})
+			return err
+		}},
+		{"consistent read", func() error {
+			c2 := *c
+			c2.Consistent = true
+			_, err := c2.Nodes(context.Background())
+			return err
+		}},
+	} {
+		err := tcase.call()
+		var se *apiclient.StatusError
+		if !errors.As(err, &se) || se.Code != http.StatusBadGateway {
+			t.Fatalf("%s through a follower whose leader is unreachable: %v, want a 502 StatusError", tcase.name, err)
+		}
+		if !strings.Contains(se.Message, "forward to the agent at "+dead) {
+			t.Errorf("%s: error %q does not say which agent it could not reach", tcase.name, se.Message)
+		}
+	}
 }

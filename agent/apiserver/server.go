@@ -268,6 +268,11 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, addr string, body
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.Transport = s.proxyTransport
 	rp.FlushInterval = -1 // logs -f streams
+	// The default answer to an agent that does not answer is a 502 with
+	// an empty body, which clients show as an empty error.
+	rp.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
+		writeError(w, http.StatusBadGateway, fmt.Errorf("forward to the agent at %s: %w", addr, err))
+	}
 	r2 := r.Clone(r.Context())
 	r2.Header.Set("X-Shoal-Forwarded", s.cfg.NodeName)
 	if body != nil {
