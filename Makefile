@@ -8,6 +8,7 @@
 #                    vs ctr run -d (20/50/100), DNS vs dnsmasq, agent memory,
 #                    scheduler Place100k/Idle100k
 #   make bench-go    all Go benchmarks; make bench-pods the pod start alone
+#   make chaos       the long fault suite: ROUNDS=100 SEED=... (root), writes a report
 #   make fmt lint deps (lint: vet, staticcheck, function sizes)
 
 GO       ?= go
@@ -25,8 +26,14 @@ export CGO_CFLAGS
 # Benchmarks: BENCH picks them, BENCHTIME how long each runs.
 BENCH     ?= .
 BENCHTIME ?= 1s
+# The fault suite: rounds, first seed (empty: drawn), kinds, faults per round, report file.
+ROUNDS ?= 100
+SEED   ?=
+KINDS  ?=
+FAULTS ?=
+REPORT ?= chaos-report.txt
 
-.PHONY: all build test deps fmt lint vet demo demo-down bench bench-go bench-pods clean
+.PHONY: all build test deps fmt lint vet demo demo-down bench bench-go bench-pods chaos clean
 
 all: build
 
@@ -74,6 +81,11 @@ bench-go:
 # run -d of the same N, and agent RSS (root).
 bench-pods: build
 	scripts/bench-pods.sh
+
+# The randomized fault suite's long form (root): ROUNDS schedules from
+# SEED, report in REPORT (default chaos-report.txt). CI runs the short form.
+chaos:
+	ROUNDS=$(ROUNDS) SEED=$(SEED) KINDS=$(KINDS) FAULTS=$(FAULTS) REPORT=$(REPORT) scripts/chaos.sh
 
 clean:
 	rm -rf bin

@@ -106,8 +106,12 @@ func TestPlan(t *testing.T) {
 		{Netem, 2, []int{0}, nil, -1},
 		{DiskFull, 3, []int{2}, nil, -1},
 		{PartitionMinority, 0, []int{2, 0}, nil, -1},
-		{OneWay, 0, []int{2}, []int{0}, -1},
+		{OneWay, 4, []int{2}, []int{4}, -1}, // a follower stops hearing the leader
+		{OneWay, 2, []int{2}, []int{0}, -1}, // the leader stops hearing a follower
+		{OneWay, -1, []int{2}, []int{0}, -1},
 		{Bridge, 0, []int{0, 4}, []int{1, 3}, 2},
+		{Bridge, 2, []int{2, 4}, []int{1, 3}, 0}, // the leader is never the bridge
+		{Bridge, -1, []int{0, 4}, []int{1, 3}, 2},
 		{ClockJump, 0, []int{2}, nil, -1},
 		{RestartAll, 0, []int{0, 1, 2, 3, 4}, nil, -1},
 	} {
@@ -185,6 +189,15 @@ func TestLinearizable(t *testing.T) {
 			op(1, Read, "b", "1", 20, 30, OK),
 			op(0, Read, "a", "1", 20, 30, OK),
 		}, porcupine.Ok},
+		{"an unknown write nobody read changes nothing", []Op{
+			op(0, Write, "a", "1", 0, 10, OK),
+			op(0, Write, "a", "2", 20, 30, Unknown),
+			op(1, Read, "a", "1", 40, 50, OK),
+		}, porcupine.Ok},
+		{"an unknown write read before it was called", []Op{
+			op(1, Read, "a", "2", 0, 5, OK),
+			op(0, Write, "a", "2", 20, 30, Unknown),
+		}, porcupine.Illegal},
 		{"a read that failed says nothing", []Op{
 			op(0, Write, "a", "1", 0, 10, OK),
 			op(1, Read, "a", "garbage", 20, 30, Unknown),
@@ -199,6 +212,22 @@ func TestLinearizable(t *testing.T) {
 				t.Errorf("detail %q does not name the key", v.Detail)
 			}
 		})
+	}
+}
+
+// Unknown writes whose value no read returned are left out of what the
+// checker searches; those read are kept.
+func TestLinearizablePrunesUnreadUnknownWrites(t *testing.T) {
+	ops := []Op{
+		op(0, Write, "a", "1", 0, 10, OK),
+		op(0, Write, "a", "2", 20, 30, Unknown),
+		op(0, Write, "a", "3", 20, 30, Unknown),
+		op(0, Write, "a", "4", 20, 30, Fail),
+		op(1, Read, "a", "3", 40, 50, OK),
+		op(1, Read, "a", "", 40, 50, Unknown),
+	}
+	if v := Linearizable(ops, 10*time.Second); v.Result != porcupine.Ok || v.Ops != 3 {
+		t.Errorf("result %v over %d ops, want Ok over 3 (write 1, write 3, read 3)", v.Result, v.Ops)
 	}
 }
 

@@ -137,7 +137,20 @@ var RegisterModel = porcupine.Model{
 // may take effect at any time after its call, so it never returns; a
 // failed write and a read that did not answer (no value observed) say
 // nothing and are left out.
+//
+// So is a write of unknown outcome whose value no read returned: whether
+// it happened or not changes no read, since a linearization that has it
+// stays one without it (the next operation on the register after it is a
+// write, or nothing). Each such write would multiply the orders the
+// checker tries; faults that stop an agent make dozens.
 func porcupineOps(ops []Op) []porcupine.Operation {
+	type kv struct{ key, value string }
+	read := map[kv]bool{}
+	for _, o := range ops {
+		if o.Kind == Read && o.Status == OK {
+			read[kv{o.Key, o.Value}] = true
+		}
+	}
 	var out []porcupine.Operation
 	for _, o := range ops {
 		if o.Kind != Write && o.Kind != Read {
@@ -146,7 +159,7 @@ func porcupineOps(ops []Op) []porcupine.Operation {
 		ret := int64(o.Return)
 		switch {
 		case o.Status == OK:
-		case o.Kind == Write && o.Status == Unknown:
+		case o.Kind == Write && o.Status == Unknown && read[kv{o.Key, o.Value}]:
 			ret = math.MaxInt64
 		default:
 			continue

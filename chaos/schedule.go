@@ -139,7 +139,10 @@ func Generate(seed int64, c Config) (Schedule, error) {
 			f.LossPercent = 10 + r.Intn(21)                            // 10–30 %
 			f.Delay = time.Duration(20+r.Intn(181)) * time.Millisecond // 20–200 ms
 		case ClockJump:
-			f.Jump = time.Duration(30+r.Intn(271)) * time.Second // 30 s – 5 min
+			// 30 s – 4 min: under the 5 minutes node certificates are
+			// backdated by, so one issued during the jump is valid once
+			// the clock is stepped back.
+			f.Jump = time.Duration(30+r.Intn(211)) * time.Second
 		}
 		s.Faults = append(s.Faults, f)
 	}
@@ -183,10 +186,20 @@ func Plan(f Fault, n, leader int) (Action, error) {
 	case PartitionMinority:
 		a.Targets = slices.Clone(p[:(n-1)/2])
 	case OneWay:
+		// Between the leader and another: either the leader stops hearing
+		// a follower (its acknowledgements) or a follower stops hearing
+		// the leader (its heartbeats), as the draw falls.
 		a.Targets, a.Peers = []int{p[0]}, []int{p[1]}
+		if leader >= 0 && p[0] != leader {
+			a.Peers = []int{leader}
+		} else if leader >= 0 {
+			a.Peers = []int{firstNot(p[1:], leader)}
+		}
 	case Bridge:
-		a.Via = p[0]
-		rest := p[1:]
+		// The bridge is never the leader, which would reach everyone and
+		// make the partition harmless.
+		a.Via = firstNot(p, leader)
+		rest := slices.DeleteFunc(slices.Clone(p), func(i int) bool { return i == a.Via })
 		a.Targets, a.Peers = slices.Clone(rest[:len(rest)/2]), slices.Clone(rest[len(rest)/2:])
 	case ClockJump:
 		a.Targets = []int{p[0]}
