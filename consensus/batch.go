@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/raft"
+
+	"shoal/internal/diskfull"
 )
 
 // applyReq is one caller's commands waiting for a log entry.
@@ -39,6 +41,9 @@ func (s *Store) Apply(ctx context.Context, cmds ...Command) ([]Result, error) {
 	}
 	if s.raft.State() != raft.Leader {
 		return nil, fmt.Errorf("apply %s: %w", cmds[0].Type(), s.notLeader())
+	}
+	if err := s.checkSpace(); err != nil {
+		return nil, fmt.Errorf("apply %s: %w", cmds[0].Type(), err)
 	}
 	// Encoding happens here, in the callers' goroutines, in parallel.
 	req := &applyReq{cmds: make([][]byte, len(cmds)), resp: make(chan applyResp, 1)}
@@ -129,6 +134,10 @@ func (s *Store) deliver(f raft.ApplyFuture, batch []*applyReq) {
 		}
 	} else if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 		err = fmt.Errorf("apply batch: %w (%v)", s.notLeader(), err)
+	} else if diskfull.Is(err) {
+		// The leader steps down when its log append fails; the write was
+		// not committed, and the caller is told why.
+		err = fmt.Errorf("apply batch: %w", diskfull.Wrap(s.spaceDir(), err))
 	} else {
 		err = fmt.Errorf("apply batch: %w", err)
 	}

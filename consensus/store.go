@@ -46,6 +46,10 @@ type Config struct {
 	// new cluster. A member that has state recovers it and ignores this.
 	Bootstrap bool
 	Logger    *slog.Logger
+	// Space, if set, guards the data dir's free space: Apply refuses
+	// commands while it is short, and Raft's own writes may spend its
+	// ballast. See SpaceGuard.
+	Space SpaceGuard
 
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
@@ -196,6 +200,9 @@ func (s *Store) open() error {
 			}
 			snaps = fss
 		}
+	}
+	if cfg.Space != nil {
+		logs, stable = spaceLogs{logs, cfg.Space}, spaceStable{stable, cfg.Space, s.done, s.log}
 	}
 	s.trans = cfg.Transport
 	if s.trans == nil {
