@@ -28,6 +28,7 @@ import (
 	"shoal/consensus"
 	"shoal/dns"
 	"shoal/gpu"
+	"shoal/internal/diskfull"
 	"shoal/metrics"
 )
 
@@ -46,6 +47,15 @@ func run(ctx context.Context, cfg Config, m machine) error {
 	log := cfg.Logger.With("node", cfg.Name)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
+	}
+	// The guard first: it keeps back the ballast that lets Raft store its
+	// term and vote when the disk fills.
+	space, err := diskfull.NewGuard(cfg.DataDir, cfg.DataDirReserve, 0)
+	if err != nil {
+		return fmt.Errorf("--data-dir-reserve: %w", err)
+	}
+	if err := space.Refresh(); err != nil {
+		log.Warn("data dir", "err", err)
 	}
 	creds, err := loadOrCreateCredentials(ctx, cfg, log)
 	if err != nil {
@@ -70,7 +80,7 @@ func run(ctx context.Context, cfg Config, m machine) error {
 	}
 	lc := &lifecycle{ctx: ctx, log: log}
 	defer lc.shutdown()
-	cp, err := startControl(ctx, lc, cfg, creds, stop, log)
+	cp, err := startControl(ctx, lc, cfg, creds, space, stop, log)
 	if err != nil {
 		return halted(err)
 	}
@@ -106,7 +116,7 @@ type controlPlane struct {
 
 // startControl joins the cluster: Raft, gossip, the leader-only units and
 // the API; then it registers this node and waits for its pod subnet.
-func startControl(ctx context.Context, lc *lifecycle, cfg Config, creds *credentials, stop context.CancelCauseFunc, log *slog.Logger) (*controlPlane, error) {
+func startControl(ctx context.Context, lc *lifecycle, cfg Config, creds *credentials, space *diskfull.Guard, stop context.CancelCauseFunc, log *slog.Logger) (*controlPlane, error) {
 	cp := &controlPlane{creds: creds, reg: prometheus.NewRegistry(), metrics: metrics.NewRecorder(cfg.Name, metricsWindowSize(cfg.MetricsInterval))}
 	cp.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), cp.metrics)
 
@@ -125,6 +135,7 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, creds *credent
 		Logger:    log,
 		Version:   Version,
 		TLS:       raftTLS(creds.id),
+		Space:     space,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft state: %w", err)
@@ -151,14 +162,11 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, creds *credent
 		return nil, err
 	}
 	lc.onStop(cp.members.stop)
+	lc.loop((&diskWatch{guard: space, every: cfg.DiskCheckInterval, report: cp.members.setDiskPressure, log: log}).run)
 	lc.loop(func(ctx context.Context) { followGossipKeys(ctx, store, cp.members.g, cfg.DataDir, log) })
 	lc.loop(func(ctx context.Context) { followSecretKeys(ctx, store, creds, cfg.Name, log) })
 	lc.loop(func(ctx context.Context) { rememberPeers(ctx, store, cfg.DataDir, cfg.Name, log) })
-	reconnectEvery := 5 * time.Second
-	if cfg.GossipProfile == "test" {
-		reconnectEvery = time.Second
-	}
-	lc.loop(func(ctx context.Context) { cp.members.reconnect(ctx, reconnectEvery) })
+	lc.loop(func(ctx context.Context) { cp.members.reconnect(ctx, reconnectEvery(cfg.GossipProfile)) })
 
 	if err := waitForLeader(ctx, store, log); err != nil {
 		return nil, err
@@ -207,6 +215,15 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, creds *credent
 	return cp, nil
 }
 
+// reconnectEvery is how often gossip calls on the nodes it lost: faster
+// under the test profile.
+func reconnectEvery(profile string) time.Duration {
+	if profile == "test" {
+		return time.Second
+	}
+	return 5 * time.Second
+}
+
 // startAPI serves the HTTP API, with its audit log.
 func (cp *controlPlane) startAPI(cfg Config, leases *leaseKeeper, lc *lifecycle, log *slog.Logger) error {
 	auditLog, err := openAudit(cfg.DataDir, lc)
@@ -227,6 +244,9 @@ func (cp *controlPlane) startAPI(cfg Config, leases *leaseKeeper, lc *lifecycle,
 		Audit:      auditLog,
 		Secrets:    cp.creds.secrets,
 		Metrics:    cp.metrics,
+		// Live node conditions come from gossip: a node whose data dir is
+		// full cannot record them in the Raft state.
+		NodeConditions: func() map[string][]string { return nodeConditions(cp.members.g) },
 	})
 	cp.apiAddr, err = serveAPI(cfg, cp.srv, cp.creds.id.ServerTLS(tls.VerifyClientCertIfGiven), lc, log)
 	if err != nil {

@@ -84,7 +84,14 @@ type Config struct {
 	// HorizontalPodAutoscaler (default 15s, Kubernetes'
 	// --horizontal-pod-autoscaler-sync-period).
 	HPASyncPeriod time.Duration
-	Logger        *slog.Logger
+	// DataDirReserve is the free space (bytes) below which the data dir
+	// counts as full: writes are refused with a clear error and the node
+	// shows DiskPressure (default 64 MiB). DiskCheckInterval is how often
+	// the condition is looked at for reporting (default 5s; writes check
+	// it each time).
+	DataDirReserve    uint64
+	DiskCheckInterval time.Duration
+	Logger            *slog.Logger
 	// Ready, when set, is called once, when the agent serves (API, DNS
 	// and node reconciler up): the end of its start-up.
 	Ready func()
@@ -133,6 +140,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GossipProfile != "lan" && c.GossipProfile != "test" {
 		errs = append(errs, fmt.Errorf("--gossip-profile %q: expected lan or test", c.GossipProfile))
+	}
+	if c.DiskCheckInterval <= 0 {
+		c.DiskCheckInterval = 5 * time.Second
 	}
 	if c.DeadGrace <= 0 {
 		c.DeadGrace = 30 * time.Second

@@ -108,6 +108,12 @@ func (m *gossipMembers) setRuntimeReady(ready bool) {
 	m.updateMeta(func(meta *gossip.NodeMeta) { meta.RuntimeNotReady = !ready })
 }
 
+// setDiskPressure tells the other agents whether this node's data dir is
+// below its free-space reserve.
+func (m *gossipMembers) setDiskPressure(pressure bool) {
+	m.updateMeta(func(meta *gossip.NodeMeta) { meta.DiskPressure = pressure })
+}
+
 func (m *gossipMembers) updateMeta(change func(*gossip.NodeMeta)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -20,7 +20,7 @@ func FuzzDecodeMeta(f *testing.F) {
 	long.GPUModel = strings.Repeat("é", 40)
 	notReady := fullMeta()
 	notReady.RuntimeNotReady = true
-	for _, m := range []NodeMeta{fullMeta(), {}, long, {Address: "::1", DNSPort: 65535, MilliCPU: 1<<63 - 1}, notReady, {RuntimeNotReady: true}} {
+	for _, m := range []NodeMeta{fullMeta(), {}, long, {Address: "::1", DNSPort: 65535, MilliCPU: 1<<63 - 1}, notReady, {RuntimeNotReady: true}, {DiskPressure: true}} {
 		b, err := m.Encode()
 		if err != nil {
 			f.Fatal(err)

@@ -56,6 +56,7 @@ const (
 // Bits this version does not know are ignored.
 const (
 	flagRuntimeNotReady = 1 << 0
+	flagDiskPressure    = 1 << 1
 )
 
 // NodeMeta is the compact node summary carried in gossip. The node's name
@@ -87,6 +88,9 @@ type NodeMeta struct {
 	// restarting or not answering; the leader shows the node NotReady and
 	// places no new pods on it. Pods already there keep running.
 	RuntimeNotReady bool
+	// DiskPressure: the node's data dir is below its free-space reserve;
+	// it refuses writes while it leads, and shows the condition.
+	DiskPressure bool
 }
 
 // Encode returns the wire form of m, at most memberlist.MetaMaxSize bytes.
@@ -117,6 +121,9 @@ func (m NodeMeta) Encode() ([]byte, error) {
 	var flags uint64
 	if m.RuntimeNotReady {
 		flags |= flagRuntimeNotReady
+	}
+	if m.DiskPressure {
+		flags |= flagDiskPressure
 	}
 	b = putUint(b, tagFlags, flags)
 	if len(b) > memberlist.MetaMaxSize {
@@ -201,6 +208,7 @@ func DecodeMeta(b []byte) (NodeMeta, error) {
 			var flags uint64
 			flags, err = getUint(v)
 			m.RuntimeNotReady = flags&flagRuntimeNotReady != 0
+			m.DiskPressure = flags&flagDiskPressure != 0
 		default:
 			// A field from a newer agent: skipping it is the compatibility
 			// promise of the framing.

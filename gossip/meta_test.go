@@ -35,7 +35,7 @@ func fullMeta() NodeMeta {
 func TestMetaRoundTrip(t *testing.T) {
 	notReady := fullMeta()
 	notReady.RuntimeNotReady = true
-	for name, m := range map[string]NodeMeta{"full": fullMeta(), "empty": {}, "runtime not ready": notReady, "only flags": {RuntimeNotReady: true}} {
+	for name, m := range map[string]NodeMeta{"full": fullMeta(), "empty": {}, "runtime not ready": notReady, "only flags": {RuntimeNotReady: true}, "disk pressure": {DiskPressure: true}, "both flags": {RuntimeNotReady: true, DiskPressure: true}} {
 		b, err := m.Encode()
 		if err != nil {
 			t.Fatalf("%s: encode: %v", name, err)

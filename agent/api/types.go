@@ -91,6 +91,16 @@ type NodeView struct {
 	Pods      int               `json:"pods"`
 	// GPUHolders maps GPU ID → pod key.
 	GPUHolders map[string]string `json:"gpuHolders,omitempty"`
+	// Conditions are the node's live conditions from gossip, such as
+	// DiskPressure (its data dir is below the reserve).
+	Conditions []string `json:"conditions,omitempty"`
+}
+
+// Health is GET /health's answer: status ok, or degraded with this
+// node's conditions.
+type Health struct {
+	Status     string   `json:"status"`
+	Conditions []string `json:"conditions,omitempty"`
 }
 
 // WorkloadView is a workload and the counts of its pods.

@@ -15,10 +15,11 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 	if answered {
 		return
 	}
-	roles := s.raftRoles()
+	roles, conds := s.raftRoles(), s.conditions()
 	out := api.List[api.NodeView]{Index: st.Index(), Items: []api.NodeView{}}
 	for _, n := range st.Nodes() {
 		v := nodeView(st, n)
+		v.Conditions = conds[n.Name]
 		if r, ok := roles[n.Name]; ok || roles != nil {
 			// The role is live Raft configuration, not replicated state:
 			// fill it in on a copy.

@@ -27,6 +27,7 @@ import (
 	"shoal/agent/apiclient"
 	"shoal/cluster"
 	"shoal/consensus"
+	"shoal/internal/diskfull"
 	"shoal/runtime/rtapi"
 )
 
@@ -79,6 +80,9 @@ type Config struct {
 	// Metrics is this node's sampled resource usage; nil on an agent
 	// that samples none.
 	Metrics MetricsSource
+	// NodeConditions, if set, maps node names to their live conditions
+	// (DiskPressure), which gossip carries and the Raft state does not.
+	NodeConditions func() map[string][]string
 }
 
 // Server is the agent's HTTP API.
@@ -128,7 +132,7 @@ func NewServer(cfg Config) *Server {
 		method, path, _ := strings.Cut(pattern, " ")
 		s.mux.HandleFunc(method+" "+p+path, s.guard(need, h))
 	}
-	route("GET /health", permPublic, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, map[string]string{"status": "ok"}) })
+	route("GET /health", permPublic, s.handleHealth)
 	route("POST /join", permPublic, s.handleJoin)
 	route("POST /apply", permWrite, s.handleApply)
 	route("POST /delete", permWrite, s.handleDeleteFiles)
@@ -328,9 +332,30 @@ func fail(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, err)
 	case errors.Is(err, consensus.ErrNotLeader):
 		writeError(w, http.StatusServiceUnavailable, err)
+	case errors.Is(err, diskfull.ErrFull):
+		writeError(w, http.StatusInsufficientStorage, err)
 	default:
 		writeError(w, http.StatusInternalServerError, err)
 	}
 }
 
 var errNotFound = errors.New("not found")
+
+// conditions returns the live node conditions, nil when none are known.
+func (s *Server) conditions() map[string][]string {
+	if s.cfg.NodeConditions == nil {
+		return nil
+	}
+	return s.cfg.NodeConditions()
+}
+
+// handleHealth answers while the agent serves; a condition such as
+// DiskPressure (writes refused) is named, and the answer stays 200: reads
+// are still served.
+func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	out := api.Health{Status: "ok", Conditions: s.conditions()[s.cfg.NodeName]}
+	if len(out.Conditions) > 0 {
+		out.Status = "degraded"
+	}
+	writeJSON(w, out)
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	kresource "k8s.io/apimachinery/pkg/api/resource"
 
 	"shoal/agent"
 	"shoal/cluster"
@@ -20,7 +21,7 @@ import (
 func newAgentCmd(g *globals) *cobra.Command {
 	var cfg agent.Config
 	var join, upstreams, registries []string
-	var labels, capacity, logLevel string
+	var labels, capacity, logLevel, reserve string
 	var keepExePages bool
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -60,6 +61,9 @@ its host's root uses with the CLI.`,
 					cfg.AdvertisedGPUs = int(cfg.Capacity.GPU)
 				}
 			}
+			if cfg.DataDirReserve, err = parseBytes(reserve); err != nil {
+				return fmt.Errorf("--data-dir-reserve: %w", err)
+			}
 			if cfg.Name == "" {
 				h, _ := os.Hostname()
 				cfg.Name = strings.ToLower(h)
@@ -74,6 +78,9 @@ its host's root uses with the CLI.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Name, "name", "", "node name (default: the host name)")
 	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/shoal", "where the agent keeps its state, pod data and volumes")
+	f.StringVar(&reserve, "data-dir-reserve", "64Mi", "free space below which the data dir counts as full: writes are refused and the node shows DiskPressure")
+	f.DurationVar(&cfg.DiskCheckInterval, "disk-check-interval", 5*time.Second, "how often the data dir's free space is looked at for DiskPressure")
+	_ = f.MarkHidden("disk-check-interval")
 	f.StringVar(&cfg.Bind, "bind", "127.0.0.1", "IP to listen on for Raft, gossip and the API")
 	f.StringVar(&cfg.Advertise, "advertise", "", "IP other nodes reach this one on (default: --bind)")
 	f.StringSliceVar(&join, "join", nil, "API addresses of cluster members to join through, HOST[:PORT],... (port 7948 by default)")
@@ -145,4 +152,17 @@ func releaseExePages(ctx context.Context, log *slog.Logger) func() {
 			}
 		}()
 	}
+}
+
+// parseBytes reads a size such as 64Mi or 1G.
+func parseBytes(s string) (uint64, error) {
+	q, err := kresource.ParseQuantity(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q: expected a size such as 64Mi or 1Gi", s)
+	}
+	n, ok := q.AsInt64()
+	if !ok || n <= 0 {
+		return 0, fmt.Errorf("%q: expected a positive whole number of bytes, such as 64Mi", s)
+	}
+	return uint64(n), nil
 }

@@ -372,6 +372,9 @@ func describeNode(out io.Writer, v api.NodeView, pods []*cluster.Pod) error {
 	n := v.Node
 	fmt.Fprintf(w, "Name:\t%s\n", n.Name)
 	fmt.Fprintf(w, "Status:\t%s\n", n.Status)
+	if len(v.Conditions) > 0 {
+		fmt.Fprintf(w, "Conditions:\t%s\n", strings.Join(v.Conditions, ","))
+	}
 	fmt.Fprintf(w, "Raft:\t%s\n", dash(n.Raft))
 	fmt.Fprintf(w, "Unschedulable:\t%t\n", n.Unschedulable)
 	// As kubectl: one taint a line, key=value:Effect.

@@ -65,6 +65,8 @@ func fixtureNodes() []api.NodeView {
 			},
 			Requested: cluster.Resources{MilliCPU: 1550, Memory: 1*gi + 544*mi},
 			Pods:      5,
+			// Its data dir is below the reserve: gossip says so.
+			Conditions: []string{"DiskPressure"},
 		},
 		{
 			// Down: gone past the grace period, so out of the Raft

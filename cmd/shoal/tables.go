@@ -47,6 +47,9 @@ func nodeTable(nodes []api.NodeView) *table {
 		if n.Unschedulable {
 			status += ",SchedulingDisabled"
 		}
+		for _, c := range v.Conditions {
+			status += "," + c
+		}
 		t.add(n.Name, nodeToK8s(v),
 			[]string{n.Name, status, dash(n.Raft),
 				fmt.Sprintf("%s/%s", cluster.FormatMilliCPU(v.Requested.MilliCPU), cluster.FormatMilliCPU(n.Allocatable.MilliCPU)),
