@@ -100,7 +100,10 @@ func (s fullStore) SetUint64(k []byte, v uint64) error {
 // writes with an error that names the cause, keeps its state and its
 // Raft member (no panic, no shutdown) and writes again once space is back.
 func TestApplyOnFullDisk(t *testing.T) {
-	defer func(d time.Duration) { spaceRetryEvery = d }(spaceRetryEvery)
+	// Restored after the store's cleanup closed it (cleanups run last
+	// first), so no Raft goroutine reads it meanwhile.
+	saved := spaceRetryEvery
+	t.Cleanup(func() { spaceRetryEvery = saved })
 	spaceRetryEvery = 20 * time.Millisecond
 	disk := &fakeDisk{}
 	st := fullStore{raft.NewInmemStore(), disk}
