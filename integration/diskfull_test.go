@@ -152,12 +152,7 @@ func TestDataDirFull(t *testing.T) {
 			strings.Count(string(b), "is full"), strings.Count(string(b), "DiskPressure"), lastMatching(string(b), "is full", 3))
 	}
 	// Space returns: writes work again, the condition clears.
-	files, _ := filepath.Glob(filepath.Join(mnt, "filler-*"))
-	for _, f := range files {
-		if err := os.Remove(f); err != nil {
-			t.Fatal(err)
-		}
-	}
+	freeFill(t, mnt)
 	poll.Until(t, 30*time.Second, "an apply after space was freed", func() (bool, string) {
 		r := a.RunInput([]byte(deploy("after")), "apply", "-f", "-")
 		return r.Code == 0, r.Err()
@@ -222,4 +217,96 @@ func lastMatching(s, sub string, n int) string {
 		}
 	}
 	return strings.Join(out[max(0, len(out)-n):], "")
+}
+
+// TestDataDirFullCluster: in a 3-agent cluster, a follower whose data dir
+// fills up only falls behind (the other two commit) and catches up once
+// space is freed; a leader whose data dir fills up refuses writes sent to
+// any agent with the data-dir error, and takes them again once space is
+// freed. No agent exits.
+func TestDataDirFullCluster(t *testing.T) {
+	var mnts []string
+	for range 3 {
+		mnts = append(mnts, smallFS(t, "256m"))
+	}
+	c := StartClusterWith(t, ClusterOptions{N: 3, Image: true, Configure: func(i int, o *Options) {
+		o.DataDir = filepath.Join(mnts[i], "d")
+		o.Args = append(o.Args, "--disk-check-interval=200ms")
+	}})
+	deploy := func(name string) []byte {
+		return []byte(manifest(strings.ReplaceAll(fullDeployment, "NAME", name), c.Image))
+	}
+	apply := func(i int, name string) Result { return c.Agents[i].RunInput(deploy(name), "apply", "-f", "-") }
+	hasDeployment := func(i int, name string) (bool, string) {
+		r := c.Agents[i].Run("get", "deployments")
+		return r.Code == 0 && strings.Contains(r.Stdout, name), r.Stdout + r.Stderr
+	}
+	statusOf := func(i, of int) string {
+		for line := range strings.Lines(c.Agents[i].Shoal(t, "get", "nodes")) {
+			if f := strings.Fields(line); len(f) > 1 && f[0] == c.Agents[of].Opts.Name {
+				return f[1]
+			}
+		}
+		return ""
+	}
+	leader := c.WaitLeader()
+	follower, other := (leader+1)%3, (leader+2)%3
+
+	// A follower fills up: the cluster writes on without it.
+	fill(t, mnts[follower])
+	if r := apply(other, "while-follower-full"); r.Code != 0 {
+		t.Fatalf("apply with a follower's data dir full: %s", r.Err())
+	}
+	poll.Until(t, 30*time.Second, "the full follower showing DiskPressure", func() (bool, string) {
+		s := statusOf(leader, follower)
+		return strings.Contains(s, "DiskPressure"), s
+	})
+	freeFill(t, mnts[follower])
+	poll.Until(t, time.Minute, "the follower caught up after space was freed", func() (bool, string) {
+		return hasDeployment(follower, "while-follower-full")
+	})
+
+	// The leader fills up: writes through any agent are refused with the
+	// cause; reads are served.
+	leader = c.WaitLeader()
+	follower = (leader + 1) % 3
+	fill(t, mnts[leader])
+	want := "the data dir " + c.Agents[leader].Opts.DataDir + " is full"
+	for _, i := range []int{leader, follower} {
+		r := apply(i, "while-leader-full")
+		t.Logf("apply through agent %d with the leader's data dir full: exit %d: %s", i, r.Code, strings.TrimSpace(r.Stderr))
+		if r.Code == 0 || !strings.Contains(r.Stderr, want) {
+			t.Errorf("apply through agent %d with the leader's data dir full: %s; want %q", i, r.Err(), want)
+		}
+	}
+	if ok, out := hasDeployment(leader, "while-follower-full"); !ok {
+		t.Errorf("get deployments on the full leader: %s", out)
+	}
+	freeFill(t, mnts[leader])
+	poll.Until(t, time.Minute, "an apply after the leader's space was freed", func() (bool, string) {
+		r := apply(follower, "after")
+		return r.Code == 0, r.Err()
+	})
+	for i, a := range c.Agents {
+		if !a.Running() {
+			t.Errorf("agent %d exited; its log:\n%s", i, tail(a.Log, 40))
+		}
+		poll.Until(t, time.Minute, fmt.Sprintf("agent %d holding every write", i), func() (bool, string) {
+			return hasDeployment(i, "after")
+		})
+		if ok, out := hasDeployment(i, "while-leader-full"); ok {
+			t.Errorf("agent %d lists the refused write: %s", i, out)
+		}
+	}
+}
+
+// freeFill removes what fill allocated under dir.
+func freeFill(t *testing.T, dir string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "filler-*"))
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
