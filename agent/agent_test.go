@@ -512,39 +512,27 @@ func TestAgentStopsOnUndecodableLogEntry(t *testing.T) {
 	t.Logf("the agent stopped with: %v", err)
 }
 
-// runUntilReady runs an agent until its API answers ready, then stops it;
-// it returns the agent's own error if it ended first.
+// runUntilReady runs an agent until it is ready (its Ready hook: API, DNS
+// and node reconciler up), then stops it; it returns what run returned. A
+// readiness seen on the API alone would stop an agent still starting its
+// node reconciler, which then ends with the cancellation as its error.
 func runUntilReady(t *testing.T, cfg Config, m machine) error {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	ready := make(chan struct{})
+	cfg.Ready = func() { close(ready) }
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, m) }()
-	ready := make(chan error, 1)
-	go func() {
-		rctx, rcancel := context.WithTimeout(ctx, 60*time.Second)
-		defer rcancel()
-		// The client reads the credentials the agent writes on start.
-		var c *apiclient.Client
-		for c == nil && rctx.Err() == nil {
-			c = (&testAgent{cfg: cfg}).clientOrNil()
-			if c == nil {
-				time.Sleep(50 * time.Millisecond)
-			}
-		}
-		if c == nil {
-			ready <- rctx.Err()
-			return
-		}
-		ready <- c.WaitReady(rctx)
-	}()
 	select {
 	case err := <-done:
 		return fmt.Errorf("the agent ended before it was ready: %w", err)
-	case err := <-ready:
+	case <-ready:
 		cancel()
-		if runErr := <-done; err == nil {
-			return runErr
-		}
-		return err
+		return <-done
+	case <-time.After(60 * time.Second):
+		cancel()
+		<-done
+		return errors.New("the agent was not ready within 60s")
 	}
 }
