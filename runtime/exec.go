@@ -30,21 +30,32 @@ func (r *Runtime) Exec(ctx context.Context, podUID, container string, cmd []stri
 	return res, nil
 }
 
+// unanswered marks an error from before the command started as the
+// runtime's silence (a deadline or an unreachable containerd) rather than
+// an answer such as "no such file": the caller learns nothing about the
+// container from it.
+func unanswered(ctx context.Context, err error) error {
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errdefs.IsDeadlineExceeded(err) || errdefs.IsUnavailable(err) {
+		return fmt.Errorf("%w: %w", rtapi.ErrRuntimeUnresponsive, err)
+	}
+	return err
+}
+
 func (r *Runtime) exec(ctx context.Context, podUID, container string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (rtapi.ExecResult, error) {
 	if len(cmd) == 0 {
 		return rtapi.ExecResult{}, fmt.Errorf("%w: empty command", ErrInvalid)
 	}
 	ctr, err := r.client.LoadContainer(ctx, ContainerID(podUID, container))
 	if err != nil {
-		return rtapi.ExecResult{}, notFound(err)
+		return rtapi.ExecResult{}, unanswered(ctx, notFound(err))
 	}
 	task, err := ctr.Task(ctx, nil)
 	if err != nil {
-		return rtapi.ExecResult{}, fmt.Errorf("container is not running: %w", notFound(err))
+		return rtapi.ExecResult{}, unanswered(ctx, fmt.Errorf("container is not running: %w", notFound(err)))
 	}
 	spec, err := ctr.Spec(ctx)
 	if err != nil {
-		return rtapi.ExecResult{}, err
+		return rtapi.ExecResult{}, unanswered(ctx, err)
 	}
 	pspec := *spec.Process
 	pspec.Args = cmd
@@ -67,7 +78,7 @@ func (r *Runtime) exec(ctx context.Context, podUID, container string, cmd []stri
 	execID := "exec-" + randomID()
 	proc, err := task.Exec(ctx, execID, &pspec, cio.NewCreator(cio.WithStreams(inR, stdout, stderr)))
 	if err != nil {
-		return rtapi.ExecResult{}, err
+		return rtapi.ExecResult{}, unanswered(ctx, err)
 	}
 	// Delete with a fresh context: the process must be cleaned up even
 	// when ctx was cancelled.
@@ -80,10 +91,10 @@ func (r *Runtime) exec(ctx context.Context, podUID, container string, cmd []stri
 	}()
 	exited, err := proc.Wait(ctx)
 	if err != nil {
-		return rtapi.ExecResult{}, err
+		return rtapi.ExecResult{}, unanswered(ctx, err)
 	}
 	if err := proc.Start(ctx); err != nil {
-		return rtapi.ExecResult{}, err
+		return rtapi.ExecResult{}, unanswered(ctx, err)
 	}
 	if in != nil {
 		go func() {

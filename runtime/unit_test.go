@@ -16,6 +16,7 @@ import (
 
 	"shoal/cluster"
 	"shoal/pullauth"
+	"shoal/runtime/rtapi"
 )
 
 func TestContainerIDDeterministicAndValid(t *testing.T) {
@@ -334,5 +335,37 @@ func TestLimits(t *testing.T) {
 	}
 	if n := len(r.limits(cluster.Container{Limits: cluster.Resources{MilliCPU: 500, Memory: 1 << 20}})); n != 4 {
 		t.Errorf("cpu+memory: %d opts, want memory, quota, shares, pids", n)
+	}
+}
+
+// TestUnanswered: only the runtime's silence (a deadline, an unreachable
+// containerd) marks an exec as never started; an answer such as "not
+// found" or an OCI error stays the container's.
+func TestUnanswered(t *testing.T) {
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	live := context.Background()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want bool
+	}{
+		{"context deadline", live, fmt.Errorf("task: %w", context.DeadlineExceeded), true},
+		{"unavailable", live, errdefs.ErrUnavailable, true},
+		{"caller's context ended", expired, errors.New("rpc error"), true},
+		{"not found", live, fmt.Errorf("%w: container", ErrNotFound), false},
+		{"oci error", live, errors.New(`exec: "nope": executable file not found in $PATH`), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := unanswered(tt.ctx, tt.err)
+			if got := errors.Is(err, rtapi.ErrRuntimeUnresponsive); got != tt.want {
+				t.Errorf("unanswered(%v) = %v, marked %v, want %v", tt.err, err, got, tt.want)
+			}
+			if !errors.Is(err, tt.err) {
+				t.Errorf("unanswered(%v) = %v lost the cause", tt.err, err)
+			}
+		})
 	}
 }

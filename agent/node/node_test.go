@@ -227,6 +227,41 @@ func TestRuntimeOutageDoesNotChurnPods(t *testing.T) {
 	h.waitFor("restarted for liveness", func() bool { return len(h.rt.callsOf("StopContainer")) > 0 })
 }
 
+// TestUnansweredExecProbe: a hung containerd fails every exec (a deadline
+// before the command started) seconds before the runtime monitor marks
+// the runtime not ready. Such failures count neither way: a healthy
+// container is not restarted for them, nor made unready; a command that
+// runs and fails still is.
+func TestUnansweredExecProbe(t *testing.T) {
+	var hung atomic.Bool
+	h := start(t, func(h *harness) {
+		h.rt.exec = func(uid, container string, cmd []string) (int, error) {
+			if hung.Load() {
+				return 0, fmt.Errorf("exec in container %s: %w: context deadline exceeded", container, rtapi.ErrRuntimeUnresponsive)
+			}
+			return 0, nil
+		}
+	}, nil)
+	p := newPod("hung", "app")
+	p.Spec.Containers[0].LivenessProbe = &cluster.Probe{Exec: []string{"live"}, PeriodSeconds: 1, FailureThreshold: 1}
+	p.Spec.Containers[0].ReadinessProbe = &cluster.Probe{Exec: []string{"ready"}, PeriodSeconds: 1, FailureThreshold: 1}
+	h.src.putPod(p)
+	h.waitFor("running and ready", func() bool { return h.status("hung").Ready })
+	hung.Store(true)
+	live := len(h.rt.execsOf("live"))
+	// Each probe fails several times over: once would already have
+	// restarted the container (FailureThreshold 1).
+	h.waitFor("liveness probes while hung", func() bool { return len(h.rt.execsOf("live")) >= live+4 })
+	h.settle(2)
+	if st := h.status("hung"); !st.Ready || len(h.rt.callsOf("StopContainer")) != 0 {
+		t.Fatalf("unanswered execs changed the pod: ready %v, calls %v", st.Ready, h.rt.callsOf(""))
+	}
+	h.rt.mu.Lock()
+	h.rt.exec = func(string, string, []string) (int, error) { return 1, nil }
+	h.rt.mu.Unlock()
+	h.waitFor("restarted for liveness", func() bool { return len(h.rt.callsOf("StopContainer")) > 0 })
+}
+
 func TestReadinessProbe(t *testing.T) {
 	var ready atomic.Bool
 	h := start(t, func(h *harness) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"shoal/cluster"
+	"shoal/runtime/rtapi"
 )
 
 // instance identifies one run of a container: probe results of an earlier
@@ -140,7 +142,7 @@ func (p *prober) run(ctx context.Context) {
 			return
 		}
 		due.next = time.Now().Add(p.seconds(due.p.PeriodSeconds, defaultPeriod))
-		if p.inconclusive(ok, due.p) {
+		if p.inconclusive(ok, msg, due.p) {
 			continue
 		}
 		failThreshold := due.p.FailureThreshold
@@ -191,11 +193,18 @@ func (p *prober) run(ctx context.Context) {
 	}
 }
 
-// inconclusive: an exec probe failed (!ok) while the runtime is not
-// ready, so the command most likely never reached the container; the
-// failure counts neither way.
-func (p *prober) inconclusive(ok bool, pr *cluster.Probe) bool {
-	return !ok && len(pr.Exec) > 0 && p.runtimeReady != nil && !p.runtimeReady()
+// unknownOutcome is check's message for an exec the runtime never
+// started.
+const unknownOutcome = "the runtime did not start the command"
+
+// inconclusive: an exec probe failed (!ok) because the runtime did not
+// start the command, or while the runtime is not ready, so the command
+// most likely never reached the container; the failure counts neither way.
+func (p *prober) inconclusive(ok bool, msg string, pr *cluster.Probe) bool {
+	if ok || len(pr.Exec) == 0 {
+		return false
+	}
+	return msg == unknownOutcome || (p.runtimeReady != nil && !p.runtimeReady())
 }
 
 func (p *prober) publish(r probeResult) {
@@ -212,6 +221,11 @@ func (p *prober) check(ctx context.Context, pr *cluster.Probe) (bool, string) {
 	case len(pr.Exec) > 0:
 		var out limitedBuffer
 		res, err := p.rt.Exec(ctx, p.podUID, p.c.Name, pr.Exec, nil, &out, &out)
+		if errors.Is(err, rtapi.ErrRuntimeUnresponsive) {
+			// The command never started: a hung containerd fails every
+			// exec before the runtime monitor notices it.
+			return false, unknownOutcome
+		}
 		if ctx.Err() == context.DeadlineExceeded {
 			return false, fmt.Sprintf("command timed out after %s", timeout)
 		}

@@ -82,6 +82,13 @@ type ExecResult struct {
 	ExitCode int
 }
 
+// ErrRuntimeUnresponsive matches (errors.Is) an exec that never started its
+// command because the runtime did not answer in time (a hung or restarting
+// containerd). Nothing is known about the container then: a probe that
+// fails this way counts neither way, as the kubelet drops a probe whose
+// runtime call failed.
+var ErrRuntimeUnresponsive = errors.New("the container runtime did not answer")
+
 // ErrCreateConfig matches (errors.Is) a ConfigError: the container cannot
 // be created as its spec asks. The node reconciler reports it as waiting
 // reason CreateContainerConfigError and retries with back-off, as the
