@@ -132,7 +132,10 @@ func (s *Store) deliver(f raft.ApplyFuture, batch []*applyReq) {
 		default:
 			err = fmt.Errorf("apply batch: unexpected FSM response %T", resp)
 		}
-	} else if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+	} else if errors.Is(err, raft.ErrLeadershipLost) {
+		// The entry was appended and may yet commit under the next leader.
+		err = fmt.Errorf("apply batch: %w (%v)", ErrOutcomeUnknown, err)
+	} else if errors.Is(err, raft.ErrNotLeader) {
 		err = fmt.Errorf("apply batch: %w (%v)", s.notLeader(), err)
 	} else if diskfull.Is(err) {
 		// The leader steps down when its log append fails; the write was

@@ -11,6 +11,10 @@ var (
 	// ErrNotLeader: only the leader applies commands; the error is a
 	// *NotLeaderError naming the leader, for the API layer to forward to.
 	ErrNotLeader = errors.New("not the raft leader")
+	// ErrOutcomeUnknown: leadership was lost while the entry was being
+	// committed. The next leader may still commit it or drop it; unlike
+	// ErrNotLeader (never proposed), retrying blindly may apply it twice.
+	ErrOutcomeUnknown = errors.New("leadership was lost while the write was being committed: it may or may not have been applied; read the state before retrying")
 	// ErrNotFound: the object a command names does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrConflict: an object of that name exists with another UID.

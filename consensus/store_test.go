@@ -324,3 +324,31 @@ func TestTCPTransport(t *testing.T) {
 		t.Errorf("apply after close: %v", err)
 	}
 }
+
+// TestLeadershipLostMidCommit: a leader cut off from its followers appends
+// an entry it can no longer commit and steps down. The writer is told the
+// outcome is unknown (the next leader may still commit the entry), not
+// "not the leader", which callers read as never proposed and retry.
+func TestLeadershipLostMidCommit(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	l := c.leader(t)
+	mustApply(t, l, &PutNode{Node: &cluster.Node{Name: "n1"}})
+	l.cfg.Transport.(*raft.InmemTransport).DisconnectAll()
+	for _, s := range c.stores {
+		if s != l {
+			s.cfg.Transport.(*raft.InmemTransport).Disconnect(l.cfg.Transport.LocalAddr())
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	_, err := l.Apply(ctx, &PutNode{Node: &cluster.Node{Name: "n2"}})
+	if !errors.Is(err, ErrOutcomeUnknown) || errors.Is(err, ErrNotLeader) {
+		t.Fatalf("apply on a leader cut off mid-commit: %v; want ErrOutcomeUnknown, not ErrNotLeader", err)
+	}
+	// Once it knows it is not the leader, a write is refused before it is
+	// proposed: that is ErrNotLeader.
+	poll.Until(t, waitTimeout, "the old leader steps down", poll.Bool(func() bool { return !l.IsLeader() }))
+	if _, err := l.Apply(ctx, &PutNode{Node: &cluster.Node{Name: "n3"}}); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("apply on a follower: %v; want ErrNotLeader", err)
+	}
+}

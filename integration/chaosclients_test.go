@@ -162,9 +162,9 @@ func record(rec *chaos.Recorder, o chaos.Op, fn func() (string, chaos.Status, st
 // agent that could apply it was ever made (the CLI's to the agent, or
 // that agent's to the leader it forwards to: "dial tcp"); otherwise
 // unknown, since a write whose answer was lost, or that failed after it
-// was proposed, may still be applied. "not the raft leader" is unknown
-// too: the consensus layer also reports a leadership lost while the
-// entry was in flight that way, and such an entry may still commit.
+// was proposed, may still be applied (consensus.ErrOutcomeUnknown says
+// so). "not the raft leader" stays unknown as well: an agent that
+// forwarded the write may have lost the leader's answer.
 func writeOutcome(stderr string, code int, timedOut bool) (string, chaos.Status, string) {
 	switch {
 	case code == 0:

@@ -332,6 +332,9 @@ func fail(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, err)
 	case errors.Is(err, consensus.ErrNotLeader):
 		writeError(w, http.StatusServiceUnavailable, err)
+	case errors.Is(err, consensus.ErrOutcomeUnknown):
+		// As an API server whose store timed out: the write may be done.
+		writeError(w, http.StatusGatewayTimeout, err)
 	case errors.Is(err, diskfull.ErrFull):
 		writeError(w, http.StatusInsufficientStorage, err)
 	default:
