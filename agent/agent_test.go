@@ -307,20 +307,6 @@ func (a *testAgent) client(t *testing.T) *apiclient.Client {
 	return apiclient.NewClient(creds.Server, creds.Token, conf)
 }
 
-// clientOrNil is client without waiting: nil until the agent has written
-// its admin.conf.
-func (a *testAgent) clientOrNil() *apiclient.Client {
-	creds, err := apiclient.LoadCredentials(filepath.Join(a.cfg.DataDir, adminConfFile))
-	if err != nil {
-		return nil
-	}
-	conf, err := creds.TLS()
-	if err != nil {
-		return nil
-	}
-	return apiclient.NewClient(creds.Server, creds.Token, conf)
-}
-
 // joinToken is the join token the first agent wrote.
 func (a *testAgent) joinToken(t *testing.T) string {
 	t.Helper()

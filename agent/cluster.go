@@ -113,8 +113,8 @@ func (c *membershipUnit) tick(ctx context.Context, leaderSince time.Time) {
 
 	var cmds []consensus.Command
 	for _, sc := range autopilot.StatusChanges(c.store.State().Nodes(), members, now, c.downAfter, c.deadGrace, leaderSince) {
-		c.log.Info("node status", "node", sc.Node, "status", sc.Status)
-		cmds = append(cmds, &consensus.SetNodeStatus{Name: sc.Node, Status: sc.Status})
+		c.log.Info("node status", "node", sc.Node, "status", sc.Status, "disk_pressure", sc.DiskPressure)
+		cmds = append(cmds, &consensus.SetNodeStatus{Name: sc.Node, Status: sc.Status, DiskPressure: sc.DiskPressure})
 	}
 	if len(cmds) > 0 {
 		if _, err := c.store.Apply(ctx, cmds...); err != nil {
@@ -148,6 +148,7 @@ func autopilotMembers(ms []gossip.Member) []autopilot.Member {
 			Since:    m.StateSince,
 			// Only the node's status heeds it, not Raft membership.
 			RuntimeNotReady: m.Meta.RuntimeNotReady,
+			DiskPressure:    m.Meta.DiskPressure,
 		})
 	}
 	return out

@@ -57,6 +57,9 @@ type Member struct {
 	// not answering (gossip meta). It only affects the node's status, not
 	// Raft membership: the agent itself is fine.
 	RuntimeNotReady bool
+	// DiskPressure: the member says its data dir is below its reserve;
+	// only the node's status heeds it (no new pods there).
+	DiskPressure bool
 }
 
 // Defaults for Config's zero fields.

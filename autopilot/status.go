@@ -37,8 +37,9 @@ func NodeStatus(m Member, now time.Time, downAfter time.Duration) cluster.NodeSt
 
 // StatusChange is a node whose recorded status should change.
 type StatusChange struct {
-	Node   string
-	Status cluster.NodeStatus
+	Node         string
+	Status       cluster.NodeStatus
+	DiskPressure bool
 }
 
 // StatusChanges returns, sorted by node name, the nodes whose recorded
@@ -67,8 +68,10 @@ func StatusChanges(nodes []*cluster.Node, members []Member, now time.Time, downA
 			m = Member{Name: n.Name, State: Dead, Since: leaderSince}
 			after = unknownAfter
 		}
-		if s := NodeStatus(m, now, after); s != n.Status {
-			out = append(out, StatusChange{Node: n.Name, Status: s})
+		// Only a live member's word counts: a dead one's pods move anyway.
+		pressure := ok && m.State == Alive && m.DiskPressure
+		if s := NodeStatus(m, now, after); s != n.Status || pressure != n.DiskPressure {
+			out = append(out, StatusChange{Node: n.Name, Status: s, DiskPressure: pressure})
 		}
 	}
 	slices.SortFunc(out, func(a, b StatusChange) int { return strings.Compare(a.Node, b.Node) })

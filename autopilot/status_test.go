@@ -60,11 +60,22 @@ func TestStatusChanges(t *testing.T) {
 	// i: alive, its runtime down: Ready → NotReady; j: its runtime back.
 	nodes = append(nodes, node("i", cluster.NodeReady), node("j", cluster.NodeNotReady))
 	members = append(members, notReady(mem("i", Alive, time.Hour)), mem("j", Alive, time.Hour))
+	// k: its data dir fills (DiskPressure, still Ready); l: it has room
+	// again; m: dead with pressure: only its Down counts.
+	pressured := node("l", cluster.NodeReady)
+	pressured.DiskPressure = true
+	nodes = append(nodes, node("k", cluster.NodeReady), pressured, node("m", cluster.NodeDown))
+	full := mem("k", Alive, time.Hour)
+	full.DiskPressure = true
+	gone := mem("m", Dead, time.Hour)
+	gone.DiskPressure = true
+	members = append(members, full, mem("l", Alive, time.Hour), gone)
 	// d and e are missing from gossip; the leader took over 10s ago.
 	got := StatusChanges(nodes, members, now, downAfter, downAfter, now.Add(-10*time.Second))
 	want := []StatusChange{
-		{"b", cluster.NodeNotReady}, {"c", cluster.NodeDown}, {"d", cluster.NodeNotReady},
-		{"f", cluster.NodeReady}, {"g", cluster.NodeReady}, {"i", cluster.NodeNotReady}, {"j", cluster.NodeReady},
+		{Node: "b", Status: cluster.NodeNotReady}, {Node: "c", Status: cluster.NodeDown}, {Node: "d", Status: cluster.NodeNotReady},
+		{Node: "f", Status: cluster.NodeReady}, {Node: "g", Status: cluster.NodeReady}, {Node: "i", Status: cluster.NodeNotReady}, {Node: "j", Status: cluster.NodeReady},
+		{Node: "k", Status: cluster.NodeReady, DiskPressure: true}, {Node: "l", Status: cluster.NodeReady},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("changes = %v, want %v", got, want)
@@ -73,9 +84,10 @@ func TestStatusChanges(t *testing.T) {
 	// Long after the leader took over, nodes still unheard of are Down.
 	got = StatusChanges(nodes, members, now, downAfter, downAfter, now.Add(-2*time.Minute))
 	want = []StatusChange{
-		{"b", cluster.NodeNotReady}, {"c", cluster.NodeDown}, {"d", cluster.NodeDown},
-		{"e", cluster.NodeDown}, {"f", cluster.NodeReady}, {"g", cluster.NodeReady},
-		{"i", cluster.NodeNotReady}, {"j", cluster.NodeReady},
+		{Node: "b", Status: cluster.NodeNotReady}, {Node: "c", Status: cluster.NodeDown}, {Node: "d", Status: cluster.NodeDown},
+		{Node: "e", Status: cluster.NodeDown}, {Node: "f", Status: cluster.NodeReady}, {Node: "g", Status: cluster.NodeReady},
+		{Node: "i", Status: cluster.NodeNotReady}, {Node: "j", Status: cluster.NodeReady},
+		{Node: "k", Status: cluster.NodeReady, DiskPressure: true}, {Node: "l", Status: cluster.NodeReady},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("after downAfter: changes = %v, want %v", got, want)
@@ -92,7 +104,7 @@ func TestStatusChangesNewLeader(t *testing.T) {
 	}
 	for _, leaderSince := range []time.Time{now, now.Add(-59 * time.Second), {}} {
 		got := StatusChanges(nodes, nil, now, time.Second, time.Minute, leaderSince)
-		want := []StatusChange{{"a", cluster.NodeNotReady}, {"b", cluster.NodeNotReady}}
+		want := []StatusChange{{Node: "a", Status: cluster.NodeNotReady}, {Node: "b", Status: cluster.NodeNotReady}}
 		if !slices.Equal(got, want) {
 			t.Errorf("leader since %v: changes = %v, want %v", now.Sub(leaderSince), got, want)
 		}

@@ -40,7 +40,12 @@ type Node struct {
 	// Taints are set by `shoal taint node`; they outlive re-registration.
 	Taints []Taint    `json:"taints,omitempty"`
 	Status NodeStatus `json:"status,omitempty"`
-	Raft   string     `json:"raft,omitempty"`
+	// DiskPressure: the node's data dir is below its reserve (as gossip
+	// says). It acts as the taint Kubernetes' node lifecycle puts on such
+	// a node (SchedulingTaints): no new pod that does not tolerate it is
+	// placed there, and those running stay.
+	DiskPressure bool   `json:"diskPressure,omitempty"`
+	Raft         string `json:"raft,omitempty"`
 	// AgentVersion is the shoal version the node runs.
 	AgentVersion string `json:"agentVersion,omitempty"`
 
@@ -74,6 +79,21 @@ func (n *Node) Clone() *Node {
 	c.GPUs = slices.Clone(n.GPUs)
 	c.Taints = slices.Clone(n.Taints)
 	return &c
+}
+
+// TaintDiskPressure is the taint a node under DiskPressure carries for
+// scheduling, as in Kubernetes.
+const TaintDiskPressure = "node.kubernetes.io/disk-pressure"
+
+// SchedulingTaints returns the taints placement heeds: n's own, and the
+// NoSchedule disk-pressure taint while n is under DiskPressure. DaemonSet
+// pods tolerate the latter, as in Kubernetes, so ShouldRunDaemon reads
+// only n.Taints.
+func (n *Node) SchedulingTaints() []Taint {
+	if !n.DiskPressure {
+		return n.Taints
+	}
+	return append(slices.Clip(n.Taints), Taint{Key: TaintDiskPressure, Effect: TaintNoSchedule})
 }
 
 // Schedulable reports whether new pods may be placed on n.

@@ -585,11 +585,11 @@ func (c *SetNodeStatus) apply(a *applier) Result {
 	if !ok {
 		return Result{Err: notFound("node", "", c.Name)}
 	}
-	if n.Status == c.Status {
+	if n.Status == c.Status && n.DiskPressure == c.DiskPressure {
 		return Result{Skipped: 1}
 	}
 	n = n.Clone()
-	n.Status = c.Status
+	n.Status, n.DiskPressure = c.Status, c.DiskPressure
 	a.txn.PutNode(n)
 	return Result{Changed: 1}
 }

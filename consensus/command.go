@@ -167,8 +167,9 @@ type SetNodeSchedulable struct {
 
 // SetNodeStatus records a node's health as gossip sees it.
 type SetNodeStatus struct {
-	Name   string             `json:"name"`
-	Status cluster.NodeStatus `json:"status"`
+	Name         string             `json:"name"`
+	Status       cluster.NodeStatus `json:"status"`
+	DiskPressure bool               `json:"diskPressure,omitempty"`
 }
 
 // DeleteNode removes a node; its pods stay, for the scheduler to replace.

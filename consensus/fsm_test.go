@@ -218,6 +218,29 @@ func TestCommands(t *testing.T) {
 			},
 		},
 		{
+			name:  "SetNodeStatus records DiskPressure: a Ready node with its scheduling taint",
+			setup: []Command{&PutNode{Node: &cluster.Node{Name: "n1", Status: cluster.NodeReady}}},
+			cmd:   &SetNodeStatus{Name: "n1", Status: cluster.NodeReady, DiskPressure: true},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if n, _ := s.Node("n1"); r.Changed != 1 || !n.DiskPressure || n.Status != cluster.NodeReady || len(n.SchedulingTaints()) != 1 {
+					t.Errorf("result %+v, node %+v", r, n)
+				}
+			},
+		},
+		{
+			name: "SetNodeStatus lifts DiskPressure",
+			setup: []Command{
+				&PutNode{Node: &cluster.Node{Name: "n1"}},
+				&SetNodeStatus{Name: "n1", Status: cluster.NodeReady, DiskPressure: true},
+			},
+			cmd: &SetNodeStatus{Name: "n1", Status: cluster.NodeReady},
+			check: func(t *testing.T, s *cluster.State, r Result) {
+				if n, _ := s.Node("n1"); r.Changed != 1 || n.DiskPressure || len(n.SchedulingTaints()) != 0 {
+					t.Errorf("result %+v, node %+v", r, n)
+				}
+			},
+		},
+		{
 			name: "SetNodeStatus of a missing node",
 			cmd:  &SetNodeStatus{Name: "n9", Status: cluster.NodeDown},
 			check: func(t *testing.T, s *cluster.State, r Result) {

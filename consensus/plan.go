@@ -117,7 +117,7 @@ func hardRules(p *cluster.Pod, n *cluster.Node) string {
 	if a := p.Spec.Affinity; a != nil && !a.NodeAffinity.RequiredMatch(n) {
 		return fmt.Sprintf("node %s does not match the pod's required node affinity", n.Name)
 	}
-	if t, ok := cluster.Untolerated(n.Taints, p.Spec.Tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute); ok {
+	if t, ok := cluster.Untolerated(n.SchedulingTaints(), p.Spec.Tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute); ok {
 		return fmt.Sprintf("node %s had untolerated taint %s", n.Name, t)
 	}
 	return ""

@@ -143,6 +143,9 @@ func (p *pass) createDaemonPod(w *cluster.Workload, node string) {
 	}
 	pod := p.newPod(w, name)
 	pod.DaemonNode = node
+	// As the DaemonSet controller does: a node short of disk keeps its
+	// daemons (log shippers, node agents) and still gets new ones.
+	pod.Spec.Tolerations = append(pod.Spec.Tolerations, cluster.Toleration{Key: cluster.TaintDiskPressure, Operator: cluster.TolerationExists, Effect: cluster.TaintNoSchedule})
 	p.create(pod)
 }
 

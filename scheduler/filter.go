@@ -86,7 +86,7 @@ func (affinityFilter) explain(c int) string {
 type taintFilter struct{}
 
 func (taintFilter) fits(n *nodeInfo, s *shape) bool {
-	_, bad := cluster.Untolerated(n.node.Taints, s.tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute)
+	_, bad := cluster.Untolerated(n.node.SchedulingTaints(), s.tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute)
 	return !bad
 }
 func (taintFilter) explain(c int) string {

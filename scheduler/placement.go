@@ -645,7 +645,7 @@ func (t *nodeTable) staticFor(key string, s *shape) *staticSet {
 			if !f.fits(&t.infos[i], s) {
 				st.counts[j]++
 				if j == taintIndex {
-					bad, _ := cluster.Untolerated(t.infos[i].node.Taints, s.tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute)
+					bad, _ := cluster.Untolerated(t.infos[i].node.SchedulingTaints(), s.tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute)
 					st.taints = countTaint(st.taints, bad)
 				}
 				ok = false

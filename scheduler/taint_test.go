@@ -10,6 +10,8 @@ func withTaints(ts ...cluster.Taint) func(*cluster.Node) {
 	return func(n *cluster.Node) { n.Taints = ts }
 }
 
+func diskPressure(n *cluster.Node) { n.DiskPressure = true }
+
 func TestTaints(t *testing.T) {
 	gpuTaint := cluster.Taint{Key: "gpu", Value: "true", Effect: cluster.TaintNoSchedule}
 	evict := cluster.Taint{Key: "maintenance", Effect: cluster.TaintNoExecute}
@@ -37,6 +39,22 @@ func TestTaints(t *testing.T) {
 			name:  "NoExecute keeps new pods off too, one part per taint",
 			nodes: []*cluster.Node{mkNode("a", 4000, gi, withTaints(gpuTaint)), mkNode("b", 4000, gi, withTaints(evict)), mkNode("c", 4000, gi, withTaints(evict)), mkNode("d", 1, gi)},
 			want:  "0/4 nodes are available: 2 node(s) had untolerated taint {maintenance: }, 1 node(s) had untolerated taint {gpu: true}, 1 insufficient cpu",
+		},
+		{
+			name:  "DiskPressure acts as Kubernetes' disk-pressure taint",
+			nodes: []*cluster.Node{mkNode("a", 4000, gi, diskPressure), mkNode("b", 4000, gi, diskPressure)},
+			want:  "0/2 nodes are available: 2 node(s) had untolerated taint {node.kubernetes.io/disk-pressure: }",
+		},
+		{
+			name:   "DiskPressure: placed beside it",
+			nodes:  []*cluster.Node{mkNode("a", 64000, 64*gi, diskPressure), mkNode("b", 4000, gi)},
+			nodes2: map[string]bool{"b": true},
+		},
+		{
+			name:   "DiskPressure tolerated",
+			nodes:  []*cluster.Node{mkNode("a", 4000, gi, diskPressure)},
+			tols:   []cluster.Toleration{{Key: cluster.TaintDiskPressure, Operator: cluster.TolerationExists, Effect: cluster.TaintNoSchedule}},
+			nodes2: map[string]bool{"a": true},
 		},
 		{
 			name:   "PreferNoSchedule is avoided while there is room elsewhere",

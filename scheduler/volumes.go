@@ -67,7 +67,7 @@ func (p *pass) fitsOne(ni *nodeInfo, s *shape, ignoreCordon bool) string {
 			counts[j]++
 			ok = false
 			if j == taintIndex {
-				bad, _ := cluster.Untolerated(ni.node.Taints, s.tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute)
+				bad, _ := cluster.Untolerated(ni.node.SchedulingTaints(), s.tolerations, cluster.TaintNoSchedule, cluster.TaintNoExecute)
 				taints = countTaint(taints, bad)
 			}
 		}
