@@ -3,6 +3,7 @@ package gossip
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -243,4 +244,61 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%s: err %v, want ErrConfig saying %q", name, err, tc.want)
 		}
 	}
+}
+
+// worstCaseNode is the largest node a real cluster produces: every field
+// at the longest value Shoal accepts or the hardware reports, so the meta
+// budget is checked against it rather than against a typical node.
+func worstCaseNode() *cluster.Node {
+	labels := map[string]string{
+		// A label value is at most 63 characters (Kubernetes' rule, which
+		// Shoal's label validation follows), so the zone is too.
+		TopologyLabel: strings.Repeat("z", 63),
+	}
+	for i := range 200 {
+		labels[fmt.Sprintf("example.com/feature-%03d", i)] = strings.Repeat("v", 63)
+	}
+	gpus := make([]cluster.GPU, 16)
+	for i := range gpus {
+		gpus[i] = cluster.GPU{Index: i, Model: "NVIDIA H200 NVL 141GB HBM3e with a vendor suffix that runs on", MemoryBytes: 141 << 30}
+	}
+	// The longest textual IPv6 address (IPv4-mapped) and IPv6 pod range.
+	const ip6 = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"
+	return &cluster.Node{
+		Name:     strings.Repeat("n", 63),
+		Address:  ip6,
+		APIAddr:  "[" + ip6 + "]:65535",
+		RaftAddr: "[" + ip6 + "]:65535",
+		DNSAddr:  "[" + ip6 + "]:65535",
+		Labels:   labels,
+		Allocatable: cluster.Resources{
+			MilliCPU: 1 << 40, Memory: 1<<63 - 1, EphemeralStorage: 1<<63 - 1, GPU: 16,
+		},
+		GPUs:    gpus,
+		PodCIDR: "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00/120",
+		Raft:    cluster.RaftNonvoter,
+		// git describe of a dirty tree far from its tag, with a long tag.
+		AgentVersion: "v10.20.30-rc.100-1234-gabcdef0123456789abcdef0123456789abcdef01-dirty",
+	}
+}
+
+func TestWorstCaseMetaFitsMemberlist(t *testing.T) {
+	m := MetaFromNode(worstCaseNode())
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatalf("worst-case node meta does not encode: %v", err)
+	}
+	// Headroom for fields later versions add: the budget is shared with
+	// them, so today's worst case must leave a good part of it.
+	if limit := memberlist.MetaMaxSize * 3 / 4; len(b) > limit {
+		t.Fatalf("worst-case meta is %d bytes, want at most %d (3/4 of memberlist's %d)", len(b), limit, memberlist.MetaMaxSize)
+	}
+	got, err := DecodeMeta(b)
+	if err != nil {
+		t.Fatalf("decode worst case: %v", err)
+	}
+	if got.GPUs != 16 || len(got.GPUModel) > MaxGPUModel || got.Zone != strings.Repeat("z", 63) || got.LabelsHash == 0 {
+		t.Fatalf("worst case decoded to %+v", got)
+	}
+	t.Logf("worst-case meta encodes to %d bytes (limit %d)", len(b), memberlist.MetaMaxSize)
 }
