@@ -10,6 +10,7 @@
 #   make bench-go    all Go benchmarks; make bench-pods the pod start alone
 #   make chaos       the long fault suite: ROUNDS=100 SEED=... (root), writes a report
 #   make fmt lint deps (lint: vet, staticcheck, function sizes)
+#   make sim         gossip at N members on loopback (SIM_N=5000 for others)
 
 GO       ?= go
 BIN      := bin/shoal
@@ -86,6 +87,14 @@ bench-pods: build
 # SEED, report in REPORT (default chaos-report.txt). CI runs the short form.
 chaos:
 	ROUNDS=$(ROUNDS) SEED=$(SEED) KINDS=$(KINDS) FAULTS=$(FAULTS) REPORT=$(REPORT) scripts/chaos.sh
+
+# The simulation harness: SIM_N members of the real gossip layer in one
+# process on loopback, per N the time to form, to see a crash and a meta
+# change, and an idle member's CPU and traffic (sim/gossipsim).
+SIM_N ?= 100,1000
+.PHONY: sim
+sim:
+	$(GO) run ./sim/cmd/gossipsim -n $(SIM_N)
 
 clean:
 	rm -rf bin

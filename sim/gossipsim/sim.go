@@ -1,0 +1,442 @@
+// Package gossipsim runs N members of Shoal's real gossip layer (package
+// gossip over hashicorp/memberlist, encrypted UDP and TCP on loopback) in
+// one process and measures what matters at scale: how long the cluster
+// takes to form, how long until a crashed member is seen dead by the
+// others, how fast a metadata change spreads, and what an idle member
+// costs in CPU and traffic. `make sim` runs it (cmd: sim/cmd/gossipsim).
+//
+// Every member holds the state of every other, so memory grows as N²; the
+// heap per member in the results tells how far one machine goes.
+package gossipsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"shoal/cluster"
+	"shoal/gossip"
+)
+
+// Options configure one run.
+type Options struct {
+	N int
+	// Profile is the gossip profile (gossip.ProfileLAN by default: what
+	// agents run).
+	Profile string
+	// BindAddr is the loopback address every member binds, on its own port.
+	BindAddr string
+	// Settle is the wait after forming before the idle measurement, so the
+	// join broadcasts have drained; Idle is the measurement's length.
+	Settle, Idle time.Duration
+	// PhaseTimeout bounds forming, detection and the meta change each.
+	PhaseTimeout time.Duration
+	// Starters is how many members start and join at once.
+	Starters int
+	// Logger receives the members' logs (default: errors only, to stderr).
+	Logger *slog.Logger
+	// Progress receives one line per phase (nil: none).
+	Progress io.Writer
+}
+
+func (o *Options) defaults() error {
+	if o.N < 3 {
+		return fmt.Errorf("gossipsim: N %d: want at least 3 (one to kill, one to change, one to watch)", o.N)
+	}
+	if o.Profile == "" {
+		o.Profile = gossip.ProfileLAN
+	}
+	if o.BindAddr == "" {
+		o.BindAddr = "127.0.0.1"
+	}
+	if o.Settle == 0 {
+		o.Settle = 10 * time.Second
+	}
+	if o.Idle == 0 {
+		o.Idle = 20 * time.Second
+	}
+	if o.PhaseTimeout == 0 {
+		o.PhaseTimeout = 5 * time.Minute
+	}
+	if o.Starters == 0 {
+		o.Starters = 8
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	return nil
+}
+
+// member is one simulated node and what it has seen; its event loop fills
+// the fields, the phases read them.
+type member struct {
+	name  string
+	addr  string
+	g     *gossip.Gossip
+	alive atomic.Int64 // members it sees alive, itself included
+	// When it saw the victim dead and the meta change, in UnixNano.
+	deadAt, metaAt atomic.Int64
+	done           chan struct{} // its event loop ended
+}
+
+// sim is one run's shared state.
+type sim struct {
+	opt     Options
+	members []*member
+	victim  string // the member that crashes
+	changer string // the member whose meta changes
+	version string // the changed meta's Version, which marks the change
+
+	falseDead, falseSuspect atomic.Int64
+}
+
+// Run starts opt.N members, measures, and stops them all.
+func Run(ctx context.Context, opt Options) (Result, error) {
+	if err := opt.defaults(); err != nil {
+		return Result{}, err
+	}
+	sink := &trafficSink{}
+	if err := installSink(sink); err != nil {
+		return Result{}, fmt.Errorf("gossipsim: install metrics sink: %w", err)
+	}
+	meta := SimMeta(0)
+	b, err := meta.Encode()
+	if err != nil {
+		return Result{}, fmt.Errorf("gossipsim: encode the members' meta: %w", err)
+	}
+	s := &sim{opt: opt, victim: memberName(opt.N - 1), changer: memberName(1), version: meta.Version + "-changed"}
+	defer s.stopAll()
+	r := Result{N: opt.N, Profile: opt.Profile, MetaBytes: len(b)}
+	if err := s.form(ctx, &r); err != nil {
+		return r, err
+	}
+	if err := s.idle(ctx, sink, &r); err != nil {
+		return r, err
+	}
+	if err := s.crash(ctx, &r); err != nil {
+		return r, err
+	}
+	if err := s.changeMeta(ctx, &r); err != nil {
+		return r, err
+	}
+	r.FalseDead, r.FalseSuspect = s.falseDead.Load(), s.falseSuspect.Load()
+	for _, m := range s.members {
+		r.Dropped += m.g.Dropped()
+	}
+	return r, nil
+}
+
+func memberName(i int) string { return "sim-" + strconv.Itoa(i) }
+
+// SimMeta is a realistic large node's meta: 8 GPUs with a long model
+// name, a zone label among many labels, an IPv6 address and pod range, a
+// long development version. Every member carries one like it.
+func SimMeta(i int) gossip.NodeMeta {
+	labels := map[string]string{gossip.TopologyLabel: "europe-west4-a", "node.kubernetes.io/instance-type": "a3-highgpu-8g"}
+	for j := range 30 {
+		labels["example.com/feature-"+strconv.Itoa(j)] = "enabled"
+	}
+	gpus := make([]cluster.GPU, 8)
+	for j := range gpus {
+		gpus[j] = cluster.GPU{Index: j, Model: "NVIDIA H100 80GB HBM3", MemoryBytes: 80 << 30}
+	}
+	ip := fmt.Sprintf("fd00:10:20:30:40:50:%x:%x", i>>16, i&0xffff)
+	return gossip.MetaFromNode(&cluster.Node{
+		Address: ip, APIAddr: "[" + ip + "]:7948", RaftAddr: "[" + ip + "]:7947", DNSAddr: "[" + ip + "]:53",
+		Labels:       labels,
+		Allocatable:  cluster.Resources{MilliCPU: 206000, Memory: 1843 << 30, EphemeralStorage: 6 << 40, GPU: 8},
+		GPUs:         gpus,
+		PodCIDR:      fmt.Sprintf("fd00:244:%x::/64", i),
+		Raft:         cluster.RaftNonvoter,
+		AgentVersion: "v1.4.2-118-g3f9c2ab1-dirty",
+	})
+}
+
+// form starts every member, each joining up to three random members that
+// started before it, and waits until every member sees all N alive.
+func (s *sim) form(ctx context.Context, r *Result) error {
+	key, err := gossip.NewKey()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	s.members = make([]*member, s.opt.N)
+	var (
+		mu      sync.Mutex
+		started []string
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		firstEr error
+	)
+	// The first member starts alone, so every other has a seed: members
+	// started at once with none would form separate clusters.
+	first, err := s.startMember(ctx, 0, key, nil)
+	if err != nil {
+		return err
+	}
+	started = append(started, first.addr)
+	next.Store(1)
+	for range s.opt.Starters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= s.opt.N || ctx.Err() != nil {
+					return
+				}
+				mu.Lock()
+				seeds := pickSeeds(started, 3)
+				mu.Unlock()
+				m, err := s.startMember(ctx, i, key, seeds)
+				if err != nil {
+					errOnce.Do(func() { firstEr = err })
+					return
+				}
+				mu.Lock()
+				started = append(started, m.addr)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstEr != nil {
+		return firstEr
+	}
+	r.Join = time.Since(start)
+	fmt.Fprintf(s.opt.Progress, "N=%d: %d members started and joined in %v\n", s.opt.N, s.opt.N, r.Join.Round(time.Millisecond))
+	err = s.waitFor(ctx, "every member sees all alive", func(m *member) bool { return m.alive.Load() == int64(s.opt.N) }, "")
+	r.Form = time.Since(start)
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	r.HeapPerMember = ms.HeapInuse / uint64(s.opt.N)
+	r.RSS = rss()
+	fmt.Fprintf(s.opt.Progress, "N=%d: formed in %v; heap %d MiB (%d KiB a member), RSS %d MiB\n",
+		s.opt.N, r.Form.Round(time.Millisecond), ms.HeapInuse>>20, r.HeapPerMember>>10, r.RSS>>20)
+	return err
+}
+
+// pickSeeds returns up to k distinct random addresses of from.
+func pickSeeds(from []string, k int) []string {
+	if len(from) <= k {
+		return append([]string(nil), from...)
+	}
+	out := make([]string, 0, k)
+	for _, i := range rand.Perm(len(from))[:k] {
+		out = append(out, from[i])
+	}
+	return out
+}
+
+func (s *sim) startMember(ctx context.Context, i int, key []byte, seeds []string) (*member, error) {
+	meta := SimMeta(i)
+	g, err := gossip.New(gossip.Config{
+		NodeName: memberName(i), BindAddr: s.opt.BindAddr, BindPort: gossip.EphemeralPort,
+		Keys: [][]byte{key}, Meta: meta, Profile: s.opt.Profile, Logger: s.opt.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start member %d: %w", i, err)
+	}
+	m := &member{name: memberName(i), addr: g.LocalNode().Addr, g: g, done: make(chan struct{})}
+	s.members[i] = m
+	go s.events(m)
+	if len(seeds) > 0 {
+		jctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if _, err := g.Join(jctx, seeds); err != nil {
+			return nil, fmt.Errorf("member %d join %v: %w", i, seeds, err)
+		}
+	}
+	return m, nil
+}
+
+// events keeps m's view: how many it sees alive, when it saw the crash and
+// the meta change, and any member it wrongly declared dead or suspect.
+func (s *sim) events(m *member) {
+	defer close(m.done)
+	for e := range m.g.Events() {
+		switch e.Type {
+		case gossip.EventJoin:
+			m.alive.Add(1)
+		case gossip.EventFail, gossip.EventLeave:
+			m.alive.Add(-1)
+			if e.Member.Name == s.victim {
+				m.deadAt.CompareAndSwap(0, time.Now().UnixNano())
+			} else {
+				s.falseDead.Add(1)
+			}
+		case gossip.EventSuspect:
+			if e.Member.Name != s.victim {
+				s.falseSuspect.Add(1)
+			}
+		case gossip.EventUpdate:
+			if e.Member.Name == s.changer && e.Member.Meta.Version == s.version {
+				m.metaAt.CompareAndSwap(0, time.Now().UnixNano())
+			}
+		}
+	}
+}
+
+// waitFor polls until ok holds for every member but skip, or the phase
+// times out.
+func (s *sim) waitFor(ctx context.Context, what string, ok func(*member) bool, skip string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opt.PhaseTimeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pending := 0
+		for _, m := range s.members {
+			if m.name != skip && !ok(m) {
+				pending++
+			}
+		}
+		if pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gossipsim: N=%d: wait until %s: %d members still not there: %w", s.opt.N, what, pending, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// idle measures the formed cluster at rest: CPU of the whole process and
+// what memberlist sent, per member and second.
+func (s *sim) idle(ctx context.Context, sink *trafficSink, r *Result) error {
+	if err := sleep(ctx, s.opt.Settle); err != nil {
+		return err
+	}
+	cpu0, t0, at0 := cpuTime(), sink.snapshot(), time.Now()
+	if err := sleep(ctx, s.opt.Idle); err != nil {
+		return err
+	}
+	cpu1, t1, secs := cpuTime(), sink.snapshot(), time.Since(at0).Seconds()
+	n := float64(s.opt.N)
+	r.IdleCores = (cpu1 - cpu0).Seconds() / secs
+	r.PacketsPerMember = float64(t1.udpPackets-t0.udpPackets) / secs / n
+	r.BytesPerMember = float64(t1.udpBytes-t0.udpBytes+t1.tcpBytes-t0.tcpBytes) / secs / n
+	r.PushPullsPerSec = float64(t1.tcpConnects-t0.tcpConnects) / secs
+	fmt.Fprintf(s.opt.Progress, "N=%d: idle %.0fs: %.2f cores, %.1f packets/s and %.0f B/s a member, %.1f push/pulls/s\n",
+		s.opt.N, secs, r.IdleCores, r.PacketsPerMember, r.BytesPerMember, r.PushPullsPerSec)
+	return nil
+}
+
+// crash shuts the victim down without leaving, as a crash or a cut link
+// would, and times until the others see it dead.
+func (s *sim) crash(ctx context.Context, r *Result) error {
+	v := s.members[s.opt.N-1]
+	at := time.Now()
+	if err := v.g.Shutdown(); err != nil {
+		return fmt.Errorf("gossipsim: crash %s: %w", v.name, err)
+	}
+	err := s.waitFor(ctx, v.name+" is seen dead", func(m *member) bool { return m.deadAt.Load() != 0 }, v.name)
+	r.Detect = s.spread(at, func(m *member) int64 { return m.deadAt.Load() }, v.name)
+	fmt.Fprintf(s.opt.Progress, "N=%d: crash seen dead by %d/%d: p50 %s p99 %s all %s\n",
+		s.opt.N, r.Detect.Seen, r.Detect.Of, dur(r.Detect.P50), dur(r.Detect.P99), full(r.Detect))
+	return tolerateTimeout(err)
+}
+
+// changeMeta changes one member's meta and times until the others, the
+// crashed one aside, see the change.
+func (s *sim) changeMeta(ctx context.Context, r *Result) error {
+	c := s.members[1]
+	meta := SimMeta(1)
+	meta.Version = s.version
+	meta.RuntimeNotReady = true
+	at := time.Now()
+	if err := c.g.UpdateMeta(meta); err != nil {
+		return fmt.Errorf("gossipsim: update %s's meta: %w", c.name, err)
+	}
+	skip := func(m *member) bool { return m.name == c.name || m.name == s.victim }
+	err := s.waitFor(ctx, "the meta change is seen", func(m *member) bool { return skip(m) || m.metaAt.Load() != 0 }, c.name)
+	r.Meta = s.spread(at, func(m *member) int64 {
+		if m.name == s.victim {
+			return -1
+		}
+		return m.metaAt.Load()
+	}, c.name)
+	fmt.Fprintf(s.opt.Progress, "N=%d: meta change seen by %d/%d: p50 %s p99 %s all %s\n",
+		s.opt.N, r.Meta.Seen, r.Meta.Of, dur(r.Meta.P50), dur(r.Meta.P99), full(r.Meta))
+	return tolerateTimeout(err)
+}
+
+// spread collects when each member but skip saw a change (at returns 0 for
+// not seen, -1 for a member that does not count).
+func (s *sim) spread(since time.Time, at func(*member) int64, skip string) Spread {
+	var seen []time.Duration
+	of := 0
+	for _, m := range s.members {
+		t := at(m)
+		if m.name == skip || t < 0 {
+			continue
+		}
+		of++
+		if t > 0 {
+			seen = append(seen, time.Unix(0, t).Sub(since))
+		}
+	}
+	return spreadOf(seen, of)
+}
+
+// tolerateTimeout keeps a phase's partial result: a change not seen by all
+// is a finding (the table shows seen/of), not a failed run.
+func tolerateTimeout(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return err
+}
+
+// stopAll shuts every member down, a few at a time.
+func (s *sim) stopAll() {
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	for _, m := range s.members {
+		if m == nil {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			_ = m.g.Shutdown() // the run is over; a failed shutdown only leaks sockets until exit
+			<-m.done
+		}()
+	}
+	wg.Wait()
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// cpuTime is the user and system CPU time of this process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

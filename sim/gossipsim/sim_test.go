@@ -1,0 +1,34 @@
+package gossipsim
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"shoal/gossip"
+)
+
+// TestRunSmall runs the whole harness on five real members with the fast
+// test timings: every phase must complete and every member see each change.
+func TestRunSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real gossip members on loopback")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := Run(ctx, Options{N: 5, Profile: gossip.ProfileTest, Settle: 200 * time.Millisecond,
+		Idle: 500 * time.Millisecond, PhaseTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Detect.Seen != 4 || r.Detect.Of != 4 || r.Detect.Max <= 0 {
+		t.Fatalf("crash seen by %d of %d (max %v), want all 4 survivors", r.Detect.Seen, r.Detect.Of, r.Detect.Max)
+	}
+	if r.Meta.Seen != 3 || r.Meta.Of != 3 || r.Meta.Max <= 0 {
+		t.Fatalf("meta change seen by %d of %d, want the 3 others alive", r.Meta.Seen, r.Meta.Of)
+	}
+	if r.Form <= 0 || r.PacketsPerMember <= 0 || r.BytesPerMember <= 0 || r.MetaBytes == 0 {
+		t.Fatalf("missing measurements: %+v", r)
+	}
+	t.Logf("N=5: form %v, dead p50 %v max %v, meta max %v, %.1f pkt/s a member", r.Form, r.Detect.P50, r.Detect.Max, r.Meta.Max, r.PacketsPerMember)
+}
