@@ -109,6 +109,13 @@ func (c *Config) Validate() error {
 // are set by New.
 func (c *Config) memberlistConfig(logger *slog.Logger) (*memberlist.Config, error) {
 	mc := memberlist.DefaultLANConfig()
+	// memberlist LZW-compresses every packet it sends, pings and acks
+	// included, and keeps the result only when smaller; the 16 KiB table
+	// each compression allocates made it, with the garbage collection it
+	// causes, the largest CPU cost of an idle member (sim/gossipsim). The
+	// bytes it saves are a few hundred per member and second; a peer that
+	// still compresses is understood either way.
+	mc.EnableCompression = false
 	if c.Profile == ProfileTest {
 		// Probe often, but with a timeout that survives a loaded CI machine
 		// under -race; suspicion lasts several probes so that a dead node is
