@@ -218,7 +218,7 @@ func (s *sim) form(ctx context.Context, r *Result) error {
 	}
 	r.Join = time.Since(start)
 	fmt.Fprintf(s.opt.Progress, "N=%d: %d members started and joined in %v\n", s.opt.N, s.opt.N, r.Join.Round(time.Millisecond))
-	err = s.waitFor(ctx, "every member sees all alive", func(m *member) bool { return m.alive.Load() == int64(s.opt.N) }, "")
+	err = s.waitFor(ctx, "every member sees all alive", s.formed, "")
 	r.Form = time.Since(start)
 	var ms runtime.MemStats
 	runtime.GC()
@@ -228,6 +228,29 @@ func (s *sim) form(ctx context.Context, r *Result) error {
 	fmt.Fprintf(s.opt.Progress, "N=%d: formed in %v; heap %d MiB (%d KiB a member), RSS %d MiB\n",
 		s.opt.N, r.Form.Round(time.Millisecond), ms.HeapInuse>>20, r.HeapPerMember>>10, r.RSS>>20)
 	return err
+}
+
+// formed reports whether m sees all N members alive: from its events, or,
+// once its event buffer overflowed and the count may be short, from
+// Members(), the truth the package tells consumers to resynchronise from.
+func (s *sim) formed(m *member) bool {
+	if m.alive.Load() == int64(s.opt.N) {
+		return true
+	}
+	if m.g.Dropped() == 0 {
+		return false
+	}
+	alive := 0
+	for _, x := range m.g.Members() {
+		if x.State == gossip.StateAlive || x.State == gossip.StateSuspect {
+			alive++
+		}
+	}
+	if alive == s.opt.N {
+		m.alive.Store(int64(alive))
+		return true
+	}
+	return false
 }
 
 // pickSeeds returns up to k distinct random addresses of from.
@@ -247,6 +270,9 @@ func (s *sim) startMember(ctx context.Context, i int, key []byte, seeds []string
 	g, err := gossip.New(gossip.Config{
 		NodeName: memberName(i), BindAddr: s.opt.BindAddr, BindPort: gossip.EphemeralPort,
 		Keys: [][]byte{key}, Meta: meta, Profile: s.opt.Profile, Logger: s.opt.Logger,
+		// A join storm brings N joins and updates at once; a starved
+		// event loop must not lose them (formed falls back if it does).
+		EventBuffer: 1024,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start member %d: %w", i, err)
