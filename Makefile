@@ -91,7 +91,10 @@ chaos:
 # The simulation harness: SIM_N members of the real gossip layer in one
 # process on loopback, per N the time to form, to see a crash and a meta
 # change, and an idle member's CPU and traffic (sim/gossipsim).
-SIM_N ?= 100,1000
+# An idle member costs about 2 ms of CPU a second, so N=1000 needs more
+# than the 2 cores of the test machine just to idle: pass SIM_N=100,1000
+# (or 5000) on a larger one.
+SIM_N ?= 100
 .PHONY: sim
 sim:
 	$(GO) run ./sim/cmd/gossipsim -n $(SIM_N)

@@ -28,7 +28,7 @@ existing() {
 }
 
 # Pure and in-process packages: fast, so they run with the race detector.
-read -r -a pure <<<"$(existing cluster manifest scheduler consensus gossip autopilot autoscale dns gpu pki policy seal pullauth metrics chaos agent cmd internal)"
+read -r -a pure <<<"$(existing cluster manifest scheduler consensus gossip autopilot autoscale dns gpu pki policy seal pullauth metrics chaos sim agent cmd internal)"
 # Packages that drive a real containerd (root): no -race (it slows the
 # child processes' handling and finds nothing the pure runs don't), one
 # package at a time (-p 1) because both start containerd instances and the
