@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -131,7 +132,7 @@ func (r *Runtime) startContainer(ctx context.Context, pod *cluster.Pod, sb *rtap
 		}
 	}
 	r.setOOM(id, false)
-	task, err := ctr.NewTask(ctx, cio.LogFile(r.logPath(pod.UID, c.Name)))
+	task, err := r.newTask(ctx, ctr, cio.LogFile(r.logPath(pod.UID, c.Name)))
 	if err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
@@ -509,4 +510,23 @@ func (r *Runtime) RemovePod(ctx context.Context, podUID string, grace time.Durat
 		return fmt.Errorf("remove pod %s: %w", podUID, err)
 	}
 	return nil
+}
+
+// newTask creates ctr's task. containerd keeps listing the task of a shim
+// that died (a power cut, a killed shim) while answering Task() with "not
+// found" for it, so the old task is never deleted and every new one is
+// refused as "already exists", for good (the fault suite found a
+// StatefulSet pod stuck so). Deleting it through the task service drops
+// it from containerd's list and the shim's bundle; the creation is then
+// tried once more.
+func (r *Runtime) newTask(ctx context.Context, ctr client.Container, ioc cio.Creator) (client.Task, error) {
+	task, err := ctr.NewTask(ctx, ioc)
+	if !errdefs.IsAlreadyExists(err) {
+		return task, err
+	}
+	r.logger.Warn("removing the stale task of a dead shim", "id", ctr.ID())
+	if _, derr := r.client.TaskService().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: ctr.ID()}); derr != nil {
+		r.logger.Warn("delete stale task", "id", ctr.ID(), "err", derr)
+	}
+	return ctr.NewTask(ctx, ioc)
 }

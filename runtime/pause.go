@@ -83,7 +83,7 @@ func (r *Runtime) ensurePause(ctx context.Context, pod *cluster.Pod, sb *rtapi.P
 	case !errdefs.IsNotFound(err):
 		return 0, err
 	}
-	task, err = ctr.NewTask(ctx, cio.NullIO)
+	task, err = r.newTask(ctx, ctr, cio.NullIO)
 	if err != nil {
 		return 0, fmt.Errorf("create task: %w", err)
 	}

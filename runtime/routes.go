@@ -301,9 +301,13 @@ func (n natRules) restore() []byte {
 // the jump goes first (FORWARD: ahead of DROP rules others append) or last
 // (POSTROUTING: after the CNI chains, so their hairpin masquerade still
 // runs; ours only matches what they leave alone).
+//
+// top: ahead of Shoal's own jumps too. The Service REJECT rules must see
+// a pod's packet before the pod network's forward chain accepts it; with
+// "first" alone their order was whichever was hooked in last.
 type jump struct {
 	table, from, to string
-	first           bool
+	first, top      bool
 }
 
 func (n natRules) jumps() []jump {
@@ -392,6 +396,8 @@ func jumpLeads(rules string, j jump) bool {
 		case !strings.HasPrefix(l, "-A "+j.from+" "):
 		case l == want:
 			return true
+		case j.top && strings.HasPrefix(l, "-A "):
+			return false
 		case strings.HasPrefix(l, "-A "+j.from+" -j SHOAL-") && !strings.Contains(strings.TrimPrefix(l, "-A "+j.from+" -j "), " "):
 		case strings.HasPrefix(l, "-A "):
 			return false

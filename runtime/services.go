@@ -137,8 +137,8 @@ func (n serviceRules) jumps() []jump {
 		{table: "nat", from: "OUTPUT", to: n.dnat},
 		{table: "nat", from: "POSTROUTING", to: n.masq},
 		{table: "filter", from: "FORWARD", to: n.forward, first: true},
-		{table: "filter", from: "FORWARD", to: n.reject, first: true},
-		{table: "filter", from: "OUTPUT", to: n.reject, first: true},
+		{table: "filter", from: "FORWARD", to: n.reject, first: true, top: true},
+		{table: "filter", from: "OUTPUT", to: n.reject, first: true, top: true},
 	}
 }
 

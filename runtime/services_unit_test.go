@@ -76,22 +76,28 @@ func TestServiceRulesClear(t *testing.T) {
 
 // TestJumpLeads: a jump that must go first may follow Shoal's other
 // jumps, but no rule of anyone else (the CNI firewall plugin inserts its
-// own at the top on the first pod).
+// own at the top on the first pod); one that must be on top (the Service
+// REJECT rules) follows nothing, or the pod network's forward chain
+// accepts what it must refuse.
 func TestJumpLeads(t *testing.T) {
 	j := jump{table: "filter", from: "FORWARD", to: "SHOAL-SVCREJ-b", first: true}
+	top := j
+	top.top = true
 	for _, tc := range []struct {
 		rules string
 		want  bool
+		j     jump
 	}{
-		{"-P FORWARD DROP\n-A FORWARD -j SHOAL-SVCREJ-b\n-A FORWARD -j CNI-FORWARD\n", true},
-		{"-P FORWARD DROP\n-A FORWARD -j SHOAL-NPFWD-b\n-A FORWARD -j SHOAL-SVCREJ-b\n", true},
-		{"-P FORWARD DROP\n-A FORWARD -j CNI-FORWARD\n-A FORWARD -j SHOAL-SVCREJ-b\n", false},
-		{"-P FORWARD DROP\n-A FORWARD -i br0 -j SHOAL-X\n-A FORWARD -j SHOAL-SVCREJ-b\n", false},
-		{"-P FORWARD DROP\n-A FORWARD -j SHOAL-NPFWD-b\n", false},
-		{"-P FORWARD ACCEPT\n", false},
+		{"-P FORWARD DROP\n-A FORWARD -j SHOAL-SVCREJ-b\n-A FORWARD -j CNI-FORWARD\n", true, top},
+		{"-P FORWARD DROP\n-A FORWARD -j SHOAL-FORWARD-b\n-A FORWARD -j SHOAL-SVCREJ-b\n", false, top},
+		{"-P FORWARD DROP\n-A FORWARD -j SHOAL-NPFWD-b\n-A FORWARD -j SHOAL-SVCREJ-b\n", true, j},
+		{"-P FORWARD DROP\n-A FORWARD -j CNI-FORWARD\n-A FORWARD -j SHOAL-SVCREJ-b\n", false, j},
+		{"-P FORWARD DROP\n-A FORWARD -i br0 -j SHOAL-X\n-A FORWARD -j SHOAL-SVCREJ-b\n", false, j},
+		{"-P FORWARD DROP\n-A FORWARD -j SHOAL-NPFWD-b\n", false, j},
+		{"-P FORWARD ACCEPT\n", false, j},
 	} {
-		if got := jumpLeads(tc.rules, j); got != tc.want {
-			t.Errorf("%q: %v, want %v", tc.rules, got, tc.want)
+		if got := jumpLeads(tc.rules, tc.j); got != tc.want {
+			t.Errorf("%q (top %v): %v, want %v", tc.rules, tc.j.top, got, tc.want)
 		}
 	}
 }
