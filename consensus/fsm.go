@@ -30,19 +30,36 @@ type fsm struct {
 	halted atomic.Pointer[error]
 	haltCh chan struct{}
 
+	// applyMu serialises the two ways entries reach the state: raft's
+	// Apply and Restore, and the state stream (feed.go) on an agent
+	// outside Raft or cut off from its leader.
+	applyMu sync.Mutex
+
 	mu      sync.Mutex
 	changed chan struct{} // closed when state changes, then replaced
+	// feed holds the entries applied since the last restore, for the
+	// state stream; guarded by mu with state so that a reader takes a
+	// State and the entries after it as one.
+	feed feed
 }
 
 func newFSM(log *slog.Logger) *fsm {
 	f := &fsm{log: log, changed: make(chan struct{}), haltCh: make(chan struct{})}
+	f.feed.setLimits(0, 0)
 	f.state.Store(cluster.Empty())
 	return f
 }
 
-func (f *fsm) publish(s *cluster.State) {
-	f.state.Store(s)
+// publish makes s the state. e is the entry that produced it, nil when s
+// was restored from a snapshot (the feed then starts afresh at s).
+func (f *fsm) publish(s *cluster.State, e *Entry) {
 	f.mu.Lock()
+	if e != nil {
+		f.feed.add(*e)
+	} else {
+		f.feed.reset(s.Index())
+	}
+	f.state.Store(s)
 	close(f.changed)
 	f.changed = make(chan struct{})
 	f.mu.Unlock()
@@ -64,8 +81,21 @@ func (f *fsm) changedCh() <-chan struct{} {
 // with the reason (upgrade the agent, or restore). An entry of an unknown
 // type with the ignore bit is skipped.
 func (f *fsm) Apply(l *raft.Log) any {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
+	return f.apply(l.Index, l.Data)
+}
+
+// apply applies one committed entry, from raft or from the state stream.
+// Both carry the same committed log, each in order, so an entry at or
+// below the state's index is one the other source already applied.
+func (f *fsm) apply(index uint64, data []byte) any {
+	l := &raft.Log{Index: index, Data: data}
 	if err := f.haltErr(); err != nil {
 		return Result{Index: l.Index, Err: err}
+	}
+	if l.Index <= f.state.Load().Index() {
+		return Result{Index: l.Index, Ignored: true}
 	}
 	if len(l.Data) == 0 {
 		return f.halt(l.Index, errors.New("empty entry"))
@@ -88,7 +118,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if err := f.haltErr(); err != nil {
 		return Result{Index: l.Index, Err: err} // a batch's later command halted: none of it counts
 	}
-	f.publish(a.txn.Commit())
+	f.publish(a.txn.Commit(), &Entry{Index: l.Index, Data: l.Data})
 	return resp
 }
 
@@ -190,7 +220,14 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 
 func (s *fsmSnapshot) write(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
-	enc := codec.NewEncoder(bw, mh)
+	if err := encodeSnapshot(codec.NewEncoder(bw, mh), s.state); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// encodeSnapshot writes st's records, header to end marker.
+func encodeSnapshot(enc *codec.Encoder, st *cluster.State) error {
 	var err error
 	put := func(t uint8, v any) {
 		if err == nil {
@@ -200,7 +237,6 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 			err = enc.Encode(v)
 		}
 	}
-	st := s.state
 	put(recHeader, snapshotHeader{Version: snapshotVersion, Index: st.Index(), Config: st.Config(), Trust: st.Trust()})
 	for _, n := range st.Nodes() {
 		put(recNode, n)
@@ -227,10 +263,7 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 		put(recObject, o)
 	}
 	put(recEnd, nil)
-	if err != nil {
-		return err
-	}
-	return bw.Flush()
+	return err
 }
 
 func (s *fsmSnapshot) Release() {}
@@ -242,12 +275,30 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
-	f.publish(s)
+	f.restore(s)
 	return nil
 }
 
+// restore makes s the state unless the state already holds more: the
+// stream may have carried this agent past a snapshot raft installs when
+// it (re)joins, and the entries raft applies next are then skipped up to
+// the state's index.
+func (f *fsm) restore(s *cluster.State) {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
+	if cur := f.state.Load().Index(); cur > 0 && s.Index() <= cur {
+		f.log.Info("snapshot skipped: the state is already past it", "snapshot", s.Index(), "state", cur)
+		return
+	}
+	f.publish(s, nil)
+}
+
 func readSnapshot(r io.Reader) (*cluster.State, error) {
-	dec := codec.NewDecoder(bufio.NewReaderSize(r, 256<<10), mh)
+	return decodeSnapshot(codec.NewDecoder(bufio.NewReaderSize(r, 256<<10), mh))
+}
+
+// decodeSnapshot reads one snapshot's records, header to end marker.
+func decodeSnapshot(dec *codec.Decoder) (*cluster.State, error) {
 	var t uint8
 	if err := dec.Decode(&t); err != nil || t != recHeader {
 		return nil, fmt.Errorf("read header (record %d): %v", t, err)

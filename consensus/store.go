@@ -69,6 +69,11 @@ type Config struct {
 	// 4096 commands, 8 MiB); larger entries slow every follower's append.
 	MaxBatchCommands int
 	MaxBatchBytes    int
+	// FeedEntries and FeedBytes bound the applied entries kept in memory
+	// for the state stream (defaults 1024 entries, 8 MiB): a follower
+	// further behind than that catches up from a snapshot.
+	FeedEntries int
+	FeedBytes   int
 
 	// For in-process tests: a transport (raft.NewInmemTransport) and
 	// stores (raft.NewInmemStore, raft.NewInmemSnapshotStore) to use
@@ -121,6 +126,9 @@ type Store struct {
 	trans  raft.Transport
 	closer []io.Closer // what Open opened: the bolt store, the TCP transport
 
+	// stream is what the state stream this agent follows told it.
+	stream streamView
+
 	reqs     chan *applyReq
 	done     chan struct{}
 	wg       sync.WaitGroup
@@ -153,6 +161,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.fsm = newFSM(s.log)
 	s.fsm.version = cfg.Version
+	s.fsm.feed.setLimits(cfg.FeedEntries, cfg.FeedBytes)
 	if err := s.open(); err != nil {
 		close(s.done)
 		s.wg.Wait()
@@ -386,6 +395,11 @@ func (s *Store) WaitForIndex(ctx context.Context, idx uint64) error {
 // just restarted replays an old state first, and nothing that deletes data
 // may act on that.
 func (s *Store) CaughtUp() bool {
+	if !s.RaftLive() {
+		s.stream.mu.Lock()
+		defer s.stream.mu.Unlock()
+		return s.stream.fresh() && s.stream.caughtUp && s.stream.leaderID != ""
+	}
 	if _, id := s.Leader(); id == "" {
 		return false
 	}
@@ -404,10 +418,18 @@ func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
 func (s *Store) LeaderCh() <-chan bool { return s.leaderCh }
 
 // Leader returns the current leader's Raft address and ID, empty if none
-// is known.
+// is known: raft's own knowledge, else what the state stream this agent
+// follows said last (an agent outside Raft forwards its writes there).
 func (s *Store) Leader() (addr, id string) {
-	a, i := s.raft.LeaderWithID()
-	return string(a), string(i)
+	if a, i := s.raft.LeaderWithID(); i != "" {
+		return string(a), string(i)
+	}
+	s.stream.mu.Lock()
+	defer s.stream.mu.Unlock()
+	if s.stream.fresh() {
+		return s.stream.leaderAddr, s.stream.leaderID
+	}
+	return "", ""
 }
 
 func (s *Store) notLeader() error {
