@@ -155,18 +155,9 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, creds *credent
 		}
 	})
 
-	// Gossip: who is alive, and where. Encrypted with the cluster's
-	// keyring, which follows the replicated state (rotation).
-	cp.members, err = startGossip(ctx, cfg, creds, self, store.State(), log)
-	if err != nil {
+	if err := cp.startGossip(ctx, lc, cfg, self, space, log); err != nil {
 		return nil, err
 	}
-	lc.onStop(cp.members.stop)
-	lc.loop((&diskWatch{guard: space, every: cfg.DiskCheckInterval, report: cp.members.setDiskPressure, log: log}).run)
-	lc.loop(func(ctx context.Context) { followGossipKeys(ctx, store, cp.members.g, cfg.DataDir, log) })
-	lc.loop(func(ctx context.Context) { followSecretKeys(ctx, store, creds, cfg.Name, log) })
-	lc.loop(func(ctx context.Context) { rememberPeers(ctx, store, cfg.DataDir, cfg.Name, log) })
-	lc.loop(func(ctx context.Context) { cp.members.reconnect(ctx, reconnectEvery(cfg.GossipProfile)) })
 
 	if err := waitForLeader(ctx, store, log); err != nil {
 		return nil, err
@@ -215,6 +206,36 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, creds *credent
 	return cp, nil
 }
 
+// startGossip joins gossip and starts what follows it: the disk watch,
+// the keyrings, the remembered peers, reconnection, and the state stream
+// follower.
+func (cp *controlPlane) startGossip(ctx context.Context, lc *lifecycle, cfg Config, self *cluster.Node, space *diskfull.Guard, log *slog.Logger) error {
+	// Gossip: who is alive, and where. Encrypted with the cluster's
+	// keyring, which follows the replicated state (rotation).
+	var err error
+	cp.members, err = startGossip(ctx, cfg, cp.creds, self, cp.store.State(), log)
+	if err != nil {
+		return err
+	}
+	lc.onStop(cp.members.stop)
+	lc.loop((&diskWatch{guard: space, every: cfg.DiskCheckInterval, report: cp.members.setDiskPressure, log: log}).run)
+	lc.loop(func(ctx context.Context) { followGossipKeys(ctx, cp.store, cp.members.g, cfg.DataDir, log) })
+	lc.loop(func(ctx context.Context) { followSecretKeys(ctx, cp.store, cp.creds, cfg.Name, log) })
+	lc.loop(func(ctx context.Context) { rememberPeers(ctx, cp.store, cfg.DataDir, cfg.Name, log) })
+	lc.loop(func(ctx context.Context) { cp.members.reconnect(ctx, reconnectEvery(cfg.GossipProfile)) })
+	// Outside the Raft configuration (or cut off from the leader) the state
+	// comes from a member's stream instead.
+	lc.loop((&stateFollower{
+		store:  cp.store,
+		http:   apiclient.NewHTTPClient(cp.creds.id.ClientTLS("")),
+		self:   cfg.Name,
+		seeds:  joinAPIAddrs(cfg.Join),
+		others: cp.members.apiAddrs,
+		log:    log.With("component", "stream"),
+	}).run)
+	return nil
+}
+
 // reconnectEvery is how often gossip calls on the nodes it lost: faster
 // under the test profile.
 func reconnectEvery(profile string) time.Duration {
@@ -247,6 +268,7 @@ func (cp *controlPlane) startAPI(cfg Config, leases *leaseKeeper, lc *lifecycle,
 		// Live node conditions come from gossip: a node whose data dir is
 		// full cannot record them in the Raft state.
 		NodeConditions: func() map[string][]string { return nodeConditions(cp.members.g) },
+		Stream:         cp.store,
 	})
 	cp.apiAddr, err = serveAPI(cfg, cp.srv, cp.creds.id.ServerTLS(tls.VerifyClientCertIfGiven), lc, log)
 	if err != nil {

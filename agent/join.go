@@ -123,6 +123,17 @@ func (m *gossipMembers) updateMeta(change func(*gossip.NodeMeta)) {
 	}
 }
 
+// apiAddrs lists the API addresses of the alive members, self excluded.
+func (m *gossipMembers) apiAddrs() []string {
+	var out []string
+	for _, mem := range m.g.Members() {
+		if mem.State == gossip.StateAlive && mem.Name != m.g.LocalNode().Name && mem.Meta.Address != "" && mem.Meta.APIPort != 0 {
+			out = append(out, net.JoinHostPort(mem.Meta.Address, strconv.Itoa(mem.Meta.APIPort)))
+		}
+	}
+	return out
+}
+
 // stop leaves gossip without announcing a departure: a restarting agent
 // should look like a short failure, not like a node removed for good.
 func (m *gossipMembers) stop() { _ = m.g.Shutdown() }

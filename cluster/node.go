@@ -17,6 +17,8 @@ const (
 	RaftLeader   = "leader"
 	RaftVoter    = "voter"
 	RaftNonvoter = "nonvoter"
+	// RaftClient: not a Raft member; the agent follows the state stream.
+	RaftClient = "client"
 )
 
 // Node is one server running `shoal agent`.

@@ -303,3 +303,10 @@ type Policy struct {
 	Level            string   `json:"level"`
 	AllowedHostPaths []string `json:"allowedHostPaths,omitempty"`
 }
+
+// StreamRedirect is an agent's answer to a state stream request when it is
+// not a live Raft member: the members' API addresses, to ask instead.
+type StreamRedirect struct {
+	Error   string   `json:"error"`
+	Servers []string `json:"servers"`
+}

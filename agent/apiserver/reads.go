@@ -32,25 +32,30 @@ func (s *Server) handleNodes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
-// raftInfo is what a consensus.Store tells of the Raft configuration.
+// raftInfo is what a consensus.Store tells of the Raft configuration:
+// its own when it is a live member, else as the state stream named it.
 type raftInfo interface {
-	Servers() ([]consensus.Server, error)
+	StreamServers() []consensus.Server
 	Leader() (addr, id string)
 }
 
-// raftRoles maps node names to leader, voter or nonvoter; nil when the
-// store cannot tell.
+// raftRoles maps node names to leader, voter or nonvoter, and the other
+// nodes to client once the members are known; nil when the store cannot
+// tell.
 func (s *Server) raftRoles() map[string]string {
 	ri, ok := s.cfg.Store.(raftInfo)
 	if !ok {
 		return nil
 	}
-	servers, err := ri.Servers()
-	if err != nil {
+	servers := ri.StreamServers()
+	if len(servers) == 0 {
 		return nil
 	}
 	_, leader := ri.Leader()
 	roles := map[string]string{}
+	for _, n := range s.cfg.Store.State().Nodes() {
+		roles[n.Name] = cluster.RaftClient
+	}
 	for _, sv := range servers {
 		switch {
 		case sv.ID == leader:

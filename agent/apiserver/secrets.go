@@ -79,11 +79,7 @@ func (s *Server) applyAll(ctx context.Context, cmds ...consensus.Command) error 
 func (s *Server) pushSecretKey(ctx context.Context, key seal.Key) error {
 	voters := map[string]bool{}
 	if ri, ok := s.cfg.Store.(raftInfo); ok {
-		servers, err := ri.Servers()
-		if err != nil {
-			return fmt.Errorf("list Raft voters: %w", err)
-		}
-		for _, sv := range servers {
+		for _, sv := range ri.StreamServers() {
 			voters[sv.ID] = sv.Voter
 		}
 	}

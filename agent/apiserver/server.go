@@ -83,6 +83,9 @@ type Config struct {
 	// NodeConditions, if set, maps node names to their live conditions
 	// (DiskPressure), which gossip carries and the Raft state does not.
 	NodeConditions func() map[string][]string
+	// Stream serves the state stream to agents outside Raft; nil serves
+	// none.
+	Stream StreamSource
 }
 
 // Server is the agent's HTTP API.
@@ -179,6 +182,7 @@ func NewServer(cfg Config) *Server {
 	route("POST /internal/forget-claims", permNode, s.handleForgetClaims)
 	route("POST /internal/certificate", permNode, s.handleRenew)
 	route("GET /internal/metrics", permNode, s.handleInternalMetrics)
+	route("GET /internal/stream", permNode, s.handleStream)
 	route("GET /metrics/nodes", permRead, s.handleNodeMetrics)
 	route("GET /metrics/nodes/{name}", permRead, s.handleNodeMetrics)
 	route("GET /metrics/pods", permRead, s.handlePodMetrics)

@@ -1,0 +1,255 @@
+package agent
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"shoal/agent/api"
+	"shoal/cluster"
+	"shoal/consensus"
+)
+
+// followStore is the state as the stream follower needs it;
+// consensus.Store implements it.
+type followStore interface {
+	State() *cluster.State
+	RaftLive() bool
+	Leader() (addr, id string)
+	StreamServers() []consensus.Server
+	Follow(ctx context.Context, r io.Reader) error
+	Heard() time.Time
+	CaughtUp() bool
+}
+
+// stateFollower keeps this agent's state current when Raft does not: on
+// an agent outside the Raft configuration (most agents of a large
+// cluster), or a member cut off from its leader. It follows the state
+// stream of one member at a time, over mutual TLS with this node's
+// certificate, resuming from its own index, and moves to another member
+// when that one dies, goes silent, or stops being a member.
+type stateFollower struct {
+	store followStore
+	http  *http.Client
+	self  string
+	// seeds are API addresses to start from (--join) when the state
+	// names no member yet.
+	seeds []string
+	// others lists the API addresses of the agents gossip knows: the last
+	// resort of an agent that restarted without --join and holds no state
+	// (any agent answers with the members' addresses).
+	others func() []string
+	log    *slog.Logger
+	// silence: no frame for this long ends a stream (default
+	// consensus.StreamSilence); retry is the pause after a round in which
+	// no member could be followed (default 1 s).
+	silence, retry time.Duration
+	// rebalance: a follower caught up on a member other than its first
+	// choice (the leader it joined through, a member it failed over to)
+	// moves to that choice after this long (default 30 s), so that the
+	// leader's load does not grow with the agents that joined through it.
+	rebalance time.Duration
+	// redirects are members named by agents that were not members.
+	redirects []string
+}
+
+func (f *stateFollower) run(ctx context.Context) {
+	silence := cmp.Or(f.silence, consensus.StreamSilence)
+	retry := cmp.Or(f.retry, time.Second)
+	var current string
+	for ctx.Err() == nil {
+		if f.store.RaftLive() {
+			if !sleep(ctx, retry) {
+				return
+			}
+			continue
+		}
+		followed := false
+		for _, addr := range f.candidates() {
+			if ctx.Err() != nil || f.store.RaftLive() {
+				break
+			}
+			from := f.store.State().Index()
+			err := f.followFrom(ctx, addr, silence)
+			if f.store.State().Index() > from || err == nil {
+				followed = true
+			}
+			if addr != current {
+				current = addr
+				f.log.Info("state stream: followed a member", "member", addr, "from", from, "to", f.store.State().Index(), "ended", err)
+			} else {
+				f.log.Debug("state stream ended", "member", addr, "err", err)
+			}
+			if followed {
+				break // start again from the best candidate
+			}
+		}
+		if !followed && !sleep(ctx, retry) {
+			return
+		}
+	}
+}
+
+// candidates lists API addresses to follow from, best first: the Raft
+// members the state stream or Raft named (replicas before voters, the
+// leader last, so that followers keep load off the leader; within a group
+// in an order of their own, so that followers spread over the members),
+// then members other agents redirected to, then the seeds, then any agent
+// gossip knows.
+func (f *stateFollower) candidates() []string {
+	out := f.members()
+	add := func(addr string) {
+		if addr != "" && !slices.Contains(out, addr) {
+			out = append(out, addr)
+		}
+	}
+	for _, a := range f.redirects {
+		add(a)
+	}
+	for _, a := range f.seeds {
+		add(a)
+	}
+	if f.others != nil {
+		for _, a := range f.others() {
+			add(a)
+		}
+	}
+	if n, ok := f.store.State().Node(f.self); ok {
+		out = slices.DeleteFunc(out, func(a string) bool { return a == n.APIAddr })
+	}
+	return out
+}
+
+// members lists the API addresses of the Raft members, best first.
+func (f *stateFollower) members() []string {
+	st := f.store.State()
+	_, leader := f.store.Leader()
+	servers := f.store.StreamServers()
+	rank := func(s consensus.Server) int {
+		switch {
+		case s.ID == leader:
+			return 2
+		case s.Voter:
+			return 1
+		}
+		return 0
+	}
+	slices.SortFunc(servers, func(a, b consensus.Server) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(spread(f.self, a.ID), spread(f.self, b.ID)))
+	})
+	var out []string
+	add := func(addr string) {
+		if addr != "" && !slices.Contains(out, addr) {
+			out = append(out, addr)
+		}
+	}
+	for _, s := range servers {
+		if s.ID == f.self {
+			continue
+		}
+		if n, ok := st.Node(s.ID); ok {
+			add(n.APIAddr)
+		}
+	}
+	return out
+}
+
+// spread orders members differently for each follower.
+func spread(self, id string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(self + "\x00" + id))
+	return h.Sum32()
+}
+
+// followFrom follows addr's stream until it ends, goes silent, or Raft
+// takes over this agent's state.
+func (f *stateFollower) followFrom(ctx context.Context, addr string, silence time.Duration) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	u := url.URL{Scheme: "https", Host: addr, Path: api.PathPrefix + "/internal/stream",
+		RawQuery: "index=" + strconv.FormatUint(f.store.State().Index(), 10)}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return fmt.Errorf("state stream from %s: %w", addr, err)
+	}
+	started := time.Now()
+	go f.watch(ctx, cancel, addr, started, silence)
+	resp, err := f.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("state stream from %s: %w", addr, cmp.Or(context.Cause(ctx), err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var red api.StreamRedirect
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&red)
+		for _, a := range red.Servers {
+			if !slices.Contains(f.redirects, a) {
+				f.redirects = append(f.redirects, a)
+			}
+		}
+		return fmt.Errorf("state stream from %s: %s: %s", addr, resp.Status, red.Error)
+	}
+	err = f.store.Follow(ctx, resp.Body)
+	if c := context.Cause(ctx); c != nil {
+		return c
+	}
+	return err
+}
+
+var (
+	errStreamSilent = errors.New("the member sent nothing for too long")
+	errRaftLive     = errors.New("raft feeds this agent's state again")
+	errRebalance    = errors.New("moving to the preferred member")
+)
+
+// watch cuts the stream when it goes silent or Raft is live again, or
+// moves the follower to its preferred member once it is caught up.
+func (f *stateFollower) watch(ctx context.Context, cancel context.CancelCauseFunc, addr string, started time.Time, silence time.Duration) {
+	rebalance := cmp.Or(f.rebalance, 30*time.Second)
+	tick := time.NewTicker(max(silence/5, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if f.store.RaftLive() {
+			cancel(errRaftLive)
+			return
+		}
+		last := f.store.Heard()
+		if last.Before(started) {
+			last = started
+		}
+		if time.Since(last) > silence {
+			cancel(errStreamSilent)
+			return
+		}
+		if time.Since(started) > rebalance && f.store.CaughtUp() {
+			if m := f.members(); len(m) > 0 && m[0] != addr {
+				cancel(errRebalance)
+				return
+			}
+		}
+	}
+}
+
+// joinAPIAddrs is --join with the default API port where none was given.
+func joinAPIAddrs(join []string) []string {
+	out := make([]string, 0, len(join))
+	for _, a := range join {
+		out = append(out, withDefaultAPIPort(a))
+	}
+	return out
+}

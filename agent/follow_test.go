@@ -1,0 +1,197 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"shoal/agent/api"
+	"shoal/cluster"
+	"shoal/consensus"
+	"shoal/internal/poll"
+)
+
+// streamMember is a Raft member of an in-process cluster serving its
+// state stream over TLS, as the API's /internal/stream route does.
+type streamMember struct {
+	store *consensus.Store
+	srv   *httptest.Server
+	conns atomic.Int64 // streams served
+}
+
+func newStreamCluster(t *testing.T, n int) ([]*streamMember, *consensus.Store) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stores, err := consensus.OpenInmem(ctx, n, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []*streamMember
+	for _, s := range stores {
+		t.Cleanup(func() { _ = s.Close() })
+		m := &streamMember{store: s}
+		m.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			m.conns.Add(1)
+			since, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
+			rc := http.NewResponseController(w)
+			_ = s.ServeStream(r.Context(), since, w, rc.Flush)
+		}))
+		t.Cleanup(m.srv.Close)
+		ms = append(ms, m)
+	}
+	// The members' node records carry their API addresses, as registered
+	// agents' do.
+	for i, m := range ms {
+		n := &cluster.Node{Name: fmt.Sprintf("n%d", i), Address: "127.0.0.1", APIAddr: m.srv.Listener.Addr().String(),
+			Status: cluster.NodeReady}
+		if _, err := stores[0].Apply(ctx, &consensus.PutNode{Node: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A store in no Raft configuration: an agent outside Raft.
+	_, trans := raft.NewInmemTransport("mem-outside")
+	client, err := consensus.Open(consensus.Config{NodeID: "outside", Transport: trans,
+		LogStore: raft.NewInmemStore(), StableStore: raft.NewInmemStore(), SnapshotStore: raft.NewInmemSnapshotStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	return ms, client
+}
+
+func runFollower(t *testing.T, f *stateFollower) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); f.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func waitIndex(t *testing.T, client *consensus.Store, idx uint64) {
+	t.Helper()
+	poll.Until(t, 10*time.Second, "the follower at the leader's index", func() (bool, string) {
+		got := client.State().Index()
+		return got >= idx, fmt.Sprintf("at %d, want %d", got, idx)
+	})
+}
+
+func putNode(t *testing.T, l *consensus.Store, name string) uint64 {
+	t.Helper()
+	res, err := l.Apply(context.Background(), &consensus.PutNode{Node: &cluster.Node{Name: name, Address: "192.0.2.9", Status: cluster.NodeReady}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res[0].Index
+}
+
+// TestFollowerFailsOver: the follower starts from a seed, learns the
+// members from the stream, and when the member it follows goes away it
+// follows another from its own index, losing no change.
+func TestFollowerFailsOver(t *testing.T) {
+	ms, client := newStreamCluster(t, 3)
+	l := ms[0].store
+	f := &stateFollower{store: client, http: ms[0].srv.Client(), self: "outside",
+		seeds: []string{ms[0].srv.Listener.Addr().String()}, log: slog.New(slog.DiscardHandler),
+		silence: time.Second, retry: 50 * time.Millisecond, rebalance: 200 * time.Millisecond}
+	runFollower(t, f)
+	waitIndex(t, client, putNode(t, l, "x1"))
+	poll.Until(t, 10*time.Second, "caught up", poll.Bool(client.CaughtUp))
+	if _, id := client.Leader(); id != "n0" {
+		t.Fatalf("leader as the follower sees it: %q", id)
+	}
+	// Followers keep off the leader once they know the members.
+	poll.Until(t, 10*time.Second, "the follower on a replica, not the leader", poll.Bool(func() bool {
+		return ms[1].conns.Load()+ms[2].conns.Load() > 0
+	}))
+	var following *streamMember
+	for _, m := range ms[1:] {
+		if m.conns.Load() > 0 {
+			following = m
+		}
+	}
+	following.srv.CloseClientConnections()
+	following.srv.Close()
+	idx := putNode(t, l, "x2")
+	waitIndex(t, client, idx)
+	for _, name := range []string{"x1", "x2"} {
+		if _, ok := client.State().Node(name); !ok {
+			t.Fatalf("change %s lost in the failover", name)
+		}
+	}
+}
+
+// TestFollowerRedirectedAndSilence: a seed that is not a member names
+// the members; a member that goes silent is left after the silence.
+func TestFollowerRedirectedAndSilence(t *testing.T) {
+	ms, client := newStreamCluster(t, 1)
+	silent := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		<-r.Context().Done() // says nothing, ever
+	}))
+	t.Cleanup(silent.Close)
+	nonMember := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(api.StreamRedirect{Error: consensus.ErrNotMember.Error(), Servers: []string{ms[0].srv.Listener.Addr().String()}})
+	}))
+	t.Cleanup(nonMember.Close)
+	f := &stateFollower{store: client, http: ms[0].srv.Client(), self: "outside",
+		seeds: []string{silent.Listener.Addr().String(), nonMember.Listener.Addr().String()}, log: slog.New(slog.DiscardHandler),
+		silence: 300 * time.Millisecond, retry: 50 * time.Millisecond}
+	runFollower(t, f)
+	waitIndex(t, client, putNode(t, ms[0].store, "x1"))
+}
+
+func TestFollowerCandidates(t *testing.T) {
+	st := cluster.Empty().Txn(1)
+	for _, n := range []string{"lead", "v1", "v2", "r1", "me"} {
+		st.PutNode(&cluster.Node{Name: n, APIAddr: n + ":7948"})
+	}
+	fs := &fakeFollowStore{state: st.Commit(), leader: "lead", servers: []consensus.Server{
+		{ID: "lead", Voter: true}, {ID: "v1", Voter: true}, {ID: "v2", Voter: true}, {ID: "r1"}, {ID: "me"}, {ID: "gone"},
+	}}
+	f := &stateFollower{store: fs, self: "me", seeds: []string{"seed:7948", "r1:7948"}, redirects: []string{"red:7948"},
+		others: func() []string { return []string{"other:7948", "me:7948"} }}
+	got := f.candidates()
+	want := []string{"r1:7948", "v1:7948|v2:7948", "v1:7948|v2:7948", "lead:7948", "red:7948", "seed:7948", "other:7948"}
+	if len(got) != len(want) {
+		t.Fatalf("candidates %v, want the shape %v", got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] && !(want[i] == "v1:7948|v2:7948" && (got[i] == "v1:7948" || got[i] == "v2:7948")) {
+			t.Fatalf("candidate %d = %s in %v, want %s", i, got[i], got, want[i])
+		}
+	}
+	// Followers spread: over many names, both voters come first sometimes.
+	first := map[string]bool{}
+	for i := range 32 {
+		f.self = fmt.Sprintf("agent-%d", i)
+		first[f.candidates()[1]] = true
+	}
+	if len(first) != 2 {
+		t.Fatalf("every follower prefers the same voter: %v", first)
+	}
+}
+
+type fakeFollowStore struct {
+	followStore
+	state   *cluster.State
+	leader  string
+	servers []consensus.Server
+}
+
+func (f *fakeFollowStore) State() *cluster.State    { return f.state }
+func (f *fakeFollowStore) Leader() (string, string) { return "", f.leader }
+func (f *fakeFollowStore) StreamServers() []consensus.Server {
+	return append([]consensus.Server(nil), f.servers...)
+}
