@@ -12,7 +12,8 @@
 //
 // # Membership invariants
 //
-// PlanMembership holds to these; the tests check them on every plan.
+// PlanMembership holds to these; the tests check them on every plan,
+// table-driven and on seeded random inputs.
 //
 //  1. The leader (Input.LeaderID) is never removed or demoted, whatever
 //     gossip says about it: it is running this code, so it is alive.
@@ -44,4 +45,14 @@
 //     them change the voter set; the caller applies them in order, stops at
 //     the first error, and plans again from a new observation.
 //  10. The output depends only on the input's content, not on its order.
+//  11. Raft holds the voters and at most ReplicasPerZone non-voting
+//     replicas per zone of present agents, MaxReplicas in all, plus, while
+//     voters are short of the target, one non-voter per missing voter.
+//     Nobody is added beyond that; every other agent is a client of the
+//     state stream. A replica (not a voter-to-be) must have been alive for
+//     StableFor before it is added.
+//  12. Non-voters beyond that bound are removed one per plan, none in a
+//     plan that moves voters, never a voter-to-be, unhealthy ones first.
+//     Within the bound a healthy replica stays: it is never swapped for
+//     another agent for its name or its zone.
 package autopilot

@@ -66,7 +66,19 @@ type Member struct {
 const (
 	DefaultDeadGrace = 30 * time.Second
 	DefaultStableFor = 5 * time.Second
+	// DefaultReplicasPerZone non-voting replicas per zone: one to promote
+	// when a voter of the zone is lost and one more to stream the state
+	// from while that one is being promoted.
+	DefaultReplicasPerZone = 2
+	// DefaultMaxReplicas bounds the replicas whatever the zone count, so
+	// that with 5 voters the leader sends each entry to at most 12
+	// followers at any cluster size. It is 2 per zone for up to 4 zones.
+	DefaultMaxReplicas = 8
 )
+
+// NoReplicas, for Config.ReplicasPerZone or Config.MaxReplicas, keeps Raft
+// to the voters (any negative value does); zero means the default.
+const NoReplicas = -1
 
 // Config tunes PlanMembership. Zero fields take the defaults.
 type Config struct {
@@ -80,8 +92,17 @@ type Config struct {
 	// partition without churning the configuration.
 	DeadGrace time.Duration
 	// StableFor is how long a non-voter's member must have been alive
-	// before it is promoted, so a flapping agent never gets a vote.
+	// before it is promoted, so a flapping agent never gets a vote, and
+	// how long a member must have been alive before it becomes a replica.
 	StableFor time.Duration
+	// ReplicasPerZone and MaxReplicas cap the non-voting replicas Raft
+	// holds beside the voters: ReplicasPerZone for each zone present
+	// agents are in, at most MaxReplicas in all. Every other agent stays
+	// out of Raft and follows the state stream from a member. Zero means
+	// DefaultReplicasPerZone and DefaultMaxReplicas; NoReplicas (or any
+	// negative value) means none, so that only voters hold Raft.
+	ReplicasPerZone int
+	MaxReplicas     int
 }
 
 // DefaultTargetVoters is 1 voter for 1–2 agents, 3 for 3–6 and 5 from 7.
@@ -107,7 +128,19 @@ func (c Config) withDefaults() Config {
 	if c.StableFor <= 0 {
 		c.StableFor = DefaultStableFor
 	}
+	if c.ReplicasPerZone == 0 {
+		c.ReplicasPerZone = DefaultReplicasPerZone
+	}
+	if c.MaxReplicas == 0 {
+		c.MaxReplicas = DefaultMaxReplicas
+	}
 	return c
+}
+
+// replicaCap is how many non-voting replicas Raft holds when present
+// agents are in the given number of zones.
+func (c Config) replicaCap(zones int) int {
+	return max(0, min(c.ReplicasPerZone*zones, c.MaxReplicas))
 }
 
 // target is the odd, positive voter count for n present agents.
@@ -186,14 +219,25 @@ const (
 // moment one of three agents blipped, demoting a healthy voter for a failure
 // that the grace period exists to ride out.
 //
+// Beside the voters, Raft holds at most Config.ReplicasPerZone non-voting
+// replicas per zone of present agents (MaxReplicas in all), plus, while
+// voters are short of the target, one non-voter for each missing voter (a
+// voter-to-be joins as a non-voter first). Every other alive agent is a
+// client: it stays out of Raft and follows the state stream from a member,
+// so the leader's replication cost does not grow with the cluster.
+//
 // In one plan, in this order:
 //   - remove one voter that is gone (left, or dead past DeadGrace), then
-//     promote a healthy non-voter in its place if voters are below target,
-//     and stop there;
+//     promote a healthy non-voter (a replica) in its place if voters are
+//     below target, and stop there; a client becomes a replica in a later
+//     plan;
 //   - promote healthy non-voters up to the target, fewest-voters zone first,
 //     then by name; or demote voters down to it, keeping zone spread;
-//   - add alive members that are not in the configuration as non-voters;
-//   - remove non-voters that are gone.
+//   - remove non-voters that are gone;
+//   - remove one non-voter beyond the cap, never a voter-to-be;
+//   - add alive members as non-voters while below the cap, from the zone
+//     with the fewest Raft servers first, then by name; a replica (as
+//     against a voter-to-be) must have been alive for StableFor.
 func PlanMembership(in Input) []Change {
 	p := newPlanner(in)
 	if !p.quorumAlive(p.voterIDs()) {
@@ -203,8 +247,9 @@ func PlanMembership(in Input) []Change {
 		return p.out
 	}
 	p.resize()
-	p.addNonvoters()
 	p.removeGoneNonvoters()
+	p.trimNonvoters()
+	p.addNonvoters()
 	return p.out
 }
 
@@ -219,6 +264,7 @@ type planner struct {
 	servers     map[string]Server
 	observed    map[string]bool // servers in the configuration as observed
 	target      int
+	replicas    int // the cap on non-voting replicas
 	voterMoves  int
 	out         []Change
 }
@@ -240,27 +286,27 @@ func newPlanner(in Input) *planner {
 		p.servers[s.ID] = s
 		p.observed[s.ID] = true
 	}
-	p.target = p.cfg.target(p.present())
+	n, zones := p.present()
+	p.target = p.cfg.target(n)
+	p.replicas = p.cfg.replicaCap(zones)
 	return p
 }
 
-// present counts the agents that should size the voter set.
-func (p *planner) present() int {
-	n := 0
+// present counts the agents that should size the voter set and the
+// replica cap, and the zones they are in.
+func (p *planner) present() (n, zones int) {
 	if _, ok := p.members[p.leader]; !ok && p.leader != "" {
-		n++
+		n++ // its zone is unknown: it adds none
 	}
+	zs := map[string]bool{}
 	for name, m := range p.members {
-		switch {
-		case name == p.leader:
+		gone := m.State == Left || m.State == Dead && p.now.Sub(m.Since) >= p.cfg.DeadGrace
+		if name == p.leader || !gone {
 			n++
-		case m.State == Left:
-		case m.State == Dead && p.now.Sub(m.Since) >= p.cfg.DeadGrace:
-		default:
-			n++
+			zs[m.Zone] = true
 		}
 	}
-	return n
+	return n, len(zs)
 }
 
 // alive reports whether a server counts towards a quorum: the leader
@@ -276,9 +322,13 @@ func (p *planner) alive(id string) bool {
 
 // healthy reports whether a server may be promoted.
 func (p *planner) healthy(id string) bool {
+	return p.observed[id] && id != p.leader && p.stable(id)
+}
+
+// stable reports whether a member has been alive for StableFor.
+func (p *planner) stable(id string) bool {
 	m, ok := p.members[id]
-	return ok && id != p.leader && p.observed[id] &&
-		m.State == Alive && p.now.Sub(m.Since) >= p.cfg.StableFor
+	return ok && m.State == Alive && p.now.Sub(m.Since) >= p.cfg.StableFor
 }
 
 // gone says why a server should leave the configuration, or "" if it
@@ -463,27 +513,6 @@ func (p *planner) resize() {
 				}
 			}
 		}
-	}
-}
-
-// addNonvoters adds alive members missing from the configuration. They
-// join as non-voters so that they catch up on the log before any vote of
-// theirs can hold up a commit.
-func (p *planner) addNonvoters() {
-	names := make([]string, 0, len(p.members))
-	for name := range p.members {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		m := p.members[name]
-		if _, in := p.servers[name]; in || m.State != Alive || name == "" || m.RaftAddr == "" {
-			continue
-		}
-		if !p.room() {
-			return
-		}
-		p.emit(OpAddNonvoter, name, m.RaftAddr, "alive, not in the Raft configuration")
 	}
 }
 

@@ -100,7 +100,9 @@ func checkPlan(t *testing.T, in Input, plan []Change) {
 		cfg[s.ID] = s
 	}
 	removedVoters, voterMoves := 0, 0
+	caps := newCapCheck(in)
 	for _, c := range plan {
+		caps.before(t, c, cfg)
 		if c.Reason == "" {
 			t.Errorf("%v has no reason", c)
 		}
@@ -139,6 +141,7 @@ func checkPlan(t *testing.T, in Input, plan []Change) {
 			}
 			delete(cfg, c.ID)
 		}
+		caps.after(t, c, cfg)
 		if !before || !aliveQuorum(cfg) {
 			t.Errorf("%v loses the alive quorum (before %v, after %v); plan %v", c, before, aliveQuorum(cfg), plan)
 		}
@@ -148,6 +151,98 @@ func checkPlan(t *testing.T, in Input, plan []Change) {
 	}
 	if voterMoves > maxVoterChanges {
 		t.Errorf("plan moves %d voters: %v", voterMoves, plan)
+	}
+}
+
+// limits re-derives from the input the voter target and the replica cap:
+// the agents present (not left, not dead past grace; the leader always)
+// and the zones they are in.
+func limits(in Input) (target, replicas int) {
+	cfg := in.Config.withDefaults()
+	n, leaderKnown := 0, false
+	zones := map[string]bool{}
+	for _, m := range in.Members {
+		leaderKnown = leaderKnown || m.Name == in.LeaderID
+		if m.Name != in.LeaderID && (m.State == Left || m.State == Dead && in.Now.Sub(m.Since) >= cfg.DeadGrace) {
+			continue
+		}
+		n++
+		zones[m.Zone] = true
+	}
+	if !leaderKnown && in.LeaderID != "" {
+		n++
+	}
+	return cfg.target(n), cfg.replicaCap(len(zones))
+}
+
+// capCheck checks a plan's non-voter changes against the caps: an addition
+// never takes the non-voters past the replicas plus the voters still
+// missing; a member that is alive loses its place only while there are
+// more non-voters than that, once per plan, and never while it is one of
+// the healthy non-voters the missing voters need.
+type capCheck struct {
+	in               Input
+	stableFor        time.Duration
+	target, replicas int
+	members          map[string]Member
+	trims            int
+}
+
+func newCapCheck(in Input) *capCheck {
+	c := &capCheck{in: in, stableFor: in.Config.withDefaults().StableFor, members: map[string]Member{}}
+	c.target, c.replicas = limits(in)
+	for _, m := range in.Members {
+		c.members[m.Name] = m
+	}
+	return c
+}
+
+func (c *capCheck) healthy(id string) bool {
+	m, ok := c.members[id]
+	return ok && id != c.in.LeaderID && m.State == Alive && c.in.Now.Sub(m.Since) >= c.stableFor
+}
+
+// budget counts cfg's voters, non-voters and healthy non-voters, and
+// says how many non-voters it may hold and how many voters it lacks.
+func (c *capCheck) budget(cfg map[string]Server) (nonvoters, healthy, budget, deficit int) {
+	voters := 0
+	for id, s := range cfg {
+		switch {
+		case s.Voter:
+			voters++
+		case c.healthy(id):
+			healthy++
+			nonvoters++
+		default:
+			nonvoters++
+		}
+	}
+	deficit = max(0, c.target-voters)
+	return nonvoters, healthy, c.replicas + deficit, deficit
+}
+
+func (c *capCheck) before(t *testing.T, ch Change, cfg map[string]Server) {
+	t.Helper()
+	s, in := cfg[ch.ID]
+	if ch.Op != OpRemove || !in || s.Voter || c.members[ch.ID].State != Alive {
+		return
+	}
+	if c.trims++; c.trims > 1 {
+		t.Errorf("%v: a second non-voter with an alive member removed in one plan", ch)
+	}
+	if n, _, budget, _ := c.budget(cfg); n <= budget {
+		t.Errorf("%v: removes an alive non-voter with %d non-voters, %d allowed", ch, n, budget)
+	}
+}
+
+func (c *capCheck) after(t *testing.T, ch Change, cfg map[string]Server) {
+	t.Helper()
+	n, healthy, budget, deficit := c.budget(cfg)
+	switch {
+	case ch.Op == OpAddNonvoter && n > budget:
+		t.Errorf("%v: %d non-voters, %d allowed (%d replicas, %d voters missing)", ch, n, budget, c.replicas, deficit)
+	case ch.Op == OpRemove && c.healthy(ch.ID) && healthy < deficit:
+		t.Errorf("%v: removes a voter-to-be: %d healthy non-voters left, %d voters missing", ch, healthy, deficit)
 	}
 }
 
@@ -493,13 +588,16 @@ func TestPlanMembershipMissingServer(t *testing.T) {
 }
 
 func TestPlanMembershipBootstrap(t *testing.T) {
-	// Agents join one at a time; after each join the leader converges.
+	// Agents join one at a time; after each join has been alive for
+	// StableFor, the leader converges. From 6 agents on, the ones beyond
+	// the voters and 2 replicas stay clients.
 	in := Input{Servers: voters("a"), LeaderID: "a", Now: now}
 	want := map[int]string{1: "[a] []", 2: "[a] [b]", 3: "[a b c] []", 4: "[a b c] [d]",
-		5: "[a b c] [d e]", 6: "[a b c] [d e f]", 7: "[a b c d e] [f g]", 8: "[a b c d e] [f g h]"}
+		5: "[a b c] [d e]", 6: "[a b c] [d e]", 7: "[a b c d e] [f g]", 8: "[a b c d e] [f g]"}
 	for n := 1; n <= 8; n++ {
 		name := string(rune('a' + n - 1))
 		in.Members = append(in.Members, Member{Name: name, RaftAddr: name + ":7950", State: Alive, Since: in.Now})
+		in.Now = in.Now.Add(DefaultStableFor)
 		var rounds int
 		// Rounds longer than StableFor, so joiners become promotable.
 		in.Servers, rounds = converge(t, in, 6*time.Second)
@@ -511,39 +609,83 @@ func TestPlanMembershipBootstrap(t *testing.T) {
 	}
 }
 
-func TestPlanMembershipConverges(t *testing.T) {
-	names := func(n int) []string {
-		var s []string
-		for i := range n {
-			s = append(s, fmt.Sprintf("n%d", i+1))
-		}
-		return s
+// names returns n1..nN.
+func names(n int) []string {
+	var s []string
+	for i := range n {
+		s = append(s, fmt.Sprintf("n%d", i+1))
 	}
+	return s
+}
+
+// zoned returns healthy members n1..nN spread round-robin over zones z1..zZ.
+func zoned(n, zones int) []Member {
+	var ms []Member
+	for i, name := range names(n) {
+		ms = append(ms, zmem(name, fmt.Sprintf("z%d", i%zones+1), Alive, time.Minute))
+	}
+	return ms
+}
+
+func TestPlanMembershipConverges(t *testing.T) {
 	for _, tc := range []struct {
-		agents, voters, maxRounds int
+		agents, zones       int
+		cfg                 Config
+		voters, replicas    int
+		maxRounds           int
+		votersPerZone, note string
 	}{
-		{1, 1, 0}, {2, 1, 1}, {3, 3, 2}, {5, 3, 3}, {7, 5, 4}, {9, 5, 5},
+		{agents: 1, zones: 1, voters: 1, maxRounds: 0},
+		{agents: 2, zones: 1, voters: 1, replicas: 1, maxRounds: 1},
+		{agents: 3, zones: 1, voters: 3, maxRounds: 2},
+		{agents: 5, zones: 1, voters: 3, replicas: 2, maxRounds: 2},
+		{agents: 7, zones: 1, voters: 5, replicas: 2, maxRounds: 3},
+		{agents: 9, zones: 1, voters: 5, replicas: 2, maxRounds: 3},
+		{agents: 12, zones: 1, voters: 5, replicas: 2, maxRounds: 3, note: "and nobody else"},
+		{agents: 12, zones: 3, voters: 5, replicas: 6, maxRounds: 4, votersPerZone: "2 2 1"},
+		{agents: 100, zones: 3, voters: 5, replicas: 6, maxRounds: 4, votersPerZone: "2 2 1"},
+		{agents: 100, zones: 5, voters: 5, replicas: 8, maxRounds: 4, votersPerZone: "1 1 1 1 1", note: "MaxReplicas"},
+		{agents: 12, zones: 1, cfg: Config{ReplicasPerZone: NoReplicas}, voters: 5, maxRounds: 3, note: "voters only"},
+		{agents: 12, zones: 3, cfg: Config{ReplicasPerZone: 1}, voters: 5, replicas: 3, maxRounds: 3, votersPerZone: "2 2 1"},
+		{agents: 12, zones: 3, cfg: Config{MaxReplicas: 4}, voters: 5, replicas: 4, maxRounds: 3, votersPerZone: "2 2 1"},
+		{agents: 12, zones: 3, cfg: Config{MaxReplicas: NoReplicas}, voters: 5, maxRounds: 3, votersPerZone: "2 2 1"},
 	} {
-		t.Run(fmt.Sprint(tc.agents, " agents"), func(t *testing.T) {
+		t.Run(fmt.Sprint(tc.agents, " agents, ", tc.zones, " zones ", tc.note), func(t *testing.T) {
 			// Cold start: everyone is in gossip, only the bootstrapper votes.
-			in := Input{Servers: voters("n1"), Members: alives(names(tc.agents)...), LeaderID: "n1", Now: now}
+			in := Input{Servers: voters("n1"), Members: zoned(tc.agents, tc.zones), LeaderID: "n1", Now: now, Config: tc.cfg}
 			servers, rounds := converge(t, in, 2*time.Second)
 			vs, nvs := roles(servers)
-			if len(vs) != tc.voters || len(vs)+len(nvs) != tc.agents {
-				t.Errorf("voters %v, non-voters %v; want %d voters of %d", vs, nvs, tc.voters, tc.agents)
+			if len(vs) != tc.voters || len(nvs) != tc.replicas {
+				t.Errorf("voters %v, non-voters %v; want %d voters and %d replicas of %d agents", vs, nvs, tc.voters, tc.replicas, tc.agents)
 			}
 			if rounds > tc.maxRounds {
 				t.Errorf("took %d rounds, want at most %d", rounds, tc.maxRounds)
+			}
+			if tc.votersPerZone != "" {
+				zone := map[string]string{}
+				for _, m := range in.Members {
+					zone[m.Name] = m.Zone
+				}
+				perZone := make([]int, tc.zones)
+				for _, v := range vs {
+					var z int
+					fmt.Sscanf(zone[v], "z%d", &z)
+					perZone[z-1]++
+				}
+				if got := strings.Trim(fmt.Sprint(perZone), "[]"); got != tc.votersPerZone {
+					t.Errorf("voters per zone %s, want %s (voters %v)", got, tc.votersPerZone, vs)
+				}
 			}
 		})
 	}
 }
 
 func TestPlanMembershipHealsDeadVoters(t *testing.T) {
-	// 9 agents, 5 voters; two voters die. After grace they are removed one
-	// plan at a time, each replaced, and the cluster is back to 5 voters.
+	// 9 agents: 5 voters, 2 replicas, 2 clients; two voters die. After
+	// grace they are removed one plan at a time, each replaced by a
+	// replica, and then the clients become the new replicas.
 	in := Input{
-		Servers:  append(voters("a", "b", "c", "d", "e"), nonvoters("f", "g", "h", "i")...),
+		Servers:  append(voters("a", "b", "c", "d", "e"), nonvoters("f", "g")...),
 		Members:  append(alives("a", "b", "c", "f", "g", "h", "i"), mem("d", Dead, 0), mem("e", Dead, 0)),
 		LeaderID: "a",
 		Now:      now,
@@ -561,7 +703,7 @@ func TestPlanMembershipHealsDeadVoters(t *testing.T) {
 		steps = append(steps, strings.Join(short(p), ", "))
 		in.Servers = apply(in.Servers, p)
 	}
-	want := []string{"remove d, promote f", "remove e, promote g"}
+	want := []string{"remove d, promote f", "remove e, promote g", "add-nonvoter h, add-nonvoter i"}
 	if !slices.Equal(steps, want) {
 		t.Errorf("steps %q, want %q", steps, want)
 	}
