@@ -181,7 +181,7 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, creds *credent
 			{"scheduler", (&schedulerUnit{store: store, log: log.With("component", "scheduler"), fenced: leases.expired}).run},
 			{"taint-eviction", (&taintEvictionUnit{store: store, log: log.With("component", "taint-eviction")}).run},
 			{"autoscaler", (&autoscalerUnit{store: store, fetch: cp.metricsFetch(cfg), every: cfg.HPASyncPeriod, log: log.With("component", "autoscaler")}).run},
-			{"membership", (&membershipUnit{self: cfg.Name, store: store, gossip: cp.members.g, deadGrace: cfg.DeadGrace, downAfter: cfg.NodeDownAfter, log: log.With("component", "membership")}).run},
+			{"membership", (&membershipUnit{self: cfg.Name, store: store, gossip: cp.members.g, deadGrace: cfg.DeadGrace, replicasPerZone: cfg.RaftReplicasPerZone, downAfter: cfg.NodeDownAfter, log: log.With("component", "membership")}).run},
 		},
 	}
 	lc.loop(lead.run)

@@ -30,13 +30,17 @@ type memberList interface {
 }
 
 // membershipUnit runs on the leader: it turns what gossip says into Raft
-// membership (add, promote, replace voters) and node health (Ready,
-// NotReady, Down), so that quorum heals without an operator.
+// membership (add replicas, promote, replace voters; the other agents stay
+// out of Raft) and node health (Ready, NotReady, Down), so that quorum
+// heals without an operator.
 type membershipUnit struct {
 	self      string // this agent's name: the leader's Raft ID
 	store     raftMembers
 	gossip    memberList
 	deadGrace time.Duration
+	// replicasPerZone caps the non-voting replicas, as
+	// autopilot.Config.ReplicasPerZone (zero: the default).
+	replicasPerZone int
 	// downAfter is how long a node gossip declares dead stays NotReady
 	// before it is Down and its stateless pods start elsewhere.
 	downAfter time.Duration
@@ -98,7 +102,7 @@ func (c *membershipUnit) tick(ctx context.Context, leaderSince time.Time) {
 		LeaderSince: leaderSince,
 		Now:         now,
 		Members:     members,
-		Config:      autopilot.Config{DeadGrace: c.deadGrace},
+		Config:      autopilot.Config{DeadGrace: c.deadGrace, ReplicasPerZone: c.replicasPerZone},
 	}
 	for _, s := range servers {
 		in.Servers = append(in.Servers, autopilot.Server{ID: s.ID, Addr: s.Addr, Voter: s.Voter})

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"shoal/autopilot"
 	"shoal/cluster"
 )
 
@@ -62,6 +63,12 @@ type Config struct {
 	// long a node no member has heard of at all waits before Down.
 	NodeDownAfter time.Duration
 	DeadGrace     time.Duration
+	// RaftReplicasPerZone is how many non-voting Raft replicas the leader
+	// keeps per zone beside the voters (at most 8 in all): they are
+	// promoted when a voter is lost. Every other agent stays out of Raft
+	// and follows the state stream from a member. Zero means the default,
+	// 2; NoRaftReplicas means none, voters only.
+	RaftReplicasPerZone int
 	// Lease is the StatefulSet fencing lease; LeaseMargin what the leader
 	// waits beyond it before placing a fenced node's pods elsewhere.
 	Lease, LeaseMargin time.Duration
@@ -100,6 +107,10 @@ type Config struct {
 	// the defaults); the package's tests shorten them.
 	runtimeHealth healthLimits
 }
+
+// NoRaftReplicas, as Config.RaftReplicasPerZone, keeps Raft to the voters
+// (`--raft-replicas-per-zone 0`).
+const NoRaftReplicas = autopilot.NoReplicas
 
 // Validate checks the configuration and fills defaults.
 func (c *Config) Validate() error {

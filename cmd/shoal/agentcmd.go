@@ -23,6 +23,7 @@ func newAgentCmd(g *globals) *cobra.Command {
 	var join, upstreams, registries []string
 	var labels, capacity, logLevel, reserve string
 	var keepExePages bool
+	var replicasPerZone int
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the Shoal agent on this server",
@@ -60,6 +61,9 @@ its host's root uses with the CLI.`,
 				if slices.Contains(resourceNames(capacity), cluster.ResourceGPU) {
 					cfg.AdvertisedGPUs = int(cfg.Capacity.GPU)
 				}
+			}
+			if cfg.RaftReplicasPerZone, err = raftReplicas(replicasPerZone); err != nil {
+				return err
 			}
 			if cfg.DataDirReserve, err = parseBytes(reserve); err != nil {
 				return fmt.Errorf("--data-dir-reserve: %w", err)
@@ -103,6 +107,7 @@ its host's root uses with the CLI.`,
 	f.StringVar(&cfg.GossipProfile, "gossip-profile", "lan", "failure detection timings: lan, or test (fast, for tests and demos)")
 	f.DurationVar(&cfg.NodeDownAfter, "node-down-after", time.Second, "how long a node gossip found dead stays NotReady before it is Down and its Deployment pods start elsewhere")
 	f.DurationVar(&cfg.DeadGrace, "dead-grace", 30*time.Second, "how long a dead node keeps its Raft vote before another agent gets it (and how long a node no member hears of waits before Down)")
+	f.IntVar(&replicasPerZone, "raft-replicas-per-zone", 2, "non-voting Raft replicas the leader keeps per zone beside the voters, 8 at most in all (0: voters only); the other agents follow the state stream")
 	f.DurationVar(&cfg.Lease, "lease", 10*time.Second, "StatefulSet fencing lease: a node that cannot renew it for this long stops its StatefulSet pods")
 	f.StringVar(&cfg.BridgeName, "bridge", cluster.DefaultBridgeName, "name of the pod bridge")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cluster.DefaultClusterCIDR, "pod network of the cluster, one /24 per node")
@@ -152,6 +157,19 @@ func releaseExePages(ctx context.Context, log *slog.Logger) func() {
 			}
 		}()
 	}
+}
+
+// raftReplicas turns --raft-replicas-per-zone into the agent's
+// RaftReplicasPerZone, whose zero means the default: 0 on the command line
+// means none.
+func raftReplicas(n int) (int, error) {
+	switch {
+	case n < 0:
+		return 0, fmt.Errorf("--raft-replicas-per-zone %d: expected 0 or more", n)
+	case n == 0:
+		return agent.NoRaftReplicas, nil
+	}
+	return n, nil
 }
 
 // parseBytes reads a size such as 64Mi or 1G.
