@@ -249,3 +249,45 @@ func TestPlanMembershipRandom(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPlanMembership is one leader pass over 5,000 agents in 3 zones:
+// settled (nothing to do), and with a voter lost past grace (remove,
+// promote) or a replica gone (remove, add a client).
+// go test -bench PlanMembership -benchmem ./autopilot
+func BenchmarkPlanMembership(b *testing.B) {
+	members := zoned(5000, 3)
+	settled := Input{Servers: voters("n1"), Members: members, LeaderID: "n1", Now: now}
+	for {
+		p := PlanMembership(settled)
+		if len(p) == 0 {
+			break
+		}
+		settled.Servers = apply(settled.Servers, p)
+	}
+	vs, nvs := roles(settled.Servers)
+	lose := func(id string) Input {
+		in := settled
+		in.Members = slices.Clone(members)
+		i := slices.IndexFunc(in.Members, func(m Member) bool { return m.Name == id })
+		in.Members[i].State, in.Members[i].Since = Dead, now.Add(-time.Hour)
+		return in
+	}
+	for _, bc := range []struct {
+		name string
+		in   Input
+		want int
+	}{
+		{"settled", settled, 0},
+		{"voter lost", lose(vs[len(vs)-1]), 2},
+		{"replica lost", lose(nvs[0]), 2},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			if got := len(PlanMembership(bc.in)); got != bc.want {
+				b.Fatalf("plan has %d changes, want %d", got, bc.want)
+			}
+			for b.Loop() {
+				PlanMembership(bc.in)
+			}
+		})
+	}
+}
