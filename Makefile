@@ -8,6 +8,7 @@
 #                    vs ctr run -d (20/50/100), DNS vs dnsmasq, agent memory,
 #                    scheduler Place100k/Idle100k
 #   make bench-go    all Go benchmarks; make bench-pods the pod start alone
+#   make bench-idle  idle leader and agent CPU, Raft entries/s at N agents (root)
 #   make chaos       the long fault suite: ROUNDS=100 SEED=... (root), writes a report
 #   make fmt lint deps (lint: vet, staticcheck, function sizes)
 #   make sim         gossip at N members on loopback (SIM_N=5000 for others)
@@ -34,7 +35,7 @@ KINDS  ?=
 FAULTS ?=
 REPORT ?= chaos-report.txt
 
-.PHONY: all build test deps fmt lint vet demo demo-down bench bench-go bench-pods chaos clean
+.PHONY: all build test deps fmt lint vet demo demo-down bench bench-go bench-pods bench-idle chaos clean
 
 all: build
 
@@ -82,6 +83,12 @@ bench-go:
 # run -d of the same N, and agent RSS (root).
 bench-pods: build
 	scripts/bench-pods.sh
+
+# An idle cluster's cost (root): N real agents in network namespaces
+# (default "5 10 20 30"), the leader's and the others' CPU and the Raft
+# entries per second over FOR (default 60s) of idling.
+bench-idle: build
+	scripts/bench-idle.sh
 
 # The randomized fault suite's long form (root): ROUNDS schedules from
 # SEED, report in REPORT (default chaos-report.txt). CI runs the short form.

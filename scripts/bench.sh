@@ -8,6 +8,9 @@
 #   - DNS: Shoal's DNS server vs dnsmasq (scripts/bench-dns.sh, when
 #     present);
 #   - agent memory (scripts/bench-mem.sh, when present);
+#   - an idle cluster's leader and agent CPU and Raft entries per second
+#     (scripts/bench-idle.sh at IDLE_N agents, default 5, idle IDLE_FOR,
+#     default 30s);
 #   - the scheduler's Go benchmarks, Place100k and Idle100k (BENCHTIME,
 #     default 1x: one pass each).
 # A section that fails does not stop the others; the script then exits 1.
@@ -48,6 +51,7 @@ optional() {
 section pods env N="$N" RUNS="$RUNS" scripts/bench-pods.sh
 optional dns scripts/bench-dns.sh
 optional memory scripts/bench-mem.sh
+section idle env N="${IDLE_N:-5}" FOR="${IDLE_FOR:-30s}" scripts/bench-idle.sh
 section scheduler "${GO:-go}" test -run '^$' -bench '^Benchmark(Place100k|Idle100k)$' \
 	-benchtime "$BENCHTIME" -benchmem -count=1 ./scheduler/
 
@@ -56,7 +60,7 @@ say "summary"
 echo "-- pod start (N=$N, $RUNS runs)"
 sed -n '/^pod start:/,/^==>/p' "$out/pods.log" | grep -v '^==>'
 grep '^agent RSS' "$out/pods.log"
-for s in dns memory; do
+for s in dns memory idle; do
 	# Their closing lines hold the figures.
 	echo "-- $s"
 	tail -n 15 "$out/$s.log" | grep -v '^==> cleaning'

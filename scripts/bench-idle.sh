@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# bench-idle.sh (`make bench-idle`): what an idle cluster costs, at each
+# size in N (root). For each count it starts that many real agents in
+# network namespaces with the default flags and no pods (integration's
+# BenchmarkIdleCPU: they share one containerd, each in its own containerd
+# namespace), lets the cluster settle, then over FOR of idle time reads
+# the leader's and every other agent's CPU from /proc/PID/stat and the
+# Raft index, and prints one row per count:
+#   leader   the leader's CPU, percent of one core;
+#   agent    the other agents' mean (max beside it);
+#   entries  Raft entries committed per second.
+#
+# Environment: N (counts, space- or comma-separated, default "5 10 20
+# 30"), FOR (idle window, default 60s), SETTLE (before the window,
+# default 30s), SHOAL (the binary the agents run, default bin/shoal,
+# built if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+N=${N:-"5 10 20 30"}
+FOR=${FOR:-60s}
+SETTLE=${SETTLE:-30s}
+
+need_root "bench-idle"
+[[ -x $SHOAL ]] || make build
+counts=$(echo "$N" | tr ' ' ',' | sed 's/,,*/,/g; s/^,//; s/,$//')
+
+out=$(mktemp /tmp/shoal-bench-idle.XXXXXX)
+trap 'rm -f "$out"' EXIT
+say "idle cluster at N=$counts: settle $SETTLE, then measure $FOR each"
+SHOAL_BIN=$(realpath "$SHOAL") SHOAL_IDLE_N=$counts SHOAL_IDLE_FOR=$FOR SHOAL_IDLE_SETTLE=$SETTLE \
+	"${GO:-go}" test ./integration -run '^$' -bench '^BenchmarkIdleCPU$' -benchtime 1x \
+	-count=1 -timeout 120m 2>&1 | tee "$out"
+
+# The table last: make bench's summary shows the closing lines. A
+# benchmark line reads: name 1 ns/op V1 agent-%core V2 agent-max-%core
+# V3 entries/s V4 leader-%core (metrics sorted by unit).
+echo
+echo "idle cluster, default flags, no pods: CPU in % of one core over $FOR"
+awk '
+	BEGIN { printf "%7s %8s %8s %8s %10s\n", "agents", "leader", "agent", "max", "entries/s" }
+	/^BenchmarkIdleCPU\/agents=/ {
+		split($1, a, "="); sub(/-[0-9]+$/, "", a[2])
+		for (i = 5; i < NF; i += 2) v[$(i + 1)] = $i
+		printf "%7s %8s %8s %8s %10s\n", a[2], v["leader-%core"], v["agent-%core"], v["agent-max-%core"], v["entries/s"]
+		rows++
+	}
+	END { if (!rows) exit 1 }' "$out" || die "no figures: see the output above"
