@@ -13,10 +13,12 @@ import (
 // leaseKeeper is the leader's side of StatefulSet fencing: it renews the
 // lease of a node that asks, but only after confirming with a quorum that
 // it still leads, so a deposed leader in a minority vouches for nobody.
+// The renewals of a short window share one confirmation (verifyBatcher).
 type leaseKeeper struct {
 	store  leaderCheck
 	lease  time.Duration
 	margin time.Duration
+	verify *verifyBatcher
 	// leases is replaced each time this agent becomes leader: a new leader
 	// saw no renewals and must wait a full lease from its election.
 	leases atomic.Pointer[autopilot.Leases]
@@ -30,8 +32,17 @@ type leaderCheck interface {
 	VerifyLeader(ctx context.Context) error
 }
 
+// verifyWindowDiv divides the lease into the window in which renewals
+// gather for one leadership check: 250 ms of the default 10 s lease, a
+// tenth of the lease/4 a renewal may take before its node gives up on it.
+const verifyWindowDiv = 40
+
 func newLeaseKeeper(store leaderCheck, lease, margin time.Duration) *leaseKeeper {
-	k := &leaseKeeper{store: store, lease: lease, margin: margin}
+	if lease <= 0 {
+		lease = autopilot.DefaultLease
+	}
+	k := &leaseKeeper{store: store, lease: lease, margin: margin,
+		verify: newVerifyBatcher(store.VerifyLeader, lease/verifyWindowDiv, lease/4)}
 	k.elected(time.Now())
 	return k
 }
@@ -47,7 +58,7 @@ func (k *leaseKeeper) Renew(ctx context.Context, node string) error {
 		addr, id := k.store.Leader()
 		return &consensus.NotLeaderError{LeaderAddr: addr, LeaderID: id}
 	}
-	if err := k.store.VerifyLeader(ctx); err != nil {
+	if err := k.verify.Verify(ctx); err != nil {
 		return err
 	}
 	k.leases.Load().Renew(node, time.Now())
