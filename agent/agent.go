@@ -136,6 +136,8 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, creds *credent
 		Version:   Version,
 		TLS:       raftTLS(creds.id),
 		Space:     space,
+
+		CommitTimeout: cfg.RaftCommitTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft state: %w", err)

@@ -16,6 +16,9 @@ import (
 	"shoal/cluster"
 )
 
+// DefaultRaftCommitTimeout is hashicorp/raft's own CommitTimeout.
+const DefaultRaftCommitTimeout = 50 * time.Millisecond
+
 // Config is the agent's one user-facing configuration, filled from flags.
 type Config struct {
 	Name    string
@@ -72,6 +75,14 @@ type Config struct {
 	// Lease is the StatefulSet fencing lease; LeaseMargin what the leader
 	// waits beyond it before placing a fenced node's pods elsewhere.
 	Lease, LeaseMargin time.Duration
+	// RaftCommitTimeout is how long the leader's replication to each
+	// member waits, without new entries, before telling it the commit
+	// index anyway (Raft's CommitTimeout; each wait is 1–2× it). A
+	// member applies the last entry of a burst only then, so it is the
+	// latency a change takes to reach members after a quiet spell; and
+	// it is an AppendEntries per member every 1–2× it while idle, the
+	// largest part of an idle leader's work.
+	RaftCommitTimeout time.Duration
 	// BridgeName is the pod bridge (default shoal0); agents sharing a host
 	// in tests use one each.
 	BridgeName  string
@@ -166,6 +177,12 @@ func (c *Config) Validate() error {
 	}
 	if c.LeaseMargin <= 0 {
 		c.LeaseMargin = c.Lease / 2
+	}
+	if c.RaftCommitTimeout == 0 {
+		c.RaftCommitTimeout = DefaultRaftCommitTimeout
+	}
+	if c.RaftCommitTimeout < time.Millisecond || c.RaftCommitTimeout > time.Second {
+		errs = append(errs, fmt.Errorf("--raft-commit-timeout %v: expected 1ms to 1s", c.RaftCommitTimeout))
 	}
 	for flag, v := range map[string]string{"--api-addr": c.APIAddr, "--raft-addr": c.RaftAddr, "--gossip-addr": c.GossipAddr, "--dns-addr": c.DNSAddr} {
 		if v == "" {

@@ -31,7 +31,7 @@ func TestConfigValidate(t *testing.T) {
 					c.RaftAddr != "127.0.0.1:7947" || c.GossipAddr != "127.0.0.1:7946" || c.BridgeName != "shoal0" ||
 					c.ClusterCIDR != "10.88.0.0/16" || c.ContainerdNamespace != "shoal" || c.GossipProfile != "lan" ||
 					c.DeadGrace != 30*time.Second || c.Lease != 10*time.Second || c.LeaseMargin != 5*time.Second ||
-					c.MetricsInterval != 10*time.Second || c.HPASyncPeriod != 15*time.Second {
+					c.MetricsInterval != 10*time.Second || c.HPASyncPeriod != 15*time.Second || c.RaftCommitTimeout != DefaultRaftCommitTimeout {
 					return "defaults not filled"
 				}
 				return ""
@@ -58,6 +58,8 @@ func TestConfigValidate(t *testing.T) {
 			},
 		},
 		{name: "missing name and dir", cfg: Config{}, err: "--name: required"},
+		{name: "commit timeout too long", cfg: Config{Name: "n1", DataDir: "/d", RaftCommitTimeout: 2 * time.Second}, err: "--raft-commit-timeout 2s: expected 1ms to 1s"},
+		{name: "commit timeout negative", cfg: Config{Name: "n1", DataDir: "/d", RaftCommitTimeout: -time.Millisecond}, err: "--raft-commit-timeout -1ms"},
 		{name: "bad bind", cfg: Config{Name: "n", DataDir: "/d", Bind: "host"}, err: `--bind "host": not an IP address`},
 		{name: "bad profile", cfg: Config{Name: "n", DataDir: "/d", GossipProfile: "wan"}, err: "--gossip-profile"},
 		{name: "bad api addr", cfg: Config{Name: "n", DataDir: "/d", APIAddr: "nope"}, err: `--api-addr "nope": expected HOST:PORT`},

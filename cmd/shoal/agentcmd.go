@@ -109,6 +109,7 @@ its host's root uses with the CLI.`,
 	f.DurationVar(&cfg.DeadGrace, "dead-grace", 30*time.Second, "how long a dead node keeps its Raft vote before another agent gets it (and how long a node no member hears of waits before Down)")
 	f.IntVar(&replicasPerZone, "raft-replicas-per-zone", 2, "non-voting Raft replicas the leader keeps per zone beside the voters, 8 at most in all (0: voters only); the other agents follow the state stream")
 	f.DurationVar(&cfg.Lease, "lease", 10*time.Second, "StatefulSet fencing lease: a node that cannot renew it for this long stops its StatefulSet pods")
+	f.DurationVar(&cfg.RaftCommitTimeout, "raft-commit-timeout", agent.DefaultRaftCommitTimeout, "how long Raft members wait, after the last write, to learn it is committed (each member gets a message every 1-2x this while idle: higher is less idle CPU, slower changes)")
 	f.StringVar(&cfg.BridgeName, "bridge", cluster.DefaultBridgeName, "name of the pod bridge")
 	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cluster.DefaultClusterCIDR, "pod network of the cluster, one /24 per node")
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cluster.DefaultServiceCIDR, "virtual IPs of the cluster's Services (the first agent's is the cluster's; must not overlap --cluster-cidr)")
