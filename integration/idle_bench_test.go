@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"shoal/agent/api"
 	"shoal/agent/apiclient"
 	"shoal/internal/testenv"
 )
@@ -18,7 +20,8 @@ import (
 // cluster formed and settled, over a window of idle time. It reports the
 // leader's CPU and each other agent's (mean and max), in percent of one
 // core from /proc/PID/stat, and the Raft entries committed per second
-// (the leader's state index over the window). The agents share one
+// (the leader's state index over the window); then how long a write
+// through the leader takes to show on another member. The agents share one
 // containerd, each in a containerd namespace of its own, so that N
 // containerds do not compete with the agents for the machine
 // (SHOAL_IDLE_OWN_CONTAINERD=1: each supervises its own, as by default);
@@ -36,6 +39,7 @@ func BenchmarkIdleCPU(b *testing.B) {
 			b.ReportMetric(m.agentMean, "agent-%core")
 			b.ReportMetric(m.agentMax, "agent-max-%core")
 			b.ReportMetric(m.entries, "entries/s")
+			b.ReportMetric(float64(m.visible.Microseconds())/1000, "visible-ms")
 		})
 	}
 }
@@ -74,6 +78,8 @@ func envOr(name, def string) string {
 type idleFigures struct {
 	leader, agentMean, agentMax float64
 	entries                     float64
+	// visible is how long a write takes to show on another member.
+	visible, visibleMax time.Duration
 }
 
 func measureIdle(b *testing.B, n int, settle, idle time.Duration) idleFigures {
@@ -124,6 +130,11 @@ func measureIdle(b *testing.B, n int, settle, idle time.Duration) idleFigures {
 	f.entries = float64(leaderIndex(b, c.Agents[leader])-index) / wall.Seconds()
 	b.Logf("%d agents idle %v: leader agent%d %.2f%% of a core, others %.2f%% mean (max %.2f%%), %.2f Raft entries/s",
 		n, wall.Round(time.Second), leader+1, f.leader, f.agentMean, f.agentMax, f.entries)
+	if n > 1 {
+		f.visible, f.visibleMax = changeLatency(b, c.Agents[leader], c.Agents[(leader+1)%n], 10)
+		b.Logf("a write through the leader after a quiet second shows on agent%d in %v (median of 10; longest %v)",
+			(leader+1)%n+1, f.visible.Round(time.Millisecond), f.visibleMax.Round(time.Millisecond))
+	}
 	c.LogRSS(b)
 	return f
 }
@@ -144,8 +155,20 @@ func wideClusterCIDR(b *testing.B, n int) string {
 }
 
 // leaderIndex is the Raft index of the state agent a serves (a list's
-// index), read with the admin credentials it wrote.
+// index).
 func leaderIndex(b *testing.B, a *Agent) uint64 {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := adminClient(b, a).Nodes(ctx)
+	if err != nil {
+		b.Fatalf("list nodes on %s: %v", a.Opts.Name, err)
+	}
+	return l.Index
+}
+
+// adminClient reaches agent a's API with the admin credentials it wrote.
+func adminClient(b *testing.B, a *Agent) *apiclient.Client {
 	b.Helper()
 	creds, err := apiclient.LoadCredentials(a.AdminConf())
 	if err != nil {
@@ -155,13 +178,42 @@ func leaderIndex(b *testing.B, a *Agent) uint64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return apiclient.NewClient(a.API, creds.Token, tlsConf)
+}
+
+// changeLatency writes a ConfigMap through the leader rounds times, each
+// after a quiet second (when a member learns of a commit only from the
+// leader's commit timeout), and returns the median and the longest time
+// until the write shows in member's state: its lists' index reaching the
+// write's, polled every millisecond or so.
+func changeLatency(b *testing.B, leader, member *Agent, rounds int) (median, longest time.Duration) {
+	b.Helper()
+	lc, mc := adminClient(b, leader), adminClient(b, member)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	l, err := apiclient.NewClient(a.API, creds.Token, tlsConf).Nodes(ctx)
-	if err != nil {
-		b.Fatalf("list nodes on %s: %v", a.Opts.Name, err)
+	took := make([]time.Duration, 0, rounds)
+	for i := range rounds {
+		time.Sleep(time.Second)
+		doc := fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: idle-probe}\ndata: {round: \"%d\"}\n", i)
+		start := time.Now()
+		resp, err := lc.Apply(ctx, []api.File{{Name: "probe.yaml", Data: doc}})
+		if err != nil {
+			b.Fatalf("apply through %s: %v", leader.Opts.Name, err)
+		}
+		for {
+			l, err := mc.Nodes(ctx)
+			if err != nil {
+				b.Fatalf("list nodes on %s: %v", member.Opts.Name, err)
+			}
+			if l.Index >= resp.Index {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		took = append(took, time.Since(start))
 	}
-	return l.Index
+	slices.Sort(took)
+	return took[len(took)/2], took[len(took)-1]
 }
 
 // procCPU is a process's user plus system CPU time so far.

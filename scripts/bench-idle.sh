@@ -8,12 +8,16 @@
 # Raft index, and prints one row per count:
 #   leader   the leader's CPU, percent of one core;
 #   agent    the other agents' mean (max beside it);
-#   entries  Raft entries committed per second.
+#   entries  Raft entries committed per second;
+#   visible  after the window, the median time a write through the
+#            leader, after a quiet second, takes to show on another
+#            member (ms; 10 writes).
 #
 # Environment: N (counts, space- or comma-separated, default "5 10 20
 # 30"), FOR (idle window, default 60s), SETTLE (before the window,
-# default 30s), SHOAL (the binary the agents run, default bin/shoal,
-# built if missing).
+# default 30s), ARGS (extra agent flags, e.g. "--raft-commit-timeout
+# 200ms"), SHOAL (the binary the agents run, default bin/shoal, built if
+# missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -21,6 +25,7 @@ cd "$(dirname "$0")/.."
 N=${N:-"5 10 20 30"}
 FOR=${FOR:-60s}
 SETTLE=${SETTLE:-30s}
+ARGS=${ARGS:-${SHOAL_IDLE_ARGS:-}}
 
 need_root "bench-idle"
 [[ -x $SHOAL ]] || make build
@@ -28,22 +33,22 @@ counts=$(echo "$N" | tr ' ' ',' | sed 's/,,*/,/g; s/^,//; s/,$//')
 
 out=$(mktemp /tmp/shoal-bench-idle.XXXXXX)
 trap 'rm -f "$out"' EXIT
-say "idle cluster at N=$counts: settle $SETTLE, then measure $FOR each"
-SHOAL_BIN=$(realpath "$SHOAL") SHOAL_IDLE_N=$counts SHOAL_IDLE_FOR=$FOR SHOAL_IDLE_SETTLE=$SETTLE \
+say "idle cluster at N=$counts: settle $SETTLE, then measure $FOR each${ARGS:+ (agent flags: $ARGS)}"
+SHOAL_BIN=$(realpath "$SHOAL") SHOAL_IDLE_ARGS=$ARGS SHOAL_IDLE_N=$counts SHOAL_IDLE_FOR=$FOR SHOAL_IDLE_SETTLE=$SETTLE \
 	"${GO:-go}" test ./integration -run '^$' -bench '^BenchmarkIdleCPU$' -benchtime 1x \
 	-count=1 -timeout 120m 2>&1 | tee "$out"
 
 # The table last: make bench's summary shows the closing lines. A
 # benchmark line reads: name 1 ns/op V1 agent-%core V2 agent-max-%core
-# V3 entries/s V4 leader-%core (metrics sorted by unit).
+# V3 entries/s V4 leader-%core V5 visible-ms (metrics sorted by unit).
 echo
-echo "idle cluster, default flags, no pods: CPU in % of one core over $FOR"
+echo "idle cluster, no pods, flags: ${ARGS:-default}; CPU in % of one core over $FOR"
 awk '
-	BEGIN { printf "%7s %8s %8s %8s %10s\n", "agents", "leader", "agent", "max", "entries/s" }
+	BEGIN { printf "%7s %8s %8s %8s %10s %11s\n", "agents", "leader", "agent", "max", "entries/s", "visible-ms" }
 	/^BenchmarkIdleCPU\/agents=/ {
 		split($1, a, "="); sub(/-[0-9]+$/, "", a[2])
 		for (i = 5; i < NF; i += 2) v[$(i + 1)] = $i
-		printf "%7s %8s %8s %8s %10s\n", a[2], v["leader-%core"], v["agent-%core"], v["agent-max-%core"], v["entries/s"]
+		printf "%7s %8s %8s %8s %10s %11s\n", a[2], v["leader-%core"], v["agent-%core"], v["agent-max-%core"], v["entries/s"], v["visible-ms"]
 		rows++
 	}
 	END { if (!rows) exit 1 }' "$out" || die "no figures: see the output above"
