@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"maps"
 	"slices"
 )
@@ -36,64 +37,119 @@ func (c *Changes) Empty() bool {
 	return c == nil || (!c.All && !c.Capacity && len(c.Pods) == 0 && len(c.Workloads) == 0 && len(c.Nodes) == 0 && len(c.Owners) == 0 && len(c.Gone) == 0)
 }
 
+// changeSet is what one Txn touched so far, as the change log stores it.
+// Every member records one on every entry while only the leader reads
+// them, once per pass, so recording is an append (duplicates and all, bar
+// a repeat of the key just noted) and ChangesSince dedupes into sets.
+//
+// A Commit stores a copy (see committed): the Txn, should it go on, only
+// appends past the copy's lengths, so the copy shares what it holds
+// without a lock.
+type changeSet struct {
+	all, capacity                  bool
+	pods                           podKeys
+	workloads, nodes, owners, gone []string
+}
+
 // size is how many keys c holds, for the change log's budget.
-func (c *Changes) size() int {
-	return len(c.Pods) + len(c.Workloads) + len(c.Nodes) + len(c.Owners) + len(c.Gone)
+func (c *changeSet) size() int {
+	return c.pods.n + len(c.workloads) + len(c.nodes) + len(c.owners) + len(c.gone)
 }
 
-// merge adds o's keys to c.
-func (c *Changes) merge(o *Changes) {
-	c.All = c.All || o.All
-	c.Capacity = c.Capacity || o.Capacity
-	c.Pods = mergeSet(c.Pods, o.Pods)
-	c.Workloads = mergeSet(c.Workloads, o.Workloads)
-	c.Nodes = mergeSet(c.Nodes, o.Nodes)
-	c.Owners = mergeSet(c.Owners, o.Owners)
-	c.Gone = mergeSet(c.Gone, o.Gone)
+// committed is the copy of c that a Commit stores.
+func (c *changeSet) committed() changeSet {
+	out := *c
+	out.pods.chunks = slices.Clone(c.pods.chunks) // the Txn appends to its last chunk in place
+	return out
 }
 
-func mergeSet(dst, src map[string]bool) map[string]bool {
-	if len(src) == 0 {
-		return dst
+// podKeys lists pod keys, as the pods tree holds them, in chunks: growing
+// it never copies the keys it holds, which a plan of thousands of pods
+// would otherwise pay for several times over on every member.
+type podKeys struct {
+	chunks [][][]byte
+	n      int
+}
+
+const podKeysChunk = 1024
+
+// note appends key unless it is the one noted last.
+func (l *podKeys) note(key []byte) {
+	last := len(l.chunks) - 1
+	if last >= 0 {
+		c := l.chunks[last]
+		if bytes.Equal(c[len(c)-1], key) {
+			return
+		}
+		if len(c) < cap(c) {
+			l.chunks[last] = append(c, key)
+			l.n++
+			return
+		}
 	}
-	if dst == nil {
-		dst = make(map[string]bool, len(src))
+	// Chunks start small, for the many transactions that put a pod or
+	// two, and double up to podKeysChunk.
+	size := 4
+	if last >= 0 {
+		size = min(2*cap(l.chunks[last]), podKeysChunk)
 	}
-	maps.Copy(dst, src)
-	return dst
+	l.chunks = append(l.chunks, append(make([][]byte, 0, size), key))
+	l.n++
+}
+
+// note appends key unless it is the one noted last: a pod's old and new
+// owner, and the pods of one plan, usually come in runs.
+func note(list *[]string, key string) {
+	if n := len(*list); n > 0 && (*list)[n-1] == key {
+		return
+	}
+	*list = append(*list, key)
+}
+
+// addTo adds c's keys to the sets of out.
+func (c *changeSet) addTo(out *Changes) {
+	out.All = out.All || c.all
+	out.Capacity = out.Capacity || c.capacity
+	if c.pods.n > 0 && out.Pods == nil {
+		out.Pods = make(map[string]bool, c.pods.n)
+	}
+	for _, chunk := range c.pods.chunks {
+		for _, k := range chunk {
+			out.Pods[string(k)] = true
+		}
+	}
+	addKeys(&out.Workloads, c.workloads)
+	addKeys(&out.Nodes, c.nodes)
+	addKeys(&out.Owners, c.owners)
+	addKeys(&out.Gone, c.gone)
+}
+
+func addKeys(set *map[string]bool, keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	if *set == nil {
+		*set = make(map[string]bool, len(keys))
+	}
+	for _, k := range keys {
+		(*set)[k] = true
+	}
 }
 
 // podChanged records the pod at key put (old is what it replaced, nil
-// when new) or deleted (p nil). Put and old share the key and the owner.
-func (t *Txn) podChanged(key string, old, p *Pod) {
-	c := t.ch()
-	mark(&c.Pods, key)
-	for _, x := range []*Pod{old, p} {
-		if x != nil && x.Owner != nil {
-			mark(&c.Owners, x.Owner.UID)
-		}
+// when new) or deleted (p nil). Put and old share the key.
+func (t *Txn) podChanged(key []byte, old, p *Pod) {
+	c := &t.changes
+	c.pods.note(key)
+	if old != nil && old.Owner != nil {
+		note(&c.owners, old.Owner.UID)
 	}
-	if !c.Capacity && (p == nil || podMatters(old, p)) {
-		c.Capacity = true
+	if p != nil && p.Owner != nil {
+		note(&c.owners, p.Owner.UID)
 	}
-}
-
-func mark(set *map[string]bool, key string) {
-	if *set == nil {
-		*set = map[string]bool{}
+	if !c.capacity && (p == nil || podMatters(old, p)) {
+		c.capacity = true
 	}
-	(*set)[key] = true
-}
-
-// ch is the Txn's change set, copied first if a Commit already shared it
-// (a Txn may go on after a Commit).
-func (t *Txn) ch() *Changes {
-	if t.shared {
-		c := &Changes{}
-		c.merge(t.changes)
-		t.changes, t.shared = c, false
-	}
-	return t.changes
 }
 
 // objectChanged records an object of kind: claims and namespaces (labels
@@ -101,7 +157,7 @@ func (t *Txn) ch() *Changes {
 // like do not matter to scheduling at all.
 func (t *Txn) objectChanged(kind ObjectKind) {
 	if kind == KindPersistentVolumeClaim || kind == KindNamespace {
-		t.ch().Capacity = true
+		t.changes.capacity = true
 	}
 }
 
@@ -110,7 +166,7 @@ func (t *Txn) objectChanged(kind ObjectKind) {
 // once shared), so every State carries its own view without a lock.
 type changeLog struct {
 	index, parent uint64 // the entry's State index and its parent's
-	changes       *Changes
+	changes       changeSet
 	prev          *changeLog
 	// depth and keys count the entries and keys from here back, so the
 	// log can be cut once it grows past its budget.
@@ -125,7 +181,7 @@ const (
 )
 
 // appendLog records one committed transaction on top of prev.
-func appendLog(prev *changeLog, parent, index uint64, c *Changes) *changeLog {
+func appendLog(prev *changeLog, parent, index uint64, c changeSet) *changeLog {
 	e := &changeLog{index: index, parent: parent, changes: c, prev: prev, depth: 1, keys: c.size()}
 	if prev != nil {
 		e.depth, e.keys = prev.depth+1, prev.keys+c.size()
@@ -162,23 +218,33 @@ func (e *changeLog) cut() *changeLog {
 // State was restored from a snapshot, or since is not an ancestor's index):
 // the caller must then treat everything as changed.
 func (s *State) ChangesSince(since uint64) (c *Changes, ok bool) {
-	c = &Changes{}
 	if since == s.index {
-		return c, true
+		return &Changes{}, true
 	}
 	if since > s.index {
 		return nil, false
 	}
-	for e := s.log; e != nil && e.index > since; e = e.prev {
-		c.merge(e.changes)
-		if e.parent == since {
-			return c, !c.All
-		}
-		if e.parent < since {
+	// Find the entry that starts at since before building any set.
+	for e := s.log; e != nil && e.index > since && e.parent >= since; e = e.prev {
+		if e.changes.all {
 			return nil, false
+		}
+		if e.parent == since {
+			return s.log.collect(e), true
 		}
 	}
 	return nil, false
+}
+
+// collect merges the entries from e back to last, inclusive.
+func (e *changeLog) collect(last *changeLog) *Changes {
+	c := &Changes{}
+	for ; ; e = e.prev {
+		e.changes.addTo(c)
+		if e == last {
+			return c
+		}
+	}
 }
 
 // podMatters reports whether a pod's change from old to p may change where

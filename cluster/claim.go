@@ -81,13 +81,13 @@ func (t *Txn) PutClaimLocation(c *ClaimLocation) {
 	}
 	c.ModifyIndex = t.index
 	t.claims.Insert([]byte(c.Key()), c)
-	t.ch().Capacity = true
+	t.changes.capacity = true
 }
 
 // DeleteClaimLocation forgets where a claim's data is.
 func (t *Txn) DeleteClaimLocation(namespace, claim string) {
 	t.claims.Delete([]byte(Key(namespace, claim)))
-	t.ch().Capacity = true
+	t.changes.capacity = true
 }
 
 // RestoreClaimLocation stores c with the indexes it carries (snapshot

@@ -41,4 +41,4 @@ func (t *Txn) RestoreService(s *Service) {
 
 // restored marks the change as a snapshot's: there is no earlier State to
 // describe it against, so readers of the change feed start afresh.
-func (t *Txn) restored() { t.ch().All = true }
+func (t *Txn) restored() { t.changes.all = true }

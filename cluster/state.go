@@ -147,7 +147,6 @@ func (s *State) Txn(index uint64) *Txn {
 		objects:      s.objects.Txn(),
 		parent:       s.index,
 		log:          s.log,
-		changes:      &Changes{},
 	}
 }
 
@@ -172,8 +171,9 @@ type Txn struct {
 	// what it touched so far.
 	parent  uint64
 	log     *changeLog
-	changes *Changes
-	shared  bool // changes is in a committed State's log
+	changes changeSet
+	// scratch builds keys that are only looked up or deleted.
+	scratch []byte
 }
 
 // Index is the Raft index the change will carry.
@@ -182,7 +182,7 @@ func (t *Txn) Index() uint64 { return t.index }
 // SetConfig replaces the cluster settings.
 func (t *Txn) SetConfig(c Config) {
 	t.config = c
-	t.ch().All = true
+	t.changes.all = true
 }
 
 // Config returns the settings as of this change.
@@ -210,8 +210,8 @@ func (t *Txn) DeleteNode(name string) {
 }
 
 func (t *Txn) nodeChanged(name string) {
-	mark(&t.ch().Nodes, name)
-	t.ch().Capacity = true
+	note(&t.changes.nodes, name)
+	t.changes.capacity = true
 }
 
 // Workload returns a workload as of this change.
@@ -234,7 +234,7 @@ func (t *Txn) PutWorkload(w *Workload) {
 // DeleteWorkload removes a workload; its pods are left for the caller.
 func (t *Txn) DeleteWorkload(kind WorkloadKind, namespace, name string) {
 	if old, ok := t.Workload(kind, namespace, name); ok {
-		mark(&t.ch().Gone, old.UID)
+		note(&t.changes.gone, old.UID)
 		t.workloadChanged(old)
 	}
 	t.workloads.Delete([]byte(WorkloadKey(kind, namespace, name)))
@@ -243,9 +243,9 @@ func (t *Txn) DeleteWorkload(kind WorkloadKind, namespace, name string) {
 // workloadChanged records w and the CronJob that owns it, if any (a Job's
 // status decides its CronJob's next run and history).
 func (t *Txn) workloadChanged(w *Workload) {
-	mark(&t.ch().Workloads, w.Key())
+	note(&t.changes.workloads, w.Key())
 	if o := w.Owner; o != nil {
-		mark(&t.ch().Workloads, WorkloadKey(o.Kind, w.Namespace, o.Name))
+		note(&t.changes.workloads, WorkloadKey(o.Kind, w.Namespace, o.Name))
 	}
 }
 
@@ -267,54 +267,92 @@ func (t *Txn) PodsOwnedBy(uid string) []*Pod {
 // PutPod stores p, stamping its indexes and keeping the node and owner
 // indexes in step.
 func (t *Txn) PutPod(p *Pod) {
-	key := p.Key()
-	old, ok := t.Pod(p.Namespace, p.Name)
+	key, byNode, byOwner := podIndexKeys(p)
+	v, ok := t.pods.Get(key)
+	var old *Pod
 	if ok {
+		old = v.(*Pod)
 		p.CreateIndex = old.CreateIndex
-		t.unindexPod(old)
+		t.unindexPod(old, key)
 	} else {
 		p.CreateIndex = t.index
 	}
 	t.podChanged(key, old, p)
 	p.ModifyIndex = t.index
-	t.pods.Insert([]byte(key), p)
-	if p.NodeName != "" {
-		t.podsByNode.Insert([]byte(p.NodeName+"\x00"+key), p)
+	t.pods.Insert(key, p)
+	if byNode != nil {
+		t.podsByNode.Insert(byNode, p)
 	}
-	if p.Owner != nil {
-		t.podsByOwner.Insert([]byte(p.Owner.UID+"\x00"+key), p)
+	if byOwner != nil {
+		t.podsByOwner.Insert(byOwner, p)
 	}
 	if p.Waiting() {
-		t.waiting.Insert([]byte(key), p)
+		t.waiting.Insert(key, p)
 	}
 	if RequiredAntiAffinity(p) {
-		t.antiAffinity.Insert([]byte(key), p)
+		t.antiAffinity.Insert(key, p)
 	}
+}
+
+// podIndexKeys builds p's key and its keys in the node and owner indexes
+// (nil where it has none) in one allocation. The trees and the change log
+// keep these slices and never write to them; a plan puts thousands of
+// pods per entry on every member, so this is a hot path.
+func podIndexKeys(p *Pod) (key, byNode, byOwner []byte) {
+	n := len(p.Namespace) + 1 + len(p.Name)
+	size := n
+	if p.NodeName != "" {
+		size += len(p.NodeName) + 1 + n
+	}
+	if p.Owner != nil {
+		size += len(p.Owner.UID) + 1 + n
+	}
+	buf := make([]byte, 0, size)
+	buf = append(append(append(buf, p.Namespace...), '/'), p.Name...)
+	key = buf[:n:n]
+	join := func(prefix string) []byte {
+		start := len(buf)
+		buf = append(append(append(buf, prefix...), 0), key...)
+		return buf[start:len(buf):len(buf)]
+	}
+	if p.NodeName != "" {
+		byNode = join(p.NodeName)
+	}
+	if p.Owner != nil {
+		byOwner = join(p.Owner.UID)
+	}
+	return key, byNode, byOwner
 }
 
 // DeletePod removes a pod.
 func (t *Txn) DeletePod(namespace, name string) {
-	old, ok := t.Pod(namespace, name)
+	key := []byte(Key(namespace, name))
+	v, ok := t.pods.Get(key)
 	if !ok {
 		return
 	}
-	t.unindexPod(old)
-	t.pods.Delete([]byte(old.Key()))
-	t.podChanged(old.Key(), old, nil)
+	old := v.(*Pod)
+	t.unindexPod(old, key)
+	t.pods.Delete(key)
+	t.podChanged(key, old, nil)
 }
 
-func (t *Txn) unindexPod(p *Pod) {
+// unindexPod drops p, stored at key, from the secondary indexes. Deletes
+// keep no key, so the index keys are built in a scratch buffer.
+func (t *Txn) unindexPod(p *Pod, key []byte) {
 	if p.NodeName != "" {
-		t.podsByNode.Delete([]byte(p.NodeName + "\x00" + p.Key()))
+		t.scratch = append(append(append(t.scratch[:0], p.NodeName...), 0), key...)
+		t.podsByNode.Delete(t.scratch)
 	}
 	if p.Owner != nil {
-		t.podsByOwner.Delete([]byte(p.Owner.UID + "\x00" + p.Key()))
+		t.scratch = append(append(append(t.scratch[:0], p.Owner.UID...), 0), key...)
+		t.podsByOwner.Delete(t.scratch)
 	}
 	if p.Waiting() {
-		t.waiting.Delete([]byte(p.Key()))
+		t.waiting.Delete(key)
 	}
 	if RequiredAntiAffinity(p) {
-		t.antiAffinity.Delete([]byte(p.Key()))
+		t.antiAffinity.Delete(key)
 	}
 }
 
@@ -345,7 +383,6 @@ func (t *Txn) DeleteService(namespace, name string) {
 
 // Commit returns the new State.
 func (t *Txn) Commit() *State {
-	t.shared = true
 	return &State{
 		index:        t.index,
 		config:       t.config,
@@ -361,7 +398,7 @@ func (t *Txn) Commit() *State {
 		trust:        t.trust,
 		tokens:       t.tokens.Commit(),
 		objects:      t.objects.Commit(),
-		log:          appendLog(t.log, t.parent, t.index, t.changes),
+		log:          appendLog(t.log, t.parent, t.index, t.changes.committed()),
 	}
 }
 
