@@ -225,6 +225,10 @@ func (s *Server) Start(ctx context.Context) error {
 			_ = s.stopLocked(ctx)
 			return err
 		}
+		if err := steerUDP(pcs); err != nil {
+			// Hashing by client still works, only less evenly.
+			s.log.Warn("udp sockets keep the kernel's spread by client", "addr", addr, "err", err)
+		}
 		s.bound = append(s.bound, pcs[0].LocalAddr().String())
 		s.udp = append(s.udp, pcs...)
 		for _, pc := range pcs {

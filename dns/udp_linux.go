@@ -5,6 +5,7 @@ package dns
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 	"unsafe"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,6 +46,46 @@ func reusePortControl(_, _ string, c syscall.RawConn) error {
 		return err
 	}
 	return serr
+}
+
+// steerUDP makes the kernel hand each datagram to a random one of pcs, a
+// SO_REUSEPORT group, instead of hashing the client's address and port:
+// with a hash a few busy clients (dnsperf's -c 8, a node's few resolvers)
+// land unevenly, often most of them on one socket, whose reader then works
+// while the others idle, and how unevenly changes with every new client
+// port. The program is attached to one socket and serves the group; a
+// kernel without it (before 4.6) keeps hashing.
+func steerUDP(pcs []*net.UDPConn) error {
+	if len(pcs) < 2 {
+		return nil
+	}
+	raw, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtRand},
+		bpf.ALUOpConstant{Op: bpf.ALUOpMod, Val: uint32(len(pcs))},
+		bpf.RetA{}, // the index of the socket in the group, in bind order
+	})
+	if err != nil {
+		return fmt.Errorf("steer udp: %w", err)
+	}
+	filter := make([]unix.SockFilter, len(raw))
+	for i, r := range raw {
+		filter[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	rc, err := pcs[0].SyscallConn()
+	if err != nil {
+		return fmt.Errorf("steer udp: %w", err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &prog)
+	}); err != nil {
+		return fmt.Errorf("steer udp: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("steer udp: attach reuseport program: %w", serr)
+	}
+	return nil
 }
 
 // mmsghdr is struct mmsghdr: Go pads it to the C layout on 32- and

@@ -20,6 +20,9 @@ const maxUDPReaders = 4
 // reusePortControl: sockets are not shared here.
 var reusePortControl func(network, address string, c syscall.RawConn) error
 
+// steerUDP: there is one socket per address here.
+func steerUDP([]*net.UDPConn) error { return nil }
+
 // serveUDP reads queries from pc one at a time until it is closed.
 func (s *Server) serveUDP(pc *net.UDPConn) {
 	defer s.done.Done()
