@@ -11,7 +11,8 @@
 #   make bench-idle  idle leader and agent CPU, Raft entries/s at N agents (root)
 #   make chaos       the long fault suite: ROUNDS=100 SEED=... (root), writes a report
 #   make fmt lint deps (lint: vet, staticcheck, function sizes)
-#   make sim         gossip at N members on loopback (SIM_N=5000 for others)
+#   make sim         gossip at N members, then the state stream to N
+#                    followers, on loopback (SIM_N=1000 or 5000 for others)
 
 GO       ?= go
 BIN      := bin/shoal
@@ -101,10 +102,16 @@ chaos:
 # An idle member costs about 2 ms of CPU a second, so N=1000 needs more
 # than the 2 cores of the test machine just to idle: pass SIM_N=100,1000
 # (or 5000) on a larger one.
+# Then the state stream (sim/statesim): a 3-voter, 2-replica Raft cluster
+# in one process and SIM_N followers in child processes, the members' CPU
+# and traffic idle and under churn, a change's spread, a leader failover
+# and a 100,000-pod snapshot. It runs N=5000 on two cores (light
+# followers beyond the first 100 full ones).
 SIM_N ?= 100
 .PHONY: sim
 sim:
 	$(GO) run ./sim/cmd/gossipsim -n $(SIM_N)
+	$(GO) run ./sim/cmd/statesim -n $(SIM_N)
 
 clean:
 	rm -rf bin
