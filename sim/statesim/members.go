@@ -83,15 +83,17 @@ func openMember(id, dir string, bootstrap bool, log *slog.Logger, fn func(*conse
 		return nil, fmt.Errorf("listen for raft of %s: %w", id, err)
 	}
 	m := &member{id: id}
-	m.trans = raft.NewNetworkTransport(countLayer{ln, &m.raftSent}, 3, 10*time.Second, io.Discard)
-	cfg := consensus.Config{
-		NodeID: id, DataDir: filepath.Join(dir, id), Bootstrap: bootstrap,
-		Transport: m.trans, Logger: log.With("member", id),
-	}
-	if fn != nil {
-		fn(&cfg)
-	}
-	m.store, err = consensus.Open(cfg)
+	withRole(id, func() {
+		m.trans = raft.NewNetworkTransport(countLayer{ln, &m.raftSent}, 3, 10*time.Second, io.Discard)
+		cfg := consensus.Config{
+			NodeID: id, DataDir: filepath.Join(dir, id), Bootstrap: bootstrap,
+			Transport: m.trans, Logger: log.With("member", id),
+		}
+		if fn != nil {
+			fn(&cfg)
+		}
+		m.store, err = consensus.Open(cfg)
+	})
 	if err != nil {
 		_ = m.trans.Close()
 		return nil, fmt.Errorf("open member %s: %w", id, err)
@@ -109,21 +111,23 @@ func (m *member) serve() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.served.Add(1)
-	go func() {
-		defer m.served.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			m.served.Add(1)
-			go func() {
-				defer m.served.Done()
-				m.serveConn(ctx, c)
-			}()
-		}
-	}()
+	withRole(m.id, func() { go m.accept(ctx, ln) })
 	return nil
+}
+
+func (m *member) accept(ctx context.Context, ln net.Listener) {
+	defer m.served.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		m.served.Add(1)
+		go func() {
+			defer m.served.Done()
+			m.serveConn(ctx, c)
+		}()
+	}
 }
 
 // writeBound is how long one write to a follower may take before its

@@ -233,6 +233,7 @@ func (s *sim) measure(ctx context.Context, d time.Duration, commands *atomic.Int
 	if l == nil {
 		return Load{}, errors.New("statesim: no leader to measure")
 	}
+	prof := startSampling()
 	cpu0, fcpu0 := selfCPU(), s.followerCPU()
 	lb0, mb0, sb0 := s.c.sent()
 	e0, c0, t0 := lastIndex(l.store), commands.Load(), time.Now()
@@ -242,12 +243,24 @@ func (s *sim) measure(ctx context.Context, d time.Duration, commands *atomic.Int
 	cpu1, fcpu1 := selfCPU(), s.followerCPU()
 	lb1, mb1, sb1 := s.c.sent()
 	e1, c1, secs := lastIndex(l.store), commands.Load(), time.Since(t0).Seconds()
+	byRole, err := prof.stop()
+	if err != nil {
+		return Load{}, err
+	}
 	ld := Load{
 		Seconds:     secs,
 		MemberCores: (cpu1 - cpu0).Seconds() / secs,
 		LeaderBytes: float64(lb1-lb0) / secs, MemberBytes: float64(mb1-mb0) / secs, StreamBytes: float64(sb1-sb0) / secs,
 		Entries: float64(e1-e0) / secs, Commands: float64(c1-c0) / secs,
-		FollowerCores: -1,
+		FollowerCores: -1, LeaderCores: -1, OtherCores: -1,
+	}
+	if byRole != nil {
+		ld.LeaderCores = byRole[l.id].Seconds() / secs
+		for _, m := range s.c.members {
+			if m != l {
+				ld.OtherCores = max(ld.OtherCores, byRole[m.id].Seconds()/secs)
+			}
+		}
 	}
 	if s.opt.Exec != "" {
 		ld.FollowerCores = (fcpu1 - fcpu0).Seconds() / secs / float64(s.opt.N)
@@ -274,8 +287,8 @@ func (s *sim) measureIdle(ctx context.Context, r *Result) error {
 	var none atomic.Int64
 	ld, err := s.measure(ctx, s.opt.Idle, &none)
 	r.Idle = ld
-	s.log("idle %.0fs: members %s of a core, followers %s each; leader sends %s, members %s (stream %s); %.1f raft entries/s",
-		ld.Seconds, cores(ld.MemberCores), cores(ld.FollowerCores), rate(ld.LeaderBytes), rate(ld.MemberBytes), rate(ld.StreamBytes), ld.Entries)
+	s.log("idle %.0fs: members %s of a core (leader %s, busiest other %s), followers %s each; leader sends %s, members %s (stream %s); %.1f raft entries/s",
+		ld.Seconds, cores(ld.MemberCores), cores(ld.LeaderCores), cores(ld.OtherCores), cores(ld.FollowerCores), rate(ld.LeaderBytes), rate(ld.MemberBytes), rate(ld.StreamBytes), ld.Entries)
 	return err
 }
 
@@ -290,13 +303,13 @@ func (s *sim) measureChurn(ctx context.Context, r *Result) error {
 	wctx, stop := context.WithCancel(ctx)
 	var werr error
 	var wg sync.WaitGroup
-	wg.Go(func() { werr = s.write(wctx, l.store, &applied) })
+	withRole("writer", func() { wg.Go(func() { werr = s.write(wctx, l.store, &applied) }) })
 	ld, err := s.measure(ctx, s.opt.Churn, &applied)
 	stop()
 	wg.Wait()
 	r.Churn = ld
-	s.log("churn %.0fs at %.0f commands/s: members %s of a core, followers %s each; leader sends %s, members %s (stream %s); %.1f raft entries/s",
-		ld.Seconds, ld.Commands, cores(ld.MemberCores), cores(ld.FollowerCores), rate(ld.LeaderBytes), rate(ld.MemberBytes), rate(ld.StreamBytes), ld.Entries)
+	s.log("churn %.0fs at %.0f commands/s: members %s of a core (leader %s, busiest other %s), followers %s each; leader sends %s, members %s (stream %s); %.1f raft entries/s",
+		ld.Seconds, ld.Commands, cores(ld.MemberCores), cores(ld.LeaderCores), cores(ld.OtherCores), cores(ld.FollowerCores), rate(ld.LeaderBytes), rate(ld.MemberBytes), rate(ld.StreamBytes), ld.Entries)
 	return errors.Join(err, werr)
 }
 

@@ -86,6 +86,10 @@ type Load struct {
 	// MemberCores is the CPU of the process that holds every Raft member
 	// (and their stream servers and the writer), in cores.
 	MemberCores float64
+	// LeaderCores and OtherCores split MemberCores by the CPU profiler's
+	// samples (100 a second): the leader's goroutines, and the busiest
+	// other member's (a stream server); -1 when the profiler was taken.
+	LeaderCores, OtherCores float64
 	// FollowerCores is the CPU of the follower processes, per follower;
 	// -1 when the followers run in the members' process.
 	FollowerCores float64
@@ -174,6 +178,8 @@ var tableRows = []tableRow{
 	{"state: nodes, pods", func(r Result) string { return fmt.Sprintf("%d, %d", r.Nodes, r.Pods) }},
 	{"state snapshot", func(r Result) string { return size(r.StateBytes) }},
 	{"idle: members' CPU", func(r Result) string { return cores(r.Idle.MemberCores) }},
+	{"idle: leader's CPU (sampled)", func(r Result) string { return cores(r.Idle.LeaderCores) }},
+	{"idle: busiest other member's CPU (sampled)", func(r Result) string { return cores(r.Idle.OtherCores) }},
 	{"idle: CPU per follower", func(r Result) string { return cores(r.Idle.FollowerCores) }},
 	{"idle: leader sends", func(r Result) string { return rate(r.Idle.LeaderBytes) }},
 	{"idle: members send (stream part)", func(r Result) string {
@@ -183,6 +189,8 @@ var tableRows = []tableRow{
 	{"churn: commands/s applied", func(r Result) string { return fmt.Sprintf("%.0f", r.Churn.Commands) }},
 	{"churn: raft entries/s", func(r Result) string { return fmt.Sprintf("%.1f", r.Churn.Entries) }},
 	{"churn: members' CPU", func(r Result) string { return cores(r.Churn.MemberCores) }},
+	{"churn: leader's CPU (sampled)", func(r Result) string { return cores(r.Churn.LeaderCores) }},
+	{"churn: busiest other member's CPU (sampled)", func(r Result) string { return cores(r.Churn.OtherCores) }},
 	{"churn: CPU per follower", func(r Result) string { return cores(r.Churn.FollowerCores) }},
 	{"churn: leader sends", func(r Result) string { return rate(r.Churn.LeaderBytes) }},
 	{"churn: members send (stream part)", func(r Result) string {
