@@ -13,7 +13,10 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"shoal/agent/api"
 	"shoal/cluster"
@@ -61,6 +64,73 @@ type stateFollower struct {
 	rebalance time.Duration
 	// redirects are members named by agents that were not members.
 	redirects []string
+	// lastLeader is the leader the state named last (members runs on the
+	// follower's and the watchdog's goroutines).
+	lastLeader atomicString
+	// metrics (nil in tests that do not look) tell which member feeds this
+	// agent: an operator's first question when a node's view lags.
+	metrics *followMetrics
+}
+
+// atomicString is a string read and written from several goroutines.
+type atomicString struct{ v atomic.Value }
+
+func (a *atomicString) Load() string {
+	s, _ := a.v.Load().(string)
+	return s
+}
+
+func (a *atomicString) Store(s string) { a.v.Store(s) }
+
+// followMetrics are the follower's Prometheus series.
+type followMetrics struct {
+	// following is 1 for the member whose stream this agent reads now.
+	following *prometheus.GaugeVec
+	// streams counts streams opened, by how they ended.
+	streams *prometheus.CounterVec
+}
+
+func newFollowMetrics(reg prometheus.Registerer, store followStore) *followMetrics {
+	m := &followMetrics{
+		following: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "shoal_state_stream_following",
+			Help: "1 for the Raft member (API address) whose state stream this agent follows now.",
+		}, []string{"member"}),
+		streams: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shoal_state_stream_streams_total",
+			Help: "State streams this agent followed, by how they ended (silent, raft, rebalance, refused, error).",
+		}, []string{"ended"}),
+	}
+	reg.MustRegister(m.following, m.streams, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "shoal_state_index",
+		Help: "The Raft index of this agent's copy of the cluster state, from Raft or the state stream.",
+	}, func() float64 { return float64(store.State().Index()) }))
+	return m
+}
+
+// streamStarted marks addr as the member followed until the returned
+// function records how the stream ended.
+func (m *followMetrics) streamStarted(addr string) func(err error) {
+	if m == nil {
+		return func(error) {}
+	}
+	m.following.WithLabelValues(addr).Set(1)
+	return func(err error) {
+		m.following.DeleteLabelValues(addr)
+		m.streams.WithLabelValues(endReason(err)).Inc()
+	}
+}
+
+func endReason(err error) string {
+	switch {
+	case errors.Is(err, errStreamSilent):
+		return "silent"
+	case errors.Is(err, errRaftLive):
+		return "raft"
+	case errors.Is(err, errRebalance):
+		return "rebalance"
+	}
+	return "error"
 }
 
 func (f *stateFollower) run(ctx context.Context) {
@@ -81,7 +151,10 @@ func (f *stateFollower) run(ctx context.Context) {
 			}
 			from := f.store.State().Index()
 			err := f.followFrom(ctx, addr, silence)
-			if f.store.State().Index() > from || err == nil {
+			// A stream that advanced the state, or was left for the
+			// preferred member (on an idle cluster it advances nothing),
+			// sends the follower back to the best candidate.
+			if f.store.State().Index() > from || err == nil || errors.Is(err, errRebalance) {
 				followed = true
 			}
 			if addr != current {
@@ -133,7 +206,15 @@ func (f *stateFollower) candidates() []string {
 // members lists the API addresses of the Raft members, best first.
 func (f *stateFollower) members() []string {
 	st := f.store.State()
+	// Between streams the store no longer vouches for a leader; the one
+	// the last stream named still ranks last, or a failover would as
+	// likely land on the leader as on any voter.
 	_, leader := f.store.Leader()
+	if leader == "" {
+		leader = f.lastLeader.Load()
+	} else {
+		f.lastLeader.Store(leader)
+	}
 	servers := f.store.StreamServers()
 	rank := func(s consensus.Server) int {
 		switch {
@@ -197,12 +278,17 @@ func (f *stateFollower) followFrom(ctx context.Context, addr string, silence tim
 				f.redirects = append(f.redirects, a)
 			}
 		}
+		if f.metrics != nil {
+			f.metrics.streams.WithLabelValues("refused").Inc()
+		}
 		return fmt.Errorf("state stream from %s: %s: %s", addr, resp.Status, red.Error)
 	}
+	ended := f.metrics.streamStarted(addr)
 	err = f.store.Follow(ctx, resp.Body)
 	if c := context.Cause(ctx); c != nil {
-		return c
+		err = c
 	}
+	ended(err)
 	return err
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"shoal/agent/api"
 	"shoal/cluster"
@@ -26,6 +28,8 @@ type streamMember struct {
 	store *consensus.Store
 	srv   *httptest.Server
 	conns atomic.Int64 // streams served
+	// refuse answers 503, as a member that is not live in Raft does.
+	refuse atomic.Bool
 }
 
 func newStreamCluster(t *testing.T, n int) ([]*streamMember, *consensus.Store) {
@@ -41,6 +45,10 @@ func newStreamCluster(t *testing.T, n int) ([]*streamMember, *consensus.Store) {
 		t.Cleanup(func() { _ = s.Close() })
 		m := &streamMember{store: s}
 		m.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if m.refuse.Load() {
+				http.Error(w, consensus.ErrNotMember.Error(), http.StatusServiceUnavailable)
+				return
+			}
 			m.conns.Add(1)
 			since, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
 			rc := http.NewResponseController(w)
@@ -103,6 +111,8 @@ func TestFollowerFailsOver(t *testing.T) {
 	f := &stateFollower{store: client, http: ms[0].srv.Client(), self: "outside",
 		seeds: []string{ms[0].srv.Listener.Addr().String()}, log: slog.New(slog.DiscardHandler),
 		silence: time.Second, retry: 50 * time.Millisecond, rebalance: 200 * time.Millisecond}
+	reg := prometheus.NewRegistry()
+	f.metrics = newFollowMetrics(reg, client)
 	runFollower(t, f)
 	waitIndex(t, client, putNode(t, l, "x1"))
 	poll.Until(t, 10*time.Second, "caught up", poll.Bool(client.CaughtUp))
@@ -119,6 +129,11 @@ func TestFollowerFailsOver(t *testing.T) {
 			following = m
 		}
 	}
+	old := following.srv.Listener.Addr().String()
+	poll.Until(t, 10*time.Second, "the metrics naming the member followed", func() (bool, string) {
+		got := followedMembers(t, reg)
+		return len(got) == 1 && got[0] == old, fmt.Sprintf("following %v, want [%s]", got, old)
+	})
 	following.srv.CloseClientConnections()
 	following.srv.Close()
 	idx := putNode(t, l, "x2")
@@ -128,6 +143,38 @@ func TestFollowerFailsOver(t *testing.T) {
 			t.Fatalf("change %s lost in the failover", name)
 		}
 	}
+	poll.Until(t, 10*time.Second, "the metrics naming another member", func() (bool, string) {
+		got := followedMembers(t, reg)
+		return len(got) == 1 && got[0] != old, fmt.Sprintf("following %v after %s closed", got, old)
+	})
+	if g := gathered(t, reg, "shoal_state_index"); len(g) != 1 || uint64(g[0].GetGauge().GetValue()) != client.State().Index() {
+		t.Fatalf("shoal_state_index: %v, want %d", g, client.State().Index())
+	}
+}
+
+// followedMembers are the member labels of shoal_state_stream_following.
+func followedMembers(t *testing.T, reg *prometheus.Registry) []string {
+	var out []string
+	for _, m := range gathered(t, reg, "shoal_state_stream_following") {
+		if m.GetGauge().GetValue() == 1 {
+			out = append(out, m.GetLabel()[0].GetValue())
+		}
+	}
+	return out
+}
+
+func gathered(t *testing.T, reg *prometheus.Registry, name string) []*dto.Metric {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()
+		}
+	}
+	return nil
 }
 
 // TestFollowerRedirectedAndSilence: a seed that is not a member names
@@ -150,6 +197,46 @@ func TestFollowerRedirectedAndSilence(t *testing.T) {
 		silence: 300 * time.Millisecond, retry: 50 * time.Millisecond}
 	runFollower(t, f)
 	waitIndex(t, client, putNode(t, ms[0].store, "x1"))
+}
+
+// TestFollowerRebalancesWhenIdle: a follower that failed over from its
+// preferred member goes back to it once caught up even when nothing
+// changes (a stream that advances nothing), straight, not by way of the
+// rest of its list (the leader last).
+func TestFollowerRebalancesWhenIdle(t *testing.T) {
+	ms, client := newStreamCluster(t, 3)
+	f := &stateFollower{store: client, http: ms[0].srv.Client(), self: "outside",
+		seeds: []string{ms[0].srv.Listener.Addr().String()}, log: slog.New(slog.DiscardHandler),
+		silence: 5 * time.Second, retry: 50 * time.Millisecond, rebalance: time.Second}
+	runFollower(t, f)
+	waitIndex(t, client, putNode(t, ms[0].store, "x1"))
+	// The follower's preferred member is the first of its candidates,
+	// the leader (ms[0]) the last.
+	var preferred, other *streamMember
+	poll.Until(t, 10*time.Second, "the follower's candidates known", func() (bool, string) {
+		m := f.members()
+		return len(m) == 3 && m[2] == ms[0].srv.Listener.Addr().String(), fmt.Sprintf("members %v", m)
+	})
+	for _, m := range ms[1:] {
+		if m.srv.Listener.Addr().String() == f.members()[0] {
+			preferred = m
+		} else {
+			other = m
+		}
+	}
+	poll.Until(t, 10*time.Second, "the follower on its preferred member", poll.Bool(func() bool { return preferred.conns.Load() > 0 }))
+
+	// The preferred member stops serving for a moment: the follower moves
+	// to the other replica, and nothing is written from here on.
+	preferred.refuse.Store(true)
+	preferred.srv.CloseClientConnections()
+	poll.Until(t, 10*time.Second, "the follower on the other member", poll.Bool(func() bool { return other.conns.Load() > 0 }))
+	preferred.refuse.Store(false)
+	leaderStreams, before := ms[0].conns.Load(), preferred.conns.Load()
+	poll.Until(t, 10*time.Second, "the follower back on its preferred member", poll.Bool(func() bool { return preferred.conns.Load() > before }))
+	if n := ms[0].conns.Load(); n != leaderStreams {
+		t.Fatalf("the follower went through the leader (%d streams) on its way back to its preferred member", n-leaderStreams)
+	}
 }
 
 func TestFollowerCandidates(t *testing.T) {
