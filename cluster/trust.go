@@ -9,7 +9,9 @@ import (
 // the state, so every Raft member holds the CA key: whichever agent leads
 // must be able to sign a joining node's certificate and renew the others'
 // after the first agent is gone (Swarm's managers and k3s's servers hold
-// theirs the same way). It is never served by the API.
+// theirs the same way). It is never served by the API, and the state
+// stream leaves the key out for the agents outside Raft
+// (consensus/cakey.go).
 type Trust struct {
 	// CACert and CAKey are the cluster CA, PEM.
 	CACert string `json:"caCert,omitempty"`
@@ -105,3 +107,12 @@ func (t *Txn) PutToken(tok *Token) {
 
 // DeleteToken removes a user token.
 func (t *Txn) DeleteToken(id string) { t.tokens.Delete([]byte(id)) }
+
+// WithTrust returns s with tr as its credentials, at the same index: the
+// same state as another source carries it (the state stream leaves the CA
+// key out; a member that receives it again puts it back).
+func (s *State) WithTrust(tr Trust) *State {
+	c := *s
+	c.trust = tr
+	return &c
+}

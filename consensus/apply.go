@@ -19,6 +19,9 @@ const ()
 // the same State from the same log.
 type applier struct {
 	txn *cluster.Txn
+	// streamed: the entry came from the state stream, which leaves the
+	// CA key out (cakey.go).
+	streamed bool
 	// cidrs holds the PodCIDRs in use, built on the first allocation in the
 	// entry; cidrNext is where the search for a free /24 resumes, so
 	// registering thousands of nodes in one entry stays linear.

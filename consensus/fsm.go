@@ -55,7 +55,7 @@ func newFSM(log *slog.Logger) *fsm {
 func (f *fsm) publish(s *cluster.State, e *Entry) {
 	f.mu.Lock()
 	if e != nil {
-		f.feed.add(*e)
+		f.feed.add(streamEntry(*e))
 	} else {
 		f.feed.reset(s.Index())
 	}
@@ -83,24 +83,31 @@ func (f *fsm) changedCh() <-chan struct{} {
 func (f *fsm) Apply(l *raft.Log) any {
 	f.applyMu.Lock()
 	defer f.applyMu.Unlock()
-	return f.apply(l.Index, l.Data)
+	return f.apply(l.Index, l.Data, false)
 }
 
-// apply applies one committed entry, from raft or from the state stream.
-// Both carry the same committed log, each in order, so an entry at or
-// below the state's index is one the other source already applied.
-func (f *fsm) apply(index uint64, data []byte) any {
+// apply applies one committed entry, from raft or from the state stream
+// (streamed). Both carry the same committed log, each in order, so an
+// entry at or below the state's index is one the other source already
+// applied, but for the CA key the stream leaves out (cakey.go).
+func (f *fsm) apply(index uint64, data []byte, streamed bool) any {
 	l := &raft.Log{Index: index, Data: data}
 	if err := f.haltErr(); err != nil {
 		return Result{Index: l.Index, Err: err}
 	}
-	if l.Index <= f.state.Load().Index() {
+	if cur := f.state.Load(); l.Index <= cur.Index() {
+		if tr := cur.Trust(); !streamed && tr.CAKey == "" && tr.CACert != "" {
+			if s := withCAKey(cur, caKeyIn(data, tr.CACert), tr.CACert); s != nil {
+				f.log.Info("the cluster CA key received from raft")
+				f.replace(s)
+			}
+		}
 		return Result{Index: l.Index, Ignored: true}
 	}
 	if len(l.Data) == 0 {
 		return f.halt(l.Index, errors.New("empty entry"))
 	}
-	a := &applier{txn: f.state.Load().Txn(l.Index)}
+	a := &applier{txn: f.state.Load().Txn(l.Index), streamed: streamed}
 	var resp any
 	if CommandType(l.Data[0]) == batchType {
 		cmds, err := decodeBatch(l.Data[1:])
@@ -282,15 +289,34 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 // restore makes s the state unless the state already holds more: the
 // stream may have carried this agent past a snapshot raft installs when
 // it (re)joins, and the entries raft applies next are then skipped up to
-// the state's index.
+// the state's index. Either way the CA key is kept when one source has it
+// and the other does not (the stream leaves it out, cakey.go).
 func (f *fsm) restore(s *cluster.State) {
 	f.applyMu.Lock()
 	defer f.applyMu.Unlock()
-	if cur := f.state.Load().Index(); cur > 0 && s.Index() <= cur {
-		f.log.Info("snapshot skipped: the state is already past it", "snapshot", s.Index(), "state", cur)
+	cur := f.state.Load()
+	if cur.Index() > 0 && s.Index() <= cur.Index() {
+		f.log.Info("snapshot skipped: the state is already past it", "snapshot", s.Index(), "state", cur.Index())
+		if with := withCAKey(cur, s.Trust().CAKey, s.Trust().CACert); with != nil {
+			f.log.Info("the cluster CA key received from raft")
+			f.replace(with)
+		}
 		return
 	}
+	if with := withCAKey(s, cur.Trust().CAKey, cur.Trust().CACert); with != nil {
+		s = with
+	}
 	f.publish(s, nil)
+}
+
+// replace makes s, at the state's own index, the state, leaving the feed
+// as it is.
+func (f *fsm) replace(s *cluster.State) {
+	f.mu.Lock()
+	f.state.Store(s)
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
 }
 
 func readSnapshot(r io.Reader) (*cluster.State, error) {

@@ -143,7 +143,7 @@ func (s *Store) ServeStream(ctx context.Context, since uint64, w io.Writer, flus
 	}
 	next := since
 	if !ok {
-		if err := encodeSnapshot(enc, st); err != nil {
+		if err := encodeSnapshot(enc, withoutCAKey(st)); err != nil {
 			return fmt.Errorf("state stream: send snapshot at %d: %w", st.Index(), err)
 		}
 		next = st.Index()
@@ -304,7 +304,7 @@ func (f *fsm) since(index uint64) (st *cluster.State, ents []Entry, ok bool, cha
 func (f *fsm) applyStreamed(e Entry) error {
 	f.applyMu.Lock()
 	defer f.applyMu.Unlock()
-	res := f.apply(e.Index, e.Data)
+	res := f.apply(e.Index, e.Data, true)
 	if err := f.haltErr(); err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ func (c *SetPodSecurity) apply(a *applier) Result {
 
 func (c *InitTrust) apply(a *applier) Result {
 	t := c.Trust
-	if t.CACert == "" || t.CAKey == "" || t.JoinSecretHash == "" || len(t.GossipKeys) == 0 {
+	if t.CACert == "" || (t.CAKey == "" && !a.streamed) || t.JoinSecretHash == "" || len(t.GossipKeys) == 0 {
 		return invalid("cluster trust needs a CA certificate and key, a join secret hash and a gossip key")
 	}
 	if a.txn.Trust().CACert != "" {

@@ -308,11 +308,25 @@ func TestClusterTrust(t *testing.T) {
 
 // TestClusterCertificateRenewal: with short-lived node certificates,
 // every agent renews its own while the cluster runs, and the cluster
-// keeps working across the renewals (Raft, API, reports).
+// keeps working across the renewals (Raft, API, reports). With no
+// replicas agent2 is a client of the state stream, which leaves the CA
+// key out: its agent sends its renewal on to the leader.
 func TestClusterCertificateRenewal(t *testing.T) {
 	c := StartClusterWith(t, ClusterOptions{N: 2, Image: true, Configure: func(_ int, o *Options) {
-		o.Args = append(o.Args, "--cert-ttl", "45s")
+		o.Args = append(o.Args, "--cert-ttl", "45s", "--raft-replicas-per-zone", "0")
 	}})
+	poll.Until(t, ClusterTimeout, "agent2 a client of the state stream", func() (bool, string) {
+		nodes, err := c.Nodes(1)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, n := range nodes {
+			if n.Metadata.Name == "agent2" {
+				return n.Status.Raft == "client", NodeSummary(nodes)
+			}
+		}
+		return false, NodeSummary(nodes)
+	})
 	serial := func(i int) string {
 		b, _ := os.ReadFile(filepath.Join(c.Agents[i].Opts.DataDir, "tls", "node.crt"))
 		cert, err := pki.ParseCert(b)

@@ -133,7 +133,8 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req api.CertificateRequest
-	if _, err := readBody(r, &req); err != nil {
+	body, err := readBody(r, &req)
+	if err != nil {
 		fail(w, badRequest{err})
 		return
 	}
@@ -141,6 +142,19 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		fail(w, badRequest{fmt.Errorf("renew: public key: %w", err)})
 		return
+	}
+	if s.cfg.Store.State().Trust().CAKey == "" {
+		// Only Raft members hold the CA key (the state stream leaves it
+		// out): an agent outside Raft sends its own node's renewal on to
+		// the leader, with that same node's certificate. Another node's
+		// it refuses, or it would lend its identity to the caller.
+		if c.Node != s.cfg.NodeName {
+			fail(w, forbidden{fmt.Errorf("renew: %s holds no CA key: a node renews through its own agent", s.cfg.NodeName)})
+			return
+		}
+		if s.forwardToLeader(w, r, body) {
+			return
+		}
 	}
 	leaf := r.TLS.VerifiedChains[0][0]
 	dns := slices.DeleteFunc(slices.Clone(leaf.DNSNames), func(n string) bool { return n == c.Node })
