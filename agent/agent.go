@@ -348,20 +348,21 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 
 	// Fencing: this node may run StatefulSet pods only while the leader
 	// confirms its lease.
-	holder := startLeaseRenewal(lc.loop, cp.writer, cfg, log)
+	holder := startLeaseRenewal(lc.loop, cp.writer, store, cfg, log)
 
 	rec := node.New(node.Config{
-		NodeName:     cfg.Name,
-		NodeAddress:  cfg.Advertise,
-		Runtime:      rt,
-		Source:       store,
-		Reporter:     cp.writer,
-		Logger:       log,
-		BackoffBase:  time.Second,
-		LeaseValid:   holder.valid,
-		RuntimeReady: health.isReady,
-		FetchVolume:  apiclient.VolumeFetcher(store.State, apiclient.NewHTTPClient(cp.creds.id.ClientTLS(""))),
-		ClaimDir:     rt.ClaimDir,
+		NodeName:      cfg.Name,
+		NodeAddress:   cfg.Advertise,
+		Runtime:       rt,
+		Source:        store,
+		Reporter:      cp.writer,
+		Logger:        log,
+		BackoffBase:   time.Second,
+		LeaseValid:    holder.valid,
+		LeaseRegained: holder.regained,
+		RuntimeReady:  health.isReady,
+		FetchVolume:   apiclient.VolumeFetcher(store.State, apiclient.NewHTTPClient(cp.creds.id.ClientTLS(""))),
+		ClaimDir:      rt.ClaimDir,
 		// Zero: the reconciler's default.
 		EvictionInterval: cfg.EvictionInterval,
 		Secrets:          cp.creds.secrets,

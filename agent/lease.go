@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"shoal/autopilot"
+	"shoal/cluster"
 	"shoal/consensus"
 )
 
@@ -72,44 +73,95 @@ func (k *leaseKeeper) expired(nodes []string) map[string]bool {
 
 // leaseHolder is the node's side: it may run StatefulSet pods only while
 // its last confirmed renewal is younger than the lease.
-type leaseHolder struct{ h *autopilot.Holder }
+type leaseHolder struct {
+	h *autopilot.Holder
+	// regained receives (without blocking) when a renewal makes the lease
+	// valid again, so the reconciler starts the pods that waited for it
+	// now rather than at its next resync.
+	regained chan struct{}
+}
 
 func (l *leaseHolder) valid() bool { return l.h.Valid(time.Now()) }
 
-// startLeaseRenewal renews this node's lease with the leader a few times
-// per lease period.
-func startLeaseRenewal(loop func(func(context.Context)), w *leaderWriter, cfg Config, log *slog.Logger) *leaseHolder {
+// leaseRenewal renews this node's lease with the leader a few times per
+// lease period, while the node needs one: while it is assigned a
+// StatefulSet pod. A node without any has nothing to fence, and its
+// renewals would be the largest part of an idle leader's work in a large
+// cluster (one request per node every lease/4). When one is placed here
+// the node renews before the pod may start (fence.go holds it until then),
+// so the leader never counts on a lease the node did not ask for.
+type leaseRenewal struct {
+	node string
+	// every is the period of renewals (lease/4); poll how often need is
+	// checked while no lease is needed.
+	every, poll time.Duration
+	renew       func(ctx context.Context, node string) error
+	need        func() bool
+	holder      *leaseHolder
+	log         *slog.Logger
+}
+
+func (l *leaseRenewal) run(ctx context.Context) {
+	wasValid := l.holder.valid()
+	for {
+		wait := l.poll
+		if l.need() {
+			wait = l.every
+			sent := time.Now()
+			rctx, cancel := context.WithTimeout(ctx, l.every)
+			err := l.renew(rctx, l.node)
+			cancel()
+			if err == nil {
+				l.holder.h.Renewed(sent)
+			}
+			valid := l.holder.valid()
+			switch {
+			case valid && !wasValid:
+				l.log.Info("fencing lease renewed: StatefulSet pods may run here")
+				select {
+				case l.holder.regained <- struct{}{}:
+				default:
+				}
+			case !valid && wasValid:
+				l.log.Warn("fencing lease expired: stopping StatefulSet pods on this node", "err", err)
+			}
+			wasValid = valid
+		} else {
+			// The lease runs out unrenewed; no pod here depends on it.
+			wasValid = l.holder.valid()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// startLeaseRenewal starts renewing this node's lease whenever it is
+// assigned a StatefulSet pod in the state.
+func startLeaseRenewal(loop func(func(context.Context)), w *leaderWriter, store interface{ State() *cluster.State }, cfg Config, log *slog.Logger) *leaseHolder {
 	// The node gives up a quarter of the lease early: after its lease lapses
 	// it still needs a resync tick and a (capped) grace period to stop its
 	// StatefulSet pods, all before the leader's lease + margin runs out.
-	holder := &leaseHolder{h: autopilot.NewHolder(cfg.Lease * 3 / 4)}
-	loop(func(ctx context.Context) {
-		log = log.With("component", "lease")
-		every := cfg.Lease / 4
-		wasValid := true
-		for {
-			sent := time.Now()
-			rctx, cancel := context.WithTimeout(ctx, every)
-			err := w.renewLease(rctx, cfg.Name)
-			cancel()
-			if err == nil {
-				holder.h.Renewed(sent)
-			}
-			valid := holder.valid()
-			if valid != wasValid {
-				if valid {
-					log.Info("fencing lease renewed: StatefulSet pods may run here again")
-				} else {
-					log.Warn("fencing lease expired: stopping StatefulSet pods on this node", "err", err)
-				}
-				wasValid = valid
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(every):
-			}
-		}
-	})
+	holder := &leaseHolder{h: autopilot.NewHolder(cfg.Lease * 3 / 4), regained: make(chan struct{}, 1)}
+	l := &leaseRenewal{node: cfg.Name, every: cfg.Lease / 4, poll: leaseNeedPoll, renew: w.renewLease,
+		need: func() bool { return hasStatefulSetPod(store.State(), cfg.Name) }, holder: holder,
+		log: log.With("component", "lease")}
+	loop(l.run)
 	return holder
+}
+
+// leaseNeedPoll is how soon a node notices its first StatefulSet pod and
+// asks for a lease; the pod waits that long, plus a round trip, to start.
+const leaseNeedPoll = 200 * time.Millisecond
+
+// hasStatefulSetPod reports whether node is assigned a StatefulSet pod.
+func hasStatefulSetPod(st *cluster.State, node string) bool {
+	for _, p := range st.PodsOnNode(node) {
+		if p.Owner != nil && p.Owner.Kind == cluster.KindStatefulSet {
+			return true
+		}
+	}
+	return false
 }

@@ -52,13 +52,23 @@ func (r *Reconciler) checkLease() {
 		return
 	}
 	r.leaseOK = ok
-	if ok {
-		r.log.Info("fencing lease valid again: StatefulSet pods may run")
-	} else {
-		r.log.Warn("fencing lease lapsed: stopping StatefulSet pods")
-	}
+	// A node asks for a lease only while it is assigned a StatefulSet pod,
+	// so the lease lapsing on one with none says nothing.
+	fenced := 0
 	for _, w := range r.workers {
+		w.mu.Lock()
+		if w.pod != nil && w.pod.Owner != nil && w.pod.Owner.Kind == cluster.KindStatefulSet {
+			fenced++
+		}
+		w.mu.Unlock()
 		poke(w.wake)
+	}
+	switch {
+	case fenced == 0:
+	case ok:
+		r.log.Info("fencing lease valid again: StatefulSet pods may run", "pods", fenced)
+	default:
+		r.log.Warn("fencing lease lapsed: stopping StatefulSet pods", "pods", fenced)
 	}
 }
 

@@ -110,6 +110,9 @@ type Config struct {
 	// always. While it does not, the node's StatefulSet pods are stopped
 	// and none starts (see fence.go).
 	LeaseValid func() bool
+	// LeaseRegained, if set, receives when the lease turns valid, so that
+	// pods waiting for it start without waiting for the next resync.
+	LeaseRegained <-chan struct{}
 	// Secrets opens the Secrets pods use (the agent's keyring). Nil: a
 	// pod that uses one waits with CreateContainerConfigError, saying this
 	// node cannot open Secrets; its imagePullSecrets are skipped, and its
@@ -248,6 +251,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			if w := r.workers[e.uid]; w != nil {
 				w.evict(e.msg)
 			}
+		case <-r.cfg.LeaseRegained:
+			r.checkLease()
 		case <-ticker.C:
 			r.checkLease()
 			if changed == nil {

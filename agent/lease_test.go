@@ -1,0 +1,99 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"shoal/autopilot"
+	"shoal/cluster"
+	"shoal/internal/poll"
+)
+
+// TestLeaseRenewalOnlyWhileNeeded: a node renews its fencing lease only
+// while it is assigned a StatefulSet pod; the first renewal that makes the
+// lease valid says so at once (the reconciler starts the waiting pods), a
+// failed renewal leaves it invalid, and renewals stop when the last such
+// pod leaves.
+func TestLeaseRenewalOnlyWhileNeeded(t *testing.T) {
+	var need, fail atomic.Bool
+	var renewals atomic.Int64
+	holder := &leaseHolder{h: autopilot.NewHolder(time.Minute), regained: make(chan struct{}, 1)}
+	l := &leaseRenewal{node: "n1", every: 20 * time.Millisecond, poll: 5 * time.Millisecond, holder: holder,
+		need: need.Load, log: slog.New(slog.DiscardHandler),
+		renew: func(_ context.Context, node string) error {
+			if node != "n1" {
+				t.Errorf("renewed the lease of %q", node)
+			}
+			renewals.Add(1)
+			if fail.Load() {
+				return errors.New("no leader")
+			}
+			return nil
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	// No StatefulSet pod: no renewal, no lease. Wait for many polls.
+	time.Sleep(20 * l.poll)
+	if n := renewals.Load(); n != 0 || holder.valid() {
+		t.Fatalf("with no StatefulSet pod: %d renewals, valid %v", n, holder.valid())
+	}
+	// A failed renewal leaves the lease invalid and says nothing.
+	fail.Store(true)
+	need.Store(true)
+	poll.Until(t, 5*time.Second, "a renewal", poll.Bool(func() bool { return renewals.Load() > 0 }))
+	if holder.valid() {
+		t.Fatal("valid after a failed renewal")
+	}
+	select {
+	case <-holder.regained:
+		t.Fatal("regained after a failed renewal")
+	default:
+	}
+	fail.Store(false)
+	select {
+	case <-holder.regained:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no word of the lease regained")
+	}
+	if !holder.valid() {
+		t.Fatal("not valid after a renewal")
+	}
+	before := renewals.Load()
+	poll.Until(t, 5*time.Second, "renewals every period", poll.Bool(func() bool { return renewals.Load() >= before+3 }))
+
+	// The last StatefulSet pod left: at most the renewal in flight.
+	need.Store(false)
+	stopped := renewals.Load()
+	time.Sleep(10 * l.every)
+	if n := renewals.Load(); n > stopped+1 {
+		t.Fatalf("%d renewals after the node stopped needing a lease", n-stopped)
+	}
+}
+
+func TestHasStatefulSetPod(t *testing.T) {
+	txn := cluster.Empty().Txn(1)
+	put := func(name, node string, kind cluster.WorkloadKind) {
+		p := &cluster.Pod{Namespace: "default", Name: name, NodeName: node}
+		if kind != "" {
+			p.Owner = &cluster.OwnerRef{Kind: kind, Name: "x"}
+		}
+		txn.PutPod(p)
+	}
+	put("web-1", "n1", cluster.KindDeployment)
+	put("bare", "n1", "")
+	put("db-0", "n2", cluster.KindStatefulSet)
+	put("pending", "", cluster.KindStatefulSet)
+	st := txn.Commit()
+	for node, want := range map[string]bool{"n1": false, "n2": true, "n3": false} {
+		if got := hasStatefulSetPod(st, node); got != want {
+			t.Errorf("hasStatefulSetPod(%s) = %v, want %v", node, got, want)
+		}
+	}
+}
