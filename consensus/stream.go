@@ -153,7 +153,7 @@ func (s *Store) ServeStream(ctx context.Context, since uint64, w io.Writer, flus
 	defer tick.Stop()
 	for {
 		if len(ents) > 0 {
-			if err := encodeFrame(enc, frameEntries, ents); err != nil {
+			if err := writeEntries(bw, ents); err != nil {
 				return fmt.Errorf("state stream: send entries %d-%d: %w", ents[0].Index, ents[len(ents)-1].Index, err)
 			}
 			next = ents[len(ents)-1].Index
@@ -188,6 +188,23 @@ func (s *Store) ServeStream(ctx context.Context, since uint64, w io.Writer, flus
 		}
 		tick.Reset(StreamBeatEvery)
 	}
+}
+
+// writeEntries writes an entries frame of ents from their encodings, made
+// once by the feed and shared by every stream: the same bytes encodeFrame
+// would write for a []Entry.
+func writeEntries(w *bufio.Writer, ents []fedEntry) error {
+	// Appended into the writer's free space: a local array would escape
+	// through Write and cost an allocation per frame and follower.
+	if _, err := w.Write(appendEntriesHead(w.AvailableBuffer(), len(ents))); err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if _, err := w.Write(e.wire); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func encodeFrame(enc *codec.Encoder, t uint8, v any) error {
@@ -292,7 +309,7 @@ func (s *Store) Heard() time.Time {
 // that they agree; ok is false when the feed no longer reaches back to
 // index (the follower needs st as a snapshot). changed is closed at the
 // next change.
-func (f *fsm) since(index uint64) (st *cluster.State, ents []Entry, ok bool, changed <-chan struct{}) {
+func (f *fsm) since(index uint64) (st *cluster.State, ents []fedEntry, ok bool, changed <-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st = f.state.Load()

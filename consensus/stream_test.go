@@ -35,6 +35,7 @@ func TestFeed(t *testing.T) {
 		{name: "behind the cut needs a snapshot", maxEnt: 4, maxB: 100, add: []Entry{ent(1, 1), ent(2, 1), ent(3, 1), ent(4, 1), ent(5, 1)}, since: 2, ok: false, wantBase: 3, wantTotalBytes: 2},
 		{name: "cut by bytes", maxEnt: 100, maxB: 10, add: []Entry{ent(1, 4), ent(2, 4), ent(3, 4)}, since: 2, want: []uint64{3}, ok: true, wantBase: 2, wantTotalBytes: 4},
 		{name: "one entry larger than the bound stays", maxEnt: 100, maxB: 10, add: []Entry{ent(1, 4), ent(2, 40)}, since: 1, want: []uint64{2}, ok: true, wantBase: 1, wantTotalBytes: 40},
+		{name: "the only entry, larger than the bound, stays", maxEnt: 100, maxB: 10, add: []Entry{ent(1, 40)}, since: 0, want: []uint64{1}, ok: true, wantBase: 0, wantTotalBytes: 40},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,8 +55,13 @@ func TestFeed(t *testing.T) {
 			if fmt.Sprint(idx) != fmt.Sprint(tc.want) {
 				t.Fatalf("since(%d) = %v, want %v", tc.since, idx, tc.want)
 			}
-			if f.base != tc.wantBase || f.bytes != tc.wantTotalBytes {
-				t.Fatalf("base %d bytes %d, want %d %d", f.base, f.bytes, tc.wantBase, tc.wantTotalBytes)
+			// The bound counts the entries' encodings, which hold their data.
+			data, wire := 0, 0
+			for _, e := range f.ents {
+				data, wire = data+len(e.Data), wire+len(e.wire)
+			}
+			if f.base != tc.wantBase || data != tc.wantTotalBytes || f.bytes != wire {
+				t.Fatalf("base %d, data bytes %d, counted %d of %d encoded, want base %d, data bytes %d", f.base, data, f.bytes, wire, tc.wantBase, tc.wantTotalBytes)
 			}
 		})
 	}
