@@ -12,21 +12,24 @@ import (
 
 	"shoal/agent/api"
 	"shoal/agent/apiclient"
+	"shoal/cluster"
 	"shoal/internal/testenv"
 )
 
 // BenchmarkIdleCPU measures what an idle cluster costs: N real agents in
 // network namespaces with the default flags and no pods, after the
-// cluster formed and settled, over a window of idle time. It reports the
-// leader's CPU and each other agent's (mean and max), in percent of one
+// cluster formed and settled, over a window of idle time. It reports how
+// many agents hold Raft (voters, non-voting replicas) and how many are
+// clients following the state stream, the leader's CPU, the other Raft
+// members' and the clients' (mean and max of each), in percent of one
 // core from /proc/PID/stat, and the Raft entries committed per second
 // (the leader's state index over the window); then how long a write
-// through the leader takes to show on another member. The agents share one
-// containerd, each in a containerd namespace of its own, so that N
-// containerds do not compete with the agents for the machine
-// (SHOAL_IDLE_OWN_CONTAINERD=1: each supervises its own, as by default);
-// SHOAL_IDLE_ARGS adds agent flags (e.g. "--gossip-profile test"). Run
-// (scripts/bench-idle.sh prints the table):
+// through the leader takes to show on another member and on a client.
+// The agents share one containerd, each in a containerd namespace of its
+// own, so that N containerds do not compete with the agents for the
+// machine (SHOAL_IDLE_OWN_CONTAINERD=1: each supervises its own, as by
+// default); SHOAL_IDLE_ARGS adds agent flags (e.g. "--gossip-profile
+// test"). Run (scripts/bench-idle.sh prints the table):
 //
 //	SHOAL_IDLE_N=5,10,20 SHOAL_IDLE_FOR=60s go test ./integration -run '^$' -bench IdleCPU -benchtime 1x -timeout 60m
 func BenchmarkIdleCPU(b *testing.B) {
@@ -35,14 +38,24 @@ func BenchmarkIdleCPU(b *testing.B) {
 		b.Run(fmt.Sprintf("agents=%d", n), func(b *testing.B) {
 			// One pass whatever b.N asks: a pass is minutes long.
 			m := measureIdle(b, n, settle, idle)
+			b.ReportMetric(float64(m.voters), "voters")
+			b.ReportMetric(float64(m.replicas), "replicas")
+			b.ReportMetric(float64(m.clients), "clients")
 			b.ReportMetric(m.leader, "leader-%core")
-			b.ReportMetric(m.agentMean, "agent-%core")
-			b.ReportMetric(m.agentMax, "agent-max-%core")
+			b.ReportMetric(m.member.mean, "member-%core")
+			b.ReportMetric(m.member.max, "member-max-%core")
+			if m.clients > 0 {
+				b.ReportMetric(m.client.mean, "client-%core")
+				b.ReportMetric(m.client.max, "client-max-%core")
+				b.ReportMetric(ms(m.clientVisible), "client-visible-ms")
+			}
 			b.ReportMetric(m.entries, "entries/s")
-			b.ReportMetric(float64(m.visible.Microseconds())/1000, "visible-ms")
+			b.ReportMetric(ms(m.visible), "visible-ms")
 		})
 	}
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // idleParams reads the agent counts (SHOAL_IDLE_N, default 5), the idle
 // window (SHOAL_IDLE_FOR, default 60s) and the settling time before it
@@ -76,32 +89,33 @@ func envOr(name, def string) string {
 
 // idleFigures are one window's: CPU in percent of one core.
 type idleFigures struct {
-	leader, agentMean, agentMax float64
-	entries                     float64
-	// visible is how long a write takes to show on another member.
-	visible, visibleMax time.Duration
+	voters, replicas, clients int
+	leader                    float64
+	member, client            cpuSpread
+	entries                   float64
+	// visible and clientVisible are how long a write takes to show on
+	// another Raft member and on a client (0 without one).
+	visible, clientVisible time.Duration
+}
+
+// cpuSpread is the mean and max CPU of a group of agents.
+type cpuSpread struct {
+	n         int
+	mean, max float64
+}
+
+func (s *cpuSpread) add(pct float64) {
+	s.mean = (s.mean*float64(s.n) + pct) / float64(s.n+1)
+	s.n++
+	s.max = max(s.max, pct)
 }
 
 func measureIdle(b *testing.B, n int, settle, idle time.Duration) idleFigures {
 	b.Helper()
-	var ctrd string
-	if os.Getenv("SHOAL_IDLE_OWN_CONTAINERD") == "" {
-		ctrd = testenv.Containerd(b)
-	}
-	extra := strings.Fields(os.Getenv("SHOAL_IDLE_ARGS"))
-	wide := wideClusterCIDR(b, n)
-	c := StartClusterWith(b, ClusterOptions{N: n, Plain: true, Configure: func(i int, o *Options) {
-		if wide != "" {
-			o.ClusterCIDR = wide
-		}
-		if ctrd != "" {
-			o.Containerd = ctrd
-			o.Args = append(o.Args, "--containerd-namespace", fmt.Sprintf("idle%d", i+1))
-		}
-		o.Args = append(o.Args, extra...)
-	}})
+	c := startIdleCluster(b, n)
 	time.Sleep(settle) // a measurement: the settling is the point
 	leader := c.WaitLeader()
+	roles := raftRoles(b, c, leader)
 	index := leaderIndex(b, c.Agents[leader])
 	pids := make([]int, n)
 	before := make([]time.Duration, n)
@@ -117,26 +131,109 @@ func measureIdle(b *testing.B, n int, settle, idle time.Duration) idleFigures {
 	var f idleFigures
 	for i := range c.Agents {
 		pct := 100 * (procCPU(b, pids[i]) - before[i]).Seconds() / wall.Seconds()
-		if i == leader {
+		switch roles[i] {
+		case cluster.RaftLeader:
 			f.leader = pct
-			continue
+		case cluster.RaftClient:
+			f.client.add(pct)
+		default:
+			f.member.add(pct)
 		}
-		f.agentMean += pct / float64(n-1)
-		f.agentMax = max(f.agentMax, pct)
 	}
+	f.voters, f.replicas, f.clients = countRoles(roles)
 	if now := c.WaitLeader(); now != leader {
 		b.Logf("the leader moved from agent%d to agent%d during the window: its figures are a mix", leader+1, now+1)
 	}
-	f.entries = float64(leaderIndex(b, c.Agents[leader])-index) / wall.Seconds()
-	b.Logf("%d agents idle %v: leader agent%d %.2f%% of a core, others %.2f%% mean (max %.2f%%), %.2f Raft entries/s",
-		n, wall.Round(time.Second), leader+1, f.leader, f.agentMean, f.agentMax, f.entries)
-	if n > 1 {
-		f.visible, f.visibleMax = changeLatency(b, c.Agents[leader], c.Agents[(leader+1)%n], 10)
-		b.Logf("a write through the leader after a quiet second shows on agent%d in %v (median of 10; longest %v)",
-			(leader+1)%n+1, f.visible.Round(time.Millisecond), f.visibleMax.Round(time.Millisecond))
+	if after := raftRoles(b, c, leader); !slices.Equal(after, roles) {
+		b.Logf("Raft membership changed during the window: %v, then %v", roles, after)
 	}
+	f.entries = float64(leaderIndex(b, c.Agents[leader])-index) / wall.Seconds()
+	b.Logf("%d agents idle %v: %d voters, %d replicas, %d clients; leader agent%d %.2f%% of a core, "+
+		"members %.2f%% mean (max %.2f%%), clients %.2f%% mean (max %.2f%%), %.2f Raft entries/s",
+		n, wall.Round(time.Second), f.voters, f.replicas, f.clients, leader+1, f.leader,
+		f.member.mean, f.member.max, f.client.mean, f.client.max, f.entries)
+	f.visible = visibleOn(b, c, leader, roles, false)
+	f.clientVisible = visibleOn(b, c, leader, roles, true)
 	c.LogRSS(b)
 	return f
+}
+
+// startIdleCluster starts n agents with the default flags (and
+// SHOAL_IDLE_ARGS), sharing one containerd unless
+// SHOAL_IDLE_OWN_CONTAINERD is set.
+func startIdleCluster(b *testing.B, n int) *Cluster {
+	b.Helper()
+	var ctrd string
+	if os.Getenv("SHOAL_IDLE_OWN_CONTAINERD") == "" {
+		ctrd = testenv.Containerd(b)
+	}
+	extra := strings.Fields(os.Getenv("SHOAL_IDLE_ARGS"))
+	wide := wideClusterCIDR(b, n)
+	return StartClusterWith(b, ClusterOptions{N: n, Plain: true, Configure: func(i int, o *Options) {
+		if wide != "" {
+			o.ClusterCIDR = wide
+		}
+		if ctrd != "" {
+			o.Containerd = ctrd
+			o.Args = append(o.Args, "--containerd-namespace", fmt.Sprintf("idle%d", i+1))
+		}
+		o.Args = append(o.Args, extra...)
+	}})
+}
+
+// raftRoles is each agent's Raft role (leader, voter, nonvoter or
+// client) as the leader's `get nodes` shows it.
+func raftRoles(b *testing.B, c *Cluster, leader int) []string {
+	b.Helper()
+	nodes, err := c.Nodes(leader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	roles := make([]string, len(c.Agents))
+	for _, nd := range nodes {
+		if i := c.Index(nd.Metadata.Name); i >= 0 {
+			roles[i] = nd.Status.Raft
+		}
+	}
+	for i, r := range roles {
+		if r == "" {
+			b.Fatalf("the leader does not list agent%d: %s", i+1, NodeSummary(nodes))
+		}
+	}
+	return roles
+}
+
+// countRoles counts the voters (the leader among them), the non-voting
+// replicas and the clients.
+func countRoles(roles []string) (voters, replicas, clients int) {
+	for _, r := range roles {
+		switch r {
+		case cluster.RaftLeader, cluster.RaftVoter:
+			voters++
+		case cluster.RaftNonvoter:
+			replicas++
+		case cluster.RaftClient:
+			clients++
+		}
+	}
+	return voters, replicas, clients
+}
+
+// visibleOn measures, on the first Raft member other than the leader (or
+// the first client), the median time of 10 writes through the leader to
+// show there; 0 when the cluster has no such agent.
+func visibleOn(b *testing.B, c *Cluster, leader int, roles []string, client bool) time.Duration {
+	b.Helper()
+	for i, r := range roles {
+		if i == leader || (r == cluster.RaftClient) != client {
+			continue
+		}
+		median, longest := changeLatency(b, c.Agents[leader], c.Agents[i], 10)
+		b.Logf("a write through the leader after a quiet second shows on agent%d (%s) in %v (median of 10; longest %v)",
+			i+1, r, median.Round(time.Millisecond), longest.Round(time.Millisecond))
+		return median
+	}
+	return 0
 }
 
 // wideClusterCIDR is a pod network with room for n nodes' /24s when the

@@ -4,14 +4,18 @@
 # network namespaces with the default flags and no pods (integration's
 # BenchmarkIdleCPU: they share one containerd, each in its own containerd
 # namespace), lets the cluster settle, then over FOR of idle time reads
-# the leader's and every other agent's CPU from /proc/PID/stat and the
-# Raft index, and prints one row per count:
+# every agent's CPU from /proc/PID/stat and the Raft index, and prints
+# one row per count:
+#   raft     the Raft voters (the leader among them) / non-voting
+#            replicas / clients (agents outside Raft that follow a
+#            member's state stream), as the leader lists them;
 #   leader   the leader's CPU, percent of one core;
-#   agent    the other agents' mean (max beside it);
+#   member   the other Raft members' mean (max beside it);
+#   client   the clients' mean (max beside it; - without clients);
 #   entries  Raft entries committed per second;
 #   visible  after the window, the median time a write through the
 #            leader, after a quiet second, takes to show on another
-#            member (ms; 10 writes).
+#            member, then on a client (ms; 10 writes each).
 #
 # Environment: N (counts, space- or comma-separated, default "5 10 20
 # 30"), FOR (idle window, default 60s), SETTLE (before the window,
@@ -39,16 +43,21 @@ SHOAL_BIN=$(realpath "$SHOAL") SHOAL_IDLE_ARGS=$ARGS SHOAL_IDLE_N=$counts SHOAL_
 	-count=1 -timeout 120m 2>&1 | tee "$out"
 
 # The table last: make bench's summary shows the closing lines. A
-# benchmark line reads: name 1 ns/op V1 agent-%core V2 agent-max-%core
-# V3 entries/s V4 leader-%core V5 visible-ms (metrics sorted by unit).
+# benchmark line reads: name 1 ns/op, then value-unit pairs (sorted by
+# unit); a row without clients has no client figures.
 echo
 echo "idle cluster, no pods, flags: ${ARGS:-default}; CPU in % of one core over $FOR"
 awk '
-	BEGIN { printf "%7s %8s %8s %8s %10s %11s\n", "agents", "leader", "agent", "max", "entries/s", "visible-ms" }
+	function f(k) { return k in v ? v[k] : "-" }
+	function n(k) { return k in v ? v[k] + 0 : "-" }
+	BEGIN { printf "%7s %8s %7s %7s %7s %7s %7s %10s %8s %8s\n", "agents", "raft", "leader", "member", "max", "client", "max", "entries/s", "vis-mbr", "vis-cli" }
 	/^BenchmarkIdleCPU\/agents=/ {
 		split($1, a, "="); sub(/-[0-9]+$/, "", a[2])
+		delete v
 		for (i = 5; i < NF; i += 2) v[$(i + 1)] = $i
-		printf "%7s %8s %8s %8s %10s %11s\n", a[2], v["leader-%core"], v["agent-%core"], v["agent-max-%core"], v["entries/s"], v["visible-ms"]
+		printf "%7s %8s %7s %7s %7s %7s %7s %10s %8s %8s\n", a[2], n("voters") "/" n("replicas") "/" n("clients"),
+			f("leader-%core"), f("member-%core"), f("member-max-%core"), f("client-%core"), f("client-max-%core"),
+			f("entries/s"), f("visible-ms"), f("client-visible-ms")
 		rows++
 	}
 	END { if (!rows) exit 1 }' "$out" || die "no figures: see the output above"
