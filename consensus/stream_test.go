@@ -180,9 +180,12 @@ func TestStreamFollowerReplicatesState(t *testing.T) {
 	if _, id := client.Leader(); id != string(l.cfg.NodeID) {
 		t.Fatalf("the follower names leader %q, want %q", id, l.cfg.NodeID)
 	}
-	if srv := client.StreamServers(); len(srv) != 3 {
-		t.Fatalf("the follower knows %d servers, want 3: %+v", len(srv), srv)
-	}
+	// The member's configuration may still have been growing when it
+	// said hello; a beat carries the change.
+	poll.Until(t, waitTimeout, "the follower knowing the 3 servers", func() (bool, string) {
+		srv := client.StreamServers()
+		return len(srv) == 3, fmt.Sprintf("knows %+v", srv)
+	})
 	// A write on the follower is refused with the leader named, so that the
 	// agent forwards it.
 	_, err := client.Apply(context.Background(), &PutNode{Node: testNode("c", 1000, 1<<30)})
