@@ -348,7 +348,7 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 
 	// Fencing: this node may run StatefulSet pods only while the leader
 	// confirms its lease.
-	holder := startLeaseRenewal(lc.loop, cp.writer, store, cfg, log)
+	holder := startLeaseRenewal(ctx, lc.loop, cp.writer, store, cfg, log)
 
 	rec := node.New(node.Config{
 		NodeName:      cfg.Name,

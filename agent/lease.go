@@ -99,48 +99,56 @@ type leaseRenewal struct {
 	need        func() bool
 	holder      *leaseHolder
 	log         *slog.Logger
+	wasValid    bool
 }
 
-func (l *leaseRenewal) run(ctx context.Context) {
-	wasValid := l.holder.valid()
-	for {
-		wait := l.poll
-		if l.need() {
-			wait = l.every
-			sent := time.Now()
-			rctx, cancel := context.WithTimeout(ctx, l.every)
-			err := l.renew(rctx, l.node)
-			cancel()
-			if err == nil {
-				l.holder.h.Renewed(sent)
-			}
-			valid := l.holder.valid()
-			switch {
-			case valid && !wasValid:
-				l.log.Info("fencing lease renewed: StatefulSet pods may run here")
-				select {
-				case l.holder.regained <- struct{}{}:
-				default:
-				}
-			case !valid && wasValid:
-				l.log.Warn("fencing lease expired: stopping StatefulSet pods on this node", "err", err)
-			}
-			wasValid = valid
-		} else {
-			// The lease runs out unrenewed; no pod here depends on it.
-			wasValid = l.holder.valid()
+// renewOnce sends one renewal and says when the lease turns valid or
+// lapses.
+func (l *leaseRenewal) renewOnce(ctx context.Context) {
+	sent := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, l.every)
+	err := l.renew(rctx, l.node)
+	cancel()
+	if err == nil {
+		l.holder.h.Renewed(sent)
+	}
+	valid := l.holder.valid()
+	switch {
+	case valid && !l.wasValid:
+		l.log.Info("fencing lease renewed: StatefulSet pods may run here")
+		select {
+		case l.holder.regained <- struct{}{}:
+		default:
 		}
+	case !valid && l.wasValid:
+		l.log.Warn("fencing lease expired: stopping StatefulSet pods on this node", "err", err)
+	}
+	l.wasValid = valid
+}
+
+// run renews every period while a lease is needed, after a first period.
+func (l *leaseRenewal) run(ctx context.Context) {
+	wait := l.every
+	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
+		}
+		wait = l.poll
+		if l.need() {
+			wait = l.every
+			l.renewOnce(ctx)
+		} else {
+			// The lease runs out unrenewed; no pod here depends on it.
+			l.wasValid = l.holder.valid()
 		}
 	}
 }
 
 // startLeaseRenewal starts renewing this node's lease whenever it is
 // assigned a StatefulSet pod in the state.
-func startLeaseRenewal(loop func(func(context.Context)), w *leaderWriter, store interface{ State() *cluster.State }, cfg Config, log *slog.Logger) *leaseHolder {
+func startLeaseRenewal(ctx context.Context, loop func(func(context.Context)), w *leaderWriter, store interface{ State() *cluster.State }, cfg Config, log *slog.Logger) *leaseHolder {
 	// The node gives up a quarter of the lease early: after its lease lapses
 	// it still needs a resync tick and a (capped) grace period to stop its
 	// StatefulSet pods, all before the leader's lease + margin runs out.
@@ -148,6 +156,11 @@ func startLeaseRenewal(loop func(func(context.Context)), w *leaderWriter, store 
 	l := &leaseRenewal{node: cfg.Name, every: cfg.Lease / 4, poll: leaseNeedPoll, renew: w.renewLease,
 		need: func() bool { return hasStatefulSetPod(store.State(), cfg.Name) }, holder: holder,
 		log: log.With("component", "lease")}
+	// The first renewal is sent before the reconciler starts, whatever the
+	// state says: a restarted agent's StatefulSet pods still run (its
+	// state may not show them yet), and the reconciler would stop them if
+	// it adopted them before the lease held.
+	l.renewOnce(ctx)
 	loop(l.run)
 	return holder
 }
