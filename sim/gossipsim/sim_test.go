@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"shoal/gossip"
+	"shoal/internal/testenv"
 )
 
 // TestRunSmall runs the whole harness on five real members with the fast
 // test timings: every phase must complete and every member see each change.
 func TestRunSmall(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() && !testenv.CI() {
 		t.Skip("starts real gossip members on loopback")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"shoal/internal/testenv"
 )
 
 // TestRunSmall runs the whole harness in this process with 20 followers,
@@ -12,7 +14,7 @@ import (
 // reaches all of them, and after the leader is killed they all see the
 // new leader's write, and a write after a serving replica is killed.
 func TestRunSmall(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() && !testenv.CI() {
 		t.Skip("starts a Raft cluster on loopback")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
