@@ -25,6 +25,7 @@ import (
 
 	"shoal/cluster"
 	"shoal/gossip"
+	"shoal/sim/spread"
 )
 
 // Options configure one run.
@@ -374,7 +375,7 @@ func (s *sim) crash(ctx context.Context, r *Result) error {
 	err := s.waitFor(ctx, v.name+" is seen dead", func(m *member) bool { return m.deadAt.Load() != 0 }, v.name)
 	r.Detect = s.spread(at, func(m *member) int64 { return m.deadAt.Load() }, v.name)
 	fmt.Fprintf(s.opt.Progress, "N=%d: crash seen dead by %d/%d: p50 %s p99 %s all %s\n",
-		s.opt.N, r.Detect.Seen, r.Detect.Of, dur(r.Detect.P50), dur(r.Detect.P99), full(r.Detect))
+		s.opt.N, r.Detect.Seen, r.Detect.Of, spread.Secs(r.Detect.P50), spread.Secs(r.Detect.P99), r.Detect.Full(spread.Secs))
 	return tolerateTimeout(err)
 }
 
@@ -398,13 +399,13 @@ func (s *sim) changeMeta(ctx context.Context, r *Result) error {
 		return m.metaAt.Load()
 	}, c.name)
 	fmt.Fprintf(s.opt.Progress, "N=%d: meta change seen by %d/%d: p50 %s p99 %s all %s\n",
-		s.opt.N, r.Meta.Seen, r.Meta.Of, dur(r.Meta.P50), dur(r.Meta.P99), full(r.Meta))
+		s.opt.N, r.Meta.Seen, r.Meta.Of, spread.Secs(r.Meta.P50), spread.Secs(r.Meta.P99), r.Meta.Full(spread.Secs))
 	return tolerateTimeout(err)
 }
 
 // spread collects when each member but skip saw a change (at returns 0 for
 // not seen, -1 for a member that does not count).
-func (s *sim) spread(since time.Time, at func(*member) int64, skip string) Spread {
+func (s *sim) spread(since time.Time, at func(*member) int64, skip string) spread.Spread {
 	var seen []time.Duration
 	of := 0
 	for _, m := range s.members {
@@ -417,7 +418,7 @@ func (s *sim) spread(since time.Time, at func(*member) int64, skip string) Sprea
 			seen = append(seen, time.Unix(0, t).Sub(since))
 		}
 	}
-	return spreadOf(seen, of)
+	return spread.Of(seen, of)
 }
 
 // tolerateTimeout keeps a phase's partial result: a change not seen by all

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shoal/sim/spread"
 )
 
 func ms(v ...int) []time.Duration {
@@ -13,31 +15,6 @@ func ms(v ...int) []time.Duration {
 		out[i] = time.Duration(x) * time.Millisecond
 	}
 	return out
-}
-
-func TestSpreadOf(t *testing.T) {
-	for _, tc := range []struct {
-		name          string
-		seen          []time.Duration
-		of            int
-		p50, p99, max time.Duration
-	}{
-		{"all saw, unsorted", ms(30, 10, 20, 40), 4, 20 * time.Millisecond, 40 * time.Millisecond, 40 * time.Millisecond},
-		{"one member", ms(7), 1, 7 * time.Millisecond, 7 * time.Millisecond, 7 * time.Millisecond},
-		// 100 members, 99 saw: the p99 is the 99th fastest, all is missing.
-		{"one of 100 missing", ms(seq(99)...), 100, 50 * time.Millisecond, 99 * time.Millisecond, -1},
-		// 100 members, 98 saw: the 99th fastest does not exist.
-		{"two of 100 missing", ms(seq(98)...), 100, 50 * time.Millisecond, -1, -1},
-		{"half missing", ms(1, 2), 4, 2 * time.Millisecond, -1, -1},
-		{"none saw", nil, 3, -1, -1, -1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := spreadOf(tc.seen, tc.of)
-			if s.P50 != tc.p50 || s.P99 != tc.p99 || s.Max != tc.max || s.Seen != len(tc.seen) || s.Of != tc.of {
-				t.Fatalf("spreadOf = %+v, want p50 %v p99 %v max %v seen %d of %d", s, tc.p50, tc.p99, tc.max, len(tc.seen), tc.of)
-			}
-		})
-	}
 }
 
 // seq returns 1..n.
@@ -49,18 +26,10 @@ func seq(n int) []int {
 	return out
 }
 
-func TestSpreadOfLeavesInputAlone(t *testing.T) {
-	in := ms(3, 1, 2)
-	spreadOf(in, 3)
-	if in[0] != 3*time.Millisecond {
-		t.Fatalf("spreadOf sorted its input: %v", in)
-	}
-}
-
 func TestWriteTable(t *testing.T) {
 	r := Result{N: 100, Profile: "lan", MetaBytes: 166, Join: time.Second, Form: 2 * time.Second,
-		Detect:    spreadOf(ms(seq(99)...), 99),
-		Meta:      spreadOf(ms(1, 2), 98),
+		Detect:    spread.Of(ms(seq(99)...), 99),
+		Meta:      spread.Of(ms(1, 2), 98),
 		IdleCores: 0.5, PacketsPerMember: 8, BytesPerMember: 600, HeapPerMember: 400 << 10}
 	var b bytes.Buffer
 	if err := WriteTable(&b, []Result{r}); err != nil {

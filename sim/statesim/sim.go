@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"shoal/consensus"
+	"shoal/sim/spread"
 )
 
 // Options configure one run.
@@ -141,7 +142,7 @@ func Run(ctx context.Context, opt Options) (r Result, err error) {
 			return r, err
 		}
 		s.log("big state: %d pods on %d nodes: snapshot %s, raft snapshot %s, stream encode %s, stream to a follower %s",
-			r.Snap.Pods, r.Snap.Nodes, size(r.Snap.Bytes), dur(r.Snap.Raft), dur(r.Snap.Encode), dur(r.Snap.Stream))
+			r.Snap.Pods, r.Snap.Nodes, size(r.Snap.Bytes), spread.Dur(r.Snap.Raft), spread.Dur(r.Snap.Encode), spread.Dur(r.Snap.Stream))
 	}
 	return r, nil
 }
@@ -199,28 +200,28 @@ func (s *sim) start(ctx context.Context, r *Result) error {
 
 // watch asks every follower when it reached idx and returns the spread
 // from t0.
-func (s *sim) watch(ctx context.Context, idx uint64, t0 time.Time, timeout time.Duration) (Spread, error) {
+func (s *sim) watch(ctx context.Context, idx uint64, t0 time.Time, timeout time.Duration) (spread.Spread, error) {
 	lines, err := ask(s.groups, fmt.Sprintf("watch %d %d", idx, timeout.Milliseconds()))
 	if err != nil {
-		return Spread{}, fmt.Errorf("statesim: %w", err)
+		return spread.Spread{}, fmt.Errorf("statesim: %w", err)
 	}
 	var seen []time.Duration
 	for i, line := range lines {
 		f := strings.Fields(line)
 		if len(f) != 2+s.groups[i].n || f[0] != "seen" {
-			return Spread{}, fmt.Errorf("statesim: follower group %d answered %.80q to a watch", s.groups[i].first, line)
+			return spread.Spread{}, fmt.Errorf("statesim: follower group %d answered %.80q to a watch", s.groups[i].first, line)
 		}
 		for _, v := range f[2:] {
 			ns, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				return Spread{}, fmt.Errorf("statesim: follower group %d: bad time %q", s.groups[i].first, v)
+				return spread.Spread{}, fmt.Errorf("statesim: follower group %d: bad time %q", s.groups[i].first, v)
 			}
 			if ns > 0 {
 				seen = append(seen, max(time.Unix(0, ns).Sub(t0), 0))
 			}
 		}
 	}
-	return spreadOf(seen, s.opt.N), ctx.Err()
+	return spread.Of(seen, s.opt.N), ctx.Err()
 }
 
 // measure runs one window: the members' process CPU, the followers'
@@ -391,7 +392,7 @@ func (s *sim) check(ctx context.Context, r *Result) error {
 // change's index. Commit is until Apply returned on the leader (the
 // change committed and applied there).
 func (s *sim) changes(ctx context.Context, r *Result) error {
-	var spreads []Spread
+	var spreads []spread.Spread
 	var commits []time.Duration
 	for i := range s.opt.Markers {
 		l := s.c.leader()
@@ -415,7 +416,7 @@ func (s *sim) changes(ctx context.Context, r *Result) error {
 	}
 	r.Change, r.Commit = repeated(spreads), summarize(commits)
 	s.log("a change committed on the leader after %s, seen by 50%%/99%%/100%% of the followers after %s / %s / %s (medians over %d)",
-		dur(r.Commit.Median), dur(r.Change.P50.Median), dur(r.Change.P99.Median), dur(r.Change.Max.Median), r.Change.Reps)
+		spread.Dur(r.Commit.Median), spread.Dur(r.Change.P50.Median), spread.Dur(r.Change.P99.Median), spread.Dur(r.Change.Max.Median), r.Change.Reps)
 	return nil
 }
 
@@ -453,7 +454,7 @@ func (s *sim) failover(ctx context.Context, r *Result) error {
 		return err
 	}
 	s.log("leader %s killed: a new leader's write after %s; seen by 50%%/99%%/100%% of the followers after %s / %s / %s; %d stream reconnects",
-		old.id, dur(r.Elect), dur(r.Failover.P50), dur(r.Failover.P99), full(r.Failover), r.Reconnects)
+		old.id, spread.Dur(r.Elect), spread.Dur(r.Failover.P50), spread.Dur(r.Failover.P99), r.Failover.Full(spread.Dur), r.Reconnects)
 	return nil
 }
 
@@ -490,7 +491,7 @@ func (s *sim) replicaLost(ctx context.Context, r *Result) error {
 	}
 	r.Moved, r.Reconnects = after-before, after
 	s.log("replica %s killed: %d follower streams moved; a write seen by 50%%/99%%/100%% of the followers after %s / %s / %s",
-		victim.id, r.Moved, dur(r.ReplicaLost.P50), dur(r.ReplicaLost.P99), full(r.ReplicaLost))
+		victim.id, r.Moved, spread.Dur(r.ReplicaLost.P50), spread.Dur(r.ReplicaLost.P99), r.ReplicaLost.Full(spread.Dur))
 	return nil
 }
 

@@ -3,67 +3,26 @@ package statesim
 import (
 	"fmt"
 	"io"
-	"math"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"shoal/sim/spread"
 )
-
-// notSeen stands for a follower that never saw a change: slower than any
-// that did, so it sorts last and a quantile that lands on it is missing.
-const notSeen = time.Duration(math.MaxInt64)
-
-// Spread is how long the followers took to see one change: the time by
-// which half, 99% and all of them had. Seen is how many did before the
-// timeout, Of how many should have; a quantile is -1 when fewer than its
-// rank saw the change.
-type Spread struct {
-	P50, P99, Max time.Duration
-	Seen, Of      int
-}
-
-// spreadOf summarises the delays of the followers that saw a change; of is
-// how many should have. Nearest rank over all of them: a follower that
-// never saw it counts as slower than every one that did.
-func spreadOf(seen []time.Duration, of int) Spread {
-	s := Spread{Seen: len(seen), Of: of}
-	all := slices.Clone(seen)
-	for len(all) < of {
-		all = append(all, notSeen)
-	}
-	slices.Sort(all)
-	s.P50, s.P99, s.Max = quantile(all, 0.50), quantile(all, 0.99), quantile(all, 1)
-	return s
-}
-
-// quantile is the nearest-rank q-quantile of sorted, -1 when it is
-// notSeen or sorted is empty.
-func quantile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return -1
-	}
-	rank := min(max(int(math.Ceil(q*float64(len(sorted)))), 1), len(sorted))
-	if d := sorted[rank-1]; d != notSeen {
-		return d
-	}
-	return -1
-}
 
 // Summary is one column of repeated spreads: its median and p99 over the
 // repetitions (a missing value counts as the slowest).
 type Summary struct{ Median, P99 time.Duration }
 
 func summarize(vals []time.Duration) Summary {
-	all := make([]time.Duration, 0, len(vals))
+	var seen []time.Duration
 	for _, v := range vals {
-		if v < 0 {
-			v = notSeen
+		if v >= 0 {
+			seen = append(seen, v)
 		}
-		all = append(all, v)
 	}
-	slices.Sort(all)
-	return Summary{Median: quantile(all, 0.5), P99: quantile(all, 0.99)}
+	s := spread.Of(seen, len(vals))
+	return Summary{Median: s.P50, P99: s.P99}
 }
 
 // Repeated summarises the spreads of the same change made Reps times.
@@ -72,7 +31,7 @@ type Repeated struct {
 	P50, P99, Max Summary
 }
 
-func repeated(ss []Spread) Repeated {
+func repeated(ss []spread.Spread) Repeated {
 	var p50, p99, mx []time.Duration
 	for _, s := range ss {
 		p50, p99, mx = append(p50, s.P50), append(p99, s.P99), append(mx, s.Max)
@@ -134,10 +93,10 @@ type Result struct {
 	Change           Repeated // a marker write seen by the followers, from its Apply call
 	Commit           Summary  // the marker's Apply call on the leader
 	Elect            time.Duration
-	Failover         Spread // from the leader's kill until the followers see the new leader's write
+	Failover         spread.Spread // from the leader's kill until the followers see the new leader's write
 	// ReplicaLost is from a serving replica's kill until the followers see
 	// a write made then; Moved is the follower streams that reconnected.
-	ReplicaLost Spread
+	ReplicaLost spread.Spread
 	Moved       int64
 	Reconnects  int64 // follower streams that ended and were reopened, over the run
 	Check       Check
@@ -205,20 +164,20 @@ var tableRows = []tableRow{
 	{"change seen by 99%: median / p99", func(r Result) string { return pair(r.Change.P99) }},
 	{"change seen by 100%: median / p99", func(r Result) string { return pair(r.Change.Max) }},
 	{"change repetitions", func(r Result) string { return fmt.Sprint(r.Change.Reps) }},
-	{"failover: kill to new leader's write", func(r Result) string { return dur(r.Elect) }},
+	{"failover: kill to new leader's write", func(r Result) string { return spread.Dur(r.Elect) }},
 	{"failover: seen by 50% / 99% / 100%", func(r Result) string {
-		return dur(r.Failover.P50) + " / " + dur(r.Failover.P99) + " / " + full(r.Failover)
+		return spread.Dur(r.Failover.P50) + " / " + spread.Dur(r.Failover.P99) + " / " + r.Failover.Full(spread.Dur)
 	}},
 	{"replica killed: streams moved", func(r Result) string { return fmt.Sprint(r.Moved) }},
 	{"replica killed: write seen by 50% / 99% / 100%", func(r Result) string {
-		return dur(r.ReplicaLost.P50) + " / " + dur(r.ReplicaLost.P99) + " / " + full(r.ReplicaLost)
+		return spread.Dur(r.ReplicaLost.P50) + " / " + spread.Dur(r.ReplicaLost.P99) + " / " + r.ReplicaLost.Full(spread.Dur)
 	}},
 	{"stream reconnects over the run", func(r Result) string { return fmt.Sprint(r.Reconnects) }},
 	{"big state: pods on nodes", snap(func(s SnapResult) string { return fmt.Sprintf("%d on %d", s.Pods, s.Nodes) })},
 	{"big state: snapshot size", snap(func(s SnapResult) string { return size(s.Bytes) })},
-	{"big state: raft snapshot to disk", snap(func(s SnapResult) string { return dur(s.Raft) })},
-	{"big state: stream encode", snap(func(s SnapResult) string { return dur(s.Encode) })},
-	{"big state: stream to a follower (restored)", snap(func(s SnapResult) string { return dur(s.Stream) })},
+	{"big state: raft snapshot to disk", snap(func(s SnapResult) string { return spread.Dur(s.Raft) })},
+	{"big state: stream encode", snap(func(s SnapResult) string { return spread.Dur(s.Encode) })},
+	{"big state: stream to a follower (restored)", snap(func(s SnapResult) string { return spread.Dur(s.Stream) })},
 }
 
 // snap prints a big state's figure, "—" in a run that did not time one.
@@ -231,26 +190,7 @@ func snap(f func(SnapResult) string) func(Result) string {
 	}
 }
 
-// dur prints a duration to the millisecond, "—" for one not measured.
-func dur(d time.Duration) string {
-	if d < 0 {
-		return "—"
-	}
-	if d < time.Second {
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	}
-	return fmt.Sprintf("%.2fs", d.Seconds())
-}
-
-func pair(s Summary) string { return dur(s.Median) + " / " + dur(s.P99) }
-
-// full prints when every follower had seen a change, or how many had.
-func full(s Spread) string {
-	if s.Seen < s.Of {
-		return fmt.Sprintf("%d/%d", s.Seen, s.Of)
-	}
-	return dur(s.Max)
-}
+func pair(s Summary) string { return spread.Dur(s.Median) + " / " + spread.Dur(s.P99) }
 
 func cores(c float64) string {
 	if c < 0 {

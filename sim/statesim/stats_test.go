@@ -5,48 +5,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shoal/sim/spread"
 )
 
 const ms = time.Millisecond
 
-func TestSpreadOf(t *testing.T) {
-	many := make([]time.Duration, 100)
-	for i := range many {
-		many[i] = time.Duration(i+1) * ms
-	}
-	tests := []struct {
-		name string
-		seen []time.Duration
-		of   int
-		want Spread
-	}{
-		{name: "none should have", of: 0, want: Spread{P50: -1, P99: -1, Max: -1}},
-		{name: "one of one", seen: []time.Duration{5 * ms}, of: 1, want: Spread{P50: 5 * ms, P99: 5 * ms, Max: 5 * ms, Seen: 1, Of: 1}},
-		{name: "unsorted", seen: []time.Duration{30 * ms, 10 * ms, 20 * ms}, of: 3, want: Spread{P50: 20 * ms, P99: 30 * ms, Max: 30 * ms, Seen: 3, Of: 3}},
-		{name: "hundred: p99 is the 99th", seen: many, of: 100, want: Spread{P50: 50 * ms, P99: 99 * ms, Max: 100 * ms, Seen: 100, Of: 100}},
-		{name: "one missing of a hundred: p99 still there", seen: many[:99], of: 100, want: Spread{P50: 50 * ms, P99: 99 * ms, Max: -1, Seen: 99, Of: 100}},
-		{name: "two missing of a hundred: no p99", seen: many[:98], of: 100, want: Spread{P50: 50 * ms, P99: -1, Max: -1, Seen: 98, Of: 100}},
-		{name: "most missing: no median", seen: many[:10], of: 100, want: Spread{P50: -1, P99: -1, Max: -1, Seen: 10, Of: 100}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := spreadOf(tc.seen, tc.of); got != tc.want {
-				t.Fatalf("spreadOf = %+v, want %+v", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestRepeated(t *testing.T) {
 	tests := []struct {
 		name string
-		in   []Spread
+		in   []spread.Spread
 		want Repeated
 	}{
 		{name: "none", want: Repeated{P50: Summary{-1, -1}, P99: Summary{-1, -1}, Max: Summary{-1, -1}}},
 		{
 			name: "three reps",
-			in: []Spread{
+			in: []spread.Spread{
 				{P50: 10 * ms, P99: 20 * ms, Max: 30 * ms},
 				{P50: 40 * ms, P99: 50 * ms, Max: 60 * ms},
 				{P50: 70 * ms, P99: 80 * ms, Max: 90 * ms},
@@ -55,7 +29,7 @@ func TestRepeated(t *testing.T) {
 		},
 		{
 			name: "a rep not seen by all counts as slowest",
-			in: []Spread{
+			in: []spread.Spread{
 				{P50: 10 * ms, P99: 20 * ms, Max: -1},
 				{P50: 10 * ms, P99: 20 * ms, Max: 30 * ms},
 				{P50: 10 * ms, P99: 20 * ms, Max: 40 * ms},
@@ -75,7 +49,7 @@ func TestRepeated(t *testing.T) {
 func TestWriteTable(t *testing.T) {
 	rs := []Result{
 		{N: 100, Full: 100, Procs: 1, Idle: Load{MemberCores: 0.025, FollowerCores: -1, LeaderBytes: 20 << 10},
-			Change: Repeated{Reps: 20, P99: Summary{95 * ms, 1500 * ms}}, Failover: Spread{P50: time.Second, P99: -1, Max: -1, Seen: 98, Of: 100}},
+			Change: Repeated{Reps: 20, P99: Summary{95 * ms, 1500 * ms}}, Failover: spread.Spread{P50: time.Second, P99: -1, Max: -1, Seen: 98, Of: 100}},
 		{N: 5000, Full: 100, Procs: 5, StateBytes: 12 << 20},
 	}
 	var buf bytes.Buffer

@@ -15,12 +15,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 	"time"
 
 	"shoal/gossip"
 	"shoal/sim/gossipsim"
+	"shoal/sim/spread"
 )
 
 func main() { os.Exit(run()) }
@@ -35,9 +34,9 @@ func run() int {
 	verbose := flag.Bool("v", false, "print the members' warnings (probe failures, suspicions)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
-	sizes, err := parseSizes(*ns)
+	sizes, err := spread.ParseSizes(*ns, 3)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "gossipsim:", err)
+		fmt.Fprintln(os.Stderr, "gossipsim: -n", err)
 		return 2
 	}
 	level := slog.LevelError
@@ -79,17 +78,4 @@ func run() int {
 		return 1
 	}
 	return 0
-}
-
-// parseSizes reads "100,1000" into member counts of at least 3.
-func parseSizes(s string) ([]int, error) {
-	var out []int
-	for f := range strings.SplitSeq(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 3 {
-			return nil, fmt.Errorf("-n %q: expected comma-separated member counts of at least 3", s)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"shoal/sim/spread"
 	"shoal/sim/statesim"
 )
 
@@ -65,9 +66,9 @@ func run() int {
 		}
 		return 0
 	}
-	sizes, err := parseSizes(*ns)
+	sizes, err := spread.ParseSizes(*ns, 1)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "statesim:", err)
+		fmt.Fprintln(os.Stderr, "statesim: -n", err)
 		return 2
 	}
 	exe, err := os.Executable()
@@ -104,17 +105,4 @@ func run() int {
 		return 1
 	}
 	return 0
-}
-
-// parseSizes reads "100,1000" into follower counts.
-func parseSizes(s string) ([]int, error) {
-	var out []int
-	for f := range strings.SplitSeq(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("-n %q: expected comma-separated follower counts", s)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
