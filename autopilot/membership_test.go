@@ -265,21 +265,36 @@ func apply(servers []Server, plan []Change) []Server {
 	return cfg
 }
 
-// converge plans and applies until a plan is empty, advancing the clock by
-// step between rounds (members' Since stays, so they age), and returns the
-// final configuration and the number of non-empty rounds.
-func converge(t *testing.T, in Input, step time.Duration) ([]Server, int) {
+// planSteps plans and applies until a plan is empty or max plans have
+// been applied, advancing in.Now by step after each (members' Since stays,
+// so they age). It leaves in at the final configuration and returns each
+// applied plan as "op id, op id".
+func planSteps(t *testing.T, in *Input, step time.Duration, max int) []string {
 	t.Helper()
-	for round := 0; round < 20; round++ {
-		p := plan(t, in)
+	var steps []string
+	for len(steps) < max {
+		p := plan(t, *in)
 		if len(p) == 0 {
-			return in.Servers, round
+			break
 		}
+		steps = append(steps, strings.Join(short(p), ", "))
 		in.Servers = apply(in.Servers, p)
 		in.Now = in.Now.Add(step)
 	}
-	t.Fatalf("no fixed point after 20 rounds: %v", in.Servers)
-	return nil, 0
+	return steps
+}
+
+// converge plans and applies until a plan is empty, advancing the clock by
+// step between rounds, and returns the final configuration and the number
+// of non-empty rounds.
+func converge(t *testing.T, in Input, step time.Duration) ([]Server, int) {
+	t.Helper()
+	const most = 20
+	rounds := len(planSteps(t, &in, step, most))
+	if rounds == most {
+		t.Fatalf("no fixed point after %d rounds: %v", most, in.Servers)
+	}
+	return in.Servers, rounds
 }
 
 func roles(servers []Server) (vs, nvs []string) {
@@ -694,15 +709,7 @@ func TestPlanMembershipHealsDeadVoters(t *testing.T) {
 		t.Fatalf("within grace: plan %v", p)
 	}
 	in.Now = now.Add(DefaultDeadGrace)
-	var steps []string
-	for range 5 {
-		p := plan(t, in)
-		if len(p) == 0 {
-			break
-		}
-		steps = append(steps, strings.Join(short(p), ", "))
-		in.Servers = apply(in.Servers, p)
-	}
+	steps := planSteps(t, &in, 0, 5)
 	want := []string{"remove d, promote f", "remove e, promote g", "add-nonvoter h, add-nonvoter i"}
 	if !slices.Equal(steps, want) {
 		t.Errorf("steps %q, want %q", steps, want)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -180,15 +179,7 @@ func TestPlanMembershipVotersOnlyHeals(t *testing.T) {
 		Now:      now,
 		Config:   Config{ReplicasPerZone: NoReplicas},
 	}
-	var steps []string
-	for range 5 {
-		p := plan(t, in)
-		if len(p) == 0 {
-			break
-		}
-		steps = append(steps, strings.Join(short(p), ", "))
-		in.Servers = apply(in.Servers, p)
-	}
+	steps := planSteps(t, &in, 0, 5)
 	want := []string{"remove c", "add-nonvoter d", "promote d"}
 	if !slices.Equal(steps, want) {
 		t.Errorf("steps %q, want %q", steps, want)
