@@ -143,6 +143,9 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, creds *credent
 		return nil, fmt.Errorf("open raft state: %w", err)
 	}
 	cp.store = store
+	if cfg.Opened != nil {
+		cfg.Opened(store)
+	}
 	lc.onStop(func() {
 		if err := store.Close(); err != nil {
 			log.Warn("close raft", "err", err)

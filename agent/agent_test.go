@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,235 +21,16 @@ import (
 	"shoal/consensus"
 	"shoal/internal/poll"
 	"shoal/internal/testenv"
-	"shoal/pullauth"
-	"shoal/runtime"
-	"shoal/runtime/rtapi"
+	"shoal/runtime/memrt"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
 
-// memRuntime is a container runtime held in memory: containers start and
-// run until stopped. It is what the agent's wiring tests run pods on.
-type memRuntime struct {
-	dir    string
-	events chan rtapi.Event
-
-	mu       sync.Mutex
-	pods     map[string]*rtapi.PodState
-	routes   []runtime.Route
-	services []runtime.ServicePort
-	closed   bool
-	// healthy answers Healthy; nil: always healthy.
-	healthy func(ctx context.Context) error
-}
-
-func newMemRuntime(dir string) *memRuntime {
-	return &memRuntime{dir: dir, events: make(chan rtapi.Event, 100), pods: map[string]*rtapi.PodState{}}
-}
-
-func (m *memRuntime) EnsureSandbox(_ context.Context, pod *cluster.Pod) (*rtapi.PodSandbox, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.pods[pod.UID]
-	if p == nil {
-		p = &rtapi.PodState{UID: pod.UID, Namespace: pod.Namespace, Name: pod.Name,
-			Sandbox: &rtapi.PodSandbox{UID: pod.UID, IP: fmt.Sprintf("10.88.0.%d", len(m.pods)+2)}}
-		m.pods[pod.UID] = p
-	}
-	sb := *p.Sandbox
-	return &sb, nil
-}
-
-func (m *memRuntime) PullImage(context.Context, string, string, ...pullauth.Credential) error {
-	return nil
-}
-
-func (m *memRuntime) StartContainer(_ context.Context, pod *cluster.Pod, _ *rtapi.PodSandbox, c cluster.Container, attempt int) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.pods[pod.UID]
-	if p == nil {
-		return errors.New("no sandbox")
-	}
-	st := rtapi.ContainerState{Name: c.Name, ID: pod.UID + "-" + c.Name, Generation: pod.TemplateHash,
-		Attempt: attempt, Running: true, StartedAt: time.Now(), Image: c.Image}
-	for i := range p.Containers {
-		if p.Containers[i].Name == c.Name {
-			p.Containers[i] = st
-			return nil
-		}
-	}
-	p.Containers = append(p.Containers, st)
-	return nil
-}
-
-func (m *memRuntime) WriteVolume(_ context.Context, pod *cluster.Pod, _ string, _ []rtapi.VolumeFile) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.pods[pod.UID] == nil {
-		return errors.New("no sandbox")
-	}
-	return nil
-}
-
-func (m *memRuntime) UpdateResources(_ context.Context, uid string, c cluster.Container) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if p := m.pods[uid]; p != nil {
-		for i := range p.Containers {
-			if ct := &p.Containers[i]; ct.Name == c.Name && ct.Running {
-				ct.Resources = &cluster.AppliedResources{Requests: c.Requests, Limits: c.Limits}
-				return nil
-			}
-		}
-	}
-	return errors.New("container not running")
-}
-
-func (m *memRuntime) StopContainer(_ context.Context, uid, name string, _ time.Duration) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if p := m.pods[uid]; p != nil {
-		for i := range p.Containers {
-			if c := &p.Containers[i]; c.Name == name && c.Running {
-				c.Running, c.Exited, c.ExitCode, c.FinishedAt = false, true, 137, time.Now()
-			}
-		}
-	}
-	return nil
-}
-
-func (m *memRuntime) RemovePod(_ context.Context, uid string, _ time.Duration) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.pods, uid)
-	return nil
-}
-
-func (m *memRuntime) ListPods(context.Context) ([]rtapi.PodState, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []rtapi.PodState
-	for _, p := range m.pods {
-		c := *p
-		c.Containers = slices.Clone(p.Containers)
-		out = append(out, c)
-	}
-	return out, nil
-}
-
-func (m *memRuntime) PodState(_ context.Context, uid string) (*rtapi.PodState, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p := m.pods[uid]
-	if p == nil {
-		return nil, nil
-	}
-	c := *p
-	c.Containers = slices.Clone(p.Containers)
-	return &c, nil
-}
-
-func (m *memRuntime) Exec(_ context.Context, uid, container string, cmd []string, _ io.Reader, stdout, _ io.Writer) (rtapi.ExecResult, error) {
-	_, err := fmt.Fprintf(stdout, "%s/%s: %s\n", uid, container, strings.Join(cmd, " "))
-	return rtapi.ExecResult{ExitCode: 0}, err
-}
-
-func (m *memRuntime) Logs(_ context.Context, _, container string, _ bool, w io.Writer) error {
-	_, err := fmt.Fprintf(w, "log of %s\n", container)
-	return err
-}
-
-func (m *memRuntime) Events(context.Context) <-chan rtapi.Event { return m.events }
-
-// PodStorage: containers held in memory use no disk.
-func (m *memRuntime) PodStorage(context.Context, *cluster.Pod) (rtapi.PodStorage, error) {
-	return rtapi.PodStorage{}, nil
-}
-
-func (m *memRuntime) SyncRoutes(_ context.Context, routes []runtime.Route) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.routes = slices.Clone(routes)
-	return nil
-}
-
-// CgroupPath: containers held in memory have no cgroup (the sampler
-// finds none and reports only the node).
-func (m *memRuntime) CgroupPath(podUID, container string) string {
-	return "/shoal-memruntime-none/" + podUID + "/" + container
-}
-
-func (m *memRuntime) SyncServices(_ context.Context, ports []runtime.ServicePort) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.services = slices.Clone(ports)
-	return nil
-}
-
-func (m *memRuntime) ClaimDir(ns string, claim *cluster.ClaimSource, pod string) string {
-	return filepath.Join(m.dir, "volumes", ns, claim.DirName(pod))
-}
-
-func (m *memRuntime) Healthy(ctx context.Context) error {
-	m.mu.Lock()
-	healthy := m.healthy
-	m.mu.Unlock()
-	if healthy == nil {
-		return nil
-	}
-	return healthy(ctx)
-}
-
-func (m *memRuntime) Close() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.closed = true
-	return nil
-}
-
-func (m *memRuntime) running() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []string
-	for _, p := range m.pods {
-		for _, c := range p.Containers {
-			if c.Running {
-				out = append(out, p.Name+"/"+c.Name)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-// memMachine is a machine with no pod bridge: pods' DNS server listens on
-// a free loopback port, and pods run in a memRuntime.
-type memMachine struct {
-	rt     *memRuntime
-	podDNS string
-	// daemon is the containerd the agent supervises; nil: none (as with
-	// --containerd).
-	daemon runtimeDaemon
-}
-
-func (m *memMachine) podNetwork(context.Context, Config, string) (string, error) {
-	return m.podDNS, nil
-}
-
-func (m *memMachine) startRuntime(_ context.Context, rc runtimeConfig, onStop func(func())) (nodeRuntime, runtimeDaemon, error) {
-	if rc.podCIDR == "" || rc.domain == "" || rc.nameserver == "" {
-		return nil, nil, fmt.Errorf("runtime started without the cluster's settings: %+v", rc)
-	}
-	onStop(func() { _ = m.rt.Close() })
-	return m.rt, m.daemon, nil
-}
-
 // testAgent is one agent run in-process on a memMachine.
 type testAgent struct {
 	cfg  Config
-	rt   *memRuntime
+	rt   *memrt.Runtime
 	done chan error
 	stop context.CancelFunc
 }
@@ -266,7 +45,7 @@ func startTestAgent(t *testing.T, name string, join []string, token string) *tes
 		GossipProfile: "test", DeadGrace: 2 * time.Second, Lease: 2 * time.Second,
 		Logger: testLogger(),
 	}
-	a := &testAgent{cfg: cfg, rt: newMemRuntime(dir), done: make(chan error, 1)}
+	a := &testAgent{cfg: cfg, rt: memrt.New(dir), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stop = cancel
 	go func() { a.done <- run(ctx, cfg, &memMachine{rt: a.rt, podDNS: hp()}) }()
@@ -367,7 +146,7 @@ func TestAgentRunsPods(t *testing.T) {
 		got := podPhases(t, c)
 		return got == "one@solo=Running,two@solo=Running", got
 	})
-	if got, want := a.rt.running(), []string{"one/app", "two/app", "two/side"}; !slices.Equal(got, want) {
+	if got, want := a.rt.Running(), []string{"one/app", "two/app", "two/side"}; !slices.Equal(got, want) {
 		t.Errorf("runtime runs %v, want %v", got, want)
 	}
 	n, err := c.Nodes(ctx)
@@ -389,7 +168,7 @@ func TestAgentRunsPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll.Until(t, 20*time.Second, "pod two removed", func() (bool, string) {
-		got := a.rt.running()
+		got := a.rt.Running()
 		return slices.Equal(got, []string{"one/app"}), strings.Join(got, ",")
 	})
 }
@@ -426,16 +205,14 @@ func TestAgentJoins(t *testing.T) {
 		got := podPhases(t, c)
 		return got == "one@a1=Running,two@a2=Running", got
 	})
-	if got := b.rt.running(); !slices.Equal(got, []string{"two/app", "two/side"}) {
+	if got := b.rt.Running(); !slices.Equal(got, []string{"two/app", "two/side"}) {
 		t.Errorf("a2 runs %v", got)
 	}
 	// The joined agent answers reads from its own copy of the state, and
 	// its routes lead to a1's pod subnet.
 	poll.Until(t, 10*time.Second, "a2's state and routes", func() (bool, string) {
 		got := podPhases(t, b.client(t))
-		b.rt.mu.Lock()
-		routes := len(b.rt.routes)
-		b.rt.mu.Unlock()
+		routes := len(b.rt.Routes())
 		return got == "one@a1=Running,two@a2=Running" && routes == 1, fmt.Sprintf("%s, %d routes", got, routes)
 	})
 }
@@ -458,7 +235,7 @@ func TestAgentStopsOnUndecodableLogEntry(t *testing.T) {
 			APIAddr: hp(), RaftAddr: hp(), GossipAddr: hp(),
 			GossipProfile: "test", Logger: testLogger(),
 		}
-		err := runUntilReady(t, cfg, &memMachine{rt: newMemRuntime(dir), podDNS: hp()})
+		err := runUntilReady(t, cfg, &memMachine{rt: memrt.New(dir), podDNS: hp()})
 		if err == nil {
 			break
 		}
@@ -490,7 +267,7 @@ func TestAgentStopsOnUndecodableLogEntry(t *testing.T) {
 	cfg.APIAddr, cfg.GossipAddr = hp(), hp()
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel2()
-	err = run(ctx2, cfg, &memMachine{rt: newMemRuntime(dir), podDNS: hp()})
+	err = run(ctx2, cfg, &memMachine{rt: memrt.New(dir), podDNS: hp()})
 	want := fmt.Sprintf("raft log halted at log entry %d", last+1)
 	if err == nil || !errors.Is(err, consensus.ErrHalted) || !strings.Contains(err.Error(), want) || ctx2.Err() != nil {
 		t.Fatalf("restart over a corrupt entry: %v; want an error with %q before the deadline", err, want)

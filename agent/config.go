@@ -14,6 +14,7 @@ import (
 
 	"shoal/autopilot"
 	"shoal/cluster"
+	"shoal/consensus"
 )
 
 // DefaultRaftCommitTimeout is hashicorp/raft's own CommitTimeout.
@@ -113,6 +114,10 @@ type Config struct {
 	// Ready, when set, is called once, when the agent serves (API, DNS
 	// and node reconciler up): the end of its start-up.
 	Ready func()
+	// Opened, when set, is handed the agent's state store once it is
+	// open: an observer in the same process (the simulation,
+	// sim/agentsim) reads the state's index and Raft leadership from it.
+	Opened func(*consensus.Store)
 
 	// runtimeHealth are the container runtime monitor's timings (zero:
 	// the defaults); the package's tests shorten them.

@@ -16,6 +16,7 @@ import (
 	"shoal/cluster"
 	"shoal/internal/poll"
 	"shoal/internal/testenv"
+	"shoal/runtime/memrt"
 )
 
 // fakeDaemon is a supervised containerd held in memory: it "exits" when a
@@ -304,8 +305,8 @@ func TestAgentRuntimeRestartNodeNotReady(t *testing.T) {
 		},
 	}
 	d := newFakeDaemon()
-	rt := newMemRuntime(dir)
-	rt.healthy = d.healthy
+	rt := memrt.New(dir)
+	rt.SetHealthy(d.healthy)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -348,7 +349,7 @@ func TestAgentRuntimeRestartNodeNotReady(t *testing.T) {
 	if n := len(d.attempts()); n != 1 {
 		t.Errorf("%d restarts, want 1", n)
 	}
-	if got, want := rt.running(), []string{"one/app", "two/app", "two/side"}; !slices.Equal(got, want) {
+	if got, want := rt.Running(), []string{"one/app", "two/app", "two/side"}; !slices.Equal(got, want) {
 		t.Errorf("runtime runs %v, want %v", got, want)
 	}
 	if got := podPhases(t, c); got != "one@solo=Running,two@solo=Running" {
