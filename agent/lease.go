@@ -103,8 +103,8 @@ type leaseRenewal struct {
 }
 
 // renewOnce sends one renewal and says when the lease turns valid or
-// lapses.
-func (l *leaseRenewal) renewOnce(ctx context.Context) {
+// lapses; it returns the renewal's error.
+func (l *leaseRenewal) renewOnce(ctx context.Context) error {
 	sent := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, l.every)
 	err := l.renew(rctx, l.node)
@@ -124,6 +124,7 @@ func (l *leaseRenewal) renewOnce(ctx context.Context) {
 		l.log.Warn("fencing lease expired: stopping StatefulSet pods on this node", "err", err)
 	}
 	l.wasValid = valid
+	return err
 }
 
 // run renews every period while a lease is needed, after a first period.
@@ -138,7 +139,7 @@ func (l *leaseRenewal) run(ctx context.Context) {
 		wait = l.poll
 		if l.need() {
 			wait = l.every
-			l.renewOnce(ctx)
+			_ = l.renewOnce(ctx) // it logs what changes
 		} else {
 			// The lease runs out unrenewed; no pod here depends on it.
 			l.wasValid = l.holder.valid()
@@ -159,8 +160,17 @@ func startLeaseRenewal(ctx context.Context, loop func(func(context.Context)), w 
 	// The first renewal is sent before the reconciler starts, whatever the
 	// state says: a restarted agent's StatefulSet pods still run (its
 	// state may not show them yet), and the reconciler would stop them if
-	// it adopted them before the lease held.
-	l.renewOnce(ctx)
+	// it adopted them before the lease held. Without a leader it waits
+	// up to lease/4, so it says so.
+	start := time.Now()
+	if err := l.renewOnce(ctx); err != nil {
+		lvl := slog.LevelDebug
+		if l.need() {
+			lvl = slog.LevelWarn
+		}
+		l.log.Log(ctx, lvl, "first fencing lease renewal failed: StatefulSet pods here wait for the next",
+			"err", err, "took", time.Since(start).Round(time.Millisecond), "every", l.every)
+	}
 	loop(l.run)
 	return holder
 }

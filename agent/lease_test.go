@@ -37,7 +37,10 @@ func TestLeaseRenewalOnlyWhileNeeded(t *testing.T) {
 		}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	l.renewOnce(ctx) // as startLeaseRenewal does before the reconciler starts
+	// As startLeaseRenewal does before the reconciler starts.
+	if err := l.renewOnce(ctx); err == nil {
+		t.Fatal("the renewal at start succeeded with no leader")
+	}
 	go func() { defer close(done); l.run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
