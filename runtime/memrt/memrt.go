@@ -76,15 +76,16 @@ func (r *Runtime) SetHealthy(f func(ctx context.Context) error) {
 	r.mu.Unlock()
 }
 
-// allocIP is the next free address of the subnet; a full subnet is an
-// error, as the IPAM plugin's would be.
+// allocIP is the next free address of the subnet, as CNI's host-local
+// IPAM gives them on the pod bridge (neither the gateway nor an IPv4
+// subnet's broadcast address); a full subnet is an error, as its is.
 func (r *Runtime) allocIP() (netip.Addr, error) {
 	used := map[string]bool{}
 	for _, p := range r.pods {
 		used[p.Sandbox.IP] = true
 	}
 	for a, n := r.nextIP, 0; n < 1<<16; a, n = a.Next(), n+1 {
-		if !r.subnet.Contains(a) {
+		if !r.subnet.Contains(a) || (a.Is4() && !r.subnet.Contains(a.Next())) {
 			a = r.subnet.Addr().Next().Next()
 		}
 		if !used[a.String()] {
