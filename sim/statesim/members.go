@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"shoal/consensus"
+	"shoal/sim/cpulabel"
 )
 
 // countConn counts what is written to a connection.
@@ -83,7 +84,7 @@ func openMember(id, dir string, bootstrap bool, log *slog.Logger, fn func(*conse
 		return nil, fmt.Errorf("listen for raft of %s: %w", id, err)
 	}
 	m := &member{id: id}
-	withRole(id, func() {
+	cpulabel.Do(roleLabel, id, func() {
 		m.trans = raft.NewNetworkTransport(countLayer{ln, &m.raftSent}, 3, 10*time.Second, io.Discard)
 		cfg := consensus.Config{
 			NodeID: id, DataDir: filepath.Join(dir, id), Bootstrap: bootstrap,
@@ -111,7 +112,7 @@ func (m *member) serve() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.served.Add(1)
-	withRole(m.id, func() { go m.accept(ctx, ln) })
+	cpulabel.Do(roleLabel, m.id, func() { go m.accept(ctx, ln) })
 	return nil
 }
 
@@ -289,3 +290,8 @@ func waitUntil(ctx context.Context, what string, ok func() bool) error {
 	}
 	return nil
 }
+
+// Every goroutine of a member (raft's, its transport's, its stream
+// server's) carries the label roleLabel=<member id>, the writer's
+// roleLabel=writer (see cpulabel).
+const roleLabel = "role"

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"shoal/consensus"
+	"shoal/sim/cpulabel"
 	"shoal/sim/spread"
 )
 
@@ -234,17 +235,17 @@ func (s *sim) measure(ctx context.Context, d time.Duration, commands *atomic.Int
 	if l == nil {
 		return Load{}, errors.New("statesim: no leader to measure")
 	}
-	prof := startSampling()
-	cpu0, fcpu0 := selfCPU(), s.followerCPU()
+	prof := cpulabel.Start()
+	cpu0, fcpu0 := cpulabel.Process(), s.followerCPU()
 	lb0, mb0, sb0 := s.c.sent()
 	e0, c0, t0 := lastIndex(l.store), commands.Load(), time.Now()
 	if err := sleep(ctx, d); err != nil {
 		return Load{}, err
 	}
-	cpu1, fcpu1 := selfCPU(), s.followerCPU()
+	cpu1, fcpu1 := cpulabel.Process(), s.followerCPU()
 	lb1, mb1, sb1 := s.c.sent()
 	e1, c1, secs := lastIndex(l.store), commands.Load(), time.Since(t0).Seconds()
-	byRole, err := prof.stop()
+	byRole, err := prof.Stop(roleLabel)
 	if err != nil {
 		return Load{}, err
 	}
@@ -304,7 +305,7 @@ func (s *sim) measureChurn(ctx context.Context, r *Result) error {
 	wctx, stop := context.WithCancel(ctx)
 	var werr error
 	var wg sync.WaitGroup
-	withRole("writer", func() { wg.Go(func() { werr = s.write(wctx, l.store, &applied) }) })
+	cpulabel.Do(roleLabel, "writer", func() { wg.Go(func() { werr = s.write(wctx, l.store, &applied) }) })
 	ld, err := s.measure(ctx, s.opt.Churn, &applied)
 	stop()
 	wg.Wait()
