@@ -107,11 +107,18 @@ chaos:
 # and traffic idle and under churn, a change's spread, a leader failover
 # and a 100,000-pod snapshot. It runs N=5000 on two cores (light
 # followers beyond the first 100 full ones).
+# Then AGENTSIM_N whole agents in one process (sim/agentsim: Raft, gossip,
+# the stream, API, DNS and node reconciler as `shoal agent` runs them,
+# pods held in memory): forming, idle CPU by role, a change's spread, N×3
+# pods, a lost node and a lost leader. Each agent idles at a fraction of
+# a percent of a core here, so 200 fit on two cores.
 SIM_N ?= 100
+AGENTSIM_N ?= 100
 .PHONY: sim
 sim:
 	$(GO) run ./sim/cmd/gossipsim -n $(SIM_N)
 	$(GO) run ./sim/cmd/statesim -n $(SIM_N)
+	$(GO) run ./sim/cmd/agentsim -n $(AGENTSIM_N)
 
 clean:
 	rm -rf bin
