@@ -21,6 +21,23 @@ const (
 	RaftClient = "client"
 )
 
+// CountRaftRoles counts the voters (the leader among them), the
+// non-voting replicas and the clients among nodes' Raft roles; an unknown
+// role counts nowhere.
+func CountRaftRoles(roles ...string) (voters, replicas, clients int) {
+	for _, r := range roles {
+		switch r {
+		case RaftLeader, RaftVoter:
+			voters++
+		case RaftNonvoter:
+			replicas++
+		case RaftClient:
+			clients++
+		}
+	}
+	return voters, replicas, clients
+}
+
 // Node is one server running `shoal agent`.
 type Node struct {
 	Name string `json:"name"`

@@ -140,7 +140,7 @@ func measureIdle(b *testing.B, n int, settle, idle time.Duration) idleFigures {
 			f.member.add(pct)
 		}
 	}
-	f.voters, f.replicas, f.clients = countRoles(roles)
+	f.voters, f.replicas, f.clients = cluster.CountRaftRoles(roles...)
 	if now := c.WaitLeader(); now != leader {
 		b.Logf("the leader moved from agent%d to agent%d during the window: its figures are a mix", leader+1, now+1)
 	}
@@ -201,22 +201,6 @@ func raftRoles(b *testing.B, c *Cluster, leader int) []string {
 		}
 	}
 	return roles
-}
-
-// countRoles counts the voters (the leader among them), the non-voting
-// replicas and the clients.
-func countRoles(roles []string) (voters, replicas, clients int) {
-	for _, r := range roles {
-		switch r {
-		case cluster.RaftLeader, cluster.RaftVoter:
-			voters++
-		case cluster.RaftNonvoter:
-			replicas++
-		case cluster.RaftClient:
-			clients++
-		}
-	}
-	return voters, replicas, clients
 }
 
 // visibleOn measures, on the first Raft member other than the leader (or

@@ -3,8 +3,10 @@ package agentsim
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"shoal/agent/api"
@@ -50,7 +52,7 @@ func (s *sim) form(ctx context.Context, r *Result) error {
 		return err
 	}
 	r.Form = time.Since(s.start)
-	r.Voters, r.Replicas, r.Clients = countRoles(roles)
+	r.Voters, r.Replicas, r.Clients = cluster.CountRaftRoles(slices.Collect(maps.Values(roles))...)
 	return nil
 }
 
@@ -160,7 +162,7 @@ func (s *sim) short(roles map[string]string) string {
 	n := len(roles)
 	voters := autopilot.DefaultTargetVoters(n)
 	replicas := min(autopilot.DefaultReplicasPerZone, autopilot.DefaultMaxReplicas, n-voters)
-	v, r, _ := countRoles(roles)
+	v, r, _ := cluster.CountRaftRoles(slices.Collect(maps.Values(roles))...)
 	if v != voters || r != replicas {
 		return fmt.Sprintf("Raft holds %d voters and %d replicas, aiming at %d and %d", v, r, voters, replicas)
 	}
@@ -177,22 +179,6 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// countRoles counts the voters (the leader among them), the non-voting
-// replicas and the clients.
-func countRoles(roles map[string]string) (voters, replicas, clients int) {
-	for _, r := range roles {
-		switch r {
-		case cluster.RaftLeader, cluster.RaftVoter:
-			voters++
-		case cluster.RaftNonvoter:
-			replicas++
-		case cluster.RaftClient:
-			clients++
-		}
-	}
-	return voters, replicas, clients
 }
 
 // leader is the agent whose store leads, nil if none does.
