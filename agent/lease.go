@@ -92,14 +92,17 @@ func (l *leaseHolder) valid() bool { return l.h.Valid(time.Now()) }
 // so the leader never counts on a lease the node did not ask for.
 type leaseRenewal struct {
 	node string
-	// every is the period of renewals (lease/4); poll how often need is
-	// checked while no lease is needed.
-	every, poll time.Duration
-	renew       func(ctx context.Context, node string) error
-	need        func() bool
-	holder      *leaseHolder
-	log         *slog.Logger
-	wasValid    bool
+	// every is the period of renewals (lease/4).
+	every time.Duration
+	renew func(ctx context.Context, node string) error
+	need  func() bool
+	// changed is closed at the next change of the state need reads: while
+	// no lease is needed the node waits on it rather than polling, so an
+	// idle node does not wake for this at all.
+	changed  func() <-chan struct{}
+	holder   *leaseHolder
+	log      *slog.Logger
+	wasValid bool
 }
 
 // renewOnce sends one renewal and says when the lease turns valid or
@@ -127,36 +130,47 @@ func (l *leaseRenewal) renewOnce(ctx context.Context) error {
 	return err
 }
 
-// run renews every period while a lease is needed, after a first period.
+// run renews every period while a lease is needed (the renewal at
+// start-up is the first), and the moment the state assigns this node a
+// StatefulSet pod after none.
 func (l *leaseRenewal) run(ctx context.Context) {
-	wait := l.every
+	next := time.Now().Add(l.every)
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
+		changed := l.changed() // before need reads the state: no change falls between
+		if !l.need() {
+			// The lease runs out unrenewed; no pod here depends on it, and
+			// the next renewal, made as soon as one does, says so again.
+			l.wasValid = false
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+			}
+			continue
 		}
-		wait = l.poll
-		if l.need() {
-			wait = l.every
-			_ = l.renewOnce(ctx) // it logs what changes
-		} else {
-			// The lease runs out unrenewed; no pod here depends on it.
-			l.wasValid = l.holder.valid()
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
+			continue
 		}
+		_ = l.renewOnce(ctx) // it logs what changes
+		next = time.Now().Add(l.every)
 	}
 }
 
 // startLeaseRenewal starts renewing this node's lease whenever it is
 // assigned a StatefulSet pod in the state.
-func startLeaseRenewal(ctx context.Context, loop func(func(context.Context)), w *leaderWriter, store interface{ State() *cluster.State }, cfg Config, log *slog.Logger) *leaseHolder {
+func startLeaseRenewal(ctx context.Context, loop func(func(context.Context)), w *leaderWriter, store stateSource, cfg Config, log *slog.Logger) *leaseHolder {
 	// The node gives up a quarter of the lease early: after its lease lapses
 	// it still needs a resync tick and a (capped) grace period to stop its
 	// StatefulSet pods, all before the leader's lease + margin runs out.
 	holder := &leaseHolder{h: autopilot.NewHolder(cfg.Lease * 3 / 4), regained: make(chan struct{}, 1)}
-	l := &leaseRenewal{node: cfg.Name, every: cfg.Lease / 4, poll: leaseNeedPoll, renew: w.renewLease,
-		need: func() bool { return hasStatefulSetPod(store.State(), cfg.Name) }, holder: holder,
-		log: log.With("component", "lease")}
+	l := &leaseRenewal{node: cfg.Name, every: cfg.Lease / 4, renew: w.renewLease,
+		need:    func() bool { return hasStatefulSetPod(store.State(), cfg.Name) },
+		changed: store.Changed, holder: holder, log: log.With("component", "lease")}
 	// The first renewal is sent before the reconciler starts, whatever the
 	// state says: a restarted agent's StatefulSet pods still run (its
 	// state may not show them yet), and the reconciler would stop them if
@@ -175,9 +189,12 @@ func startLeaseRenewal(ctx context.Context, loop func(func(context.Context)), w 
 	return holder
 }
 
-// leaseNeedPoll is how soon a node notices its first StatefulSet pod and
-// asks for a lease; the pod waits that long, plus a round trip, to start.
-const leaseNeedPoll = 200 * time.Millisecond
+// stateSource is the state and word of its next change (a
+// consensus.Store, fed by Raft or the stream).
+type stateSource interface {
+	State() *cluster.State
+	Changed() <-chan struct{}
+}
 
 // hasStatefulSetPod reports whether node is assigned a StatefulSet pod.
 func hasStatefulSetPod(st *cluster.State, node string) bool {

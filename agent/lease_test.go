@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,9 +23,25 @@ func TestLeaseRenewalOnlyWhileNeeded(t *testing.T) {
 	var need, fail atomic.Bool
 	fail.Store(true)
 	var renewals atomic.Int64
+	// The state: need is what it says of this node, and each change of it
+	// closes changed, as consensus.Store's Changed does.
+	var mu sync.Mutex
+	changed := make(chan struct{})
+	change := func(v bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		need.Store(v)
+		close(changed)
+		changed = make(chan struct{})
+	}
 	holder := &leaseHolder{h: autopilot.NewHolder(time.Minute), regained: make(chan struct{}, 1)}
-	l := &leaseRenewal{node: "n1", every: 20 * time.Millisecond, poll: 5 * time.Millisecond, holder: holder,
+	l := &leaseRenewal{node: "n1", every: 20 * time.Millisecond, holder: holder,
 		need: need.Load, log: slog.New(slog.DiscardHandler),
+		changed: func() <-chan struct{} {
+			mu.Lock()
+			defer mu.Unlock()
+			return changed
+		},
 		renew: func(_ context.Context, node string) error {
 			if node != "n1" {
 				t.Errorf("renewed the lease of %q", node)
@@ -46,14 +63,16 @@ func TestLeaseRenewalOnlyWhileNeeded(t *testing.T) {
 
 	// At start the node renews once, whatever it runs (a restarted agent's
 	// StatefulSet pods may not show in its state yet); with no StatefulSet
-	// pod it renews no more. This one fails: the lease stays invalid and
-	// nothing says otherwise.
+	// pod it renews no more, whatever else changes in the state. This one
+	// fails: the lease stays invalid and nothing says otherwise.
 	poll.Until(t, 5*time.Second, "the renewal at start", poll.Bool(func() bool { return renewals.Load() == 1 }))
-	time.Sleep(20 * l.poll)
+	time.Sleep(5 * l.every)
+	change(false)
+	time.Sleep(5 * l.every)
 	if n := renewals.Load(); n != 1 || holder.valid() {
 		t.Fatalf("with no StatefulSet pod: %d renewals, valid %v", n, holder.valid())
 	}
-	need.Store(true)
+	change(true)
 	poll.Until(t, 5*time.Second, "renewals once a StatefulSet pod is here", poll.Bool(func() bool { return renewals.Load() > 2 }))
 	if holder.valid() {
 		t.Fatal("valid after failed renewals")
@@ -76,11 +95,24 @@ func TestLeaseRenewalOnlyWhileNeeded(t *testing.T) {
 	poll.Until(t, 5*time.Second, "renewals every period", poll.Bool(func() bool { return renewals.Load() >= before+3 }))
 
 	// The last StatefulSet pod left: at most the renewal in flight.
-	need.Store(false)
+	change(false)
 	stopped := renewals.Load()
 	time.Sleep(10 * l.every)
 	if n := renewals.Load(); n > stopped+1 {
 		t.Fatalf("%d renewals after the node stopped needing a lease", n-stopped)
+	}
+
+	// A StatefulSet pod is placed here again: the next renewal says the
+	// lease holds, though it had not lapsed, so that the pod starts.
+	select {
+	case <-holder.regained:
+	default:
+	}
+	change(true)
+	select {
+	case <-holder.regained:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no word of the lease when a StatefulSet pod came back")
 	}
 }
 
