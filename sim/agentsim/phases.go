@@ -21,8 +21,8 @@ import (
 const formTimeout = 2 * time.Second
 
 // form starts the first agent, then the others joining through it,
-// JoinParallel at a time, and waits until the state lists every agent
-// Ready and Raft's membership has not changed for a few seconds.
+// JoinParallel at a time, and waits until the cluster has settled (see
+// settled).
 func (s *sim) form(ctx context.Context, r *Result) error {
 	s.start = time.Now()
 	first, err := newSimAgent(0, s.opt.Dir, s.base(), nil, "")
@@ -74,6 +74,9 @@ func (s *sim) join(ctx context.Context, token string) error {
 		}
 		s.agents = append(s.agents, a)
 		a.start(ctx)
+		if i%25 == 0 {
+			fmt.Fprintf(s.opt.Progress, "agentsim: N=%d: %d agents started, %v\n", s.opt.N, i+1, time.Since(s.start).Round(time.Second))
+		}
 		go func() {
 			defer func() { <-slots }()
 			if err := s.waitReady(ctx, a); err != nil {
@@ -112,6 +115,7 @@ func (s *sim) settled(ctx context.Context, timeout time.Duration) (map[string]st
 	deadline := time.Now().Add(timeout)
 	var last map[string]string
 	var since time.Time
+	said := time.Now()
 	for {
 		roles, why := s.roles(ctx)
 		if why == "" {
@@ -127,6 +131,11 @@ func (s *sim) settled(ctx context.Context, timeout time.Duration) (map[string]st
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("cluster not settled after %v: %s: %w", timeout, why, errTimeout)
+		}
+		// Forming 100 agents takes most of a minute: say what it waits for.
+		if why != "" && time.Since(said) >= 10*time.Second {
+			fmt.Fprintf(s.opt.Progress, "agentsim: N=%d: waiting %v: %s\n", s.opt.N, time.Since(s.start).Round(time.Second), why)
+			said = time.Now()
 		}
 		if err := sleep(ctx, 500*time.Millisecond); err != nil {
 			return nil, err
@@ -216,7 +225,7 @@ func (s *sim) idle(ctx context.Context, r *Result) error {
 		return err
 	}
 	if s.opt.CPUProfile != "" && byAgent != nil {
-		if err := os.WriteFile(s.opt.CPUProfile, prof.Profile(), 0o644); err != nil {
+		if err := os.WriteFile(s.opt.CPUProfile, prof.Profile(), 0o600); err != nil {
 			return fmt.Errorf("write the CPU profile: %w", err)
 		}
 	}
