@@ -76,6 +76,10 @@ type Config struct {
 	// Lease is the StatefulSet fencing lease; LeaseMargin what the leader
 	// waits beyond it before placing a fenced node's pods elsewhere.
 	Lease, LeaseMargin time.Duration
+	// FenceWatchdog is the shoal binary, run as `shoal fence-watchdog` to
+	// keep the fencing promise when this agent cannot (package
+	// fencewatch); empty: no watchdog, the agent alone fences.
+	FenceWatchdog string
 	// RaftCommitTimeout is how long the leader's replication to each
 	// member waits, without new entries, before telling it the commit
 	// index anyway (Raft's CommitTimeout; each wait is 1–2× it). A

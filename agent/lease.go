@@ -99,8 +99,12 @@ type leaseRenewal struct {
 	// changed is closed at the next change of the state need reads: while
 	// no lease is needed the node waits on it rather than polling, so an
 	// idle node does not wake for this at all.
-	changed  func() <-chan struct{}
-	holder   *leaseHolder
+	changed func() <-chan struct{}
+	holder  *leaseHolder
+	// guard is told each confirmed renewal's deadline (the fencing
+	// watchdog's); nil when there is none.
+	guard    func(deadline time.Time) error
+	lease    time.Duration
 	log      *slog.Logger
 	wasValid bool
 }
@@ -114,6 +118,15 @@ func (l *leaseRenewal) renewOnce(ctx context.Context) error {
 	cancel()
 	if err == nil {
 		l.holder.h.Renewed(sent)
+		// The watchdog counts the full lease from the send: a quarter
+		// more than this agent gives itself, so that while the agent
+		// lives it stops its pods gracefully first, and still the
+		// leader's margin before it places them elsewhere.
+		if l.guard != nil {
+			if gerr := l.guard(sent.Add(l.lease)); gerr != nil {
+				l.log.Warn("fencing watchdog not told of the renewal", "err", gerr)
+			}
+		}
 	}
 	valid := l.holder.valid()
 	switch {
@@ -163,14 +176,14 @@ func (l *leaseRenewal) run(ctx context.Context) {
 
 // startLeaseRenewal starts renewing this node's lease whenever it is
 // assigned a StatefulSet pod in the state.
-func startLeaseRenewal(ctx context.Context, loop func(func(context.Context)), w *leaderWriter, store stateSource, cfg Config, log *slog.Logger) *leaseHolder {
+func startLeaseRenewal(ctx context.Context, loop func(func(context.Context)), w *leaderWriter, store stateSource, guard func(time.Time) error, cfg Config, log *slog.Logger) *leaseHolder {
 	// The node gives up a quarter of the lease early: after its lease lapses
 	// it still needs a resync tick and a (capped) grace period to stop its
 	// StatefulSet pods, all before the leader's lease + margin runs out.
 	holder := &leaseHolder{h: autopilot.NewHolder(cfg.Lease * 3 / 4), regained: make(chan struct{}, 1)}
 	l := &leaseRenewal{node: cfg.Name, every: cfg.Lease / 4, renew: w.renewLease,
 		need:    func() bool { return hasStatefulSetPod(store.State(), cfg.Name) },
-		changed: store.Changed, holder: holder, log: log.With("component", "lease")}
+		changed: store.Changed, holder: holder, guard: guard, lease: cfg.Lease, log: log.With("component", "lease")}
 	// The first renewal is sent before the reconciler starts, whatever the
 	// state says: a restarted agent's StatefulSet pods still run (its
 	// state may not show them yet), and the reconciler would stop them if

@@ -7,10 +7,12 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/containerd/containerd/v2/pkg/oci"
 
 	"shoal/agent/apiserver"
+	"shoal/agent/fencewatch"
 	"shoal/agent/node"
 	"shoal/cluster"
 	"shoal/gpu"
@@ -30,6 +32,11 @@ type machine interface {
 	// to onStop. The daemon is the containerd the agent supervises, nil
 	// when it uses one it was given (--containerd).
 	startRuntime(ctx context.Context, rc runtimeConfig, onStop func(func())) (nodeRuntime, runtimeDaemon, error)
+	// guardLease starts what stops this node's StatefulSet containers
+	// when its fencing lease runs out and the agent cannot (the fencing
+	// watchdog); renewed is told each renewal's deadline. nil when the
+	// pods do not outlive the agent.
+	guardLease(ctx context.Context, cfg Config, log *slog.Logger) (renewed func(deadline time.Time) error, err error)
 }
 
 // runtimeConfig is what the runtime is started with: the agent's
@@ -117,6 +124,19 @@ func (hostMachine) startRuntime(ctx context.Context, rc runtimeConfig, onStop fu
 	}
 	sup.reconnect = rt.Reconnect
 	return rt, sup, nil
+}
+
+// guardLease starts the fencing watchdog: containers outlive the agent.
+func (hostMachine) guardLease(ctx context.Context, cfg Config, log *slog.Logger) (func(time.Time) error, error) {
+	if cfg.FenceWatchdog == "" {
+		log.Warn("no fencing watchdog: a StatefulSet pod may run on here after its lease ran out while this agent is down")
+		return nil, nil
+	}
+	k, err := fencewatch.Start(ctx, cfg.FenceWatchdog, cfg.DataDir, log)
+	if err != nil {
+		return nil, err
+	}
+	return k.Renewed, nil
 }
 
 // supervisedContainerd is the agent's own containerd across restarts: each

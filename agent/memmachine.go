@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"shoal/runtime/memrt"
 )
@@ -29,6 +31,12 @@ type memMachine struct {
 
 func (m *memMachine) podNetwork(context.Context, Config, string) (string, error) {
 	return m.podDNS, nil
+}
+
+// guardLease: the in-memory pods end with the process, so nothing
+// outlives the agent to be fenced.
+func (m *memMachine) guardLease(context.Context, Config, *slog.Logger) (func(time.Time) error, error) {
+	return nil, nil
 }
 
 func (m *memMachine) startRuntime(_ context.Context, rc runtimeConfig, onStop func(func())) (nodeRuntime, runtimeDaemon, error) {

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -394,6 +396,71 @@ func TestClusterStatefulSetPartition(t *testing.T) {
 			t.Fatalf("after the link came back: %d db-0 tasks on %s, elsewhere %v; want exactly one db-0", inside, db.Spec.NodeName, elsewhere)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestClusterFencingOutlivesAgent: the agent of the node that runs db-0
+// (a StatefulSet pod that appends heartbeats to a host directory) is
+// killed with SIGKILL and stays dead past Down and its fencing lease, so
+// the leader places db-0 elsewhere. Its container outlives the agent, as
+// on every agent crash, and the agent is not there to fence it: only its
+// fencing watchdog can. The heartbeats of the two copies must not overlap.
+func TestClusterFencingOutlivesAgent(t *testing.T) {
+	c := StartClusterWith(t, ClusterOptions{N: 3, Image: true})
+	w := &chaosWorkloads{c: c, hb: chaosHeartbeatDir(t)}
+	a := c.Any()
+	a.Shoal(t, "policy", "set", "--allow-host-path", w.hb)
+	a.Apply(t, strings.ReplaceAll(strings.Replace(manifest(chaosDB, c.Image), "replicas: 2", "replicas: 1", 1), "HB", w.hb))
+	db := a.WaitPods(t, 1, Named("db-0"))[0]
+	victim := c.Index(db.Spec.NodeName)
+	if victim < 0 {
+		t.Fatalf("db-0 on unknown node %q", db.Spec.NodeName)
+	}
+	beats := func(node string) int {
+		files, _ := filepath.Glob(filepath.Join(w.hb, "db-0_"+node+"_*"))
+		n := 0
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			n += strings.Count(string(b), "\n")
+		}
+		return n
+	}
+	poll.Until(t, PodTimeout, "db-0's heartbeats on "+db.Spec.NodeName, func() (bool, string) {
+		n := beats(db.Spec.NodeName)
+		return n >= 3, fmt.Sprintf("%d heartbeats", n)
+	})
+
+	c.Kill9(victim)
+	killed := time.Now()
+	var moved corev1.Pod
+	poll.Until(t, ClusterTimeout, "db-0 to run on another node", func() (bool, string) {
+		p, ok := c.Any(victim).Pod(t, "db-0")
+		moved = p
+		return ok && p.Spec.NodeName != db.Spec.NodeName && p.Status.Phase == corev1.PodRunning,
+			fmt.Sprintf("db-0: node %q phase %s", p.Spec.NodeName, p.Status.Phase)
+	})
+	t.Logf("agent of %s killed; db-0 Running on %s after %v", db.Spec.NodeName, moved.Spec.NodeName, time.Since(killed).Round(100*time.Millisecond))
+	// The new copy's beats overlap the old one's if that still runs.
+	poll.Until(t, PodTimeout, "db-0's heartbeats on "+moved.Spec.NodeName, func() (bool, string) {
+		n := beats(moved.Spec.NodeName)
+		return n >= 5, fmt.Sprintf("%d heartbeats", n)
+	})
+	if res := w.checkExclusive(); !res.Passed {
+		t.Fatalf("%s\n(the killed agent's fencing watchdog log: %s)", res.Detail, tail(filepath.Join(c.Agents[victim].Opts.DataDir, "fence-watchdog.log"), 20))
+	} else {
+		t.Logf("%s; the killed agent's fencing watchdog logged:\n%s", res.Detail, tail(filepath.Join(c.Agents[victim].Opts.DataDir, "fence-watchdog.log"), 5))
+	}
+
+	// Back: the restarted agent does not start db-0 again.
+	c.Restart(victim)
+	c.WaitFormed()
+	before := beats(db.Spec.NodeName)
+	time.Sleep(2 * TestLease)
+	if n := beats(db.Spec.NodeName); n != before {
+		t.Fatalf("db-0 wrote %d heartbeats on %s after its agent came back; it runs on %s", n-before, db.Spec.NodeName, moved.Spec.NodeName)
+	}
+	if res := w.checkExclusive(); !res.Passed {
+		t.Fatal(res.Detail)
 	}
 }
 

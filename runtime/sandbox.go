@@ -32,6 +32,8 @@ type sandboxRecord struct {
 	IP        string              `json:"ip,omitempty"`
 	Ports     []gocni.PortMapping `json:"ports,omitempty"`
 	Hostname  string              `json:"hostname"`
+	// Fence lists the cgroups the fencing watchdog kills (fence.go).
+	Fence []string `json:"fence,omitempty"`
 }
 
 const sandboxFile = "sandbox.json"
@@ -74,7 +76,17 @@ func (r *Runtime) ensureSandbox(ctx context.Context, pod *cluster.Pod) (*rtapi.P
 		return nil, err
 	}
 	nsPath := r.netnsPath(pod.UID)
+	fence := r.fenceCgroups(pod)
 	if rec != nil && rec.IP != "" && isNetNS(rec.NetNSPath) {
+		// A record from before fencing lists were kept, or of a pod
+		// whose containers changed, gets the list now: before any of
+		// its containers is created or started again.
+		if !slices.Equal(rec.Fence, fence) {
+			rec.Fence = fence
+			if err := r.writeRecord(rec); err != nil {
+				return nil, err
+			}
+		}
 		return r.sandbox(rec), nil
 	}
 	// The IP the pod had: set up again, it asks for it back.
@@ -93,7 +105,7 @@ func (r *Runtime) ensureSandbox(ctx context.Context, pod *cluster.Pod) (*rtapi.P
 	}
 	rec = &sandboxRecord{
 		UID: pod.UID, Namespace: pod.Namespace, Name: pod.Name,
-		NetNSPath: nsPath, Ports: hostPorts(pod), Hostname: hostname,
+		NetNSPath: nsPath, Ports: hostPorts(pod), Hostname: hostname, Fence: fence,
 	}
 	// Record before CNI so a failure half-way is still torn down by
 	// RemovePod.

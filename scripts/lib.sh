@@ -181,9 +181,14 @@ unmount_under() {
 # by design; when the agent that owned them is gone for good (demo-down,
 # bench cleanup), stop the shims whose containerd lived under DIR, with the
 # containers they run (their children), by PID.
+# The agents' fencing watchdogs (`shoal fence-watchdog --data-dir DIR/..`)
+# outlive them too, until their lease runs out; they go first.
 kill_shims_under() {
 	local dir pid child
 	dir=$(realpath -m "$1")
+	for pid in $(pgrep -f "fence-watchdog --data-dir $dir/" || true); do
+		kill "$pid" 2>/dev/null || true
+	done
 	for pid in $(pgrep containerd-shim || true); do
 		[[ $(cat "/proc/$pid/comm" 2>/dev/null) == containerd-shim* ]] || continue
 		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/" || continue

@@ -53,14 +53,8 @@ its host's root uses with the CLI.`,
 			if cfg.Labels, err = agent.ParseLabels(labels); err != nil {
 				return fmt.Errorf("--labels: %w", err)
 			}
-			cfg.AdvertisedGPUs = -1
-			if capacity != "" {
-				if cfg.Capacity, err = manifest.ParseResourceList(capacity); err != nil {
-					return fmt.Errorf("--capacity: %w", err)
-				}
-				if slices.Contains(resourceNames(capacity), cluster.ResourceGPU) {
-					cfg.AdvertisedGPUs = int(cfg.Capacity.GPU)
-				}
+			if err := setCapacity(&cfg, capacity); err != nil {
+				return err
 			}
 			if cfg.RaftReplicasPerZone, err = raftReplicas(replicasPerZone); err != nil {
 				return err
@@ -74,6 +68,10 @@ its host's root uses with the CLI.`,
 			}
 			if !keepExePages {
 				cfg.Ready = releaseExePages(cmd.Context(), cfg.Logger)
+			}
+			// The fencing watchdog is this binary, run again.
+			if cfg.FenceWatchdog, err = os.Executable(); err != nil {
+				return fmt.Errorf("find the shoal binary for the fencing watchdog: %w", err)
 			}
 			agent.Version = version
 			return agent.Run(cmd.Context(), cfg)
@@ -184,4 +182,21 @@ func parseBytes(s string) (uint64, error) {
 		return 0, fmt.Errorf("%q: expected a positive whole number of bytes, such as 64Mi", s)
 	}
 	return uint64(n), nil
+}
+
+// setCapacity applies --capacity: the resources it overrides, and the GPUs
+// it advertises (-1: those NVML finds).
+func setCapacity(cfg *agent.Config, capacity string) error {
+	cfg.AdvertisedGPUs = -1
+	if capacity == "" {
+		return nil
+	}
+	var err error
+	if cfg.Capacity, err = manifest.ParseResourceList(capacity); err != nil {
+		return fmt.Errorf("--capacity: %w", err)
+	}
+	if slices.Contains(resourceNames(capacity), cluster.ResourceGPU) {
+		cfg.AdvertisedGPUs = int(cfg.Capacity.GPU)
+	}
+	return nil
 }

@@ -199,6 +199,7 @@ func newRoot() *cobra.Command {
 		newPolicyCmd(g),
 		newImageCmd(g),
 		newTopCmd(g),
+		newFenceWatchdogCmd(),
 	)
 	return root
 }

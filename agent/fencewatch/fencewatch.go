@@ -1,0 +1,286 @@
+// Package fencewatch keeps a node's fencing promise when its agent cannot.
+//
+// A node may run its StatefulSet pods only while its fencing lease holds:
+// once the lease has surely run out, the leader places them elsewhere. The
+// agent stops them itself when it sees its lease lapse (agent/node/fence.go),
+// but its containers outlive it by design (an agent restart or upgrade
+// does not restart pods), so an agent that is killed, crashes or stops
+// for longer than the lease would leave a second copy of a StatefulSet pod
+// writing its data. The watchdog is a small process in its own session,
+// started by the agent, that outlives it:
+//
+//   - at each renewal the agent writes the lease's deadline to a file in
+//     its data dir (on the boot clock, which counts a suspend) and pokes
+//     the watchdog through a pipe;
+//   - when the deadline passes unrenewed, the watchdog kills the node's
+//     StatefulSet containers through their cgroups (runtime.KillFenced),
+//     needing neither the agent nor containerd, whether the agent lives or
+//     not;
+//   - when the pipe closes (the agent is gone, however it went) the
+//     watchdog waits for the deadline, then fences and exits; a restarted
+//     agent's first renewal writes its own run into the file, and the old
+//     watchdog, seeing it, leaves the guard to the new one.
+package fencewatch
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"shoal/internal/atomicfile"
+)
+
+const (
+	// File holds the deadline, in the agent's data dir.
+	File = "fence.json"
+	// LogFile is where the watchdog logs, in the data dir: not the agent's
+	// stderr, which may be a pipe its supervisor waits to see closed.
+	LogFile = "fence-watchdog.log"
+	// Command is the shoal subcommand that runs the watchdog.
+	Command = "fence-watchdog"
+)
+
+// record is the content of File.
+type record struct {
+	// Run names the agent process that wrote it.
+	Run string `json:"run"`
+	// Deadline is when the lease runs out, on CLOCK_BOOTTIME.
+	Deadline time.Duration `json:"deadlineBoottimeNs"`
+}
+
+// Boottime reads CLOCK_BOOTTIME: like the monotonic clock no wall-clock
+// step moves it, and unlike it it counts a suspend, during which the
+// leader's clock ran on.
+func Boottime() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		panic(fmt.Sprintf("clock_gettime(CLOCK_BOOTTIME): %v", err)) // Linux has had it since 2.6.39
+	}
+	return time.Duration(ts.Nano())
+}
+
+func readRecord(dataDir string) (record, error) {
+	var rec record
+	b, err := os.ReadFile(filepath.Join(dataDir, File))
+	if err != nil {
+		return rec, err
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, fmt.Errorf("read %s: %w", filepath.Join(dataDir, File), err)
+	}
+	return rec, nil
+}
+
+// Keeper is the agent's side: it starts the watchdog, starts another if
+// that one exits while the agent runs, and tells it of each renewal.
+type Keeper struct {
+	exe, dataDir, run string
+	log               *slog.Logger
+
+	mu   sync.Mutex
+	poke *os.File // write end of the current watchdog's pipe
+}
+
+// Start starts the watchdog (exe fence-watchdog, exe being the shoal
+// binary) for the agent whose data dir is dataDir. When ctx ends the
+// watchdog is left running, told only that the agent is gone: it stays
+// on guard until the lease it knows runs out.
+func Start(ctx context.Context, exe, dataDir string, log *slog.Logger) (*Keeper, error) {
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	k := &Keeper{exe: exe, dataDir: dataDir, run: hex.EncodeToString(id), log: log.With("component", "fence-watchdog")}
+	cmd, err := k.spawn()
+	if err != nil {
+		return nil, err
+	}
+	go k.supervise(ctx, cmd)
+	return k, nil
+}
+
+// spawn starts one watchdog in its own session, so that a signal to the
+// agent's process group (a Ctrl-C, a supervisor's stop) does not reach it.
+func (k *Keeper) spawn() (*exec.Cmd, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start fencing watchdog: %w", err)
+	}
+	defer r.Close()
+	logf, err := os.OpenFile(filepath.Join(k.dataDir, LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("start fencing watchdog: %w", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(k.exe, Command, "--data-dir", k.dataDir, "--run", k.run)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = r, logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("start fencing watchdog %s: %w", k.exe, err)
+	}
+	k.mu.Lock()
+	old := k.poke
+	k.poke = w
+	k.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	k.log.Debug("fencing watchdog started", "pid", cmd.Process.Pid)
+	return cmd, nil
+}
+
+// supervise reaps the watchdog and starts another while the agent runs;
+// when ctx ends it closes the pipe, the watchdog's word that the agent is
+// gone (a crashed agent's pipe closes with it).
+func (k *Keeper) supervise(ctx context.Context, cmd *exec.Cmd) {
+	exited := make(chan error, 1)
+	for {
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case <-ctx.Done():
+			k.mu.Lock()
+			k.poke.Close()
+			k.mu.Unlock()
+			return
+		case err := <-exited:
+			k.log.Warn("fencing watchdog exited; starting another", "err", err)
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			next, err := k.spawn()
+			if err == nil {
+				cmd = next
+				break
+			}
+			k.log.Warn("fencing watchdog", "err", err)
+		}
+	}
+}
+
+// Renewed records that the lease now runs until deadline (on this
+// process's clock) and wakes the watchdog to read it.
+func (k *Keeper) Renewed(deadline time.Time) error {
+	b, err := json.Marshal(record{Run: k.run, Deadline: Boottime() + time.Until(deadline)})
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(filepath.Join(k.dataDir, File), b, 0o600); err != nil {
+		return fmt.Errorf("record fencing deadline: %w", err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	// A watchdog that does not read (stopped, or being replaced) must not
+	// hold up the renewals: it reads the file when its timer fires anyway.
+	_ = k.poke.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_, _ = k.poke.Write([]byte{'r'})
+	return nil
+}
+
+// Watchdog is the watchdog process's side.
+type Watchdog struct {
+	// DataDir is the agent's data dir; Run names the agent run that
+	// started this watchdog.
+	DataDir, Run string
+	// Agent is the pipe from the agent: a byte per renewal, EOF when the
+	// agent is gone.
+	Agent io.Reader
+	// Fence kills the node's StatefulSet containers (runtime.KillFenced).
+	Fence func() error
+	// Now reads the boot clock (Boottime when nil).
+	Now func() time.Duration
+	Log *slog.Logger
+}
+
+// Guard guards the deadline in the file until the agent is gone and nothing
+// is left to guard: a deadline passed is fenced (once per deadline). When
+// ctx ends (the watchdog is being stopped) with its agent gone, it fences
+// at once: nobody would later.
+func (w *Watchdog) Guard(ctx context.Context) error {
+	now := w.Now
+	if now == nil {
+		now = Boottime
+	}
+	pokes, gone := make(chan struct{}, 1), make(chan struct{})
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			if _, err := w.Agent.Read(buf); err != nil {
+				close(gone)
+				return
+			}
+			select {
+			case pokes <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	agentGone := false
+	fenced := time.Duration(-1) // the deadline last fenced
+	for {
+		rec, err := readRecord(w.DataDir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			rec = record{} // never renewed: nothing was promised
+		case err != nil:
+			// Unreadable: the safe reading is a lease run out.
+			w.Log.Warn("fencing deadline unreadable: taking the lease as run out", "err", err)
+			rec = record{Run: w.Run}
+		}
+		if agentGone && rec.Run != "" && rec.Run != w.Run {
+			w.Log.Info("a newer agent renewed its lease and runs its own watchdog; leaving", "run", rec.Run)
+			return nil
+		}
+		var timer <-chan time.Time
+		if rec.Run != "" && rec.Deadline != fenced {
+			if left := rec.Deadline - now(); left > 0 {
+				timer = time.After(left)
+			} else {
+				w.fence(agentGone)
+				fenced = rec.Deadline
+			}
+		}
+		if agentGone && timer == nil {
+			return nil // nothing left to guard
+		}
+		select {
+		case <-ctx.Done():
+			if agentGone && rec.Run != "" && rec.Deadline != fenced {
+				w.Log.Warn("watchdog stopped before the lease ran out, with its agent gone: fencing now")
+				w.fence(true)
+			}
+			return ctx.Err()
+		case <-pokes:
+		case <-gone:
+			agentGone, gone = true, nil
+			w.Log.Info("agent gone: guarding its fencing lease until it runs out or a new agent renews it")
+		case <-timer:
+		}
+	}
+}
+
+func (w *Watchdog) fence(agentGone bool) {
+	err := w.Fence()
+	if err != nil {
+		w.Log.Error("fencing: killing StatefulSet containers", "err", err, "agent_gone", agentGone)
+		return
+	}
+	w.Log.Debug("fencing lease ran out: StatefulSet containers killed", "agent_gone", agentGone)
+}
