@@ -147,14 +147,16 @@ func (k *Keeper) spawn() (*exec.Cmd, error) {
 // when ctx ends it closes the pipe, the watchdog's word that the agent is
 // gone (a crashed agent's pipe closes with it).
 func (k *Keeper) supervise(ctx context.Context, cmd *exec.Cmd) {
+	defer func() {
+		k.mu.Lock()
+		k.poke.Close()
+		k.mu.Unlock()
+	}()
 	exited := make(chan error, 1)
 	for {
 		go func() { exited <- cmd.Wait() }()
 		select {
 		case <-ctx.Done():
-			k.mu.Lock()
-			k.poke.Close()
-			k.mu.Unlock()
 			return
 		case err := <-exited:
 			k.log.Warn("fencing watchdog exited; starting another", "err", err)

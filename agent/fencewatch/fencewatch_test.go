@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -210,4 +214,55 @@ func TestKeeper(t *testing.T) {
 		}
 		return true, ""
 	})
+}
+
+// TestKeeperRestartsWatchdog: a watchdog killed while its agent runs is
+// replaced by another.
+func TestKeeperRestartsWatchdog(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := Start(ctx, exe, dir, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	var first int
+	poll.Until(t, 10*time.Second, "the watchdog", func() (bool, string) {
+		pids := watchdogsOf(dir)
+		if len(pids) == 1 {
+			first = pids[0]
+		}
+		return len(pids) == 1, fmt.Sprint(pids)
+	})
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 10*time.Second, "another watchdog", func() (bool, string) {
+		pids := watchdogsOf(dir)
+		return len(pids) == 1 && pids[0] != first, fmt.Sprint(pids)
+	})
+}
+
+// watchdogsOf lists the live watchdog processes of data dir dir.
+func watchdogsOf(dir string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(b), Command+"\x00--data-dir\x00"+dir+"\x00") {
+			continue
+		}
+		if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && strings.Contains(string(st), ") Z ") {
+			continue // exited, not yet reaped
+		}
+		out = append(out, pid)
+	}
+	return out
 }
