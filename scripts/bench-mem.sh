@@ -111,14 +111,20 @@ all_running() {
 kib() { awk -v f="$2:" '$1 == f { print $2; exit }' "$1"; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
+# The agent's fencing watchdog is a second process of the same binary;
+# its RSS and PSS are the last columns (PSS counts the pages both map
+# once, between them).
 report() {
-	local roll=/proc/$agent/smaps_rollup rss pss anon
+	local roll=/proc/$agent/smaps_rollup rss pss anon wd wroll
 	rss=$(kib "$roll" Rss)
 	pss=$(kib "$roll" Pss)
 	anon=$(kib "$roll" Anonymous)
-	printf '%5s %8s %8s %8s %8s %8s %8s\n' "$1" "$(mib "$rss")" "$(mib "$pss")" \
+	wd=$(pgrep -f "fence-watchdog --data-dir $dir/agent " | head -n 1 || true)
+	wroll=/proc/${wd:-none}/smaps_rollup
+	printf '%5s %8s %8s %8s %8s %8s %8s %8s %8s\n' "$1" "$(mib "$rss")" "$(mib "$pss")" \
 		"$(mib "$anon")" "$(mib $((rss - anon)))" "$(mib "$(kib "$roll" Pss_File)")" \
-		"$(kib "/proc/$agent/status" Threads)"
+		"$(kib "/proc/$agent/status" Threads)" \
+		"$(mib "$(kib "$wroll" Rss 2>/dev/null || echo 0)")" "$(mib "$(kib "$wroll" Pss 2>/dev/null || echo 0)")"
 }
 
 rows=()
@@ -146,5 +152,5 @@ fi
 # The table last: make bench's summary shows the closing lines.
 echo
 echo "agent $SHOAL, idle ${SETTLE}s at each count; MiB"
-printf '%5s %8s %8s %8s %8s %8s %8s\n' pods RSS PSS anon file PSS-file threads
+printf '%5s %8s %8s %8s %8s %8s %8s %8s %8s\n' pods RSS PSS anon file PSS-file threads wd-RSS wd-PSS
 printf '%s\n' "${rows[@]}"

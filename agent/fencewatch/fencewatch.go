@@ -208,7 +208,10 @@ type Watchdog struct {
 	Fence func() error
 	// Now reads the boot clock (Boottime when nil).
 	Now func() time.Duration
-	Log *slog.Logger
+	// Idle, when set, runs each time the watchdog goes back to waiting
+	// (cmd/shoal gives the binary's pages back then).
+	Idle func()
+	Log  *slog.Logger
 }
 
 // Guard guards the deadline in the file until the agent is gone and nothing
@@ -261,6 +264,9 @@ func (w *Watchdog) Guard(ctx context.Context) error {
 		}
 		if agentGone && timer == nil {
 			return nil // nothing left to guard
+		}
+		if w.Idle != nil {
+			w.Idle()
 		}
 		select {
 		case <-ctx.Done():

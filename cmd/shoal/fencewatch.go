@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"shoal/agent/fencewatch"
+	"shoal/internal/exepages"
 	"shoal/runtime"
 )
 
@@ -26,7 +27,7 @@ func newFenceWatchdogCmd() *cobra.Command {
 				return errors.New("--data-dir and --run are required")
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "fence-watchdog", "pid", os.Getpid(), "run", run)
-			w := &fencewatch.Watchdog{DataDir: dataDir, Run: run, Agent: os.Stdin, Log: log,
+			w := &fencewatch.Watchdog{DataDir: dataDir, Run: run, Agent: os.Stdin, Log: log, Idle: dropExePages(log),
 				Fence: func() error {
 					pods, err := runtime.KillFenced(dataDir)
 					for _, p := range pods {
@@ -44,4 +45,23 @@ func newFenceWatchdogCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "the agent's data dir")
 	cmd.Flags().StringVar(&run, "run", "", "the agent run that started this watchdog")
 	return cmd
+}
+
+// dropExePages is what the watchdog does each time it goes back to
+// waiting, which is nearly all its life: the pages of the binary it
+// touched leave its resident set (exepages.Drop). The agent gives back
+// the pages only it maps (exepages.Release, every 30 s), so a page both
+// touched would otherwise stay resident in both. Pages are read one by
+// one from then on (exepages.ReadByPage), so a wake-up maps back only
+// the few it runs.
+func dropExePages(log *slog.Logger) func() {
+	if err := exepages.ReadByPage(); err != nil {
+		log.Debug("binary pages stay resident", "err", err)
+		return nil
+	}
+	return func() {
+		if err := exepages.Drop(); err != nil {
+			log.Debug("binary pages stay resident", "err", err)
+		}
+	}
 }

@@ -11,3 +11,6 @@ func ReadByPage() error { return errUnsupported }
 
 // Release is Linux only.
 func Release() error { return errUnsupported }
+
+// Drop is Linux only.
+func Drop() error { return errUnsupported }

@@ -60,3 +60,40 @@ func Regions(r io.Reader, exe string) ([]Region, error) {
 	}
 	return out, nil
 }
+
+// Segment is a PT_LOAD or PT_GNU_RELRO segment of the executable, at the
+// addresses it is mapped at [Start, End).
+type Segment struct {
+	Start, End uintptr
+	// Writable: a PT_LOAD with PF_W; Relro: a PT_GNU_RELRO, which the
+	// dynamic loader wrote before making it read-only.
+	Writable, Relro bool
+}
+
+// Droppable returns the regions whose pages may be dropped from this
+// process's mappings (MADV_DONTNEED) and read again from the file: those
+// wholly inside a read-only PT_LOAD segment and clear of the RELRO pages.
+// Dropping a page the program or its loader wrote would bring back the
+// file's bytes in place of what was written.
+func Droppable(regions []Region, segs []Segment) []Region {
+	const page = 4096
+	var out []Region
+	for _, r := range regions {
+		inReadOnly, touchesWritten := false, false
+		for _, s := range segs {
+			switch {
+			case s.Relro || s.Writable:
+				lo, hi := s.Start&^(page-1), (s.End+page-1)&^(page-1)
+				if r.Start < hi && lo < r.End {
+					touchesWritten = true
+				}
+			case s.Start <= r.Start && r.End <= (s.End+page-1)&^(page-1):
+				inReadOnly = true
+			}
+		}
+		if inReadOnly && !touchesWritten {
+			out = append(out, r)
+		}
+	}
+	return out
+}

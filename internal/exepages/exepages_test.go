@@ -1,12 +1,15 @@
 package exepages
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRegions(t *testing.T) {
@@ -137,7 +140,87 @@ func TestAdviseSelf(t *testing.T) {
 	}
 }
 
-// exeRSS sums the Rss of the executable's mappings in /proc/self/smaps.
+// TestDropSelf: with a second process mapping the same binary (a copy of
+// this test, waiting), Release cannot give back the pages both touched,
+// and Drop takes them out of this process's resident set all the same;
+// the test goes on running, re-reading its code as it needs it. It runs
+// in a fresh copy of the test binary, which no other test has advised.
+func TestDropSelf(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Linux only")
+	}
+	switch os.Getenv("EXEPAGES_TEST") {
+	case "wait":
+		time.Sleep(time.Minute)
+		return
+	case "drop":
+		dropBesideAnother(t)
+		return
+	}
+	out, err := selfCopy("drop").CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func selfCopy(role string) *exec.Cmd {
+	exe, _ := os.Executable()
+	cmd := exec.Command(exe, "-test.run", "^TestDropSelf$", "-test.v")
+	cmd.Env = append(os.Environ(), "EXEPAGES_TEST="+role)
+	return cmd
+}
+
+func dropBesideAnother(t *testing.T) {
+	other := selfCopy("wait")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Process.Kill(); _ = other.Wait() })
+	time.Sleep(500 * time.Millisecond) // until it has started up
+	before := exeRSS(t)
+	if err := Release(); err != nil {
+		t.Fatal(err)
+	}
+	released := exeRSS(t)
+	if err := Drop(); err != nil {
+		t.Fatal(err)
+	}
+	dropped := exeRSS(t)
+	t.Logf("resident read-only pages of the test binary, another copy running: %d kB, %d kB after Release, %d kB after Drop", before, released, dropped)
+	if dropped > released*2/3 {
+		t.Fatalf("Drop left %d kB of %d resident", dropped, released)
+	}
+}
+
+func TestDroppable(t *testing.T) {
+	// The layout of a cgo-linked shoal binary: headers, text, rodata, the
+	// RELRO page at the start of the data segment, data.
+	regions := []Region{{0x400000, 0x411000}, {0x411000, 0x1502000}, {0x1502000, 0x2818000}, {0x2818000, 0x2819000}}
+	segs := []Segment{
+		{Start: 0x400000, End: 0x410938},
+		{Start: 0x411000, End: 0x150195d},
+		{Start: 0x1502000, End: 0x28172e8},
+		{Start: 0x2818df0, End: 0x4906920, Writable: true},
+		{Start: 0x2818df0, End: 0x2819000, Relro: true},
+	}
+	got := Droppable(regions, segs)
+	want := regions[:3]
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("droppable %x, want %x", got, want)
+	}
+	// A region that reaches into a writable segment is never dropped.
+	if got := Droppable([]Region{{0x1502000, 0x2819000}}, segs); len(got) != 0 {
+		t.Fatalf("droppable %x across the RELRO page", got)
+	}
+	// Nor one outside every segment.
+	if got := Droppable([]Region{{0x5000000, 0x5001000}}, segs); len(got) != 0 {
+		t.Fatalf("droppable %x outside the segments", got)
+	}
+}
+
+// exeRSS sums the Rss of the executable's read-only mappings (those
+// Release and Drop act on) in /proc/self/smaps.
 func exeRSS(t *testing.T) int {
 	t.Helper()
 	exe, err := os.Readlink("/proc/self/exe")
@@ -153,7 +236,7 @@ func exeRSS(t *testing.T) int {
 		f := strings.Fields(line)
 		switch {
 		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
-			inExe = len(f) >= 6 && strings.Join(f[5:], " ") == exe
+			inExe = len(f) >= 6 && strings.Join(f[5:], " ") == exe && !strings.Contains(f[1], "w")
 		case inExe && len(f) == 3 && f[0] == "Rss:":
 			kb, err := strconv.Atoi(f[1])
 			if err != nil {
