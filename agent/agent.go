@@ -63,7 +63,7 @@ func run(ctx context.Context, cfg Config, m machine) error {
 	}
 	if creds.boot != nil {
 		// The token itself is never printed: output ends up in logs.
-		fmt.Fprintf(os.Stderr, "Creating a new Shoal cluster. Its join token will be in %s (root only; `shoal token join` prints it).\nJoin other agents with:\n  shoal agent --join %s --token-file FILE\n",
+		fmt.Fprintf(cfg.Console, "Creating a new Shoal cluster. Its join token will be in %s (root only; `shoal token join` prints it).\nJoin other agents with:\n  shoal agent --join %s --token-file FILE\n",
 			filepath.Join(cfg.DataDir, joinTokenFile), advertiseAddr(cfg.APIAddr, cfg.Advertise))
 	}
 	// A Raft log this agent cannot apply, or a container runtime it cannot

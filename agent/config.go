@@ -6,8 +6,10 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -115,6 +117,10 @@ type Config struct {
 	DataDirReserve    uint64
 	DiskCheckInterval time.Duration
 	Logger            *slog.Logger
+	// Console is where the agent writes what its operator must read
+	// beside the log: how to join the cluster it creates (os.Stderr
+	// when nil).
+	Console io.Writer
 	// Ready, when set, is called once, when the agent serves (API, DNS
 	// and node reconciler up): the end of its start-up.
 	Ready func()
@@ -213,6 +219,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.periods()...)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Console == nil {
+		c.Console = os.Stderr
 	}
 	return errors.Join(errs...)
 }

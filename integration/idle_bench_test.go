@@ -14,6 +14,7 @@ import (
 	"shoal/agent/apiclient"
 	"shoal/cluster"
 	"shoal/internal/testenv"
+	"shoal/sim/spread"
 )
 
 // BenchmarkIdleCPU measures what an idle cluster costs: N real agents in
@@ -42,11 +43,11 @@ func BenchmarkIdleCPU(b *testing.B) {
 			b.ReportMetric(float64(m.replicas), "replicas")
 			b.ReportMetric(float64(m.clients), "clients")
 			b.ReportMetric(m.leader, "leader-%core")
-			b.ReportMetric(m.member.mean, "member-%core")
-			b.ReportMetric(m.member.max, "member-max-%core")
+			b.ReportMetric(m.member.Mean, "member-%core")
+			b.ReportMetric(m.member.Max, "member-max-%core")
 			if m.clients > 0 {
-				b.ReportMetric(m.client.mean, "client-%core")
-				b.ReportMetric(m.client.max, "client-max-%core")
+				b.ReportMetric(m.client.Mean, "client-%core")
+				b.ReportMetric(m.client.Max, "client-max-%core")
 				b.ReportMetric(ms(m.clientVisible), "client-visible-ms")
 			}
 			b.ReportMetric(m.entries, "entries/s")
@@ -91,23 +92,11 @@ func envOr(name, def string) string {
 type idleFigures struct {
 	voters, replicas, clients int
 	leader                    float64
-	member, client            cpuSpread
+	member, client            spread.Group
 	entries                   float64
 	// visible and clientVisible are how long a write takes to show on
 	// another Raft member and on a client (0 without one).
 	visible, clientVisible time.Duration
-}
-
-// cpuSpread is the mean and max CPU of a group of agents.
-type cpuSpread struct {
-	n         int
-	mean, max float64
-}
-
-func (s *cpuSpread) add(pct float64) {
-	s.mean = (s.mean*float64(s.n) + pct) / float64(s.n+1)
-	s.n++
-	s.max = max(s.max, pct)
 }
 
 func measureIdle(b *testing.B, n int, settle, idle time.Duration) idleFigures {
@@ -135,9 +124,9 @@ func measureIdle(b *testing.B, n int, settle, idle time.Duration) idleFigures {
 		case cluster.RaftLeader:
 			f.leader = pct
 		case cluster.RaftClient:
-			f.client.add(pct)
+			f.client.Add(pct)
 		default:
-			f.member.add(pct)
+			f.member.Add(pct)
 		}
 	}
 	f.voters, f.replicas, f.clients = cluster.CountRaftRoles(roles...)
@@ -151,7 +140,7 @@ func measureIdle(b *testing.B, n int, settle, idle time.Duration) idleFigures {
 	b.Logf("%d agents idle %v: %d voters, %d replicas, %d clients; leader agent%d %.2f%% of a core, "+
 		"members %.2f%% mean (max %.2f%%), clients %.2f%% mean (max %.2f%%), %.2f Raft entries/s",
 		n, wall.Round(time.Second), f.voters, f.replicas, f.clients, leader+1, f.leader,
-		f.member.mean, f.member.max, f.client.mean, f.client.max, f.entries)
+		f.member.Mean, f.member.Max, f.client.Mean, f.client.Max, f.entries)
 	f.visible = visibleOn(b, c, leader, roles, false)
 	f.clientVisible = visibleOn(b, c, leader, roles, true)
 	c.LogRSS(b)

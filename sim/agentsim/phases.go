@@ -244,9 +244,9 @@ func (s *sim) idle(ctx context.Context, r *Result) error {
 		case a == l:
 			r.Leader = pct
 		case roles[a.name] == cluster.RaftClient:
-			r.Client.add(pct)
+			r.Client.Add(pct)
 		default:
-			r.Member.add(pct)
+			r.Member.Add(pct)
 		}
 	}
 	return nil

@@ -91,7 +91,7 @@ type Result struct {
 	// Idle: the leader's CPU, the other members' and the clients' (mean
 	// and max), the whole process's, and Raft entries a second.
 	Leader         float64
-	Member, Client CPU
+	Member, Client spread.Group
 	Process        float64
 	// Other is the CPU no agent's goroutine was sampled in: the Go
 	// runtime's (the garbage collector, the scheduler, the network
@@ -120,18 +120,6 @@ type Result struct {
 	// the agents left.
 	Write time.Duration
 	Seen  spread.Spread
-}
-
-// CPU is a group's mean and max.
-type CPU struct {
-	N         int
-	Mean, Max float64
-}
-
-func (c *CPU) add(pct float64) {
-	c.Mean = (c.Mean*float64(c.N) + pct) / float64(c.N+1)
-	c.N++
-	c.Max = max(c.Max, pct)
 }
 
 // sim is one run's agents.
@@ -187,7 +175,7 @@ func Run(ctx context.Context, opt Options) (Result, error) {
 // base is every agent's configuration before its name and addresses.
 func (s *sim) base() agent.Config {
 	return agent.Config{
-		Logger: s.log, GossipProfile: s.opt.GossipProfile,
+		Logger: s.log, Console: io.Discard, GossipProfile: s.opt.GossipProfile,
 		NodeDownAfter: s.opt.NodeDownAfter, DeadGrace: s.opt.DeadGrace,
 		// A /24 a node for up to 16,384 of them.
 		ClusterCIDR: "10.64.0.0/10",

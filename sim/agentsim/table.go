@@ -39,7 +39,7 @@ func pct(v float64) string {
 	return fmt.Sprintf("%.2f", v)
 }
 
-func clientCPU(c CPU) string {
+func clientCPU(c spread.Group) string {
 	if c.N == 0 {
 		return "—"
 	}

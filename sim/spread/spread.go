@@ -79,3 +79,17 @@ func ParseSizes(list string, least int) ([]int, error) {
 	}
 	return out, nil
 }
+
+// Group is the mean and max of a group's figures (the idle CPU of the
+// agents of one role).
+type Group struct {
+	N         int
+	Mean, Max float64
+}
+
+// Add counts one member's figure.
+func (g *Group) Add(v float64) {
+	g.Mean = (g.Mean*float64(g.N) + v) / float64(g.N+1)
+	g.N++
+	g.Max = max(g.Max, v)
+}

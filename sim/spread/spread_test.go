@@ -113,3 +113,24 @@ func TestParseSizes(t *testing.T) {
 		}
 	}
 }
+
+func TestGroup(t *testing.T) {
+	tests := []struct {
+		add       []float64
+		mean, max float64
+	}{
+		{nil, 0, 0},
+		{[]float64{2}, 2, 2},
+		{[]float64{1, 2, 6}, 3, 6},
+		{[]float64{0.5, 0.25}, 0.375, 0.5},
+	}
+	for _, tt := range tests {
+		var g Group
+		for _, v := range tt.add {
+			g.Add(v)
+		}
+		if g.N != len(tt.add) || g.Mean != tt.mean || g.Max != tt.max {
+			t.Errorf("Add %v: %+v, want mean %v max %v", tt.add, g, tt.mean, tt.max)
+		}
+	}
+}
