@@ -52,6 +52,8 @@ const (
 	LogFile = "fence-watchdog.log"
 	// Command is the shoal subcommand that runs the watchdog.
 	Command = "fence-watchdog"
+	// maxLogSize is when LogFile is rotated, at a watchdog's start.
+	maxLogSize = 1 << 20
 )
 
 // record is the content of File.
@@ -119,7 +121,13 @@ func (k *Keeper) spawn() (*exec.Cmd, error) {
 		return nil, fmt.Errorf("start fencing watchdog: %w", err)
 	}
 	defer r.Close()
-	logf, err := os.OpenFile(filepath.Join(k.dataDir, LogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logPath := filepath.Join(k.dataDir, LogFile)
+	// A watchdog logs a few lines a life, but an agent in a crash loop
+	// starts one every few seconds: one older file is kept beside.
+	if st, err := os.Stat(logPath); err == nil && st.Size() > maxLogSize {
+		_ = os.Rename(logPath, logPath+".1")
+	}
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("start fencing watchdog: %w", err)

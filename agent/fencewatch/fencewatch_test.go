@@ -266,3 +266,30 @@ func watchdogsOf(dir string) []int {
 	}
 	return out
 }
+
+// TestKeeperRotatesLog: a log past its size is moved aside when a
+// watchdog starts, and the new one starts a fresh file.
+func TestKeeperRotatesLog(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	big := make([]byte, maxLogSize+1)
+	if err := os.WriteFile(filepath.Join(dir, LogFile), big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := Start(ctx, exe, dir, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.Stat(filepath.Join(dir, LogFile+".1"))
+	if err != nil || old.Size() != maxLogSize+1 {
+		t.Fatalf("the old log: %v, %v", old, err)
+	}
+	cur, err := os.Stat(filepath.Join(dir, LogFile))
+	if err != nil || cur.Size() > maxLogSize || cur.Mode().Perm() != 0o600 {
+		t.Fatalf("the new log: %v, %v", cur, err)
+	}
+}
