@@ -183,7 +183,7 @@ func startControl(ctx context.Context, lc *lifecycle, cfg Config, creds *credent
 		elected: []func(time.Time){leases.elected},
 		log:     log.With("component", "leadership"),
 		units: []leaderUnit{
-			{"scheduler", (&schedulerUnit{store: store, log: log.With("component", "scheduler"), fenced: leases.expired}).run},
+			{"scheduler", (&schedulerUnit{store: store, log: log.With("component", "scheduler"), fenced: leases.expired, hold: leases.hold}).run},
 			{"taint-eviction", (&taintEvictionUnit{store: store, log: log.With("component", "taint-eviction")}).run},
 			{"autoscaler", (&autoscalerUnit{store: store, fetch: cp.metricsFetch(cfg), every: cfg.HPASyncPeriod, log: log.With("component", "autoscaler")}).run},
 			{"membership", (&membershipUnit{self: cfg.Name, store: store, gossip: cp.members.g, deadGrace: cfg.DeadGrace, replicasPerZone: cfg.RaftReplicasPerZone, downAfter: cfg.NodeDownAfter, log: log.With("component", "membership")}).run},
@@ -368,6 +368,7 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 		BackoffBase:   time.Second,
 		LeaseValid:    holder.valid,
 		LeaseRegained: holder.regained,
+		LeaseIndex:    holder.stateIndex,
 		RuntimeReady:  health.isReady,
 		FetchVolume:   apiclient.VolumeFetcher(store.State, apiclient.NewHTTPClient(cp.creds.id.ClientTLS(""))),
 		ClaimDir:      rt.ClaimDir,

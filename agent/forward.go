@@ -72,10 +72,10 @@ func (w *leaderWriter) forgetClaims(ctx context.Context, cmd *consensus.ForgetCl
 }
 
 // renewLease asks the leader to renew this node's fencing lease.
-func (w *leaderWriter) renewLease(ctx context.Context, node string) error {
+func (w *leaderWriter) renewLease(ctx context.Context, node string) (uint64, error) {
 	c, err := w.leaderClient()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	return c.RenewLease(ctx, node)
 }

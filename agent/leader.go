@@ -29,8 +29,11 @@ type schedulerUnit struct {
 	store stateStore
 	log   *slog.Logger
 	// fenced returns, of the given nodes, those whose fencing lease has
-	// surely expired.
+	// surely expired; hold, when set, serializes a pass that may move
+	// their pods with the lease renewals until its plan is applied here
+	// (see leaseKeeper), and returns the release.
 	fenced func(nodes []string) map[string]bool
+	hold   func() func()
 	// minInterval spaces passes so that a burst of changes (status
 	// reports from many pods) is scheduled in one pass; every is the
 	// longest wait between looks at the state (a look with nothing changed
@@ -82,6 +85,9 @@ func (l *schedulerUnit) pass(ctx context.Context, tr *scheduler.Tracker, ids sch
 	st := l.store.State()
 	opts := scheduler.Options{}
 	if down := tr.Down(st); l.fenced != nil && len(down) > 0 {
+		if l.hold != nil {
+			defer l.hold()()
+		}
 		opts.Fenced = l.fenced(down)
 	}
 	res, ran := tr.Pass(opts, st, time.Now().UTC(), ids)

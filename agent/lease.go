@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,22 +16,44 @@ import (
 // lease of a node that asks, but only after confirming with a quorum that
 // it still leads, so a deposed leader in a minority vouches for nobody.
 // The renewals of a short window share one confirmation (verifyBatcher).
+//
+// A renewal also says how far the node's state must have come before it
+// starts a StatefulSet pod: the leader's state index, which is past every
+// placement made before the renewal. A node whose state lags (restarted
+// from its own old copy, or back from a partition) may still see placed
+// on it a pod the leader moved while it was away; it must not start that.
+// The scheduler's moves of fenced pods and the renewals are serialized
+// (moving), so a renewal never falls between a move's decision and its
+// commit, and a new leader applies everything committed before it vouches.
 type leaseKeeper struct {
 	store  leaderCheck
 	lease  time.Duration
 	margin time.Duration
 	verify *verifyBatcher
-	// leases is replaced each time this agent becomes leader: a new leader
+	// term is replaced each time this agent becomes leader: a new leader
 	// saw no renewals and must wait a full lease from its election.
-	leases atomic.Pointer[autopilot.Leases]
+	term atomic.Pointer[leaseTerm]
+	// moving is held while the scheduler moves fenced nodes' pods, and by
+	// each renewal while it records the lease and reads the index.
+	moving sync.Mutex
 }
 
-// leaderCheck is how the lease keeper confirms that it still leads;
-// consensus.Store implements it.
+// leaseTerm is one term's leases.
+type leaseTerm struct {
+	leases *autopilot.Leases
+	// applied: a barrier has applied, on this leader, every entry
+	// committed before its term (done once, before the first renewal).
+	applied atomic.Bool
+}
+
+// leaderCheck is how the lease keeper confirms that it still leads, and
+// reads the index of its state; consensus.Store implements it.
 type leaderCheck interface {
 	IsLeader() bool
 	Leader() (addr, id string)
 	VerifyLeader(ctx context.Context) error
+	Barrier(ctx context.Context) error
+	State() *cluster.State
 }
 
 // verifyWindowDiv divides the lease into the window in which renewals
@@ -50,31 +73,50 @@ func newLeaseKeeper(store leaderCheck, lease, margin time.Duration) *leaseKeeper
 
 // elected starts the leases afresh at the start of a term.
 func (k *leaseKeeper) elected(now time.Time) {
-	k.leases.Store(autopilot.NewLeases(k.lease, k.margin, now))
+	k.term.Store(&leaseTerm{leases: autopilot.NewLeases(k.lease, k.margin, now)})
 }
 
 // Renew implements apiserver.LeaseKeeper.
-func (k *leaseKeeper) Renew(ctx context.Context, node string) error {
+func (k *leaseKeeper) Renew(ctx context.Context, node string) (uint64, error) {
 	if !k.store.IsLeader() {
 		addr, id := k.store.Leader()
-		return &consensus.NotLeaderError{LeaderAddr: addr, LeaderID: id}
+		return 0, &consensus.NotLeaderError{LeaderAddr: addr, LeaderID: id}
 	}
 	if err := k.verify.Verify(ctx); err != nil {
-		return err
+		return 0, err
 	}
-	k.leases.Load().Renew(node, time.Now())
-	return nil
+	t := k.term.Load()
+	if !t.applied.Load() {
+		if err := k.store.Barrier(ctx); err != nil {
+			return 0, err
+		}
+		t.applied.Store(true)
+	}
+	k.moving.Lock()
+	defer k.moving.Unlock()
+	t.leases.Renew(node, time.Now())
+	return k.store.State().Index(), nil
 }
 
 // expired lists the nodes whose lease has surely run out.
 func (k *leaseKeeper) expired(nodes []string) map[string]bool {
-	return k.leases.Load().ExpiredNodes(nodes, time.Now())
+	return k.term.Load().leases.ExpiredNodes(nodes, time.Now())
+}
+
+// hold serializes a scheduling pass that may move fenced nodes' pods with
+// the renewals; it returns the release.
+func (k *leaseKeeper) hold() func() {
+	k.moving.Lock()
+	return k.moving.Unlock
 }
 
 // leaseHolder is the node's side: it may run StatefulSet pods only while
 // its last confirmed renewal is younger than the lease.
 type leaseHolder struct {
 	h *autopilot.Holder
+	// index is the highest state index a renewal named: StatefulSet pods
+	// start only from a state at or past it (leaseKeeper).
+	index atomic.Uint64
 	// regained receives (without blocking) when a renewal makes the lease
 	// valid again, so the reconciler starts the pods that waited for it
 	// now rather than at its next resync.
@@ -82,6 +124,10 @@ type leaseHolder struct {
 }
 
 func (l *leaseHolder) valid() bool { return l.h.Valid(time.Now()) }
+
+// stateIndex is the index the node's state must reach before a
+// StatefulSet pod starts.
+func (l *leaseHolder) stateIndex() uint64 { return l.index.Load() }
 
 // leaseRenewal renews this node's lease with the leader a few times per
 // lease period, while the node needs one: while it is assigned a
@@ -94,7 +140,7 @@ type leaseRenewal struct {
 	node string
 	// every is the period of renewals (lease/4).
 	every time.Duration
-	renew func(ctx context.Context, node string) error
+	renew func(ctx context.Context, node string) (uint64, error)
 	need  func() bool
 	// changed is closed at the next change of the state need reads: while
 	// no lease is needed the node waits on it rather than polling, so an
@@ -114,10 +160,15 @@ type leaseRenewal struct {
 func (l *leaseRenewal) renewOnce(ctx context.Context) error {
 	sent := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, l.every)
-	err := l.renew(rctx, l.node)
+	index, err := l.renew(rctx, l.node)
 	cancel()
 	if err == nil {
 		l.holder.h.Renewed(sent)
+		// Answers come from one leader or another; only the highest
+		// index counts.
+		if index > l.holder.index.Load() {
+			l.holder.index.Store(index)
+		}
 		// The watchdog counts the full lease from the send: a quarter
 		// more than this agent gives itself, so that while the agent
 		// lives it stops its pods gracefully first, and still the

@@ -42,15 +42,17 @@ func TestLeaseRenewalOnlyWhileNeeded(t *testing.T) {
 			defer mu.Unlock()
 			return changed
 		},
-		renew: func(_ context.Context, node string) error {
+		renew: func(_ context.Context, node string) (uint64, error) {
 			if node != "n1" {
 				t.Errorf("renewed the lease of %q", node)
 			}
-			renewals.Add(1)
+			n := renewals.Add(1)
 			if fail.Load() {
-				return errors.New("no leader")
+				return 0, errors.New("no leader")
 			}
-			return nil
+			// The leader's state index: falling every other answer, as
+			// answers from two leaders may.
+			return uint64(100*n - 150*(n%2)), nil
 		}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -93,6 +95,10 @@ func TestLeaseRenewalOnlyWhileNeeded(t *testing.T) {
 	}
 	before := renewals.Load()
 	poll.Until(t, 5*time.Second, "renewals every period", poll.Bool(func() bool { return renewals.Load() >= before+3 }))
+	// The index StatefulSet pods wait for is the highest any answer named.
+	if got, n := holder.stateIndex(), uint64(renewals.Load()); got < 100*(n-2) || got > 100*n {
+		t.Fatalf("state index %d after %d renewals, want the highest named (about %d)", got, n, 100*n)
+	}
 
 	// The last StatefulSet pod left: at most the renewal in flight.
 	change(false)
@@ -134,5 +140,58 @@ func TestHasStatefulSetPod(t *testing.T) {
 		if got := hasStatefulSetPod(st, node); got != want {
 			t.Errorf("hasStatefulSetPod(%s) = %v, want %v", node, got, want)
 		}
+	}
+}
+
+// fakeLeader is a leader whose state index the test moves.
+type fakeLeader struct {
+	index    atomic.Uint64
+	barriers atomic.Int64
+}
+
+func (f *fakeLeader) IsLeader() bool                     { return true }
+func (f *fakeLeader) Leader() (string, string)           { return "", "self" }
+func (f *fakeLeader) VerifyLeader(context.Context) error { return nil }
+func (f *fakeLeader) Barrier(context.Context) error      { f.barriers.Add(1); return nil }
+func (f *fakeLeader) State() *cluster.State              { return cluster.Empty().Txn(f.index.Load()).Commit() }
+
+// TestLeaseKeeperIndex: a renewal names the leader's state index, read
+// after a barrier once a term, and never between the decision to move a
+// fenced node's pods and that move's commit.
+func TestLeaseKeeperIndex(t *testing.T) {
+	f := &fakeLeader{}
+	f.index.Store(10)
+	k := newLeaseKeeper(f, time.Second, time.Second)
+	ctx := context.Background()
+	for range 3 {
+		if i, err := k.Renew(ctx, "n1"); err != nil || i != 10 {
+			t.Fatalf("renewal: index %d, %v; want 10", i, err)
+		}
+	}
+	if n := f.barriers.Load(); n != 1 {
+		t.Fatalf("%d barriers for one term's renewals, want 1", n)
+	}
+	k.elected(time.Now())
+	if _, err := k.Renew(ctx, "n1"); err != nil || f.barriers.Load() != 2 {
+		t.Fatalf("a new term's first renewal: %v, %d barriers in all; want 2", err, f.barriers.Load())
+	}
+
+	// A pass that moves fenced pods holds renewals until its plan is
+	// applied (index 11): the renewal waiting names the move.
+	release := k.hold()
+	got := make(chan uint64, 1)
+	go func() {
+		i, _ := k.Renew(ctx, "n1")
+		got <- i
+	}()
+	select {
+	case i := <-got:
+		t.Fatalf("renewal answered (index %d) while a move was being committed", i)
+	case <-time.After(100 * time.Millisecond):
+	}
+	f.index.Store(11)
+	release()
+	if i := <-got; i != 11 {
+		t.Fatalf("renewal after the move named index %d, want 11", i)
 	}
 }

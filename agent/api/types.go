@@ -218,6 +218,16 @@ type LeaseRequest struct {
 	Node string `json:"node"`
 }
 
+// LeaseAnswer is a renewed lease. Index is the leader's state index when
+// it renewed: every placement made before the renewal is at or below it,
+// so the node starts StatefulSet pods only from a state that has reached
+// it (a restarted or cut-off node's state may still place here a pod the
+// leader moved away). Zero from a leader that does not say.
+type LeaseAnswer struct {
+	Status string `json:"status"`
+	Index  uint64 `json:"index,omitempty"`
+}
+
 // TarCompleteTrailer is sent after the last byte of a volume's tar stream:
 // a stream cut short (the source agent died mid-copy) lacks it, and the
 // copy is then thrown away instead of swapped in.

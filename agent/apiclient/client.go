@@ -388,9 +388,13 @@ func (c *Client) ImportImage(ctx context.Context, path string) ([]string, error)
 	return out.Images, nil
 }
 
-// RenewLease asks the leader (through this agent) to renew node's lease.
-func (c *Client) RenewLease(ctx context.Context, node string) error {
-	return c.do(ctx, http.MethodPost, "/internal/lease", nil, api.LeaseRequest{Node: node}, nil)
+// RenewLease asks the leader (through this agent) to renew node's lease;
+// it returns the state index the node must reach before it starts
+// StatefulSet pods (api.LeaseAnswer).
+func (c *Client) RenewLease(ctx context.Context, node string) (uint64, error) {
+	var ans api.LeaseAnswer
+	err := c.do(ctx, http.MethodPost, "/internal/lease", nil, api.LeaseRequest{Node: node}, &ans)
+	return ans.Index, err
 }
 
 // FetchVolume copies claim directory claim of namespace ns from the agent

@@ -45,7 +45,7 @@ func TestAuthorization(t *testing.T) {
 	status := func(name string) func(c *apiclient.Client) error {
 		return func(c *apiclient.Client) error { return c.ReportStatus(ctx, &consensus.PodStatus{Node: name}) }
 	}
-	lease := func(c *apiclient.Client) error { return c.RenewLease(ctx, "n2") }
+	lease := func(c *apiclient.Client) error { _, err := c.RenewLease(ctx, "n2"); return err }
 	volume := func(c *apiclient.Client) error { return c.FetchVolume(ctx, "default", "data-db-0", t.TempDir()+"/v") }
 
 	for _, tt := range []struct {

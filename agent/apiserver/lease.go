@@ -12,8 +12,10 @@ import (
 
 // LeaseKeeper is the leader's record of fencing leases; the agent
 // implements it (it confirms its leadership before it vouches for one).
+// Renew returns the state index the node must reach before it starts
+// StatefulSet pods (api.LeaseAnswer).
 type LeaseKeeper interface {
-	Renew(ctx context.Context, node string) error
+	Renew(ctx context.Context, node string) (uint64, error)
 }
 
 func (s *Server) handleLease(w http.ResponseWriter, r *http.Request) {
@@ -35,7 +37,7 @@ func (s *Server) handleLease(w http.ResponseWriter, r *http.Request) {
 		fail(w, errors.New("this agent keeps no leases"))
 		return
 	}
-	err = s.cfg.Leases.Renew(r.Context(), req.Node)
+	index, err := s.cfg.Leases.Renew(r.Context(), req.Node)
 	var nl *consensus.NotLeaderError
 	if errors.As(err, &nl) && r.Header.Get("X-Shoal-Forwarded") == "" {
 		if n, ok := s.cfg.Store.State().Node(nl.LeaderID); ok && n.APIAddr != "" {
@@ -47,5 +49,5 @@ func (s *Server) handleLease(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("renew lease of %s: %w", req.Node, err))
 		return
 	}
-	writeJSON(w, map[string]string{"status": "ok"})
+	writeJSON(w, api.LeaseAnswer{Status: "ok", Index: index})
 }

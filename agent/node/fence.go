@@ -12,13 +12,18 @@ import (
 	"shoal/runtime/rtapi"
 )
 
-// Two gates stand before a pod's normal step, both for StatefulSet pods,
-// both so that two copies of one pod's data are never written at once:
+// Three gates stand before a pod's normal step, all for StatefulSet pods,
+// all so that two copies of one pod's data are never written at once:
 //
 //   - fencing: while this node's fencing lease has lapsed, the leader may
 //     already be placing its StatefulSet pods elsewhere, so they are
 //     stopped here and nothing of theirs starts; when the lease holds
 //     again, those still placed here restart (not counted as crashes);
+//   - a fresh state: while the state the pod came from is older than the
+//     index the lease's last renewal named, the pod is left as it is, and
+//     neither started nor reported: its placement here may be one the
+//     leader changed while this node was away (restarted from its own old
+//     copy of the state, or cut off), and the state catching up says;
 //   - volume copy: a pod placed with VolumeFrom first copies its claims
 //     from that node, reports VolumesFetched and waits for the FSM to move
 //     the claims here (it clears VolumeFrom) before creating anything.
@@ -72,6 +77,11 @@ func (r *Reconciler) checkLease() {
 	}
 }
 
+// behindRecheck is how often a StatefulSet pod held back by a state that
+// lags the lease looks again: a state catches up in milliseconds unless
+// this node is cut off from it.
+const behindRecheck = 50 * time.Millisecond
+
 // fenceGrace caps the grace period of a fenced stop: the leader places the
 // pod elsewhere a fixed time after this node's lease lapsed, so a pod that
 // takes its full 30 s to stop could meet its replacement.
@@ -82,6 +92,11 @@ func (m *podMemory) gate(in stepInput) (decision, bool) {
 	pod := in.pod
 	if in.fenced && pod.Owner != nil && pod.Owner.Kind == cluster.KindStatefulSet {
 		return m.fence(in), true
+	}
+	if in.behind && pod.Owner != nil && pod.Owner.Kind == cluster.KindStatefulSet {
+		// Looked at again shortly: the state catching up wakes no
+		// worker whose own pod did not change.
+		return decision{wakeAt: in.now.Add(behindRecheck)}, true
 	}
 	if pod.VolumeFrom != "" && pod.VolumeFrom != in.node && len(pod.Claims()) > 0 &&
 		(in.obs == nil || len(in.obs.Containers) == 0) {

@@ -135,3 +135,40 @@ func TestLeaseLapseStopsStatefulPodsOnly(t *testing.T) {
 		t.Errorf("web started %d times", n)
 	}
 }
+
+// TestStaleStateHoldsStatefulPods: a node restarted from its own old copy
+// of the state, or back from a partition, may still see placed here a
+// StatefulSet pod the leader has moved away. Until the state the pods come
+// from reaches the index the lease's last renewal named, nothing is done
+// for a StatefulSet pod; other pods go on, and a running one is left be.
+func TestStaleStateHoldsStatefulPods(t *testing.T) {
+	var need atomic.Uint64
+	need.Store(1 << 40)
+	h := start(t, nil, func(c *Config) { c.LeaseIndex = need.Load })
+	db := statefulPod("app")
+	web := newPod("web", "app")
+	web.Owner = &cluster.OwnerRef{Kind: cluster.KindDeployment, Name: "web", UID: "web-uid"}
+	h.src.putPod(db)
+	h.src.putPod(web)
+	h.waitFor("web ready", func() bool { return h.status("web").Ready })
+	h.settle(3)
+	for _, c := range h.rt.callsOf("") {
+		if c.uid == db.UID {
+			t.Fatalf("db-0 acted on from a state behind the lease: %+v", c)
+		}
+	}
+
+	need.Store(h.src.State().Index())
+	h.waitFor("db-0 running once the state reached the index", func() bool {
+		c, _ := h.rt.container(db.UID, "app")
+		return c.Running && h.status("db-0").Ready
+	})
+
+	// A later renewal names an index the state has not reached yet: the
+	// running pod is neither stopped nor restarted.
+	need.Store(1 << 40)
+	h.settle(3)
+	if c, _ := h.rt.container(db.UID, "app"); !c.Running || c.Attempt != 1 {
+		t.Fatalf("db-0 while the state lags: running %v, attempt %d", c.Running, c.Attempt)
+	}
+}

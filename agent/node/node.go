@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	goruntime "runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"shoal/cluster"
@@ -113,6 +114,11 @@ type Config struct {
 	// LeaseRegained, if set, receives when the lease turns valid, so that
 	// pods waiting for it start without waiting for the next resync.
 	LeaseRegained <-chan struct{}
+	// LeaseIndex, if set, is the state index the lease's last renewal
+	// named: until the state the pods come from has reached it, nothing is
+	// done for a StatefulSet pod (its placement here may be one the leader
+	// has since moved; see fence.go).
+	LeaseIndex func() uint64
 	// Secrets opens the Secrets pods use (the agent's keyring). Nil: a
 	// pod that uses one waits with CreateContainerConfigError, saying this
 	// node cannot open Secrets; its imagePullSecrets are skipped, and its
@@ -182,6 +188,9 @@ type Reconciler struct {
 	lastObs map[string]*rtapi.PodState // from the latest listing
 	lastSeq uint64
 	leaseOK bool // LeaseValid at the last check
+	// handedOut is the index of the state the workers' pods were last
+	// handed out from (stored after they all have theirs).
+	handedOut atomic.Uint64
 }
 
 // New returns a reconciler for cfg.NodeName.
@@ -325,6 +334,13 @@ func (r *Reconciler) syncDesired(ctx context.Context) {
 			delete(r.workers, uid)
 		}
 	}
+	r.handedOut.Store(st.Index())
+}
+
+// behind reports whether the state the workers' pods came from is older
+// than the lease's last renewal says it must be for StatefulSet pods.
+func (r *Reconciler) behind() bool {
+	return r.cfg.LeaseIndex != nil && r.handedOut.Load() < r.cfg.LeaseIndex()
 }
 
 // applyList hands every worker what the runtime holds for it and starts

@@ -71,9 +71,11 @@ type stepInput struct {
 	pod    *cluster.Pod    // desired; nil: not placed here any more
 	obs    *rtapi.PodState // observed; nil: the runtime holds nothing
 	probes map[string]probeResult
-	// node is this node's name; fenced: its fencing lease has lapsed.
+	// node is this node's name; fenced: its fencing lease has lapsed;
+	// behind: pod comes from a state older than the lease's renewal named.
 	node   string
 	fenced bool
+	behind bool
 	// evict is why the pod must be evicted ("": it need not).
 	evict string
 	// config is what the worker resolved of the pod's configuration.

@@ -168,6 +168,9 @@ func (w *worker) run(ctx context.Context) {
 	timer.Stop()
 	defer timer.Stop()
 	for {
+		// Before the pod is read: an index past the lease's says the pod
+		// read next came from a state at least as new.
+		behind := w.r.behind()
 		w.mu.Lock()
 		pod, obs, fresh, evict := w.pod, w.obs, w.seq >= w.ticket, w.evictMsg
 		if fresh && pod == nil && obs == nil {
@@ -193,7 +196,7 @@ func (w *worker) run(ctx context.Context) {
 			}
 			cfg := w.syncConfig(ctx, log, pod, ip, sb != nil)
 			d := w.mem.step(stepInput{now: w.r.cfg.Clock.Now(), pod: pod, obs: obs, probes: w.probes.snapshot(),
-				node: w.r.cfg.NodeName, fenced: !w.r.leaseValid(), evict: evict, config: cfg})
+				node: w.r.cfg.NodeName, fenced: !w.r.leaseValid(), behind: behind, evict: evict, config: cfg})
 			w.syncProbers(ctx, pod, obs)
 			if d.status != nil && (w.published == nil || !statusEqual(*w.published, *d.status)) {
 				if w.published == nil || w.published.Phase != d.status.Phase {
