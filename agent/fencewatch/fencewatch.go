@@ -23,6 +23,7 @@
 package fencewatch
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -216,6 +217,8 @@ type Watchdog struct {
 	Fence func() error
 	// Now reads the boot clock (Boottime when nil).
 	Now func() time.Duration
+	// Retry spaces the tries of a fencing that failed (a second when 0).
+	Retry time.Duration
 	// Idle, when set, runs each time the watchdog goes back to waiting
 	// (cmd/shoal gives the binary's pages back then).
 	Idle func()
@@ -247,6 +250,7 @@ func (w *Watchdog) Guard(ctx context.Context) error {
 	}()
 	agentGone := false
 	fenced := time.Duration(-1) // the deadline last fenced
+	tries := 0                  // failed fencings of the deadline at hand
 	for {
 		rec, err := readRecord(w.DataDir)
 		switch {
@@ -263,11 +267,16 @@ func (w *Watchdog) Guard(ctx context.Context) error {
 		}
 		var timer <-chan time.Time
 		if rec.Run != "" && rec.Deadline != fenced {
-			if left := rec.Deadline - now(); left > 0 {
-				timer = time.After(left)
-			} else {
-				w.fence(agentGone)
-				fenced = rec.Deadline
+			switch left := rec.Deadline - now(); {
+			case left > 0:
+				timer, tries = time.After(left), 0
+			case w.fence(agentGone) == nil || tries == maxFenceTries-1:
+				fenced, tries = rec.Deadline, 0
+			default:
+				// A kill that failed (a process in a cgroup being torn
+				// down) is tried again, a few times.
+				tries++
+				timer = time.After(cmp.Or(w.Retry, time.Second))
 			}
 		}
 		if agentGone && timer == nil {
@@ -280,7 +289,7 @@ func (w *Watchdog) Guard(ctx context.Context) error {
 		case <-ctx.Done():
 			if agentGone && rec.Run != "" && rec.Deadline != fenced {
 				w.Log.Warn("watchdog stopped before the lease ran out, with its agent gone: fencing now")
-				w.fence(true)
+				_ = w.fence(true)
 			}
 			return ctx.Err()
 		case <-pokes:
@@ -292,11 +301,15 @@ func (w *Watchdog) Guard(ctx context.Context) error {
 	}
 }
 
-func (w *Watchdog) fence(agentGone bool) {
+// maxFenceTries bounds the tries of a fencing that fails.
+const maxFenceTries = 10
+
+func (w *Watchdog) fence(agentGone bool) error {
 	err := w.Fence()
 	if err != nil {
 		w.Log.Error("fencing: killing StatefulSet containers", "err", err, "agent_gone", agentGone)
-		return
+		return err
 	}
 	w.Log.Debug("fencing lease ran out: StatefulSet containers killed", "agent_gone", agentGone)
+	return nil
 }

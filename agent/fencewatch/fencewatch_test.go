@@ -3,6 +3,7 @@ package fencewatch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -129,6 +130,27 @@ func TestGuard(t *testing.T) {
 			agent.Close()
 			if err := waitDone(t, done, 10*time.Second); err != nil {
 				t.Fatal(err)
+			}
+		}},
+		{"a failed fencing is tried again, a bounded number of times", func(t *testing.T, dir string) {
+			writeDeadline(t, dir, "me", 0)
+			for _, failures := range []int{2, 100} {
+				r, agent := io.Pipe()
+				var calls atomic.Int32
+				wd := &Watchdog{DataDir: dir, Run: "me", Agent: r, Log: slog.New(slog.DiscardHandler), Retry: 10 * time.Millisecond,
+					Fence: func() error {
+						if int(calls.Add(1)) <= failures {
+							return errors.New("EBUSY")
+						}
+						return nil
+					}}
+				agent.Close()
+				if err := wd.Guard(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if want := min(failures+1, maxFenceTries); int(calls.Load()) != want {
+					t.Errorf("%d failures: fenced %d times, want %d", failures, calls.Load(), want)
+				}
 			}
 		}},
 		{"unreadable deadline: taken as run out", func(t *testing.T, dir string) {
