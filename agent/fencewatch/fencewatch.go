@@ -280,7 +280,8 @@ func (w *Watchdog) Guard(ctx context.Context) error {
 			}
 		}
 		if agentGone && timer == nil {
-			return nil // nothing left to guard
+			w.Log.Info("agent gone and its lease fenced or never taken: leaving")
+			return nil
 		}
 		if w.Idle != nil {
 			w.Idle()
