@@ -55,12 +55,7 @@ func TestConfigSubPath(t *testing.T) {
 // modes and, with an fsGroup, the group and group read; a Secret volume
 // is a tmpfs.
 func TestWriteVolume(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root to mount a tmpfs and chown")
-		}
-		t.Skip("needs root to mount a tmpfs and chown")
-	}
+	requireRoot(t, "mount a tmpfs and chown")
 	r := &Runtime{cfg: Config{DataDir: t.TempDir()}, logger: slog.New(slog.DiscardHandler)}
 	gid := int64(4321)
 	pod := &cluster.Pod{Namespace: "default", Name: "p", UID: "uid-1", Spec: cluster.PodSpec{

@@ -74,12 +74,7 @@ func TestKillFencedRefuses(t *testing.T) {
 // machine's hierarchy (v1 or v2), as runc would a container's, and kills
 // them through a sandbox record, as the fencing watchdog does.
 func TestKillFenced(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root")
-		}
-		t.Skip("needs root")
-	}
+	requireRoot(t, "make cgroups")
 	group := fmt.Sprintf("/shoal-fence-test-%d/c%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	dirs := cgroupDirsForTest(t, group)
 

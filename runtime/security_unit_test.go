@@ -264,14 +264,7 @@ func TestConfineOpts(t *testing.T) {
 }
 
 func TestChownFSGroup(t *testing.T) {
-	if os.Geteuid() != 0 {
-		// testenv (which says the same) imports this package; CI runs
-		// as root, so there a missing root is a failure, not a skip.
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root to chown")
-		}
-		t.Skip("needs root to chown")
-	}
+	requireRoot(t, "chown")
 	dir := t.TempDir()
 	vol := filepath.Join(dir, "vol")
 	outside := filepath.Join(dir, "outside")

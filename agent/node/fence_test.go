@@ -20,6 +20,17 @@ func statefulPod(names ...string) *cluster.Pod {
 	return p
 }
 
+// dbAndWeb places db-0 (a StatefulSet pod) and web (a Deployment's) on
+// the node.
+func dbAndWeb(h *harness) (db, web *cluster.Pod) {
+	db = statefulPod("app")
+	web = newPod("web", "app")
+	web.Owner = &cluster.OwnerRef{Kind: cluster.KindDeployment, Name: "web", UID: "web-uid"}
+	h.src.putPod(db)
+	h.src.putPod(web)
+	return db, web
+}
+
 type fetchCall struct{ from, ns, claim, dest string }
 
 // fakeFetcher fails its first fail calls, recording each call and the
@@ -98,11 +109,7 @@ func TestLeaseLapseStopsStatefulPodsOnly(t *testing.T) {
 	var valid atomic.Bool
 	valid.Store(true)
 	h := start(t, nil, func(c *Config) { c.LeaseValid = valid.Load })
-	db := statefulPod("app")
-	web := newPod("web", "app")
-	web.Owner = &cluster.OwnerRef{Kind: cluster.KindDeployment, Name: "web", UID: "web-uid"}
-	h.src.putPod(db)
-	h.src.putPod(web)
+	db, web := dbAndWeb(h)
 	h.waitFor("both ready", func() bool { return h.status("db-0").Ready && h.status("web").Ready })
 
 	valid.Store(false)
@@ -145,11 +152,7 @@ func TestStaleStateHoldsStatefulPods(t *testing.T) {
 	var need atomic.Uint64
 	need.Store(1 << 40)
 	h := start(t, nil, func(c *Config) { c.LeaseIndex = need.Load })
-	db := statefulPod("app")
-	web := newPod("web", "app")
-	web.Owner = &cluster.OwnerRef{Kind: cluster.KindDeployment, Name: "web", UID: "web-uid"}
-	h.src.putPod(db)
-	h.src.putPod(web)
+	db, _ := dbAndWeb(h)
 	h.waitFor("web ready", func() bool { return h.status("web").Ready })
 	h.settle(3)
 	for _, c := range h.rt.callsOf("") {
