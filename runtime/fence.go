@@ -58,6 +58,9 @@ func KillFenced(dataDir string) ([]FencedPod, error) {
 	var errs []error
 	for _, path := range records {
 		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // the pod was removed since the listing
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
