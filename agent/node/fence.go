@@ -77,11 +77,6 @@ func (r *Reconciler) checkLease() {
 	}
 }
 
-// behindRecheck is how often a StatefulSet pod held back by a state that
-// lags the lease looks again: a state catches up in milliseconds unless
-// this node is cut off from it.
-const behindRecheck = 50 * time.Millisecond
-
 // fenceGrace caps the grace period of a fenced stop: the leader places the
 // pod elsewhere a fixed time after this node's lease lapsed, so a pod that
 // takes its full 30 s to stop could meet its replacement.
@@ -94,9 +89,9 @@ func (m *podMemory) gate(in stepInput) (decision, bool) {
 		return m.fence(in), true
 	}
 	if in.behind && pod.Owner != nil && pod.Owner.Kind == cluster.KindStatefulSet {
-		// Looked at again shortly: the state catching up wakes no
-		// worker whose own pod did not change.
-		return decision{wakeAt: in.now.Add(behindRecheck)}, true
+		// The main loop wakes the worker when the state has caught up
+		// (Reconciler.held).
+		return decision{}, true
 	}
 	if pod.VolumeFrom != "" && pod.VolumeFrom != in.node && len(pod.Claims()) > 0 &&
 		(in.obs == nil || len(in.obs.Containers) == 0) {

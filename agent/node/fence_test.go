@@ -3,10 +3,12 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"shoal/cluster"
 )
@@ -151,17 +153,29 @@ func TestLeaseLapseStopsStatefulPodsOnly(t *testing.T) {
 func TestStaleStateHoldsStatefulPods(t *testing.T) {
 	var need atomic.Uint64
 	need.Store(1 << 40)
-	h := start(t, nil, func(c *Config) { c.LeaseIndex = need.Load })
+	// No resync: only the state catching up may wake db-0's worker.
+	h := start(t, nil, func(c *Config) { c.LeaseIndex = need.Load; c.ResyncInterval = time.Hour })
+	// quiet gives a wrong start time to happen.
+	quiet := func() { time.Sleep(150 * time.Millisecond) }
 	db, _ := dbAndWeb(h)
 	h.waitFor("web ready", func() bool { return h.status("web").Ready })
-	h.settle(3)
+	quiet()
 	for _, c := range h.rt.callsOf("") {
 		if c.uid == db.UID {
 			t.Fatalf("db-0 acted on from a state behind the lease: %+v", c)
 		}
 	}
 
-	need.Store(h.src.State().Index())
+	// The lease named an index three changes ahead; the state gets there
+	// through changes to other pods, which wake nobody else.
+	need.Store(h.src.State().Index() + 3)
+	for i := range 3 {
+		quiet()
+		if c, _ := h.rt.container(db.UID, "app"); c.Running {
+			t.Fatalf("db-0 started %d changes short of the index", 3-i)
+		}
+		h.src.modify("default", "web", func(p *cluster.Pod) { p.Labels = map[string]string{"n": fmt.Sprint(i)} })
+	}
 	h.waitFor("db-0 running once the state reached the index", func() bool {
 		c, _ := h.rt.container(db.UID, "app")
 		return c.Running && h.status("db-0").Ready
@@ -170,7 +184,7 @@ func TestStaleStateHoldsStatefulPods(t *testing.T) {
 	// A later renewal names an index the state has not reached yet: the
 	// running pod is neither stopped nor restarted.
 	need.Store(1 << 40)
-	h.settle(3)
+	quiet()
 	if c, _ := h.rt.container(db.UID, "app"); !c.Running || c.Attempt != 1 {
 		t.Fatalf("db-0 while the state lags: running %v, attempt %d", c.Running, c.Attempt)
 	}

@@ -189,8 +189,11 @@ type Reconciler struct {
 	lastSeq uint64
 	leaseOK bool // LeaseValid at the last check
 	// handedOut is the index of the state the workers' pods were last
-	// handed out from (stored after they all have theirs).
+	// handed out from (stored after they all have theirs); held says a
+	// worker holds its StatefulSet pod back until it reaches the lease's
+	// index, and is to be woken then.
 	handedOut atomic.Uint64
+	held      atomic.Bool
 }
 
 // New returns a reconciler for cfg.NodeName.
@@ -335,6 +338,11 @@ func (r *Reconciler) syncDesired(ctx context.Context) {
 		}
 	}
 	r.handedOut.Store(st.Index())
+	if r.held.Load() && !r.behind() && r.held.Swap(false) {
+		for _, w := range r.workers {
+			poke(w.wake)
+		}
+	}
 }
 
 // behind reports whether the state the workers' pods came from is older

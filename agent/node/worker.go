@@ -183,6 +183,17 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 		w.mu.Unlock()
+		if behind && pod != nil && pod.Owner != nil && pod.Owner.Kind == cluster.KindStatefulSet {
+			// Held back (fence.go) until the main loop, handing out a
+			// state that has caught up, wakes the held workers. Saying so
+			// before looking again means that wake-up cannot be missed;
+			// caught up meanwhile, the pod read above may be older than
+			// the index: read it again.
+			w.r.held.Store(true)
+			if !w.r.behind() {
+				continue
+			}
+		}
 
 		var wakeAt time.Time
 		if fresh {
