@@ -1,10 +1,13 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -187,5 +190,33 @@ func TestStaleStateHoldsStatefulPods(t *testing.T) {
 	quiet()
 	if c, _ := h.rt.container(db.UID, "app"); !c.Running || c.Attempt != 1 {
 		t.Fatalf("db-0 while the state lags: running %v, attempt %d", c.Running, c.Attempt)
+	}
+}
+
+// TestCheckHeldSaysWhy: StatefulSet pods held for long by a lagging state
+// neither start nor report, so the node logs why, once, and when it ends.
+func TestCheckHeldSaysWhy(t *testing.T) {
+	var buf bytes.Buffer
+	clock := &fakeClock{}
+	r := New(Config{NodeName: "n1", Clock: clock, Logger: slog.New(slog.NewTextHandler(&buf, nil)),
+		LeaseIndex: func() uint64 { return 9 }})
+	r.handedOut.Store(4)
+	r.held.Store(true)
+	r.checkHeld()
+	clock.Advance(heldWarnAfter - time.Second)
+	r.checkHeld()
+	if buf.Len() != 0 {
+		t.Fatalf("logged before %v: %s", heldWarnAfter, buf.String())
+	}
+	clock.Advance(time.Second)
+	r.checkHeld()
+	r.checkHeld()
+	if n := strings.Count(buf.String(), "level=WARN"); n != 1 || !strings.Contains(buf.String(), "state_index=4 lease_index=9") {
+		t.Fatalf("want one warning naming both indexes, got:\n%s", buf.String())
+	}
+	r.handedOut.Store(9)
+	r.checkHeld()
+	if !strings.Contains(buf.String(), "state caught up") {
+		t.Fatalf("no word of the end of the wait:\n%s", buf.String())
 	}
 }

@@ -194,6 +194,10 @@ type Reconciler struct {
 	// index, and is to be woken then.
 	handedOut atomic.Uint64
 	held      atomic.Bool
+	// heldSince is when the resync tick first saw pods held (main loop's),
+	// heldWarned whether it said so.
+	heldSince  time.Time
+	heldWarned bool
 }
 
 // New returns a reconciler for cfg.NodeName.
@@ -267,6 +271,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			r.checkLease()
 		case <-ticker.C:
 			r.checkLease()
+			r.checkHeld()
 			if changed == nil {
 				changed = r.cfg.Source.Changed()
 			}
@@ -342,6 +347,32 @@ func (r *Reconciler) syncDesired(ctx context.Context) {
 		for _, w := range r.workers {
 			poke(w.wake)
 		}
+	}
+}
+
+// heldWarnAfter is how long StatefulSet pods wait for a lagging state
+// before the node says so: normally the state catches up in milliseconds.
+const heldWarnAfter = 5 * time.Second
+
+// checkHeld says when StatefulSet pods have waited long for this node's
+// state to reach the lease's index, and when they stop waiting: nothing
+// else shows why they neither start nor report.
+func (r *Reconciler) checkHeld() {
+	now := r.cfg.Clock.Now()
+	if !r.held.Load() || !r.behind() {
+		if r.heldWarned {
+			r.log.Info("state caught up with the fencing lease: StatefulSet pods go on", "waited", now.Sub(r.heldSince).Round(time.Second))
+		}
+		r.heldSince, r.heldWarned = time.Time{}, false
+		return
+	}
+	if r.heldSince.IsZero() {
+		r.heldSince = now
+	}
+	if !r.heldWarned && now.Sub(r.heldSince) >= heldWarnAfter {
+		r.heldWarned = true
+		r.log.Warn("StatefulSet pods wait for this node's state to reach the index its fencing lease named: is Raft or the state stream reaching this node?",
+			"state_index", r.handedOut.Load(), "lease_index", r.cfg.LeaseIndex())
 	}
 }
 
