@@ -352,11 +352,8 @@ func startNode(ctx context.Context, lc *lifecycle, cfg Config, m machine, cp *co
 	// Fencing: this node may run StatefulSet pods only while the leader
 	// confirms its lease, and its watchdog stops them if it lapses while
 	// this agent cannot.
-	guard, err := m.guardLease(ctx, cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	holder := startLeaseRenewal(ctx, lc.loop, cp.writer, store, guard, cfg, log)
+	guard, armed := m.guardLease(ctx, cfg, log)
+	holder := startLeaseRenewal(ctx, lc.loop, cp.writer, store, guard, armed, cfg, log)
 
 	rec := node.New(node.Config{
 		NodeName:      cfg.Name,

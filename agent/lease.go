@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -148,35 +149,41 @@ type leaseRenewal struct {
 	changed func() <-chan struct{}
 	holder  *leaseHolder
 	// guard is told each confirmed renewal's deadline (the fencing
-	// watchdog's); nil when there is none.
+	// watchdog's, started at the first); nil when there is none.
 	guard    func(deadline time.Time) error
 	lease    time.Duration
 	log      *slog.Logger
 	wasValid bool
+	// next is when the next renewal is due while a lease is needed: zero
+	// until the first, so the first is sent at once.
+	next time.Time
 }
 
 // renewOnce sends one renewal and says when the lease turns valid or
 // lapses; it returns the renewal's error.
 func (l *leaseRenewal) renewOnce(ctx context.Context) error {
 	sent := time.Now()
+	l.next = sent.Add(l.every)
 	rctx, cancel := context.WithTimeout(ctx, l.every)
 	index, err := l.renew(rctx, l.node)
 	cancel()
+	if err == nil && l.guard != nil {
+		// The watchdog counts the full lease from the send: a quarter
+		// more than this agent gives itself, so that while the agent
+		// lives it stops its pods gracefully first, and still the
+		// leader's margin before it places them elsewhere. A renewal
+		// the watchdog was not told of does not count: a pod started on
+		// it would outlive this agent unguarded.
+		if gerr := l.guard(sent.Add(l.lease)); gerr != nil {
+			err = fmt.Errorf("fencing watchdog not told of the renewal: %w", gerr)
+		}
+	}
 	if err == nil {
 		l.holder.h.Renewed(sent)
 		// Answers come from one leader or another; only the highest
 		// index counts.
 		if index > l.holder.index.Load() {
 			l.holder.index.Store(index)
-		}
-		// The watchdog counts the full lease from the send: a quarter
-		// more than this agent gives itself, so that while the agent
-		// lives it stops its pods gracefully first, and still the
-		// leader's margin before it places them elsewhere.
-		if l.guard != nil {
-			if gerr := l.guard(sent.Add(l.lease)); gerr != nil {
-				l.log.Warn("fencing watchdog not told of the renewal", "err", gerr)
-			}
 		}
 	}
 	valid := l.holder.valid()
@@ -198,13 +205,13 @@ func (l *leaseRenewal) renewOnce(ctx context.Context) error {
 // start-up is the first), and the moment the state assigns this node a
 // StatefulSet pod after none.
 func (l *leaseRenewal) run(ctx context.Context) {
-	next := time.Now().Add(l.every)
 	for {
 		changed := l.changed() // before need reads the state: no change falls between
 		if !l.need() {
 			// The lease runs out unrenewed; no pod here depends on it, and
 			// the next renewal, made as soon as one does, says so again.
 			l.wasValid = false
+			l.next = time.Time{}
 			select {
 			case <-ctx.Done():
 				return
@@ -212,7 +219,7 @@ func (l *leaseRenewal) run(ctx context.Context) {
 			}
 			continue
 		}
-		if d := time.Until(next); d > 0 {
+		if d := time.Until(l.next); d > 0 {
 			select {
 			case <-ctx.Done():
 				return
@@ -221,25 +228,20 @@ func (l *leaseRenewal) run(ctx context.Context) {
 			continue
 		}
 		_ = l.renewOnce(ctx) // it logs what changes
-		next = time.Now().Add(l.every)
 	}
 }
 
-// startLeaseRenewal starts renewing this node's lease whenever it is
-// assigned a StatefulSet pod in the state.
-func startLeaseRenewal(ctx context.Context, loop func(func(context.Context)), w *leaderWriter, store stateSource, guard func(time.Time) error, cfg Config, log *slog.Logger) *leaseHolder {
-	// The node gives up a quarter of the lease early: after its lease lapses
-	// it still needs a resync tick and a (capped) grace period to stop its
-	// StatefulSet pods, all before the leader's lease + margin runs out.
-	holder := &leaseHolder{h: autopilot.NewHolder(cfg.Lease * 3 / 4), regained: make(chan struct{}, 1)}
-	l := &leaseRenewal{node: cfg.Name, every: cfg.Lease / 4, renew: w.renewLease,
-		need:    func() bool { return hasStatefulSetPod(store.State(), cfg.Name) },
-		changed: store.Changed, holder: holder, guard: guard, lease: cfg.Lease, log: log.With("component", "lease")}
-	// The first renewal is sent before the reconciler starts, whatever the
-	// state says: a restarted agent's StatefulSet pods still run (its
-	// state may not show them yet), and the reconciler would stop them if
-	// it adopted them before the lease held. Without a leader it waits
-	// up to lease/4, so it says so.
+// first sends the renewal made before the reconciler starts, when an
+// earlier run's StatefulSet pods may still run here (armed): the state
+// may not show them yet, and the reconciler would stop them if it adopted
+// them before the lease held. It also takes their guard over from that
+// run's watchdog. A node that never ran one waits for the state to need a
+// lease, and starts no watchdog until then. Without a leader the renewal
+// waits up to lease/4, so it says so.
+func (l *leaseRenewal) first(ctx context.Context, armed bool) {
+	if l.guard != nil && !armed && !l.need() {
+		return
+	}
 	start := time.Now()
 	if err := l.renewOnce(ctx); err != nil {
 		lvl := slog.LevelDebug
@@ -249,6 +251,19 @@ func startLeaseRenewal(ctx context.Context, loop func(func(context.Context)), w 
 		l.log.Log(ctx, lvl, "first fencing lease renewal failed: StatefulSet pods here wait for the next",
 			"err", err, "took", time.Since(start).Round(time.Millisecond), "every", l.every)
 	}
+}
+
+// startLeaseRenewal starts renewing this node's lease whenever it is
+// assigned a StatefulSet pod in the state.
+func startLeaseRenewal(ctx context.Context, loop func(func(context.Context)), w *leaderWriter, store stateSource, guard func(time.Time) error, armed bool, cfg Config, log *slog.Logger) *leaseHolder {
+	// The node gives up a quarter of the lease early: after its lease lapses
+	// it still needs a resync tick and a (capped) grace period to stop its
+	// StatefulSet pods, all before the leader's lease + margin runs out.
+	holder := &leaseHolder{h: autopilot.NewHolder(cfg.Lease * 3 / 4), regained: make(chan struct{}, 1)}
+	l := &leaseRenewal{node: cfg.Name, every: cfg.Lease / 4, renew: w.renewLease,
+		need:    func() bool { return hasStatefulSetPod(store.State(), cfg.Name) },
+		changed: store.Changed, holder: holder, guard: guard, lease: cfg.Lease, log: log.With("component", "lease")}
+	l.first(ctx, armed)
 	loop(l.run)
 	return holder
 }

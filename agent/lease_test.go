@@ -122,6 +122,64 @@ func TestLeaseRenewalOnlyWhileNeeded(t *testing.T) {
 	}
 }
 
+// TestLeaseFirstRenewalAndGuard: the renewal at start is sent only where
+// it may matter (no watchdog to spare, an earlier run's pods possibly
+// alive, or a StatefulSet pod already placed here), and a renewal counts
+// only once the watchdog was told its deadline, a full lease from the send.
+func TestLeaseFirstRenewalAndGuard(t *testing.T) {
+	const lease = time.Minute
+	tests := []struct {
+		name        string
+		guard       bool  // a watchdog to tell
+		guardErr    error // what telling it returns
+		armed, need bool
+		renewed     bool // a renewal was sent
+		valid       bool
+	}{
+		{name: "no watchdog", renewed: true, valid: true},
+		{name: "watchdog, nothing to guard", guard: true},
+		{name: "watchdog, an earlier run's pods", guard: true, armed: true, renewed: true, valid: true},
+		{name: "watchdog, a pod placed here", guard: true, need: true, renewed: true, valid: true},
+		{name: "watchdog cannot be told", guard: true, guardErr: errors.New("no watchdog"), need: true, renewed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var renewals int
+			var deadlines []time.Time
+			l := &leaseRenewal{node: "n1", every: lease / 4, lease: lease, log: slog.New(slog.DiscardHandler),
+				holder: &leaseHolder{h: autopilot.NewHolder(lease * 3 / 4), regained: make(chan struct{}, 1)},
+				need:   func() bool { return tt.need },
+				renew: func(context.Context, string) (uint64, error) {
+					renewals++
+					return 7, nil
+				}}
+			if tt.guard {
+				l.guard = func(d time.Time) error { deadlines = append(deadlines, d); return tt.guardErr }
+			}
+			start := time.Now()
+			l.first(context.Background(), tt.armed)
+			if got := renewals == 1; got != tt.renewed {
+				t.Fatalf("%d renewals, want sent %v", renewals, tt.renewed)
+			}
+			if got := l.holder.valid(); got != tt.valid {
+				t.Fatalf("lease valid %v, want %v", got, tt.valid)
+			}
+			if got := l.holder.stateIndex() == 7; got != tt.valid {
+				t.Fatalf("state index %d with the lease valid %v", l.holder.stateIndex(), tt.valid)
+			}
+			if !tt.guard || !tt.renewed {
+				if len(deadlines) != 0 {
+					t.Fatalf("watchdog told %v with no renewal", deadlines)
+				}
+				return
+			}
+			if len(deadlines) != 1 || deadlines[0].Before(start.Add(lease)) || deadlines[0].After(time.Now().Add(lease)) {
+				t.Fatalf("watchdog told %v, want one deadline a lease from the send", deadlines)
+			}
+		})
+	}
+}
+
 func TestHasStatefulSetPod(t *testing.T) {
 	txn := cluster.Empty().Txn(1)
 	put := func(name, node string, kind cluster.WorkloadKind) {

@@ -32,11 +32,13 @@ type machine interface {
 	// to onStop. The daemon is the containerd the agent supervises, nil
 	// when it uses one it was given (--containerd).
 	startRuntime(ctx context.Context, rc runtimeConfig, onStop func(func())) (nodeRuntime, runtimeDaemon, error)
-	// guardLease starts what stops this node's StatefulSet containers
+	// guardLease prepares what stops this node's StatefulSet containers
 	// when its fencing lease runs out and the agent cannot (the fencing
-	// watchdog); renewed is told each renewal's deadline. nil when the
-	// pods do not outlive the agent.
-	guardLease(ctx context.Context, cfg Config, log *slog.Logger) (renewed func(deadline time.Time) error, err error)
+	// watchdog); renewed is told each renewal's deadline, before the
+	// lease counts, and starts it at the first. renewed is nil when the
+	// pods do not outlive the agent. armed: an earlier run's StatefulSet
+	// containers may still run here, on that run's guard.
+	guardLease(ctx context.Context, cfg Config, log *slog.Logger) (renewed func(deadline time.Time) error, armed bool)
 }
 
 // runtimeConfig is what the runtime is started with: the agent's
@@ -126,17 +128,13 @@ func (hostMachine) startRuntime(ctx context.Context, rc runtimeConfig, onStop fu
 	return rt, sup, nil
 }
 
-// guardLease starts the fencing watchdog: containers outlive the agent.
-func (hostMachine) guardLease(ctx context.Context, cfg Config, log *slog.Logger) (func(time.Time) error, error) {
+// guardLease prepares the fencing watchdog: containers outlive the agent.
+func (hostMachine) guardLease(ctx context.Context, cfg Config, log *slog.Logger) (func(time.Time) error, bool) {
 	if cfg.FenceWatchdog == "" {
 		log.Warn("no fencing watchdog: a StatefulSet pod may run on here after its lease ran out while this agent is down")
-		return nil, nil
+		return nil, false
 	}
-	k, err := fencewatch.Start(ctx, cfg.FenceWatchdog, cfg.DataDir, log)
-	if err != nil {
-		return nil, err
-	}
-	return k.Renewed, nil
+	return fencewatch.NewKeeper(ctx, cfg.FenceWatchdog, cfg.DataDir, log).Renewed, fencewatch.Armed(cfg.DataDir)
 }
 
 // supervisedContainerd is the agent's own containerd across restarts: each

@@ -35,8 +35,8 @@ func (m *memMachine) podNetwork(context.Context, Config, string) (string, error)
 
 // guardLease: the in-memory pods end with the process, so nothing
 // outlives the agent to be fenced.
-func (m *memMachine) guardLease(context.Context, Config, *slog.Logger) (func(time.Time) error, error) {
-	return nil, nil
+func (m *memMachine) guardLease(context.Context, Config, *slog.Logger) (func(time.Time) error, bool) {
+	return nil, false
 }
 
 func (m *memMachine) startRuntime(_ context.Context, rc runtimeConfig, onStop func(func())) (nodeRuntime, runtimeDaemon, error) {

@@ -429,6 +429,14 @@ func TestClusterFencingOutlivesAgent(t *testing.T) {
 		n := beats(db.Spec.NodeName)
 		return n >= 3, fmt.Sprintf("%d heartbeats", n)
 	})
+	// Only db-0's node held a lease, so only it started a watchdog: its
+	// deadline file is written by the watchdog's agent alone.
+	for i, ag := range c.Agents {
+		_, err := os.Stat(filepath.Join(ag.Opts.DataDir, "fence.json"))
+		if armed := err == nil; armed != (i == victim) {
+			t.Errorf("agent %d (db-0 on agent %d): fencing deadline written %v", i, victim, armed)
+		}
+	}
 
 	c.Kill9(victim)
 	killed := time.Now()

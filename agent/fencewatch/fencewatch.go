@@ -88,38 +88,62 @@ func readRecord(dataDir string) (record, error) {
 	return rec, nil
 }
 
-// Keeper is the agent's side: it starts the watchdog, starts another if
-// that one exits while the agent runs, and tells it of each renewal.
+// Keeper is the agent's side: it starts the watchdog at the first renewal
+// it is told of, starts another if that one exits while the agent runs,
+// and tells it of each renewal.
 type Keeper struct {
+	ctx               context.Context
 	exe, dataDir, run string
 	log               *slog.Logger
 
 	mu   sync.Mutex
-	poke *os.File // write end of the current watchdog's pipe
+	poke *os.File // write end of the current watchdog's pipe; nil until the first
 }
 
-// Start starts the watchdog (exe fence-watchdog, exe being the shoal
-// binary) for the agent whose data dir is dataDir. When ctx ends the
-// watchdog is left running, told only that the agent is gone: it stays
-// on guard until the lease it knows runs out.
-func Start(ctx context.Context, exe, dataDir string, log *slog.Logger) (*Keeper, error) {
+// NewKeeper prepares the watchdog (exe fence-watchdog, exe being the shoal
+// binary) for the agent whose data dir is dataDir. Nothing runs until the
+// first renewal: a node that never runs a StatefulSet pod has nothing to
+// fence, and does not pay for a process that idles for its whole life.
+// When ctx ends a started watchdog is left running, told only that the
+// agent is gone: it stays on guard until the lease it knows runs out.
+func NewKeeper(ctx context.Context, exe, dataDir string, log *slog.Logger) *Keeper {
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
-	k := &Keeper{exe: exe, dataDir: dataDir, run: hex.EncodeToString(id), log: log.With("component", "fence-watchdog")}
-	cmd, err := k.spawn()
-	if err != nil {
-		return nil, err
+	return &Keeper{ctx: ctx, exe: exe, dataDir: dataDir, run: hex.EncodeToString(id), log: log.With("component", "fence-watchdog")}
+}
+
+// Armed reports whether an agent of dataDir ever told a watchdog of a
+// renewal: StatefulSet containers an earlier run started may still run
+// there, and an agent restarted over them renews, and so takes over their
+// guard, before its state may show them.
+func Armed(dataDir string) bool {
+	_, err := os.Lstat(filepath.Join(dataDir, File))
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// started starts the first watchdog; the caller holds k.mu.
+func (k *Keeper) started() error {
+	if k.poke != nil {
+		return nil
 	}
-	go k.supervise(ctx, cmd)
-	return k, nil
+	if err := k.ctx.Err(); err != nil {
+		return fmt.Errorf("start fencing watchdog: agent stopping: %w", err)
+	}
+	cmd, w, err := k.spawn()
+	if err != nil {
+		return err
+	}
+	k.poke = w
+	go k.supervise(cmd)
+	return nil
 }
 
 // spawn starts one watchdog in its own session, so that a signal to the
 // agent's process group (a Ctrl-C, a supervisor's stop) does not reach it.
-func (k *Keeper) spawn() (*exec.Cmd, error) {
+func (k *Keeper) spawn() (*exec.Cmd, *os.File, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("start fencing watchdog: %w", err)
+		return nil, nil, fmt.Errorf("start fencing watchdog: %w", err)
 	}
 	defer r.Close()
 	logPath := filepath.Join(k.dataDir, LogFile)
@@ -131,7 +155,7 @@ func (k *Keeper) spawn() (*exec.Cmd, error) {
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		w.Close()
-		return nil, fmt.Errorf("start fencing watchdog: %w", err)
+		return nil, nil, fmt.Errorf("start fencing watchdog: %w", err)
 	}
 	defer logf.Close()
 	cmd := exec.Command(k.exe, Command, "--data-dir", k.dataDir, "--run", k.run)
@@ -139,23 +163,16 @@ func (k *Keeper) spawn() (*exec.Cmd, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("start fencing watchdog %s: %w", k.exe, err)
-	}
-	k.mu.Lock()
-	old := k.poke
-	k.poke = w
-	k.mu.Unlock()
-	if old != nil {
-		old.Close()
+		return nil, nil, fmt.Errorf("start fencing watchdog %s: %w", k.exe, err)
 	}
 	k.log.Debug("fencing watchdog started", "pid", cmd.Process.Pid)
-	return cmd, nil
+	return cmd, w, nil
 }
 
 // supervise reaps the watchdog and starts another while the agent runs;
-// when ctx ends it closes the pipe, the watchdog's word that the agent is
-// gone (a crashed agent's pipe closes with it).
-func (k *Keeper) supervise(ctx context.Context, cmd *exec.Cmd) {
+// when the agent's context ends it closes the pipe, the watchdog's word
+// that the agent is gone (a crashed agent's pipe closes with it).
+func (k *Keeper) supervise(cmd *exec.Cmd) {
 	defer func() {
 		k.mu.Lock()
 		k.poke.Close()
@@ -165,30 +182,43 @@ func (k *Keeper) supervise(ctx context.Context, cmd *exec.Cmd) {
 	for {
 		go func() { exited <- cmd.Wait() }()
 		select {
-		case <-ctx.Done():
+		case <-k.ctx.Done():
 			return
 		case err := <-exited:
 			k.log.Warn("fencing watchdog exited; starting another", "err", err)
 		}
 		for {
 			select {
-			case <-ctx.Done():
+			case <-k.ctx.Done():
 				return
 			case <-time.After(time.Second):
 			}
-			next, err := k.spawn()
-			if err == nil {
-				cmd = next
-				break
+			next, w, err := k.spawn()
+			if err != nil {
+				k.log.Warn("fencing watchdog", "err", err)
+				continue
 			}
-			k.log.Warn("fencing watchdog", "err", err)
+			k.mu.Lock()
+			k.poke.Close()
+			k.poke = w
+			k.mu.Unlock()
+			cmd = next
+			break
 		}
 	}
 }
 
 // Renewed records that the lease now runs until deadline (on this
-// process's clock) and wakes the watchdog to read it.
+// process's clock) and wakes the watchdog to read it, starting it at the
+// first renewal. The watchdog runs before the deadline is written: a
+// restarted agent's deadline is an earlier run's watchdog's word to leave,
+// and nothing may then be left unguarded.
 func (k *Keeper) Renewed(deadline time.Time) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.started(); err != nil {
+		return err
+	}
 	b, err := json.Marshal(record{Run: k.run, Deadline: Boottime() + time.Until(deadline)})
 	if err != nil {
 		return err
@@ -196,8 +226,6 @@ func (k *Keeper) Renewed(deadline time.Time) error {
 	if err := atomicfile.Write(filepath.Join(k.dataDir, File), b, 0o600); err != nil {
 		return fmt.Errorf("record fencing deadline: %w", err)
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	// A watchdog that does not read (stopped, or being replaced) must not
 	// hold up the renewals: it reads the file when its timer fires anyway.
 	_ = k.poke.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))

@@ -204,10 +204,7 @@ func TestKeeper(t *testing.T) {
 	}
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	k, err := Start(ctx, exe, dir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := NewKeeper(ctx, exe, dir, slog.New(slog.DiscardHandler))
 	for range 3 {
 		if err := k.Renewed(time.Now().Add(500 * time.Millisecond)); err != nil {
 			t.Fatal(err)
@@ -246,9 +243,7 @@ func TestKeeperRestartsWatchdog(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if _, err := Start(ctx, exe, dir, slog.New(slog.DiscardHandler)); err != nil {
+	if err := newKeeper(t, exe, dir).Renewed(time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	var first int
@@ -266,6 +261,70 @@ func TestKeeperRestartsWatchdog(t *testing.T) {
 		pids := watchdogsOf(dir)
 		return len(pids) == 1 && pids[0] != first, fmt.Sprint(pids)
 	})
+}
+
+// TestKeeperStartsAtFirstRenewal: no watchdog runs before the first
+// renewal, one runs after it, and a renewal whose watchdog cannot start
+// fails without writing the deadline, which would tell an earlier run's
+// watchdog to leave.
+func TestKeeperStartsAtFirstRenewal(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		exe   string
+		armed bool // after the renewal
+	}{
+		{"starts", exe, true},
+		{"cannot start", filepath.Join(t.TempDir(), "missing"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			k := newKeeper(t, tt.exe, dir)
+			time.Sleep(100 * time.Millisecond)
+			if pids := watchdogsOf(dir); len(pids) != 0 || Armed(dir) {
+				t.Fatalf("before any renewal: watchdogs %v, armed %v", pids, Armed(dir))
+			}
+			err := k.Renewed(time.Now().Add(time.Minute))
+			if (err == nil) != tt.armed || Armed(dir) != tt.armed {
+				t.Fatalf("renewal: err %v, armed %v, want armed %v", err, Armed(dir), tt.armed)
+			}
+			if !tt.armed {
+				return
+			}
+			if pids := watchdogsOf(dir); len(pids) != 1 {
+				t.Fatalf("after the renewal: watchdogs %v, want one", pids)
+			}
+			for range 3 {
+				if err := k.Renewed(time.Now().Add(time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if pids := watchdogsOf(dir); len(pids) != 1 {
+				t.Fatalf("after more renewals: watchdogs %v, want still one", pids)
+			}
+		})
+	}
+}
+
+// newKeeper is a Keeper whose agent ends with the test, and whose
+// watchdogs, which would guard a deadline past it, are killed then.
+func newKeeper(t *testing.T, exe, dir string) *Keeper {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		for _, pid := range watchdogsOf(dir) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		poll.Until(t, 10*time.Second, "the watchdogs to exit", func() (bool, string) {
+			pids := watchdogsOf(dir)
+			return len(pids) == 0, fmt.Sprint(pids)
+		})
+	})
+	return NewKeeper(ctx, exe, dir, slog.New(slog.DiscardHandler))
 }
 
 // watchdogsOf lists the live watchdog processes of data dir dir.
@@ -301,9 +360,7 @@ func TestKeeperRotatesLog(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, LogFile), big, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if _, err := Start(ctx, exe, dir, slog.New(slog.DiscardHandler)); err != nil {
+	if err := newKeeper(t, exe, dir).Renewed(time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	old, err := os.Stat(filepath.Join(dir, LogFile+".1"))
