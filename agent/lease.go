@@ -148,9 +148,11 @@ type leaseRenewal struct {
 	// idle node does not wake for this at all.
 	changed func() <-chan struct{}
 	holder  *leaseHolder
-	// guard is told each confirmed renewal's deadline (the fencing
-	// watchdog's, started at the first); nil when there is none.
-	guard    func(deadline time.Time) error
+	// guard is told each confirmed renewal's deadline; nil when there
+	// is none. told is the last deadline it was told, zero once it was
+	// released from it.
+	guard    leaseGuard
+	told     time.Time
 	lease    time.Duration
 	log      *slog.Logger
 	wasValid bool
@@ -174,8 +176,10 @@ func (l *leaseRenewal) renewOnce(ctx context.Context) error {
 		// leader's margin before it places them elsewhere. A renewal
 		// the watchdog was not told of does not count: a pod started on
 		// it would outlive this agent unguarded.
-		if gerr := l.guard(sent.Add(l.lease)); gerr != nil {
+		if gerr := l.guard.Renewed(sent.Add(l.lease)); gerr != nil {
 			err = fmt.Errorf("fencing watchdog not told of the renewal: %w", gerr)
+		} else {
+			l.told = sent.Add(l.lease)
 		}
 	}
 	if err == nil {
@@ -216,6 +220,11 @@ func (l *leaseRenewal) run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-changed:
+			case <-l.releaseAfter():
+				// The last deadline has passed with no StatefulSet pod
+				// here: the watchdog fences what may be left, and goes.
+				l.guard.Release()
+				l.told = time.Time{}
 			}
 			continue
 		}
@@ -229,6 +238,16 @@ func (l *leaseRenewal) run(ctx context.Context) {
 		}
 		_ = l.renewOnce(ctx) // it logs what changes
 	}
+}
+
+// releaseAfter fires a second after the last deadline the guard was told
+// (nil if none): a second, so that its watchdog has fenced that deadline
+// by then and leaves at once.
+func (l *leaseRenewal) releaseAfter() <-chan time.Time {
+	if l.told.IsZero() {
+		return nil
+	}
+	return time.After(time.Until(l.told) + time.Second)
 }
 
 // first sends the renewal made before the reconciler starts, when an
@@ -255,7 +274,7 @@ func (l *leaseRenewal) first(ctx context.Context, armed bool) {
 
 // startLeaseRenewal starts renewing this node's lease whenever it is
 // assigned a StatefulSet pod in the state.
-func startLeaseRenewal(ctx context.Context, loop func(func(context.Context)), w *leaderWriter, store stateSource, guard func(time.Time) error, armed bool, cfg Config, log *slog.Logger) *leaseHolder {
+func startLeaseRenewal(ctx context.Context, loop func(func(context.Context)), w *leaderWriter, store stateSource, guard leaseGuard, armed bool, cfg Config, log *slog.Logger) *leaseHolder {
 	// The node gives up a quarter of the lease early: after its lease lapses
 	// it still needs a resync tick and a (capped) grace period to stop its
 	// StatefulSet pods, all before the leader's lease + margin runs out.
@@ -266,6 +285,17 @@ func startLeaseRenewal(ctx context.Context, loop func(func(context.Context)), w 
 	l.first(ctx, armed)
 	loop(l.run)
 	return holder
+}
+
+// leaseGuard stops this node's StatefulSet containers when its lease runs
+// out and the agent cannot (fencewatch.Keeper).
+type leaseGuard interface {
+	// Renewed is told each confirmed renewal's deadline, before the
+	// lease counts; the first starts the guard.
+	Renewed(deadline time.Time) error
+	// Release: the node holds no lease and the last deadline told has
+	// passed. A later Renewed starts the guard again.
+	Release()
 }
 
 // stateSource is the state and word of its next change (a

@@ -145,7 +145,7 @@ func TestLeaseFirstRenewalAndGuard(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var renewals int
-			var deadlines []time.Time
+			g := &fakeGuard{err: tt.guardErr}
 			l := &leaseRenewal{node: "n1", every: lease / 4, lease: lease, log: slog.New(slog.DiscardHandler),
 				holder: &leaseHolder{h: autopilot.NewHolder(lease * 3 / 4), regained: make(chan struct{}, 1)},
 				need:   func() bool { return tt.need },
@@ -154,7 +154,7 @@ func TestLeaseFirstRenewalAndGuard(t *testing.T) {
 					return 7, nil
 				}}
 			if tt.guard {
-				l.guard = func(d time.Time) error { deadlines = append(deadlines, d); return tt.guardErr }
+				l.guard = g
 			}
 			start := time.Now()
 			l.first(context.Background(), tt.armed)
@@ -167,6 +167,7 @@ func TestLeaseFirstRenewalAndGuard(t *testing.T) {
 			if got := l.holder.stateIndex() == 7; got != tt.valid {
 				t.Fatalf("state index %d with the lease valid %v", l.holder.stateIndex(), tt.valid)
 			}
+			deadlines := g.told()
 			if !tt.guard || !tt.renewed {
 				if len(deadlines) != 0 {
 					t.Fatalf("watchdog told %v with no renewal", deadlines)
@@ -178,6 +179,86 @@ func TestLeaseFirstRenewalAndGuard(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fakeGuard records what a leaseRenewal tells its watchdog (each
+// deadline, also those it refuses with err).
+type fakeGuard struct {
+	err      error
+	mu       sync.Mutex
+	ds       []time.Time
+	releases []time.Time
+}
+
+func (g *fakeGuard) Renewed(d time.Time) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.ds = append(g.ds, d)
+	return g.err
+}
+
+func (g *fakeGuard) Release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.releases = append(g.releases, time.Now())
+}
+
+func (g *fakeGuard) told() []time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]time.Time(nil), g.ds...)
+}
+
+func (g *fakeGuard) released() []time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]time.Time(nil), g.releases...)
+}
+
+// TestLeaseGuardReleased: once the node needs no lease, its watchdog is
+// released a second after the last deadline it was told, not before and
+// only once; a StatefulSet pod placed here again tells it anew.
+func TestLeaseGuardReleased(t *testing.T) {
+	const lease = 200 * time.Millisecond
+	var need atomic.Bool
+	var mu sync.Mutex
+	changed := make(chan struct{})
+	change := func(v bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		need.Store(v)
+		close(changed)
+		changed = make(chan struct{})
+	}
+	g := &fakeGuard{}
+	l := &leaseRenewal{node: "n1", every: lease / 4, lease: lease, log: slog.New(slog.DiscardHandler), guard: g,
+		holder: &leaseHolder{h: autopilot.NewHolder(lease * 3 / 4), regained: make(chan struct{}, 1)},
+		need:   need.Load,
+		changed: func() <-chan struct{} {
+			mu.Lock()
+			defer mu.Unlock()
+			return changed
+		},
+		renew: func(context.Context, string) (uint64, error) { return 1, nil }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	change(true)
+	poll.Until(t, 5*time.Second, "renewals told to the watchdog", poll.Bool(func() bool { return len(g.told()) >= 3 }))
+	change(false)
+	poll.Until(t, 5*time.Second, "the watchdog released", poll.Bool(func() bool { return len(g.released()) > 0 }))
+	told, rel := g.told(), g.released()
+	if last := told[len(told)-1]; rel[0].Before(last.Add(time.Second)) {
+		t.Fatalf("released at %v, before a second past the last deadline told, %v", rel[0], last)
+	}
+	time.Sleep(2 * time.Second)
+	if n := len(g.released()); n != 1 {
+		t.Fatalf("released %d times, want once", n)
+	}
+	change(true)
+	poll.Until(t, 5*time.Second, "the watchdog told again", poll.Bool(func() bool { return len(g.told()) > len(told) }))
 }
 
 func TestHasStatefulSetPod(t *testing.T) {

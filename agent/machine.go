@@ -7,7 +7,6 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/containerd/containerd/v2/pkg/oci"
 
@@ -34,11 +33,10 @@ type machine interface {
 	startRuntime(ctx context.Context, rc runtimeConfig, onStop func(func())) (nodeRuntime, runtimeDaemon, error)
 	// guardLease prepares what stops this node's StatefulSet containers
 	// when its fencing lease runs out and the agent cannot (the fencing
-	// watchdog); renewed is told each renewal's deadline, before the
-	// lease counts, and starts it at the first. renewed is nil when the
-	// pods do not outlive the agent. armed: an earlier run's StatefulSet
-	// containers may still run here, on that run's guard.
-	guardLease(ctx context.Context, cfg Config, log *slog.Logger) (renewed func(deadline time.Time) error, armed bool)
+	// watchdog): nil when the pods do not outlive the agent. armed: an
+	// earlier run's StatefulSet containers may still run here, on that
+	// run's guard.
+	guardLease(ctx context.Context, cfg Config, log *slog.Logger) (guard leaseGuard, armed bool)
 }
 
 // runtimeConfig is what the runtime is started with: the agent's
@@ -129,12 +127,12 @@ func (hostMachine) startRuntime(ctx context.Context, rc runtimeConfig, onStop fu
 }
 
 // guardLease prepares the fencing watchdog: containers outlive the agent.
-func (hostMachine) guardLease(ctx context.Context, cfg Config, log *slog.Logger) (func(time.Time) error, bool) {
+func (hostMachine) guardLease(ctx context.Context, cfg Config, log *slog.Logger) (leaseGuard, bool) {
 	if cfg.FenceWatchdog == "" {
 		log.Warn("no fencing watchdog: a StatefulSet pod may run on here after its lease ran out while this agent is down")
 		return nil, false
 	}
-	return fencewatch.NewKeeper(ctx, cfg.FenceWatchdog, cfg.DataDir, log).Renewed, fencewatch.Armed(cfg.DataDir)
+	return fencewatch.NewKeeper(ctx, cfg.FenceWatchdog, cfg.DataDir, log), fencewatch.Armed(cfg.DataDir)
 }
 
 // supervisedContainerd is the agent's own containerd across restarts: each

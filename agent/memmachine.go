@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"shoal/runtime/memrt"
 )
@@ -35,7 +34,7 @@ func (m *memMachine) podNetwork(context.Context, Config, string) (string, error)
 
 // guardLease: the in-memory pods end with the process, so nothing
 // outlives the agent to be fenced.
-func (m *memMachine) guardLease(context.Context, Config, *slog.Logger) (func(time.Time) error, bool) {
+func (m *memMachine) guardLease(context.Context, Config, *slog.Logger) (leaseGuard, bool) {
 	return nil, false
 }
 

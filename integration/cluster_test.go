@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -470,6 +472,13 @@ func TestClusterFencingOutlivesAgent(t *testing.T) {
 	if res := w.checkExclusive(); !res.Passed {
 		t.Fatal(res.Detail)
 	}
+	// The restarted agent took the guard over (its data dir was armed),
+	// and with no StatefulSet pod left there it lets its watchdog go once
+	// the lease it renewed at start has run out.
+	poll.Until(t, ClusterTimeout, "the restarted agent to release its fencing watchdog", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(c.Agents[victim].Opts.DataDir, "fence.json"))
+		return errors.Is(err, fs.ErrNotExist), fmt.Sprint(err)
+	})
 }
 
 // TestClusterPodToPod: a pod on one node fetches a page from a

@@ -20,6 +20,13 @@
 //     watchdog waits for the deadline, then fences and exits; a restarted
 //     agent's first renewal writes its own run into the file, and the old
 //     watchdog, seeing it, leaves the guard to the new one.
+//
+// The agent starts its watchdog at its first renewal, and renews only
+// while it is assigned a StatefulSet pod: a node that never is runs none.
+// Once it holds no lease and the last deadline has passed, the agent
+// closes the pipe as if it were gone, waits for the watchdog to fence that
+// deadline and leave, and removes the file; the next renewal starts
+// another watchdog.
 package fencewatch
 
 import (
@@ -90,14 +97,22 @@ func readRecord(dataDir string) (record, error) {
 
 // Keeper is the agent's side: it starts the watchdog at the first renewal
 // it is told of, starts another if that one exits while the agent runs,
-// and tells it of each renewal.
+// tells it of each renewal, and lets it go when the node holds no lease.
 type Keeper struct {
 	ctx               context.Context
 	exe, dataDir, run string
 	log               *slog.Logger
 
-	mu   sync.Mutex
-	poke *os.File // write end of the current watchdog's pipe; nil until the first
+	mu sync.Mutex
+	// poke is the write end of the current watchdog's pipe, nil while
+	// none guards this run's renewals; release is closed to let it go.
+	poke    *os.File
+	release chan struct{}
+	// gen counts the watchdogs started at a renewal: a released one's
+	// supervisor removes File only if no renewal started another since.
+	// cur is the name the current one guards under.
+	gen int
+	cur string
 }
 
 // NewKeeper prepares the watchdog (exe fence-watchdog, exe being the shoal
@@ -112,16 +127,17 @@ func NewKeeper(ctx context.Context, exe, dataDir string, log *slog.Logger) *Keep
 	return &Keeper{ctx: ctx, exe: exe, dataDir: dataDir, run: hex.EncodeToString(id), log: log.With("component", "fence-watchdog")}
 }
 
-// Armed reports whether an agent of dataDir ever told a watchdog of a
-// renewal: StatefulSet containers an earlier run started may still run
-// there, and an agent restarted over them renews, and so takes over their
-// guard, before its state may show them.
+// Armed reports whether a deadline was left in dataDir by a watchdog
+// still on guard, or not yet released: StatefulSet containers an earlier
+// run started may still run there, and an agent restarted over them
+// renews, and so takes over their guard, before its state may show them.
 func Armed(dataDir string) bool {
 	_, err := os.Lstat(filepath.Join(dataDir, File))
 	return !errors.Is(err, fs.ErrNotExist)
 }
 
-// started starts the first watchdog; the caller holds k.mu.
+// started starts a watchdog if none guards this run's renewals; the
+// caller holds k.mu.
 func (k *Keeper) started() error {
 	if k.poke != nil {
 		return nil
@@ -129,18 +145,37 @@ func (k *Keeper) started() error {
 	if err := k.ctx.Err(); err != nil {
 		return fmt.Errorf("start fencing watchdog: agent stopping: %w", err)
 	}
-	cmd, w, err := k.spawn()
+	// Each watchdog started at a renewal guards under its own name: a
+	// released one that sees another's deadline in File leaves at once,
+	// as on an agent's restart, instead of guarding it too.
+	run := fmt.Sprintf("%s.%d", k.run, k.gen+1)
+	cmd, w, err := k.spawn(run)
 	if err != nil {
 		return err
 	}
-	k.poke = w
-	go k.supervise(cmd)
+	k.gen++
+	k.cur, k.poke, k.release = run, w, make(chan struct{})
+	go k.supervise(cmd, w, run, k.release, k.gen)
 	return nil
+}
+
+// Release lets the watchdog go: the node holds no lease and the last
+// deadline it was told has passed. It is told, as when the agent is gone,
+// and leaves once that deadline is fenced; its data dir is then no longer
+// Armed. A renewal after this starts another.
+func (k *Keeper) Release() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.poke == nil {
+		return
+	}
+	close(k.release)
+	k.poke, k.release = nil, nil
 }
 
 // spawn starts one watchdog in its own session, so that a signal to the
 // agent's process group (a Ctrl-C, a supervisor's stop) does not reach it.
-func (k *Keeper) spawn() (*exec.Cmd, *os.File, error) {
+func (k *Keeper) spawn(run string) (*exec.Cmd, *os.File, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, nil, fmt.Errorf("start fencing watchdog: %w", err)
@@ -158,7 +193,7 @@ func (k *Keeper) spawn() (*exec.Cmd, *os.File, error) {
 		return nil, nil, fmt.Errorf("start fencing watchdog: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(k.exe, Command, "--data-dir", k.dataDir, "--run", k.run)
+	cmd := exec.Command(k.exe, Command, "--data-dir", k.dataDir, "--run", run)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = r, logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -169,43 +204,86 @@ func (k *Keeper) spawn() (*exec.Cmd, *os.File, error) {
 	return cmd, w, nil
 }
 
-// supervise reaps the watchdog and starts another while the agent runs;
-// when the agent's context ends it closes the pipe, the watchdog's word
-// that the agent is gone (a crashed agent's pipe closes with it).
-func (k *Keeper) supervise(cmd *exec.Cmd) {
+// supervise reaps the watchdog whose pipe is w and starts another while
+// the agent runs, until it is released or the agent's context ends. It
+// then closes the pipe, the watchdog's word that nobody renews any more (a
+// crashed agent's pipe closes with it); a released watchdog is waited for.
+func (k *Keeper) supervise(cmd *exec.Cmd, w *os.File, run string, release <-chan struct{}, gen int) {
 	defer func() {
 		k.mu.Lock()
-		k.poke.Close()
+		w.Close()
 		k.mu.Unlock()
 	}()
-	exited := make(chan error, 1)
 	for {
+		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
 		select {
 		case <-k.ctx.Done():
 			return
+		case <-release:
+			k.released(w, exited, gen)
+			return
 		case err := <-exited:
 			k.log.Warn("fencing watchdog exited; starting another", "err", err)
 		}
-		for {
-			select {
-			case <-k.ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-			next, w, err := k.spawn()
-			if err != nil {
-				k.log.Warn("fencing watchdog", "err", err)
-				continue
-			}
-			k.mu.Lock()
-			k.poke.Close()
-			k.poke = w
-			k.mu.Unlock()
-			cmd = next
-			break
+		next, nw := k.respawn(run, release)
+		if next == nil {
+			return
 		}
+		k.mu.Lock()
+		if k.poke == w {
+			k.poke = nw
+		}
+		w.Close()
+		k.mu.Unlock()
+		cmd, w = next, nw
 	}
+}
+
+// respawn starts another watchdog a second after one exited, and again
+// until one starts; nil when it is released or the agent's context ends
+// first.
+func (k *Keeper) respawn(run string, release <-chan struct{}) (*exec.Cmd, *os.File) {
+	for {
+		select {
+		case <-k.ctx.Done():
+			return nil, nil
+		case <-release:
+			return nil, nil
+		case <-time.After(time.Second):
+		}
+		next, w, err := k.spawn(run)
+		if err == nil {
+			return next, w
+		}
+		k.log.Warn("fencing watchdog", "err", err)
+	}
+}
+
+// released lets a released watchdog go and waits for it: once it has
+// left, having fenced its last deadline, File is removed, unless a
+// renewal has since started another watchdog, whose File it is.
+func (k *Keeper) released(w *os.File, exited <-chan error, gen int) {
+	k.mu.Lock()
+	w.Close()
+	k.mu.Unlock()
+	var err error
+	select {
+	case <-k.ctx.Done():
+		return
+	case err = <-exited:
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err != nil || k.gen != gen {
+		k.log.Debug("fencing watchdog released", "err", err, "superseded", k.gen != gen)
+		return
+	}
+	if err := os.Remove(filepath.Join(k.dataDir, File)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		k.log.Warn("fencing watchdog released", "err", err)
+		return
+	}
+	k.log.Debug("fencing watchdog released: no lease held here")
 }
 
 // Renewed records that the lease now runs until deadline (on this
@@ -219,7 +297,7 @@ func (k *Keeper) Renewed(deadline time.Time) error {
 	if err := k.started(); err != nil {
 		return err
 	}
-	b, err := json.Marshal(record{Run: k.run, Deadline: Boottime() + time.Until(deadline)})
+	b, err := json.Marshal(record{Run: k.cur, Deadline: Boottime() + time.Until(deadline)})
 	if err != nil {
 		return err
 	}

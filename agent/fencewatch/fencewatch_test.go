@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -305,6 +306,59 @@ func TestKeeperStartsAtFirstRenewal(t *testing.T) {
 			}
 			if pids := watchdogsOf(dir); len(pids) != 1 {
 				t.Fatalf("after more renewals: watchdogs %v, want still one", pids)
+			}
+		})
+	}
+}
+
+// TestKeeperRelease: a released watchdog fences its last deadline, leaves,
+// and its deadline file goes (a restart starts none); a renewal then starts
+// another. Released and at once renewed again, the file stays: it is the
+// new watchdog's.
+func TestKeeperRelease(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, renewAtOnce := range []bool{false, true} {
+		t.Run(fmt.Sprintf("renewed at once %v", renewAtOnce), func(t *testing.T) {
+			dir := t.TempDir()
+			k := newKeeper(t, exe, dir)
+			if err := k.Renewed(time.Now().Add(300 * time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			first := watchdogsOf(dir)
+			if len(first) != 1 {
+				t.Fatalf("watchdogs %v, want one", first)
+			}
+			poll.Until(t, 10*time.Second, "the deadline fenced", func() (bool, string) {
+				_, err := os.Stat(filepath.Join(dir, "fenced"))
+				return err == nil, fmt.Sprint(err)
+			})
+			k.Release()
+			if renewAtOnce {
+				// A deadline the released watchdog would guard until it
+				// passed if it took it for its own.
+				if err := k.Renewed(time.Now().Add(time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			poll.Until(t, 10*time.Second, "the released watchdog to leave", func() (bool, string) {
+				pids := watchdogsOf(dir)
+				return !slices.Contains(pids, first[0]), fmt.Sprint(pids)
+			})
+			if renewAtOnce {
+				if pids := watchdogsOf(dir); len(pids) != 1 || !Armed(dir) {
+					t.Fatalf("renewed after the release: watchdogs %v, armed %v", pids, Armed(dir))
+				}
+				return
+			}
+			poll.Until(t, 10*time.Second, "the deadline file removed", poll.Bool(func() bool { return !Armed(dir) }))
+			if err := k.Renewed(time.Now().Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if pids := watchdogsOf(dir); len(pids) != 1 || pids[0] == first[0] || !Armed(dir) {
+				t.Fatalf("renewed after the release: watchdogs %v (first %d), armed %v", pids, first[0], Armed(dir))
 			}
 		})
 	}
