@@ -14,34 +14,45 @@ import (
 	"shoal/internal/poll"
 )
 
+// needState is the state as a leaseRenewal reads it: need is what it says
+// of this node, and each change of it closes the channel changedCh gave,
+// as consensus.Store's Changed does.
+type needState struct {
+	need    atomic.Bool
+	mu      sync.Mutex
+	changed chan struct{}
+}
+
+func newNeedState() *needState { return &needState{changed: make(chan struct{})} }
+
+func (s *needState) set(v bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.need.Store(v)
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *needState) changedCh() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
 // TestLeaseRenewalOnlyWhileNeeded: a node renews its fencing lease once at
 // start, then only while it is assigned a StatefulSet pod; the first renewal that makes the
 // lease valid says so at once (the reconciler starts the waiting pods), a
 // failed renewal leaves it invalid, and renewals stop when the last such
 // pod leaves.
 func TestLeaseRenewalOnlyWhileNeeded(t *testing.T) {
-	var need, fail atomic.Bool
+	var fail atomic.Bool
 	fail.Store(true)
 	var renewals atomic.Int64
-	// The state: need is what it says of this node, and each change of it
-	// closes changed, as consensus.Store's Changed does.
-	var mu sync.Mutex
-	changed := make(chan struct{})
-	change := func(v bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		need.Store(v)
-		close(changed)
-		changed = make(chan struct{})
-	}
+	st := newNeedState()
+	change := st.set
 	holder := &leaseHolder{h: autopilot.NewHolder(time.Minute), regained: make(chan struct{}, 1)}
 	l := &leaseRenewal{node: "n1", every: 20 * time.Millisecond, holder: holder,
-		need: need.Load, log: slog.New(slog.DiscardHandler),
-		changed: func() <-chan struct{} {
-			mu.Lock()
-			defer mu.Unlock()
-			return changed
-		},
+		need: st.need.Load, log: slog.New(slog.DiscardHandler), changed: st.changedCh,
 		renew: func(_ context.Context, node string) (uint64, error) {
 			if node != "n1" {
 				t.Errorf("renewed the lease of %q", node)
@@ -220,25 +231,12 @@ func (g *fakeGuard) released() []time.Time {
 // only once; a StatefulSet pod placed here again tells it anew.
 func TestLeaseGuardReleased(t *testing.T) {
 	const lease = 200 * time.Millisecond
-	var need atomic.Bool
-	var mu sync.Mutex
-	changed := make(chan struct{})
-	change := func(v bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		need.Store(v)
-		close(changed)
-		changed = make(chan struct{})
-	}
+	st := newNeedState()
+	change := st.set
 	g := &fakeGuard{}
 	l := &leaseRenewal{node: "n1", every: lease / 4, lease: lease, log: slog.New(slog.DiscardHandler), guard: g,
 		holder: &leaseHolder{h: autopilot.NewHolder(lease * 3 / 4), regained: make(chan struct{}, 1)},
-		need:   need.Load,
-		changed: func() <-chan struct{} {
-			mu.Lock()
-			defer mu.Unlock()
-			return changed
-		},
+		need:   st.need.Load, changed: st.changedCh,
 		renew: func(context.Context, string) (uint64, error) { return 1, nil }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
