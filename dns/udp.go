@@ -41,7 +41,8 @@ const (
 // appended to out and returned, for the caller to write; otherwise the
 // slow path answers (writing on pc itself) and datagram returns nil.
 func (s *Server) datagram(pc *net.UDPConn, b []byte, from netip.AddrPort, out []byte, sc *fastScratch, start time.Time) []byte {
-	if _, _, ok := parseQuery(b, sc); !ok {
+	q, nameLen, ok := parseQuery(b, sc)
+	if !ok {
 		s.slowUDP(pc, b, from, start, notAsked)
 		return nil
 	}
@@ -49,7 +50,7 @@ func (s *Server) datagram(pc *net.UDPConn, b []byte, from netip.AddrPort, out []
 		s.slowUDP(pc, b, from, start, limited)
 		return nil
 	}
-	resp, qtype, rcode, ok := s.table.Load().appendFast(out, b, sc)
+	resp, qtype, rcode, ok := s.table.Load().answerFast(out, b, q, nameLen, sc)
 	if !ok {
 		s.slowUDP(pc, b, from, start, admitted)
 		return nil

@@ -193,7 +193,7 @@ func (r *udpReader) handle(i int, start time.Time) {
 	if resp == nil {
 		return
 	}
-	// appendFast never answers more than EDNSSize bytes, so resp is
+	// answerFast never answers more than EDNSSize bytes, so resp is
 	// outBufs[k]: the iovec points there.
 	r.outIov[k].Base = &r.outBufs[k][0]
 	r.outIov[k].SetLen(len(resp))

@@ -273,15 +273,14 @@ func lowerName(b []byte, off int, sc *fastScratch) (end, n int, ok bool) {
 	}
 }
 
-// appendFast appends to out the response to the query datagram req, if the
-// fast path can answer it: a cluster name, its NODATA or an NXDOMAIN in
-// the cluster domain, small enough for the client's UDP limit. It returns
-// the query type and response code for the metrics. ok is false for
-// everything else, which goes to Handle: names to forward, unusual
-// queries, answers to truncate.
-func (t *Table) appendFast(out, req []byte, sc *fastScratch) (resp []byte, qtype uint16, rcode int, ok bool) {
-	q, nameLen, ok := parseQuery(req, sc)
-	if !ok || q.qtype == dns.TypeANY {
+// answerFast appends to out the response to the query datagram req, which
+// parseQuery has read into q and sc, if the fast path can answer it: a
+// cluster name, its NODATA or an NXDOMAIN in the cluster domain, small
+// enough for the client's UDP limit. It returns the query type and
+// response code for the metrics. ok is false for everything else, which
+// goes to Handle: names to forward, unusual queries, answers to truncate.
+func (t *Table) answerFast(out, req []byte, q wireQuery, nameLen int, sc *fastScratch) (resp []byte, qtype uint16, rcode int, ok bool) {
+	if q.qtype == dns.TypeANY {
 		return out, 0, 0, false
 	}
 	name := sc.name[:nameLen]

@@ -292,3 +292,13 @@ func BenchmarkFastPathA(b *testing.B) {
 		tab.appendFast(out, wire, &sc)
 	}
 }
+
+// appendFast is the whole fast path for one datagram: parseQuery, then
+// answerFast (the server parses once, before its rate limiter).
+func (t *Table) appendFast(out, req []byte, sc *fastScratch) (resp []byte, qtype uint16, rcode int, ok bool) {
+	q, nameLen, ok := parseQuery(req, sc)
+	if !ok {
+		return out, 0, 0, false
+	}
+	return t.answerFast(out, req, q, nameLen, sc)
+}
