@@ -30,6 +30,7 @@
 package fencewatch
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -62,6 +63,9 @@ const (
 	Command = "fence-watchdog"
 	// maxLogSize is when LogFile is rotated, at a watchdog's start.
 	maxLogSize = 1 << 20
+	// releaseByte, sent on the pipe before it closes, says the agent let
+	// the watchdog go rather than died (a renewal's poke is 'r').
+	releaseByte = 'q'
 )
 
 // record is the content of File.
@@ -265,6 +269,8 @@ func (k *Keeper) respawn(run string, release <-chan struct{}) (*exec.Cmd, *os.Fi
 // renewal has since started another watchdog, whose File it is.
 func (k *Keeper) released(w *os.File, exited <-chan error, gen int) {
 	k.mu.Lock()
+	_ = w.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_, _ = w.Write([]byte{releaseByte}) // for its log only: EOF is the word
 	w.Close()
 	k.mu.Unlock()
 	var err error
@@ -317,7 +323,7 @@ type Watchdog struct {
 	// started this watchdog.
 	DataDir, Run string
 	// Agent is the pipe from the agent: a byte per renewal, EOF when the
-	// agent is gone.
+	// agent is gone or, after a releaseByte, has let this watchdog go.
 	Agent io.Reader
 	// Fence kills the node's StatefulSet containers (runtime.KillFenced).
 	Fence func() error
@@ -341,10 +347,17 @@ func (w *Watchdog) Guard(ctx context.Context) error {
 		now = Boottime
 	}
 	pokes, gone := make(chan struct{}, 1), make(chan struct{})
+	// gone means the agent is gone unless it said it released this
+	// watchdog first; either way no renewal will come. Read after gone.
+	why := "agent gone"
 	go func() {
 		buf := make([]byte, 64)
 		for {
-			if _, err := w.Agent.Read(buf); err != nil {
+			n, err := w.Agent.Read(buf)
+			if bytes.IndexByte(buf[:n], releaseByte) >= 0 {
+				why = "released by its agent, which holds no lease"
+			}
+			if err != nil {
 				close(gone)
 				return
 			}
@@ -386,7 +399,7 @@ func (w *Watchdog) Guard(ctx context.Context) error {
 			}
 		}
 		if agentGone && timer == nil {
-			w.Log.Info("agent gone and its lease fenced or never taken: leaving")
+			w.Log.Info(why + ", and its lease fenced or never taken: leaving")
 			return nil
 		}
 		if w.Idle != nil {
@@ -395,14 +408,14 @@ func (w *Watchdog) Guard(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			if agentGone && rec.Run != "" && rec.Deadline != fenced {
-				w.Log.Warn("watchdog stopped before the lease ran out, with its agent gone: fencing now")
+				w.Log.Warn("watchdog stopped before the lease ran out, with no renewal to come (" + why + "): fencing now")
 				_ = w.fence(true)
 			}
 			return ctx.Err()
 		case <-pokes:
 		case <-gone:
 			agentGone, gone = true, nil
-			w.Log.Info("agent gone: guarding its fencing lease until it runs out or a new agent renews it")
+			w.Log.Info(why + ": guarding its fencing lease until it runs out or a new agent renews it")
 		case <-timer:
 		}
 	}

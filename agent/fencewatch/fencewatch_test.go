@@ -354,6 +354,9 @@ func TestKeeperRelease(t *testing.T) {
 				return
 			}
 			poll.Until(t, 10*time.Second, "the deadline file removed", poll.Bool(func() bool { return !Armed(dir) }))
+			if b, _ := os.ReadFile(filepath.Join(dir, LogFile)); !strings.Contains(string(b), "released by its agent") {
+				t.Errorf("the watchdog's log does not say it was released:\n%s", b)
+			}
 			if err := k.Renewed(time.Now().Add(time.Minute)); err != nil {
 				t.Fatal(err)
 			}
