@@ -156,6 +156,8 @@ type leaseRenewal struct {
 	lease    time.Duration
 	log      *slog.Logger
 	wasValid bool
+	// failSaid: a failure since the lease was last valid has been logged.
+	failSaid bool
 	// next is when the next renewal is due while a lease is needed: zero
 	// until the first, so the first is sent at once.
 	next time.Time
@@ -200,6 +202,16 @@ func (l *leaseRenewal) renewOnce(ctx context.Context) error {
 		}
 	case !valid && l.wasValid:
 		l.log.Warn("fencing lease expired: stopping StatefulSet pods on this node", "err", err)
+		l.failSaid = true
+	case !valid && err != nil && !l.failSaid && l.need():
+		// Never valid yet: the pods placed here show only that they are
+		// fenced, so the first failure of a run of them says why.
+		l.log.Warn("fencing lease not renewed: StatefulSet pods here wait for it", "err", err,
+			"took", time.Since(sent).Round(time.Millisecond), "every", l.every)
+		l.failSaid = true
+	}
+	if valid {
+		l.failSaid = false
 	}
 	l.wasValid = valid
 	return err
@@ -255,21 +267,14 @@ func (l *leaseRenewal) releaseAfter() <-chan time.Time {
 // may not show them yet, and the reconciler would stop them if it adopted
 // them before the lease held. It also takes their guard over from that
 // run's watchdog. A node that never ran one waits for the state to need a
-// lease, and starts no watchdog until then. Without a leader the renewal
-// waits up to lease/4, so it says so.
+// lease, and starts no watchdog until then. A failure is logged by
+// renewOnce when a pod waits for the lease (without a leader the renewal
+// waits up to lease/4, which the log says).
 func (l *leaseRenewal) first(ctx context.Context, armed bool) {
 	if l.guard != nil && !armed && !l.need() {
 		return
 	}
-	start := time.Now()
-	if err := l.renewOnce(ctx); err != nil {
-		lvl := slog.LevelDebug
-		if l.need() {
-			lvl = slog.LevelWarn
-		}
-		l.log.Log(ctx, lvl, "first fencing lease renewal failed: StatefulSet pods here wait for the next",
-			"err", err, "took", time.Since(start).Round(time.Millisecond), "every", l.every)
-	}
+	_ = l.renewOnce(ctx)
 }
 
 // startLeaseRenewal starts renewing this node's lease whenever it is

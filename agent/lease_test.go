@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -156,8 +158,9 @@ func TestLeaseFirstRenewalAndGuard(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var renewals int
+			var logged bytes.Buffer
 			g := &fakeGuard{err: tt.guardErr}
-			l := &leaseRenewal{node: "n1", every: lease / 4, lease: lease, log: slog.New(slog.DiscardHandler),
+			l := &leaseRenewal{node: "n1", every: lease / 4, lease: lease, log: slog.New(slog.NewTextHandler(&logged, nil)),
 				holder: &leaseHolder{h: autopilot.NewHolder(lease * 3 / 4), regained: make(chan struct{}, 1)},
 				need:   func() bool { return tt.need },
 				renew: func(context.Context, string) (uint64, error) {
@@ -178,7 +181,16 @@ func TestLeaseFirstRenewalAndGuard(t *testing.T) {
 			if got := l.holder.stateIndex() == 7; got != tt.valid {
 				t.Fatalf("state index %d with the lease valid %v", l.holder.stateIndex(), tt.valid)
 			}
-			deadlines := g.told()
+			deadlines := g.told() // of first alone
+			// A pod that waits for a lease never renewed shows only that
+			// it is fenced: the agent's log says why, once a run of
+			// failures.
+			_ = l.renewOnce(context.Background())
+			warned := strings.Count(logged.String(), "level=WARN")
+			if wantWarn := tt.guardErr != nil; (warned == 1) != wantWarn || warned > 1 ||
+				(wantWarn && !strings.Contains(logged.String(), tt.guardErr.Error())) {
+				t.Fatalf("want a warning %v (once, with the error), logged:\n%s", wantWarn, logged.String())
+			}
 			if !tt.guard || !tt.renewed {
 				if len(deadlines) != 0 {
 					t.Fatalf("watchdog told %v with no renewal", deadlines)
