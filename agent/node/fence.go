@@ -40,7 +40,7 @@ const (
 	reasonFetching      = "FetchingVolume"
 	reasonFetchBackOff  = "VolumeFetchBackOff"
 	reasonVolumeCopied  = "VolumeCopied"
-	fencedMessage       = "this node cannot reach a Raft quorum to renew its fencing lease: StatefulSet pods are stopped until it can"
+	fencedMessage       = "this node's fencing lease is not renewed (no Raft quorum reached, or its fencing watchdog not told: see the agent's log): StatefulSet pods are stopped until it is"
 	fencedStopping      = "stopping: fencing lease lapsed"
 	errNoFetcherMessage = "this agent cannot fetch volumes (no FetchVolume configured)"
 )
