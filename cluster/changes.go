@@ -24,6 +24,16 @@ type Changes struct {
 	Owners map[string]bool `json:"owners,omitempty"`
 	// Gone are the UIDs of the workloads deleted, whose pods are orphans.
 	Gone map[string]bool `json:"gone,omitempty"`
+	// Services, Objects (ObjectKey), Claims (ClaimLocation.Key) and Tokens
+	// (ID) are the keys put or deleted; Trust is set when the cluster's
+	// credentials changed. The scheduler reads none of them: they are
+	// here so that a member can send a state stream's follower what
+	// changed (see Delta).
+	Services map[string]bool `json:"services,omitempty"`
+	Objects  map[string]bool `json:"objects,omitempty"`
+	Claims   map[string]bool `json:"claims,omitempty"`
+	Tokens   map[string]bool `json:"tokens,omitempty"`
+	Trust    bool            `json:"trust,omitempty"`
 	// Capacity is set when what pending pods are placed against may have
 	// changed: a pod came, went, moved, grew or shrank, started or stopped
 	// holding its node, or changed labels; a node, a claim, a claim's
@@ -34,7 +44,8 @@ type Changes struct {
 
 // Empty reports whether nothing was touched.
 func (c *Changes) Empty() bool {
-	return c == nil || (!c.All && !c.Capacity && len(c.Pods) == 0 && len(c.Workloads) == 0 && len(c.Nodes) == 0 && len(c.Owners) == 0 && len(c.Gone) == 0)
+	return c == nil || (!c.All && !c.Capacity && !c.Trust && len(c.Pods) == 0 && len(c.Workloads) == 0 && len(c.Nodes) == 0 &&
+		len(c.Owners) == 0 && len(c.Gone) == 0 && len(c.Services) == 0 && len(c.Objects) == 0 && len(c.Claims) == 0 && len(c.Tokens) == 0)
 }
 
 // changeSet is what one Txn touched so far, as the change log stores it.
@@ -46,14 +57,17 @@ func (c *Changes) Empty() bool {
 // appends past the copy's lengths, so the copy shares what it holds
 // without a lock.
 type changeSet struct {
-	all, capacity                  bool
+	all, capacity, trust           bool
 	pods                           podKeys
 	workloads, nodes, owners, gone []string
+	services, objects, claims      []string
+	tokens                         []string
 }
 
 // size is how many keys c holds, for the change log's budget.
 func (c *changeSet) size() int {
-	return c.pods.n + len(c.workloads) + len(c.nodes) + len(c.owners) + len(c.gone)
+	return c.pods.n + len(c.workloads) + len(c.nodes) + len(c.owners) + len(c.gone) +
+		len(c.services) + len(c.objects) + len(c.claims) + len(c.tokens)
 }
 
 // committed is the copy of c that a Commit stores.
@@ -110,6 +124,7 @@ func note(list *[]string, key string) {
 func (c *changeSet) addTo(out *Changes) {
 	out.All = out.All || c.all
 	out.Capacity = out.Capacity || c.capacity
+	out.Trust = out.Trust || c.trust
 	if c.pods.n > 0 && out.Pods == nil {
 		out.Pods = make(map[string]bool, c.pods.n)
 	}
@@ -122,6 +137,10 @@ func (c *changeSet) addTo(out *Changes) {
 	addKeys(&out.Nodes, c.nodes)
 	addKeys(&out.Owners, c.owners)
 	addKeys(&out.Gone, c.gone)
+	addKeys(&out.Services, c.services)
+	addKeys(&out.Objects, c.objects)
+	addKeys(&out.Claims, c.claims)
+	addKeys(&out.Tokens, c.tokens)
 }
 
 func addKeys(set *map[string]bool, keys []string) {
@@ -152,10 +171,11 @@ func (t *Txn) podChanged(key []byte, old, p *Pod) {
 	}
 }
 
-// objectChanged records an object of kind: claims and namespaces (labels
-// for namespaceSelector) matter to placement; ConfigMaps, Secrets and the
-// like do not matter to scheduling at all.
-func (t *Txn) objectChanged(kind ObjectKind) {
+// objectChanged records the object at key, of kind: claims and namespaces
+// (labels for namespaceSelector) matter to placement; ConfigMaps, Secrets
+// and the like do not matter to scheduling at all.
+func (t *Txn) objectChanged(kind ObjectKind, key string) {
+	note(&t.changes.objects, key)
 	if kind == KindPersistentVolumeClaim || kind == KindNamespace {
 		t.changes.capacity = true
 	}

@@ -80,13 +80,17 @@ func (t *Txn) PutClaimLocation(c *ClaimLocation) {
 		c.CreateIndex = t.index
 	}
 	c.ModifyIndex = t.index
-	t.claims.Insert([]byte(c.Key()), c)
+	key := c.Key()
+	t.claims.Insert([]byte(key), c)
+	note(&t.changes.claims, key)
 	t.changes.capacity = true
 }
 
 // DeleteClaimLocation forgets where a claim's data is.
 func (t *Txn) DeleteClaimLocation(namespace, claim string) {
-	t.claims.Delete([]byte(Key(namespace, claim)))
+	key := Key(namespace, claim)
+	t.claims.Delete([]byte(key))
+	note(&t.changes.claims, key)
 	t.changes.capacity = true
 }
 

@@ -208,21 +208,25 @@ func (t *Txn) PutObject(o *Object) {
 		o.CreateIndex = t.index
 	}
 	o.ModifyIndex = t.index
-	t.objects.Insert([]byte(o.Key()), o)
-	t.objectChanged(o.Kind)
+	key := o.Key()
+	t.objects.Insert([]byte(key), o)
+	t.objectChanged(o.Kind, key)
 }
 
 // RestoreObject puts an object from a snapshot, indexes as they were.
 func (t *Txn) RestoreObject(o *Object) {
 	t.restored()
-	t.objects.Insert([]byte(o.Key()), o)
+	key := o.Key()
+	t.objects.Insert([]byte(key), o)
+	note(&t.changes.objects, key)
 }
 
 // DeleteObject removes an object (what a Namespace held is left for the
 // caller).
 func (t *Txn) DeleteObject(kind ObjectKind, namespace, name string) {
-	t.objects.Delete([]byte(ObjectKey(kind, namespace, name)))
-	t.objectChanged(kind)
+	key := ObjectKey(kind, namespace, name)
+	t.objects.Delete([]byte(key))
+	t.objectChanged(kind, key)
 }
 
 // Workloads returns every workload as of this change.

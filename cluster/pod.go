@@ -493,6 +493,9 @@ type Pod struct {
 	// CreatedAt is the leader's wall clock when the pod was created; shown
 	// to users only, never compared across machines.
 	CreatedAt time.Time `json:"createdAt"`
+	// Summarized marks a pod as a node's view holds another node's pod:
+	// only the fields of Summary, the rest zero (see view.go).
+	Summarized bool `json:"summarized,omitempty"`
 }
 
 // Key is the pod's "namespace/name".

@@ -326,7 +326,11 @@ func podIndexKeys(p *Pod) (key, byNode, byOwner []byte) {
 
 // DeletePod removes a pod.
 func (t *Txn) DeletePod(namespace, name string) {
-	key := []byte(Key(namespace, name))
+	t.deletePod([]byte(Key(namespace, name)))
+}
+
+// deletePod removes the pod at key, if there is one.
+func (t *Txn) deletePod(key []byte) {
 	v, ok := t.pods.Get(key)
 	if !ok {
 		return
@@ -373,12 +377,16 @@ func (t *Txn) PutService(s *Service) {
 		s.CreateIndex = t.index
 	}
 	s.ModifyIndex = t.index
-	t.services.Insert([]byte(s.Key()), s)
+	key := s.Key()
+	t.services.Insert([]byte(key), s)
+	note(&t.changes.services, key)
 }
 
 // DeleteService removes a service.
 func (t *Txn) DeleteService(namespace, name string) {
-	t.services.Delete([]byte(Key(namespace, name)))
+	key := Key(namespace, name)
+	t.services.Delete([]byte(key))
+	note(&t.changes.services, key)
 }
 
 // Commit returns the new State.

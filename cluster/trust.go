@@ -86,7 +86,10 @@ func (s *State) Token(id string) (*Token, bool) { return get[*Token](s.tokens, i
 func (s *State) Tokens() []*Token { return all[*Token](s.tokens, "") }
 
 // SetTrust replaces the cluster's credentials.
-func (t *Txn) SetTrust(tr Trust) { t.trust = tr }
+func (t *Txn) SetTrust(tr Trust) {
+	t.trust = tr
+	t.changes.trust = true
+}
 
 // Trust returns the credentials as of this change.
 func (t *Txn) Trust() Trust { return t.trust }
@@ -103,10 +106,14 @@ func (t *Txn) PutToken(tok *Token) {
 		tok.CreateIndex = t.index
 	}
 	t.tokens.Insert([]byte(tok.ID), tok)
+	note(&t.changes.tokens, tok.ID)
 }
 
 // DeleteToken removes a user token.
-func (t *Txn) DeleteToken(id string) { t.tokens.Delete([]byte(id)) }
+func (t *Txn) DeleteToken(id string) {
+	t.tokens.Delete([]byte(id))
+	note(&t.changes.tokens, id)
+}
 
 // WithTrust returns s with tr as its credentials, at the same index: the
 // same state as another source carries it (the state stream leaves the CA

@@ -41,6 +41,10 @@ type fsm struct {
 	// state stream; guarded by mu with state so that a reader takes a
 	// State and the entries after it as one.
 	feed feed
+	// view is set while the state is a node's view (cluster.State.View,
+	// from ServeView's stream), whose summarized pods the log's commands
+	// cannot be applied to; a whole snapshot clears it.
+	view atomic.Bool
 }
 
 func newFSM(log *slog.Logger) *fsm {
@@ -106,6 +110,9 @@ func (f *fsm) apply(index uint64, data []byte, streamed bool) any {
 	}
 	if len(l.Data) == 0 {
 		return f.halt(l.Index, errors.New("empty entry"))
+	}
+	if f.view.Load() {
+		return f.halt(l.Index, errors.New("the state is a node's view from a state stream, not the whole state the log's commands apply to"))
 	}
 	a := &applier{txn: f.state.Load().Txn(l.Index), streamed: streamed}
 	var resp any
@@ -235,6 +242,12 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 
 // encodeSnapshot writes st's records, header to end marker.
 func encodeSnapshot(enc *codec.Encoder, st *cluster.State) error {
+	return encodeSnapshotPods(enc, st, nil)
+}
+
+// encodeSnapshotPods encodes st with every pod as pod returns it (a
+// node's view: see ServeView).
+func encodeSnapshotPods(enc *codec.Encoder, st *cluster.State, pod func(*cluster.Pod) *cluster.Pod) error {
 	var err error
 	put := func(t uint8, v any) {
 		if err == nil {
@@ -252,6 +265,9 @@ func encodeSnapshot(enc *codec.Encoder, st *cluster.State) error {
 		put(recWorkload, w)
 	}
 	for p := range st.Pods() {
+		if pod != nil {
+			p = pod(p)
+		}
 		put(recPod, p)
 		if err != nil {
 			break
@@ -291,7 +307,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 // it (re)joins, and the entries raft applies next are then skipped up to
 // the state's index. Either way the CA key is kept when one source has it
 // and the other does not (the stream leaves it out, cakey.go).
-func (f *fsm) restore(s *cluster.State) {
+func (f *fsm) restore(s *cluster.State) { f.restoreAs(s, false) }
+
+// restoreAs is restore of a whole state, or of a node's view (view).
+func (f *fsm) restoreAs(s *cluster.State, view bool) {
 	f.applyMu.Lock()
 	defer f.applyMu.Unlock()
 	cur := f.state.Load()
@@ -306,6 +325,7 @@ func (f *fsm) restore(s *cluster.State) {
 	if with := withCAKey(s, cur.Trust().CAKey, cur.Trust().CACert); with != nil {
 		s = with
 	}
+	f.view.Store(view)
 	f.publish(s, nil)
 }
 

@@ -27,6 +27,7 @@ const (
 	frameHello   uint8 = iota + 1 // StreamBeat, then a snapshot if Snapshot
 	frameEntries                  // []Entry
 	frameBeat                     // StreamBeat
+	frameDelta                    // cluster.Delta: a view's change (view.go)
 )
 
 // StreamBeatEvery is how often an idle stream says it is alive; a follower
@@ -56,6 +57,9 @@ type StreamBeat struct {
 	Servers    []Server `json:"servers,omitempty"`
 	// Snapshot, in a hello only: a snapshot follows.
 	Snapshot bool `json:"snapshot,omitempty"`
+	// View, in a hello only: the stream carries this node's view of the
+	// state (deltas, see ServeView), not the log's entries.
+	View string `json:"view,omitempty"`
 }
 
 // RaftLive reports whether this agent takes part in Raft now: it leads, or
@@ -124,17 +128,7 @@ func (s *Store) ServeStream(ctx context.Context, since uint64, w io.Writer, flus
 	if !s.RaftLive() {
 		return ErrNotMember
 	}
-	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := codec.NewEncoder(bw, mh)
-	send := func() error {
-		if err := bw.Flush(); err != nil {
-			return err
-		}
-		if flush != nil {
-			return flush()
-		}
-		return nil
-	}
+	bw, enc, send := streamWriter(w, flush)
 	st, ents, ok, changed := s.fsm.since(since)
 	hello := s.beat(st.Index())
 	hello.Snapshot = !ok
@@ -169,17 +163,8 @@ func (s *Store) ServeStream(ctx context.Context, since uint64, w io.Writer, flus
 			return ErrClosed
 		case <-changed:
 		case <-tick.C:
-			if !s.RaftLive() {
-				return ErrNotMember
-			}
-			b := s.beat(s.State().Index())
-			if slices.Equal(b.Servers, servers) {
-				b.Servers = nil
-			} else {
-				servers = b.Servers
-			}
-			if err := encodeFrame(enc, frameBeat, b); err != nil {
-				return fmt.Errorf("state stream: send beat: %w", err)
+			if err := s.sendBeat(enc, s.State().Index(), &servers); err != nil {
+				return err
 			}
 		}
 		_, ents, ok, changed = s.fsm.since(next)
@@ -188,6 +173,41 @@ func (s *Store) ServeStream(ctx context.Context, since uint64, w io.Writer, flus
 		}
 		tick.Reset(StreamBeatEvery)
 	}
+}
+
+// streamWriter buffers a stream to w; send flushes the buffer, then
+// flush if set.
+func streamWriter(w io.Writer, flush func() error) (*bufio.Writer, *codec.Encoder, func() error) {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	send := func() error {
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		if flush != nil {
+			return flush()
+		}
+		return nil
+	}
+	return bw, codec.NewEncoder(bw, mh), send
+}
+
+// sendBeat writes a beat at index, naming the servers only when they
+// are not the ones last sent; a member no longer live in Raft sends none
+// and ends the stream with ErrNotMember.
+func (s *Store) sendBeat(enc *codec.Encoder, index uint64, servers *[]Server) error {
+	if !s.RaftLive() {
+		return ErrNotMember
+	}
+	b := s.beat(index)
+	if slices.Equal(b.Servers, *servers) {
+		b.Servers = nil
+	} else {
+		*servers = b.Servers
+	}
+	if err := encodeFrame(enc, frameBeat, b); err != nil {
+		return fmt.Errorf("state stream: send beat: %w", err)
+	}
+	return nil
 }
 
 // writeEntries writes an entries frame of ents from their encodings, made
@@ -231,6 +251,7 @@ func (s *Store) Follow(ctx context.Context, r io.Reader) error {
 		s.stream.mu.Unlock()
 	}()
 	var target uint64
+	var view string // the node whose view the stream carries, from its hello
 	for n := 0; ; n++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -249,7 +270,7 @@ func (s *Store) Follow(ctx context.Context, r io.Reader) error {
 				return fmt.Errorf("state stream: decode frame %d: %w", n, err)
 			}
 			if t == frameHello {
-				target = b.Index
+				target, view = b.Index, b.View
 			}
 			s.heardBeat(b)
 			if b.Snapshot {
@@ -257,12 +278,27 @@ func (s *Store) Follow(ctx context.Context, r io.Reader) error {
 				if err != nil {
 					return fmt.Errorf("state stream: read snapshot: %w", err)
 				}
-				s.fsm.restore(st)
+				s.fsm.restoreAs(st, view != "")
 			}
+		case frameDelta:
+			var d cluster.Delta
+			if err := dec.Decode(&d); err != nil {
+				return fmt.Errorf("state stream: decode frame %d: %w", n, err)
+			}
+			if view == "" {
+				return fmt.Errorf("state stream: frame %d: a view's change on a stream of the log", n)
+			}
+			if err := s.fsm.applyDelta(&d); err != nil {
+				return fmt.Errorf("state stream: %w", err)
+			}
+			s.heardBeat(StreamBeat{})
 		case frameEntries:
 			var ents []Entry
 			if err := dec.Decode(&ents); err != nil {
 				return fmt.Errorf("state stream: decode frame %d: %w", n, err)
+			}
+			if s.fsm.view.Load() {
+				return fmt.Errorf("state stream: frame %d: this agent holds a node's view, which the log's entries cannot be applied to", n)
 			}
 			for _, e := range ents {
 				if err := s.fsm.applyStreamed(e); err != nil {

@@ -117,6 +117,14 @@ type stream struct {
 
 func connect(t *testing.T, member, client *Store) *stream {
 	t.Helper()
+	return connectServe(t, member, client, func(ctx context.Context, since uint64, w io.Writer) error {
+		return member.ServeStream(ctx, since, w, nil)
+	})
+}
+
+// connectServe is connect with the member's side served by serve.
+func connectServe(t *testing.T, member, client *Store, serve func(ctx context.Context, since uint64, w io.Writer) error) *stream {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	st := &stream{cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -125,7 +133,7 @@ func connect(t *testing.T, member, client *Store) *stream {
 			pr, pw := io.Pipe()
 			since := client.State().Index()
 			go func() {
-				err := member.ServeStream(ctx, since, pw, nil)
+				err := serve(ctx, since, pw)
 				_ = pw.CloseWithError(fmt.Errorf("served: %w", err))
 			}()
 			err := client.Follow(ctx, pr)

@@ -142,8 +142,9 @@ func Run(ctx context.Context, opt Options) (r Result, err error) {
 		if r.Snap, err = bigSnapshot(ctx, opt.Dir, opt.SnapPods, opt.Logger); err != nil {
 			return r, err
 		}
-		s.log("big state: %d pods on %d nodes: snapshot %s, raft snapshot %s, stream encode %s, stream to a follower %s",
-			r.Snap.Pods, r.Snap.Nodes, size(r.Snap.Bytes), spread.Dur(r.Snap.Raft), spread.Dur(r.Snap.Encode), spread.Dur(r.Snap.Stream))
+		s.log("big state: %d pods on %d nodes: snapshot %s, raft snapshot %s, stream encode %s, stream to a follower %s (heap %s); a node's view %s, to a follower %s (heap %s)",
+			r.Snap.Pods, r.Snap.Nodes, size(r.Snap.Bytes), spread.Dur(r.Snap.Raft), spread.Dur(r.Snap.Encode), spread.Dur(r.Snap.Stream),
+			size(int64(r.Snap.Heap)), size(r.Snap.ViewBytes), spread.Dur(r.Snap.ViewStream), size(int64(r.Snap.ViewHeap)))
 	}
 	return r, nil
 }

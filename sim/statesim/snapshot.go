@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,27 +80,59 @@ func bigSnapshot(ctx context.Context, dir string, pods int, log *slog.Logger) (S
 		return r, fmt.Errorf("statesim: big state: stream the snapshot: %w", err)
 	}
 
+	want := m.store.State().Index()
+	full := func(ctx context.Context, w io.Writer) error { return m.store.ServeStream(ctx, 0, w, nil) }
+	if r.Stream, _, r.Heap, err = followBig(ctx, full, want, pods, log); err != nil {
+		return r, err
+	}
+	// A node's view: its own 200 pods whole, the rest summarized.
+	view := func(ctx context.Context, w io.Writer) error { return m.store.ServeView(ctx, 0, nodeName(0), w, nil) }
+	if r.ViewStream, r.ViewBytes, r.ViewHeap, err = followBig(ctx, view, want, pods, log); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// followBig streams the big state to a new follower Store with serve
+// until the follower reaches index want, and returns how long that took,
+// the bytes sent, and the heap the follower's copy holds (live heap after
+// a collection, with the follower against without it).
+func followBig(ctx context.Context, serve func(context.Context, io.Writer) error, want uint64, pods int, log *slog.Logger) (took time.Duration, sent int64, heap uint64, err error) {
+	before := liveHeap()
 	f, err := newFullStore(-1, log)
 	if err != nil {
-		return r, fmt.Errorf("statesim: big state: %w", err)
+		return 0, 0, 0, fmt.Errorf("statesim: big state: %w", err)
 	}
 	defer f.Close()
-	want := m.store.State().Index()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	at = time.Now()
-	wg.Go(func() { _ = pw.CloseWithError(m.store.ServeStream(sctx, 0, pw, nil)) })
+	var w countWriter
+	at := time.Now()
+	wg.Go(func() { _ = pw.CloseWithError(serve(sctx, io.MultiWriter(pw, &w))) })
 	wg.Go(func() { _ = pr.CloseWithError(f.Follow(sctx, pr)) })
 	if err := waitUntil(sctx, "the follower restores the big state", func() bool { return f.State().Index() >= want }); err != nil {
-		return r, fmt.Errorf("statesim: %w", err)
+		return 0, 0, 0, fmt.Errorf("statesim: %w", err)
 	}
-	r.Stream = time.Since(at)
+	took = time.Since(at)
 	if n := f.State().PodCount(); n != pods {
-		return r, fmt.Errorf("statesim: the follower restored %d pods of %d", n, pods)
+		return 0, 0, 0, fmt.Errorf("statesim: the follower restored %d pods of %d", n, pods)
 	}
-	return r, nil
+	cancel()
+	wg.Wait()
+	if after := liveHeap(); after > before {
+		heap = after - before
+	}
+	runtime.KeepAlive(f)
+	return took, w.n.Load(), heap, nil
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }

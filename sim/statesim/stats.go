@@ -72,6 +72,13 @@ type SnapResult struct {
 	// to a follower Store over a pipe until its state reaches the index
 	// (encode, decode and restore, overlapped).
 	Build, Raft, Encode, Stream time.Duration
+	// Heap is what the follower's copy of the state holds (live heap).
+	Heap uint64
+	// ViewBytes, ViewStream and ViewHeap are the same for a node's view
+	// (ServeView): its own pods whole, the others' summarized.
+	ViewBytes  int64
+	ViewStream time.Duration
+	ViewHeap   uint64
 }
 
 // Check is the comparison after the churn: full followers whose state
@@ -178,6 +185,11 @@ var tableRows = []tableRow{
 	{"big state: raft snapshot to disk", snap(func(s SnapResult) string { return spread.Dur(s.Raft) })},
 	{"big state: stream encode", snap(func(s SnapResult) string { return spread.Dur(s.Encode) })},
 	{"big state: stream to a follower (restored)", snap(func(s SnapResult) string { return spread.Dur(s.Stream) })},
+	{"big state: follower's heap", snap(func(s SnapResult) string { return size(int64(s.Heap)) })},
+	{"big state: a node's view: bytes / to a follower", snap(func(s SnapResult) string {
+		return size(s.ViewBytes) + " / " + spread.Dur(s.ViewStream)
+	})},
+	{"big state: a node's view: follower's heap", snap(func(s SnapResult) string { return size(int64(s.ViewHeap)) })},
 }
 
 // snap prints a big state's figure, "—" in a run that did not time one.

@@ -1,0 +1,321 @@
+package cluster
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// A node's view of the state is the whole state except for the pods of
+// other nodes (and unplaced ones), which it holds as summaries: what DNS,
+// Service routes and network policies read of a pod it does not run. A
+// node outside Raft needs no more, and at a million pods the summaries
+// are a fraction of the full objects, in memory and on the state stream.
+// A member builds a follower's view with View and keeps it current with
+// DeltaSince; the follower applies each Delta with ApplyDelta.
+
+// Summary returns p as a view holds it on a node that does not run it:
+// its identity, labels, owner, node and IP, its readiness, the DNS names
+// its spec asks for (hostname, subdomain) and its containers' names and
+// ports (named Service ports and SRV records). ModifyIndex is left out,
+// so that a change to a field the summary drops changes no summary.
+func (p *Pod) Summary() *Pod {
+	s := &Pod{
+		Namespace: p.Namespace, Name: p.Name, UID: p.UID, Labels: p.Labels, Owner: p.Owner,
+		Ordinal: p.Ordinal, TemplateHash: p.TemplateHash, NodeName: p.NodeName, DaemonNode: p.DaemonNode,
+		Terminating: p.Terminating, CreateIndex: p.CreateIndex, CreatedAt: p.CreatedAt, Summarized: true,
+		Spec: PodSpec{
+			Hostname: p.Spec.Hostname, Subdomain: p.Spec.Subdomain, HostNetwork: p.Spec.HostNetwork,
+			InitContainers: containerPorts(p.Spec.InitContainers), Containers: containerPorts(p.Spec.Containers),
+		},
+		Status: PodStatus{Phase: p.Status.Phase, PodIP: p.Status.PodIP, HostIP: p.Status.HostIP, Ready: p.Status.Ready, Stopped: p.Status.Stopped},
+	}
+	return s
+}
+
+// containerPorts keeps the names, ports and restart policy (a sidecar's)
+// of containers.
+func containerPorts(cs []Container) []Container {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]Container, len(cs))
+	for i, c := range cs {
+		out[i] = Container{Name: c.Name, Ports: c.Ports, RestartPolicy: c.RestartPolicy}
+	}
+	return out
+}
+
+// ViewPod is p as node's view holds it: p itself on its own node, its
+// Summary elsewhere.
+func ViewPod(p *Pod, node string) *Pod {
+	if runsOn(p, node) {
+		return p
+	}
+	return p.Summary()
+}
+
+// runsOn reports whether node's view holds p in full.
+func runsOn(p *Pod, node string) bool { return node != "" && p.NodeName == node }
+
+// summaryEqual reports whether two summaries hold the same.
+func summaryEqual(a, b *Pod) bool {
+	return a.Namespace == b.Namespace && a.Name == b.Name && a.UID == b.UID && maps.Equal(a.Labels, b.Labels) &&
+		ownerEqual(a.Owner, b.Owner) && a.Ordinal == b.Ordinal && a.TemplateHash == b.TemplateHash &&
+		a.NodeName == b.NodeName && a.DaemonNode == b.DaemonNode && a.Terminating == b.Terminating &&
+		a.CreateIndex == b.CreateIndex && a.CreatedAt.Equal(b.CreatedAt) && statusEqual(a.Status, b.Status) &&
+		a.Spec.Hostname == b.Spec.Hostname && a.Spec.Subdomain == b.Spec.Subdomain && a.Spec.HostNetwork == b.Spec.HostNetwork &&
+		containersEqual(a.Spec.InitContainers, b.Spec.InitContainers) && containersEqual(a.Spec.Containers, b.Spec.Containers)
+}
+
+// statusEqual compares what Summary keeps of a status.
+func statusEqual(a, b PodStatus) bool {
+	return a.Phase == b.Phase && a.PodIP == b.PodIP && a.HostIP == b.HostIP && a.Ready == b.Ready && a.Stopped == b.Stopped
+}
+
+func ownerEqual(a, b *OwnerRef) bool {
+	return a == b || (a != nil && b != nil && *a == *b)
+}
+
+// containersEqual compares what Summary keeps of containers.
+func containersEqual(a, b []Container) bool {
+	return slices.EqualFunc(a, b, func(x, y Container) bool {
+		return x.Name == y.Name && x.RestartPolicy == y.RestartPolicy && slices.Equal(x.Ports, y.Ports)
+	})
+}
+
+// View returns s as node's view: every pod not on node summarized.
+func (s *State) View(node string) *State {
+	t := s.Txn(s.index)
+	for p := range s.Pods() {
+		if v := ViewPod(p, node); v != p {
+			t.putKeepingIndexes(v)
+		}
+	}
+	v := t.Commit()
+	v.log = nil // a view starts its own history: nothing before it can be described against it
+	return v
+}
+
+// Delta is what changed in a node's view from index Since to Index: the
+// objects put, as the view holds them, and the keys deleted.
+type Delta struct {
+	Since uint64 `json:"since"`
+	Index uint64 `json:"index"`
+	// Trust is set when the credentials changed.
+	Trust     *Trust           `json:"trust,omitempty"`
+	Nodes     []*Node          `json:"nodes,omitempty"`
+	Workloads []*Workload      `json:"workloads,omitempty"`
+	Pods      []*Pod           `json:"pods,omitempty"`
+	Services  []*Service       `json:"services,omitempty"`
+	Claims    []*ClaimLocation `json:"claims,omitempty"`
+	Tokens    []*Token         `json:"tokens,omitempty"`
+	Objects   []*Object        `json:"objects,omitempty"`
+	Deleted   DeltaKeys        `json:"deleted"`
+}
+
+// DeltaKeys are the keys a Delta deletes, by kind.
+type DeltaKeys struct {
+	Nodes     []string `json:"nodes,omitempty"`
+	Workloads []string `json:"workloads,omitempty"`
+	Pods      []string `json:"pods,omitempty"`
+	Services  []string `json:"services,omitempty"`
+	Claims    []string `json:"claims,omitempty"`
+	Tokens    []string `json:"tokens,omitempty"`
+	Objects   []string `json:"objects,omitempty"`
+}
+
+// Size is how many objects and keys d carries.
+func (d *Delta) Size() int {
+	k := d.Deleted
+	return len(d.Nodes) + len(d.Workloads) + len(d.Pods) + len(d.Services) + len(d.Claims) + len(d.Tokens) + len(d.Objects) +
+		len(k.Nodes) + len(k.Workloads) + len(k.Pods) + len(k.Services) + len(k.Claims) + len(k.Tokens) + len(k.Objects)
+}
+
+// DeltaSince returns how node's view changed from the State at index
+// since to s; ok is false when s cannot tell (see ChangesSince), or the
+// change is not one of keys (new settings, a restored snapshot): the
+// follower then needs View(node) whole. prev, if it is the State at
+// since, lets DeltaSince leave out the pods of other nodes whose summary
+// did not change (a restart count, a message). Without it every changed
+// pod is sent, and a deleted key the follower may never have held is
+// deleted anyway.
+func (s *State) DeltaSince(since uint64, prev *State, node string) (d *Delta, ok bool) {
+	c, ok := s.ChangesSince(since)
+	if !ok || c.All {
+		return nil, false
+	}
+	if prev != nil && prev.index != since {
+		prev = nil
+	}
+	d = &Delta{Since: since, Index: s.index}
+	if c.Trust {
+		tr := s.trust
+		d.Trust = &tr
+	}
+	deltaKind(c.Nodes, s.nodes, &d.Nodes, &d.Deleted.Nodes)
+	deltaKind(c.Workloads, s.workloads, &d.Workloads, &d.Deleted.Workloads)
+	deltaKind(c.Services, s.services, &d.Services, &d.Deleted.Services)
+	deltaKind(c.Claims, s.claims, &d.Claims, &d.Deleted.Claims)
+	deltaKind(c.Tokens, s.tokens, &d.Tokens, &d.Deleted.Tokens)
+	deltaKind(c.Objects, s.objects, &d.Objects, &d.Deleted.Objects)
+	for _, key := range slices.Sorted(maps.Keys(c.Pods)) {
+		p, ok := s.PodByKey(key)
+		if !ok {
+			if _, had := prevPod(prev, key); prev == nil || had {
+				d.Deleted.Pods = append(d.Deleted.Pods, key)
+			}
+			continue
+		}
+		v := ViewPod(p, node)
+		if old, had := prevPod(prev, key); had {
+			if old == p {
+				continue
+			}
+			if v != p && !runsOn(old, node) && summaryEqual(old.Summary(), v) {
+				continue
+			}
+		}
+		d.Pods = append(d.Pods, v)
+	}
+	return d, true
+}
+
+func prevPod(prev *State, key string) (*Pod, bool) {
+	if prev == nil {
+		return nil, false
+	}
+	return prev.PodByKey(key)
+}
+
+// deltaKind adds the objects of one kind at keys to put, or their keys to
+// gone where s no longer holds them.
+func deltaKind[T any](keys map[string]bool, tree interface {
+	Get([]byte) (any, bool)
+}, put *[]T, gone *[]string) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if v, ok := tree.Get([]byte(k)); ok {
+			*put = append(*put, v.(T))
+		} else {
+			*gone = append(*gone, k)
+		}
+	}
+}
+
+// ApplyDelta returns s with d applied. s must be the view d was made
+// against (at index d.Since); d's objects are owned by the result from
+// then on.
+func (s *State) ApplyDelta(d *Delta) (*State, error) {
+	if d.Since != s.index {
+		return nil, fmt.Errorf("apply the view's change %d..%d: the view is at %d", d.Since, d.Index, s.index)
+	}
+	if d.Index < d.Since {
+		return nil, fmt.Errorf("apply the view's change %d..%d: it goes back", d.Since, d.Index)
+	}
+	if err := d.check(); err != nil {
+		return nil, fmt.Errorf("apply the view's change %d..%d: %w", d.Since, d.Index, err)
+	}
+	t := s.Txn(d.Index)
+	if d.Trust != nil {
+		t.SetTrust(*d.Trust)
+	}
+	for _, n := range d.Nodes {
+		ci, mi := n.CreateIndex, n.ModifyIndex
+		t.PutNode(n)
+		n.CreateIndex, n.ModifyIndex = ci, mi
+	}
+	for _, w := range d.Workloads {
+		ci, mi := w.CreateIndex, w.ModifyIndex
+		t.PutWorkload(w)
+		w.CreateIndex, w.ModifyIndex = ci, mi
+	}
+	for _, p := range d.Pods {
+		t.putKeepingIndexes(p)
+	}
+	for _, sv := range d.Services {
+		ci, mi := sv.CreateIndex, sv.ModifyIndex
+		t.PutService(sv)
+		sv.CreateIndex, sv.ModifyIndex = ci, mi
+	}
+	for _, c := range d.Claims {
+		t.RestoreClaimLocation(c)
+	}
+	for _, tok := range d.Tokens {
+		t.PutToken(tok)
+	}
+	for _, o := range d.Objects {
+		ci, mi := o.CreateIndex, o.ModifyIndex
+		t.PutObject(o)
+		o.CreateIndex, o.ModifyIndex = ci, mi
+	}
+	k := d.Deleted
+	for _, name := range k.Nodes {
+		t.DeleteNode(name)
+	}
+	for _, key := range k.Workloads {
+		if v, ok := t.workloads.Get([]byte(key)); ok {
+			w := v.(*Workload)
+			t.DeleteWorkload(w.Kind, w.Namespace, w.Name)
+		}
+	}
+	for _, key := range k.Pods {
+		t.deletePod([]byte(key))
+	}
+	for _, key := range k.Services {
+		t.services.Delete([]byte(key))
+		note(&t.changes.services, key)
+	}
+	for _, key := range k.Claims {
+		t.claims.Delete([]byte(key))
+		note(&t.changes.claims, key)
+	}
+	for _, id := range k.Tokens {
+		t.DeleteToken(id)
+	}
+	for _, key := range k.Objects {
+		t.objects.Delete([]byte(key))
+		note(&t.changes.objects, key)
+	}
+	return t.Commit(), nil
+}
+
+// check refuses a delta with a missing object or key (a member never
+// sends one; a damaged stream might).
+func (d *Delta) check() error {
+	kinds := []struct {
+		name  string
+		nils  int
+		empty bool
+	}{
+		{"node", nils(d.Nodes), slices.ContainsFunc(d.Nodes, func(n *Node) bool { return n != nil && n.Name == "" })},
+		{"workload", nils(d.Workloads), slices.ContainsFunc(d.Workloads, func(w *Workload) bool { return w != nil && w.Name == "" })},
+		{"pod", nils(d.Pods), slices.ContainsFunc(d.Pods, func(p *Pod) bool { return p != nil && p.Name == "" })},
+		{"service", nils(d.Services), slices.ContainsFunc(d.Services, func(s *Service) bool { return s != nil && s.Name == "" })},
+		{"claim", nils(d.Claims), slices.ContainsFunc(d.Claims, func(c *ClaimLocation) bool { return c != nil && c.Claim == "" })},
+		{"token", nils(d.Tokens), slices.ContainsFunc(d.Tokens, func(t *Token) bool { return t != nil && t.ID == "" })},
+		{"object", nils(d.Objects), slices.ContainsFunc(d.Objects, func(o *Object) bool { return o != nil && o.Name == "" })},
+	}
+	for _, k := range kinds {
+		if k.nils > 0 || k.empty {
+			return fmt.Errorf("a %s without a name", k.name)
+		}
+	}
+	return nil
+}
+
+func nils[T any](list []*T) int {
+	n := 0
+	for _, v := range list {
+		if v == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// putKeepingIndexes puts p with the indexes it carries.
+func (t *Txn) putKeepingIndexes(p *Pod) {
+	ci, mi := p.CreateIndex, p.ModifyIndex
+	t.PutPod(p)
+	p.CreateIndex, p.ModifyIndex = ci, mi
+}

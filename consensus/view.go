@@ -1,0 +1,153 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hashicorp/go-msgpack/v2/codec"
+
+	"shoal/cluster"
+)
+
+// ServeView writes node's view of the state (cluster.State.View) to w
+// after index since: a hello, the whole view when since cannot be
+// described as a change (since 0, which a follower that holds no view
+// asks for; one behind the change log; new settings), then a delta frame (cluster.Delta) whenever the state moves,
+// and a beat when nothing else was sent for StreamBeatEvery. The view
+// holds the pods of other nodes as summaries and a delta leaves out a
+// pod whose summary did not change, so a follower at a million pods holds
+// and receives a fraction of what ServeStream sends. It ends as
+// ServeStream does.
+func (s *Store) ServeView(ctx context.Context, since uint64, node string, w io.Writer, flush func() error) error {
+	if node == "" {
+		return errors.New("state stream: a view needs a node name")
+	}
+	if !s.RaftLive() {
+		return ErrNotMember
+	}
+	_, enc, send := streamWriter(w, flush)
+	st, changed := s.fsm.current()
+	// A follower that comes from a member further along waits for this
+	// one to catch up: a whole view it would skip as older than its own
+	// helps nobody.
+	behind := time.NewTimer(StreamSilence)
+	defer behind.Stop()
+	for st.Index() < since {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.done:
+			return ErrClosed
+		case <-behind.C:
+			return fmt.Errorf("state stream: the follower is at %d, this member at %d", since, st.Index())
+		case <-changed:
+			st, changed = s.fsm.current()
+		}
+	}
+	var d *cluster.Delta
+	ok := false
+	if since > 0 { // a follower at 0 holds nothing: the whole view, never a change from the start
+		d, ok = st.DeltaSince(since, nil, node)
+	}
+	hello := s.beat(st.Index())
+	hello.Snapshot, hello.View = !ok, node
+	if err := encodeFrame(enc, frameHello, hello); err != nil {
+		return fmt.Errorf("state stream: send hello: %w", err)
+	}
+	if err := sendView(enc, st, d, node); err != nil {
+		return err
+	}
+	servers := hello.Servers
+	tick := time.NewTicker(StreamBeatEvery)
+	defer tick.Stop()
+	for {
+		if err := send(); err != nil {
+			return fmt.Errorf("state stream: flush view at %d: %w", st.Index(), err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.done:
+			return ErrClosed
+		case <-changed:
+		case <-tick.C:
+			if err := s.sendBeat(enc, st.Index(), &servers); err != nil {
+				return err
+			}
+			continue
+		}
+		prev := st
+		st, changed = s.fsm.current()
+		if st.Index() == prev.Index() {
+			continue // the CA key came back: not part of a view
+		}
+		d, ok := st.DeltaSince(prev.Index(), prev, node)
+		if !ok {
+			b := s.beat(st.Index())
+			b.Snapshot, b.View, b.Servers = true, node, nil
+			if err := encodeFrame(enc, frameHello, b); err != nil {
+				return fmt.Errorf("state stream: send hello: %w", err)
+			}
+		}
+		if err := sendView(enc, st, d, node); err != nil {
+			return err
+		}
+		tick.Reset(StreamBeatEvery)
+	}
+}
+
+// sendView writes d, or st's whole view when d is nil, without the CA
+// key.
+func sendView(enc *codec.Encoder, st *cluster.State, d *cluster.Delta, node string) error {
+	if d == nil {
+		err := encodeSnapshotPods(enc, withoutCAKey(st), func(p *cluster.Pod) *cluster.Pod { return cluster.ViewPod(p, node) })
+		if err != nil {
+			return fmt.Errorf("state stream: send %s's view at %d: %w", node, st.Index(), err)
+		}
+		return nil
+	}
+	if d.Trust != nil && d.Trust.CAKey != "" {
+		tr := *d.Trust
+		tr.CAKey = ""
+		d.Trust = &tr
+	}
+	if err := encodeFrame(enc, frameDelta, d); err != nil {
+		return fmt.Errorf("state stream: send %s's view %d..%d: %w", node, d.Since, d.Index, err)
+	}
+	return nil
+}
+
+// HoldsView reports whether this agent's state is a node's view from
+// ServeView's stream (not the whole state): a follower asks for the whole
+// view again (since 0) when it does not.
+func (s *Store) HoldsView() bool { return s.fsm.view.Load() }
+
+// current returns the state and a channel closed at its next change.
+func (f *fsm) current() (*cluster.State, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state.Load(), f.changed
+}
+
+// applyDelta applies one change of a view stream to the view this agent
+// holds.
+func (f *fsm) applyDelta(d *cluster.Delta) error {
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
+	if !f.view.Load() {
+		return fmt.Errorf("a view's change %d..%d: this agent holds no view", d.Since, d.Index)
+	}
+	cur := f.state.Load()
+	if d.Index == cur.Index() && d.Since == cur.Index() {
+		return nil
+	}
+	next, err := cur.ApplyDelta(d)
+	if err != nil {
+		return err
+	}
+	f.publish(next, nil)
+	return nil
+}
