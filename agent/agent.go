@@ -231,13 +231,14 @@ func (cp *controlPlane) startGossip(ctx context.Context, lc *lifecycle, cfg Conf
 	// Outside the Raft configuration (or cut off from the leader) the state
 	// comes from a member's stream instead.
 	lc.loop((&stateFollower{
-		store:   cp.store,
-		http:    apiclient.NewHTTPClient(cp.creds.id.ClientTLS("")),
-		self:    cfg.Name,
-		seeds:   joinAPIAddrs(cfg.Join),
-		others:  cp.members.apiAddrs,
-		log:     log.With("component", "stream"),
-		metrics: newFollowMetrics(cp.reg, cp.store),
+		store:      cp.store,
+		http:       apiclient.NewHTTPClient(cp.creds.id.ClientTLS("")),
+		self:       cfg.Name,
+		seeds:      joinAPIAddrs(cfg.Join),
+		others:     cp.members.apiAddrs,
+		log:        log.With("component", "stream"),
+		metrics:    newFollowMetrics(cp.reg, cp.store),
+		wholeState: cfg.WholeState,
 	}).run)
 	return nil
 }

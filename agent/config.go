@@ -69,6 +69,10 @@ type Config struct {
 	// long a node no member has heard of at all waits before Down.
 	NodeDownAfter time.Duration
 	DeadGrace     time.Duration
+	// WholeState makes an agent outside Raft follow the whole state
+	// rather than its node's view (its own pods whole, other nodes' pods
+	// as the summaries DNS and Service routes read).
+	WholeState bool
 	// RaftReplicasPerZone is how many non-voting Raft replicas the leader
 	// keeps per zone beside the voters (at most 8 in all): they are
 	// promoted when a voter is lost. Every other agent stays out of Raft

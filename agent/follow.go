@@ -33,6 +33,8 @@ type followStore interface {
 	Follow(ctx context.Context, r io.Reader) error
 	Heard() time.Time
 	CaughtUp() bool
+	ViewsAllowed() bool
+	HoldsView() bool
 }
 
 // stateFollower keeps this agent's state current when Raft does not: on
@@ -70,6 +72,21 @@ type stateFollower struct {
 	// metrics (nil in tests that do not look) tell which member feeds this
 	// agent: an operator's first question when a node's view lags.
 	metrics *followMetrics
+	// wholeState makes this agent follow the whole state even where a
+	// node's view would do (--whole-state).
+	wholeState bool
+}
+
+// wantsView reports whether the next stream should carry this node's
+// view (its own pods whole, the others summarized) rather than the whole
+// state: on an agent outside the Raft configuration whose Raft was never
+// fed. A member cut off from its leader follows the whole state, which
+// it will serve again.
+func (f *stateFollower) wantsView() bool {
+	if f.wholeState || !f.store.ViewsAllowed() {
+		return false
+	}
+	return !slices.ContainsFunc(f.store.StreamServers(), func(s consensus.Server) bool { return s.ID == f.self })
 }
 
 // atomicString is a string read and written from several goroutines.
@@ -104,7 +121,15 @@ func newFollowMetrics(reg prometheus.Registerer, store followStore) *followMetri
 	reg.MustRegister(m.following, m.streams, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "shoal_state_index",
 		Help: "The Raft index of this agent's copy of the cluster state, from Raft or the state stream.",
-	}, func() float64 { return float64(store.State().Index()) }))
+	}, func() float64 { return float64(store.State().Index()) }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "shoal_state_view",
+		Help: "1 while this agent holds its node's view of the cluster state (other nodes' pods as summaries), 0 while it holds the whole state.",
+	}, func() float64 {
+		if store.HoldsView() {
+			return 1
+		}
+		return 0
+	}))
 	return m
 }
 
@@ -257,8 +282,16 @@ func spread(self, id string) uint32 {
 func (f *stateFollower) followFrom(ctx context.Context, addr string, silence time.Duration) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	u := url.URL{Scheme: "https", Host: addr, Path: api.PathPrefix + "/internal/stream",
-		RawQuery: "index=" + strconv.FormatUint(f.store.State().Index(), 10)}
+	view := f.wantsView()
+	since := f.store.State().Index()
+	if view != f.store.HoldsView() {
+		since = 0 // from the whole state to a view or back: afresh
+	}
+	q := url.Values{"index": {strconv.FormatUint(since, 10)}}
+	if view {
+		q.Set("view", f.self)
+	}
+	u := url.URL{Scheme: "https", Host: addr, Path: api.PathPrefix + "/internal/stream", RawQuery: q.Encode()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return fmt.Errorf("state stream from %s: %w", addr, err)

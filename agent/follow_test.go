@@ -28,6 +28,7 @@ type streamMember struct {
 	store *consensus.Store
 	srv   *httptest.Server
 	conns atomic.Int64 // streams served
+	views atomic.Int64 // of them, a node's view
 	// refuse answers 503, as a member that is not live in Raft does.
 	refuse atomic.Bool
 }
@@ -52,6 +53,11 @@ func newStreamCluster(t *testing.T, n int) ([]*streamMember, *consensus.Store) {
 			m.conns.Add(1)
 			since, _ := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
 			rc := http.NewResponseController(w)
+			if view := r.URL.Query().Get("view"); view != "" {
+				m.views.Add(1)
+				_ = s.ServeView(r.Context(), since, view, w, rc.Flush)
+				return
+			}
 			_ = s.ServeStream(r.Context(), since, w, rc.Flush)
 		}))
 		t.Cleanup(m.srv.Close)
@@ -281,4 +287,57 @@ func (f *fakeFollowStore) State() *cluster.State    { return f.state }
 func (f *fakeFollowStore) Leader() (string, string) { return "", f.leader }
 func (f *fakeFollowStore) StreamServers() []consensus.Server {
 	return append([]consensus.Server(nil), f.servers...)
+}
+
+// TestFollowerView: an agent outside Raft follows its node's view unless
+// told to hold the whole state, and what it holds is that: its own pods
+// whole, the others summarized.
+func TestFollowerView(t *testing.T) {
+	for _, whole := range []bool{false, true} {
+		t.Run(fmt.Sprintf("whole state %v", whole), func(t *testing.T) {
+			ms, client := newStreamCluster(t, 3)
+			l := ms[0].store
+			pod := func(name, node string) *cluster.Pod {
+				return &cluster.Pod{Namespace: "default", Name: name, UID: "u-" + name, Ordinal: -1, NodeName: node,
+					Spec: cluster.PodSpec{Containers: []cluster.Container{{Name: "c", Image: "img"}}}}
+			}
+			big := cluster.Resources{MilliCPU: 4000, Memory: 8 << 30}
+			place := func(name, node string) cluster.Placement {
+				return cluster.Placement{Pod: cluster.PodRef{Namespace: "default", Name: name, UID: "u-" + name}, Node: node}
+			}
+			res, err := l.Apply(context.Background(),
+				&consensus.PutNode{Node: &cluster.Node{Name: "outside", Address: "192.0.2.7", Status: cluster.NodeReady, Capacity: big, Allocatable: big}},
+				&consensus.PutNode{Node: &cluster.Node{Name: "n1", Address: "127.0.0.1", APIAddr: ms[1].srv.Listener.Addr().String(), Status: cluster.NodeReady, Capacity: big, Allocatable: big}},
+				&consensus.PutPods{Pods: []*cluster.Pod{pod("mine", ""), pod("theirs", "")}},
+				&consensus.ApplyPlan{Plan: &cluster.Plan{Place: []cluster.Placement{place("mine", "outside"), place("theirs", "n1")}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				if r.Err != nil {
+					t.Fatal(r.Err)
+				}
+			}
+			f := &stateFollower{store: client, http: ms[0].srv.Client(), self: "outside",
+				seeds: []string{ms[0].srv.Listener.Addr().String()}, log: slog.New(slog.DiscardHandler),
+				silence: time.Second, retry: 50 * time.Millisecond, wholeState: whole}
+			runFollower(t, f)
+			waitIndex(t, client, putNode(t, l, "x1"))
+			if client.HoldsView() == whole {
+				t.Fatalf("holds a view: %v, with whole state %v", client.HoldsView(), whole)
+			}
+			var views int64
+			for _, m := range ms {
+				views += m.views.Load()
+			}
+			if (views > 0) == whole {
+				t.Fatalf("%d view streams served, with whole state %v", views, whole)
+			}
+			mine, _ := client.State().Pod("default", "mine")
+			theirs, _ := client.State().Pod("default", "theirs")
+			if mine.Summarized || theirs.Summarized != !whole || (theirs.Spec.Containers[0].Image == "") != !whole {
+				t.Fatalf("own pod %+v, another node's %+v", mine, theirs)
+			}
+		})
+	}
 }

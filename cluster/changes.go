@@ -42,10 +42,11 @@ type Changes struct {
 	Capacity bool `json:"capacity,omitempty"`
 }
 
-// Empty reports whether nothing was touched.
+// Empty reports whether nothing the scheduler reconciles was touched. A
+// change of Services, objects, claims, tokens or trust alone is empty to
+// it (the claims and namespaces that matter to placement set Capacity).
 func (c *Changes) Empty() bool {
-	return c == nil || (!c.All && !c.Capacity && !c.Trust && len(c.Pods) == 0 && len(c.Workloads) == 0 && len(c.Nodes) == 0 &&
-		len(c.Owners) == 0 && len(c.Gone) == 0 && len(c.Services) == 0 && len(c.Objects) == 0 && len(c.Claims) == 0 && len(c.Tokens) == 0)
+	return c == nil || (!c.All && !c.Capacity && len(c.Pods) == 0 && len(c.Workloads) == 0 && len(c.Nodes) == 0 && len(c.Owners) == 0 && len(c.Gone) == 0)
 }
 
 // changeSet is what one Txn touched so far, as the change log stores it.

@@ -141,6 +141,26 @@ func (d *Delta) Size() int {
 // pod is sent, and a deleted key the follower may never have held is
 // deleted anyway.
 func (s *State) DeltaSince(since uint64, prev *State, node string) (d *Delta, ok bool) {
+	return s.deltaSince(since, prev, node, nil)
+}
+
+// SharedDelta is DeltaSince for every node not in nodes, which it
+// returns: the nodes any changed pod was on, before or after; prev, the
+// State at since, is needed to know where they were. A member
+// serving many views makes the delta once and sends it to all of them
+// but the followers of those nodes, whose own pods changed.
+func (s *State) SharedDelta(since uint64, prev *State) (d *Delta, nodes map[string]bool, ok bool) {
+	if prev == nil || prev.index != since {
+		return nil, nil, false // where the changed pods were is not known
+	}
+	nodes = map[string]bool{}
+	d, ok = s.deltaSince(since, prev, "", nodes)
+	return d, nodes, ok
+}
+
+// deltaSince is DeltaSince; touched, if set, gets the nodes of the
+// changed pods.
+func (s *State) deltaSince(since uint64, prev *State, node string, touched map[string]bool) (d *Delta, ok bool) {
 	c, ok := s.ChangesSince(since)
 	if !ok || c.All {
 		return nil, false
@@ -161,6 +181,14 @@ func (s *State) DeltaSince(since uint64, prev *State, node string) (d *Delta, ok
 	deltaKind(c.Objects, s.objects, &d.Objects, &d.Deleted.Objects)
 	for _, key := range slices.Sorted(maps.Keys(c.Pods)) {
 		p, ok := s.PodByKey(key)
+		if touched != nil {
+			if ok {
+				touched[p.NodeName] = true
+			}
+			if old, had := prevPod(prev, key); had {
+				touched[old.NodeName] = true
+			}
+		}
 		if !ok {
 			if _, had := prevPod(prev, key); prev == nil || had {
 				d.Deleted.Pods = append(d.Deleted.Pods, key)

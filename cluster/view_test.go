@@ -164,6 +164,9 @@ func TestViewFollowsDeltas(t *testing.T) {
 				view  *State
 				sent  int
 				whole int
+				// shared counts the deltas made once for every view
+				// but those of the nodes the change's pods were on.
+				shared int
 			}
 			var fs []*follower
 			for _, n := range []string{"n1", "n2", ""} {
@@ -186,6 +189,11 @@ func TestViewFollowsDeltas(t *testing.T) {
 						prev = states[f.view.Index()]
 					}
 					d, ok := full.DeltaSince(f.view.Index(), prev, f.node)
+					if sd, nodes, sok := full.SharedDelta(f.view.Index(), prev); sok && !nodes[f.node] {
+						d, ok, f.shared = sd, true, f.shared+1
+					} else if sok != (prev != nil && ok) {
+						t.Fatalf("step %d: a shared delta %v, one of %q's own %v", i, sok, f.node, ok)
+					}
 					if !ok {
 						f.view, f.whole = full.View(f.node), f.whole+1
 						continue
@@ -211,6 +219,9 @@ func TestViewFollowsDeltas(t *testing.T) {
 				}
 				if f.sent == 0 {
 					t.Fatalf("view of %q: no delta carried anything", f.node)
+				}
+				if f.prev && f.shared == 0 {
+					t.Fatalf("view of %q: no shared delta applied", f.node)
 				}
 			}
 		})

@@ -45,6 +45,36 @@ type fsm struct {
 	// from ServeView's stream), whose summarized pods the log's commands
 	// cannot be applied to; a whole snapshot clears it.
 	view atomic.Bool
+	// freshRaft: this agent's Raft held no log or snapshot when it
+	// started; raftFed: Raft has applied or restored something since.
+	// A view is allowed only while both say Raft never fed this state,
+	// so that Raft's first feed, which then starts from the log's first
+	// entry or a snapshot, can replace the view instead of skipping
+	// entries the view stands for.
+	freshRaft, raftFed atomic.Bool
+	// shadow is the whole state Raft builds from its first entry while
+	// readers still see the view it will replace (guarded by applyMu).
+	shadow *cluster.State
+}
+
+// viewsAllowed reports whether this agent may hold a node's view.
+func (f *fsm) viewsAllowed() bool { return f.freshRaft.Load() && !f.raftFed.Load() }
+
+// raftFeeds is called as Raft applies or restores: a view held until
+// now gives way to the whole state Raft builds from its first entry.
+// false means it cannot (Raft had fed this state before the view), and
+// the entry must not be applied.
+func (f *fsm) raftFeeds() bool {
+	first := !f.raftFed.Swap(true)
+	if !f.view.Load() || f.shadow != nil {
+		return true
+	}
+	if !first || !f.freshRaft.Load() {
+		return false
+	}
+	f.log.Info("raft feeds this agent now: it builds the whole state from the log's start behind the node's view it holds", "view", f.state.Load().Index())
+	f.shadow = cluster.Empty()
+	return true
 }
 
 func newFSM(log *slog.Logger) *fsm {
@@ -87,6 +117,9 @@ func (f *fsm) changedCh() <-chan struct{} {
 func (f *fsm) Apply(l *raft.Log) any {
 	f.applyMu.Lock()
 	defer f.applyMu.Unlock()
+	if !f.raftFeeds() {
+		return f.halt(l.Index, errors.New("the state is a node's view from a state stream, and raft fed this agent before: restart it to rebuild the whole state"))
+	}
 	return f.apply(l.Index, l.Data, false)
 }
 
@@ -99,7 +132,7 @@ func (f *fsm) apply(index uint64, data []byte, streamed bool) any {
 	if err := f.haltErr(); err != nil {
 		return Result{Index: l.Index, Err: err}
 	}
-	if cur := f.state.Load(); l.Index <= cur.Index() {
+	if cur := f.base(); l.Index <= cur.Index() {
 		if tr := cur.Trust(); !streamed && tr.CAKey == "" && tr.CACert != "" {
 			if s := withCAKey(cur, caKeyIn(data, tr.CACert), tr.CACert); s != nil {
 				f.log.Info("the cluster CA key received from raft")
@@ -111,10 +144,7 @@ func (f *fsm) apply(index uint64, data []byte, streamed bool) any {
 	if len(l.Data) == 0 {
 		return f.halt(l.Index, errors.New("empty entry"))
 	}
-	if f.view.Load() {
-		return f.halt(l.Index, errors.New("the state is a node's view from a state stream, not the whole state the log's commands apply to"))
-	}
-	a := &applier{txn: f.state.Load().Txn(l.Index), streamed: streamed}
+	a := &applier{txn: f.base().Txn(l.Index), streamed: streamed}
 	var resp any
 	if CommandType(l.Data[0]) == batchType {
 		cmds, err := decodeBatch(l.Data[1:])
@@ -132,8 +162,33 @@ func (f *fsm) apply(index uint64, data []byte, streamed bool) any {
 	if err := f.haltErr(); err != nil {
 		return Result{Index: l.Index, Err: err} // a batch's later command halted: none of it counts
 	}
-	f.publish(a.txn.Commit(), &Entry{Index: l.Index, Data: l.Data})
+	f.commit(a.txn.Commit(), &Entry{Index: l.Index, Data: l.Data})
 	return resp
+}
+
+// base is the state entries apply to: the whole state Raft is building
+// while a view is still what readers see, else the state.
+func (f *fsm) base() *cluster.State {
+	if f.shadow != nil {
+		return f.shadow
+	}
+	return f.state.Load()
+}
+
+// commit publishes s, made by entry e; while Raft rebuilds the whole
+// state behind a view, only once s has caught up with the view.
+func (f *fsm) commit(s *cluster.State, e *Entry) {
+	if f.shadow == nil {
+		f.publish(s, e)
+		return
+	}
+	f.shadow = s
+	if view := f.state.Load(); s.Index() >= view.Index() {
+		f.log.Info("raft's whole state caught up with the node's view this agent held: it replaces the view", "index", s.Index())
+		f.shadow = nil
+		f.view.Store(false)
+		f.publish(s, nil)
+	}
 }
 
 // halt stops applying at entry index, for good.
@@ -185,7 +240,12 @@ func (f *fsm) applyOne(a *applier, index uint64, b []byte) Result {
 // Snapshot hands raft the current State: it is immutable, so Persist can
 // stream it while Apply goes on.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	return &fsmSnapshot{state: f.state.Load()}, nil
+	f.applyMu.Lock()
+	defer f.applyMu.Unlock()
+	if f.view.Load() && f.shadow == nil {
+		return nil, errors.New("the state is a node's view: raft has nothing of its own to snapshot")
+	}
+	return &fsmSnapshot{state: f.base()}, nil
 }
 
 // Snapshot record types. A snapshot is a msgpack stream of (type, value)
@@ -298,6 +358,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
+	f.raftFed.Store(true)
 	f.restore(s)
 	return nil
 }
@@ -307,26 +368,37 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 // it (re)joins, and the entries raft applies next are then skipped up to
 // the state's index. Either way the CA key is kept when one source has it
 // and the other does not (the stream leaves it out, cakey.go).
-func (f *fsm) restore(s *cluster.State) { f.restoreAs(s, false) }
+func (f *fsm) restore(s *cluster.State) { _ = f.restoreAs(s, false) }
 
-// restoreAs is restore of a whole state, or of a node's view (view).
-func (f *fsm) restoreAs(s *cluster.State, view bool) {
+// restoreAs is restore of a whole state, or of a node's view (view),
+// which is refused once Raft has fed this agent.
+func (f *fsm) restoreAs(s *cluster.State, view bool) error {
 	f.applyMu.Lock()
 	defer f.applyMu.Unlock()
+	if view && !f.viewsAllowed() {
+		return errors.New("raft has fed this agent's state: it holds the whole state, not a node's view")
+	}
 	cur := f.state.Load()
+	if f.view.Load() != view {
+		// A state of the other kind replaces this one whatever their
+		// indexes: a whole state stands for more than a view, and a
+		// view is asked for afresh (since 0) by an agent that chose it.
+		cur, f.shadow = cluster.Empty(), nil
+	}
 	if cur.Index() > 0 && s.Index() <= cur.Index() {
 		f.log.Info("snapshot skipped: the state is already past it", "snapshot", s.Index(), "state", cur.Index())
 		if with := withCAKey(cur, s.Trust().CAKey, s.Trust().CACert); with != nil {
 			f.log.Info("the cluster CA key received from raft")
 			f.replace(with)
 		}
-		return
+		return nil
 	}
 	if with := withCAKey(s, cur.Trust().CAKey, cur.Trust().CACert); with != nil {
 		s = with
 	}
 	f.view.Store(view)
 	f.publish(s, nil)
+	return nil
 }
 
 // replace makes s, at the state's own index, the state, leaving the feed

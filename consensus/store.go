@@ -128,6 +128,8 @@ type Store struct {
 
 	// stream is what the state stream this agent follows told it.
 	stream streamView
+	// views is the last change made for the views this member serves.
+	views viewShare
 
 	reqs     chan *applyReq
 	done     chan struct{}
@@ -254,6 +256,10 @@ func (s *Store) open() error {
 	if err != nil {
 		return fmt.Errorf("check for raft state: %w", err)
 	}
+	// Raft that starts with nothing of its own is first fed from the
+	// log's start or a snapshot: only then may this agent hold a node's
+	// view, which that first feed replaces (see fsm.viewsAllowed).
+	s.fsm.freshRaft.Store(!has)
 	if !has && cfg.Bootstrap {
 		boot := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: rc.LocalID, Address: s.trans.LocalAddr(),

@@ -278,7 +278,9 @@ func (s *Store) Follow(ctx context.Context, r io.Reader) error {
 				if err != nil {
 					return fmt.Errorf("state stream: read snapshot: %w", err)
 				}
-				s.fsm.restoreAs(st, view != "")
+				if err := s.fsm.restoreAs(st, view != ""); err != nil {
+					return fmt.Errorf("state stream: %w", err)
+				}
 			}
 		case frameDelta:
 			var d cluster.Delta

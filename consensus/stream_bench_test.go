@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"shoal/cluster"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -98,4 +100,103 @@ func (w *tailWriter) Write(p []byte) (int, error) {
 	}
 	w.buf = append(w.buf, p...)
 	return len(p), nil
+}
+
+// BenchmarkServeViewFanout compares, under pod status churn, a member's
+// cost of one applied entry sent to followers of the log's stream and to
+// followers of their node's view (each of another node): each op applies
+// one node's status for 3 of its pods (a new IP, which every view's
+// summary carries) and waits until every follower's stream has written
+// and flushed it. A view costs its member a delta per follower (the
+// change log read, the pods looked up and summarized, the delta
+// encoded), where the log's stream writes bytes encoded once.
+func BenchmarkServeViewFanout(b *testing.B) {
+	for _, view := range []bool{false, true} {
+		for _, followers := range []int{1, 100} {
+			name := map[bool]string{false: "log", true: "view"}[view]
+			b.Run(fmt.Sprintf("%s/followers=%d", name, followers), func(b *testing.B) {
+				benchStatusFanout(b, followers, view)
+			})
+		}
+	}
+}
+
+func benchStatusFanout(b *testing.B, followers int, view bool) {
+	m := newTestCluster(b, 1, nil).leader(b)
+	const nodes, perNode = 200, 3
+	base := m.State().Index() + 1000
+	var setup []Command
+	var pods []*cluster.Pod
+	for n := range nodes {
+		setup = append(setup, &PutNode{Node: testNode(fmt.Sprintf("node-%04d", n), 64000, 256<<30)})
+		for i := range perNode {
+			p := testPod(fmt.Sprintf("p-%04d-%d", n, i), 10, 1<<20, 0)
+			p.NodeName = fmt.Sprintf("node-%04d", n)
+			pods = append(pods, p)
+		}
+	}
+	setup = append(setup, &PutPods{Pods: pods})
+	if r := m.fsm.Apply(&raft.Log{Index: base, Data: encodeBatch(mustEncode(b, setup...))}); r.([]Result)[0].Err != nil {
+		b.Fatal(r.([]Result)[0].Err)
+	}
+	status := func(i int) ([]byte, []byte) {
+		n := i % nodes
+		ip := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+		c := &PodStatus{Node: fmt.Sprintf("node-%04d", n)}
+		for k := range perNode {
+			name := fmt.Sprintf("p-%04d-%d", n, k)
+			c.Updates = append(c.Updates, cluster.PodStatusUpdate{Ref: cluster.PodRef{Namespace: "default", Name: name, UID: "uid-" + name},
+				Status: cluster.PodStatus{Phase: cluster.PodRunning, Ready: true, PodIP: ip, Message: "probe " + strconv.Itoa(i)}})
+		}
+		return mustEncode(b, c)[0], []byte(ip)
+	}
+	var want atomic.Pointer[[]byte]
+	ready, got := make(chan struct{}, followers), make(chan struct{}, followers)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, followers)
+	for f := range followers {
+		w := &tailWriter{keep: 4 << 10}
+		var seen *[]byte
+		hello := false
+		flush := func() error {
+			if !hello {
+				hello = true
+				ready <- struct{}{}
+				return nil
+			}
+			if d := want.Load(); d != nil && d != seen && bytes.Contains(w.buf, *d) {
+				seen = d
+				w.buf = w.buf[:0]
+				got <- struct{}{}
+			}
+			return nil
+		}
+		if view {
+			go func() { done <- m.ServeView(ctx, base, fmt.Sprintf("node-%04d", f%nodes), w, flush) }()
+		} else {
+			go func() { done <- m.ServeStream(ctx, base, w, flush) }()
+		}
+	}
+	for range followers {
+		<-ready
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		data, ip := status(i)
+		want.Store(&ip)
+		if r := m.fsm.Apply(&raft.Log{Index: base + 1 + uint64(i), Data: data}); r.(Result).Err != nil {
+			b.Fatal(r.(Result).Err)
+		}
+		for range followers {
+			<-got
+		}
+	}
+	b.StopTimer()
+	cancel()
+	for range followers {
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			b.Fatalf("stream ended: %v", err)
+		}
+	}
 }

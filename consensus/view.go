@@ -1,10 +1,12 @@
 package consensus
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
@@ -28,7 +30,7 @@ func (s *Store) ServeView(ctx context.Context, since uint64, node string, w io.W
 	if !s.RaftLive() {
 		return ErrNotMember
 	}
-	_, enc, send := streamWriter(w, flush)
+	bw, enc, send := streamWriter(w, flush)
 	st, changed := s.fsm.current()
 	// A follower that comes from a member further along waits for this
 	// one to catch up: a whole view it would skip as older than its own
@@ -84,6 +86,13 @@ func (s *Store) ServeView(ctx context.Context, since uint64, node string, w io.W
 		if st.Index() == prev.Index() {
 			continue // the CA key came back: not part of a view
 		}
+		if frame, nodes, ok := s.views.shared(prev, st); ok && !nodes[node] {
+			if _, err := bw.Write(frame); err != nil {
+				return fmt.Errorf("state stream: send %s's view %d..%d: %w", node, prev.Index(), st.Index(), err)
+			}
+			tick.Reset(StreamBeatEvery)
+			continue
+		}
 		d, ok := st.DeltaSince(prev.Index(), prev, node)
 		if !ok {
 			b := s.beat(st.Index())
@@ -97,6 +106,39 @@ func (s *Store) ServeView(ctx context.Context, since uint64, node string, w io.W
 		}
 		tick.Reset(StreamBeatEvery)
 	}
+}
+
+// viewShare is the delta a member last made for the views it serves
+// (cluster.State.SharedDelta), encoded once as a frame: every view
+// follower moving from since to index whose node had no pod in the
+// change is sent these bytes, so a change costs each of them a write,
+// not a delta of its own.
+type viewShare struct {
+	mu           sync.Mutex
+	since, index uint64
+	nodes        map[string]bool
+	frame        []byte
+}
+
+// shared returns the frame of the delta from prev to st and the nodes
+// it does not do for; ok is false when there is none (the change log
+// does not reach back, new settings).
+func (v *viewShare) shared(prev, st *cluster.State) (frame []byte, nodes map[string]bool, ok bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.frame != nil && v.since == prev.Index() && v.index == st.Index() {
+		return v.frame, v.nodes, true
+	}
+	d, nodes, ok := st.SharedDelta(prev.Index(), prev)
+	if !ok {
+		return nil, nil, false
+	}
+	var buf bytes.Buffer
+	if err := sendView(codec.NewEncoder(&buf, mh), st, d, ""); err != nil {
+		return nil, nil, false // the caller makes its own
+	}
+	v.since, v.index, v.nodes, v.frame = prev.Index(), st.Index(), nodes, buf.Bytes()
+	return v.frame, nodes, true
 }
 
 // sendView writes d, or st's whole view when d is nil, without the CA
@@ -124,6 +166,11 @@ func sendView(enc *codec.Encoder, st *cluster.State, d *cluster.Delta, node stri
 // ServeView's stream (not the whole state): a follower asks for the whole
 // view again (since 0) when it does not.
 func (s *Store) HoldsView() bool { return s.fsm.view.Load() }
+
+// ViewsAllowed reports whether this agent may follow a node's view: its
+// Raft has never held or been fed anything (an agent that was a member
+// keeps following the whole state).
+func (s *Store) ViewsAllowed() bool { return s.fsm.viewsAllowed() }
 
 // current returns the state and a channel closed at its next change.
 func (f *fsm) current() (*cluster.State, <-chan struct{}) {

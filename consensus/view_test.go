@@ -79,19 +79,19 @@ func TestViewStreamFollowsMember(t *testing.T) {
 			others = append(others, m)
 		}
 	}
-	mustApply(t, l, &PutNode{Node: testNode("n1", 4000, 8<<30)}, &PutNode{Node: testNode("n2", 4000, 8<<30)})
-	mustApply(t, l, &PutPods{Pods: []*cluster.Pod{placedPod("a", "n1"), placedPod("b", "n2"), placedPod("c", "n2")}})
-	client := newClient(t, c, "n1")
-	s := connectView(t, others[0], client, "n1", nil)
-	waitView(t, l, others[0], client, "n1")
+	mustApply(t, l, &PutNode{Node: testNode("w1", 4000, 8<<30)}, &PutNode{Node: testNode("w2", 4000, 8<<30)})
+	mustApply(t, l, &PutPods{Pods: []*cluster.Pod{placedPod("a", "w1"), placedPod("b", "w2"), placedPod("c", "w2")}})
+	client := newClient(t, c, "w1")
+	s := connectView(t, others[0], client, "w1", nil)
+	waitView(t, l, others[0], client, "w1")
 
 	mustApply(t, l, &PutWorkload{Workload: testWorkload("web", 2, "nginx")}, &PutService{Service: &cluster.Service{Namespace: "default", Name: "web", UID: "s1"}})
-	mustApply(t, l, statusOf("n2", true, "up", "b", "c"), statusOf("n1", true, "up", "a"))
+	mustApply(t, l, statusOf("w2", true, "up", "b", "c"), statusOf("w1", true, "up", "a"))
 	mustApply(t, l, &TerminatePods{Pods: []cluster.PodRef{{Namespace: "default", Name: "c", UID: "uid-c"}}})
-	stopped := statusOf("n2", false, "stopped", "c")
+	stopped := statusOf("w2", false, "stopped", "c")
 	stopped.Updates[0].Status.Stopped = true
 	mustApply(t, l, stopped)
-	waitView(t, l, others[0], client, "n1")
+	waitView(t, l, others[0], client, "w1")
 	if p, ok := client.State().Pod("default", "c"); ok && (!p.Terminating || !p.Status.Stopped) {
 		t.Fatalf("the view holds the pod its node stopped as %+v", p)
 	}
@@ -106,17 +106,17 @@ func TestViewStreamFollowsMember(t *testing.T) {
 
 	// Resumed on another member: a change, not the whole view.
 	s.stop()
-	mustApply(t, l, &PutNode{Node: testNode("n3", 1000, 1<<30)})
+	mustApply(t, l, &PutNode{Node: testNode("w3", 1000, 1<<30)})
 	var sent atomic.Int64
-	s = connectView(t, others[1], client, "n1", &sent)
-	waitView(t, l, others[1], client, "n1")
+	s = connectView(t, others[1], client, "w1", &sent)
+	waitView(t, l, others[1], client, "w1")
 	if n := sent.Load(); n > 2000 {
 		t.Fatalf("resuming sent %d bytes: want a change, not the whole view", n)
 	}
 	// New settings are not a change of keys: the whole view again.
 	mustApply(t, l, &SetConfig{Config: cluster.Config{ClusterCIDR: "10.64.0.0/16", ServiceCIDR: "172.31.0.0/16"}})
-	mustApply(t, l, &PutPods{Pods: []*cluster.Pod{placedPod("d", "n1")}})
-	waitView(t, l, others[1], client, "n1")
+	mustApply(t, l, &PutPods{Pods: []*cluster.Pod{placedPod("d", "w1")}})
+	waitView(t, l, others[1], client, "w1")
 	if _, ok := client.State().Pod("default", "d"); !ok {
 		t.Fatal("the pod put after new settings is missing")
 	}
@@ -125,7 +125,7 @@ func TestViewStreamFollowsMember(t *testing.T) {
 	// The log's entries cannot be applied to a view: the follower says
 	// so and its state is left as it was (and not halted).
 	before := client.State().Index()
-	mustApply(t, l, &PutNode{Node: testNode("n4", 1000, 1<<30)})
+	mustApply(t, l, &PutNode{Node: testNode("w4", 1000, 1<<30)})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -155,17 +155,17 @@ func TestViewStreamSendsLessThanTheLog(t *testing.T) {
 	var names []string
 	for i := range 20 {
 		name := fmt.Sprintf("p%02d", i)
-		pods = append(pods, placedPod(name, "n2"))
+		pods = append(pods, placedPod(name, "w2"))
 		names = append(names, name)
 	}
-	mustApply(t, l, &PutNode{Node: testNode("n1", 4000, 8<<30)}, &PutNode{Node: testNode("n2", 4000, 8<<30)})
+	mustApply(t, l, &PutNode{Node: testNode("w1", 4000, 8<<30)}, &PutNode{Node: testNode("w2", 4000, 8<<30)})
 	mustApply(t, l, &PutPods{Pods: pods})
-	mustApply(t, l, statusOf("n2", true, "started", names...))
-	view, full := newClient(t, c, "n1"), newClient(t, c, "n1-full")
+	mustApply(t, l, statusOf("w2", true, "started", names...))
+	view, full := newClient(t, c, "w1"), newClient(t, c, "w1-full")
 	var viewSent, fullSent atomic.Int64
-	connectView(t, l, view, "n1", &viewSent)
+	connectView(t, l, view, "w1", &viewSent)
 	sf := connect(t, l, full)
-	waitView(t, l, l, view, "n1")
+	waitView(t, l, l, view, "w1")
 	waitSame(t, l, l, full)
 	sf.stop()
 	// Counting the log's stream from here on.
@@ -177,10 +177,10 @@ func TestViewStreamSendsLessThanTheLog(t *testing.T) {
 	go func() { _ = full.Follow(ctx, pr) }()
 	viewSent.Store(0)
 	for i := range 30 {
-		mustApply(t, l, statusOf("n2", true, fmt.Sprintf("probe %d", i), names...))
+		mustApply(t, l, statusOf("w2", true, fmt.Sprintf("probe %d", i), names...))
 	}
-	mustApply(t, l, statusOf("n2", false, "probe failed", names[0]))
-	waitView(t, l, l, view, "n1")
+	mustApply(t, l, statusOf("w2", false, "probe failed", names[0]))
+	waitView(t, l, l, view, "w1")
 	waitSame(t, l, l, full)
 	if p, _ := view.State().Pod("default", names[0]); p.Ready() {
 		t.Fatal("the view missed a pod turning unready")
@@ -197,5 +197,68 @@ func TestServeViewNeedsANode(t *testing.T) {
 	c := newTestCluster(t, 1, nil)
 	if err := c.leader(t).ServeView(context.Background(), 0, "", io.Discard, nil); err == nil || errors.Is(err, ErrNotMember) {
 		t.Fatalf("a view of no node: %v", err)
+	}
+}
+
+// TestViewFollowerPromoted: an agent following its view is added to
+// Raft. Raft, fed from the log's start, builds the whole state behind
+// the view and replaces it once caught up; the agent then holds the
+// leader's state exactly, applies what follows, and takes no view again.
+func TestViewFollowerPromoted(t *testing.T) {
+	for _, compact := range []bool{false, true} {
+		t.Run(fmt.Sprintf("leader's log compacted %v", compact), func(t *testing.T) { testViewFollowerPromoted(t, compact) })
+	}
+}
+
+// testViewFollowerPromoted: with compact the leader has cut its log, so
+// Raft feeds the promoted agent a snapshot first, not the log's start.
+func testViewFollowerPromoted(t *testing.T, compact bool) {
+	c := newTestCluster(t, 3, func(cfg *Config) { cfg.TrailingLogs = 1 })
+	l := c.leader(t)
+	mustApply(t, l, &PutNode{Node: testNode("w1", 4000, 8<<30)}, &PutNode{Node: testNode("w2", 4000, 8<<30)})
+	mustApply(t, l, &PutPods{Pods: []*cluster.Pod{placedPod("a", "w1"), placedPod("b", "w2")}})
+	client := newClient(t, c, "w1")
+	if !client.ViewsAllowed() {
+		t.Fatal("a new agent outside Raft may not follow a view")
+	}
+	s := connectView(t, l, client, "w1", nil)
+	waitView(t, l, l, client, "w1")
+	if !client.HoldsView() {
+		t.Fatal("following a view, the agent says it holds none")
+	}
+	if compact {
+		mustApply(t, l, &PutNode{Node: testNode("w3", 1000, 1<<30)})
+		if err := l.Snapshot(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := l.AddNonvoter(ctx, "w1", client.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		mustApply(t, l, &PutWorkload{Workload: testWorkload(fmt.Sprintf("w%d", i), 1, "nginx")})
+	}
+	poll.Until(t, waitTimeout, "the promoted agent live in raft with the whole state", func() (bool, string) {
+		return client.RaftLive() && !client.HoldsView(), fmt.Sprintf("live %v, view %v", client.RaftLive(), client.HoldsView())
+	})
+	s.stop()
+	mustApply(t, l, &PutPods{Pods: []*cluster.Pod{placedPod("c", "w2")}})
+	waitSame(t, l, l, client)
+	if p, _ := client.State().Pod("default", "b"); p.Summarized || p.Spec.Containers[0].Image != "nginx" {
+		t.Fatalf("after promotion another node's pod is %+v: want it whole", p)
+	}
+	if client.fsm.haltErr() != nil || client.ViewsAllowed() {
+		t.Fatalf("halted %v, views allowed %v: want neither", client.fsm.haltErr(), client.ViewsAllowed())
+	}
+	// A view is refused from now on, and changes nothing.
+	before := client.State()
+	pr, pw := io.Pipe()
+	go func() { _ = pw.CloseWithError(l.ServeView(ctx, 0, "w1", pw, nil)) }()
+	err := client.Follow(ctx, pr)
+	_ = pr.CloseWithError(err)
+	if err == nil || client.State() != before {
+		t.Fatalf("a view followed after raft fed the agent: %v", err)
 	}
 }

@@ -59,11 +59,11 @@ func service(name string) string {
 }
 
 // names lists the objects of a kind through agent a ("" on error).
-func objectNames(a *Agent, kind string) (map[string]bool, error) {
+func objectNames(a *Agent, kind string, flags ...string) (map[string]bool, error) {
 	var l struct {
 		Items []struct{ Metadata struct{ Name string } }
 	}
-	r := a.Run("get", kind, "-o", "json")
+	r := a.Run(append([]string{"get", kind, "-o", "json"}, flags...)...)
 	if r.Code != 0 {
 		return nil, fmt.Errorf("%s", r.Err())
 	}

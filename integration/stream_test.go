@@ -101,6 +101,16 @@ func TestClusterStateStream(t *testing.T) {
 	}
 	waitDNS(t, client, "streamed", pods[0].Status.PodIP)
 
+	// The client holds its node's view: a pod on another node is a
+	// summary there, which still answers DNS, while reads through the
+	// client come whole from the leader.
+	elsewhere := c.Agents[feeder].Opts.Name
+	app = strings.NewReplacer("streamed", "elsewhere", "NODE", elsewhere, "SERVICE", "elsewhere").Replace(manifest(streamedApp, c.Image))
+	c.Any().Apply(t, app)
+	other := c.Agents[feeder].WaitPods(t, 1, Labeled("app", "elsewhere"))[0]
+	waitDNS(t, client, "elsewhere", other.Status.PodIP)
+	checkView(t, c, ci, other.Name)
+
 	// Writes through the client (forwarded to the leader) while the member
 	// feeding it is killed.
 	w := startServiceWriter(c, ci)
@@ -144,6 +154,43 @@ func TestClusterStateStream(t *testing.T) {
 	c.Any(voter, feeder).Apply(t, strings.NewReplacer("NODE", client.Opts.Name, "SERVICE", "streamed-after").Replace(manifest(streamedApp, c.Image)))
 	waitDNS(t, client, "streamed-after", pods[0].Status.PodIP)
 	waitSameServices(t, c, ci, append(acked, "streamed-after"))
+}
+
+// checkView checks that agent i holds its node's view (its metric says
+// so, and its own copy, read with --local, holds pod, which runs on
+// another node, as a summary without its image) and that a plain read
+// through it answers the whole pod.
+func checkView(t *testing.T, c *Cluster, i int, pod string) {
+	t.Helper()
+	a := c.Agents[i]
+	resp, err := nodeClient(t, a).Get("https://" + a.API + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !regexp.MustCompile(`(?m)^shoal_state_view 1$`).Match(b) {
+		t.Fatalf("%s does not say it holds its node's view (%v)", a.Opts.Name, err)
+	}
+	image := func(args ...string) string {
+		r := a.Run(append([]string{"get", "pod", pod, "-o", "json"}, args...)...)
+		if r.Code != 0 {
+			t.Fatalf("get pod %s %v on %s: %s", pod, args, a.Opts.Name, r.Err())
+		}
+		var p struct {
+			Spec struct{ Containers []struct{ Image string } }
+		}
+		if err := jsonUnmarshal(r.Stdout, &p); err != nil || len(p.Spec.Containers) != 1 {
+			t.Fatalf("get pod %s %v: %v %s", pod, args, err, r.Stdout)
+		}
+		return p.Spec.Containers[0].Image
+	}
+	if img := image("--local"); img != "" {
+		t.Fatalf("%s's own copy holds %s whole (image %q): want its summary", a.Opts.Name, pod, img)
+	}
+	if img := image(); img != c.Image {
+		t.Fatalf("a read of %s through %s answers image %q, want %q (the leader's whole pod)", pod, a.Opts.Name, img, c.Image)
+	}
 }
 
 // waitRaftRoles waits until every alive agent names one leader, voters
@@ -299,7 +346,7 @@ func waitSameServices(t *testing.T, c *Cluster, i int, acked []string) {
 		if err != nil {
 			return false, err.Error()
 		}
-		got, err := objectNames(c.Agents[i], "services")
+		got, err := objectNames(c.Agents[i], "services", "--local") // its own copy, not the leader's
 		if err != nil {
 			return false, err.Error()
 		}

@@ -36,6 +36,10 @@ type Client struct {
 	// Consistent makes reads linearizable: answered by the leader after a
 	// Raft barrier rather than from the addressed agent's own copy.
 	Consistent bool
+	// Local makes an agent that holds its node's view (outside Raft)
+	// answer reads from that view, other nodes' pods as summaries,
+	// instead of sending them to the leader.
+	Local bool
 }
 
 // NewClient returns a client for the agent at addr that verifies the
@@ -70,8 +74,14 @@ func IsNotFound(err error) bool {
 }
 
 func (c *Client) url(path string, q url.Values) string {
-	if c.Consistent {
-		q2 := url.Values{"consistent": {"1"}}
+	if c.Consistent || c.Local {
+		q2 := url.Values{}
+		if c.Consistent {
+			q2.Set("consistent", "1")
+		}
+		if c.Local {
+			q2.Set("local", "1")
+		}
 		for k, v := range q {
 			q2[k] = v
 		}

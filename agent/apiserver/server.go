@@ -133,6 +133,9 @@ func NewServer(cfg Config) *Server {
 	p := api.PathPrefix
 	route := func(pattern string, need perm, h http.HandlerFunc) {
 		method, path, _ := strings.Cut(pattern, " ")
+		if answersFromState(need, path) {
+			h = s.wholeState(h)
+		}
 		s.mux.HandleFunc(method+" "+p+path, s.guard(need, h))
 	}
 	route("GET /health", permPublic, s.handleHealth)
@@ -191,6 +194,40 @@ func NewServer(cfg Config) *Server {
 		s.mux.Handle("GET /metrics", s.guard(permRead, promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP))
 	}
 	return s
+}
+
+// answersFromState reports whether a route's answer depends on the
+// cluster state as a whole: the users' reads and writes, not what a node
+// asks of a member (permNode), the public routes, or what this agent
+// does with its own runtime (logs and exec reach the pod's node by its
+// name, which a view keeps; an image import goes to this node's
+// containerd).
+func answersFromState(need perm, path string) bool {
+	switch need {
+	case permPublic, permNode, permExec:
+		return false
+	}
+	return path != "/images/import" && !strings.HasSuffix(path, "/logs")
+}
+
+// viewHolder is a store that may hold a node's view of the state rather
+// than the whole state; consensus.Store implements it.
+type viewHolder interface {
+	HoldsView() bool
+}
+
+// wholeState forwards a request to the leader while this agent holds a
+// node's view: its pods of other nodes are summaries, which would list
+// as pods without images and decide writes on half a pod. A read with
+// ?local=1 is answered from the view (what this node sees).
+func (s *Server) wholeState(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		local := r.Method == http.MethodGet && r.URL.Query().Get("local") != ""
+		if v, ok := s.cfg.Store.(viewHolder); ok && !local && v.HoldsView() && s.forwardToLeader(w, r, nil) {
+			return
+		}
+		h(w, r)
+	}
 }
 
 // Request limits. A body is read whole before it is decoded, so it is

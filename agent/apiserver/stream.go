@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 // StreamSource serves the state stream; consensus.Store implements it.
 type StreamSource interface {
 	ServeStream(ctx context.Context, since uint64, w io.Writer, flush func() error) error
+	ServeView(ctx context.Context, since uint64, node string, w io.Writer, flush func() error) error
 	StreamServers() []consensus.Server
 }
 
@@ -25,9 +27,10 @@ type StreamSource interface {
 const streamWriteTimeout = 10 * time.Second
 
 // handleStream serves the state stream to another agent (node certificate
-// only: it carries the whole state, as Raft does). An agent that is not a
-// live Raft member answers 503 with the members' API addresses, so the
-// follower can go there.
+// only: it carries the whole state, as Raft does), or with view=<node>
+// that node's view of it (consensus.Store.ServeView), which a node asks
+// for itself only. An agent that is not a live Raft member answers 503
+// with the members' API addresses, so the follower can go there.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	src := s.cfg.Stream
 	if src == nil {
@@ -43,6 +46,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		}
 		since = n
 	}
+	view := r.URL.Query().Get("view")
+	if c, _ := CallerOf(r.Context()); view != "" && c.Node != view {
+		fail(w, forbidden{fmt.Errorf("state stream: %s may not follow the view of node %s", c.Name, view)})
+		return
+	}
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-shoal-stream")
 	started := false
@@ -54,7 +62,12 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 		return w.Write(p)
 	})
-	err := src.ServeStream(r.Context(), since, out, rc.Flush)
+	var err error
+	if view != "" {
+		err = src.ServeView(r.Context(), since, view, out, rc.Flush)
+	} else {
+		err = src.ServeStream(r.Context(), since, out, rc.Flush)
+	}
 	if started {
 		if err != nil && r.Context().Err() == nil {
 			c, _ := CallerOf(r.Context())

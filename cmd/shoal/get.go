@@ -20,7 +20,7 @@ import (
 
 func newGetCmd(g *globals) *cobra.Command {
 	var output string
-	var all, consistent bool
+	var all, consistent, local bool
 	cmd := &cobra.Command{
 		Use: "get KIND [NAME] [-o wide|json|yaml|name]",
 		Long: "List objects of one kind: nodes, pods, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs, services, configmaps, secrets,\n" +
@@ -44,13 +44,15 @@ func newGetCmd(g *globals) *cobra.Command {
 				ns = ""
 			}
 			c := g.client()
-			c.Consistent = consistent
+			c.Consistent, c.Local = consistent, local
 			return get(cmd.Context(), c, r, ns, name, output, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: wide, json, yaml or name")
 	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list objects of every namespace")
 	cmd.Flags().BoolVar(&consistent, "consistent", false, "read through the Raft leader (linearizable) instead of this agent's copy")
+	cmd.Flags().BoolVar(&local, "local", false, "on an agent outside Raft, show its node's view (other nodes' pods summarized) instead of reading through the leader")
+	cmd.MarkFlagsMutuallyExclusive("consistent", "local")
 	return cmd
 }
 

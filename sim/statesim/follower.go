@@ -36,7 +36,10 @@ type GroupOptions struct {
 	Addrs []string
 	// Since is the index light followers start from (they hold no state,
 	// so a snapshot of what came before would only be decoded and dropped).
-	Since  uint64
+	Since uint64
+	// View: each follower follows its node's view (ServeView), not the
+	// whole state.
+	View   bool
 	Logger *slog.Logger
 }
 
@@ -61,6 +64,8 @@ type follower struct {
 	hist  []mark
 
 	reconnects atomic.Int64
+	// view: the follower follows its node's view.
+	view bool
 }
 
 func (f *follower) reached(idx uint64) {
@@ -108,7 +113,7 @@ func newFullStore(id int, log *slog.Logger) (*consensus.Store, error) {
 
 func (g *group) start(ctx context.Context, wg *sync.WaitGroup) error {
 	for i := range g.opt.N {
-		f := &follower{id: g.opt.First + i}
+		f := &follower{id: g.opt.First + i, view: g.opt.View}
 		if f.id < g.opt.Full {
 			s, err := newFullStore(f.id, g.opt.Logger)
 			if err != nil {
@@ -177,10 +182,11 @@ func (f *follower) once(ctx context.Context, addr string, since uint64) error {
 	from := max(since, f.index.Load())
 	if f.store != nil {
 		from = f.store.State().Index()
+		if f.view && !f.store.HoldsView() {
+			from = 0 // a whole view first
+		}
 	}
-	var hdr [8]byte
-	binary.BigEndian.PutUint64(hdr[:], from)
-	if _, err := c.Write(hdr[:]); err != nil {
+	if _, err := c.Write(streamRequest(from, f.node())); err != nil {
 		return fmt.Errorf("send index to %s: %w", addr, err)
 	}
 	r := silenceReader{c}
@@ -188,6 +194,24 @@ func (f *follower) once(ctx context.Context, addr string, since uint64) error {
 		return f.store.Follow(ctx, r)
 	}
 	return f.follow(r)
+}
+
+// node is the node whose view the follower follows ("" for the whole
+// state).
+func (f *follower) node() string {
+	if !f.view {
+		return ""
+	}
+	return nodeName(f.id)
+}
+
+// streamRequest is what a follower sends a member: the index to follow
+// from (8 bytes, big-endian), then the length of a node's name (a byte)
+// and the name, whose view it follows (none: the whole state).
+func streamRequest(from uint64, node string) []byte {
+	b := binary.BigEndian.AppendUint64(nil, from)
+	b = append(b, byte(len(node)))
+	return append(b, node...)
 }
 
 // silenceReader cuts a stream that sent nothing for StreamSilence (the
@@ -205,6 +229,7 @@ const (
 	frameHello   uint8 = 1
 	frameEntries uint8 = 2
 	frameBeat    uint8 = 3
+	frameDelta   uint8 = 4
 )
 
 // follow is a light follower's Follow: it decodes every frame, the entry
@@ -238,6 +263,12 @@ func (f *follower) follow(r io.Reader) error {
 			if len(ents) > 0 {
 				f.reached(ents[len(ents)-1].Index)
 			}
+		case frameDelta:
+			var d cluster.Delta
+			if err := dec.Decode(&d); err != nil {
+				return fmt.Errorf("decode frame %d: %w", n, err)
+			}
+			f.reached(d.Index)
 		default:
 			return fmt.Errorf("frame %d: unknown type %d", n, t)
 		}
@@ -403,6 +434,9 @@ func (g *group) check(idx uint64, want string) (string, error) {
 		st := f.store.State()
 		if st.Index() != idx {
 			continue
+		}
+		if f.view {
+			st = st.View("") // the leader's digest is of its summaries
 		}
 		d, err := digest(st)
 		if err != nil {

@@ -40,7 +40,7 @@ func startGroup(ctx context.Context, exe string, opt GroupOptions) (*groupConn, 
 	} else {
 		args := []string{"-role", "followers", "-first", strconv.Itoa(opt.First), "-n", strconv.Itoa(opt.N),
 			"-full", strconv.Itoa(opt.Full), "-since", strconv.FormatUint(opt.Since, 10),
-			"-connect", strings.Join(opt.Addrs, ",")}
+			"-connect", strings.Join(opt.Addrs, ","), "-view=" + strconv.FormatBool(opt.View)}
 		g.cmd = exec.CommandContext(ctx, exe, args...)
 		g.cmd.Stderr = os.Stderr
 		in, err := g.cmd.StdinPipe()

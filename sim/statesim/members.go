@@ -151,9 +151,13 @@ func (m *member) serveConn(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
 	defer stop()
-	var hdr [8]byte
+	var hdr [9]byte
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		return
+	}
+	node := make([]byte, hdr[8])
+	if _, err := io.ReadFull(c, node); err != nil {
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
@@ -165,7 +169,12 @@ func (m *member) serveConn(ctx context.Context, c net.Conn) {
 		_, _ = c.Read(make([]byte, 1))
 		cancel()
 	}()
-	_ = m.store.ServeStream(sctx, binary.BigEndian.Uint64(hdr[:]), boundedWriter{c, &m.streamSent}, nil)
+	since, w := binary.BigEndian.Uint64(hdr[:8]), boundedWriter{c, &m.streamSent}
+	if len(node) > 0 {
+		_ = m.store.ServeView(sctx, since, string(node), w, nil)
+		return
+	}
+	_ = m.store.ServeStream(sctx, since, w, nil)
 }
 
 // kill stops the member as a crash would for its peers and followers:

@@ -55,6 +55,9 @@ type Options struct {
 	// SnapPods is the pods of the large state whose snapshot is timed
 	// (0: none), on SnapPods/200 nodes.
 	SnapPods int
+	// View makes every follower follow its node's view (its node is
+	// nodeName of its number) rather than the whole state.
+	View bool
 	// Exec is the binary to run the followers with (`Exec -role followers`);
 	// empty runs them in this process (tests: their CPU is then the
 	// members').
@@ -124,7 +127,7 @@ func Run(ctx context.Context, opt Options) (r Result, err error) {
 	s := &sim{opt: opt, log: func(format string, args ...any) {
 		fmt.Fprintf(opt.Progress, "N=%d: "+format+"\n", append([]any{opt.N}, args...)...)
 	}}
-	r = Result{N: opt.N, Full: opt.Full, Voters: opt.Voters, Replicas: opt.Replicas, Nodes: opt.Nodes, Pods: opt.Pods}
+	r = Result{N: opt.N, Full: opt.Full, Voters: opt.Voters, Replicas: opt.Replicas, Nodes: opt.Nodes, Pods: opt.Pods, View: opt.View}
 	defer func() { err = errors.Join(err, s.stop()) }()
 	if err := s.start(ctx, &r); err != nil {
 		return r, err
@@ -177,7 +180,7 @@ func (s *sim) start(ctx context.Context, r *Result) error {
 	at = time.Now()
 	for first := 0; first < o.N; first += o.PerProc {
 		g, err := startGroup(ctx, o.Exec, GroupOptions{
-			First: first, N: min(o.PerProc, o.N-first), Full: o.Full, Addrs: addrs, Since: since, Logger: o.Logger,
+			First: first, N: min(o.PerProc, o.N-first), Full: o.Full, Addrs: addrs, Since: since, View: o.View, Logger: o.Logger,
 		})
 		if err != nil {
 			return fmt.Errorf("statesim: %w", err)
@@ -366,6 +369,9 @@ func (s *sim) check(ctx context.Context, r *Result) error {
 	st := l.store.State()
 	if _, err := s.watch(ctx, st.Index(), time.Now(), time.Minute); err != nil {
 		return err
+	}
+	if s.opt.View {
+		st = st.View("") // what every node's view holds of it, summaries all round
 	}
 	want, err := digest(st)
 	if err != nil {

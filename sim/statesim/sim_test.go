@@ -13,15 +13,23 @@ import (
 // leader's state and every light one is at its index, every timed change
 // reaches all of them, and after the leader is killed they all see the
 // new leader's write, and a write after a serving replica is killed.
+// With view, every follower follows its node's view, and the full ones
+// must hold exactly the leader's state as a view.
 func TestRunSmall(t *testing.T) {
 	if testing.Short() && !testenv.CI() {
 		t.Skip("starts a Raft cluster on loopback")
 	}
+	for _, view := range []bool{false, true} {
+		t.Run(map[bool]string{false: "whole state", true: "views"}[view], func(t *testing.T) { runSmall(t, view) })
+	}
+}
+
+func runSmall(t *testing.T, view bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	r, err := Run(ctx, Options{
 		N: 20, Full: 10, PerProc: 8, Nodes: 20, Pods: 200, ChurnRate: 50, Markers: 2, SnapPods: 2000,
-		Settle: 100 * time.Millisecond, Idle: 500 * time.Millisecond, Churn: 2 * time.Second,
+		Settle: 100 * time.Millisecond, Idle: 500 * time.Millisecond, Churn: 2 * time.Second, View: view,
 	})
 	if err != nil {
 		t.Fatal(err)

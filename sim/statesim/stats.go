@@ -95,6 +95,7 @@ type Result struct {
 	Voters, Replicas int
 	Serving          int // members that serve the stream
 	Nodes, Pods      int
+	View             bool  // the followers followed their node's view
 	StateBytes       int64 // the followed state's Raft snapshot
 	Idle, Churn      Load
 	Change           Repeated // a marker write seen by the followers, from its Apply call
@@ -138,6 +139,7 @@ type tableRow struct {
 
 var tableRows = []tableRow{
 	{"full Store followers / processes", func(r Result) string { return fmt.Sprintf("%d / %d", r.Full, r.Procs) }},
+	{"followers hold", func(r Result) string { return map[bool]string{false: "whole state", true: "node's view"}[r.View] }},
 	{"raft voters + replicas (serving)", func(r Result) string {
 		return fmt.Sprintf("%d+%d (%d)", r.Voters, r.Replicas, r.Serving)
 	}},

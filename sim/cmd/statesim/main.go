@@ -38,6 +38,7 @@ func run() int {
 	churn := flag.Duration("churn", 10*time.Second, "length of the churn window")
 	churnRate := flag.Int("churn-rate", 100, "writer's commands a second under churn (pod status batches, every tenth a workload)")
 	markers := flag.Int("markers", 20, "changes timed until the followers see them")
+	view := flag.Bool("view", false, "followers follow their node's view (other nodes' pods summarized, deltas) rather than the whole state")
 	verbose := flag.Bool("v", false, "log the members' and followers' warnings")
 	first := flag.Int("first", 0, "followers: number of the first follower")
 	since := flag.Uint64("since", 0, "followers: index the light followers start from")
@@ -58,7 +59,7 @@ func run() int {
 			return 2
 		}
 		err = statesim.RunGroup(ctx, statesim.GroupOptions{
-			First: *first, N: n, Full: *full, Addrs: strings.Split(*connect, ","), Since: *since, Logger: log,
+			First: *first, N: n, Full: *full, Addrs: strings.Split(*connect, ","), Since: *since, View: *view, Logger: log,
 		}, os.Stdin, os.Stdout)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "statesim followers:", err)
@@ -85,7 +86,7 @@ func run() int {
 		r, err := statesim.Run(ctx, statesim.Options{
 			N: n, Full: *full, PerProc: *perProc, Pods: *pods, SnapPods: sp,
 			Settle: *settle, Idle: *idle, Churn: *churn, ChurnRate: *churnRate, Markers: *markers,
-			Exec: exe, Logger: log, Progress: os.Stdout,
+			View: *view, Exec: exe, Logger: log, Progress: os.Stdout,
 		})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "statesim: N=%d: %v\n", n, err)
