@@ -77,6 +77,11 @@ func (s *Store) RaftLive() bool {
 	return false
 }
 
+// serving reports whether this agent serves the state stream: it is live
+// in Raft and its state is whole (a promoted agent still shows the view
+// it held while Raft rebuilds the whole state behind it).
+func (s *Store) serving() bool { return s.RaftLive() && !s.HoldsView() }
+
 func (s *Store) liveWindow() time.Duration {
 	hb := s.cfg.HeartbeatTimeout
 	if hb == 0 {
@@ -125,7 +130,7 @@ func (s *Store) beat(index uint64) StreamBeat {
 // follower. The caller bounds each write (a follower that stops reading
 // must not hold the stream forever).
 func (s *Store) ServeStream(ctx context.Context, since uint64, w io.Writer, flush func() error) error {
-	if !s.RaftLive() {
+	if !s.serving() {
 		return ErrNotMember
 	}
 	bw, enc, send := streamWriter(w, flush)
@@ -195,7 +200,7 @@ func streamWriter(w io.Writer, flush func() error) (*bufio.Writer, *codec.Encode
 // are not the ones last sent; a member no longer live in Raft sends none
 // and ends the stream with ErrNotMember.
 func (s *Store) sendBeat(enc *codec.Encoder, index uint64, servers *[]Server) error {
-	if !s.RaftLive() {
+	if !s.serving() {
 		return ErrNotMember
 	}
 	b := s.beat(index)

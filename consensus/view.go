@@ -17,8 +17,9 @@ import (
 // ServeView writes node's view of the state (cluster.State.View) to w
 // after index since: a hello, the whole view when since cannot be
 // described as a change (since 0, which a follower that holds no view
-// asks for; one behind the change log; new settings), then a delta frame (cluster.Delta) whenever the state moves,
-// and a beat when nothing else was sent for StreamBeatEvery. The view
+// asks for; one behind the change log; new settings), then a delta
+// frame (cluster.Delta) whenever the state moves, and a beat when
+// nothing else was sent for StreamBeatEvery. The view
 // holds the pods of other nodes as summaries and a delta leaves out a
 // pod whose summary did not change, so a follower at a million pods holds
 // and receives a fraction of what ServeStream sends. It ends as
@@ -27,7 +28,7 @@ func (s *Store) ServeView(ctx context.Context, since uint64, node string, w io.W
 	if node == "" {
 		return errors.New("state stream: a view needs a node name")
 	}
-	if !s.RaftLive() {
+	if !s.serving() {
 		return ErrNotMember
 	}
 	bw, enc, send := streamWriter(w, flush)

@@ -262,3 +262,18 @@ func testViewFollowerPromoted(t *testing.T, compact bool) {
 		t.Fatalf("a view followed after raft fed the agent: %v", err)
 	}
 }
+
+// TestServeRefusedWhileHoldingView: a member whose readers still see the
+// view it held (Raft rebuilding the whole state behind it) serves no
+// stream: it would send a view as the whole state.
+func TestServeRefusedWhileHoldingView(t *testing.T) {
+	l := newTestCluster(t, 1, nil).leader(t)
+	l.fsm.view.Store(true)
+	defer l.fsm.view.Store(false)
+	if err := l.ServeStream(context.Background(), 0, io.Discard, nil); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("the log's stream from a store holding a view: %v, want ErrNotMember", err)
+	}
+	if err := l.ServeView(context.Background(), 0, "w1", io.Discard, nil); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("a view from a store holding a view: %v, want ErrNotMember", err)
+	}
+}
