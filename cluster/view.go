@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -58,12 +59,13 @@ func ViewPod(p *Pod, node string) *Pod {
 // runsOn reports whether node's view holds p in full.
 func runsOn(p *Pod, node string) bool { return node != "" && p.NodeName == node }
 
-// summaryEqual reports whether two summaries hold the same.
-func summaryEqual(a, b *Pod) bool {
+// sameButStatus reports whether two summaries hold the same but for
+// their status.
+func sameButStatus(a, b *Pod) bool {
 	return a.Namespace == b.Namespace && a.Name == b.Name && a.UID == b.UID && maps.Equal(a.Labels, b.Labels) &&
 		ownerEqual(a.Owner, b.Owner) && a.Ordinal == b.Ordinal && a.TemplateHash == b.TemplateHash &&
 		a.NodeName == b.NodeName && a.DaemonNode == b.DaemonNode && a.Terminating == b.Terminating &&
-		a.CreateIndex == b.CreateIndex && a.CreatedAt.Equal(b.CreatedAt) && statusEqual(a.Status, b.Status) &&
+		a.CreateIndex == b.CreateIndex && a.CreatedAt.Equal(b.CreatedAt) &&
 		a.Spec.Hostname == b.Spec.Hostname && a.Spec.Subdomain == b.Spec.Subdomain && a.Spec.HostNetwork == b.Spec.HostNetwork &&
 		containersEqual(a.Spec.InitContainers, b.Spec.InitContainers) && containersEqual(a.Spec.Containers, b.Spec.Containers)
 }
@@ -111,7 +113,17 @@ type Delta struct {
 	Claims    []*ClaimLocation `json:"claims,omitempty"`
 	Tokens    []*Token         `json:"tokens,omitempty"`
 	Objects   []*Object        `json:"objects,omitempty"`
-	Deleted   DeltaKeys        `json:"deleted"`
+	// Statuses are summarized pods whose status alone changed: most of a
+	// cluster's changes, sent as the few fields a summary keeps of it.
+	Statuses []PodStatusChange `json:"statuses,omitempty"`
+	Deleted  DeltaKeys         `json:"deleted"`
+}
+
+// PodStatusChange is a summarized pod's new status (Summary's fields of
+// it), by the pod's key.
+type PodStatusChange struct {
+	Key    string    `json:"key"`
+	Status PodStatus `json:"status"`
 }
 
 // DeltaKeys are the keys a Delta deletes, by kind.
@@ -128,7 +140,7 @@ type DeltaKeys struct {
 // Size is how many objects and keys d carries.
 func (d *Delta) Size() int {
 	k := d.Deleted
-	return len(d.Nodes) + len(d.Workloads) + len(d.Pods) + len(d.Services) + len(d.Claims) + len(d.Tokens) + len(d.Objects) +
+	return len(d.Nodes) + len(d.Workloads) + len(d.Pods) + len(d.Services) + len(d.Claims) + len(d.Tokens) + len(d.Objects) + len(d.Statuses) +
 		len(k.Nodes) + len(k.Workloads) + len(k.Pods) + len(k.Services) + len(k.Claims) + len(k.Tokens) + len(k.Objects)
 }
 
@@ -137,9 +149,10 @@ func (d *Delta) Size() int {
 // change is not one of keys (new settings, a restored snapshot): the
 // follower then needs View(node) whole. prev, if it is the State at
 // since, lets DeltaSince leave out the pods of other nodes whose summary
-// did not change (a restart count, a message). Without it every changed
-// pod is sent, and a deleted key the follower may never have held is
-// deleted anyway.
+// did not change (a restart count, a message), and send only the status
+// of those whose summary changed in its status alone. Without it every
+// changed pod is sent whole, and a deleted key the follower may never
+// have held is deleted anyway.
 func (s *State) DeltaSince(since uint64, prev *State, node string) (d *Delta, ok bool) {
 	return s.deltaSince(since, prev, node, nil)
 }
@@ -200,8 +213,13 @@ func (s *State) deltaSince(since uint64, prev *State, node string, touched map[s
 			if old == p {
 				continue
 			}
-			if v != p && !runsOn(old, node) && summaryEqual(old.Summary(), v) {
-				continue
+			if v != p && !runsOn(old, node) {
+				if was := old.Summary(); sameButStatus(was, v) {
+					if !statusEqual(was.Status, v.Status) {
+						d.Statuses = append(d.Statuses, PodStatusChange{Key: key, Status: v.Status})
+					}
+					continue
+				}
 			}
 		}
 		d.Pods = append(d.Pods, v)
@@ -259,6 +277,15 @@ func (s *State) ApplyDelta(d *Delta) (*State, error) {
 	}
 	for _, p := range d.Pods {
 		t.putKeepingIndexes(p)
+	}
+	for _, sc := range d.Statuses {
+		v, ok := t.pods.Get([]byte(sc.Key))
+		if !ok || !v.(*Pod).Summarized {
+			return nil, fmt.Errorf("apply the view's change %d..%d: a status for pod %s, which the view does not hold as a summary", d.Since, d.Index, sc.Key)
+		}
+		p := *v.(*Pod)
+		p.Status = sc.Status
+		t.putKeepingIndexes(&p)
 	}
 	for _, sv := range d.Services {
 		ci, mi := sv.CreateIndex, sv.ModifyIndex
@@ -327,6 +354,9 @@ func (d *Delta) check() error {
 		if k.nils > 0 || k.empty {
 			return fmt.Errorf("a %s without a name", k.name)
 		}
+	}
+	if slices.ContainsFunc(d.Statuses, func(s PodStatusChange) bool { return s.Key == "" }) {
+		return errors.New("a pod's status without its key")
 	}
 	return nil
 }

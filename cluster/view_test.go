@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strconv"
 	"testing"
@@ -88,8 +89,17 @@ func (o *viewOps) step(t *Txn) {
 	for range 1 + o.r.IntN(6) {
 		i := o.r.IntN(12)
 		switch o.r.IntN(16) {
-		case 0, 1, 2, 3, 4, 5:
+		case 0, 1, 2, 3, 4:
 			t.PutPod(o.pod(i))
+		case 5: // a status report: the pod as it was, its status changed
+			if p, ok := t.Pod("default", "p"+strconv.Itoa(i)); ok {
+				c := p.Clone()
+				c.Status.Ready, c.Status.Message = !c.Status.Ready, "probe "+strconv.Itoa(o.r.IntN(9))
+				if o.r.IntN(3) == 0 {
+					c.Status.PodIP = "10.0.1." + strconv.Itoa(o.r.IntN(9))
+				}
+				t.PutPod(c)
+			}
 		case 6:
 			t.DeletePod("default", "p"+strconv.Itoa(i))
 		case 7:
@@ -169,6 +179,7 @@ func TestViewFollowsDeltas(t *testing.T) {
 				shared int
 			}
 			var fs []*follower
+			statuses := 0
 			for _, n := range []string{"n1", "n2", ""} {
 				for _, prev := range []bool{true, false} {
 					fs = append(fs, &follower{node: n, prev: prev, view: full.View(n)})
@@ -198,6 +209,7 @@ func TestViewFollowsDeltas(t *testing.T) {
 						f.view, f.whole = full.View(f.node), f.whole+1
 						continue
 					}
+					statuses += len(d.Statuses)
 					v, err := f.view.ApplyDelta(roundTrip(t, d))
 					if err != nil {
 						t.Fatalf("step %d, view of %q: %v", i, f.node, err)
@@ -212,6 +224,9 @@ func TestViewFollowsDeltas(t *testing.T) {
 						t.Fatalf("step %d, view of %q (prev %v) differs from the state's view\n got %s\nwant %s", i, f.node, f.prev, got, want)
 					}
 				}
+			}
+			if statuses == 0 {
+				t.Fatal("no delta carried a status alone")
 			}
 			for _, f := range fs {
 				if f.whole == 0 && seed == 0 {
@@ -258,12 +273,15 @@ func TestDeltaLeavesOutUnchangedSummaries(t *testing.T) {
 		wantPods   int
 		wantSumm   bool
 		wantStatus PodStatus
+		// wantOnly: the change goes as the pod's status alone.
+		wantOnly bool
 	}{
-		{"own node sees the message", s1, s2, true, "n1", 1, false, q.Status},
-		{"other node skips it", s1, s2, true, "n2", 0, false, PodStatus{}},
-		{"without the earlier state it is sent", s1, s2, false, "n2", 1, true, PodStatus{Phase: PodRunning, Ready: true, PodIP: "10.0.0.2"}},
-		{"readiness reaches every node", s2, s3, true, "n2", 1, true, PodStatus{Phase: PodRunning, PodIP: "10.0.0.2"}},
-		{"over both steps", s1, s3, true, "n2", 1, true, PodStatus{Phase: PodRunning, PodIP: "10.0.0.2"}},
+		{"own node sees the message", s1, s2, true, "n1", 1, false, q.Status, false},
+		{"other node skips it", s1, s2, true, "n2", 0, false, PodStatus{}, false},
+		{"without the earlier state it is sent", s1, s2, false, "n2", 1, true, PodStatus{Phase: PodRunning, Ready: true, PodIP: "10.0.0.2"}, false},
+		{"readiness reaches every node, as a status", s2, s3, true, "n2", 0, true, PodStatus{Phase: PodRunning, PodIP: "10.0.0.2"}, true},
+		{"over both steps", s1, s3, true, "n2", 0, true, PodStatus{Phase: PodRunning, PodIP: "10.0.0.2"}, true},
+		{"own node gets the whole pod", s2, s3, true, "n1", 1, false, r.Status, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,6 +295,15 @@ func TestDeltaLeavesOutUnchangedSummaries(t *testing.T) {
 			}
 			if len(d.Pods) != tt.wantPods {
 				t.Fatalf("pods %d, want %d", len(d.Pods), tt.wantPods)
+			}
+			if tt.wantOnly {
+				if len(d.Statuses) != 1 || d.Statuses[0].Key != "default/web-0" || !reflect.DeepEqual(d.Statuses[0].Status, tt.wantStatus) {
+					t.Fatalf("statuses %+v, want web-0's %+v", d.Statuses, tt.wantStatus)
+				}
+				return
+			}
+			if len(d.Statuses) != 0 {
+				t.Fatalf("statuses %+v, want none", d.Statuses)
 			}
 			if tt.wantPods == 0 {
 				return
