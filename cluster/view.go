@@ -8,11 +8,12 @@ import (
 )
 
 // A node's view of the state is the whole state except for the pods of
-// other nodes (and unplaced ones), which it holds as summaries: what DNS,
-// Service routes and network policies read of a pod it does not run. A
-// node outside Raft needs no more, and at a million pods the summaries
-// are a fraction of the full objects, in memory and on the state stream.
-// A member builds a follower's view with View and keeps it current with
+// other nodes (and unplaced ones), which it holds as summaries: what DNS
+// and Service routes read of a pod it does not run. A node outside Raft
+// needs no more. Summaries are smaller than whole pods, and a change to
+// what no summary shows (a message, a restart count, a probe's result
+// that leaves readiness as it was) does not reach other nodes at all. A
+// member builds a follower's view with View and keeps it current with
 // DeltaSince; the follower applies each Delta with ApplyDelta.
 
 // Summary returns p as a view holds it on a node that does not run it:
@@ -21,7 +22,7 @@ import (
 // ports (named Service ports and SRV records). ModifyIndex is left out,
 // so that a change to a field the summary drops changes no summary.
 func (p *Pod) Summary() *Pod {
-	s := &Pod{
+	return &Pod{
 		Namespace: p.Namespace, Name: p.Name, UID: p.UID, Labels: p.Labels, Owner: p.Owner,
 		Ordinal: p.Ordinal, TemplateHash: p.TemplateHash, NodeName: p.NodeName, DaemonNode: p.DaemonNode,
 		Terminating: p.Terminating, CreateIndex: p.CreateIndex, CreatedAt: p.CreatedAt, Summarized: true,
@@ -31,7 +32,6 @@ func (p *Pod) Summary() *Pod {
 		},
 		Status: PodStatus{Phase: p.Status.Phase, PodIP: p.Status.PodIP, HostIP: p.Status.HostIP, Ready: p.Status.Ready, Stopped: p.Status.Stopped},
 	}
-	return s
 }
 
 // containerPorts keeps the names, ports and restart policy (a sidecar's)

@@ -21,9 +21,8 @@ import (
 // frame (cluster.Delta) whenever the state moves, and a beat when
 // nothing else was sent for StreamBeatEvery. The view
 // holds the pods of other nodes as summaries and a delta leaves out a
-// pod whose summary did not change, so a follower at a million pods holds
-// and receives a fraction of what ServeStream sends. It ends as
-// ServeStream does.
+// pod whose summary did not change, or sends its status alone. It ends
+// as ServeStream does.
 func (s *Store) ServeView(ctx context.Context, since uint64, node string, w io.Writer, flush func() error) error {
 	if node == "" {
 		return errors.New("state stream: a view needs a node name")
