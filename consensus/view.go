@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -31,23 +32,9 @@ func (s *Store) ServeView(ctx context.Context, since uint64, node string, w io.W
 		return ErrNotMember
 	}
 	bw, enc, send := streamWriter(w, flush)
-	st, changed := s.fsm.current()
-	// A follower that comes from a member further along waits for this
-	// one to catch up: a whole view it would skip as older than its own
-	// helps nobody.
-	behind := time.NewTimer(StreamSilence)
-	defer behind.Stop()
-	for st.Index() < since {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.done:
-			return ErrClosed
-		case <-behind.C:
-			return fmt.Errorf("state stream: the follower is at %d, this member at %d", since, st.Index())
-		case <-changed:
-			st, changed = s.fsm.current()
-		}
+	st, changed, err := s.reach(ctx, since)
+	if err != nil {
+		return err
 	}
 	var d *cluster.Delta
 	ok := false
@@ -86,26 +73,59 @@ func (s *Store) ServeView(ctx context.Context, since uint64, node string, w io.W
 		if st.Index() == prev.Index() {
 			continue // the CA key came back: not part of a view
 		}
-		if frame, nodes, ok := s.views.shared(prev, st); ok && !nodes[node] {
-			if _, err := bw.Write(frame); err != nil {
-				return fmt.Errorf("state stream: send %s's view %d..%d: %w", node, prev.Index(), st.Index(), err)
-			}
-			tick.Reset(StreamBeatEvery)
-			continue
-		}
-		d, ok := st.DeltaSince(prev.Index(), prev, node)
-		if !ok {
-			b := s.beat(st.Index())
-			b.Snapshot, b.View, b.Servers = true, node, nil
-			if err := encodeFrame(enc, frameHello, b); err != nil {
-				return fmt.Errorf("state stream: send hello: %w", err)
-			}
-		}
-		if err := sendView(enc, st, d, node); err != nil {
+		if err := s.sendViewChange(bw, enc, prev, st, node); err != nil {
 			return err
 		}
 		tick.Reset(StreamBeatEvery)
 	}
+}
+
+// reach waits until this member's state is at index since or past it,
+// and returns it: a follower that comes from a member further along
+// would skip a whole view older than its own. It gives up after
+// StreamSilence.
+func (s *Store) reach(ctx context.Context, since uint64) (*cluster.State, <-chan struct{}, error) {
+	st, changed := s.fsm.current()
+	if st.Index() >= since {
+		return st, changed, nil
+	}
+	behind := time.NewTimer(StreamSilence)
+	defer behind.Stop()
+	for st.Index() < since {
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-s.done:
+			return nil, nil, ErrClosed
+		case <-behind.C:
+			return nil, nil, fmt.Errorf("state stream: the follower is at %d, this member at %d", since, st.Index())
+		case <-changed:
+			st, changed = s.fsm.current()
+		}
+	}
+	return st, changed, nil
+}
+
+// sendViewChange writes how node's view changed from prev to st: the
+// delta shared by the view followers of other nodes when node had no
+// pod in the change, else its own, else (the change log does not reach
+// back, new settings) a hello and the whole view.
+func (s *Store) sendViewChange(bw *bufio.Writer, enc *codec.Encoder, prev, st *cluster.State, node string) error {
+	if frame, nodes, ok := s.views.shared(prev, st); ok && !nodes[node] {
+		if _, err := bw.Write(frame); err != nil {
+			return fmt.Errorf("state stream: send %s's view %d..%d: %w", node, prev.Index(), st.Index(), err)
+		}
+		return nil
+	}
+	d, ok := st.DeltaSince(prev.Index(), prev, node)
+	if !ok {
+		b := s.beat(st.Index())
+		b.Snapshot, b.View, b.Servers = true, node, nil
+		if err := encodeFrame(enc, frameHello, b); err != nil {
+			return fmt.Errorf("state stream: send hello: %w", err)
+		}
+	}
+	return sendView(enc, st, d, node)
 }
 
 // viewShare is the delta a member last made for the views it serves
