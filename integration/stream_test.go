@@ -149,6 +149,14 @@ func TestClusterStateStream(t *testing.T) {
 	}
 	t.Logf("promoted %s: roles %v", promoted[0], roles)
 
+	// The clients made Raft members since the start held views: Raft fed
+	// them the whole state, which replaced the view.
+	for _, name := range rolesOf(roles, "voter", "nonvoter", "leader") {
+		if slices.Contains(clients, name) {
+			checkWhole(t, c, c.Index(name), pods[0].Name) // on the client watched, another node
+		}
+	}
+
 	// The client still follows the state: a change made now shows in its
 	// DNS and its reads.
 	c.Any(voter, feeder).Apply(t, strings.NewReplacer("NODE", client.Opts.Name, "SERVICE", "streamed-after").Replace(manifest(streamedApp, c.Image)))
@@ -191,6 +199,36 @@ func checkView(t *testing.T, c *Cluster, i int, pod string) {
 	if img := image(); img != c.Image {
 		t.Fatalf("a read of %s through %s answers image %q, want %q (the leader's whole pod)", pod, a.Opts.Name, img, c.Image)
 	}
+}
+
+// checkWhole waits until agent i, once a client, holds the whole state:
+// its metric says it holds no view, and its own copy holds pod, which
+// runs on another node, whole.
+func checkWhole(t *testing.T, c *Cluster, i int, pod string) {
+	t.Helper()
+	a := c.Agents[i]
+	poll.Until(t, ClusterTimeout, a.Opts.Name+" to hold the whole state", func() (bool, string) {
+		resp, err := nodeClient(t, a).Get("https://" + a.API + "/metrics")
+		if err != nil {
+			return false, err.Error()
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !regexp.MustCompile(`(?m)^shoal_state_view 0$`).Match(b) {
+			return false, fmt.Sprintf("its metric does not say 0 (%v)", err)
+		}
+		r := a.Run("get", "pod", pod, "-o", "json", "--local")
+		if r.Code != 0 {
+			return false, r.Err()
+		}
+		var p struct {
+			Spec struct{ Containers []struct{ Image string } }
+		}
+		if err := jsonUnmarshal(r.Stdout, &p); err != nil || len(p.Spec.Containers) != 1 || p.Spec.Containers[0].Image != c.Image {
+			return false, fmt.Sprintf("its own copy of %s: %s (%v)", pod, r.Stdout, err)
+		}
+		return true, ""
+	})
 }
 
 // waitRaftRoles waits until every alive agent names one leader, voters
