@@ -107,6 +107,9 @@ type controlPlane struct {
 	writer  *leaderWriter
 	srv     *apiserver.Server
 	apiAddr string
+	// follower keeps the state current outside Raft; the API sends reads
+	// to the member it follows while the state is a node's view.
+	follower *stateFollower
 	// metrics holds this node's sampled usage (served by the API and
 	// exported to Prometheus).
 	metrics *metrics.Recorder
@@ -230,7 +233,7 @@ func (cp *controlPlane) startGossip(ctx context.Context, lc *lifecycle, cfg Conf
 	lc.loop(func(ctx context.Context) { cp.members.reconnect(ctx, reconnectEvery(cfg.GossipProfile)) })
 	// Outside the Raft configuration (or cut off from the leader) the state
 	// comes from a member's stream instead.
-	lc.loop((&stateFollower{
+	cp.follower = &stateFollower{
 		store:      cp.store,
 		http:       apiclient.NewHTTPClient(cp.creds.id.ClientTLS("")),
 		self:       cfg.Name,
@@ -239,7 +242,8 @@ func (cp *controlPlane) startGossip(ctx context.Context, lc *lifecycle, cfg Conf
 		log:        log.With("component", "stream"),
 		metrics:    newFollowMetrics(cp.reg, cp.store),
 		wholeState: cfg.WholeState,
-	}).run)
+	}
+	lc.loop(cp.follower.run)
 	return nil
 }
 
@@ -276,6 +280,7 @@ func (cp *controlPlane) startAPI(cfg Config, leases *leaseKeeper, lc *lifecycle,
 		// full cannot record them in the Raft state.
 		NodeConditions: func() map[string][]string { return nodeConditions(cp.members.g) },
 		Stream:         cp.store,
+		ReadFrom:       cp.follower.following,
 	})
 	cp.apiAddr, err = serveAPI(cfg, cp.srv, cp.creds.id.ServerTLS(tls.VerifyClientCertIfGiven), lc, log)
 	if err != nil {

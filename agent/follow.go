@@ -75,7 +75,15 @@ type stateFollower struct {
 	// wholeState makes this agent follow the whole state even where a
 	// node's view would do (--whole-state).
 	wholeState bool
+	// current is the API address of the member whose stream this agent
+	// reads now, "" between streams.
+	current atomicString
 }
+
+// following returns the API address of the member this agent follows
+// now ("" when none): the API sends reads there while the agent holds
+// its node's view.
+func (f *stateFollower) following() string { return f.current.Load() }
 
 // wantsView reports whether the next stream should carry this node's
 // view (its own pods whole, the others summarized) rather than the whole
@@ -317,7 +325,9 @@ func (f *stateFollower) followFrom(ctx context.Context, addr string, silence tim
 		return fmt.Errorf("state stream from %s: %s: %s", addr, resp.Status, red.Error)
 	}
 	ended := f.metrics.streamStarted(addr)
+	f.current.Store(addr)
 	err = f.store.Follow(ctx, resp.Body)
+	f.current.Store("")
 	if c := context.Cause(ctx); c != nil {
 		err = c
 	}

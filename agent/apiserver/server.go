@@ -86,6 +86,10 @@ type Config struct {
 	// Stream serves the state stream to agents outside Raft; nil serves
 	// none.
 	Stream StreamSource
+	// ReadFrom names the API address of the member whose state stream
+	// this agent follows ("" when none): reads go there while the agent
+	// holds a node's view (see wholeState). Nil sends them to the leader.
+	ReadFrom func() string
 }
 
 // Server is the agent's HTTP API.
@@ -216,17 +220,35 @@ type viewHolder interface {
 	HoldsView() bool
 }
 
-// wholeState forwards a request to the leader while this agent holds a
-// node's view: its pods of other nodes are summaries, which would list
-// as pods without images and decide writes on half a pod. A read with
-// ?local=1 is answered from the view (what this node sees).
+// wholeState sends a request on while this agent holds a node's view:
+// its pods of other nodes are summaries, which would list as pods
+// without images and decide writes on half a pod. A read goes to the
+// member whose stream this agent follows (Config.ReadFrom), which holds
+// the whole state and answers during an election too; a write, or a
+// read when no member is followed, to the leader. A read with ?local=1
+// is answered from the view (what this node sees).
 func (s *Server) wholeState(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		local := r.Method == http.MethodGet && r.URL.Query().Get("local") != ""
-		if v, ok := s.cfg.Store.(viewHolder); ok && !local && v.HoldsView() && s.forwardToLeader(w, r, nil) {
+		v, ok := s.cfg.Store.(viewHolder)
+		if !ok || !v.HoldsView() {
+			h(w, r)
 			return
 		}
-		h(w, r)
+		if r.Method == http.MethodGet {
+			if r.URL.Query().Get("local") != "" {
+				h(w, r)
+				return
+			}
+			if s.cfg.ReadFrom != nil && r.Header.Get("X-Shoal-Forwarded") == "" {
+				if addr := s.cfg.ReadFrom(); addr != "" {
+					s.proxy(w, r, addr, nil)
+					return
+				}
+			}
+		}
+		if !s.forwardToLeader(w, r, nil) {
+			h(w, r)
+		}
 	}
 }
 

@@ -3,10 +3,13 @@ package apiserver
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"shoal/agent/api"
+	"shoal/cluster"
+	"shoal/consensus"
 )
 
 // TestStreamViewOfItsOwnNode: a node may follow its own node's view of
@@ -41,6 +44,52 @@ func TestStreamViewOfItsOwnNode(t *testing.T) {
 			defer resp.Body.Close()
 			if resp.StatusCode != tt.want {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+		})
+	}
+}
+
+// viewStore is a store that holds a node's view, as an agent outside
+// Raft does: its State is view, the rest the store's.
+type viewStore struct {
+	*consensus.Store
+	view *cluster.State
+}
+
+func (v viewStore) State() *cluster.State { return v.view }
+func (v viewStore) HoldsView() bool       { return true }
+
+// TestViewReadsGoToTheMemberFollowed: an agent that holds its node's view
+// answers a read with the whole state through the member it follows,
+// and from its view only when asked for ?local=1.
+func TestViewReadsGoToTheMemberFollowed(t *testing.T) {
+	tc := newTestCluster(t, Config{})
+	tc.apply(t, &consensus.PutPods{Pods: []*cluster.Pod{{Namespace: "default", Name: "web", UID: "u1", Ordinal: -1,
+		Spec: cluster.PodSpec{Containers: []cluster.Container{{Name: "c", Image: "nginx"}}}}}})
+	_, member := tc.serve(t, Config{NodeName: "n1"})
+	var followed atomic.Value
+	followed.Store(member)
+	_, addr := tc.serve(t, Config{NodeName: "n2", Store: viewStore{tc.store, tc.store.State().View("n2")},
+		ReadFrom: func() string { return followed.Load().(string) }})
+	tests := []struct {
+		name, follows string
+		local         bool
+		wantImage     string
+	}{
+		{"through the member followed", member, false, "nginx"},
+		{"its own view", member, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			followed.Store(tt.follows)
+			c := tc.user(t, "view")
+			c.Addr, c.Local = addr, tt.local
+			l, err := c.Pods(context.Background(), "default")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l.Items) != 1 || l.Items[0].Spec.Containers[0].Image != tt.wantImage {
+				t.Fatalf("pods %+v, want web with image %q", l.Items, tt.wantImage)
 			}
 		})
 	}
