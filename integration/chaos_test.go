@@ -27,15 +27,17 @@ import (
 // the clock; CHAOS_ROUNDS=N runs the long form (3 faults a round, every
 // kind including clock jumps), CHAOS_SEED the first round's seed,
 // CHAOS_KINDS and CHAOS_FAULTS override the kinds and faults per round,
-// CHAOS_REPORT names a file for the report. `make chaos` runs the long
+// CHAOS_NODES the agents (5: all Raft members; 8 or more puts clients
+// that hold their nodes' views in the cluster), CHAOS_REPORT names a
+// file for the report. `make chaos` runs the long
 // form. A failed round prints its seed and the command that replays it.
 func TestChaos(t *testing.T) {
 	cfg, rounds, seed := chaosSettings(t)
 	start := time.Now()
 	report := &chaos.Report{BaseSeed: seed, Kinds: cfg.Kinds,
-		Replay: fmt.Sprintf("CHAOS_SEED=%%d CHAOS_ROUNDS=1 CHAOS_FAULTS=%d CHAOS_KINDS=%s flock /tmp/shoal-heavy.lock go test ./integration -run 'TestChaos$' -count=1 -v",
-			cfg.Faults, chaos.JoinKinds(cfg.Kinds))}
-	t.Logf("fault suite: %d rounds from seed %d, %d faults each, kinds %s", rounds, seed, cfg.Faults, chaos.JoinKinds(cfg.Kinds))
+		Replay: fmt.Sprintf("CHAOS_SEED=%%d CHAOS_ROUNDS=1 CHAOS_FAULTS=%d CHAOS_KINDS=%s CHAOS_NODES=%d flock /tmp/shoal-heavy.lock go test ./integration -run 'TestChaos$' -count=1 -v",
+			cfg.Faults, chaos.JoinKinds(cfg.Kinds), cfg.Nodes)}
+	t.Logf("fault suite: %d rounds from seed %d, %d faults each, kinds %s, %d agents", rounds, seed, cfg.Faults, chaos.JoinKinds(cfg.Kinds), cfg.Nodes)
 
 	// Written last (cleanups run last-in first-out): after the leak
 	// check, which runs after the cluster is gone.
@@ -93,6 +95,13 @@ func chaosSettings(t *testing.T) (chaos.Config, int, int64) {
 			t.Fatalf("CHAOS_FAULTS=%q: expected a positive number of faults per round", v)
 		}
 		cfg.Faults = n
+	}
+	if v := os.Getenv("CHAOS_NODES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 3 || n > 16 {
+			t.Fatalf("CHAOS_NODES=%q: expected 3 to 16 agents", v)
+		}
+		cfg.Nodes = n
 	}
 	if v := os.Getenv("CHAOS_KINDS"); v != "" {
 		k, err := chaos.ParseKinds(v)

@@ -12,7 +12,8 @@
 #
 # Environment: ROUNDS (default 100), SEED (default: drawn from the clock),
 # KINDS (comma-separated fault kinds, default all), FAULTS (per round,
-# default 3), REPORT (default chaos-report.txt).
+# default 3), NODES (agents, default 5, all Raft members; 8 or more puts
+# clients in the cluster), REPORT (default chaos-report.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -30,6 +31,7 @@ say "fault suite: $ROUNDS rounds from seed $SEED, report in $REPORT"
 export CHAOS_ROUNDS=$ROUNDS CHAOS_SEED=$SEED CHAOS_REPORT=$REPORT
 [[ -n ${KINDS:-} ]] && export CHAOS_KINDS=$KINDS
 [[ -n ${FAULTS:-} ]] && export CHAOS_FAULTS=$FAULTS
+[[ -n ${NODES:-} ]] && export CHAOS_NODES=$NODES
 rc=0
 go test ./integration -run 'TestChaos$' -count=1 -v -timeout "$TIMEOUT" || rc=$?
 if [[ -f $REPORT ]]; then
