@@ -8,35 +8,50 @@ package cluster
 func (t *Txn) Nodes() []*Node { return allTxn[*Node](t.nodes, "") }
 
 // RestoreNode stores n with the indexes it carries (for snapshot restore).
-func (t *Txn) RestoreNode(n *Node) {
+func (t *Txn) RestoreNode(n *Node) { t.restored(); t.copyNode(n) }
+
+// RestoreWorkload stores w with the indexes it carries.
+func (t *Txn) RestoreWorkload(w *Workload) { t.restored(); t.copyWorkload(w) }
+
+// RestorePod stores p with the indexes it carries.
+func (t *Txn) RestorePod(p *Pod) { t.restored(); t.copyPod(p) }
+
+// RestoreService stores s with the indexes it carries.
+func (t *Txn) RestoreService(s *Service) { t.restored(); t.copyService(s) }
+
+// The copy* methods put an object that is a copy of one another State
+// holds (a snapshot's record, a view's change): it keeps the indexes it
+// carries, where a put stamps the transaction's.
+
+func (t *Txn) copyNode(n *Node) {
 	ci, mi := n.CreateIndex, n.ModifyIndex
-	t.restored()
 	t.PutNode(n)
 	n.CreateIndex, n.ModifyIndex = ci, mi
 }
 
-// RestoreWorkload stores w with the indexes it carries.
-func (t *Txn) RestoreWorkload(w *Workload) {
+func (t *Txn) copyWorkload(w *Workload) {
 	ci, mi := w.CreateIndex, w.ModifyIndex
-	t.restored()
 	t.PutWorkload(w)
 	w.CreateIndex, w.ModifyIndex = ci, mi
 }
 
-// RestorePod stores p with the indexes it carries.
-func (t *Txn) RestorePod(p *Pod) {
+func (t *Txn) copyPod(p *Pod) {
 	ci, mi := p.CreateIndex, p.ModifyIndex
-	t.restored()
 	t.PutPod(p)
 	p.CreateIndex, p.ModifyIndex = ci, mi
 }
 
-// RestoreService stores s with the indexes it carries.
-func (t *Txn) RestoreService(s *Service) {
+func (t *Txn) copyService(s *Service) {
 	ci, mi := s.CreateIndex, s.ModifyIndex
-	t.restored()
 	t.PutService(s)
 	s.CreateIndex, s.ModifyIndex = ci, mi
+}
+
+// copyObject stores o as it is (objects carry their indexes).
+func (t *Txn) copyObject(o *Object) {
+	key := o.Key()
+	t.objects.Insert([]byte(key), o)
+	t.objectChanged(o.Kind, key)
 }
 
 // restored marks the change as a snapshot's: there is no earlier State to

@@ -216,9 +216,7 @@ func (t *Txn) PutObject(o *Object) {
 // RestoreObject puts an object from a snapshot, indexes as they were.
 func (t *Txn) RestoreObject(o *Object) {
 	t.restored()
-	key := o.Key()
-	t.objects.Insert([]byte(key), o)
-	note(&t.changes.objects, key)
+	t.copyObject(o)
 }
 
 // DeleteObject removes an object (what a Namespace held is left for the

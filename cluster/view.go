@@ -91,7 +91,7 @@ func (s *State) View(node string) *State {
 	t := s.Txn(s.index)
 	for p := range s.Pods() {
 		if v := ViewPod(p, node); v != p {
-			t.putKeepingIndexes(v)
+			t.copyPod(v)
 		}
 	}
 	v := t.Commit()
@@ -266,17 +266,13 @@ func (s *State) ApplyDelta(d *Delta) (*State, error) {
 		t.SetTrust(*d.Trust)
 	}
 	for _, n := range d.Nodes {
-		ci, mi := n.CreateIndex, n.ModifyIndex
-		t.PutNode(n)
-		n.CreateIndex, n.ModifyIndex = ci, mi
+		t.copyNode(n)
 	}
 	for _, w := range d.Workloads {
-		ci, mi := w.CreateIndex, w.ModifyIndex
-		t.PutWorkload(w)
-		w.CreateIndex, w.ModifyIndex = ci, mi
+		t.copyWorkload(w)
 	}
 	for _, p := range d.Pods {
-		t.putKeepingIndexes(p)
+		t.copyPod(p)
 	}
 	for _, sc := range d.Statuses {
 		v, ok := t.pods.Get([]byte(sc.Key))
@@ -285,12 +281,10 @@ func (s *State) ApplyDelta(d *Delta) (*State, error) {
 		}
 		p := *v.(*Pod)
 		p.Status = sc.Status
-		t.putKeepingIndexes(&p)
+		t.copyPod(&p)
 	}
 	for _, sv := range d.Services {
-		ci, mi := sv.CreateIndex, sv.ModifyIndex
-		t.PutService(sv)
-		sv.CreateIndex, sv.ModifyIndex = ci, mi
+		t.copyService(sv)
 	}
 	for _, c := range d.Claims {
 		t.RestoreClaimLocation(c)
@@ -299,9 +293,7 @@ func (s *State) ApplyDelta(d *Delta) (*State, error) {
 		t.PutToken(tok)
 	}
 	for _, o := range d.Objects {
-		ci, mi := o.CreateIndex, o.ModifyIndex
-		t.PutObject(o)
-		o.CreateIndex, o.ModifyIndex = ci, mi
+		t.copyObject(o)
 	}
 	k := d.Deleted
 	for _, name := range k.Nodes {
@@ -369,11 +361,4 @@ func nils[T any](list []*T) int {
 		}
 	}
 	return n
-}
-
-// putKeepingIndexes puts p with the indexes it carries.
-func (t *Txn) putKeepingIndexes(p *Pod) {
-	ci, mi := p.CreateIndex, p.ModifyIndex
-	t.PutPod(p)
-	p.CreateIndex, p.ModifyIndex = ci, mi
 }

@@ -161,13 +161,11 @@ func (s *Store) ServeStream(ctx context.Context, since uint64, w io.Writer, flus
 			return fmt.Errorf("state stream: flush at %d: %w", next, err)
 		}
 		ents = nil
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.done:
-			return ErrClosed
-		case <-changed:
-		case <-tick.C:
+		beat, err := s.await(ctx, changed, tick.C)
+		if err != nil {
+			return err
+		}
+		if beat {
 			if err := s.sendBeat(enc, s.State().Index(), &servers); err != nil {
 				return err
 			}
@@ -194,6 +192,21 @@ func streamWriter(w io.Writer, flush func() error) (*bufio.Writer, *codec.Encode
 		return nil
 	}
 	return bw, codec.NewEncoder(bw, mh), send
+}
+
+// await waits for the state to change, for a beat's turn (beat), or for
+// the stream to end (ctx, the store closing).
+func (s *Store) await(ctx context.Context, changed <-chan struct{}, tick <-chan time.Time) (beat bool, err error) {
+	select {
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-s.done:
+		return false, ErrClosed
+	case <-changed:
+		return false, nil
+	case <-tick:
+		return true, nil
+	}
 }
 
 // sendBeat writes a beat at index, naming the servers only when they

@@ -56,13 +56,11 @@ func (s *Store) ServeView(ctx context.Context, since uint64, node string, w io.W
 		if err := send(); err != nil {
 			return fmt.Errorf("state stream: flush view at %d: %w", st.Index(), err)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.done:
-			return ErrClosed
-		case <-changed:
-		case <-tick.C:
+		beat, err := s.await(ctx, changed, tick.C)
+		if err != nil {
+			return err
+		}
+		if beat {
 			if err := s.sendBeat(enc, st.Index(), &servers); err != nil {
 				return err
 			}
