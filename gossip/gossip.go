@@ -152,7 +152,14 @@ type Gossip struct {
 	mu      sync.Mutex
 	members map[string]*member
 	leaving map[string]time.Time // leave intents received, by node name
-	rr      int                  // watcher round-robin position
+	// order is every member's name but this node's, sorted, kept as
+	// members come and go: the watcher's round robin walks it from the
+	// name after last, so a tick costs O(log n + fanout), not a sort of
+	// every name (which, at thousands of members, cost each agent more
+	// than memberlist's whole probe cycle).
+	order    []string
+	last     string    // the watcher's last target
+	prunedAt time.Time // the last tombstone sweep
 
 	evMu    sync.Mutex
 	events  chan Event
@@ -465,6 +472,10 @@ func (g *Gossip) record(n *memberlist.Node) *member {
 	if !ok {
 		m = &member{Member: Member{Name: n.Name}}
 		g.members[n.Name] = m
+		if n.Name != g.cfg.NodeName {
+			i, _ := slices.BinarySearch(g.order, n.Name)
+			g.order = slices.Insert(g.order, i, n.Name)
+		}
 	}
 	m.ip = slices.Clone(n.Addr)
 	m.port = n.Port

@@ -8,8 +8,8 @@ import (
 )
 
 const (
-	// watchFanout bounds the pings per probe interval, so the watcher's
-	// cost stays O(n) per node like SWIM's however large the cluster.
+	// watchFanout bounds the pings per probe interval, so a node's watcher
+	// costs the same however large the cluster, as SWIM's probes do.
 	watchFanout = 3
 	// suspectAfter consecutive failed pings make a member suspect: one lost
 	// UDP packet must not flip a node to NotReady.
@@ -53,23 +53,24 @@ type target struct {
 func (g *Gossip) pickTargets() []target {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var names []string
-	for name, m := range g.members {
-		if name != g.cfg.NodeName && (m.State == StateAlive || m.State == StateSuspect) {
-			names = append(names, name)
+	n := len(g.order)
+	start, found := slices.BinarySearch(g.order, g.last)
+	if found {
+		start++
+	}
+	var out []target
+	// Dead and left members stay in order until their tombstones go, so
+	// the walk may pass some; it stops after one lap, so a name is picked
+	// once at most.
+	for i := 0; i < n && len(out) < watchFanout; i++ {
+		name := g.order[(start+i)%n]
+		m := g.members[name]
+		if m.State != StateAlive && m.State != StateSuspect {
+			continue
 		}
-	}
-	if len(names) == 0 {
-		return nil
-	}
-	slices.Sort(names)
-	k := min(watchFanout, len(names))
-	out := make([]target, 0, k)
-	for i := range k {
-		m := g.members[names[(g.rr+i)%len(names)]]
 		out = append(out, target{m.Name, &net.UDPAddr{IP: m.ip, Port: int(m.port)}})
+		g.last = name
 	}
-	g.rr = (g.rr + k) % len(names)
 	return out
 }
 
@@ -97,10 +98,16 @@ func (g *Gossip) pinged(name string, ok bool) {
 }
 
 // pruneTombstones forgets members dead or left for longer than Tombstone,
-// and leave intents as old.
+// and leave intents as old. It sweeps at most ten times a Tombstone: a
+// tombstone lives up to 1.1 times it, and a tick does not scan every
+// member.
 func (g *Gossip) pruneTombstones() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if time.Since(g.prunedAt) < g.cfg.Tombstone/10 {
+		return
+	}
+	g.prunedAt = time.Now()
 	for name, at := range g.leaving {
 		if time.Since(at) > g.cfg.Tombstone {
 			delete(g.leaving, name)
@@ -109,6 +116,9 @@ func (g *Gossip) pruneTombstones() {
 	for name, m := range g.members {
 		if (m.State == StateDead || m.State == StateLeft) && time.Since(m.StateSince) > g.cfg.Tombstone {
 			delete(g.members, name)
+			if i, ok := slices.BinarySearch(g.order, name); ok {
+				g.order = slices.Delete(g.order, i, i+1)
+			}
 		}
 	}
 }
