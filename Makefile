@@ -99,9 +99,11 @@ chaos:
 # The simulation harness: SIM_N members of the real gossip layer in one
 # process on loopback, per N the time to form, to see a crash and a meta
 # change, and an idle member's CPU and traffic (sim/gossipsim).
-# An idle member costs about 2 ms of CPU a second, so N=1000 needs more
-# than the 2 cores of the test machine just to idle: pass SIM_N=100,1000
-# (or 5000) on a larger one.
+# An idle member costs about 1.3 ms of CPU a second over sockets, 0.4 ms
+# over the in-process network (SIM_NET=mem), and forming N members costs
+# N² relayed alive messages: on the 2 cores of the test machine N=100
+# runs over sockets, 300 in process; pass SIM_N=100,1000 (or 5000) on a
+# larger one.
 # Then the state stream (sim/statesim): a 3-voter, 2-replica Raft cluster
 # in one process and SIM_N followers in child processes, the members' CPU
 # and traffic idle and under churn, a change's spread, a leader failover
@@ -113,10 +115,11 @@ chaos:
 # pods, a lost node and a lost leader. Each agent idles at a fraction of
 # a percent of a core here, so 200 fit on two cores.
 SIM_N ?= 100
+SIM_NET ?= udp
 AGENTSIM_N ?= 100
 .PHONY: sim
 sim:
-	$(GO) run ./sim/cmd/gossipsim -n $(SIM_N)
+	$(GO) run ./sim/cmd/gossipsim -n $(SIM_N) -net $(SIM_NET)
 	$(GO) run ./sim/cmd/statesim -n $(SIM_N)
 	$(GO) run ./sim/cmd/agentsim -n $(AGENTSIM_N)
 

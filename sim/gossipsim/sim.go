@@ -36,6 +36,10 @@ type Options struct {
 	Profile string
 	// BindAddr is the loopback address every member binds, on its own port.
 	BindAddr string
+	// Network is NetUDP (default: memberlist's UDP and TCP on loopback, as
+	// agents run it) or NetMem (an in-process network, for N beyond what
+	// the machine's cores carry over sockets; see memNet).
+	Network string
 	// Settle is the wait after forming before the idle measurement, so the
 	// join broadcasts have drained; Idle is the measurement's length.
 	Settle, Idle time.Duration
@@ -43,6 +47,13 @@ type Options struct {
 	PhaseTimeout time.Duration
 	// Starters is how many members start and join at once.
 	Starters int
+	// JoinRate paces the joins, in members a second (0: as fast as the
+	// starters go). Agents join a large cluster over minutes, not all in
+	// one burst: every join is an alive message each member relays about
+	// 4·log10(N) times, so a burst of N joins costs N² such relays at once,
+	// and on a machine short of cores the members it starves miss probes
+	// and suspect each other, which costs more broadcasts still.
+	JoinRate float64
 	// Logger receives the members' logs (default: errors only, to stderr).
 	Logger *slog.Logger
 	// Progress receives one line per phase (nil: none).
@@ -59,6 +70,13 @@ func (o *Options) defaults() error {
 	if o.BindAddr == "" {
 		o.BindAddr = "127.0.0.1"
 	}
+	switch o.Network {
+	case "":
+		o.Network = NetUDP
+	case NetUDP, NetMem:
+	default:
+		return fmt.Errorf("gossipsim: network %q: want %q or %q", o.Network, NetUDP, NetMem)
+	}
 	if o.Settle == 0 {
 		o.Settle = 10 * time.Second
 	}
@@ -71,6 +89,9 @@ func (o *Options) defaults() error {
 	if o.Starters == 0 {
 		o.Starters = 8
 	}
+	if o.JoinRate < 0 {
+		return fmt.Errorf("gossipsim: join rate %v: want 0 (unpaced) or more", o.JoinRate)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -80,6 +101,12 @@ func (o *Options) defaults() error {
 	return nil
 }
 
+// The networks a run can use (Options.Network).
+const (
+	NetUDP = "udp"
+	NetMem = "mem"
+)
+
 // member is one simulated node and what it has seen; its event loop fills
 // the fields, the phases read them.
 type member struct {
@@ -87,6 +114,8 @@ type member struct {
 	addr  string
 	g     *gossip.Gossip
 	alive atomic.Int64 // members it sees alive, itself included
+	// recounted is when formed last counted Members() (UnixNano).
+	recounted atomic.Int64
 	// When it saw the victim dead and the meta change, in UnixNano.
 	deadAt, metaAt atomic.Int64
 	done           chan struct{} // its event loop ended
@@ -96,9 +125,10 @@ type member struct {
 type sim struct {
 	opt     Options
 	members []*member
-	victim  string // the member that crashes
-	changer string // the member whose meta changes
-	version string // the changed meta's Version, which marks the change
+	victim  string  // the member that crashes
+	changer string  // the member whose meta changes
+	version string  // the changed meta's Version, which marks the change
+	net     *memNet // with NetMem
 
 	falseDead, falseSuspect atomic.Int64
 }
@@ -118,8 +148,11 @@ func Run(ctx context.Context, opt Options) (Result, error) {
 		return Result{}, fmt.Errorf("gossipsim: encode the members' meta: %w", err)
 	}
 	s := &sim{opt: opt, victim: memberName(opt.N - 1), changer: memberName(1), version: meta.Version + "-changed"}
+	if opt.Network == NetMem {
+		s.net = &memNet{}
+	}
 	defer s.stopAll()
-	r := Result{N: opt.N, Profile: opt.Profile, MetaBytes: len(b)}
+	r := Result{N: opt.N, Profile: opt.Profile, Network: opt.Network, MetaBytes: len(b)}
 	if err := s.form(ctx, &r); err != nil {
 		return r, err
 	}
@@ -135,6 +168,9 @@ func Run(ctx context.Context, opt Options) (Result, error) {
 	r.FalseDead, r.FalseSuspect = s.falseDead.Load(), s.falseSuspect.Load()
 	for _, m := range s.members {
 		r.Dropped += m.g.Dropped()
+	}
+	if s.net != nil {
+		r.Lost = s.net.lost.Load()
 	}
 	return r, nil
 }
@@ -190,11 +226,24 @@ func (s *sim) form(ctx context.Context, r *Result) error {
 	}
 	started = append(started, first.addr)
 	next.Store(1)
+	var pace <-chan time.Time
+	if s.opt.JoinRate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / s.opt.JoinRate))
+		defer t.Stop()
+		pace = t.C
+	}
 	for range s.opt.Starters {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
+				if pace != nil {
+					select {
+					case <-pace:
+					case <-ctx.Done():
+						return
+					}
+				}
 				i := int(next.Add(1) - 1)
 				if i >= s.opt.N || ctx.Err() != nil {
 					return
@@ -231,16 +280,23 @@ func (s *sim) form(ctx context.Context, r *Result) error {
 	return err
 }
 
-// formed reports whether m sees all N members alive: from its events, or,
-// once its event buffer overflowed and the count may be short, from
-// Members(), the truth the package tells consumers to resynchronise from.
+// formed reports whether m sees all N members alive: from its events, or
+// else from Members(), the truth the package tells consumers to
+// resynchronise from.
 func (s *sim) formed(m *member) bool {
 	if m.alive.Load() == int64(s.opt.N) {
 		return true
 	}
-	if m.g.Dropped() == 0 {
+	// The count from events can be off (an event buffer that overflowed,
+	// a member seen dead and back in an order the count does not follow),
+	// so Members() decides. It copies every member: counting it for every
+	// member on every poll costs N² a poll, which at 1,000 members starved
+	// the very members being measured. Once a second each is enough.
+	now := time.Now().UnixNano()
+	if now-m.recounted.Load() < int64(time.Second) {
 		return false
 	}
+	m.recounted.Store(now)
 	alive := 0
 	for _, x := range m.g.Members() {
 		if x.State == gossip.StateAlive || x.State == gossip.StateSuspect {
@@ -267,14 +323,17 @@ func pickSeeds(from []string, k int) []string {
 }
 
 func (s *sim) startMember(ctx context.Context, i int, key []byte, seeds []string) (*member, error) {
-	meta := SimMeta(i)
-	g, err := gossip.New(gossip.Config{
+	cfg := gossip.Config{
 		NodeName: memberName(i), BindAddr: s.opt.BindAddr, BindPort: gossip.EphemeralPort,
-		Keys: [][]byte{key}, Meta: meta, Profile: s.opt.Profile, Logger: s.opt.Logger,
+		Keys: [][]byte{key}, Meta: SimMeta(i), Profile: s.opt.Profile, Logger: s.opt.Logger,
 		// A join storm brings N joins and updates at once; a starved
 		// event loop must not lose them (formed falls back if it does).
-		EventBuffer: 1024,
-	})
+		EventBuffer: max(1024, 4*s.opt.N),
+	}
+	if s.net != nil {
+		cfg.Transport = s.net.transport()
+	}
+	g, err := gossip.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start member %d: %w", i, err)
 	}
@@ -323,8 +382,12 @@ func (s *sim) events(m *member) {
 func (s *sim) waitFor(ctx context.Context, what string, ok func(*member) bool, skip string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opt.PhaseTimeout)
 	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
+	// The phases' times come from the members' events, not from this
+	// poll, except the time to form, which takes seconds.
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	// A large N takes minutes: say how far it got now and then.
+	report := time.Now().Add(10 * time.Second)
 	for {
 		pending := 0
 		for _, m := range s.members {
@@ -334,6 +397,10 @@ func (s *sim) waitFor(ctx context.Context, what string, ok func(*member) bool, s
 		}
 		if pending == 0 {
 			return nil
+		}
+		if time.Now().After(report) {
+			fmt.Fprintf(s.opt.Progress, "N=%d: waiting until %s: %d members not there yet\n", s.opt.N, what, pending)
+			report = time.Now().Add(10 * time.Second)
 		}
 		select {
 		case <-ctx.Done():

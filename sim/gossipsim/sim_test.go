@@ -10,17 +10,27 @@ import (
 )
 
 // TestRunSmall runs the whole harness on five real members with the fast
-// test timings: every phase must complete and every member see each change.
+// test timings, over loopback sockets and over the in-process network:
+// every phase must complete and every member see each change.
 func TestRunSmall(t *testing.T) {
 	if testing.Short() && !testenv.CI() {
 		t.Skip("starts real gossip members on loopback")
 	}
+	for _, network := range []string{NetUDP, NetMem} {
+		t.Run(network, func(t *testing.T) { runSmall(t, network) })
+	}
+}
+
+func runSmall(t *testing.T, network string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	r, err := Run(ctx, Options{N: 5, Profile: gossip.ProfileTest, Settle: 200 * time.Millisecond,
+	r, err := Run(ctx, Options{N: 5, Profile: gossip.ProfileTest, Network: network, Settle: 200 * time.Millisecond,
 		Idle: 500 * time.Millisecond, PhaseTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r.Network != network {
+		t.Fatalf("ran on %q, want %q", r.Network, network)
 	}
 	if r.Detect.Seen != 4 || r.Detect.Of != 4 || r.Detect.Max <= 0 {
 		t.Fatalf("crash seen by %d of %d (max %v), want all 4 survivors", r.Detect.Seen, r.Detect.Of, r.Detect.Max)
@@ -31,5 +41,5 @@ func TestRunSmall(t *testing.T) {
 	if r.Form <= 0 || r.PacketsPerMember <= 0 || r.BytesPerMember <= 0 || r.MetaBytes == 0 {
 		t.Fatalf("missing measurements: %+v", r)
 	}
-	t.Logf("N=5: form %v, dead p50 %v max %v, meta max %v, %.1f pkt/s a member", r.Form, r.Detect.P50, r.Detect.Max, r.Meta.Max, r.PacketsPerMember)
+	t.Logf("N=5 over %s: form %v, dead p50 %v max %v, meta max %v, %.1f pkt/s a member", network, r.Form, r.Detect.P50, r.Detect.Max, r.Meta.Max, r.PacketsPerMember)
 }

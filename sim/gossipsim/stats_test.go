@@ -27,7 +27,7 @@ func seq(n int) []int {
 }
 
 func TestWriteTable(t *testing.T) {
-	r := Result{N: 100, Profile: "lan", MetaBytes: 166, Join: time.Second, Form: 2 * time.Second,
+	r := Result{N: 100, Profile: "lan", Network: NetMem, MetaBytes: 166, Lost: 7, Join: time.Second, Form: 2 * time.Second,
 		Detect:    spread.Of(ms(seq(99)...), 99),
 		Meta:      spread.Of(ms(1, 2), 98),
 		IdleCores: 0.5, PacketsPerMember: 8, BytesPerMember: 600, HeapPerMember: 400 << 10}
@@ -40,7 +40,7 @@ func TestWriteTable(t *testing.T) {
 		t.Fatalf("want a header and one row, got %q", b.String())
 	}
 	row := strings.Fields(lines[1])
-	for _, want := range []string{"100", "lan", "166", "0.10s", "0.05s", "2/98", "0.50%", "600", "400K"} {
+	for _, want := range []string{"100", "lan", "mem", "166", "7", "0.10s", "0.05s", "2/98", "0.50%", "600", "400K"} {
 		if !strings.Contains(" "+strings.Join(row, " ")+" ", " "+want+" ") {
 			t.Errorf("row %q lacks %q", lines[1], want)
 		}
@@ -68,8 +68,14 @@ func TestOptionsDefaults(t *testing.T) {
 			t.Fatalf("N=%d: want an error naming the minimum, got %v", n, err)
 		}
 	}
+	if o := (Options{N: 3, Network: "tcp"}); o.defaults() == nil {
+		t.Fatal("network tcp: want an error")
+	}
+	if o := (Options{N: 3, JoinRate: -1}); o.defaults() == nil {
+		t.Fatal("join rate -1: want an error")
+	}
 	o := Options{N: 3}
-	if err := o.defaults(); err != nil || o.Profile != "lan" || o.BindAddr != "127.0.0.1" || o.PhaseTimeout <= 0 {
+	if err := o.defaults(); err != nil || o.Profile != "lan" || o.Network != NetUDP || o.BindAddr != "127.0.0.1" || o.PhaseTimeout <= 0 {
 		t.Fatalf("defaults = %+v, %v", o, err)
 	}
 }
