@@ -214,14 +214,25 @@ func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request, body []
 		return false
 	}
 	if r.Header.Get("X-Shoal-Forwarded") == "" {
-		if ri, ok := s.cfg.Store.(raftInfo); ok {
-			_, id := ri.Leader()
-			if n, ok := s.cfg.Store.State().Node(id); ok && n.APIAddr != "" {
-				s.proxy(w, r, n.APIAddr, body)
-				return true
-			}
+		if addr := s.leaderAPIAddr(); addr != "" {
+			s.proxy(w, r, addr, body)
+			return true
 		}
 	}
 	fail(w, consensus.ErrNotLeader)
 	return true
+}
+
+// leaderAPIAddr is the Raft leader's API address, or "" while there is
+// none or its node record has no address.
+func (s *Server) leaderAPIAddr() string {
+	ri, ok := s.cfg.Store.(raftInfo)
+	if !ok {
+		return ""
+	}
+	_, id := ri.Leader()
+	if n, ok := s.cfg.Store.State().Node(id); ok {
+		return n.APIAddr
+	}
+	return ""
 }

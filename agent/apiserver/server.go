@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -224,9 +225,11 @@ type viewHolder interface {
 // its pods of other nodes are summaries, which would list as pods
 // without images and decide writes on half a pod. A read goes to the
 // member whose stream this agent follows (Config.ReadFrom), which holds
-// the whole state and answers during an election too; a write, or a
-// read when no member is followed, to the leader. A read with ?local=1
-// is answered from the view (what this node sees).
+// the whole state and answers during an election too, and to the leader
+// if that member does not answer (it may have died, and the follower not
+// noticed yet); a write, or a read when no member is followed, goes to
+// the leader. A read with ?local=1 is answered from the view (what this
+// node sees).
 func (s *Server) wholeState(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v, ok := s.cfg.Store.(viewHolder)
@@ -241,7 +244,7 @@ func (s *Server) wholeState(h http.HandlerFunc) http.HandlerFunc {
 			}
 			if s.cfg.ReadFrom != nil && r.Header.Get("X-Shoal-Forwarded") == "" {
 				if addr := s.cfg.ReadFrom(); addr != "" {
-					s.proxy(w, r, addr, nil)
+					s.proxyRead(w, r, addr, s.leaderAPIAddr())
 					return
 				}
 			}
@@ -331,15 +334,44 @@ func (s *Server) commitOK(w http.ResponseWriter, r *http.Request, body []byte, c
 // agent grants exactly the caller's rights; a node's request (no token)
 // arrives with this agent's certificate, which may act only for this node.
 func (s *Server) proxy(w http.ResponseWriter, r *http.Request, addr string, body []byte) {
+	// The default answer to an agent that does not answer is a 502 with
+	// an empty body, which clients show as an empty error.
+	s.proxyTo(w, r, addr, body, func(err error) {
+		writeError(w, http.StatusBadGateway, fmt.Errorf("forward to the agent at %s: %w", addr, err))
+	})
+}
+
+// proxyRead sends a read to the first of addrs ("" skipped) that
+// answers. A GET has no body, so sending it again is safe; only an agent
+// that could not be reached, before any answer, is passed over, never
+// one that answered with an error.
+func (s *Server) proxyRead(w http.ResponseWriter, r *http.Request, addrs ...string) {
+	var errs []error
+	for i, addr := range addrs {
+		if addr == "" || slices.Contains(addrs[:i], addr) {
+			continue
+		}
+		var failed error
+		s.proxyTo(w, r, addr, nil, func(err error) { failed = err })
+		if failed == nil {
+			return
+		}
+		errs = append(errs, fmt.Errorf("the agent at %s: %w", addr, failed))
+		if r.Context().Err() != nil {
+			break // the caller is gone
+		}
+	}
+	writeError(w, http.StatusBadGateway, fmt.Errorf("forward the read: no agent answered: %w", errors.Join(errs...)))
+}
+
+// proxyTo forwards r to the agent at addr; unreachable is called, before
+// anything is written to w, when that agent could not be reached.
+func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, addr string, body []byte, unreachable func(error)) {
 	target := &url.URL{Scheme: "https", Host: addr}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.Transport = s.proxyTransport
 	rp.FlushInterval = -1 // logs -f streams
-	// The default answer to an agent that does not answer is a 502 with
-	// an empty body, which clients show as an empty error.
-	rp.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
-		writeError(w, http.StatusBadGateway, fmt.Errorf("forward to the agent at %s: %w", addr, err))
-	}
+	rp.ErrorHandler = func(_ http.ResponseWriter, _ *http.Request, err error) { unreachable(err) }
 	r2 := r.Clone(r.Context())
 	r2.Header.Set("X-Shoal-Forwarded", s.cfg.NodeName)
 	if body != nil {

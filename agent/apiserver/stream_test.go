@@ -2,8 +2,9 @@ package apiserver
 
 import (
 	"context"
+	"net"
 	"net/http"
-	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,31 +61,44 @@ func (v viewStore) State() *cluster.State { return v.view }
 func (v viewStore) HoldsView() bool       { return true }
 
 // TestViewReadsGoToTheMemberFollowed: an agent that holds its node's view
-// answers a read with the whole state through the member it follows,
+// answers a read with the whole state through the member it follows, or
+// through the leader when that member does not answer (it just died),
 // and from its view only when asked for ?local=1.
 func TestViewReadsGoToTheMemberFollowed(t *testing.T) {
 	tc := newTestCluster(t, Config{})
 	tc.apply(t, &consensus.PutPods{Pods: []*cluster.Pod{{Namespace: "default", Name: "web", UID: "u1", Ordinal: -1,
 		Spec: cluster.PodSpec{Containers: []cluster.Container{{Name: "c", Image: "nginx"}}}}}})
-	_, member := tc.serve(t, Config{NodeName: "n1"})
-	var followed atomic.Value
-	followed.Store(member)
-	_, addr := tc.serve(t, Config{NodeName: "n2", Store: viewStore{tc.store, tc.store.State().View("n2")},
-		ReadFrom: func() string { return followed.Load().(string) }})
+	_, member := tc.serve(t, Config{NodeName: "n1"}) // n1 leads tc.store
+	down, down2 := closedAddr(t), closedAddr(t)
 	tests := []struct {
-		name, follows string
-		local         bool
-		wantImage     string
+		name              string
+		follows, leaderAt string // the member followed; the leader's API address
+		local             bool
+		wantImage         string
+		wantErr           []string
 	}{
-		{"through the member followed", member, false, "nginx"},
-		{"its own view", member, true, ""},
+		{"through the member followed", member, down, false, "nginx", nil},
+		{"its own view", down, down, true, "", nil},
+		{"the member followed down: through the leader", down, member, false, "nginx", nil},
+		{"nobody answers", down, down2, false, "", []string{"no agent answered", down, down2}},
+		{"nobody followed or leading", down, "", false, "", []string{"no agent answered", down}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			followed.Store(tt.follows)
+			tc.apply(t, &consensus.PutNode{Node: &cluster.Node{Name: "n1", APIAddr: tt.leaderAt, Status: cluster.NodeReady}})
+			_, addr := tc.serve(t, Config{NodeName: "n2", Store: viewStore{tc.store, tc.store.State().View("n2")},
+				ReadFrom: func() string { return tt.follows }})
 			c := tc.user(t, "view")
 			c.Addr, c.Local = addr, tt.local
 			l, err := c.Pods(context.Background(), "default")
+			if tt.wantErr != nil {
+				for _, want := range tt.wantErr {
+					if err == nil || !strings.Contains(err.Error(), want) {
+						t.Fatalf("err %v, want one naming %q", err, want)
+					}
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,4 +107,16 @@ func TestViewReadsGoToTheMemberFollowed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// closedAddr is a loopback address nothing listens on (any more).
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
