@@ -99,10 +99,10 @@ chaos:
 # The simulation harness: SIM_N members of the real gossip layer in one
 # process on loopback, per N the time to form, to see a crash and a meta
 # change, and an idle member's CPU and traffic (sim/gossipsim).
-# An idle member costs about 1.3 ms of CPU a second over sockets, 0.4 ms
+# An idle member costs about 1.2 ms of CPU a second over sockets, 0.4 ms
 # over the in-process network (SIM_NET=mem), and forming N members costs
-# N² relayed alive messages: on the 2 cores of the test machine N=100
-# runs over sockets, 300 in process; pass SIM_N=100,1000 (or 5000) on a
+# N² relayed alive messages: on the 2 cores of the test machine N=300
+# runs either way, 1000 does not; pass SIM_N=100,1000 (or 5000) on a
 # larger one.
 # Then the state stream (sim/statesim): a 3-voter, 2-replica Raft cluster
 # in one process and SIM_N followers in child processes, the members' CPU
