@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -167,10 +168,13 @@ func UnmountUnder(tb testing.TB, dir string) {
 }
 
 // FreePort returns a port on 127.0.0.1 that was free a moment ago for
-// both TCP and UDP: gossip and DNS listen on both with one number.
+// both TCP and UDP (gossip and DNS listen on both with one number), and
+// that it never returned before in this process: the port is closed
+// before the caller uses it, so the kernel may hand it out again at once,
+// and one agent got the same number for its API and its gossip.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	for range 20 {
+	for range 50 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			tb.Fatal(err)
@@ -178,14 +182,20 @@ func FreePort(tb testing.TB) int {
 		port := l.Addr().(*net.TCPAddr).Port
 		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		_ = l.Close()
-		if err == nil {
-			_ = u.Close()
+		if err != nil {
+			continue
+		}
+		_ = u.Close()
+		if _, seen := givenPorts.LoadOrStore(port, true); !seen {
 			return port
 		}
 	}
 	tb.Fatal("no port free for both TCP and UDP on 127.0.0.1")
 	return 0
 }
+
+// givenPorts holds every port FreePort returned.
+var givenPorts sync.Map
 
 // registryConfig is a minimal distribution (docker-registry) config.
 const registryConfig = `version: 0.1
