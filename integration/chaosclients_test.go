@@ -125,7 +125,12 @@ func (w *chaosWorkloads) startRound(t *testing.T, rec *chaos.Recorder, seed int6
 func cli(a *Agent, stdin []byte, args ...string) (stdout, stderr string, code int, timedOut bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), chaosOpTimeout)
 	defer cancel()
-	argv := append(a.cliFlags(a.API), args...)
+	// The CLI gives up a little before it would be killed, and a write of
+	// it that reaches an agent later (held up on a connection across a
+	// partition) is refused there: an op the history calls unknown cannot
+	// land after the final reads.
+	argv := append(a.cliFlags(a.API), "--request-timeout", (chaosOpTimeout - time.Second).String())
+	argv = append(argv, args...)
 	cmd := exec.CommandContext(ctx, Binary(a.t), argv...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
@@ -164,14 +169,16 @@ func record(rec *chaos.Recorder, o chaos.Op, fn func() (string, chaos.Status, st
 // unknown, since a write whose answer was lost, or that failed after it
 // was proposed, may still be applied (consensus.ErrOutcomeUnknown says
 // so). "not the raft leader" stays unknown as well: an agent that
-// forwarded the write may have lost the leader's answer.
+// forwarded the write may have lost the leader's answer. A write refused
+// for reaching an agent after its deadline failed: it is refused before
+// anything is proposed.
 func writeOutcome(stderr string, code int, timedOut bool) (string, chaos.Status, string) {
 	switch {
 	case code == 0:
 		return "", chaos.OK, ""
 	case timedOut:
 		return "", chaos.Unknown, "timed out"
-	case strings.Contains(stderr, ": dial tcp "):
+	case strings.Contains(stderr, ": dial tcp "), strings.Contains(stderr, "after its deadline"):
 		return "", chaos.Fail, stderr
 	}
 	return "", chaos.Unknown, stderr
@@ -305,7 +312,28 @@ func (w *chaosWorkloads) finalReads(t *testing.T, rec *chaos.Recorder, k roundKe
 
 // counts observes the workloads: Running and Ready pods in the API, and
 // running tasks in every node's containerd (-1 when one does not answer).
-func (w *chaosWorkloads) counts() map[string]chaos.Count {
+// The Deployment's desired count is read again each time: a scale whose
+// outcome was unknown may still be committed after the final read (a new
+// leader commits what its predecessor replicated before it died), and
+// the pods must follow the replicas the cluster holds, whatever they are.
+func (w *chaosWorkloads) counts(t *testing.T) map[string]chaos.Count {
+	t.Helper()
+	out, errs, code, _ := cli(w.c.Any(), nil, "get", "deployment", "web", "--consistent", "-o", "json")
+	var d struct {
+		Spec struct{ Replicas *int }
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &d) != nil || d.Spec.Replicas == nil {
+		return map[string]chaos.Count{"api (the Deployment: " + errs + ")": {Want: 1}}
+	}
+	if *d.Spec.Replicas != w.web {
+		t.Logf("web's replicas are %d now, %d at the final read: a scale whose outcome was unknown was committed later", *d.Spec.Replicas, w.web)
+		w.web = *d.Spec.Replicas
+	}
+	return w.podCounts()
+}
+
+// podCounts counts the pods against the desired counts known.
+func (w *chaosWorkloads) podCounts() map[string]chaos.Count {
 	out := map[string]chaos.Count{"web": {Want: w.web}, "db": {Want: dbReplicas}}
 	r := w.c.Any().Run("get", "pods", "-o", "json")
 	var l corev1.PodList
@@ -338,7 +366,7 @@ func (w *chaosWorkloads) waitConverged(t *testing.T, healed time.Time) (time.Dur
 	t.Helper()
 	why := ""
 	for time.Since(healed) < ClusterTimeout {
-		if why = chaos.Converged(w.counts()); why == "" {
+		if why = chaos.Converged(w.counts(t)); why == "" {
 			return time.Since(healed), ""
 		}
 		time.Sleep(300 * time.Millisecond)

@@ -292,6 +292,9 @@ func (a *Agent) args() []string {
 	if len(o.InsecureRegistries) > 0 {
 		args = append(args, "--insecure-registry", strings.Join(o.InsecureRegistries, ","))
 	}
+	// SHOAL_TEST_AGENT_ARGS adds flags to every agent a test starts
+	// (--log-level debug to replay a failure).
+	args = append(args, strings.Fields(os.Getenv("SHOAL_TEST_AGENT_ARGS"))...)
 	return append(args, o.Args...)
 }
 
@@ -499,6 +502,7 @@ func (a *Agent) cleanup() {
 	t := a.t
 	if t.Failed() {
 		t.Logf("agent %s log (%s), last lines:\n%s", a.Opts.Name, a.Log, tail(a.Log, 150))
+		keepLog(t, a.Log, a.Opts.Name)
 	}
 	if a.retired || a.Opts.NetNS != "" {
 		// A cluster's agent (its Cluster removed the workloads first) or
@@ -818,6 +822,29 @@ func kvList(m map[string]string) string {
 		parts = append(parts, k+"="+v)
 	}
 	return strings.Join(parts, ",")
+}
+
+// keepLog copies a failed test's agent log into $SHOAL_TEST_KEEP_LOGS,
+// which outlives the test's temporary directory: the tail above is
+// rarely enough to explain a failure seen once.
+func keepLog(t testing.TB, path, name string) {
+	dir := os.Getenv("SHOAL_TEST_KEEP_LOGS")
+	if dir == "" {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	dst := filepath.Join(dir, strings.NewReplacer("/", "_").Replace(t.Name())+"-"+name+".log")
+	if err == nil {
+		err = os.WriteFile(dst, b, 0o644)
+	}
+	if err != nil {
+		t.Logf("keep the log of agent %s: %v", name, err)
+		return
+	}
+	t.Logf("agent %s log kept in %s", name, dst)
 }
 
 // tail returns the last n lines of a file, for failure messages.

@@ -228,6 +228,15 @@ type LeaseAnswer struct {
 	Index  uint64 `json:"index,omitempty"`
 }
 
+// DeadlineHeader carries the time (RFC 3339, UTC) after which a write
+// must not be started: a client that gave up on a request sends it with
+// its deadline, and an agent forwarding a write to the leader with the
+// hop's own. A request held up in the network (queued on a connection
+// across a partition, delivered once it heals) would otherwise change
+// the cluster long after everyone stopped waiting for it; past its
+// deadline it is refused with 408 and changes nothing.
+const DeadlineHeader = "X-Shoal-Deadline"
+
 // TarCompleteTrailer is sent after the last byte of a volume's tar stream:
 // a stream cut short (the source agent died mid-copy) lacks it, and the
 // copy is then thrown away instead of swapped in.

@@ -40,6 +40,13 @@ type Client struct {
 	// answer reads from that view, other nodes' pods as summaries,
 	// instead of sending them to the leader.
 	Local bool
+	// SendDeadline sends the context's deadline with writes
+	// (api.DeadlineHeader): the agent refuses a write that reaches it
+	// later. The agent compares it with its own clock, so a caller whose
+	// clock is ahead of the agent's by more than its timeout has every
+	// write refused; the CLI sets it only for --request-timeout, and
+	// agents' own calls, with timeouts of a second or two, leave it off.
+	SendDeadline bool
 }
 
 // NewClient returns a client for the agent at addr that verifies the
@@ -135,6 +142,11 @@ func (c *Client) sendRaw(ctx context.Context, method, path string, q url.Values,
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	if d, ok := ctx.Deadline(); ok && c.SendDeadline && method != http.MethodGet && method != http.MethodHead {
+		// Past the point this caller stops waiting, nobody learns what
+		// the write did: the agent must not start it then.
+		req.Header.Set(api.DeadlineHeader, d.UTC().Format(time.RFC3339Nano))
 	}
 	hc := c.HTTP
 	if hc == nil {

@@ -1,11 +1,14 @@
 package apiserver
 
 import (
+	"fmt"
 	"io"
 	"mime"
 	"net"
 	"net/http"
 	"time"
+
+	"shoal/agent/api"
 )
 
 // requestError is a request refused before routing, with its status.
@@ -49,6 +52,9 @@ func checkRequest(r *http.Request, node string) *requestError {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return nil
 	}
+	if err := checkDeadline(r, node, time.Now()); err != nil {
+		return err
+	}
 	if r.ContentLength == 0 {
 		// A write without a body (delete, undo) carries no type. Chunked
 		// or HTTP/2 bodies of unknown length have ContentLength -1.
@@ -57,6 +63,26 @@ func checkRequest(r *http.Request, node string) *requestError {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || !writeTypes[mt] {
 		return &requestError{http.StatusUnsupportedMediaType, "writes must be application/json, application/yaml or application/x-tar, not " + quoteOrNone(r.Header.Get("Content-Type"))}
+	}
+	return nil
+}
+
+// checkDeadline refuses a write that arrives after its deadline
+// (api.DeadlineHeader): whoever sent it has stopped waiting, so it must
+// change nothing. This is what keeps a request that sat on a connection
+// across a partition from being applied once the partition heals.
+func checkDeadline(r *http.Request, node string, now time.Time) *requestError {
+	v := r.Header.Get(api.DeadlineHeader)
+	if v == "" {
+		return nil
+	}
+	d, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return &requestError{http.StatusBadRequest, fmt.Sprintf("header %s: %q is not an RFC 3339 time", api.DeadlineHeader, v)}
+	}
+	if late := now.Sub(d); late > 0 {
+		return &requestError{http.StatusRequestTimeout, fmt.Sprintf("this write reached agent %s %v after its deadline (%s): it was not applied; send it again",
+			node, late.Round(time.Millisecond), api.DeadlineHeader)}
 	}
 	return nil
 }

@@ -342,9 +342,10 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, addr string, body
 }
 
 // proxyRead sends a read to the first of addrs ("" skipped) that
-// answers. A GET has no body, so sending it again is safe; only an agent
-// that could not be reached, before any answer, is passed over, never
-// one that answered with an error.
+// answers. A GET has no body and changes nothing, so sending it again is
+// safe; only an agent that did not answer (not reached, or the
+// connection lost before its response began) is passed over, never one
+// that answered with an error.
 func (s *Server) proxyRead(w http.ResponseWriter, r *http.Request, addrs ...string) {
 	var errs []error
 	for i, addr := range addrs {
@@ -365,7 +366,7 @@ func (s *Server) proxyRead(w http.ResponseWriter, r *http.Request, addrs ...stri
 }
 
 // proxyTo forwards r to the agent at addr; unreachable is called, before
-// anything is written to w, when that agent could not be reached.
+// anything is written to w, when that agent did not answer.
 func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, addr string, body []byte, unreachable func(error)) {
 	target := &url.URL{Scheme: "https", Host: addr}
 	rp := httputil.NewSingleHostReverseProxy(target)
@@ -374,11 +375,37 @@ func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, addr string, bo
 	rp.ErrorHandler = func(_ http.ResponseWriter, _ *http.Request, err error) { unreachable(err) }
 	r2 := r.Clone(r.Context())
 	r2.Header.Set("X-Shoal-Forwarded", s.cfg.NodeName)
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		r2.Header.Set(api.DeadlineHeader, forwardDeadline(r.Header.Get(api.DeadlineHeader), time.Now()).Format(time.RFC3339Nano))
+	}
 	if body != nil {
 		r2.Body = io.NopCloser(strings.NewReader(string(body)))
 		r2.ContentLength = int64(len(body))
 	}
 	rp.ServeHTTP(w, r2)
+}
+
+// forwardedWriteDeadline bounds the hop of a forwarded write. Forwarded
+// requests share one HTTP/2 connection per agent; one queued on it while
+// a partition lasts reaches the leader when the partition heals, ahead
+// of the stream reset that says its caller left. The leader refuses it
+// then (checkDeadline) instead of applying a write nobody waits for.
+const forwardedWriteDeadline = 10 * time.Second
+
+// forwardAllowance is forwardedWriteDeadline, which tests shorten while
+// servers run.
+var forwardAllowance atomic.Int64
+
+func init() { forwardAllowance.Store(int64(forwardedWriteDeadline)) }
+
+// forwardDeadline is the deadline a forwarded write carries: the
+// caller's (header, already checked) or the hop's, whichever is sooner.
+func forwardDeadline(header string, now time.Time) time.Time {
+	d := now.Add(time.Duration(forwardAllowance.Load())).UTC()
+	if c, err := time.Parse(time.RFC3339Nano, header); err == nil && c.Before(d) {
+		return c.UTC()
+	}
+	return d
 }
 
 func readBody(r *http.Request, v any) ([]byte, error) {

@@ -108,4 +108,8 @@ func parseKindName(args []string) (resource, string, error) {
 
 // client addresses the agent with the credentials resolved before the
 // verb ran (see newRoot's PersistentPreRunE).
-func (g *globals) client() *apiclient.Client { return apiclient.NewClient(g.addr, g.token, g.tls) }
+func (g *globals) client() *apiclient.Client {
+	c := apiclient.NewClient(g.addr, g.token, g.tls)
+	c.SendDeadline = g.cancel != nil // --request-timeout
+	return c
+}

@@ -10,11 +10,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"shoal/agent/apiclient"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"shoal/agent/apiclient"
 )
 
 // version and commit are set at build time with
@@ -56,6 +59,42 @@ type globals struct {
 	// tls trusts the cluster CA from the credentials; resolved before the
 	// verb runs (see resolve).
 	tls *tls.Config
+	// requestTimeout is --request-timeout as given ("0": none); cancel
+	// ends the context it set (main's own context ends it otherwise).
+	requestTimeout string
+	cancel         context.CancelFunc
+}
+
+// parseRequestTimeout reads --request-timeout as kubectl does: a
+// duration ("30s", "2m"), or a whole number of seconds; 0 waits forever.
+func parseRequestTimeout(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		n, nerr := strconv.Atoi(v)
+		if nerr != nil {
+			return 0, fmt.Errorf("--request-timeout %q: expected a duration (30s, 2m) or a number of seconds", v)
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("--request-timeout %q: expected 0 (no timeout) or more", v)
+	}
+	return d, nil
+}
+
+// withRequestTimeout bounds cmd's context by --request-timeout. Writes
+// carry the deadline to the agent (api.DeadlineHeader), which refuses
+// one that reaches it later: a command that gave up changes nothing
+// afterwards.
+func (g *globals) withRequestTimeout(cmd *cobra.Command) error {
+	d, err := parseRequestTimeout(g.requestTimeout)
+	if err != nil || d == 0 {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), d)
+	g.cancel = cancel
+	cmd.SetContext(ctx)
+	return nil
 }
 
 // defaultAdminConf is the credential an agent with the default data dir
@@ -166,6 +205,9 @@ func newRoot() *cobra.Command {
 					return nil
 				}
 			}
+			if err := g.withRequestTimeout(cmd); err != nil {
+				return err
+			}
 			return g.resolve()
 		},
 	}
@@ -175,6 +217,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&g.token, "token", os.Getenv("SHOAL_TOKEN"), "API token, or for `shoal agent --join` the join token (env SHOAL_TOKEN); shows in the process list, prefer --token-file")
 	pf.StringVar(&g.tokenFile, "token-file", os.Getenv("SHOAL_TOKEN_FILE"), "file holding the token (env SHOAL_TOKEN_FILE)")
 	pf.StringVarP(&g.namespace, "namespace", "n", "default", "namespace")
+	pf.StringVar(&g.requestTimeout, "request-timeout", "0", "give up on the command after this long (30s, 2m, or seconds; 0: never); a write that reaches the agent later is refused, not applied")
 
 	root.AddCommand(
 		newAgentCmd(g),
