@@ -63,6 +63,16 @@ type Config struct {
 	PushPullInterval time.Duration
 	TCPTimeout       time.Duration
 
+	// TimeScale, above 1, stretches every timing of memberlist and of the
+	// watcher by that factor, after the profile and the overrides above:
+	// probes, timeouts, gossip, push/pull, and how long the dead are
+	// gossiped to. A simulation that runs more members in one process than
+	// its cores carry in real time runs them this much slower; their
+	// protocol, whose timeouts are all relative to these, behaves as it
+	// would at full speed with that many more cores, and its times divide
+	// by the factor (sim/gossipsim -dilate). 0 or 1: real time.
+	TimeScale float64
+
 	// UpdateTimeout bounds UpdateMeta's wait for the broadcast to leave
 	// (default 5 s).
 	UpdateTimeout time.Duration
@@ -93,7 +103,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: unknown profile %q (want %q or %q)", ErrConfig, c.Profile, ProfileLAN, ProfileTest)
 	case c.ProbeInterval < 0 || c.ProbeTimeout < 0 || c.GossipInterval < 0 ||
 		c.PushPullInterval < 0 || c.TCPTimeout < 0 || c.SuspicionMult < 0 ||
-		c.UpdateTimeout < 0 || c.Tombstone < 0 || c.EventBuffer < 0:
+		c.UpdateTimeout < 0 || c.Tombstone < 0 || c.EventBuffer < 0 || c.TimeScale < 0:
 		return fmt.Errorf("%w: timings and sizes must not be negative", ErrConfig)
 	}
 	if err := validateKeys(c.Keys); err != nil {
@@ -147,6 +157,12 @@ func (c *Config) memberlistConfig(logger *slog.Logger) (*memberlist.Config, erro
 	}
 	if c.TCPTimeout > 0 {
 		mc.TCPTimeout = c.TCPTimeout
+	}
+	if k := c.TimeScale; k > 1 {
+		for _, d := range []*time.Duration{&mc.ProbeInterval, &mc.ProbeTimeout, &mc.GossipInterval,
+			&mc.PushPullInterval, &mc.TCPTimeout, &mc.GossipToTheDeadTime, &mc.QueueCheckInterval} {
+			*d = time.Duration(float64(*d) * k)
+		}
 	}
 
 	mc.Name = c.NodeName

@@ -55,3 +55,55 @@ func suspicionBounds(mc *memberlist.Config, n int) (lo, hi time.Duration) {
 	lo = time.Duration(float64(mc.SuspicionMult) * scale * float64(mc.ProbeInterval))
 	return lo, lo * time.Duration(mc.SuspicionMaxTimeoutMult)
 }
+
+// TestTimeScale: a time scale stretches every timing, overrides included,
+// and leaves counts alone, so suspicion (a count of probe intervals) and
+// every timeout keep their ratios to the probe interval.
+func TestTimeScale(t *testing.T) {
+	key, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	timings := func(mc *memberlist.Config) []time.Duration {
+		return []time.Duration{mc.ProbeInterval, mc.ProbeTimeout, mc.GossipInterval, mc.PushPullInterval,
+			mc.TCPTimeout, mc.GossipToTheDeadTime, mc.QueueCheckInterval}
+	}
+	for _, tc := range []struct {
+		name  string
+		c     Config
+		scale float64
+	}{
+		{"lan", Config{Profile: ProfileLAN}, 4},
+		{"test", Config{Profile: ProfileTest}, 2.5},
+		{"override", Config{Profile: ProfileLAN, ProbeInterval: 3 * time.Second}, 3},
+		{"one", Config{Profile: ProfileLAN}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.c
+			c.NodeName, c.Keys = "a", [][]byte{key}
+			base, err := c.memberlistConfig(slog.Default())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.TimeScale = tc.scale
+			scaled, err := c.memberlistConfig(slog.Default())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, s := timings(base), timings(scaled)
+			for i := range b {
+				if want := time.Duration(float64(b[i]) * tc.scale); s[i] != want {
+					t.Errorf("timing %d: %v scaled by %v is %v, want %v", i, b[i], tc.scale, s[i], want)
+				}
+			}
+			if scaled.SuspicionMult != base.SuspicionMult || scaled.RetransmitMult != base.RetransmitMult || scaled.IndirectChecks != base.IndirectChecks {
+				t.Error("a count changed with the time scale")
+			}
+			blo, bhi := suspicionBounds(base, 1000)
+			slo, shi := suspicionBounds(scaled, 1000)
+			if want := time.Duration(float64(blo) * tc.scale); slo != want || shi != time.Duration(float64(bhi)*tc.scale) {
+				t.Errorf("suspicion %v..%v, want %v..%v scaled by %v", slo, shi, blo, bhi, tc.scale)
+			}
+		})
+	}
+}

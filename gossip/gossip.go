@@ -179,7 +179,7 @@ func New(cfg Config) (*Gossip, error) {
 		return nil, err
 	}
 	if cfg.UpdateTimeout == 0 {
-		cfg.UpdateTimeout = 5 * time.Second
+		cfg.UpdateTimeout = time.Duration(float64(5*time.Second) * max(cfg.TimeScale, 1))
 	}
 	if cfg.Tombstone == 0 {
 		cfg.Tombstone = 24 * time.Hour

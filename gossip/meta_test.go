@@ -230,14 +230,15 @@ func TestConfigValidate(t *testing.T) {
 		c    Config
 		want string // in the error
 	}{
-		"no name":       {Config{Keys: keys}, "node name"},
-		"no keys":       {Config{NodeName: "a"}, "no gossip key"},
-		"empty keyring": {Config{NodeName: "a", Keys: [][]byte{}}, "no gossip key"},
-		"short key":     {Config{NodeName: "a", Keys: [][]byte{testKey, []byte("0123456789")}}, "key 1 is 10 bytes"},
-		"repeated key":  {Config{NodeName: "a", Keys: [][]byte{testKey, make([]byte, 16), make([]byte, 16)}}, "key 2 repeats key 1"},
-		"bad port":      {Config{NodeName: "a", Keys: keys, BindPort: 70000}, "bind port"},
-		"bad profile":   {Config{NodeName: "a", Keys: keys, Profile: "wan"}, "profile"},
-		"negative":      {Config{NodeName: "a", Keys: keys, ProbeInterval: -1}, "negative"},
+		"no name":        {Config{Keys: keys}, "node name"},
+		"no keys":        {Config{NodeName: "a"}, "no gossip key"},
+		"empty keyring":  {Config{NodeName: "a", Keys: [][]byte{}}, "no gossip key"},
+		"short key":      {Config{NodeName: "a", Keys: [][]byte{testKey, []byte("0123456789")}}, "key 1 is 10 bytes"},
+		"repeated key":   {Config{NodeName: "a", Keys: [][]byte{testKey, make([]byte, 16), make([]byte, 16)}}, "key 2 repeats key 1"},
+		"bad port":       {Config{NodeName: "a", Keys: keys, BindPort: 70000}, "bind port"},
+		"bad profile":    {Config{NodeName: "a", Keys: keys, Profile: "wan"}, "profile"},
+		"negative":       {Config{NodeName: "a", Keys: keys, ProbeInterval: -1}, "negative"},
+		"negative scale": {Config{NodeName: "a", Keys: keys, TimeScale: -2}, "negative"},
 	} {
 		err := tc.c.Validate()
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) {

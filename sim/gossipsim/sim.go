@@ -18,6 +18,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -54,6 +55,14 @@ type Options struct {
 	// and on a machine short of cores the members it starves miss probes
 	// and suspect each other, which costs more broadcasts still.
 	JoinRate float64
+	// Dilation, above 1, runs every member's protocol that many times
+	// slower (gossip.Config.TimeScale): probes, timeouts, gossip and
+	// push/pull, and this run's waits and join rate with them. Two cores
+	// then carry what 2·Dilation would in real time. The results are put
+	// back in real time: phase times divided by it, idle CPU and traffic
+	// per second multiplied by it (time dilation, as network emulators
+	// use it to stand in for faster hardware).
+	Dilation float64
 	// Logger receives the members' logs (default: errors only, to stderr).
 	Logger *slog.Logger
 	// Progress receives one line per phase (nil: none).
@@ -91,6 +100,12 @@ func (o *Options) defaults() error {
 	}
 	if o.JoinRate < 0 {
 		return fmt.Errorf("gossipsim: join rate %v: want 0 (unpaced) or more", o.JoinRate)
+	}
+	switch {
+	case o.Dilation == 0:
+		o.Dilation = 1
+	case o.Dilation < 1:
+		return fmt.Errorf("gossipsim: dilation %v: want 1 (real time) or more", o.Dilation)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -152,7 +167,7 @@ func Run(ctx context.Context, opt Options) (Result, error) {
 		s.net = &memNet{}
 	}
 	defer s.stopAll()
-	r := Result{N: opt.N, Profile: opt.Profile, Network: opt.Network, MetaBytes: len(b)}
+	r := Result{N: opt.N, Profile: opt.Profile, Network: opt.Network, Dilation: opt.Dilation, MetaBytes: len(b)}
 	if err := s.form(ctx, &r); err != nil {
 		return r, err
 	}
@@ -176,6 +191,16 @@ func Run(ctx context.Context, opt Options) (Result, error) {
 }
 
 func memberName(i int) string { return "sim-" + strconv.Itoa(i) }
+
+// wall is how long a span of the members' time d lasts on this machine's
+// clock; real turns a span measured on it back into the members' time.
+func (s *sim) wall(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * s.opt.Dilation)
+}
+
+func (s *sim) real(d time.Duration) time.Duration {
+	return time.Duration(float64(d) / s.opt.Dilation)
+}
 
 // SimMeta is a realistic large node's meta: 8 GPUs with a long model
 // name, a zone label among many labels, an IPv6 address and pod range, a
@@ -228,7 +253,7 @@ func (s *sim) form(ctx context.Context, r *Result) error {
 	next.Store(1)
 	var pace <-chan time.Time
 	if s.opt.JoinRate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / s.opt.JoinRate))
+		t := time.NewTicker(s.wall(time.Duration(float64(time.Second) / s.opt.JoinRate)))
 		defer t.Stop()
 		pace = t.C
 	}
@@ -266,10 +291,10 @@ func (s *sim) form(ctx context.Context, r *Result) error {
 	if firstEr != nil {
 		return firstEr
 	}
-	r.Join = time.Since(start)
+	r.Join = s.real(time.Since(start))
 	fmt.Fprintf(s.opt.Progress, "N=%d: %d members started and joined in %v\n", s.opt.N, s.opt.N, r.Join.Round(time.Millisecond))
 	err = s.waitFor(ctx, "every member sees all alive", s.formed, "")
-	r.Form = time.Since(start)
+	r.Form = s.real(time.Since(start))
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
@@ -325,7 +350,7 @@ func pickSeeds(from []string, k int) []string {
 func (s *sim) startMember(ctx context.Context, i int, key []byte, seeds []string) (*member, error) {
 	cfg := gossip.Config{
 		NodeName: memberName(i), BindAddr: s.opt.BindAddr, BindPort: gossip.EphemeralPort,
-		Keys: [][]byte{key}, Meta: SimMeta(i), Profile: s.opt.Profile, Logger: s.opt.Logger,
+		Keys: [][]byte{key}, Meta: SimMeta(i), Profile: s.opt.Profile, Logger: s.opt.Logger, TimeScale: s.opt.Dilation,
 		// A join storm brings N joins and updates at once; a starved
 		// event loop must not lose them (formed falls back if it does).
 		EventBuffer: max(1024, 4*s.opt.N),
@@ -341,7 +366,7 @@ func (s *sim) startMember(ctx context.Context, i int, key []byte, seeds []string
 	s.members[i] = m
 	go s.events(m)
 	if len(seeds) > 0 {
-		jctx, cancel := context.WithTimeout(ctx, time.Minute)
+		jctx, cancel := context.WithTimeout(ctx, s.wall(time.Minute))
 		defer cancel()
 		if _, err := g.Join(jctx, seeds); err != nil {
 			return nil, fmt.Errorf("member %d join %v: %w", i, seeds, err)
@@ -380,7 +405,7 @@ func (s *sim) events(m *member) {
 // waitFor polls until ok holds for every member but skip, or the phase
 // times out.
 func (s *sim) waitFor(ctx context.Context, what string, ok func(*member) bool, skip string) error {
-	ctx, cancel := context.WithTimeout(ctx, s.opt.PhaseTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.wall(s.opt.PhaseTimeout))
 	defer cancel()
 	// The phases' times come from the members' events, not from this
 	// poll, except the time to form, which takes seconds.
@@ -399,7 +424,7 @@ func (s *sim) waitFor(ctx context.Context, what string, ok func(*member) bool, s
 			return nil
 		}
 		if time.Now().After(report) {
-			fmt.Fprintf(s.opt.Progress, "N=%d: waiting until %s: %d members not there yet\n", s.opt.N, what, pending)
+			fmt.Fprintf(s.opt.Progress, "N=%d: waiting until %s: %d members not there yet%s\n", s.opt.N, what, pending, s.laggards(ok, skip))
 			report = time.Now().Add(10 * time.Second)
 		}
 		select {
@@ -410,17 +435,50 @@ func (s *sim) waitFor(ctx context.Context, what string, ok func(*member) bool, s
 	}
 }
 
+// laggards describes, when only a few members are not there yet, what
+// each of them sees: the members it does not count alive, by state. A
+// run that stalls on one member says why.
+func (s *sim) laggards(ok func(*member) bool, skip string) string {
+	var late []*member
+	for _, m := range s.members {
+		if m.name != skip && !ok(m) {
+			late = append(late, m)
+		}
+	}
+	if len(late) > 3 {
+		return ""
+	}
+	var b strings.Builder
+	for _, m := range late {
+		seen := map[string]gossip.State{}
+		for _, x := range m.g.Members() {
+			seen[x.Name] = x.State
+		}
+		var missing []string
+		for _, x := range s.members {
+			if st, ok := seen[x.name]; !ok {
+				missing = append(missing, x.name+" unknown")
+			} else if st != gossip.StateAlive && st != gossip.StateSuspect {
+				missing = append(missing, fmt.Sprintf("%s %v", x.name, st))
+			}
+		}
+		fmt.Fprintf(&b, "; %s: %d events alive, misses %s", m.name, m.alive.Load(), strings.Join(missing[:min(len(missing), 5)], ", "))
+	}
+	return b.String()
+}
+
 // idle measures the formed cluster at rest: CPU of the whole process and
 // what memberlist sent, per member and second.
 func (s *sim) idle(ctx context.Context, sink *trafficSink, r *Result) error {
-	if err := sleep(ctx, s.opt.Settle); err != nil {
+	if err := sleep(ctx, s.wall(s.opt.Settle)); err != nil {
 		return err
 	}
 	cpu0, t0, at0 := cpuTime(), sink.snapshot(), time.Now()
-	if err := sleep(ctx, s.opt.Idle); err != nil {
+	if err := sleep(ctx, s.wall(s.opt.Idle)); err != nil {
 		return err
 	}
-	cpu1, t1, secs := cpuTime(), sink.snapshot(), time.Since(at0).Seconds()
+	// Per second of the members' time, which passed Dilation times slower.
+	cpu1, t1, secs := cpuTime(), sink.snapshot(), s.real(time.Since(at0)).Seconds()
 	n := float64(s.opt.N)
 	r.IdleCores = (cpu1 - cpu0).Seconds() / secs
 	r.PacketsPerMember = float64(t1.udpPackets-t0.udpPackets) / secs / n
@@ -482,7 +540,7 @@ func (s *sim) spread(since time.Time, at func(*member) int64, skip string) sprea
 		}
 		of++
 		if t > 0 {
-			seen = append(seen, time.Unix(0, t).Sub(since))
+			seen = append(seen, s.real(time.Unix(0, t).Sub(since)))
 		}
 	}
 	return spread.Of(seen, of)

@@ -2,6 +2,7 @@ package gossipsim
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,4 +43,36 @@ func runSmall(t *testing.T, network string) {
 		t.Fatalf("missing measurements: %+v", r)
 	}
 	t.Logf("N=5 over %s: form %v, dead p50 %v max %v, meta max %v, %.1f pkt/s a member", network, r.Form, r.Detect.P50, r.Detect.Max, r.Meta.Max, r.PacketsPerMember)
+}
+
+// TestRunDilated: a dilated run reports in the members' time. No member
+// can be declared dead before its suspicion timeout (400 ms for five
+// members on the test timings: gossip.TestLANTimingsByClusterSize), so a
+// detection faster than that means the results were divided by a
+// dilation the members did not run at.
+func TestRunDilated(t *testing.T) {
+	if testing.Short() && !testenv.CI() {
+		t.Skip("starts real gossip members")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := Run(ctx, Options{N: 5, Profile: gossip.ProfileTest, Network: NetMem, Dilation: 3,
+		Settle: 100 * time.Millisecond, Idle: 200 * time.Millisecond, PhaseTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Dilation != 3 || r.Detect.Seen != 4 || r.Meta.Seen != 3 {
+		t.Fatalf("dilation %v, crash seen by %d/4, meta by %d/3", r.Dilation, r.Detect.Seen, r.Meta.Seen)
+	}
+	if r.Detect.P50 < 400*time.Millisecond {
+		t.Fatalf("crash seen dead after %v of the members' time, before the 400 ms suspicion timeout", r.Detect.P50)
+	}
+	t.Logf("N=5 dilated 3×: form %v, dead p50 %v max %v, meta max %v", r.Form, r.Detect.P50, r.Detect.Max, r.Meta.Max)
+}
+
+func TestDilationRefusedBelowOne(t *testing.T) {
+	_, err := Run(context.Background(), Options{N: 5, Dilation: 0.5})
+	if err == nil || !strings.Contains(err.Error(), "dilation 0.5") {
+		t.Fatalf("dilation 0.5: %v, want an error naming it", err)
+	}
 }

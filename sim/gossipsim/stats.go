@@ -12,10 +12,13 @@ import (
 
 // Result is one simulation run.
 type Result struct {
-	N         int
-	Profile   string
-	Network   string // NetUDP or NetMem
-	MetaBytes int    // encoded NodeMeta of every member
+	N       int
+	Profile string
+	Network string // NetUDP or NetMem
+	// Dilation is Options.Dilation: every figure below is in the members'
+	// time, already put back from the dilated run.
+	Dilation  float64
+	MetaBytes int // encoded NodeMeta of every member
 	// Form is from the first member's start until every member sees all N
 	// alive; Join until the last member's Join returned.
 	Join, Form time.Duration
@@ -45,13 +48,13 @@ type Result struct {
 // WriteTable prints results as an aligned table.
 func WriteTable(w io.Writer, rs []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head := []string{"N", "profile", "net", "meta B", "join", "form", "dead p50", "p99", "100%",
+	head := []string{"N", "profile", "net", "dilate", "meta B", "join", "form", "dead p50", "p99", "100%",
 		"meta p50", "p99", "100%", "idle CPU/member", "pkt/s/member", "B/s/member", "pushpull/s",
 		"false dead", "false suspect", "lost pkts", "heap/member", ""}
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, r := range rs {
 		row := []string{
-			fmt.Sprint(r.N), r.Profile, r.Network, fmt.Sprint(r.MetaBytes), spread.Secs(r.Join), spread.Secs(r.Form),
+			fmt.Sprint(r.N), r.Profile, r.Network, fmt.Sprintf("%g×", max(r.Dilation, 1)), fmt.Sprint(r.MetaBytes), spread.Secs(r.Join), spread.Secs(r.Form),
 			spread.Secs(r.Detect.P50), spread.Secs(r.Detect.P99), r.Detect.Full(spread.Secs),
 			spread.Secs(r.Meta.P50), spread.Secs(r.Meta.P99), r.Meta.Full(spread.Secs),
 			fmt.Sprintf("%.2f%%", 100*r.IdleCores/float64(max(r.N, 1))),

@@ -30,7 +30,8 @@ func run() int {
 	profile := flag.String("profile", gossip.ProfileLAN, "gossip profile: lan (what agents run) or test")
 	network := flag.String("net", gossipsim.NetUDP, "network: udp (memberlist's sockets on loopback, as agents run) or mem (in-process, for N past what the cores carry over sockets)")
 	joinRate := flag.Float64("join-rate", 0, "members joining a second (0: as fast as they start; pace a large N, e.g. 10 at 1000, so the join storm does not starve the machine)")
-	settle := flag.Duration("settle", 10*time.Second, "wait after forming before the idle measurement")
+	dilate := flag.Float64("dilate", 1, "run the members' protocol this many times slower, and report in their time (a large N on few cores: 4 lets 2 cores stand in for 8)")
+	settle := flag.Duration("settle", 10*time.Second, "wait after forming before the idle measurement (members' time, like every figure: -dilate stretches it on the clock)")
 	idle := flag.Duration("idle", 20*time.Second, "length of the idle measurement")
 	timeout := flag.Duration("phase-timeout", 5*time.Minute, "bound on forming, detection and the meta change, each")
 	verbose := flag.Bool("v", false, "print the members' warnings (probe failures, suspicions)")
@@ -61,7 +62,7 @@ func run() int {
 	var results []gossipsim.Result
 	for _, n := range sizes {
 		r, err := gossipsim.Run(ctx, gossipsim.Options{
-			N: n, Profile: *profile, Network: *network, JoinRate: *joinRate, Settle: *settle, Idle: *idle, PhaseTimeout: *timeout,
+			N: n, Profile: *profile, Network: *network, JoinRate: *joinRate, Dilation: *dilate, Settle: *settle, Idle: *idle, PhaseTimeout: *timeout,
 			Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 			Progress: os.Stdout,
 		})
