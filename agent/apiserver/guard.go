@@ -52,9 +52,6 @@ func checkRequest(r *http.Request, node string) *requestError {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return nil
 	}
-	if err := checkDeadline(r, node, time.Now()); err != nil {
-		return err
-	}
 	if r.ContentLength == 0 {
 		// A write without a body (delete, undo) carries no type. Chunked
 		// or HTTP/2 bodies of unknown length have ContentLength -1.
@@ -73,7 +70,7 @@ func checkRequest(r *http.Request, node string) *requestError {
 // across a partition from being applied once the partition heals.
 func checkDeadline(r *http.Request, node string, now time.Time) *requestError {
 	v := r.Header.Get(api.DeadlineHeader)
-	if v == "" {
+	if v == "" || r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
 		return nil
 	}
 	d, err := time.Parse(time.RFC3339Nano, v)

@@ -286,6 +286,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, errUnauthenticated)
 		return
 	}
+	// After the token, so that the audit log names who sent a late write.
+	if err := checkDeadline(r, s.cfg.NodeName, time.Now()); err != nil {
+		writeError(w, err.code, err)
+		return
+	}
 	if s.routeVolume(w, r) {
 		return
 	}
