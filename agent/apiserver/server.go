@@ -133,7 +133,7 @@ func NewServer(cfg Config) *Server {
 		cfg.RotateWait = 3 * time.Second
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux()}
-	s.proxyTransport = &http.Transport{TLSClientConfig: cfg.ClientTLS, ForceAttemptHTTP2: true}
+	s.proxyTransport = &http.Transport{TLSClientConfig: cfg.ClientTLS, ForceAttemptHTTP2: true, HTTP2: apiclient.HTTP2Health()}
 	s.agentHTTP = apiclient.NewHTTPClient(cfg.ClientTLS)
 	p := api.PathPrefix
 	route := func(pattern string, need perm, h http.HandlerFunc) {
