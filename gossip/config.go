@@ -105,6 +105,8 @@ func (c *Config) Validate() error {
 		c.PushPullInterval < 0 || c.TCPTimeout < 0 || c.SuspicionMult < 0 ||
 		c.UpdateTimeout < 0 || c.Tombstone < 0 || c.EventBuffer < 0 || c.TimeScale < 0:
 		return fmt.Errorf("%w: timings and sizes must not be negative", ErrConfig)
+	case c.TimeScale != 0 && c.TimeScale < 1:
+		return fmt.Errorf("%w: time scale %v: want 1 or more (0: real time)", ErrConfig, c.TimeScale)
 	}
 	if err := validateKeys(c.Keys); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

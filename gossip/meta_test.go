@@ -239,6 +239,7 @@ func TestConfigValidate(t *testing.T) {
 		"bad profile":    {Config{NodeName: "a", Keys: keys, Profile: "wan"}, "profile"},
 		"negative":       {Config{NodeName: "a", Keys: keys, ProbeInterval: -1}, "negative"},
 		"negative scale": {Config{NodeName: "a", Keys: keys, TimeScale: -2}, "negative"},
+		"faster scale":   {Config{NodeName: "a", Keys: keys, TimeScale: 0.5}, "time scale 0.5"},
 	} {
 		err := tc.c.Validate()
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) {

@@ -462,6 +462,10 @@ func (s *sim) laggards(ok func(*member) bool, skip string) string {
 				missing = append(missing, fmt.Sprintf("%s %v", x.name, st))
 			}
 		}
+		if len(missing) == 0 {
+			fmt.Fprintf(&b, "; %s: %d events alive, sees every member alive", m.name, m.alive.Load())
+			continue
+		}
 		fmt.Fprintf(&b, "; %s: %d events alive, misses %s", m.name, m.alive.Load(), strings.Join(missing[:min(len(missing), 5)], ", "))
 	}
 	return b.String()
