@@ -165,6 +165,26 @@ func (s *sim) roles(ctx context.Context) (map[string]string, string) {
 	return roles, ""
 }
 
+// readyRoles waits until every live agent is listed Ready with a Raft
+// role, and returns the roles. A node reported NotReady for a moment (a
+// probe missed on a loaded machine) is waited out; one that stays so for
+// a minute fails the phase, named by what.
+func (s *sim) readyRoles(ctx context.Context, what string) (map[string]string, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		roles, why := s.roles(ctx)
+		if why == "" {
+			return roles, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s: %s for a minute: %w", what, why, errTimeout)
+		}
+		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}
+
 // short says how the Raft roles fall short of autopilot's aim, "" when
 // they meet it.
 func (s *sim) short(roles map[string]string) string {
@@ -206,9 +226,9 @@ func (s *sim) idle(ctx context.Context, r *Result) error {
 	if err := sleep(ctx, s.opt.Settle); err != nil {
 		return err
 	}
-	roles, why := s.roles(ctx)
-	if why != "" {
-		return fmt.Errorf("before the idle window: %s", why)
+	roles, err := s.readyRoles(ctx, "before the idle window")
+	if err != nil {
+		return err
 	}
 	l := s.leader()
 	if l == nil {

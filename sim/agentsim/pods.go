@@ -138,9 +138,9 @@ func (s *sim) askDNS(ctx context.Context, ips map[string]bool) (int, error) {
 // nodeLoss stops a client agent that runs pods and times the state
 // marking it NotReady and its pods running elsewhere.
 func (s *sim) nodeLoss(ctx context.Context, r *Result) error {
-	roles, why := s.roles(ctx)
-	if why != "" {
-		return fmt.Errorf("before the loss: %s", why)
+	roles, err := s.readyRoles(ctx, "before the loss")
+	if err != nil {
+		return err
 	}
 	var victim *simAgent
 	for _, a := range slices.Backward(s.live()) {
