@@ -3,7 +3,6 @@ package apiserver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -12,10 +11,6 @@ import (
 
 	"shoal/agent/api"
 	"shoal/agent/apiclient"
-	"shoal/cluster"
-	"shoal/consensus"
-	"shoal/consensus/consensustest"
-	"shoal/internal/poll"
 )
 
 // TestLateWriteRefused: a write that reaches the agent after the deadline
@@ -96,21 +91,7 @@ func TestForwardDeadline(t *testing.T) {
 // refused there and not applied, and the caller learns why. With the
 // usual allowance the same write is applied.
 func TestForwardedWriteRefusedWhenLate(t *testing.T) {
-	stores := consensustest.Cluster(t, 2, func(i int, c *consensus.Config) { c.NodeID = fmt.Sprintf("n%d", i+1) })
-	leader, follower := stores[0], stores[1]
-	if !leader.IsLeader() {
-		leader, follower = follower, leader
-	}
-	tc := newTestCluster(t, Config{Store: leader, NodeName: "n1"})
-	_, leaderID := leader.Leader()
-	tc.apply(t, &consensus.PutNode{Node: &cluster.Node{Name: leaderID, APIAddr: tc.addr, Status: cluster.NodeReady}})
-	poll.Until(t, 10*time.Second, "the follower to hold the leader's node", func() (bool, string) {
-		_, ok := follower.State().Node(leaderID)
-		return ok, ""
-	})
-	_, faddr := tc.serve(t, Config{Store: follower, NodeName: "n2"})
-	c := tc.user(t, "admin")
-	c.Addr = faddr
+	_, leader, leaderID, c := forwardingPair(t, Config{}, "")
 
 	forwardAllowance.Store(int64(-time.Second))
 	err := c.NodeAction(context.Background(), leaderID, "cordon")

@@ -8,19 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"shoal/agent/api"
 	"shoal/agent/apiclient"
 	"shoal/cluster"
-	"shoal/consensus"
-	"shoal/consensus/consensustest"
-	"shoal/internal/poll"
 )
 
 // TestServerDryRun: a dry run answers what the apply would do (created,
@@ -86,23 +81,9 @@ func TestServerDryRun(t *testing.T) {
 // TestDryRunForwardedToLeader: a follower sends a dry run to the leader
 // with the flag kept: the leader answers it and commits nothing.
 func TestDryRunForwardedToLeader(t *testing.T) {
-	stores := consensustest.Cluster(t, 2, func(i int, c *consensus.Config) { c.NodeID = fmt.Sprintf("n%d", i+1) })
-	leader, follower := stores[0], stores[1]
-	if !leader.IsLeader() {
-		leader, follower = follower, leader
-	}
 	var audit bytes.Buffer
 	var mu sync.Mutex
-	tc := newTestCluster(t, Config{Store: leader, NodeName: "n1", Audit: slog.New(slog.NewTextHandler(lockedWriter{&mu, &audit}, nil))})
-	_, leaderID := leader.Leader()
-	tc.apply(t, &consensus.PutNode{Node: &cluster.Node{Name: leaderID, APIAddr: tc.addr, Status: cluster.NodeReady}})
-	poll.Until(t, 10*time.Second, "the follower to hold the leader's node", func() (bool, string) {
-		_, ok := follower.State().Node(leaderID)
-		return ok, ""
-	})
-	_, faddr := tc.serve(t, Config{Store: follower, NodeName: "n2"})
-	c := tc.user(t, "admin")
-	c.Addr = faddr
+	_, leader, _, c := forwardingPair(t, Config{Audit: slog.New(slog.NewTextHandler(lockedWriter{&mu, &audit}, nil))}, "")
 	before := leader.State().Index()
 	resp, err := c.ApplyRequest(context.Background(), api.ApplyRequest{Files: []api.File{{Name: "web.yaml", Data: deployment}}, DryRun: true})
 	if err != nil || !resp.DryRun || len(resp.Results) != 2 {
@@ -135,28 +116,8 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 // "error:" and nothing else; found by the fault suite, integration
 // TestChaos, when the leader was killed).
 func TestForwardToUnreachableLeader(t *testing.T) {
-	stores := consensustest.Cluster(t, 2, func(i int, c *consensus.Config) { c.NodeID = fmt.Sprintf("n%d", i+1) })
-	leader, follower := stores[0], stores[1]
-	if !leader.IsLeader() {
-		leader, follower = follower, leader
-	}
-	tc := newTestCluster(t, Config{Store: leader, NodeName: "n1"})
-	// A port nothing listens on: taken, then released.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := l.Addr().String()
-	l.Close()
-	_, leaderID := leader.Leader()
-	tc.apply(t, &consensus.PutNode{Node: &cluster.Node{Name: leaderID, APIAddr: dead, Status: cluster.NodeReady}})
-	poll.Until(t, 10*time.Second, "the follower to hold the leader's node", func() (bool, string) {
-		_, ok := follower.State().Node(leaderID)
-		return ok, ""
-	})
-	_, faddr := tc.serve(t, Config{Store: follower, NodeName: "n2"})
-	c := tc.user(t, "admin")
-	c.Addr = faddr
+	dead := closedAddr(t)
+	_, _, _, c := forwardingPair(t, Config{}, dead)
 	for _, tcase := range []struct {
 		name string
 		call func() error

@@ -17,6 +17,7 @@ import (
 	"shoal/cluster"
 	"shoal/consensus"
 	"shoal/consensus/consensustest"
+	"shoal/internal/poll"
 	"shoal/pki"
 	"shoal/seal"
 )
@@ -160,4 +161,34 @@ func (tc *testCluster) user(t *testing.T, role string) *apiclient.Client {
 func (tc *testCluster) node(t *testing.T, name string) *apiclient.Client {
 	t.Helper()
 	return apiclient.NewClient(tc.addr, "", tc.identity(t, name).ClientTLS(""))
+}
+
+// forwardingPair starts a Raft cluster of two with the leader's API served
+// by tc (leaderCfg: its settings beyond the store and node name) and the
+// follower's by another server, and returns an admin client of the
+// follower's API: what it writes is forwarded to the leader's API at
+// leaderAPI, as the leader's node record names it (tc's own address when
+// ""), once the follower holds that record.
+func forwardingPair(t *testing.T, leaderCfg Config, leaderAPI string) (tc *testCluster, leader *consensus.Store, leaderID string, c *apiclient.Client) {
+	t.Helper()
+	stores := consensustest.Cluster(t, 2, func(i int, c *consensus.Config) { c.NodeID = fmt.Sprintf("n%d", i+1) })
+	leader, follower := stores[0], stores[1]
+	if !leader.IsLeader() {
+		leader, follower = follower, leader
+	}
+	leaderCfg.Store, leaderCfg.NodeName = leader, "n1"
+	tc = newTestCluster(t, leaderCfg)
+	if leaderAPI == "" {
+		leaderAPI = tc.addr
+	}
+	_, leaderID = leader.Leader()
+	tc.apply(t, &consensus.PutNode{Node: &cluster.Node{Name: leaderID, APIAddr: leaderAPI, Status: cluster.NodeReady}})
+	poll.Until(t, 10*time.Second, "the follower to hold the leader's node", func() (bool, string) {
+		_, ok := follower.State().Node(leaderID)
+		return ok, ""
+	})
+	_, faddr := tc.serve(t, Config{Store: follower, NodeName: "n2"})
+	c = tc.user(t, "admin")
+	c.Addr = faddr
+	return tc, leader, leaderID, c
 }
