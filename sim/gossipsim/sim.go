@@ -354,6 +354,9 @@ func (s *sim) startMember(ctx context.Context, i int, key []byte, seeds []string
 		// A join storm brings N joins and updates at once; a starved
 		// event loop must not lose them (formed falls back if it does).
 		EventBuffer: max(1024, 4*s.opt.N),
+		// The meta change's spread is the measurement: a broadcast slow
+		// to leave shows in it, rather than failing the run at 5 s.
+		UpdateTimeout: s.wall(s.opt.PhaseTimeout),
 	}
 	if s.net != nil {
 		cfg.Transport = s.net.transport()

@@ -12,7 +12,11 @@ import (
 
 // TestRunSmall runs the whole harness on five real members with the fast
 // test timings, over loopback sockets and over the in-process network:
-// every phase must complete and every member see each change.
+// every phase must complete and every member see each change. The
+// members run 2× dilated: the test timings (a 60 ms probe timeout) are
+// tighter than a CI machine running this beside other packages under
+// -race keeps to (a meta update once waited 5 s there for its broadcast
+// to leave).
 func TestRunSmall(t *testing.T) {
 	if testing.Short() && !testenv.CI() {
 		t.Skip("starts real gossip members on loopback")
@@ -25,7 +29,7 @@ func TestRunSmall(t *testing.T) {
 func runSmall(t *testing.T, network string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	r, err := Run(ctx, Options{N: 5, Profile: gossip.ProfileTest, Network: network, Settle: 200 * time.Millisecond,
+	r, err := Run(ctx, Options{N: 5, Profile: gossip.ProfileTest, Network: network, Dilation: 2, Settle: 200 * time.Millisecond,
 		Idle: 500 * time.Millisecond, PhaseTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
