@@ -834,11 +834,11 @@ func keepLog(t testing.TB, path, name string) {
 	}
 	b, err := os.ReadFile(path)
 	if err == nil {
-		err = os.MkdirAll(dir, 0o755)
+		err = os.MkdirAll(dir, 0o700)
 	}
 	dst := filepath.Join(dir, strings.NewReplacer("/", "_").Replace(t.Name())+"-"+name+".log")
 	if err == nil {
-		err = os.WriteFile(dst, b, 0o644)
+		err = os.WriteFile(dst, b, 0o600) // agent logs name nodes, addresses and callers
 	}
 	if err != nil {
 		t.Logf("keep the log of agent %s: %v", name, err)

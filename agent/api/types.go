@@ -1,9 +1,10 @@
 // Package api holds the agent's HTTP API contract: the routes' prefix and
 // the request and answer types that the server (agent/apiserver) and the
-// client (agent/apiclient) share. It has no behaviour of its own.
+// client (agent/apiclient) share, and the rules both apply to them.
 package api
 
 import (
+	"net/http"
 	"time"
 
 	"shoal/cluster"
@@ -236,6 +237,17 @@ type LeaseAnswer struct {
 // the cluster long after everyone stopped waiting for it; past its
 // deadline it is refused with 408 and changes nothing.
 const DeadlineHeader = "X-Shoal-Deadline"
+
+// IsWrite reports whether an API request with method may change the
+// cluster: everything but GET, HEAD and OPTIONS. Writes carry a type
+// the agent checks and a deadline it enforces; reads are safe to repeat.
+func IsWrite(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return true
+}
 
 // TarCompleteTrailer is sent after the last byte of a volume's tar stream:
 // a stream cut short (the source agent died mid-copy) lacks it, and the

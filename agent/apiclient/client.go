@@ -163,7 +163,7 @@ func (c *Client) sendRaw(ctx context.Context, method, path string, q url.Values,
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
-	if d, ok := ctx.Deadline(); ok && c.SendDeadline && method != http.MethodGet && method != http.MethodHead {
+	if d, ok := ctx.Deadline(); ok && c.SendDeadline && api.IsWrite(method) {
 		// Past the point this caller stops waiting, nobody learns what
 		// the write did: the agent must not start it then.
 		req.Header.Set(api.DeadlineHeader, d.UTC().Format(time.RFC3339Nano))

@@ -48,8 +48,7 @@ func checkRequest(r *http.Request, node string) *requestError {
 	if net.ParseIP(host) == nil && host != "localhost" && host != node {
 		return &requestError{http.StatusForbidden, "Host " + r.Host + " is not this agent's: address it by IP, localhost or its node name"}
 	}
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	if !api.IsWrite(r.Method) {
 		return nil
 	}
 	if r.ContentLength == 0 {
@@ -70,7 +69,7 @@ func checkRequest(r *http.Request, node string) *requestError {
 // across a partition from being applied once the partition heals.
 func checkDeadline(r *http.Request, node string, now time.Time) *requestError {
 	v := r.Header.Get(api.DeadlineHeader)
-	if v == "" || r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+	if v == "" || !api.IsWrite(r.Method) {
 		return nil
 	}
 	d, err := time.Parse(time.RFC3339Nano, v)

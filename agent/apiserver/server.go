@@ -380,7 +380,7 @@ func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, addr string, bo
 	rp.ErrorHandler = func(_ http.ResponseWriter, _ *http.Request, err error) { unreachable(err) }
 	r2 := r.Clone(r.Context())
 	r2.Header.Set("X-Shoal-Forwarded", s.cfg.NodeName)
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if api.IsWrite(r.Method) {
 		r2.Header.Set(api.DeadlineHeader, forwardDeadline(r.Header.Get(api.DeadlineHeader), time.Now()).Format(time.RFC3339Nano))
 	}
 	if body != nil {

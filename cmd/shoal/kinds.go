@@ -110,6 +110,6 @@ func parseKindName(args []string) (resource, string, error) {
 // verb ran (see newRoot's PersistentPreRunE).
 func (g *globals) client() *apiclient.Client {
 	c := apiclient.NewClient(g.addr, g.token, g.tls)
-	c.SendDeadline = g.cancel != nil // --request-timeout
+	c.SendDeadline = g.timeout > 0
 	return c
 }

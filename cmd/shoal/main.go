@@ -59,9 +59,11 @@ type globals struct {
 	// tls trusts the cluster CA from the credentials; resolved before the
 	// verb runs (see resolve).
 	tls *tls.Config
-	// requestTimeout is --request-timeout as given ("0": none); cancel
-	// ends the context it set (main's own context ends it otherwise).
+	// requestTimeout is --request-timeout as given ("0": none); timeout
+	// is it parsed, and cancel ends the context it set (main's own
+	// context ends it otherwise).
 	requestTimeout string
+	timeout        time.Duration
 	cancel         context.CancelFunc
 }
 
@@ -91,6 +93,7 @@ func (g *globals) withRequestTimeout(cmd *cobra.Command) error {
 	if err != nil || d == 0 {
 		return err
 	}
+	g.timeout = d
 	ctx, cancel := context.WithTimeout(cmd.Context(), d)
 	g.cancel = cancel
 	cmd.SetContext(ctx)
