@@ -193,12 +193,12 @@ func Run(ctx context.Context, opt Options) (Result, error) {
 func memberName(i int) string { return "sim-" + strconv.Itoa(i) }
 
 // wall is how long a span of the members' time d lasts on this machine's
-// clock; real turns a span measured on it back into the members' time.
+// clock; memberTime turns a span measured on it back into the members' time.
 func (s *sim) wall(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * s.opt.Dilation)
 }
 
-func (s *sim) real(d time.Duration) time.Duration {
+func (s *sim) memberTime(d time.Duration) time.Duration {
 	return time.Duration(float64(d) / s.opt.Dilation)
 }
 
@@ -291,10 +291,10 @@ func (s *sim) form(ctx context.Context, r *Result) error {
 	if firstEr != nil {
 		return firstEr
 	}
-	r.Join = s.real(time.Since(start))
+	r.Join = s.memberTime(time.Since(start))
 	fmt.Fprintf(s.opt.Progress, "N=%d: %d members started and joined in %v\n", s.opt.N, s.opt.N, r.Join.Round(time.Millisecond))
 	err = s.waitFor(ctx, "every member sees all alive", s.formed, "")
-	r.Form = s.real(time.Since(start))
+	r.Form = s.memberTime(time.Since(start))
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
@@ -485,7 +485,7 @@ func (s *sim) idle(ctx context.Context, sink *trafficSink, r *Result) error {
 		return err
 	}
 	// Per second of the members' time, which passed Dilation times slower.
-	cpu1, t1, secs := cpuTime(), sink.snapshot(), s.real(time.Since(at0)).Seconds()
+	cpu1, t1, secs := cpuTime(), sink.snapshot(), s.memberTime(time.Since(at0)).Seconds()
 	n := float64(s.opt.N)
 	r.IdleCores = (cpu1 - cpu0).Seconds() / secs
 	r.PacketsPerMember = float64(t1.udpPackets-t0.udpPackets) / secs / n
@@ -547,7 +547,7 @@ func (s *sim) spread(since time.Time, at func(*member) int64, skip string) sprea
 		}
 		of++
 		if t > 0 {
-			seen = append(seen, s.real(time.Unix(0, t).Sub(since)))
+			seen = append(seen, s.memberTime(time.Unix(0, t).Sub(since)))
 		}
 	}
 	return spread.Of(seen, of)
