@@ -1,6 +1,9 @@
 package cluster
 
-import "slices"
+import (
+	"iter"
+	"slices"
+)
 
 // What a pod consumes from the cluster and from itself, Kubernetes'
 // way: environment variables taken from ConfigMaps, Secrets, the pod's
@@ -132,6 +135,111 @@ type VolumeProjection struct {
 	ConfigMap   *ConfigMapProjection   `json:"configMap,omitempty"`
 	Secret      *SecretProjection      `json:"secret,omitempty"`
 	DownwardAPI *DownwardAPIProjection `json:"downwardAPI,omitempty"`
+}
+
+// ConfigRef names a ConfigMap or Secret of the pod's namespace that a pod
+// refers to.
+type ConfigRef struct {
+	Kind ObjectKind
+	Name string
+}
+
+// ConfigRefs lists the ConfigMaps and Secrets s refers to (env, envFrom,
+// volumes), each once, in a fixed order: what the node reads when it
+// creates a container and keeps the volumes current from. Image pull
+// Secrets are not among them (SecretNames has them).
+func (s *PodSpec) ConfigRefs() []ConfigRef {
+	var out []ConfigRef
+	for r := range s.configRefs() {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// SecretNames lists the Secrets s uses, each once: those of ConfigRefs,
+// then its image pull Secrets. They are what the view of the node it runs
+// on holds (see State.View).
+func (s *PodSpec) SecretNames() []string {
+	var out []string
+	for r := range s.configRefs() {
+		if r.Kind == KindSecret && !slices.Contains(out, r.Name) {
+			out = append(out, r.Name)
+		}
+	}
+	for _, name := range s.ImagePullSecrets {
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// usesSecret reports whether name is among SecretNames, without making
+// the list: a member looks for the pods using a changed Secret among
+// every pod of its namespace.
+func (s *PodSpec) usesSecret(name string) bool {
+	if slices.Contains(s.ImagePullSecrets, name) {
+		return true
+	}
+	for r := range s.configRefs() {
+		if r.Kind == KindSecret && r.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// configRefs yields each ConfigMap and Secret reference of s, in order,
+// repeats included.
+func (s *PodSpec) configRefs() iter.Seq[ConfigRef] {
+	return func(yield func(ConfigRef) bool) {
+		for _, cs := range [][]Container{s.InitContainers, s.Containers} {
+			for _, c := range cs {
+				for _, e := range c.Env {
+					if e.ValueFrom == nil {
+						continue
+					}
+					if k := e.ValueFrom.ConfigMapKeyRef; k != nil && !yield(ConfigRef{KindConfigMap, k.Name}) {
+						return
+					}
+					if k := e.ValueFrom.SecretKeyRef; k != nil && !yield(ConfigRef{KindSecret, k.Name}) {
+						return
+					}
+				}
+				for _, e := range c.EnvFrom {
+					if e.ConfigMapRef != nil && !yield(ConfigRef{KindConfigMap, e.ConfigMapRef.Name}) {
+						return
+					}
+					if e.SecretRef != nil && !yield(ConfigRef{KindSecret, e.SecretRef.Name}) {
+						return
+					}
+				}
+			}
+		}
+		for _, v := range s.Volumes {
+			switch {
+			case v.ConfigMap != nil:
+				if !yield(ConfigRef{KindConfigMap, v.ConfigMap.Name}) {
+					return
+				}
+			case v.Secret != nil:
+				if !yield(ConfigRef{KindSecret, v.Secret.Name}) {
+					return
+				}
+			case v.Projected != nil:
+				for _, p := range v.Projected.Sources {
+					if p.ConfigMap != nil && !yield(ConfigRef{KindConfigMap, p.ConfigMap.Name}) {
+						return
+					}
+					if p.Secret != nil && !yield(ConfigRef{KindSecret, p.Secret.Name}) {
+						return
+					}
+				}
+			}
+		}
+	}
 }
 
 // Config reports whether the volume's files come from the cluster state

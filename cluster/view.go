@@ -9,8 +9,10 @@ import (
 
 // A node's view of the state is the whole state except for the pods of
 // other nodes (and unplaced ones), which it holds as summaries: what DNS
-// and Service routes read of a pod it does not run. A node outside Raft
-// needs no more. Summaries are smaller than whole pods, and a change to
+// and Service routes read of a pod it does not run, and the Secrets no
+// pod of its own uses, which it does not hold at all (Kubernetes' node
+// authorizer lets a kubelet read no others). A node outside Raft needs
+// no more. Summaries are smaller than whole pods, and a change to
 // what no summary shows (a message, a restart count, a probe's result
 // that leaves readiness as it was) does not reach other nodes at all. A
 // member builds a follower's view with View and keeps it current with
@@ -86,7 +88,44 @@ func containersEqual(a, b []Container) bool {
 	})
 }
 
-// View returns s as node's view: every pod not on node summarized.
+// secretsUsedOn returns the keys (ObjectKey) of the Secrets the pods on
+// node use (PodSpec.SecretNames), whether they exist or not: a Secret
+// created after the pod that waits for it is sent to the node then.
+func (s *State) secretsUsedOn(node string) map[string]bool {
+	if node == "" {
+		return secretsUsedBy(nil)
+	}
+	return secretsUsedBy(s.PodsOnNode(node))
+}
+
+func secretsUsedBy(pods []*Pod) map[string]bool {
+	used := map[string]bool{}
+	for _, p := range pods {
+		for _, name := range p.Spec.SecretNames() {
+			used[ObjectKey(KindSecret, p.Namespace, name)] = true
+		}
+	}
+	return used
+}
+
+// ViewHolds returns whether node's view of s holds an object: every one
+// but the Secrets no pod on node uses.
+func (s *State) ViewHolds(node string) func(*Object) bool {
+	used := s.secretsUsedOn(node)
+	return func(o *Object) bool { return o.Kind != KindSecret || used[o.Key()] }
+}
+
+// nodesUsingSecret adds to nodes those whose pods use Secret o.
+func (s *State) nodesUsingSecret(o *Object, nodes map[string]bool) {
+	for p := range each[*Pod](s.pods, o.Namespace+"/") {
+		if p.NodeName != "" && !nodes[p.NodeName] && p.Spec.usesSecret(o.Name) {
+			nodes[p.NodeName] = true
+		}
+	}
+}
+
+// View returns s as node's view: every pod not on node summarized, the
+// Secrets its pods do not use left out.
 func (s *State) View(node string) *State {
 	t := s.Txn(s.index)
 	for p := range s.Pods() {
@@ -94,6 +133,7 @@ func (s *State) View(node string) *State {
 			t.copyPod(v)
 		}
 	}
+	t.dropUnusedSecrets(s, node)
 	v := t.Commit()
 	v.log = nil // a view starts its own history: nothing before it can be described against it
 	return v
@@ -224,7 +264,67 @@ func (s *State) deltaSince(since uint64, prev *State, node string, touched map[s
 		}
 		d.Pods = append(d.Pods, v)
 	}
+	d.Objects = s.viewSecrets(d.Objects, c, prev, d.Pods, node, touched)
 	return d, true
+}
+
+// viewSecrets returns of objs, the objects changed from prev to s, those
+// node's view holds (no Secret no pod on node uses), and adds the Secrets
+// its pods start to use: a pod placed on node, or its spec changed (such
+// a pod is among pods, the delta's). A Secret its pods stop using is not
+// deleted: the follower drops it (ApplyDelta). Without prev, every Secret
+// a pod on node sent whole uses is sent, as the follower may not hold it.
+// touched, if set, gets the nodes whose pods use a changed Secret: their
+// views change, not the others'.
+func (s *State) viewSecrets(objs []*Object, c *Changes, prev *State, pods []*Pod, node string, touched map[string]bool) []*Object {
+	var used map[string]bool
+	kept := objs[:0]
+	for _, o := range objs {
+		if o.Kind != KindSecret {
+			kept = append(kept, o)
+			continue
+		}
+		if touched != nil {
+			s.nodesUsingSecret(o, touched)
+		}
+		if used == nil {
+			used = s.secretsUsedOn(node)
+		}
+		if used[o.Key()] {
+			kept = append(kept, o)
+		}
+	}
+	if node == "" {
+		return kept
+	}
+	var held map[string]bool // what node's view held at since
+	more := map[string]*Object{}
+	for _, p := range pods {
+		if !runsOn(p, node) {
+			continue
+		}
+		for _, name := range p.Spec.SecretNames() {
+			k := ObjectKey(KindSecret, p.Namespace, name)
+			if c.Objects[k] || more[k] != nil {
+				continue // sent above if node's view holds it
+			}
+			if prev != nil {
+				if held == nil {
+					held = prev.secretsUsedOn(node)
+				}
+				if held[k] {
+					continue
+				}
+			}
+			if v, ok := s.objects.Get([]byte(k)); ok {
+				more[k] = v.(*Object)
+			}
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(more)) {
+		kept = append(kept, more[k])
+	}
+	return kept
 }
 
 func prevPod(prev *State, key string) (*Pod, bool) {
@@ -248,10 +348,11 @@ func deltaKind[T any](keys map[string]bool, tree interface {
 	}
 }
 
-// ApplyDelta returns s with d applied. s must be the view d was made
-// against (at index d.Since); d's objects are owned by the result from
-// then on.
-func (s *State) ApplyDelta(d *Delta) (*State, error) {
+// ApplyDelta returns s, node's view, with d applied, and without the
+// Secrets node's pods no longer use (the delta does not delete them). s
+// must be the view d was made against (at index d.Since); d's objects are
+// owned by the result from then on.
+func (s *State) ApplyDelta(d *Delta, node string) (*State, error) {
 	if d.Since != s.index {
 		return nil, fmt.Errorf("apply the view's change %d..%d: the view is at %d", d.Since, d.Index, s.index)
 	}
@@ -323,7 +424,27 @@ func (s *State) ApplyDelta(d *Delta) (*State, error) {
 		t.objects.Delete([]byte(key))
 		note(&t.changes.objects, key)
 	}
+	if len(d.Pods) > 0 || len(k.Pods) > 0 {
+		t.dropUnusedSecrets(s, node)
+	}
 	return t.Commit(), nil
+}
+
+// dropUnusedSecrets deletes the Secrets no pod on node uses, as the Txn
+// holds its pods. s is the State the Txn was made from: a view holds few
+// Secrets, so they are listed from it.
+func (t *Txn) dropUnusedSecrets(s *State, node string) {
+	used := secretsUsedBy(nil)
+	if node != "" {
+		used = secretsUsedBy(t.PodsOnNode(node))
+	}
+	for _, o := range s.Objects(KindSecret, "") {
+		if key := o.Key(); !used[key] {
+			if _, ok := t.objects.Get([]byte(key)); ok {
+				t.DeleteObject(KindSecret, o.Namespace, o.Name)
+			}
+		}
+	}
 }
 
 // check refuses a delta with a missing object or key (a member never

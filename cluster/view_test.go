@@ -81,6 +81,19 @@ func (o *viewOps) pod(i int) *Pod {
 		p.Spec.Affinity = &Affinity{PodAntiAffinity: &PodAffinity{Required: []PodAffinityTerm{{TopologyKey: "kubernetes.io/hostname"}}}}
 	}
 	p.Terminating = o.r.IntN(6) == 0
+	// Secrets the pod uses, each way a spec can: the nodes' views hold
+	// only those of their own pods.
+	secret := "sec" + strconv.Itoa(o.r.IntN(4))
+	switch o.r.IntN(5) {
+	case 0:
+		p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, EnvVar{Name: "S", ValueFrom: &EnvVarSource{SecretKeyRef: &KeyRef{Name: secret, Key: "k"}}})
+	case 1:
+		p.Spec.Volumes = []Volume{{Name: "v", Secret: &SecretVolumeSource{SecretProjection: SecretProjection{Name: secret}}}}
+	case 2:
+		p.Spec.ImagePullSecrets = []string{secret}
+	case 3:
+		p.Spec.Volumes = []Volume{{Name: "v", Projected: &ProjectedVolumeSource{Sources: []VolumeProjection{{Secret: &SecretProjection{Name: secret}}}}}}
+	}
 	return p
 }
 
@@ -88,7 +101,7 @@ func (o *viewOps) pod(i int) *Pod {
 func (o *viewOps) step(t *Txn) {
 	for range 1 + o.r.IntN(6) {
 		i := o.r.IntN(12)
-		switch o.r.IntN(16) {
+		switch o.r.IntN(18) {
 		case 0, 1, 2, 3, 4:
 			t.PutPod(o.pod(i))
 		case 5: // a status report: the pod as it was, its status changed
@@ -129,6 +142,14 @@ func (o *viewOps) step(t *Txn) {
 			t.PutToken(&Token{ID: "t" + strconv.Itoa(i%3), Name: "n" + strconv.Itoa(i), Role: "admin"})
 			if i%4 == 0 {
 				t.DeleteToken("t" + strconv.Itoa((i+1)%3))
+			}
+		case 16, 17: // a Secret, in the pods' namespace or another
+			ns := []string{"default", "default", "other"}[o.r.IntN(3)]
+			name := "sec" + strconv.Itoa(i%4)
+			if o.r.IntN(3) == 0 {
+				t.DeleteObject(KindSecret, ns, name)
+			} else {
+				t.PutObject(&Object{Kind: KindSecret, Namespace: ns, Name: name, UID: "u", Sealed: []byte("sealed" + strconv.Itoa(i)), SecretKeys: []string{"k"}})
 			}
 		case 15:
 			tr := t.Trust()
@@ -210,7 +231,7 @@ func TestViewFollowsDeltas(t *testing.T) {
 						continue
 					}
 					statuses += len(d.Statuses)
-					v, err := f.view.ApplyDelta(roundTrip(t, d))
+					v, err := f.view.ApplyDelta(roundTrip(t, d), f.node)
 					if err != nil {
 						t.Fatalf("step %d, view of %q: %v", i, f.node, err)
 					}
@@ -323,7 +344,7 @@ func TestDeltaLeavesOutUnchangedSummaries(t *testing.T) {
 func TestApplyDeltaRefusesAGap(t *testing.T) {
 	s := Empty().Txn(5).Commit()
 	for _, d := range []*Delta{{Since: 4, Index: 6}, {Since: 6, Index: 7}, {Since: 5, Index: 4}} {
-		if _, err := s.ApplyDelta(d); err == nil {
+		if _, err := s.ApplyDelta(d, "n1"); err == nil {
 			t.Fatalf("delta %d..%d applied to a view at 5", d.Since, d.Index)
 		}
 	}

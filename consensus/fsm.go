@@ -302,12 +302,13 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 
 // encodeSnapshot writes st's records, header to end marker.
 func encodeSnapshot(enc *codec.Encoder, st *cluster.State) error {
-	return encodeSnapshotPods(enc, st, nil)
+	return encodeSnapshotPods(enc, st, nil, nil)
 }
 
-// encodeSnapshotPods encodes st with every pod as pod returns it (a
-// node's view: see ServeView).
-func encodeSnapshotPods(enc *codec.Encoder, st *cluster.State, pod func(*cluster.Pod) *cluster.Pod) error {
+// encodeSnapshotPods encodes st with every pod as pod returns it and only
+// the objects keep keeps, when they are set (a node's view: see
+// ServeView).
+func encodeSnapshotPods(enc *codec.Encoder, st *cluster.State, pod func(*cluster.Pod) *cluster.Pod, keep func(*cluster.Object) bool) error {
 	var err error
 	put := func(t uint8, v any) {
 		if err == nil {
@@ -343,7 +344,9 @@ func encodeSnapshotPods(enc *codec.Encoder, st *cluster.State, pod func(*cluster
 		put(recToken, t)
 	}
 	for _, o := range st.AllObjects() {
-		put(recObject, o)
+		if keep == nil || keep(o) {
+			put(recObject, o)
+		}
 	}
 	put(recEnd, nil)
 	return err

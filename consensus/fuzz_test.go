@@ -313,7 +313,7 @@ func FuzzApplyDelta(f *testing.F) {
 				}
 			}()
 			var err error
-			if next, err = view.ApplyDelta(&d); err != nil {
+			if next, err = view.ApplyDelta(&d, "a"); err != nil {
 				next = nil
 			}
 		}()

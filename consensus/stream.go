@@ -308,7 +308,7 @@ func (s *Store) Follow(ctx context.Context, r io.Reader) error {
 			if view == "" {
 				return fmt.Errorf("state stream: frame %d: a view's change on a stream of the log", n)
 			}
-			if err := s.fsm.applyDelta(&d); err != nil {
+			if err := s.fsm.applyDelta(&d, view); err != nil {
 				return fmt.Errorf("state stream: %w", err)
 			}
 			s.heardBeat(StreamBeat{})

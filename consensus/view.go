@@ -159,11 +159,11 @@ func (v *viewShare) shared(prev, st *cluster.State) (frame []byte, nodes map[str
 	return v.frame, nodes, true
 }
 
-// sendView writes d, or st's whole view when d is nil, without the CA
-// key.
+// sendView writes d, or node's whole view of st when d is nil, without
+// the CA key.
 func sendView(enc *codec.Encoder, st *cluster.State, d *cluster.Delta, node string) error {
 	if d == nil {
-		err := encodeSnapshotPods(enc, withoutCAKey(st), func(p *cluster.Pod) *cluster.Pod { return cluster.ViewPod(p, node) })
+		err := encodeSnapshotPods(enc, withoutCAKey(st), func(p *cluster.Pod) *cluster.Pod { return cluster.ViewPod(p, node) }, st.ViewHolds(node))
 		if err != nil {
 			return fmt.Errorf("state stream: send %s's view at %d: %w", node, st.Index(), err)
 		}
@@ -199,7 +199,7 @@ func (f *fsm) current() (*cluster.State, <-chan struct{}) {
 
 // applyDelta applies one change of a view stream to the view this agent
 // holds.
-func (f *fsm) applyDelta(d *cluster.Delta) error {
+func (f *fsm) applyDelta(d *cluster.Delta, node string) error {
 	f.applyMu.Lock()
 	defer f.applyMu.Unlock()
 	if !f.view.Load() {
@@ -209,7 +209,7 @@ func (f *fsm) applyDelta(d *cluster.Delta) error {
 	if d.Index == cur.Index() && d.Since == cur.Index() {
 		return nil
 	}
-	next, err := cur.ApplyDelta(d)
+	next, err := cur.ApplyDelta(d, node)
 	if err != nil {
 		return err
 	}

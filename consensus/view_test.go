@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -276,4 +277,80 @@ func TestServeRefusedWhileHoldingView(t *testing.T) {
 	if err := l.ServeView(context.Background(), 0, "w1", io.Discard, nil); !errors.Is(err, ErrNotMember) {
 		t.Fatalf("a view from a store holding a view: %v, want ErrNotMember", err)
 	}
+}
+
+// TestViewHoldsItsPodsSecrets: a node's view holds the Secrets its own
+// pods use and no other, whichever way it is sent (whole, a change, a
+// change on resuming without the earlier state): one arrives with the
+// pod placed on the node that uses it, follows its updates, and goes
+// when the last pod using it leaves.
+func TestViewHoldsItsPodsSecrets(t *testing.T) {
+	c := newTestCluster(t, 1, nil)
+	l := c.leader(t)
+	secret := func(name, data string) *cluster.Object {
+		return &cluster.Object{Kind: cluster.KindSecret, Namespace: "default", Name: name, UID: "u-" + name, SecretType: cluster.SecretOpaque,
+			Sealed: []byte(data), SecretKeys: []string{"k"}}
+	}
+	using := func(name, node, secret string) *cluster.Pod {
+		p := placedPod(name, node)
+		p.Spec.Volumes = []cluster.Volume{{Name: "s", Secret: &cluster.SecretVolumeSource{SecretProjection: cluster.SecretProjection{Name: secret}}}}
+		return p
+	}
+	remove := func(name, node string) {
+		t.Helper()
+		ref := cluster.PodRef{Namespace: "default", Name: name, UID: "uid-" + name}
+		stopped := statusOf(node, false, "stopped", name)
+		stopped.Updates[0].Status.Stopped = true
+		mustApply(t, l, &TerminatePods{Pods: []cluster.PodRef{ref}})
+		mustApply(t, l, stopped)
+		mustApply(t, l, &ApplyPlan{Plan: &cluster.Plan{Delete: []cluster.PodRef{ref}}})
+	}
+	holds := func(t *testing.T, client *Store, want ...string) {
+		t.Helper()
+		var got []string
+		for _, o := range client.State().Objects(cluster.KindSecret, "") {
+			got = append(got, o.Name)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("the view of w1 holds the Secrets %v, want %v", got, want)
+		}
+	}
+
+	mustApply(t, l, &PutNode{Node: testNode("w1", 4000, 8<<30)}, &PutNode{Node: testNode("w2", 4000, 8<<30)})
+	mustApply(t, l, &PutObjects{Objects: []*cluster.Object{secret("db", "v1"), secret("tls", "v1"), secret("unused", "v1")}})
+	pull := placedPod("pull", "w1")
+	pull.Spec.ImagePullSecrets = []string{"registry"}
+	mustApply(t, l, &PutPods{Pods: []*cluster.Pod{using("a", "w1", "db"), using("b", "w2", "tls"), pull}})
+	client := newClient(t, c, "w1")
+	s := connectView(t, l, client, "w1", nil)
+	waitView(t, l, l, client, "w1")
+	holds(t, client, "db") // whole: not tls (w2's), unused, or registry (none yet)
+
+	// Changes: a pull Secret created after its pod, a Secret updated, a
+	// pod using w2's Secret placed on w1.
+	mustApply(t, l, &PutObjects{Objects: []*cluster.Object{secret("registry", "v1"), secret("db", "v2")}})
+	unplaced := using("c", "", "tls")
+	mustApply(t, l, &PutPods{Pods: []*cluster.Pod{unplaced}})
+	mustApply(t, l, &ApplyPlan{Plan: &cluster.Plan{Place: []cluster.Placement{{Pod: unplaced.Ref(), Node: "w1"}}}})
+	waitView(t, l, l, client, "w1")
+	holds(t, client, "db", "registry", "tls")
+	if o, _ := client.State().Object(cluster.KindSecret, "default", "db"); string(o.Sealed) != "v2" {
+		t.Fatalf("the view holds db's data %q, want the update", o.Sealed)
+	}
+	// An update to a Secret only w2 uses reaches w2 only.
+	remove("c", "w1")
+	waitView(t, l, l, client, "w1")
+	holds(t, client, "db", "registry")
+	mustApply(t, l, &PutObjects{Objects: []*cluster.Object{secret("tls", "v2")}})
+	waitView(t, l, l, client, "w1")
+	holds(t, client, "db", "registry")
+
+	// Resumed without the earlier state: a pod that left takes its
+	// Secret with it, one placed brings its own.
+	s.stop()
+	remove("a", "w1")
+	mustApply(t, l, &PutPods{Pods: []*cluster.Pod{using("d", "w1", "unused")}})
+	connectView(t, l, client, "w1", nil)
+	waitView(t, l, l, client, "w1")
+	holds(t, client, "registry", "unused")
 }

@@ -20,7 +20,16 @@ import (
 
 // streamedApp is a pod pinned to one node and a headless Service for it:
 // its DNS answer is the pod's IP, which only the node running it reports.
+// The pod takes a variable from a Secret, which its node's view holds and
+// no other node's.
 const streamedApp = `
+apiVersion: v1
+kind: Secret
+metadata:
+  name: streamed-token
+stringData:
+  token: streamed-s3cret
+---
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -39,6 +48,10 @@ spec:
         - name: main
           image: IMAGE
           command: ["sh", "-c", "` + idle + `"]
+          env:
+            - name: TOKEN
+              valueFrom:
+                secretKeyRef: {name: streamed-token, key: token}
           resources:
             requests: {cpu: 10m, memory: 8Mi}
 ---
@@ -100,6 +113,9 @@ func TestClusterStateStream(t *testing.T) {
 		t.Fatalf("%s's containerd runs no task of %s", client.Opts.Name, pods[0].Name)
 	}
 	waitDNS(t, client, "streamed", pods[0].Status.PodIP)
+	if out, code := client.Exec(t, pods[0].Name, "", "sh", "-c", "echo $TOKEN"); code != 0 || strings.TrimSpace(out) != "streamed-s3cret" {
+		t.Fatalf("the pod on the client reads TOKEN %q (exit %d), want its Secret's value", out, code)
+	}
 
 	// The client holds its node's view: a pod on another node is a
 	// summary there, which still answers DNS, while reads through the
@@ -110,6 +126,20 @@ func TestClusterStateStream(t *testing.T) {
 	other := c.Agents[feeder].WaitPods(t, 1, Labeled("app", "elsewhere"))[0]
 	waitDNS(t, client, "elsewhere", other.Status.PodIP)
 	checkView(t, c, ci, other.Name)
+	// Of the Secrets, it holds only those its own pods use (Kubernetes'
+	// node authorizer); a read through it answers all of them.
+	for _, read := range []struct {
+		flags []string
+		want  []string
+	}{{[]string{"--local"}, []string{"streamed-token"}}, {nil, []string{"elsewhere-token", "streamed-token"}}} {
+		names, err := objectNames(client, "secrets", read.flags...)
+		if err != nil {
+			t.Fatalf("get secrets %v through %s: %v", read.flags, client.Opts.Name, err)
+		}
+		if got := slices.Sorted(maps.Keys(names)); !slices.Equal(got, read.want) {
+			t.Fatalf("get secrets %v through %s: %v, want %v", read.flags, client.Opts.Name, got, read.want)
+		}
+	}
 
 	// Writes through the client (forwarded to the leader) while the member
 	// feeding it is killed.

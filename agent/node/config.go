@@ -51,7 +51,7 @@ type configMemory struct {
 // change: it refers to ConfigMaps or Secrets, which change without the
 // pod changing.
 func watchesState(p *cluster.Pod) bool {
-	return p != nil && len(podconfig.Refs(&p.Spec)) > 0
+	return p != nil && len(p.Spec.ConfigRefs()) > 0
 }
 
 // source is what resolutions for pod read now.
@@ -131,7 +131,7 @@ func hasConfigVolumes(p *cluster.Pod) bool {
 // to (0: missing), as one string.
 func refsVersion(st *cluster.State, pod *cluster.Pod) string {
 	var b strings.Builder
-	for _, r := range podconfig.Refs(&pod.Spec) {
+	for _, r := range pod.Spec.ConfigRefs() {
 		var idx uint64
 		if o, ok := st.Object(r.Kind, pod.Namespace, r.Name); ok {
 			idx = o.ModifyIndex

@@ -11,7 +11,6 @@ package podconfig
 
 import (
 	"fmt"
-	"slices"
 
 	"shoal/cluster"
 )
@@ -52,62 +51,6 @@ func lowerKind(kind cluster.ObjectKind) string {
 		return "secret"
 	}
 	return "configmap"
-}
-
-// Ref names an object a pod refers to.
-type Ref struct {
-	Kind cluster.ObjectKind
-	Name string
-}
-
-// Refs lists the ConfigMaps and Secrets spec refers to (env, envFrom,
-// volumes), each once, in a fixed order.
-func Refs(spec *cluster.PodSpec) []Ref {
-	var out []Ref
-	add := func(kind cluster.ObjectKind, name string) {
-		if r := (Ref{kind, name}); !slices.Contains(out, r) {
-			out = append(out, r)
-		}
-	}
-	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
-		for _, e := range c.Env {
-			if e.ValueFrom == nil {
-				continue
-			}
-			if k := e.ValueFrom.ConfigMapKeyRef; k != nil {
-				add(cluster.KindConfigMap, k.Name)
-			}
-			if k := e.ValueFrom.SecretKeyRef; k != nil {
-				add(cluster.KindSecret, k.Name)
-			}
-		}
-		for _, e := range c.EnvFrom {
-			if e.ConfigMapRef != nil {
-				add(cluster.KindConfigMap, e.ConfigMapRef.Name)
-			}
-			if e.SecretRef != nil {
-				add(cluster.KindSecret, e.SecretRef.Name)
-			}
-		}
-	}
-	for _, v := range spec.Volumes {
-		switch {
-		case v.ConfigMap != nil:
-			add(cluster.KindConfigMap, v.ConfigMap.Name)
-		case v.Secret != nil:
-			add(cluster.KindSecret, v.Secret.Name)
-		case v.Projected != nil:
-			for _, s := range v.Projected.Sources {
-				if s.ConfigMap != nil {
-					add(cluster.KindConfigMap, s.ConfigMap.Name)
-				}
-				if s.Secret != nil {
-					add(cluster.KindSecret, s.Secret.Name)
-				}
-			}
-		}
-	}
-	return out
 }
 
 // objects reads and opens the ConfigMaps and Secrets of one resolution,

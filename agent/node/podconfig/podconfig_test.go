@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -426,26 +425,6 @@ func filesString(files []rtapi.VolumeFile) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
-}
-
-func TestRefs(t *testing.T) {
-	spec := &cluster.PodSpec{
-		InitContainers: []cluster.Container{{Name: "i", EnvFrom: []cluster.EnvFromSource{{SecretRef: &cluster.ObjectRef{Name: "s1"}}}}},
-		Containers: []cluster.Container{{Name: "c",
-			Env:     []cluster.EnvVar{{Name: "A", ValueFrom: cmKey("c1", "k", false)}, {Name: "B", ValueFrom: field("metadata.name")}, {Name: "C", ValueFrom: secretKey("s1", "k", false)}},
-			EnvFrom: []cluster.EnvFromSource{{ConfigMapRef: &cluster.ObjectRef{Name: "c2"}}}}},
-		Volumes: []cluster.Volume{
-			{ConfigMap: &cluster.ConfigMapVolumeSource{ConfigMapProjection: cluster.ConfigMapProjection{Name: "c1"}}},
-			{Secret: &cluster.SecretVolumeSource{SecretProjection: cluster.SecretProjection{Name: "s2"}}},
-			{Projected: &cluster.ProjectedVolumeSource{Sources: []cluster.VolumeProjection{
-				{ConfigMap: &cluster.ConfigMapProjection{Name: "c3"}}, {Secret: &cluster.SecretProjection{Name: "s1"}}}}},
-		},
-	}
-	want := []Ref{{cluster.KindSecret, "s1"}, {cluster.KindConfigMap, "c1"}, {cluster.KindConfigMap, "c2"},
-		{cluster.KindSecret, "s2"}, {cluster.KindConfigMap, "c3"}}
-	if got := Refs(spec); !reflect.DeepEqual(got, want) {
-		t.Errorf("Refs: %v, want %v", got, want)
-	}
 }
 
 // TestServiceEnvNames: kubelet's naming, upper case with dashes turned to
