@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -104,8 +106,17 @@ func (c *membershipUnit) tick(ctx context.Context, leaderSince time.Time) {
 		Members:     members,
 		Config:      autopilot.Config{DeadGrace: c.deadGrace, ReplicasPerZone: c.replicasPerZone},
 	}
+	var unmarked []string
+	trust := c.store.State().Trust()
 	for _, s := range servers {
 		in.Servers = append(in.Servers, autopilot.Server{ID: s.ID, Addr: s.Addr, Voter: s.Voter})
+		if !trust.HeldRaft(s.ID) {
+			unmarked = append(unmarked, s.ID) // the first voter; members from before MarkRaftNodes
+		}
+	}
+	if err := c.markRaftNodes(ctx, unmarked...); err != nil {
+		c.log.Warn("mark raft members", "err", err)
+		return
 	}
 	for _, ch := range autopilot.PlanMembership(in) {
 		if err := c.change(ctx, ch); err != nil {
@@ -127,7 +138,34 @@ func (c *membershipUnit) tick(ctx context.Context, leaderSince time.Time) {
 	}
 }
 
+// markRaftNodes records that nodes hold or held Raft
+// (consensus.MarkRaftNodes): members serve the whole state to them, and
+// to any other node only its view. Those already marked are skipped.
+func (c *membershipUnit) markRaftNodes(ctx context.Context, nodes ...string) error {
+	trust := c.store.State().Trust()
+	nodes = slices.DeleteFunc(nodes, trust.HeldRaft)
+	if len(nodes) == 0 {
+		return nil
+	}
+	rs, err := c.store.Apply(ctx, &consensus.MarkRaftNodes{Nodes: nodes})
+	if err == nil {
+		err = rs[0].Err
+	}
+	if err != nil {
+		return fmt.Errorf("mark %v as raft members: %w", nodes, err)
+	}
+	return nil
+}
+
 func (c *membershipUnit) change(ctx context.Context, ch autopilot.Change) error {
+	switch ch.Op {
+	case autopilot.OpAddNonvoter, autopilot.OpPromote:
+		// Marked first: once a member, it may be cut off or removed and
+		// follow the whole state from the others.
+		if err := c.markRaftNodes(ctx, ch.ID); err != nil {
+			return err
+		}
+	}
 	switch ch.Op {
 	case autopilot.OpAddNonvoter:
 		return c.store.AddNonvoter(ctx, ch.ID, ch.Addr)

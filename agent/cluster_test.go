@@ -105,3 +105,41 @@ func TestMembershipUnitReplicas(t *testing.T) {
 		})
 	}
 }
+
+// TestMembershipUnitMarksRaftNodes: every agent the unit makes a Raft
+// member, and the first voter, is marked in the state before it is one
+// (members serve the whole state to those only); one removed stays
+// marked, and an agent kept out of Raft is not.
+func TestMembershipUnitMarksRaftNodes(t *testing.T) {
+	store := consensustest.Cluster(t, 1, nil)[0]
+	var members fakeMembers
+	for i := range 4 {
+		members = append(members, gossip.Member{
+			Name:       fmt.Sprintf("n%d", i+1),
+			Meta:       gossip.NodeMeta{Address: "127.0.0.1", RaftPort: 7000 + i},
+			State:      gossip.StateAlive,
+			StateSince: time.Now().Add(-time.Hour),
+		})
+	}
+	raft := &fakeRaft{stateStore: store, servers: []consensus.Server{{ID: "n1", Addr: "127.0.0.1:7000", Voter: true}}}
+	u := &membershipUnit{self: "n1", store: raft, gossip: members, deadGrace: time.Minute,
+		replicasPerZone: NoRaftReplicas, downAfter: time.Minute, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for range 10 {
+		u.tick(context.Background(), time.Now())
+	}
+	var servers []string
+	for _, s := range raft.servers {
+		servers = append(servers, s.ID)
+	}
+	slices.Sort(servers)
+	if got := store.State().Trust().RaftNodes; len(servers) != 3 || !slices.Equal(got, servers) {
+		t.Fatalf("marked %v, servers %v: want the 3 voters marked, and only them", got, servers)
+	}
+	// n3 leaves Raft (its agent is gone); it stays marked, as its data
+	// dir still holds the state.
+	raft.servers = slices.DeleteFunc(raft.servers, func(s consensus.Server) bool { return s.ID == servers[2] })
+	u.tick(context.Background(), time.Now())
+	if !store.State().Trust().HeldRaft(servers[2]) {
+		t.Fatalf("%s unmarked when it left Raft", servers[2])
+	}
+}

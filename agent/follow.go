@@ -73,8 +73,11 @@ type stateFollower struct {
 	// agent: an operator's first question when a node's view lags.
 	metrics *followMetrics
 	// wholeState makes this agent follow the whole state even where a
-	// node's view would do (--whole-state).
-	wholeState bool
+	// node's view would do (--whole-state), unless a member refused it
+	// (wholeRefused): the whole state goes only to agents that hold or
+	// held Raft.
+	wholeState   bool
+	wholeRefused atomic.Bool
 	// current is the API address of the member whose stream this agent
 	// reads now, "" between streams.
 	current atomicString
@@ -91,7 +94,7 @@ func (f *stateFollower) following() string { return f.current.Load() }
 // fed. A member cut off from its leader follows the whole state, which
 // it will serve again.
 func (f *stateFollower) wantsView() bool {
-	if f.wholeState || !f.store.ViewsAllowed() {
+	if (f.wholeState && !f.wholeRefused.Load()) || !f.store.ViewsAllowed() {
 		return false
 	}
 	return !slices.ContainsFunc(f.store.StreamServers(), func(s consensus.Server) bool { return s.ID == f.self })
@@ -321,6 +324,9 @@ func (f *stateFollower) followFrom(ctx context.Context, addr string, silence tim
 		}
 		if f.metrics != nil {
 			f.metrics.streams.WithLabelValues("refused").Inc()
+		}
+		if resp.StatusCode == http.StatusForbidden && !view && f.wholeState && !f.wholeRefused.Swap(true) {
+			f.log.Warn("state stream: the members serve this agent only its node's view (--whole-state is for agents that held Raft)", "member", addr, "err", red.Error)
 		}
 		return fmt.Errorf("state stream from %s: %s: %s", addr, resp.Status, red.Error)
 	}

@@ -29,8 +29,10 @@ type streamMember struct {
 	srv   *httptest.Server
 	conns atomic.Int64 // streams served
 	views atomic.Int64 // of them, a node's view
-	// refuse answers 503, as a member that is not live in Raft does.
-	refuse atomic.Bool
+	// refuse answers 503, as a member that is not live in Raft does;
+	// refuseWhole answers 403 to a request for the whole state, as a
+	// member does to a node that never held Raft.
+	refuse, refuseWhole atomic.Bool
 }
 
 func newStreamCluster(t *testing.T, n int) ([]*streamMember, *consensus.Store) {
@@ -48,6 +50,12 @@ func newStreamCluster(t *testing.T, n int) ([]*streamMember, *consensus.Store) {
 		m.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if m.refuse.Load() {
 				http.Error(w, consensus.ErrNotMember.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			if m.refuseWhole.Load() && r.URL.Query().Get("view") == "" {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				_, _ = w.Write([]byte(`{"error":"state stream: node outside is not and never was a Raft member"}`))
 				return
 			}
 			m.conns.Add(1)
@@ -290,12 +298,19 @@ func (f *fakeFollowStore) StreamServers() []consensus.Server {
 }
 
 // TestFollowerView: an agent outside Raft follows its node's view unless
-// told to hold the whole state, and what it holds is that: its own pods
-// whole, the others summarized.
+// told to hold the whole state and the members serve it that, and what it
+// holds is that: its own pods whole, the others summarized.
 func TestFollowerView(t *testing.T) {
-	for _, whole := range []bool{false, true} {
-		t.Run(fmt.Sprintf("whole state %v", whole), func(t *testing.T) {
+	for _, tc := range []struct {
+		wholeState, refused bool
+	}{{false, false}, {true, false}, {true, true}} {
+		t.Run(fmt.Sprintf("whole state %v, refused %v", tc.wholeState, tc.refused), func(t *testing.T) {
 			ms, client := newStreamCluster(t, 3)
+			for _, m := range ms {
+				m.refuseWhole.Store(tc.refused)
+			}
+			// --whole-state refused by the members: the node's view.
+			whole := tc.wholeState && !tc.refused
 			l := ms[0].store
 			pod := func(name, node string) *cluster.Pod {
 				return &cluster.Pod{Namespace: "default", Name: name, UID: "u-" + name, Ordinal: -1, NodeName: node,
@@ -320,7 +335,7 @@ func TestFollowerView(t *testing.T) {
 			}
 			f := &stateFollower{store: client, http: ms[0].srv.Client(), self: "outside",
 				seeds: []string{ms[0].srv.Listener.Addr().String()}, log: slog.New(slog.DiscardHandler),
-				silence: time.Second, retry: 50 * time.Millisecond, wholeState: whole}
+				silence: time.Second, retry: 50 * time.Millisecond, wholeState: tc.wholeState}
 			runFollower(t, f)
 			waitIndex(t, client, putNode(t, l, "x1"))
 			if client.HoldsView() == whole {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -26,6 +27,18 @@ type Trust struct {
 	// (package seal), so that a copy of raft.db or of a snapshot does not
 	// open the Secrets it holds.
 	SecretKeyID string `json:"secretKeyID,omitempty"`
+	// RaftNodes names, sorted, the nodes the leader has made Raft
+	// members, now or before. Only they may follow the whole state (a
+	// member cut off from its leader; a member removed, whose raft.db
+	// holds the state anyway): any other node follows its own view, which
+	// holds only the Secrets its pods use.
+	RaftNodes []string `json:"raftNodes,omitempty"`
+}
+
+// HeldRaft reports whether node is among RaftNodes.
+func (t Trust) HeldRaft(node string) bool {
+	_, ok := slices.BinarySearch(t.RaftNodes, node)
+	return ok
 }
 
 // Role is what a user token may do.

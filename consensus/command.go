@@ -49,9 +49,10 @@ const (
 	EvictPodsType
 	TaintNodeType
 	ForgetClaimsType
+	MarkRaftNodesType
 
 	// maxCommandType is the newest type this agent knows.
-	maxCommandType = ForgetClaimsType
+	maxCommandType = MarkRaftNodesType
 
 	// batchType is the envelope the Store writes: many commands, one log
 	// entry, one result each. It is never nested.
@@ -84,6 +85,7 @@ var commandNames = map[CommandType]string{
 	EvictPodsType:          "EvictPods",
 	TaintNodeType:          "TaintNode",
 	ForgetClaimsType:       "ForgetClaims",
+	MarkRaftNodesType:      "MarkRaftNodes",
 	batchType:              "Batch",
 }
 
@@ -244,6 +246,8 @@ func newCommand(t CommandType) (Command, bool) {
 		return &TaintNode{}, true
 	case ForgetClaimsType:
 		return &ForgetClaims{}, true
+	case MarkRaftNodesType:
+		return &MarkRaftNodes{}, true
 	}
 	return nil, false
 }
@@ -301,9 +305,20 @@ func EncodedSize(cmd Command) (int, error) {
 	return len(b), err
 }
 
+// optionalCommand is a command an agent that does not know it may skip
+// (see IgnoreUnknownTypeFlag): the state it changes is advisory to the
+// agents before it.
+type optionalCommand interface {
+	optional() bool
+}
+
 func encodeCommand(c Command) ([]byte, error) {
 	var buf bytes.Buffer
-	buf.WriteByte(byte(c.Type()))
+	t := c.Type()
+	if o, ok := c.(optionalCommand); ok && o.optional() {
+		t |= IgnoreUnknownTypeFlag
+	}
+	buf.WriteByte(byte(t))
 	if err := codec.NewEncoder(&buf, mh).Encode(c); err != nil {
 		return nil, fmt.Errorf("encode %s command: %w", c.Type(), err)
 	}

@@ -74,6 +74,7 @@ func fuzzCommands() []Command {
 		&DeleteObject{Kind: cluster.KindNamespace, Name: "shop"},
 		&SetSecretKey{ID: "k2"},
 		&EvictPods{Pods: []cluster.PodRef{ref("web-1"), ref("bare")}},
+		&MarkRaftNodes{Nodes: []string{"b", "a"}},
 	}
 }
 

@@ -34,6 +34,37 @@ type SetPodSecurity struct {
 	AllowedHostPaths []string `json:"allowedHostPaths,omitempty"`
 }
 
+// MarkRaftNodes adds nodes to Trust.RaftNodes: the leader's autopilot
+// marks a node before it makes it a Raft member (and every member not
+// yet marked), so that members serve it the whole state. It is optional
+// (IgnoreUnknownTypeFlag): an agent from before it skips it, and serves
+// the whole state to any node as it did.
+type MarkRaftNodes struct {
+	Nodes []string `json:"nodes"`
+}
+
+func (*MarkRaftNodes) Type() CommandType { return MarkRaftNodesType }
+func (*MarkRaftNodes) optional() bool    { return true }
+
+func (c *MarkRaftNodes) apply(a *applier) Result {
+	t := a.txn.Trust()
+	var add []string
+	for _, n := range c.Nodes {
+		if n == "" {
+			return invalid("mark a Raft node: a node needs a name")
+		}
+		if !t.HeldRaft(n) && !slices.Contains(add, n) {
+			add = append(add, n)
+		}
+	}
+	if len(add) == 0 {
+		return Result{Skipped: len(c.Nodes)}
+	}
+	t.RaftNodes = slices.Sorted(slices.Values(append(slices.Clone(t.RaftNodes), add...)))
+	a.txn.SetTrust(t)
+	return Result{Changed: len(add)}
+}
+
 // PutToken creates a user token.
 type PutToken struct {
 	Token *cluster.Token `json:"token"`

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,20 @@ func TestTrustCommands(t *testing.T) {
 		{name: "pod security bad level", cmd: &SetPodSecurity{Level: "open"}, err: ErrInvalid},
 		{name: "pod security relative path", cmd: &SetPodSecurity{Level: "baseline", AllowedHostPaths: []string{"srv"}}, err: ErrInvalid},
 		{name: "pod security root", cmd: &SetPodSecurity{Level: "baseline", AllowedHostPaths: []string{"/"}}, err: ErrInvalid},
+		{name: "raft nodes marked, sorted, once", setup: []Command{&InitTrust{Trust: testTrust()}, &MarkRaftNodes{Nodes: []string{"n2"}}},
+			cmd: &MarkRaftNodes{Nodes: []string{"n3", "n1", "n2", "n3"}},
+			check: func(t *testing.T, s *cluster.State) {
+				tr := s.Trust()
+				if !slices.Equal(tr.RaftNodes, []string{"n1", "n2", "n3"}) || tr.CAKey != "key-pem" || !tr.HeldRaft("n1") || tr.HeldRaft("n4") {
+					t.Errorf("trust %+v", tr)
+				}
+			}},
+		{name: "raft node without a name", cmd: &MarkRaftNodes{Nodes: []string{"n1", ""}}, err: ErrInvalid,
+			check: func(t *testing.T, s *cluster.State) {
+				if s.Trust().HeldRaft("n1") {
+					t.Error("a refused command marked n1")
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,5 +122,25 @@ func TestTokenExpired(t *testing.T) {
 		if got := (&cluster.Token{ExpiresAt: tt.expires}).Expired(now); got != tt.want {
 			t.Errorf("expires %v: %v, want %v", tt.expires, got, tt.want)
 		}
+	}
+}
+
+// TestMarkRaftNodesIsOptional: an agent from before MarkRaftNodes skips
+// it rather than halting, as it skips any command so flagged.
+func TestMarkRaftNodesIsOptional(t *testing.T) {
+	b, err := encodeCommand(&MarkRaftNodes{Nodes: []string{"n1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if CommandType(b[0]) != MarkRaftNodesType|IgnoreUnknownTypeFlag {
+		t.Fatalf("encoded as type %d, want %d with IgnoreUnknownTypeFlag", b[0], MarkRaftNodesType)
+	}
+	h := newHarness(t)
+	if r := h.applyRaw(encodeBatch([][]byte{b})); r[0].Err != nil || !h.state().Trust().HeldRaft("n1") {
+		t.Fatalf("applied %+v: trust %+v", r, h.state().Trust())
+	}
+	old := append([]byte{byte(IgnoreUnknownTypeFlag | (maxCommandType + 1))}, b[1:]...) // as an older agent sees it
+	if r := h.applyRaw(encodeBatch([][]byte{old})); !r[0].Ignored || h.f.haltErr() != nil {
+		t.Fatalf("an unknown optional command: %+v, halted %v", r, h.f.haltErr())
 	}
 }

@@ -140,6 +140,22 @@ func TestClusterStateStream(t *testing.T) {
 			t.Fatalf("get secrets %v through %s: %v, want %v", read.flags, client.Opts.Name, got, read.want)
 		}
 	}
+	// Nor may it follow the whole state, which holds every Secret, with
+	// its node certificate: that goes to agents that hold or held Raft.
+	leader := c.Agents[c.Index(rolesOf(roles, "leader")[0])]
+	for _, ask := range []struct {
+		from *Agent
+		want int
+	}{{client, http.StatusForbidden}, {c.Agents[feeder], http.StatusOK}} {
+		resp, err := nodeClient(t, ask.from).Get("https://" + leader.API + "/v1/internal/stream?index=0")
+		if err != nil {
+			t.Fatalf("%s asks %s for the whole state: %v", ask.from.Opts.Name, leader.Opts.Name, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != ask.want {
+			t.Fatalf("%s asks %s for the whole state: %s, want %d", ask.from.Opts.Name, leader.Opts.Name, resp.Status, ask.want)
+		}
+	}
 
 	// Writes through the client (forwarded to the leader) while the member
 	// feeding it is killed.

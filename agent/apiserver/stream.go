@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -27,10 +28,12 @@ type StreamSource interface {
 const streamWriteTimeout = 10 * time.Second
 
 // handleStream serves the state stream to another agent (node certificate
-// only: it carries the whole state, as Raft does), or with view=<node>
-// that node's view of it (consensus.Store.ServeView), which a node asks
-// for itself only. An agent that is not a live Raft member answers 503
-// with the members' API addresses, so the follower can go there.
+// only), or with view=<node> that node's view of it
+// (consensus.Store.ServeView), which a node asks for itself only. The
+// whole state (every Secret) goes only to a node that is or was a Raft
+// member (wholeStateAllowed). An agent that is not a live Raft member
+// answers 503 with the members' API addresses, so the follower can go
+// there.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	src := s.cfg.Stream
 	if src == nil {
@@ -47,8 +50,13 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		since = n
 	}
 	view := r.URL.Query().Get("view")
-	if c, _ := CallerOf(r.Context()); view != "" && c.Node != view {
+	c, _ := CallerOf(r.Context())
+	if view != "" && c.Node != view {
 		fail(w, forbidden{fmt.Errorf("state stream: %s may not follow the view of node %s", c.Name, view)})
+		return
+	}
+	if view == "" && !s.wholeStateAllowed(src, c.Node) {
+		fail(w, forbidden{fmt.Errorf("state stream: node %s is not and never was a Raft member: it may follow only its own view (view=%s)", c.Node, c.Node)})
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -82,6 +90,21 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fail(w, err)
+}
+
+// wholeStateAllowed reports whether node may follow the whole state: it
+// is a Raft member (one cut off from its leader follows the others), or
+// the state marks it as one that was (consensus.MarkRaftNodes; a member
+// removed still holds the state in its raft.db). Kubernetes' node
+// authorizer is the model: any other node reads the Secrets of its own
+// pods only, which its view holds. Until a leader has marked any node
+// (a cluster whose leader predates the marks) nothing is refused.
+func (s *Server) wholeStateAllowed(src StreamSource, node string) bool {
+	tr := s.cfg.Store.State().Trust()
+	if len(tr.RaftNodes) == 0 || tr.HeldRaft(node) {
+		return true
+	}
+	return slices.ContainsFunc(src.StreamServers(), func(sv consensus.Server) bool { return sv.ID == node })
 }
 
 // memberAPIAddrs maps Raft members to the API addresses the state knows.

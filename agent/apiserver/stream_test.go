@@ -14,20 +14,31 @@ import (
 )
 
 // TestStreamViewOfItsOwnNode: a node may follow its own node's view of
-// the state, not another node's.
+// the state, not another node's; the whole state only while it is a Raft
+// member or is marked as one that was, once any node is marked.
 func TestStreamViewOfItsOwnNode(t *testing.T) {
 	tc := newTestCluster(t, Config{})
 	_, addr := tc.serve(t, Config{Stream: tc.store})
 	tests := []struct {
 		caller, view string
-		want         int
+		// mark, if set, is marked as holding Raft before the request
+		// (marks add up from row to row).
+		mark string
+		want int
 	}{
-		{"n2", "n2", http.StatusOK},
-		{"n2", "n3", http.StatusForbidden},
-		{"n2", "", http.StatusOK},
+		{caller: "n2", view: "n2", want: http.StatusOK},
+		{caller: "n2", view: "n3", want: http.StatusForbidden},
+		{caller: "n2", want: http.StatusOK}, // no node marked yet: a leader from before the marks
+		{caller: "n2", mark: "n3", want: http.StatusForbidden},
+		{caller: "n2", view: "n2", want: http.StatusOK},
+		{caller: "n3", want: http.StatusOK},
+		{caller: "n1", want: http.StatusOK}, // unmarked, but a member
 	}
 	for _, tt := range tests {
 		t.Run(tt.caller+" view "+tt.view, func(t *testing.T) {
+			if tt.mark != "" {
+				tc.apply(t, &consensus.MarkRaftNodes{Nodes: []string{tt.mark}})
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			u := "https://" + addr + api.PathPrefix + "/internal/stream?index=0"
