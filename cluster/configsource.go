@@ -147,7 +147,7 @@ type ConfigRef struct {
 // ConfigRefs lists the ConfigMaps and Secrets s refers to (env, envFrom,
 // volumes), each once, in a fixed order: what the node reads when it
 // creates a container and keeps the volumes current from. Image pull
-// Secrets are not among them (SecretNames has them).
+// Secrets are not among them (UsedObjects has them).
 func (s *PodSpec) ConfigRefs() []ConfigRef {
 	var out []ConfigRef
 	for r := range s.configRefs() {
@@ -158,33 +158,28 @@ func (s *PodSpec) ConfigRefs() []ConfigRef {
 	return out
 }
 
-// SecretNames lists the Secrets s uses, each once: those of ConfigRefs,
-// then its image pull Secrets. They are what the view of the node it runs
-// on holds (see State.View).
-func (s *PodSpec) SecretNames() []string {
-	var out []string
-	for r := range s.configRefs() {
-		if r.Kind == KindSecret && !slices.Contains(out, r.Name) {
-			out = append(out, r.Name)
-		}
-	}
+// UsedObjects lists the ConfigMaps and Secrets s uses, each once: those
+// of ConfigRefs, then its image pull Secrets. They are what the view of
+// the node it runs on holds of those kinds (see State.View).
+func (s *PodSpec) UsedObjects() []ConfigRef {
+	out := s.ConfigRefs()
 	for _, name := range s.ImagePullSecrets {
-		if !slices.Contains(out, name) {
-			out = append(out, name)
+		if r := (ConfigRef{KindSecret, name}); !slices.Contains(out, r) {
+			out = append(out, r)
 		}
 	}
 	return out
 }
 
-// usesSecret reports whether name is among SecretNames, without making
-// the list: a member looks for the pods using a changed Secret among
-// every pod of its namespace.
-func (s *PodSpec) usesSecret(name string) bool {
-	if slices.Contains(s.ImagePullSecrets, name) {
+// uses reports whether the object is among UsedObjects, without making
+// the list: a member looks for the pods using a changed ConfigMap or
+// Secret among every pod of its namespace.
+func (s *PodSpec) uses(kind ObjectKind, name string) bool {
+	if kind == KindSecret && slices.Contains(s.ImagePullSecrets, name) {
 		return true
 	}
 	for r := range s.configRefs() {
-		if r.Kind == KindSecret && r.Name == name {
+		if r.Kind == kind && r.Name == name {
 			return true
 		}
 	}

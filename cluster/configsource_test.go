@@ -6,17 +6,17 @@ import (
 	"testing"
 )
 
-func TestConfigRefsAndSecretNames(t *testing.T) {
+func TestConfigRefsAndUsedObjects(t *testing.T) {
 	secretKey := func(name string) *EnvVarSource { return &EnvVarSource{SecretKeyRef: &KeyRef{Name: name, Key: "k"}} }
 	cmKey := func(name string) *EnvVarSource { return &EnvVarSource{ConfigMapKeyRef: &KeyRef{Name: name, Key: "k"}} }
 	tests := []struct {
 		name     string
 		spec     PodSpec
 		refs     []ConfigRef
-		secrets  []string
-		notUsing string
+		used     []ConfigRef
+		notUsing ConfigRef
 	}{
-		{name: "none", spec: PodSpec{Containers: []Container{{Name: "c", Env: []EnvVar{{Name: "A", Value: "x"}}}}}, notUsing: "s1"},
+		{name: "none", spec: PodSpec{Containers: []Container{{Name: "c", Env: []EnvVar{{Name: "A", Value: "x"}}}}}, notUsing: ConfigRef{KindSecret, "s1"}},
 		{
 			name: "every kind of reference, repeats once",
 			spec: PodSpec{
@@ -31,15 +31,15 @@ func TestConfigRefsAndSecretNames(t *testing.T) {
 				},
 			},
 			refs:     []ConfigRef{{KindSecret, "s1"}, {KindConfigMap, "c1"}, {KindConfigMap, "c2"}, {KindSecret, "s2"}, {KindConfigMap, "c3"}},
-			secrets:  []string{"s1", "s2"},
-			notUsing: "c1", // a ConfigMap's name is not a Secret's
+			used:     []ConfigRef{{KindSecret, "s1"}, {KindConfigMap, "c1"}, {KindConfigMap, "c2"}, {KindSecret, "s2"}, {KindConfigMap, "c3"}},
+			notUsing: ConfigRef{KindSecret, "c1"}, // a ConfigMap's name is not a Secret's
 		},
 		{
 			name:     "image pull Secrets are used, not config",
 			spec:     PodSpec{ImagePullSecrets: []string{"reg", "s1", "reg"}, Containers: []Container{{Name: "c", Env: []EnvVar{{Name: "A", ValueFrom: secretKey("s1")}}}}},
 			refs:     []ConfigRef{{KindSecret, "s1"}},
-			secrets:  []string{"s1", "reg"},
-			notUsing: "s2",
+			used:     []ConfigRef{{KindSecret, "s1"}, {KindSecret, "reg"}},
+			notUsing: ConfigRef{KindConfigMap, "reg"},
 		},
 	}
 	for _, tt := range tests {
@@ -47,16 +47,16 @@ func TestConfigRefsAndSecretNames(t *testing.T) {
 			if got := tt.spec.ConfigRefs(); !reflect.DeepEqual(got, tt.refs) {
 				t.Errorf("ConfigRefs: %v, want %v", got, tt.refs)
 			}
-			if got := tt.spec.SecretNames(); !slices.Equal(got, tt.secrets) {
-				t.Errorf("SecretNames: %v, want %v", got, tt.secrets)
+			if got := tt.spec.UsedObjects(); !slices.Equal(got, tt.used) {
+				t.Errorf("UsedObjects: %v, want %v", got, tt.used)
 			}
-			for _, name := range tt.secrets {
-				if !tt.spec.usesSecret(name) {
-					t.Errorf("usesSecret(%q) false, want true", name)
+			for _, r := range tt.used {
+				if !tt.spec.uses(r.Kind, r.Name) {
+					t.Errorf("uses(%v) false, want true", r)
 				}
 			}
-			if tt.spec.usesSecret(tt.notUsing) {
-				t.Errorf("usesSecret(%q) true, want false", tt.notUsing)
+			if tt.spec.uses(tt.notUsing.Kind, tt.notUsing.Name) {
+				t.Errorf("uses(%v) true, want false", tt.notUsing)
 			}
 		})
 	}

@@ -9,8 +9,8 @@ import (
 
 // A node's view of the state is the whole state except for the pods of
 // other nodes (and unplaced ones), which it holds as summaries: what DNS
-// and Service routes read of a pod it does not run, and the Secrets no
-// pod of its own uses, which it does not hold at all (Kubernetes' node
+// and Service routes read of a pod it does not run; of the ConfigMaps and
+// Secrets, it holds only those its own pods use (Kubernetes' node
 // authorizer lets a kubelet read no others). A node outside Raft needs
 // no more. Summaries are smaller than whole pods, and a change to
 // what no summary shows (a message, a restart count, a probe's result
@@ -88,44 +88,51 @@ func containersEqual(a, b []Container) bool {
 	})
 }
 
-// secretsUsedOn returns the keys (ObjectKey) of the Secrets the pods on
-// node use (PodSpec.SecretNames), whether they exist or not: a Secret
-// created after the pod that waits for it is sent to the node then.
-func (s *State) secretsUsedOn(node string) map[string]bool {
+// usedByPods reports whether a node's view holds objects of kind only
+// where the node's pods use them: ConfigMaps and Secrets, as Kubernetes'
+// node authorizer lets a kubelet read only those of its pods. Every
+// other kind (Namespaces, budgets, autoscalers...) is held whole.
+func usedByPods(kind ObjectKind) bool { return kind == KindConfigMap || kind == KindSecret }
+
+// objectsUsedOn returns the keys (ObjectKey) of the ConfigMaps and
+// Secrets the pods on node use (PodSpec.UsedObjects), whether they exist
+// or not: one created after the pod that waits for it is sent to the
+// node then.
+func (s *State) objectsUsedOn(node string) map[string]bool {
 	if node == "" {
-		return secretsUsedBy(nil)
+		return objectsUsedBy(nil)
 	}
-	return secretsUsedBy(s.PodsOnNode(node))
+	return objectsUsedBy(s.PodsOnNode(node))
 }
 
-func secretsUsedBy(pods []*Pod) map[string]bool {
+func objectsUsedBy(pods []*Pod) map[string]bool {
 	used := map[string]bool{}
 	for _, p := range pods {
-		for _, name := range p.Spec.SecretNames() {
-			used[ObjectKey(KindSecret, p.Namespace, name)] = true
+		for _, r := range p.Spec.UsedObjects() {
+			used[ObjectKey(r.Kind, p.Namespace, r.Name)] = true
 		}
 	}
 	return used
 }
 
 // ViewHolds returns whether node's view of s holds an object: every one
-// but the Secrets no pod on node uses.
+// but the ConfigMaps and Secrets no pod on node uses.
 func (s *State) ViewHolds(node string) func(*Object) bool {
-	used := s.secretsUsedOn(node)
-	return func(o *Object) bool { return o.Kind != KindSecret || used[o.Key()] }
+	used := s.objectsUsedOn(node)
+	return func(o *Object) bool { return !usedByPods(o.Kind) || used[o.Key()] }
 }
 
-// nodesUsingSecret adds to nodes those whose pods use Secret o.
-func (s *State) nodesUsingSecret(o *Object, nodes map[string]bool) {
+// nodesUsing adds to nodes those whose pods use o, a ConfigMap or Secret.
+func (s *State) nodesUsing(o *Object, nodes map[string]bool) {
 	for p := range each[*Pod](s.pods, o.Namespace+"/") {
-		if p.NodeName != "" && !nodes[p.NodeName] && p.Spec.usesSecret(o.Name) {
+		if p.NodeName != "" && !nodes[p.NodeName] && p.Spec.uses(o.Kind, o.Name) {
 			nodes[p.NodeName] = true
 		}
 	}
 }
 
 // View returns s as node's view: every pod not on node summarized, the
-// Secrets its pods do not use left out.
+// ConfigMaps and Secrets its pods do not use left out.
 func (s *State) View(node string) *State {
 	t := s.Txn(s.index)
 	for p := range s.Pods() {
@@ -133,7 +140,7 @@ func (s *State) View(node string) *State {
 			t.copyPod(v)
 		}
 	}
-	t.dropUnusedSecrets(s, node)
+	t.dropUnused(s, node)
 	v := t.Commit()
 	v.log = nil // a view starts its own history: nothing before it can be described against it
 	return v
@@ -264,31 +271,31 @@ func (s *State) deltaSince(since uint64, prev *State, node string, touched map[s
 		}
 		d.Pods = append(d.Pods, v)
 	}
-	d.Objects = s.viewSecrets(d.Objects, c, prev, d.Pods, node, touched)
+	d.Objects = s.viewObjects(d.Objects, c, prev, d.Pods, node, touched)
 	return d, true
 }
 
-// viewSecrets returns of objs, the objects changed from prev to s, those
-// node's view holds (no Secret no pod on node uses), and adds the Secrets
-// its pods start to use: a pod placed on node, or its spec changed (such
-// a pod is among pods, the delta's). A Secret its pods stop using is not
-// deleted: the follower drops it (ApplyDelta). Without prev, every Secret
-// a pod on node sent whole uses is sent, as the follower may not hold it.
-// touched, if set, gets the nodes whose pods use a changed Secret: their
-// views change, not the others'.
-func (s *State) viewSecrets(objs []*Object, c *Changes, prev *State, pods []*Pod, node string, touched map[string]bool) []*Object {
+// viewObjects returns of objs, the objects changed from prev to s, those
+// node's view holds (no ConfigMap or Secret no pod on node uses), and
+// adds those its pods start to use: a pod placed on node, or its spec
+// changed (such a pod is among pods, the delta's). One its pods stop
+// using is not deleted: the follower drops it (ApplyDelta). Without
+// prev, every one a pod on node sent whole uses is sent, as the follower
+// may not hold it. touched, if set, gets the nodes whose pods use a
+// changed ConfigMap or Secret: their views change, not the others'.
+func (s *State) viewObjects(objs []*Object, c *Changes, prev *State, pods []*Pod, node string, touched map[string]bool) []*Object {
 	var used map[string]bool
 	kept := objs[:0]
 	for _, o := range objs {
-		if o.Kind != KindSecret {
+		if !usedByPods(o.Kind) {
 			kept = append(kept, o)
 			continue
 		}
 		if touched != nil {
-			s.nodesUsingSecret(o, touched)
+			s.nodesUsing(o, touched)
 		}
 		if used == nil {
-			used = s.secretsUsedOn(node)
+			used = s.objectsUsedOn(node)
 		}
 		if used[o.Key()] {
 			kept = append(kept, o)
@@ -303,14 +310,14 @@ func (s *State) viewSecrets(objs []*Object, c *Changes, prev *State, pods []*Pod
 		if !runsOn(p, node) {
 			continue
 		}
-		for _, name := range p.Spec.SecretNames() {
-			k := ObjectKey(KindSecret, p.Namespace, name)
+		for _, r := range p.Spec.UsedObjects() {
+			k := ObjectKey(r.Kind, p.Namespace, r.Name)
 			if c.Objects[k] || more[k] != nil {
 				continue // sent above if node's view holds it
 			}
 			if prev != nil {
 				if held == nil {
-					held = prev.secretsUsedOn(node)
+					held = prev.objectsUsedOn(node)
 				}
 				if held[k] {
 					continue
@@ -349,7 +356,8 @@ func deltaKind[T any](keys map[string]bool, tree interface {
 }
 
 // ApplyDelta returns s, node's view, with d applied, and without the
-// Secrets node's pods no longer use (the delta does not delete them). s
+// ConfigMaps and Secrets node's pods no longer use (the delta does not
+// delete them). s
 // must be the view d was made against (at index d.Since); d's objects are
 // owned by the result from then on.
 func (s *State) ApplyDelta(d *Delta, node string) (*State, error) {
@@ -425,23 +433,25 @@ func (s *State) ApplyDelta(d *Delta, node string) (*State, error) {
 		note(&t.changes.objects, key)
 	}
 	if len(d.Pods) > 0 || len(k.Pods) > 0 {
-		t.dropUnusedSecrets(s, node)
+		t.dropUnused(s, node)
 	}
 	return t.Commit(), nil
 }
 
-// dropUnusedSecrets deletes the Secrets no pod on node uses, as the Txn
-// holds its pods. s is the State the Txn was made from: a view holds few
-// Secrets, so they are listed from it.
-func (t *Txn) dropUnusedSecrets(s *State, node string) {
-	used := secretsUsedBy(nil)
+// dropUnused deletes the ConfigMaps and Secrets no pod on node uses, as
+// the Txn holds its pods. s is the State the Txn was made from: a view
+// holds few of them, so they are listed from it.
+func (t *Txn) dropUnused(s *State, node string) {
+	used := objectsUsedBy(nil)
 	if node != "" {
-		used = secretsUsedBy(t.PodsOnNode(node))
+		used = objectsUsedBy(t.PodsOnNode(node))
 	}
-	for _, o := range s.Objects(KindSecret, "") {
-		if key := o.Key(); !used[key] {
-			if _, ok := t.objects.Get([]byte(key)); ok {
-				t.DeleteObject(KindSecret, o.Namespace, o.Name)
+	for _, kind := range []ObjectKind{KindConfigMap, KindSecret} {
+		for _, o := range s.Objects(kind, "") {
+			if key := o.Key(); !used[key] {
+				if _, ok := t.objects.Get([]byte(key)); ok {
+					t.DeleteObject(kind, o.Namespace, o.Name)
+				}
 			}
 		}
 	}

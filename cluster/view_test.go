@@ -81,9 +81,15 @@ func (o *viewOps) pod(i int) *Pod {
 		p.Spec.Affinity = &Affinity{PodAntiAffinity: &PodAffinity{Required: []PodAffinityTerm{{TopologyKey: "kubernetes.io/hostname"}}}}
 	}
 	p.Terminating = o.r.IntN(6) == 0
-	// Secrets the pod uses, each way a spec can: the nodes' views hold
-	// only those of their own pods.
-	secret := "sec" + strconv.Itoa(o.r.IntN(4))
+	// ConfigMaps and Secrets the pod uses, each way a spec can: the
+	// nodes' views hold only those of their own pods.
+	secret, cm := "sec"+strconv.Itoa(o.r.IntN(4)), "cm"+strconv.Itoa(o.r.IntN(3))
+	switch o.r.IntN(3) {
+	case 0:
+		p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, EnvVar{Name: "C", ValueFrom: &EnvVarSource{ConfigMapKeyRef: &KeyRef{Name: cm, Key: "k"}}})
+	case 1:
+		p.Spec.InitContainers = []Container{{Name: "init", EnvFrom: []EnvFromSource{{ConfigMapRef: &ObjectRef{Name: cm}}}}}
+	}
 	switch o.r.IntN(5) {
 	case 0:
 		p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, EnvVar{Name: "S", ValueFrom: &EnvVarSource{SecretKeyRef: &KeyRef{Name: secret, Key: "k"}}})

@@ -279,11 +279,11 @@ func TestServeRefusedWhileHoldingView(t *testing.T) {
 	}
 }
 
-// TestViewHoldsItsPodsSecrets: a node's view holds the Secrets its own
-// pods use and no other, whichever way it is sent (whole, a change, a
-// change on resuming without the earlier state): one arrives with the
-// pod placed on the node that uses it, follows its updates, and goes
-// when the last pod using it leaves.
+// TestViewHoldsItsPodsSecrets: a node's view holds the Secrets (and
+// ConfigMaps) its own pods use and no other, whichever way it is sent
+// (whole, a change, a change on resuming without the earlier state): one
+// arrives with the pod placed on the node that uses it, follows its
+// updates, and goes when the last pod using it leaves.
 func TestViewHoldsItsPodsSecrets(t *testing.T) {
 	c := newTestCluster(t, 1, nil)
 	l := c.leader(t)
@@ -315,16 +315,34 @@ func TestViewHoldsItsPodsSecrets(t *testing.T) {
 			t.Fatalf("the view of w1 holds the Secrets %v, want %v", got, want)
 		}
 	}
+	configMap := func(name string) *cluster.Object {
+		return &cluster.Object{Kind: cluster.KindConfigMap, Namespace: "default", Name: name, UID: "u-" + name, Data: map[string]string{"k": "v"}}
+	}
+	holdsConfigMaps := func(t *testing.T, client *Store, want ...string) {
+		t.Helper()
+		var got []string
+		for _, o := range client.State().Objects(cluster.KindConfigMap, "") {
+			got = append(got, o.Name)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("the view of w1 holds the ConfigMaps %v, want %v", got, want)
+		}
+	}
 
 	mustApply(t, l, &PutNode{Node: testNode("w1", 4000, 8<<30)}, &PutNode{Node: testNode("w2", 4000, 8<<30)})
-	mustApply(t, l, &PutObjects{Objects: []*cluster.Object{secret("db", "v1"), secret("tls", "v1"), secret("unused", "v1")}})
+	mustApply(t, l, &PutObjects{Objects: []*cluster.Object{secret("db", "v1"), secret("tls", "v1"), secret("unused", "v1"),
+		configMap("settings"), configMap("theirs")}})
 	pull := placedPod("pull", "w1")
 	pull.Spec.ImagePullSecrets = []string{"registry"}
-	mustApply(t, l, &PutPods{Pods: []*cluster.Pod{using("a", "w1", "db"), using("b", "w2", "tls"), pull}})
+	pull.Spec.Containers[0].EnvFrom = []cluster.EnvFromSource{{ConfigMapRef: &cluster.ObjectRef{Name: "settings"}}}
+	b := using("b", "w2", "tls")
+	b.Spec.Containers[0].EnvFrom = []cluster.EnvFromSource{{ConfigMapRef: &cluster.ObjectRef{Name: "theirs"}}}
+	mustApply(t, l, &PutPods{Pods: []*cluster.Pod{using("a", "w1", "db"), b, pull}})
 	client := newClient(t, c, "w1")
 	s := connectView(t, l, client, "w1", nil)
 	waitView(t, l, l, client, "w1")
 	holds(t, client, "db") // whole: not tls (w2's), unused, or registry (none yet)
+	holdsConfigMaps(t, client, "settings")
 
 	// Changes: a pull Secret created after its pod, a Secret updated, a
 	// pod using w2's Secret placed on w1.

@@ -20,8 +20,8 @@ import (
 
 // streamedApp is a pod pinned to one node and a headless Service for it:
 // its DNS answer is the pod's IP, which only the node running it reports.
-// The pod takes a variable from a Secret, which its node's view holds and
-// no other node's.
+// The pod takes variables from a Secret and a ConfigMap, which its node's
+// view holds and no other node's.
 const streamedApp = `
 apiVersion: v1
 kind: Secret
@@ -29,6 +29,13 @@ metadata:
   name: streamed-token
 stringData:
   token: streamed-s3cret
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: streamed-settings
+data:
+  MODE: streamed
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -52,6 +59,8 @@ spec:
             - name: TOKEN
               valueFrom:
                 secretKeyRef: {name: streamed-token, key: token}
+          envFrom:
+            - configMapRef: {name: streamed-settings}
           resources:
             requests: {cpu: 10m, memory: 8Mi}
 ---
@@ -113,8 +122,8 @@ func TestClusterStateStream(t *testing.T) {
 		t.Fatalf("%s's containerd runs no task of %s", client.Opts.Name, pods[0].Name)
 	}
 	waitDNS(t, client, "streamed", pods[0].Status.PodIP)
-	if out, code := client.Exec(t, pods[0].Name, "", "sh", "-c", "echo $TOKEN"); code != 0 || strings.TrimSpace(out) != "streamed-s3cret" {
-		t.Fatalf("the pod on the client reads TOKEN %q (exit %d), want its Secret's value", out, code)
+	if out, code := client.Exec(t, pods[0].Name, "", "sh", "-c", "echo $TOKEN $MODE"); code != 0 || strings.TrimSpace(out) != "streamed-s3cret streamed" {
+		t.Fatalf("the pod on the client reads TOKEN and MODE %q (exit %d), want its Secret's and ConfigMap's values", out, code)
 	}
 
 	// The client holds its node's view: a pod on another node is a
@@ -126,18 +135,24 @@ func TestClusterStateStream(t *testing.T) {
 	other := c.Agents[feeder].WaitPods(t, 1, Labeled("app", "elsewhere"))[0]
 	waitDNS(t, client, "elsewhere", other.Status.PodIP)
 	checkView(t, c, ci, other.Name)
-	// Of the Secrets, it holds only those its own pods use (Kubernetes'
-	// node authorizer); a read through it answers all of them.
+	// Of the Secrets and ConfigMaps, it holds only those its own pods use
+	// (Kubernetes' node authorizer); a read through it answers all of them.
 	for _, read := range []struct {
+		kind  string
 		flags []string
 		want  []string
-	}{{[]string{"--local"}, []string{"streamed-token"}}, {nil, []string{"elsewhere-token", "streamed-token"}}} {
-		names, err := objectNames(client, "secrets", read.flags...)
+	}{
+		{"secrets", []string{"--local"}, []string{"streamed-token"}},
+		{"secrets", nil, []string{"elsewhere-token", "streamed-token"}},
+		{"configmaps", []string{"--local"}, []string{"streamed-settings"}},
+		{"configmaps", nil, []string{"elsewhere-settings", "streamed-settings"}},
+	} {
+		names, err := objectNames(client, read.kind, read.flags...)
 		if err != nil {
-			t.Fatalf("get secrets %v through %s: %v", read.flags, client.Opts.Name, err)
+			t.Fatalf("get %s %v through %s: %v", read.kind, read.flags, client.Opts.Name, err)
 		}
 		if got := slices.Sorted(maps.Keys(names)); !slices.Equal(got, read.want) {
-			t.Fatalf("get secrets %v through %s: %v, want %v", read.flags, client.Opts.Name, got, read.want)
+			t.Fatalf("get %s %v through %s: %v, want %v", read.kind, read.flags, client.Opts.Name, got, read.want)
 		}
 	}
 	// Nor may it follow the whole state, which holds every Secret, with

@@ -105,10 +105,7 @@ its host's root uses with the CLI.`,
 	f.StringVar(&cfg.GossipProfile, "gossip-profile", "lan", "failure detection timings: lan, or test (fast, for tests and demos)")
 	f.DurationVar(&cfg.NodeDownAfter, "node-down-after", time.Second, "how long a node gossip found dead stays NotReady before it is Down and its Deployment pods start elsewhere")
 	f.BoolVar(&cfg.WholeState, "whole-state", false, "outside Raft, ask for the whole cluster state rather than this node's view")
-	// The members serve the whole state only to agents that hold or held
-	// Raft, which follow it anyway; the flag is kept so that scripts that
-	// pass it still start.
-	_ = f.MarkDeprecated("whole-state", "members serve the whole state (every Secret) only to agents that hold or held Raft; others follow their node's view")
+	_ = f.MarkDeprecated("whole-state", "members serve the whole state (every Secret) only to agents that hold or held Raft, which follow it anyway; others follow their node's view")
 	f.DurationVar(&cfg.DeadGrace, "dead-grace", 30*time.Second, "how long a dead node keeps its Raft vote before another agent gets it (and how long a node no member hears of waits before Down)")
 	f.IntVar(&replicasPerZone, "raft-replicas-per-zone", 2, "non-voting Raft replicas the leader keeps per zone beside the voters, 8 at most in all (0: voters only); the other agents follow the state stream")
 	f.DurationVar(&cfg.Lease, "lease", 10*time.Second, "StatefulSet fencing lease: a node that cannot renew it for this long stops its StatefulSet pods")
