@@ -380,7 +380,11 @@ func commitBootstrap(ctx context.Context, store *consensus.Store, cfg Config, c 
 	b := c.boot
 	if store.State().Trust().CACert == "" {
 		admin := b.Admin
-		res, err := store.Apply(ctx, &consensus.InitTrust{Trust: b.Trust}, &consensus.PutToken{Token: &admin})
+		tr := b.Trust
+		// A new cluster marks its Raft members from the start: a node
+		// record (made after this entry) is never older than the marks.
+		tr.MarksSince = 1
+		res, err := store.Apply(ctx, &consensus.InitTrust{Trust: tr}, &consensus.PutToken{Token: &admin})
 		if err == nil {
 			err = errors.Join(res[0].Err, res[1].Err)
 		}

@@ -33,12 +33,34 @@ type Trust struct {
 	// holds the state anyway): any other node follows its own view, which
 	// holds only the Secrets its pods use.
 	RaftNodes []string `json:"raftNodes,omitempty"`
+	// MarksSince is the index from which RaftNodes names every node made
+	// a Raft member: 1 in a cluster created with the marks (its first
+	// agent sets it in InitTrust), else the first mark's, as the nodes of
+	// a cluster created before the marks may have held Raft unmarked. 0:
+	// nothing is marked yet. Never derived from an entry's own index at
+	// InitTrust: an upgraded agent replaying an old log must reach the
+	// state its peers restored from their snapshots.
+	MarksSince uint64 `json:"marksSince,omitempty"`
 }
 
 // HeldRaft reports whether node is among RaftNodes.
 func (t Trust) HeldRaft(node string) bool {
 	_, ok := slices.BinarySearch(t.RaftNodes, node)
 	return ok
+}
+
+// MayHaveHeldRaft reports whether, as far as the state tells, node holds
+// or held Raft, and so may follow the whole state: it is marked, or
+// nothing is marked yet, or its record is older than the marks (a
+// cluster upgraded from before them). A Raft member not yet marked is
+// for the caller to check against the Raft configuration.
+func (s *State) MayHaveHeldRaft(node string) bool {
+	tr := s.trust
+	if tr.MarksSince == 0 || tr.HeldRaft(node) {
+		return true
+	}
+	n, ok := s.Node(node)
+	return ok && n.CreateIndex != 0 && n.CreateIndex < tr.MarksSince
 }
 
 // Role is what a user token may do.

@@ -355,3 +355,38 @@ func TestApplyDeltaRefusesAGap(t *testing.T) {
 		}
 	}
 }
+
+// TestMayHaveHeldRaft: who may follow the whole state, as the state tells.
+func TestMayHaveHeldRaft(t *testing.T) {
+	txn := Empty().Txn(5)
+	txn.PutNode(&Node{Name: "old"}) // created at 5
+	s5 := txn.Commit()
+	txn = s5.Txn(9)
+	txn.PutNode(&Node{Name: "new"}) // created at 9
+	s9 := txn.Commit()
+	withTrust := func(tr Trust) *State {
+		txn := s9.Txn(10)
+		txn.SetTrust(tr)
+		return txn.Commit()
+	}
+	tests := []struct {
+		name  string
+		trust Trust
+		node  string
+		want  bool
+	}{
+		{"nothing marked yet", Trust{}, "new", true},
+		{"marked", Trust{RaftNodes: []string{"a", "new"}, MarksSince: 2}, "new", true},
+		{"unmarked, created after the marks", Trust{RaftNodes: []string{"a"}, MarksSince: 2}, "new", false},
+		{"unmarked, created before the marks (an upgraded cluster)", Trust{RaftNodes: []string{"a"}, MarksSince: 7}, "old", true},
+		{"unmarked, created when the marks began", Trust{RaftNodes: []string{"a"}, MarksSince: 9}, "new", false},
+		{"no record", Trust{RaftNodes: []string{"a"}, MarksSince: 7}, "ghost", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := withTrust(tt.trust).MayHaveHeldRaft(tt.node); got != tt.want {
+				t.Fatalf("MayHaveHeldRaft(%q) = %v, want %v", tt.node, got, tt.want)
+			}
+		})
+	}
+}

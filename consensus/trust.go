@@ -61,6 +61,9 @@ func (c *MarkRaftNodes) apply(a *applier) Result {
 		return Result{Skipped: len(c.Nodes)}
 	}
 	t.RaftNodes = slices.Sorted(slices.Values(append(slices.Clone(t.RaftNodes), add...)))
+	if t.MarksSince == 0 {
+		t.MarksSince = a.txn.Index() // a cluster created before the marks
+	}
 	a.txn.SetTrust(t)
 	return Result{Changed: len(add)}
 }

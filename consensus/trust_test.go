@@ -89,6 +89,12 @@ func TestTrustCommands(t *testing.T) {
 					t.Errorf("trust %+v", tr)
 				}
 			}},
+		{name: "raft nodes marked in a cluster from before the marks", cmd: &MarkRaftNodes{Nodes: []string{"n1"}},
+			check: func(t *testing.T, s *cluster.State) {
+				if tr := s.Trust(); tr.MarksSince != s.Index() || !tr.HeldRaft("n1") {
+					t.Errorf("trust %+v at %d: want the marks to begin now", tr, s.Index())
+				}
+			}},
 		{name: "raft node without a name", cmd: &MarkRaftNodes{Nodes: []string{"n1", ""}}, err: ErrInvalid,
 			check: func(t *testing.T, s *cluster.State) {
 				if s.Trust().HeldRaft("n1") {

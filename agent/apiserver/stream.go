@@ -94,14 +94,13 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 
 // wholeStateAllowed reports whether node may follow the whole state: it
 // is a Raft member (one cut off from its leader follows the others), or
-// the state marks it as one that was (consensus.MarkRaftNodes; a member
-// removed still holds the state in its raft.db). Kubernetes' node
-// authorizer is the model: any other node reads the Secrets of its own
-// pods only, which its view holds. Until a leader has marked any node
-// (a cluster whose leader predates the marks) nothing is refused.
+// the state tells it was one (cluster.State.MayHaveHeldRaft: marked by
+// consensus.MarkRaftNodes, or older than the marks; a member removed
+// still holds the state in its raft.db). Kubernetes' node authorizer is
+// the model: any other node reads the ConfigMaps and Secrets of its own
+// pods only, which its view holds.
 func (s *Server) wholeStateAllowed(src StreamSource, node string) bool {
-	tr := s.cfg.Store.State().Trust()
-	if len(tr.RaftNodes) == 0 || tr.HeldRaft(node) {
+	if s.cfg.Store.State().MayHaveHeldRaft(node) {
 		return true
 	}
 	return slices.ContainsFunc(src.StreamServers(), func(sv consensus.Server) bool { return sv.ID == node })

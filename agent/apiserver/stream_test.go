@@ -15,7 +15,8 @@ import (
 
 // TestStreamViewOfItsOwnNode: a node may follow its own node's view of
 // the state, not another node's; the whole state only while it is a Raft
-// member or is marked as one that was, once any node is marked.
+// member or is marked as one that was (cluster.State.MayHaveHeldRaft has
+// the cases of a cluster from before the marks).
 func TestStreamViewOfItsOwnNode(t *testing.T) {
 	tc := newTestCluster(t, Config{})
 	_, addr := tc.serve(t, Config{Stream: tc.store})
@@ -28,7 +29,7 @@ func TestStreamViewOfItsOwnNode(t *testing.T) {
 	}{
 		{caller: "n2", view: "n2", want: http.StatusOK},
 		{caller: "n2", view: "n3", want: http.StatusForbidden},
-		{caller: "n2", want: http.StatusOK}, // no node marked yet: a leader from before the marks
+		{caller: "n2", want: http.StatusOK}, // nothing marked yet (the fixture's trust is from before the marks)
 		{caller: "n2", mark: "n3", want: http.StatusForbidden},
 		{caller: "n2", view: "n2", want: http.StatusOK},
 		{caller: "n3", want: http.StatusOK},
