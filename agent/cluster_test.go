@@ -64,6 +64,20 @@ func (f *fakeRaft) RemoveServer(_ context.Context, id string) error {
 
 type fakeMembers []gossip.Member
 
+// aliveMembers is n agents, n1 to nN, alive for an hour.
+func aliveMembers(n int) fakeMembers {
+	var members fakeMembers
+	for i := range n {
+		members = append(members, gossip.Member{
+			Name:       fmt.Sprintf("n%d", i+1),
+			Meta:       gossip.NodeMeta{Address: "127.0.0.1", RaftPort: 7000 + i},
+			State:      gossip.StateAlive,
+			StateSince: time.Now().Add(-time.Hour),
+		})
+	}
+	return members
+}
+
 func (m fakeMembers) Members() []gossip.Member    { return m }
 func (m fakeMembers) Events() <-chan gossip.Event { return nil }
 
@@ -72,15 +86,7 @@ func (m fakeMembers) Events() <-chan gossip.Event { return nil }
 // many replicas; the rest stay out of Raft.
 func TestMembershipUnitReplicas(t *testing.T) {
 	store := consensustest.Cluster(t, 1, nil)[0]
-	var members fakeMembers
-	for i := range 9 {
-		members = append(members, gossip.Member{
-			Name:       fmt.Sprintf("n%d", i+1),
-			Meta:       gossip.NodeMeta{Address: "127.0.0.1", RaftPort: 7000 + i},
-			State:      gossip.StateAlive,
-			StateSince: time.Now().Add(-time.Hour),
-		})
-	}
+	members := aliveMembers(9)
 	for _, tc := range []struct {
 		replicasPerZone, wantReplicas int
 	}{
@@ -112,15 +118,7 @@ func TestMembershipUnitReplicas(t *testing.T) {
 // marked, and an agent kept out of Raft is not.
 func TestMembershipUnitMarksRaftNodes(t *testing.T) {
 	store := consensustest.Cluster(t, 1, nil)[0]
-	var members fakeMembers
-	for i := range 4 {
-		members = append(members, gossip.Member{
-			Name:       fmt.Sprintf("n%d", i+1),
-			Meta:       gossip.NodeMeta{Address: "127.0.0.1", RaftPort: 7000 + i},
-			State:      gossip.StateAlive,
-			StateSince: time.Now().Add(-time.Hour),
-		})
-	}
+	members := aliveMembers(4)
 	raft := &fakeRaft{stateStore: store, servers: []consensus.Server{{ID: "n1", Addr: "127.0.0.1:7000", Voter: true}}}
 	u := &membershipUnit{self: "n1", store: raft, gossip: members, deadGrace: time.Minute,
 		replicasPerZone: NoRaftReplicas, downAfter: time.Minute, log: slog.New(slog.NewTextHandler(io.Discard, nil))}

@@ -31,7 +31,9 @@ type Trust struct {
 	// members, now or before. Only they may follow the whole state (a
 	// member cut off from its leader; a member removed, whose raft.db
 	// holds the state anyway): any other node follows its own view, which
-	// holds only the Secrets its pods use.
+	// holds only the ConfigMaps and Secrets its pods use. An agent from
+	// before the marks skips them (MarkRaftNodes is optional), and its
+	// state then lets any node follow the whole state, as it did.
 	RaftNodes []string `json:"raftNodes,omitempty"`
 	// MarksSince is the index from which RaftNodes names every node made
 	// a Raft member: 1 in a cluster created with the marks (its first

@@ -305,28 +305,22 @@ func TestViewHoldsItsPodsSecrets(t *testing.T) {
 		mustApply(t, l, stopped)
 		mustApply(t, l, &ApplyPlan{Plan: &cluster.Plan{Delete: []cluster.PodRef{ref}}})
 	}
-	holds := func(t *testing.T, client *Store, want ...string) {
+	holdsKind := func(t *testing.T, client *Store, kind cluster.ObjectKind, want ...string) {
 		t.Helper()
 		var got []string
-		for _, o := range client.State().Objects(cluster.KindSecret, "") {
+		for _, o := range client.State().Objects(kind, "") {
 			got = append(got, o.Name)
 		}
 		if !slices.Equal(got, want) {
-			t.Fatalf("the view of w1 holds the Secrets %v, want %v", got, want)
+			t.Fatalf("the view of w1 holds the %ss %v, want %v", kind, got, want)
 		}
+	}
+	holds := func(t *testing.T, client *Store, want ...string) {
+		t.Helper()
+		holdsKind(t, client, cluster.KindSecret, want...)
 	}
 	configMap := func(name string) *cluster.Object {
 		return &cluster.Object{Kind: cluster.KindConfigMap, Namespace: "default", Name: name, UID: "u-" + name, Data: map[string]string{"k": "v"}}
-	}
-	holdsConfigMaps := func(t *testing.T, client *Store, want ...string) {
-		t.Helper()
-		var got []string
-		for _, o := range client.State().Objects(cluster.KindConfigMap, "") {
-			got = append(got, o.Name)
-		}
-		if !slices.Equal(got, want) {
-			t.Fatalf("the view of w1 holds the ConfigMaps %v, want %v", got, want)
-		}
 	}
 
 	mustApply(t, l, &PutNode{Node: testNode("w1", 4000, 8<<30)}, &PutNode{Node: testNode("w2", 4000, 8<<30)})
@@ -342,7 +336,7 @@ func TestViewHoldsItsPodsSecrets(t *testing.T) {
 	s := connectView(t, l, client, "w1", nil)
 	waitView(t, l, l, client, "w1")
 	holds(t, client, "db") // whole: not tls (w2's), unused, or registry (none yet)
-	holdsConfigMaps(t, client, "settings")
+	holdsKind(t, client, cluster.KindConfigMap, "settings")
 
 	// Changes: a pull Secret created after its pod, a Secret updated, a
 	// pod using w2's Secret placed on w1.
